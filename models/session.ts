@@ -1,0 +1,83 @@
+// A thin layer over onnxruntime-node: execution-provider choice, thread count, and tensor helpers.
+// Inputs are passed to onnxruntime without copying (ort.Tensor wraps the typed array); outputs come back
+// as freshly allocated arrays, so large state should stay inside a graph rather than round-trip.
+import { existsSync } from 'node:fs';
+import * as ort from 'onnxruntime-node';
+import type { ModelProto, TypedArray } from './onnx/proto.js';
+import { encodeModel } from './onnx/proto.js';
+
+export type Provider = 'cpu' | 'cuda';
+
+export interface SessionConfig {
+  provider?: Provider;
+  /** Intra-op threads (default: onnxruntime's choice, all cores). */
+  threads?: number;
+  /** Graph optimisation level (default 'all'). */
+  optimization?: 'disabled' | 'basic' | 'extended' | 'all';
+  /** CUDA device id. */
+  deviceId?: number;
+}
+
+export type Feeds = Record<string, ort.Tensor>;
+export type { ort };
+
+export function providerFromEnv(): Provider {
+  const p = (process.env.COLLAPSE_PROVIDER ?? 'cpu').toLowerCase();
+  if (p !== 'cpu' && p !== 'cuda') throw new Error(`COLLAPSE_PROVIDER=${p}: expected cpu or cuda`);
+  return p;
+}
+
+function sessionOptions(cfg: SessionConfig): ort.InferenceSession.SessionOptions {
+  const provider = cfg.provider ?? 'cpu';
+  const opts: ort.InferenceSession.SessionOptions = {
+    executionProviders: provider === 'cuda' ? [{ name: 'cuda', deviceId: cfg.deviceId ?? 0 }, 'cpu'] : ['cpu'],
+    graphOptimizationLevel: cfg.optimization ?? 'all',
+    logSeverityLevel: 3,
+  };
+  if (cfg.threads && cfg.threads > 0) {
+    opts.intraOpNumThreads = cfg.threads;
+    opts.interOpNumThreads = 1;
+  }
+  return opts;
+}
+
+/** Opens a session on a model file (external data is resolved beside it) or on an in-memory model. */
+export async function openSession(model: string | ModelProto | Uint8Array, cfg: SessionConfig = {}): Promise<ort.InferenceSession> {
+  const opts = sessionOptions(cfg);
+  if (typeof model === 'string' && !existsSync(model)) throw new Error(`ONNX model not found: ${model}`);
+  try {
+    if (typeof model === 'string') return await ort.InferenceSession.create(model, opts);
+    const bytes = model instanceof Uint8Array ? model : encodeModel(model);
+    return await ort.InferenceSession.create(bytes, opts);
+  } catch (e) {
+    const msg = (e as Error).message;
+    if (cfg.provider === 'cuda' && /cuda|provider|libonnxruntime_providers/i.test(msg)) {
+      throw new Error(
+        `the CUDA execution provider is not available (${msg}). Install it with ` +
+          '`npm rebuild onnxruntime-node --onnxruntime-node-install=cuda12` (or set ONNXRUNTIME_NODE_INSTALL=cuda12 ' +
+          'before `npm ci`) on a machine with CUDA 12 and cuDNN 9, or use --provider cpu',
+      );
+    }
+    throw new Error(`could not open ONNX model${typeof model === 'string' ? ` ${model}` : ''}: ${msg}`);
+  }
+}
+
+export function tensor(type: 'float32', data: Float32Array, dims: readonly number[]): ort.Tensor;
+export function tensor(type: 'float64', data: Float64Array, dims: readonly number[]): ort.Tensor;
+export function tensor(type: 'int64', data: BigInt64Array, dims: readonly number[]): ort.Tensor;
+export function tensor(type: 'int32', data: Int32Array, dims: readonly number[]): ort.Tensor;
+export function tensor(type: 'bool', data: Uint8Array, dims: readonly number[]): ort.Tensor;
+export function tensor(type: string, data: TypedArray, dims: readonly number[]): ort.Tensor {
+  return new ort.Tensor(type as 'float32', data as Float32Array, dims);
+}
+
+export const f32 = (data: Float32Array, dims: readonly number[]): ort.Tensor => new ort.Tensor('float32', data, dims);
+export const i64 = (data: BigInt64Array | readonly number[], dims: readonly number[]): ort.Tensor =>
+  new ort.Tensor('int64', data instanceof BigInt64Array ? data : BigInt64Array.from(data, (v) => BigInt(v)), dims);
+
+/** Float data of an output tensor. */
+export function floatData(t: ort.Tensor | undefined, name = 'output'): Float32Array {
+  if (!t) throw new Error(`session did not return ${name}`);
+  if (t.type !== 'float32') throw new Error(`${name}: expected float32, got ${t.type}`);
+  return t.data as Float32Array;
+}
