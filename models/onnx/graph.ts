@@ -51,11 +51,11 @@ export function getAttr<T>(node: NodeProto, name: string, fallback: T): T | numb
   if (!a) return fallback;
   switch (a.type) {
     case AttributeType.INT: return toNumber(a.i as number);
-    case AttributeType.FLOAT: return a.f;
-    case AttributeType.INTS: return a.ints.map((x) => toNumber(x as number));
-    case AttributeType.FLOATS: return [...a.floats];
-    case AttributeType.STRING: return new TextDecoder().decode(a.s);
-    case AttributeType.STRINGS: return a.strings.map((s) => new TextDecoder().decode(s));
+    case AttributeType.FLOAT: return a.f ?? 0;
+    case AttributeType.INTS: return (a.ints ?? []).map((x) => toNumber(x as number));
+    case AttributeType.FLOATS: return [...(a.floats ?? [])];
+    case AttributeType.STRING: return new TextDecoder().decode(a.s ?? new Uint8Array());
+    case AttributeType.STRINGS: return (a.strings ?? []).map((s) => new TextDecoder().decode(s));
     case AttributeType.TENSOR: return a.t as TensorProto;
     default: throw new Error(`node ${node.name} (${node.opType}): attribute ${name} has unsupported type ${a.type}`);
   }
@@ -198,11 +198,11 @@ export function constantNodeValue(node: NodeProto): TensorProto {
   if (!v) throw new Error(`Constant node ${node.name} has no value`);
   switch (v.name) {
     case 'value': return v.t as TensorProto;
-    case 'value_float': return makeTensor(node.output[0]!, [], Float32Array.of(v.f));
-    case 'value_floats': return makeTensor(node.output[0]!, [v.floats.length], Float32Array.from(v.floats));
+    case 'value_float': return makeTensor(node.output[0]!, [], Float32Array.of(v.f ?? 0));
+    case 'value_floats': return makeTensor(node.output[0]!, [(v.floats ?? []).length], Float32Array.from(v.floats ?? []));
     case 'value_int': return makeTensor(node.output[0]!, [], BigInt64Array.of(BigInt(toNumber(v.i as number))));
     case 'value_ints':
-      return makeTensor(node.output[0]!, [v.ints.length], BigInt64Array.from(v.ints.map((x) => BigInt(toNumber(x as number)))));
+      return makeTensor(node.output[0]!, [(v.ints ?? []).length], BigInt64Array.from((v.ints ?? []).map((x) => BigInt(toNumber(x as number)))));
     default: throw new Error(`Constant node ${node.name}: unsupported attribute ${v.name}`);
   }
 }

@@ -1,0 +1,43 @@
+// Atomic file writes: write to a temporary name in the same directory, then rename, so that a crash
+// never leaves a half-written file where a later stage would read it.
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+export function tmpName(path: string): string {
+  return `${path}.tmp-${process.pid}-${Date.now().toString(36)}`;
+}
+
+export function writeFileAtomic(path: string, data: string | Uint8Array | readonly Uint8Array[]): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = tmpName(path);
+  const fd = openSync(tmp, 'w');
+  try {
+    const parts = typeof data === 'string' ? [Buffer.from(data)] : data instanceof Uint8Array ? [data] : data;
+    for (const p of parts) writeSync(fd, p);
+    fsyncSync(fd);
+  } catch (e) {
+    closeSync(fd);
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+  closeSync(fd);
+  renameSync(tmp, path);
+}
+
+export function writeJsonAtomic(path: string, value: unknown): void {
+  writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** Builds a directory under a temporary name and renames it into place when `fill` succeeds. */
+export async function writeDirAtomic(path: string, fill: (tmpDir: string) => Promise<void> | void): Promise<void> {
+  const tmp = tmpName(path);
+  mkdirSync(tmp, { recursive: true });
+  try {
+    await fill(tmp);
+    rmSync(path, { recursive: true, force: true });
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
+}
