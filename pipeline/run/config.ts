@@ -1,0 +1,193 @@
+// The experiment configuration: one zod schema, so that every key a user can write is declared, typed,
+// defaulted and documented in one visible place (nanoGPT style). YAML or JSON files and CLI overrides are
+// validated against it; errors name the key.
+import { readFileSync, existsSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+
+const int = (min = 0) => z.number().int().min(min);
+const fraction = z.number().min(0, 'must be in [0, 1]').max(1, 'must be in [0, 1]');
+
+export const DataSchema = z
+  .object({
+    /** `synthetic` (the embedded default), or a WikiText-2 variant. */
+    source: z.enum(['synthetic', 'wikitext-2-raw-v1', 'wikitext-2-v1']).default('synthetic'),
+    /** Directory with wiki.{train,valid,test}.{raw,tokens} or the HF parquet files (WikiText only). */
+    path: z.string().optional(),
+    blockSize: int(2).default(64),
+    /** run_clm's batched group_texts (`batched`, the paper) or one global concatenation. */
+    grouping: z.enum(['batched', 'global']).default('batched'),
+    /** Cap on the number of original training blocks (0 = all). */
+    maxTrainBlocks: int().default(0),
+    /** Cap on validation/test blocks used for model selection and test perplexity (0 = all). */
+    maxEvalBlocks: int().default(0),
+    /** Synthetic source: rows per split and the source's own seed (fixed across experiment seeds). */
+    synthetic: z
+      .object({ trainRows: int(1).default(2000), validRows: int(1).default(300), testRows: int(1).default(300), seed: int().default(1234) })
+      .strict()
+      .default({ trainRows: 2000, validRows: 300, testRows: 300, seed: 1234 }),
+  })
+  .strict();
+
+export const ModelSchema = z
+  .object({
+    /** `tiny` (built from a seeded random init), a model directory, or a hub id (e.g. facebook/opt-125m). */
+    base: z.string().default('tiny'),
+    /** Pretraining seed when base is `tiny`. */
+    initSeed: int().default(0),
+    /** The paper fine-tunes the base model every generation; `previous` continues from generation k-1. */
+    initFrom: z.enum(['base', 'previous']).default('base'),
+    /** Generation 0 of the tiny preset must first learn the source: epochs of pretraining on real data. */
+    pretrainEpochs: int().default(0),
+    pretrainLr: z.number().positive().default(1e-3),
+  })
+  .strict();
+
+export const TrainSchema = z
+  .object({
+    epochs: int(1).default(5),
+    batchSize: int(1).default(128),
+    microBatchSize: int(1).default(8),
+    lr: z.number().positive().default(2e-5),
+    optimizer: z.enum(['adamw', 'sgd']).default('adamw'),
+    weightDecay: z.number().min(0).default(0),
+    schedule: z.enum(['linear', 'constant', 'cosine']).default('linear'),
+    warmupSteps: int().default(0),
+    clipNorm: z.number().min(0).default(1),
+  })
+  .strict();
+
+export const GenerateSchema = z
+  .object({
+    method: z.enum(['beam', 'greedy', 'sample']).default('beam'),
+    numBeams: int(1).default(5),
+    newTokens: int(1).default(64),
+    /** Defaults to newTokens: the paper forces exactly 64 new tokens. */
+    minNewTokens: int().optional(),
+    repetitionPenalty: z.number().positive().default(1),
+    noRepeatNgramSize: int().default(0),
+    temperature: z.number().positive().default(1),
+    topK: int().default(0),
+    topP: fraction.default(1),
+    batchSize: int(1).default(16),
+  })
+  .strict();
+
+export const MixSchema = z
+  .object({
+    /**
+     * replace: train on the last generation's data only; keep-original: a fixed seeded fraction of original
+     * blocks plus generated ones (total unchanged); accumulate: all real plus all generated so far;
+     * accumulate-subsample: accumulate, then a seeded subsample back to the original size;
+     * proportions: p_{i+1} = a p_theta + b p_i + g p_0 with `proportions` (sizes as in the original corpus).
+     */
+    mode: z.enum(['replace', 'keep-original', 'accumulate', 'accumulate-subsample', 'proportions']).default('replace'),
+    originalFraction: fraction.default(0.1),
+    proportions: z
+      .object({ generated: fraction, previous: fraction, original: fraction })
+      .strict()
+      .refine((p) => Math.abs(p.generated + p.previous + p.original - 1) < 1e-9, {
+        message: 'generated + previous + original must sum to 1',
+      })
+      .optional(),
+  })
+  .strict()
+  .refine((m) => m.mode !== 'proportions' || m.proportions !== undefined, {
+    message: 'mode "proportions" needs mix.proportions {generated, previous, original}',
+    path: ['proportions'],
+  });
+
+export const EvalSchema = z
+  .object({
+    /** Generations drawn in the overlaid histograms (the paper: 0, 1, 2, 3, 5, 9). */
+    histogramGenerations: z.array(int()).default([0, 1, 2, 3, 5, 9]),
+    selfBleuSamples: int().default(100),
+  })
+  .strict();
+
+export const RunConfigSchema = z
+  .object({
+    name: z.string().regex(/^[A-Za-z0-9._-]+$/, 'use letters, digits, ".", "_" and "-" only').default('tiny'),
+    /** Runs directory; the run lives in runs/NAME. */
+    runsDir: z.string().default('runs'),
+    seeds: z.array(int()).min(1).default([0]),
+    /** Number of generations: 0 .. generations-1. */
+    generations: int(1).default(4),
+    threads: int().default(0),
+    provider: z.enum(['cpu', 'cuda']).default('cpu'),
+    data: DataSchema.default(DataSchema.parse({})),
+    model: ModelSchema.default(ModelSchema.parse({})),
+    train: TrainSchema.default(TrainSchema.parse({})),
+    generate: GenerateSchema.default(GenerateSchema.parse({})),
+    mix: MixSchema.default({ mode: 'replace', originalFraction: 0.1 }),
+    eval: EvalSchema.default(EvalSchema.parse({})),
+  })
+  .strict()
+  .refine((c) => c.train.batchSize % c.train.microBatchSize === 0, {
+    message: 'train.batchSize must be a multiple of train.microBatchSize',
+    path: ['train', 'batchSize'],
+  })
+  .refine((c) => (c.generate.minNewTokens ?? c.generate.newTokens) <= c.generate.newTokens, {
+    message: 'generate.minNewTokens must not exceed generate.newTokens',
+    path: ['generate', 'minNewTokens'],
+  });
+
+export type RunConfig = z.infer<typeof RunConfigSchema>;
+type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] extends unknown[] ? T[K] : DeepPartial<T[K]>) : T[K] };
+export type RunConfigInput = DeepPartial<RunConfig>;
+
+/** Validates a raw object; the error lists every problem with its key path. */
+export function validateConfig(raw: unknown, origin = 'config'): RunConfig {
+  const r = RunConfigSchema.safeParse(raw);
+  if (r.success) return r.data;
+  const lines = r.error.issues.flatMap((i) => {
+    const at = i.path.map(String);
+    if (i.code === 'unrecognized_keys') {
+      return i.keys.map((k) => `  ${[...at, k].join('.')}: unknown key (check its spelling; \`collapse run --print-config\` shows every key)`);
+    }
+    return [`  ${at.length ? at.join('.') : '(top level)'}: ${i.message}`];
+  });
+  throw new Error(`invalid ${origin}:\n${lines.join('\n')}`);
+}
+
+export function readConfigFile(path: string): unknown {
+  if (!existsSync(path)) throw new Error(`config file not found: ${path}`);
+  const text = readFileSync(path, 'utf8');
+  try {
+    return /\.json$/i.test(path) ? JSON.parse(text) : parseYaml(text);
+  } catch (e) {
+    throw new Error(`config file ${path} is not valid ${/\.json$/i.test(path) ? 'JSON' : 'YAML'}: ${(e as Error).message}`);
+  }
+}
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Deep merge: arrays and scalars in `over` replace those in `base`. */
+export function deepMerge(base: unknown, over: unknown): unknown {
+  if (!isObj(base) || !isObj(over)) return over === undefined ? base : over;
+  const out: Obj = { ...base };
+  for (const [k, v] of Object.entries(over)) out[k] = deepMerge(base[k], v);
+  return out;
+}
+
+/**
+ * `--set train.lr=1e-4 --set seeds=[0,1]`: dotted keys with YAML-parsed values, so that every config key
+ * can be overridden from the command line without a flag per key.
+ */
+export function parseOverrides(sets: readonly string[]): Obj {
+  const out: Obj = {};
+  for (const s of sets) {
+    const eq = s.indexOf('=');
+    if (eq <= 0) throw new Error(`--set ${s}: expected KEY=VALUE, e.g. --set train.lr=1e-4`);
+    const keys = s.slice(0, eq).split('.');
+    const value: unknown = parseYaml(s.slice(eq + 1));
+    let node = out;
+    keys.slice(0, -1).forEach((k) => {
+      if (!isObj(node[k])) node[k] = {};
+      node = node[k] as Obj;
+    });
+    node[keys[keys.length - 1]!] = value;
+  }
+  return out;
+}

@@ -1,0 +1,86 @@
+// `collapse run` (the main job) and `collapse status`.
+import { readFileSync } from 'node:fs';
+import type { CommandModule } from 'yargs';
+import { deepMerge, parseOverrides, readConfigFile, validateConfig, type RunConfig } from '../../pipeline/run/config.js';
+import { PRESETS, presetConfig } from '../../pipeline/run/presets.js';
+import { formatStatus, runStatus } from '../../pipeline/run/status.js';
+import { resolveShard } from '../../pipeline/shards.js';
+
+interface RunArgs {
+  preset?: string;
+  config?: string;
+  set: string[];
+  seed?: number[];
+  'shard-index'?: number;
+  'num-shards'?: number;
+  'print-config': boolean;
+}
+
+export function resolveRunConfig(args: { preset?: string; config?: string; set?: string[] }): RunConfig {
+  let raw: unknown = presetConfig(args.preset ?? (args.config ? 'tiny' : 'tiny'));
+  let origin = `preset ${args.preset ?? 'tiny'}`;
+  if (args.config) {
+    // A config file stands alone unless it names a preset to start from (`preset: paper-5ep`).
+    const file = readConfigFile(args.config) as Record<string, unknown>;
+    const { preset, ...rest } = (file ?? {}) as { preset?: string };
+    raw = deepMerge(preset ? presetConfig(preset) : args.preset ? raw : {}, rest);
+    origin = `config file ${args.config}`;
+  }
+  if (args.set?.length) {
+    raw = deepMerge(raw, parseOverrides(args.set));
+    origin += ' with --set overrides';
+  }
+  return validateConfig(raw, origin);
+}
+
+function projectVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+const run: CommandModule<object, RunArgs> = {
+  command: 'run',
+  describe: 'Run the generational model-collapse experiment (default: the tiny preset)',
+  builder: (y) =>
+    y
+      .option('preset', { type: 'string', describe: `Named preset: ${Object.keys(PRESETS).join(', ')}` })
+      .option('config', { type: 'string', describe: 'YAML or JSON config file (may name `preset:` to start from)' })
+      .option('set', { type: 'string', array: true, default: [], describe: 'Override a config key, e.g. --set train.lr=1e-4 --set seeds=[0,1]' })
+      .option('seed', { type: 'number', array: true, describe: 'Only run these seeds (one process or machine per seed)' })
+      .option('shard-index', { type: 'number', describe: 'This process\'s generation shard (default from SLURM_ARRAY_TASK_ID / JOB_COMPLETION_INDEX)' })
+      .option('num-shards', { type: 'number', describe: 'Number of processes sharing each generation (default from SLURM_ARRAY_TASK_COUNT / COLLAPSE_NUM_SHARDS)' })
+      .option('print-config', { type: 'boolean', default: false, describe: 'Print the resolved configuration and exit' })
+      .epilogue(
+        `Presets:\n${Object.entries(PRESETS).map(([k, v]) => `  ${k.padEnd(20)} ${v.description}`).join('\n')}\n\n` +
+          'Rerunning the same command resumes a crashed or killed run from its last committed step.',
+      ) as never,
+  handler: async (args) => {
+    const cfg = resolveRunConfig(args);
+    if (args['print-config']) {
+      process.stdout.write(`${JSON.stringify(cfg, null, 2)}\n`);
+      return;
+    }
+    const { runExperiment } = await import('../../pipeline/run/loop.js');
+    const { makeStages } = await import('../../pipeline/run/stages.js');
+    const shard = resolveShard({ shardIndex: args['shard-index'], numShards: args['num-shards'] });
+    const t0 = Date.now();
+    const res = await runExperiment(cfg, makeStages(), { seeds: args.seed, shard, projectVersion: projectVersion() });
+    const secs = ((Date.now() - t0) / 1000).toFixed(1);
+    process.stdout.write(`run ${cfg.name} finished in ${secs} s: ${res.root}${res.report ? `\nreport: ${res.report}` : ''}\n`);
+  },
+};
+
+const status: CommandModule<object, { run: string; json: boolean }> = {
+  command: 'status <run>',
+  describe: 'Show the state of every seed, generation and stage of a run directory',
+  builder: (y) =>
+    y
+      .positional('run', { type: 'string', demandOption: true, describe: 'Run directory, e.g. runs/tiny' })
+      .option('json', { type: 'boolean', default: false, describe: 'Print JSON' }) as never,
+  handler: (args) => {
+    const st = runStatus(args.run);
+    process.stdout.write(args.json ? `${JSON.stringify(st, null, 2)}\n` : `${formatStatus(st)}\n`);
+  },
+};
+
+export default [run, status];
