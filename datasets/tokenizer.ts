@@ -1,0 +1,227 @@
+// Tokenizers through @huggingface/tokenizers (pure JS). A directory holds either `tokenizer.json`, or
+// `vocab.json` + `merges.txt` (GPT-2/OPT byte-level BPE, as the facebook/opt-125m repository ships); in the
+// second case the tokenizer.json is built in memory the way transformers' GPT2Converter does it.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
+
+export interface Tokenizer {
+  encode(text: string, opts?: { addSpecialTokens?: boolean }): number[];
+  decode(ids: ArrayLike<number>, opts?: { skipSpecialTokens?: boolean }): string;
+  vocabSize: number;
+  bosId: number;
+  eosId: number;
+  padId: number;
+}
+
+/** The loaded tokenizer plus what callers sometimes need beyond the contract. */
+export interface LoadedTokenizer extends Tokenizer {
+  /** Whether encode(..., {addSpecialTokens: true}) prepends the BOS token (OPT: `</s>` = 2). */
+  prependsBos: boolean;
+  tokenToId(token: string): number | undefined;
+  idToToken(id: number): string | undefined;
+  /** Where it came from: `tokenizer.json` or `vocab.json+merges.txt`. */
+  source: 'tokenizer.json' | 'vocab.json+merges.txt';
+  hf: HfTokenizer;
+}
+
+type Json = Record<string, unknown>;
+
+function readJson(path: string): Json {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as Json;
+  } catch (e) {
+    throw new Error(`cannot read tokenizer file ${path}: ${(e as Error).message}`);
+  }
+}
+
+function readOptionalJson(path: string): Json {
+  return existsSync(path) ? readJson(path) : {};
+}
+
+/** A special token in tokenizer_config.json / special_tokens_map.json is a string or `{content, ...}`. */
+interface SpecialToken {
+  content: string;
+  lstrip: boolean;
+  rstrip: boolean;
+  normalized: boolean;
+  single_word: boolean;
+}
+
+function asSpecial(v: unknown): SpecialToken | null {
+  if (typeof v === 'string') return { content: v, lstrip: false, rstrip: false, normalized: true, single_word: false };
+  if (v && typeof v === 'object' && typeof (v as Json).content === 'string') {
+    const o = v as Json;
+    return {
+      content: o.content as string,
+      lstrip: o.lstrip === true,
+      rstrip: o.rstrip === true,
+      normalized: o.normalized !== false,
+      single_word: o.single_word === true,
+    };
+  }
+  return null;
+}
+
+const SPECIAL_KEYS = ['bos_token', 'eos_token', 'unk_token', 'sep_token', 'pad_token', 'cls_token', 'mask_token'] as const;
+
+/** Special tokens named by the config files (tokenizer_config.json wins over special_tokens_map.json). */
+function specialTokens(tokCfg: Json, specialMap: Json): Map<string, SpecialToken> {
+  const out = new Map<string, SpecialToken>();
+  for (const src of [specialMap, tokCfg]) {
+    for (const k of SPECIAL_KEYS) {
+      const s = asSpecial(src[k]);
+      if (s) out.set(k, s);
+    }
+    const extra = src.additional_special_tokens;
+    if (Array.isArray(extra)) {
+      extra.forEach((t, i) => {
+        const s = asSpecial(t);
+        if (s) out.set(`additional_${i}`, s);
+      });
+    }
+  }
+  return out;
+}
+
+/** tokenizer.json equivalent of transformers' GPT2Converter for a vocab.json + merges.txt directory. */
+export function byteLevelBpeJson(dir: string): { tokenizerJson: Json; config: Json } {
+  const vocabPath = join(dir, 'vocab.json');
+  const mergesPath = join(dir, 'merges.txt');
+  const vocab = readJson(vocabPath) as Record<string, number>;
+  const merges = readFileSync(mergesPath, 'utf8')
+    .split('\n')
+    .filter((l, i) => !(i === 0 && l.startsWith('#version')) && l.trim().length > 0);
+  for (const [i, m] of merges.entries()) {
+    if (m.split(' ').length !== 2) throw new Error(`${mergesPath}: line ${i + 1} is not a merge "a b": ${JSON.stringify(m)}`);
+  }
+  const tokCfg = readOptionalJson(join(dir, 'tokenizer_config.json'));
+  const specialMap = readOptionalJson(join(dir, 'special_tokens_map.json'));
+  const specials = specialTokens(tokCfg, specialMap);
+
+  // Added tokens: the named special tokens, plus tokenizer_config's added_tokens_decoder (id -> token).
+  const added = new Map<number, Json>();
+  const decoderCfg = (tokCfg.added_tokens_decoder ?? {}) as Record<string, Json>;
+  for (const [id, t] of Object.entries(decoderCfg)) {
+    const s = asSpecial(t);
+    if (s) added.set(Number(id), { id: Number(id), ...s, special: t.special !== false });
+  }
+  for (const s of specials.values()) {
+    const id = vocab[s.content];
+    if (id === undefined) {
+      if ([...added.values()].some((a) => a.content === s.content)) continue;
+      throw new Error(`${join(dir, 'tokenizer_config.json')}: special token ${JSON.stringify(s.content)} is not in ${vocabPath}`);
+    }
+    if (!added.has(id)) added.set(id, { id, ...s, special: true });
+  }
+
+  const addPrefixSpace = tokCfg.add_prefix_space === true;
+  const bos = specials.get('bos_token');
+  let postProcessor: Json = { type: 'ByteLevel', add_prefix_space: true, trim_offsets: false, use_regex: true };
+  if (tokCfg.add_bos_token === true && bos) {
+    const bosId = vocab[bos.content];
+    postProcessor = {
+      type: 'TemplateProcessing',
+      single: [{ SpecialToken: { id: bos.content, type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
+      pair: [
+        { SpecialToken: { id: bos.content, type_id: 0 } },
+        { Sequence: { id: 'A', type_id: 0 } },
+        { Sequence: { id: 'B', type_id: 1 } },
+      ],
+      special_tokens: { [bos.content]: { id: bos.content, ids: [bosId], tokens: [bos.content] } },
+    };
+  }
+  const tokenizerJson: Json = {
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    added_tokens: [...added.values()].sort((a, b) => (a.id as number) - (b.id as number)),
+    normalizer: null,
+    pre_tokenizer: { type: 'ByteLevel', add_prefix_space: addPrefixSpace, trim_offsets: true, use_regex: true },
+    post_processor: postProcessor,
+    decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
+    model: {
+      type: 'BPE',
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: '',
+      end_of_word_suffix: '',
+      fuse_unk: false,
+      byte_fallback: false,
+      vocab,
+      merges,
+    },
+  };
+  return { tokenizerJson, config: tokCfg };
+}
+
+function tokenString(cfg: Json, key: string): string | undefined {
+  return asSpecial(cfg[key])?.content;
+}
+
+/**
+ * Loads the tokenizer in `dir`. Special ids come from tokenizer_config.json / special_tokens_map.json,
+ * falling back to config.json's `bos_token_id` etc.; a tokenizer without a pad token pads with EOS.
+ */
+export function loadTokenizer(dir: string): LoadedTokenizer {
+  if (!existsSync(dir)) throw new Error(`tokenizer directory ${dir} does not exist (pass --tokenizer DIR)`);
+  const tjPath = join(dir, 'tokenizer.json');
+  let tokenizerJson: Json;
+  let source: LoadedTokenizer['source'];
+  const tokCfg = readOptionalJson(join(dir, 'tokenizer_config.json'));
+  if (existsSync(tjPath)) {
+    tokenizerJson = readJson(tjPath);
+    source = 'tokenizer.json';
+  } else if (existsSync(join(dir, 'vocab.json')) && existsSync(join(dir, 'merges.txt'))) {
+    tokenizerJson = byteLevelBpeJson(dir).tokenizerJson;
+    source = 'vocab.json+merges.txt';
+  } else {
+    throw new Error(`${dir} has neither tokenizer.json nor vocab.json + merges.txt: not a tokenizer directory`);
+  }
+  const specialMap = readOptionalJson(join(dir, 'special_tokens_map.json'));
+  const modelCfg = readOptionalJson(join(dir, 'config.json'));
+  const merged: Json = { ...specialMap, ...tokCfg };
+  // Our decode round-trips text; clean_up_tokenization_spaces would turn " ." into ".".
+  const hfConfig: Json = { ...merged, clean_up_tokenization_spaces: false };
+  for (const k of SPECIAL_KEYS) {
+    const s = tokenString(merged, k);
+    if (s !== undefined) hfConfig[k] = s;
+    else delete hfConfig[k];
+  }
+  const hf = new HfTokenizer(tokenizerJson, hfConfig);
+
+  const idOf = (key: string, idKey: string): number | undefined => {
+    const s = tokenString(merged, key);
+    const id = s !== undefined ? hf.token_to_id(s) : undefined;
+    if (id !== undefined) return id;
+    const fromModel = modelCfg[idKey];
+    return typeof fromModel === 'number' ? fromModel : undefined;
+  };
+  const eosId = idOf('eos_token', 'eos_token_id');
+  const bosId = idOf('bos_token', 'bos_token_id') ?? eosId;
+  const padId = idOf('pad_token', 'pad_token_id') ?? eosId;
+  if (eosId === undefined || bosId === undefined || padId === undefined) {
+    throw new Error(`${dir}: no eos_token in tokenizer_config.json/special_tokens_map.json nor eos_token_id in config.json`);
+  }
+  const probe = hf.encode('a', { add_special_tokens: true }).ids;
+  const prependsBos = probe.length > 0 && probe[0] === bosId && hf.encode('a', { add_special_tokens: false }).ids[0] !== bosId;
+
+  return {
+    encode: (text, opts = {}) => hf.encode(text, { add_special_tokens: opts.addSpecialTokens ?? true }).ids,
+    decode: (ids, opts = {}) => {
+      if (ids.length === 0) return '';
+      return hf.decode(Array.from(ids), { skip_special_tokens: opts.skipSpecialTokens ?? false });
+    },
+    vocabSize: hf.get_vocab(true).size,
+    bosId,
+    eosId,
+    padId,
+    prependsBos,
+    tokenToId: (t) => hf.token_to_id(t),
+    idToToken: (i) => hf.id_to_token(i),
+    source,
+    hf,
+  };
+}
+
+export { tinyTokenizerFiles, tinyVocabulary, TINY_VOCAB_SIZE } from './tiny-tokenizer.js';
