@@ -1,0 +1,215 @@
+// Batched beam search with the semantics of Hugging Face transformers 4.27-4.33 (`generate(num_beams=k)`,
+// BeamSearchScorer + BeamHypotheses, early_stopping=False), which is what the paper's 2023 code ran:
+//   - each step: log_softmax of every beam's last logits, then the processors (repetition penalty over the
+//     beam's prompt + generated ids, min-new-tokens, no-repeat-ngram), then the beam's running score is added;
+//   - per prompt the top 2k (beam, token) candidates in order: an EOS candidate ranked >= k is skipped, one
+//     ranked < k finishes a hypothesis; the first k non-EOS candidates continue;
+//   - a hypothesis is scored sum_logprobs / length ** length_penalty where, in those versions, length is the
+//     full input_ids row: the (padded) prompt plus the generated tokens, EOS excluded. Versions >= 4.35
+//     divide by the generated length instead, EOS included: `scoreLength: 'generated'`;
+//   - a prompt is done once k hypotheses exist and the best running candidate cannot beat the worst kept one
+//     (best / cur_len ** length_penalty, cur_len = the row length before this step's token);
+//   - at max_new_tokens the running beams are finalised the same way; the best hypothesis is returned,
+//     followed by EOS if it finished early and padded with pad id to max_new_tokens.
+// Initial beam scores are 0 for beam 0 and -1e9 for the others, so the first step draws from beam 0.
+import type { Decoder, Logits } from './decoder.js';
+import { logSumExp, processRow, scanRow, TopK, type ProcessorOptions } from './logits.js';
+
+export interface BeamSearchOptions extends ProcessorOptions {
+  numBeams: number;
+  maxNewTokens: number;
+  padId: number;
+  lengthPenalty?: number;
+  /** Which length divides a hypothesis' sum of log-probs (see the header). Default 'sequence' (HF 4.27-4.33). */
+  scoreLength?: 'sequence' | 'generated';
+  /** Called after every step with the number of steps done. */
+  onStep?: (step: number) => void;
+}
+
+export interface GenerationResult {
+  /** Per prompt: maxNewTokens generated ids (EOS then pad ids after an early finish). */
+  tokens: Int32Array[];
+  /** Per prompt: the returned hypothesis' score (beam search) or sum of log-probs (greedy / sampling). */
+  scores: number[];
+  /** Per prompt: generated tokens before padding (EOS included when it finished). */
+  lengths: number[];
+  /** Hypotheses finished by EOS during the search (all prompts), for diagnostics and tests. */
+  finishedByEos: number;
+}
+
+interface Hypothesis {
+  score: number;
+  tokens: Int32Array; // generated tokens, EOS excluded
+  order: number; // insertion order, for HF's tie rules
+}
+
+/** HF BeamHypotheses: keeps the k best finished hypotheses of one prompt. */
+class Hypotheses {
+  beams: Hypothesis[] = [];
+  worst = 1e9;
+  private added = 0;
+
+  constructor(
+    private readonly k: number,
+    private readonly lengthPenalty: number,
+  ) {}
+
+  add(tokens: Int32Array, sumLogprobs: number, length: number): void {
+    const score = sumLogprobs / length ** this.lengthPenalty;
+    if (this.beams.length < this.k || score > this.worst) {
+      this.beams.push({ score, tokens, order: this.added++ });
+      if (this.beams.length > this.k) {
+        // HF sorts (score, index) pairs and deletes the first: the lowest score, earliest on ties.
+        const sorted = this.beams.map((b, i) => [b.score, i] as const).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+        this.beams.splice(sorted[0]![1], 1);
+        this.worst = sorted[1]![0];
+      } else this.worst = Math.min(score, this.worst);
+    }
+  }
+
+  isDone(bestSumLogprobs: number, curLen: number): boolean {
+    if (this.beams.length < this.k) return false;
+    return this.worst >= bestSumLogprobs / curLen ** this.lengthPenalty;
+  }
+
+  /** The best: Python's sorted(key=score).pop() takes the last of equal scores in insertion order. */
+  best(): Hypothesis {
+    let best = this.beams[0]!;
+    for (const b of this.beams) if (b.score >= best.score) best = b;
+    return best;
+  }
+}
+
+export async function beamSearch(
+  decoder: Decoder,
+  prompts: readonly Int32Array[],
+  opts: BeamSearchOptions,
+): Promise<GenerationResult> {
+  const k = opts.numBeams;
+  const P = prompts.length;
+  if (!(k >= 1)) throw new Error(`numBeams must be >= 1, got ${k}`);
+  if (!(opts.maxNewTokens >= 1)) throw new Error(`maxNewTokens must be >= 1, got ${opts.maxNewTokens}`);
+  const lp = opts.lengthPenalty ?? 1;
+  const promptLen = Math.max(...prompts.map((p) => p.length));
+  const maxNew = opts.maxNewTokens;
+  const width = promptLen + maxNew;
+
+  // Per (prompt, beam) row: full history (left-padded prompt + generated), running score.
+  let hist = new Int32Array(P * k * width);
+  prompts.forEach((p, i) => {
+    for (let b = 0; b < k; b++) {
+      const row = (i * k + b) * width;
+      hist.fill(opts.padId, row, row + promptLen - p.length);
+      hist.set(p, row + promptLen - p.length);
+    }
+  });
+  let beamScores = new Float64Array(P * k);
+  for (let i = 0; i < P; i++) for (let b = 1; b < k; b++) beamScores[i * k + b] = -1e9;
+
+  const hyps = Array.from({ length: P }, () => new Hypotheses(k, lp));
+  const done = new Uint8Array(P);
+  let finishedByEos = 0;
+  // `active` lists the prompts still in the decoder, in decoder row order (k rows each).
+  let active = Array.from({ length: P }, (_, i) => i);
+  let logits: Logits = await decoder.prefill(prompts, opts.padId);
+  let firstStep = true; // the decoder holds one row per prompt until the first reorder expands it
+  const top = new TopK(2 * k);
+  let generated = 0;
+
+  for (; generated < maxNew; generated++) {
+    const V = logits.vocab;
+    const curLen = promptLen + generated;
+    const nextFrom: number[] = []; // decoder rows to keep, in new order
+    const nextTokens: number[] = [];
+    const nextActive: number[] = [];
+    const newHist = new Int32Array(hist.length);
+    const newScores = new Float64Array(beamScores.length);
+
+    active.forEach((prompt, a) => {
+      top.reset();
+      for (let b = 0; b < k; b++) {
+        const row = prompt * k + b;
+        const lrow = firstStep ? a : a * k + b;
+        const off = lrow * V;
+        const lse = logSumExp(logits.data, off, V);
+        const ids = hist.subarray(row * width, row * width + curLen);
+        const overrides = processRow((v) => logits.data[off + v]! - lse, ids, generated, opts);
+        for (const [v, s] of overrides) overrides.set(v, s + beamScores[row]!);
+        scanRow(logits.data, off, V, beamScores[row]! - lse, overrides, b * V, top);
+      }
+      // BeamSearchScorer.process
+      let kept = 0;
+      for (let rank = 0; rank < top.size && kept < k; rank++) {
+        const score = top.values[rank]!;
+        const beam = Math.floor(top.indices[rank]! / V);
+        const token = top.indices[rank]! % V;
+        const src = prompt * k + beam;
+        if (token === opts.eosId) {
+          if (rank >= k) continue;
+          const tokens = hist.slice(src * width + promptLen, src * width + curLen);
+          // >= 4.35 counts the EOS in the generated length; 4.27-4.33 divide by the row without it.
+          const length = opts.scoreLength === 'generated' ? generated + 1 : curLen;
+          hyps[prompt]!.add(tokens, score, length);
+          finishedByEos++;
+        } else {
+          const dst = prompt * k + kept;
+          newHist.set(hist.subarray(src * width, src * width + curLen), dst * width);
+          newHist[dst * width + curLen] = token;
+          newScores[dst] = score;
+          nextFrom.push(firstStep ? a : a * k + beam);
+          nextTokens.push(token);
+          kept++;
+        }
+      }
+      if (kept < k) throw new Error(`beam search: only ${kept} of ${k} continuations for prompt ${prompt} (vocabulary too small?)`);
+      const curForDone = opts.scoreLength === 'generated' ? generated + 1 : curLen;
+      if (hyps[prompt]!.isDone(top.values[0]!, curForDone)) done[prompt] = 1;
+      else nextActive.push(prompt);
+    });
+    // Finished prompts keep their final beams in `newHist` / `newScores` but leave the decoder.
+    hist = newHist;
+    beamScores = newScores;
+    opts.onStep?.(generated + 1);
+    if (nextActive.length === 0 || generated + 1 === maxNew) {
+      generated++;
+      break;
+    }
+    const keep = new Set(nextActive);
+    const from: number[] = [];
+    const tokens: number[] = [];
+    active.forEach((prompt, a) => {
+      if (!keep.has(prompt)) return;
+      for (let b = 0; b < k; b++) {
+        from.push(nextFrom[a * k + b]!);
+        tokens.push(nextTokens[a * k + b]!);
+      }
+    });
+    decoder.select(Int32Array.from(from));
+    firstStep = false;
+    active = nextActive;
+    logits = await decoder.step(Int32Array.from(tokens));
+  }
+
+  // BeamSearchScorer.finalize: running beams of unfinished prompts become hypotheses.
+  const out: GenerationResult = { tokens: [], scores: [], lengths: [], finishedByEos };
+  const total = promptLen + generated;
+  for (let i = 0; i < P; i++) {
+    const h = hyps[i]!;
+    if (!done[i]) {
+      for (let b = 0; b < k; b++) {
+        const row = i * k + b;
+        const length = opts.scoreLength === 'generated' ? generated : total;
+        h.add(hist.slice(row * width + promptLen, row * width + total), beamScores[row]!, length);
+      }
+    }
+    const best = h.best();
+    const tokens = new Int32Array(maxNew).fill(opts.padId);
+    tokens.set(best.tokens);
+    let length = best.tokens.length;
+    if (length < maxNew) tokens[length++] = opts.eosId;
+    out.tokens.push(tokens);
+    out.scores.push(best.score);
+    out.lengths.push(length);
+  }
+  return out;
+}

@@ -1,0 +1,260 @@
+// Causal-LM steppers over an onnxruntime session. A stepper holds a batch of rows (one per beam or
+// sample); `prefill` runs the prompts once, `select` reorders / duplicates / drops rows (beam reordering,
+// expansion to the beams, dropping finished prompts), `step` feeds one new token per row and returns the
+// next-token logits [rows, vocab].
+//
+// KvCacheDecoder uses a graph with past_key_values inputs and present outputs (HF naming). RecomputeDecoder
+// reruns the whole sequence each step on a plain graph (input_ids [+ attention_mask] -> logits): slow, but it
+// works on any causal-LM export and is the reference the cache is tested against.
+import type { InferenceSession, Tensor } from 'onnxruntime-common';
+import { loadModel } from '../../models/onnx/io.js';
+import type { ModelProto } from '../../models/onnx/proto.js';
+import { openSession, type Provider } from '../../models/session.js';
+import { sliceLogitsToLastPosition } from './graph-surgery.js';
+import * as ort from 'onnxruntime-node';
+
+export interface Decoder {
+  /** Rows currently held. */
+  readonly rows: number;
+  /** Runs the prompts (left-padded with `padId` to a common length); returns the last logits [prompts, vocab]. */
+  prefill(prompts: readonly Int32Array[], padId: number): Promise<Logits>;
+  /** New row i takes old row `from[i]`; `from` may be shorter or longer than the current row count. */
+  select(from: Int32Array): void;
+  /** Feeds one token per row; returns logits [rows, vocab]. */
+  step(tokens: Int32Array): Promise<Logits>;
+  release(): Promise<void>;
+}
+
+export interface Logits {
+  data: Float32Array;
+  rows: number;
+  vocab: number;
+}
+
+export interface DecoderOptions {
+  threads?: number;
+  provider?: Provider;
+  /** Force the no-cache decoder even when the graph has past_key_values (testing, debugging). */
+  noCache?: boolean;
+  /** Keep the graph's full [batch, seq, vocab] logits instead of slicing to the last position before the LM head. */
+  fullLogits?: boolean;
+}
+
+const PAST = /^past_key_values\.(\d+)\.(key|value)$/;
+
+/** Opens the right decoder for a model file or in-memory graph. */
+export async function openDecoder(model: string | ModelProto, opts: DecoderOptions = {}): Promise<Decoder> {
+  let proto = typeof model === 'string' ? loadModel(model) : model;
+  const inputs = proto.graph?.input.map((i) => i.name ?? '') ?? [];
+  if (!inputs.includes('input_ids')) {
+    throw new Error(`${typeof model === 'string' ? model : 'model'}: graph has no input_ids input (inputs: ${inputs.join(', ')})`);
+  }
+  if (!opts.fullLogits) proto = sliceLogitsToLastPosition(proto);
+  const session = await openSession(proto, { threads: opts.threads, provider: opts.provider });
+  const hasPast = inputs.some((n) => PAST.test(n));
+  if (hasPast && !opts.noCache) return new KvCacheDecoder(session);
+  if (hasPast) throw new Error('noCache needs a graph without past_key_values inputs (build it with withPast: false)');
+  return new RecomputeDecoder(session);
+}
+
+function toInt64(src: ArrayLike<number>): BigInt64Array {
+  const out = new BigInt64Array(src.length);
+  for (let i = 0; i < src.length; i++) out[i] = BigInt(src[i]!);
+  return out;
+}
+
+/** Last-position logits of a [rows, seq, vocab] output. */
+function lastLogits(t: Tensor | undefined): Logits {
+  if (!t) throw new Error('the model did not return logits');
+  if (t.type !== 'float32') throw new Error(`logits: expected float32, got ${t.type}`);
+  const [rows, seq, vocab] = t.dims as [number, number, number];
+  const data = t.data as Float32Array;
+  if (seq === 1) return { data, rows, vocab };
+  const out = new Float32Array(rows * vocab);
+  for (let r = 0; r < rows; r++) out.set(data.subarray((r * seq + seq - 1) * vocab, (r * seq + seq) * vocab), r * vocab);
+  return { data: out, rows, vocab };
+}
+
+/** Left-pads prompts into [n, len] ids and mask. */
+function leftPad(prompts: readonly Int32Array[], padId: number): { ids: Int32Array; mask: Uint8Array; len: number } {
+  const len = Math.max(...prompts.map((p) => p.length));
+  if (!(len > 0)) throw new Error('prefill: empty prompt');
+  const ids = new Int32Array(prompts.length * len).fill(padId);
+  const mask = new Uint8Array(prompts.length * len);
+  prompts.forEach((p, i) => {
+    ids.set(p, i * len + len - p.length);
+    mask.fill(1, i * len + len - p.length, (i + 1) * len);
+  });
+  return { ids, mask, len };
+}
+
+/** Row-major [rows, width] table whose rows can be gathered. */
+function gatherRows<T extends Int32Array | Uint8Array | Float32Array>(a: T, width: number, from: Int32Array, make: (n: number) => T): T {
+  const out = make(from.length * width);
+  for (let i = 0; i < from.length; i++) out.set(a.subarray(from[i]! * width, (from[i]! + 1) * width), i * width);
+  return out;
+}
+
+function isIdentity(from: Int32Array, rows: number): boolean {
+  if (from.length !== rows) return false;
+  for (let i = 0; i < rows; i++) if (from[i] !== i) return false;
+  return true;
+}
+
+/**
+ * Reorders rows of a [rows, rowSize] cache in place: only the rows that change are written, and only the
+ * sources that would be overwritten before being read are saved first.
+ */
+export function permuteRowsInPlace(data: Float32Array, rowSize: number, from: Int32Array): void {
+  const changed: number[] = [];
+  for (let i = 0; i < from.length; i++) if (from[i] !== i) changed.push(i);
+  if (changed.length === 0) return;
+  const overwritten = new Set(changed);
+  const saved = new Map<number, Float32Array>();
+  for (const i of changed) {
+    const s = from[i]!;
+    if (overwritten.has(s) && !saved.has(s)) saved.set(s, data.slice(s * rowSize, (s + 1) * rowSize));
+  }
+  for (const i of changed) {
+    const s = from[i]!;
+    data.set(saved.get(s) ?? data.subarray(s * rowSize, (s + 1) * rowSize), i * rowSize);
+  }
+}
+
+export class KvCacheDecoder implements Decoder {
+  rows = 0;
+  private mask = new Uint8Array(0); // [rows, past]
+  private past = 0;
+  private cache = new Map<string, Float32Array>(); // past_key_values.i.key|value -> [rows, heads, past, headDim]
+  private readonly pastNames: string[];
+  private readonly heads: number;
+  private readonly headDim: number;
+  private readonly hasMask: boolean;
+
+  constructor(private readonly session: InferenceSession) {
+    const meta = session.inputMetadata;
+    this.pastNames = session.inputNames.filter((n) => PAST.test(n));
+    this.hasMask = session.inputNames.includes('attention_mask');
+    const first = meta.find((m) => m.name === this.pastNames[0]);
+    const shape = first && first.isTensor ? first.shape : [];
+    const [heads, headDim] = [shape[1], shape[3]];
+    if (typeof heads !== 'number' || typeof headDim !== 'number') {
+      throw new Error(`${this.pastNames[0]}: expected a static [batch, heads, past, head_dim] shape, got [${shape.join(', ')}]`);
+    }
+    this.heads = heads;
+    this.headDim = headDim;
+    for (const n of this.pastNames) {
+      const present = n.replace('past_key_values', 'present');
+      if (!session.outputNames.includes(present)) throw new Error(`the model has input ${n} but no output ${present}`);
+    }
+  }
+
+  async prefill(prompts: readonly Int32Array[], padId: number): Promise<Logits> {
+    const { ids, mask, len } = leftPad(prompts, padId);
+    if (!this.hasMask && mask.some((m) => m === 0)) {
+      throw new Error('prompts of different lengths need a graph with an attention_mask input');
+    }
+    this.rows = prompts.length;
+    this.mask = mask;
+    this.past = 0;
+    this.cache = new Map(this.pastNames.map((n) => [n, new Float32Array(0)]));
+    return this.run(ids, len);
+  }
+
+  select(from: Int32Array): void {
+    if (isIdentity(from, this.rows)) return;
+    const rowSize = this.heads * this.past * this.headDim;
+    for (const [name, data] of this.cache) {
+      if (from.length === this.rows) permuteRowsInPlace(data, rowSize, from);
+      else this.cache.set(name, gatherRows(data, rowSize, from, (n) => new Float32Array(n)));
+    }
+    this.mask = gatherRows(this.mask, this.past, from, (n) => new Uint8Array(n));
+    this.rows = from.length;
+  }
+
+  async step(tokens: Int32Array): Promise<Logits> {
+    if (tokens.length !== this.rows) throw new Error(`step: ${tokens.length} tokens for ${this.rows} rows`);
+    const mask = new Uint8Array(this.rows * (this.past + 1));
+    for (let r = 0; r < this.rows; r++) {
+      mask.set(this.mask.subarray(r * this.past, (r + 1) * this.past), r * (this.past + 1));
+      mask[r * (this.past + 1) + this.past] = 1;
+    }
+    this.mask = mask;
+    return this.run(tokens, 1);
+  }
+
+  private async run(ids: Int32Array, seq: number): Promise<Logits> {
+    const feeds: Record<string, Tensor> = {
+      input_ids: new ort.Tensor('int64', toInt64(ids), [this.rows, seq]),
+    };
+    if (this.hasMask) feeds.attention_mask = new ort.Tensor('int64', toInt64(this.mask), [this.rows, this.past + seq]);
+    for (const n of this.pastNames) {
+      feeds[n] = new ort.Tensor('float32', this.cache.get(n)!, [this.rows, this.heads, this.past, this.headDim]);
+    }
+    const out = await this.session.run(feeds);
+    for (const n of this.pastNames) {
+      const t = out[n.replace('past_key_values', 'present')]!;
+      this.cache.set(n, t.data as Float32Array);
+    }
+    this.past += seq;
+    return lastLogits(out.logits);
+  }
+
+  async release(): Promise<void> {
+    this.cache.clear();
+    await this.session.release();
+  }
+}
+
+export class RecomputeDecoder implements Decoder {
+  rows = 0;
+  private ids = new Int32Array(0); // [rows, len]
+  private mask = new Uint8Array(0);
+  private len = 0;
+  private readonly hasMask: boolean;
+
+  constructor(private readonly session: InferenceSession) {
+    this.hasMask = session.inputNames.includes('attention_mask');
+  }
+
+  async prefill(prompts: readonly Int32Array[], padId: number): Promise<Logits> {
+    const { ids, mask, len } = leftPad(prompts, padId);
+    if (!this.hasMask && mask.some((m) => m === 0)) {
+      throw new Error('prompts of different lengths need a graph with an attention_mask input');
+    }
+    Object.assign(this, { ids, mask, len, rows: prompts.length });
+    return this.run();
+  }
+
+  select(from: Int32Array): void {
+    if (isIdentity(from, this.rows)) return;
+    this.ids = gatherRows(this.ids, this.len, from, (n) => new Int32Array(n));
+    this.mask = gatherRows(this.mask, this.len, from, (n) => new Uint8Array(n));
+    this.rows = from.length;
+  }
+
+  async step(tokens: Int32Array): Promise<Logits> {
+    const w = this.len + 1;
+    const ids = new Int32Array(this.rows * w);
+    const mask = new Uint8Array(this.rows * w);
+    for (let r = 0; r < this.rows; r++) {
+      ids.set(this.ids.subarray(r * this.len, (r + 1) * this.len), r * w);
+      mask.set(this.mask.subarray(r * this.len, (r + 1) * this.len), r * w);
+      ids[r * w + this.len] = tokens[r]!;
+      mask[r * w + this.len] = 1;
+    }
+    Object.assign(this, { ids, mask, len: w });
+    return this.run();
+  }
+
+  private async run(): Promise<Logits> {
+    const feeds: Record<string, Tensor> = { input_ids: new ort.Tensor('int64', toInt64(this.ids), [this.rows, this.len]) };
+    if (this.hasMask) feeds.attention_mask = new ort.Tensor('int64', toInt64(this.mask), [this.rows, this.len]);
+    const out = await this.session.run(feeds);
+    return lastLogits(out.logits);
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}

@@ -1,0 +1,58 @@
+// Decoding only needs the logits of the last position. A causal-LM graph computes them for every position
+// (prefill of 64 tokens x 16 prompts x 50k vocab is most of the prefill's work), so the LM-head MatMul is
+// fed the last hidden state only: Slice(hidden, starts=-1, axis 1). The rewrite is applied only when the
+// pattern is recognised for certain; otherwise the graph is returned unchanged (still correct, slower).
+import { makeTensor, onnx, type ModelProto, type NodeProto } from '../../models/onnx/proto.js';
+
+/** The rank of a weight input when it is an initializer or a Transpose of one (the tied LM head). */
+function weightRank(model: ModelProto, name: string, producers: Map<string, NodeProto>): number | null {
+  const graph = model.graph!;
+  const init = graph.initializer.find((t) => t.name === name);
+  if (init) return init.dims.length;
+  const p = producers.get(name);
+  if (p?.opType === 'Transpose' && p.input[0]) return weightRank(model, p.input[0], producers);
+  return null;
+}
+
+export function sliceLogitsToLastPosition(model: ModelProto, output = 'logits'): ModelProto {
+  const graph = model.graph;
+  if (!graph) return model;
+  const out = graph.output.find((o) => o.name === output);
+  const rank = out?.type?.tensorType?.shape?.dim?.length;
+  if (rank !== 3) return model;
+  const producers = new Map<string, NodeProto>();
+  for (const n of graph.node) for (const o of n.output) producers.set(o, n);
+  const inits = new Set(graph.initializer.map((t) => t.name));
+
+  let head = producers.get(output);
+  // Allow one bias Add between the LM-head MatMul and the output.
+  if (head?.opType === 'Add') {
+    const [a, b] = head.input;
+    const other = a && inits.has(a) ? b : b && inits.has(b) ? a : undefined;
+    head = other ? producers.get(other) : undefined;
+  }
+  if (head?.opType !== 'MatMul') return model;
+  const [hidden, weight] = head.input;
+  if (!hidden || !weight || inits.has(hidden) || weightRank(model, weight, producers) !== 2) return model;
+
+  const sliced = `${hidden}__last_position`;
+  const consts = [
+    makeTensor(`${sliced}__starts`, [1], BigInt64Array.of(-1n)),
+    makeTensor(`${sliced}__ends`, [1], BigInt64Array.of(9223372036854775807n)),
+    makeTensor(`${sliced}__axes`, [1], BigInt64Array.of(1n)),
+  ];
+  const slice = onnx.NodeProto.create({
+    opType: 'Slice',
+    name: `${sliced}__slice`,
+    input: [hidden, ...consts.map((c) => c.name)],
+    output: [sliced],
+  });
+  const newHead = onnx.NodeProto.create({ ...head, input: [sliced, weight] });
+  const nodes: NodeProto[] = [];
+  for (const n of graph.node) {
+    if (n === head) nodes.push(slice, newHead);
+    else nodes.push(n);
+  }
+  const newGraph = onnx.GraphProto.create({ ...graph, node: nodes, initializer: [...graph.initializer, ...consts] });
+  return onnx.ModelProto.create({ ...model, graph: newGraph });
+}
