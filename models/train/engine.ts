@@ -1,0 +1,206 @@
+// The training engine: holds the weights and optimizer moments in JavaScript and runs the step graphs.
+//
+// Where the state lives, and why: onnxruntime-node passes inputs without copying, but copies every output
+// into a fresh array (measured on OPT-125m shapes, see scripts/bench-train.ts). So the weights and moments stay
+// in JS typed arrays fed as zero-copy inputs, and only what must change comes back:
+//   - accumulation (micro-batch < batch): the gradient graph returns grad.* per micro-batch (1x weights copied
+//     out); they are summed here; the update graph then returns new params + moments once per batch (3x).
+//   - micro-batch == batch: one fused graph (gradients + update) returns new params + moments (3x), saving the
+//     gradient copy and a second session call.
+import * as ort from 'onnxruntime-node';
+import { existsSync } from 'node:fs';
+import { encodeModel, type ModelProto } from '../onnx/proto.js';
+import type { Provider } from '../session.js';
+import { gradName, momentKinds, momentName, newName, updateScalars, UPDATE_SCALARS, type OptimizerConfig, type ParamSpec } from './optimizers.js';
+import type { TensorMap } from './tensor-file.js';
+
+export interface EngineSpec {
+  params: ParamSpec[];
+  microBatch: number;
+  blockSize: number;
+  optimizer: OptimizerConfig;
+}
+
+export interface EngineGraphs {
+  grad: string | ModelProto;
+  update: string | ModelProto;
+  /** Gradient + update in one graph (optional; used when one micro-batch makes a batch). */
+  fused?: string | ModelProto;
+  /** Per-token NLL graph with the trainable weights as inputs (optional; needed for validation). */
+  eval?: string | ModelProto;
+}
+
+/** One micro-batch: row-major [microBatch, blockSize]; labels use -100 for ignored positions. */
+export interface MicroBatch {
+  inputIds: BigInt64Array;
+  attentionMask: BigInt64Array;
+  labels: BigInt64Array;
+}
+
+export interface SessionOpts {
+  threads?: number;
+  provider?: Provider;
+}
+
+/** Opens a session with the CPU arena off: step outputs are large and short-lived, an arena would keep them. */
+export async function openTrainSession(model: string | ModelProto, o: SessionOpts = {}): Promise<ort.InferenceSession> {
+  const opts: ort.InferenceSession.SessionOptions = {
+    executionProviders: o.provider === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
+    graphOptimizationLevel: 'all',
+    enableCpuMemArena: false,
+    logSeverityLevel: 3,
+  };
+  if (o.threads && o.threads > 0) Object.assign(opts, { intraOpNumThreads: o.threads, interOpNumThreads: 1 });
+  if (typeof model === 'string' && !existsSync(model)) throw new Error(`training graph not found: ${model} (rebuild the artifact with \`collapse artifact build\`)`);
+  try {
+    return typeof model === 'string' ? await ort.InferenceSession.create(model, opts) : await ort.InferenceSession.create(encodeModel(model), opts);
+  } catch (e) {
+    throw new Error(`could not open training graph${typeof model === 'string' ? ` ${model}` : ''}: ${(e as Error).message}`);
+  }
+}
+
+const f32 = (d: Float32Array, dims: readonly number[]): ort.Tensor => new ort.Tensor('float32', d, dims);
+const scalar = (x: number): ort.Tensor => new ort.Tensor('float32', Float32Array.of(x), []);
+
+export class TrainEngine {
+  /** Optimizer steps applied so far (AdamW's t before the next step). */
+  step = 0;
+  private gradAcc: TensorMap | null = null;
+
+  private constructor(
+    readonly spec: EngineSpec,
+    readonly weights: TensorMap,
+    readonly moments: TensorMap,
+    private readonly grad: ort.InferenceSession,
+    private readonly update: ort.InferenceSession,
+    private readonly fused: ort.InferenceSession | null,
+    private readonly evalSession: ort.InferenceSession | null,
+  ) {}
+
+  static async open(graphs: EngineGraphs, spec: EngineSpec, weights: TensorMap, moments: TensorMap | null, o: SessionOpts = {}): Promise<TrainEngine> {
+    for (const p of spec.params) {
+      const w = weights.get(p.name);
+      const n = p.shape.reduce((a, b) => a * b, 1);
+      if (!w) throw new Error(`initial weights lack the trainable tensor ${p.name}`);
+      if (w.length !== n) throw new Error(`weight ${p.name} has ${w.length} values, the graph expects [${p.shape}]`);
+    }
+    const m: TensorMap = moments ?? new Map();
+    for (const k of momentKinds(spec.optimizer.name))
+      for (const p of spec.params) if (!m.has(momentName(k, p.name))) m.set(momentName(k, p.name), new Float32Array(weights.get(p.name)!.length));
+    const [grad, update, fused, ev] = await Promise.all([
+      openTrainSession(graphs.grad, o),
+      openTrainSession(graphs.update, o),
+      graphs.fused ? openTrainSession(graphs.fused, o) : null,
+      graphs.eval ? openTrainSession(graphs.eval, o) : null,
+    ]);
+    return new TrainEngine(spec, weights, m, grad, update, fused, ev);
+  }
+
+  get canFuse(): boolean {
+    return this.fused !== null;
+  }
+
+  private dataFeeds(session: ort.InferenceSession, b: MicroBatch, lossScale: number): Record<string, ort.Tensor> {
+    const dims = [this.spec.microBatch, this.spec.blockSize];
+    const all: Record<string, ort.Tensor> = {
+      input_ids: new ort.Tensor('int64', b.inputIds, dims),
+      attention_mask: new ort.Tensor('int64', b.attentionMask, dims),
+      labels: new ort.Tensor('int64', b.labels, dims),
+      loss_scale: scalar(lossScale),
+    };
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const n of session.inputNames) if (all[n]) feeds[n] = all[n];
+    return feeds;
+  }
+
+  private paramFeeds(feeds: Record<string, ort.Tensor>): void {
+    for (const p of this.spec.params) feeds[p.name] = f32(this.weights.get(p.name)!, p.shape);
+  }
+
+  private stateFeeds(feeds: Record<string, ort.Tensor>, lr: number, maxNorm: number | null): void {
+    const s = updateScalars(this.spec.optimizer, this.step + 1, lr, maxNorm);
+    for (const k of UPDATE_SCALARS) feeds[k] = scalar(s[k]);
+    for (const k of momentKinds(this.spec.optimizer.name))
+      for (const p of this.spec.params) feeds[momentName(k, p.name)] = f32(this.moments.get(momentName(k, p.name))!, p.shape);
+  }
+
+  private takeUpdate(out: ort.InferenceSession.OnnxValueMapType): number {
+    for (const p of this.spec.params) {
+      this.weights.set(p.name, out[newName(p.name)]!.data as Float32Array);
+      for (const k of momentKinds(this.spec.optimizer.name)) {
+        const n = momentName(k, p.name);
+        this.moments.set(n, out[newName(n)]!.data as Float32Array);
+      }
+    }
+    this.step++;
+    return (out.grad_norm!.data as Float32Array)[0]!;
+  }
+
+  /** Runs the gradient graph on one micro-batch and adds its gradients to the accumulator. */
+  async accumulate(b: MicroBatch, lossScale: number): Promise<{ lossSum: number; tokens: number }> {
+    const feeds = this.dataFeeds(this.grad, b, lossScale);
+    this.paramFeeds(feeds);
+    const out = await this.grad.run(feeds);
+    if (!this.gradAcc) {
+      this.gradAcc = new Map(this.spec.params.map((p) => [p.name, out[gradName(p.name)]!.data as Float32Array]));
+    } else {
+      for (const p of this.spec.params) {
+        const acc = this.gradAcc.get(p.name)!;
+        const g = out[gradName(p.name)]!.data as Float32Array;
+        for (let i = 0; i < acc.length; i++) acc[i]! += g[i]!;
+      }
+    }
+    return { lossSum: (out.loss_sum!.data as Float32Array)[0]!, tokens: Number((out.token_count!.data as Float32Array)[0]!) };
+  }
+
+  /** The accumulated gradients (for tests and diagnostics), or null before the first micro-batch. */
+  accumulated(): TensorMap | null {
+    return this.gradAcc;
+  }
+
+  /** Applies the optimizer to the accumulated gradients and clears them. Returns the pre-clip gradient norm. */
+  async applyUpdate(lr: number, maxNorm: number | null): Promise<number> {
+    if (!this.gradAcc) throw new Error('applyUpdate called before any micro-batch was accumulated');
+    const feeds: Record<string, ort.Tensor> = {};
+    this.paramFeeds(feeds);
+    for (const p of this.spec.params) feeds[gradName(p.name)] = f32(this.gradAcc.get(p.name)!, p.shape);
+    this.stateFeeds(feeds, lr, maxNorm);
+    const out = await this.update.run(feeds);
+    this.gradAcc = null;
+    return this.takeUpdate(out);
+  }
+
+  /** Gradient and update in one call (one micro-batch per batch). */
+  async fusedStep(b: MicroBatch, lossScale: number, lr: number, maxNorm: number | null): Promise<{ lossSum: number; tokens: number; gradNorm: number }> {
+    if (!this.fused) throw new Error('this artifact has no fused step graph');
+    const feeds = this.dataFeeds(this.fused, b, lossScale);
+    this.paramFeeds(feeds);
+    this.stateFeeds(feeds, lr, maxNorm);
+    const out = await this.fused.run(feeds);
+    const lossSum = (out.loss_sum!.data as Float32Array)[0]!;
+    const tokens = Number((out.token_count!.data as Float32Array)[0]!);
+    // Refuse a non-finite step before it replaces the weights.
+    const gn = (out.grad_norm!.data as Float32Array)[0]!;
+    if (!Number.isFinite(lossSum) || !Number.isFinite(gn)) return { lossSum, tokens, gradNorm: gn };
+    this.takeUpdate(out);
+    return { lossSum, tokens, gradNorm: gn };
+  }
+
+  /** Drops accumulated gradients (after a refused step). */
+  discardGradients(): void {
+    this.gradAcc = null;
+  }
+
+  /** Per-token NLL [microBatch, blockSize-1] of a micro-batch under the current weights. */
+  async nll(b: MicroBatch): Promise<Float32Array> {
+    if (!this.evalSession) throw new Error('this artifact has no eval graph');
+    const feeds = this.dataFeeds(this.evalSession, b, 1);
+    for (const p of this.spec.params) if (this.evalSession.inputNames.includes(p.name)) feeds[p.name] = f32(this.weights.get(p.name)!, p.shape);
+    const out = await this.evalSession.run(feeds);
+    return out.nll!.data as Float32Array;
+  }
+
+  async release(): Promise<void> {
+    await Promise.all([this.grad, this.update, this.fused, this.evalSession].map((s) => s?.release()));
+  }
+}
