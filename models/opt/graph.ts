@@ -1,0 +1,154 @@
+// The OPT forward pass as an ONNX graph (opset 17), in the Optimum / transformers.js convention:
+//   inputs  input_ids int64 [batch, seq], attention_mask int64 [batch, past+seq],
+//           past_key_values.{i}.key|value float [batch, heads, past, head_dim] (withPast; past may be 0)
+//   outputs logits [batch, seq, vocab], present.{i}.key|value [batch, heads, past+seq, head_dim]
+// It follows transformers' modeling_opt.py line by line (positions from the cumulative attention mask,
+// q scaled by head_dim**-0.5, eager attention with a min-float additive mask). Only plain ops are used
+// (MatMul, Add, LayerNormalization, Softmax, Gather, ...), because models/grad differentiates this graph.
+import { GraphBuilder, float } from '../onnx/graph.js';
+import { DataType, type ModelProto } from '../onnx/proto.js';
+import { hasFinalLayerNorm, hasProjections, headDim, POSITION_OFFSET, type OptConfig } from './config.js';
+import { checkWeights, DECODER, EMBED_POSITIONS, EMBED_TOKENS, LM_HEAD, layerPrefix, optParamSpecs, type Weights } from './weights.js';
+
+export interface OptForwardOptions {
+  /** Add past_key_values.* inputs (a KV cache; its length may be 0). */
+  withPast: boolean;
+  /** Output present.* (default true). A plain scoring forward can drop them to save memory. */
+  present?: boolean;
+}
+
+const FLT_MAX = 3.4028234663852886e38; // torch.finfo(float32).max: HF's mask value is -FLT_MAX
+const LN_EPS = 1e-5;
+
+export const pastName = (layer: number, kv: 'key' | 'value'): string => `past_key_values.${layer}.${kv}`;
+export const presentName = (layer: number, kv: 'key' | 'value'): string => `present.${layer}.${kv}`;
+
+export function buildOptForward(cfg: OptConfig, weights: Weights, opts: OptForwardOptions): ModelProto {
+  checkWeights(cfg, weights, 'buildOptForward');
+  const withPresent = opts.present ?? true;
+  const H = cfg.hidden_size;
+  const nh = cfg.num_attention_heads;
+  const hd = headDim(cfg);
+  const g = new GraphBuilder();
+
+  // Every parameter is one initializer under its HF name (tied head: embed_tokens is used twice).
+  for (const [name, spec] of optParamSpecs(cfg)) g.initializer(name, spec.shape, weights.get(name)!);
+
+  const ids = g.input('input_ids', DataType.INT64, ['batch_size', 'sequence_length']);
+  const mask = g.input('attention_mask', DataType.INT64, ['batch_size', 'total_sequence_length']);
+  const past: { key: string; value: string }[] = [];
+  if (opts.withPast)
+    for (let l = 0; l < cfg.num_hidden_layers; l++)
+      past.push({
+        key: g.input(pastName(l, 'key'), DataType.FLOAT, ['batch_size', nh, 'past_sequence_length', hd]),
+        value: g.input(pastName(l, 'value'), DataType.FLOAT, ['batch_size', nh, 'past_sequence_length', hd]),
+      });
+
+  // Lengths: T new tokens, S = past + T keys.
+  const one = g.scalar(1, DataType.INT64);
+  const T = g.op('Gather', [g.op('Shape', [ids]), one], { axis: 0 });
+  const S = g.op('Gather', [g.op('Shape', [mask]), one], { axis: 0 });
+  const pastLen = g.op('Sub', [S, T]);
+
+  // Positions as OPTLearnedPositionalEmbedding: cumsum(mask) * mask - 1, last T entries, + offset 2.
+  const cum = g.op('CumSum', [mask, one]);
+  const pos = g.op('Sub', [g.op('Mul', [cum, mask]), one]);
+  const unsq0 = (x: string): string => g.op('Unsqueeze', [x, g.i64([0])]);
+  const posNew = g.op('Slice', [pos, unsq0(pastLen), unsq0(S), g.i64([1])]);
+  const posIdx = g.op('Add', [posNew, g.scalar(POSITION_OFFSET, DataType.INT64)]);
+  const posEmb = g.op('Gather', [EMBED_POSITIONS, posIdx]);
+
+  // Additive attention bias [B, 1, T, S]: 0 where key k <= query position and not padding, else -FLT_MAX.
+  // A fully padded row gets -FLT_MAX everywhere, which softmax turns into a uniform row (no NaN).
+  const qPos = g.op('Range', [pastLen, S, one]);
+  const kPos = g.op('Range', [g.scalar(0, DataType.INT64), S, one]);
+  const causal = g.op('Less', [
+    g.op('Unsqueeze', [kPos, g.i64([0])]),
+    g.op('Unsqueeze', [g.op('Add', [qPos, one]), g.i64([1])]),
+  ]);
+  const keyMask = g.op('Unsqueeze', [g.op('Cast', [mask], { to: DataType.FLOAT }), g.i64([1, 2])]);
+  const keep = g.op('Mul', [g.op('Cast', [causal], { to: DataType.FLOAT }), keyMask]);
+  const bias = g.op('Mul', [g.op('Sub', [keep, g.scalar(1)]), g.scalar(FLT_MAX)]);
+
+  const linear = (x: string, name: string): string => {
+    const y = g.op('MatMul', [x, g.op('Transpose', [`${name}.weight`], { perm: [1, 0] })]);
+    return weights.has(`${name}.bias`) ? g.op('Add', [y, `${name}.bias`]) : y;
+  };
+  let lnOnes: [string, string] | null = null;
+  const layerNorm = (x: string, name: string): string => {
+    let wb: [string, string];
+    if (cfg.layer_norm_elementwise_affine) wb = [`${name}.weight`, `${name}.bias`];
+    else wb = lnOnes ??= [g.f32(new Array<number>(H).fill(1)), g.f32(new Array<number>(H).fill(0))];
+    return g.op('LayerNormalization', [x, ...wb], { axis: -1, epsilon: float(LN_EPS) });
+  };
+  const activation = (x: string): string => {
+    switch (cfg.activation_function) {
+      case 'relu': return g.op('Relu', [x]);
+      case 'tanh': return g.op('Tanh', [x]);
+      case 'sigmoid': return g.op('Sigmoid', [x]);
+      case 'gelu': {
+        const erf = g.op('Erf', [g.op('Mul', [x, g.scalar(Math.SQRT1_2)])]);
+        return g.op('Mul', [g.op('Mul', [x, g.scalar(0.5)]), g.op('Add', [erf, g.scalar(1)])]);
+      }
+      case 'gelu_new':
+      case 'gelu_pytorch_tanh': {
+        const cube = g.op('Mul', [g.op('Mul', [x, x]), x]);
+        const inner = g.op('Mul', [g.op('Add', [x, g.op('Mul', [cube, g.scalar(0.044715)])]), g.scalar(Math.sqrt(2 / Math.PI))]);
+        return g.op('Mul', [g.op('Mul', [x, g.scalar(0.5)]), g.op('Add', [g.op('Tanh', [inner]), g.scalar(1)])]);
+      }
+    }
+  };
+  const splitHeads = (x: string, outName?: string): string =>
+    g.op('Transpose', [g.op('Reshape', [x, g.i64([0, 0, nh, hd])])], { perm: [0, 2, 1, 3] }, outName ? { outputs: [outName] } : {});
+
+  // Embeddings.
+  let h = g.op('Gather', [EMBED_TOKENS, ids]);
+  if (hasProjections(cfg)) h = linear(h, `${DECODER}.project_in`);
+  h = g.op('Add', [h, posEmb]);
+
+  const scaling = g.scalar(hd ** -0.5);
+  for (let l = 0; l < cfg.num_hidden_layers; l++) {
+    const p = layerPrefix(l);
+    // Self-attention block.
+    let residual = h;
+    let x = cfg.do_layer_norm_before ? layerNorm(h, `${p}.self_attn_layer_norm`) : h;
+    const q = splitHeads(g.op('Mul', [linear(x, `${p}.self_attn.q_proj`), scaling]));
+    const presentK = withPresent ? presentName(l, 'key') : undefined;
+    const presentV = withPresent ? presentName(l, 'value') : undefined;
+    let k: string;
+    let v: string;
+    if (opts.withPast) {
+      const kNew = splitHeads(linear(x, `${p}.self_attn.k_proj`));
+      const vNew = splitHeads(linear(x, `${p}.self_attn.v_proj`));
+      k = g.op('Concat', [past[l]!.key, kNew], { axis: 2 }, presentK ? { outputs: [presentK] } : {});
+      v = g.op('Concat', [past[l]!.value, vNew], { axis: 2 }, presentV ? { outputs: [presentV] } : {});
+    } else {
+      k = splitHeads(linear(x, `${p}.self_attn.k_proj`), presentK);
+      v = splitHeads(linear(x, `${p}.self_attn.v_proj`), presentV);
+    }
+    const scores = g.op('Add', [g.op('MatMul', [q, g.op('Transpose', [k], { perm: [0, 1, 3, 2] })]), bias]);
+    const probs = g.op('Softmax', [scores], { axis: -1 });
+    const ctx = g.op('Reshape', [g.op('Transpose', [g.op('MatMul', [probs, v])], { perm: [0, 2, 1, 3] }), g.i64([0, 0, H])]);
+    h = g.op('Add', [residual, linear(ctx, `${p}.self_attn.out_proj`)]);
+    if (!cfg.do_layer_norm_before) h = layerNorm(h, `${p}.self_attn_layer_norm`);
+
+    // Feed-forward block.
+    residual = h;
+    x = cfg.do_layer_norm_before ? layerNorm(h, `${p}.final_layer_norm`) : h;
+    x = linear(activation(linear(x, `${p}.fc1`)), `${p}.fc2`);
+    h = g.op('Add', [residual, x]);
+    if (!cfg.do_layer_norm_before) h = layerNorm(h, `${p}.final_layer_norm`);
+  }
+  if (hasFinalLayerNorm(cfg)) h = layerNorm(h, `${DECODER}.final_layer_norm`);
+  if (hasProjections(cfg)) h = linear(h, `${DECODER}.project_out`);
+
+  const head = cfg.tie_word_embeddings ? EMBED_TOKENS : LM_HEAD;
+  g.op('MatMul', [h, g.op('Transpose', [head], { perm: [1, 0] })], {}, { outputs: ['logits'] });
+
+  g.output('logits', DataType.FLOAT, ['batch_size', 'sequence_length', cfg.vocab_size]);
+  if (withPresent)
+    for (let l = 0; l < cfg.num_hidden_layers; l++)
+      for (const kv of ['key', 'value'] as const)
+        g.output(presentName(l, kv), DataType.FLOAT, ['batch_size', nh, 'total_sequence_length', hd]);
+  return g.model({ name: 'opt', opset: 17 });
+}
