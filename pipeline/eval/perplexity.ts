@@ -1,0 +1,121 @@
+// Perplexity of fixed-length token blocks under a causal LM, forward only, through the NLL graph
+// (nll-head.ts), batched.
+//   per-sample perplexity: exp(mean NLL of the T-1 next-token predictions inside one sample)
+//   corpus perplexity:     exp(mean NLL over every prediction of every block), the Hugging Face
+//                          run_clm convention for validation/test perplexity (all blocks have equal length).
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ort } from '../../models/session.js';
+import { floatData, i64, openSession, tensor, type Provider } from '../../models/session.js';
+import { decodeModel, type ModelProto } from '../../models/onnx/proto.js';
+import { progress } from '../progress.js';
+import { cachedNllGraph, NLL_OUTPUT, nllGraphInputs, type NllGraphInputs } from './nll-head.js';
+
+/** Token blocks, row-major: `rows` blocks of `blockSize` ids (the in-memory corpus form). */
+export interface Blocks {
+  ids: Int32Array;
+  rows: number;
+  blockSize: number;
+}
+
+export interface ScorerOptions {
+  provider?: Provider;
+  threads?: number;
+  /** Where the scoring graph is cached (default: beside the model, else the OS temp dir). */
+  cacheDir?: string;
+}
+
+export interface Scorer {
+  /** NLL [rows, blockSize-1] of token t+1 given <= t, for a batch of blocks. */
+  nll(ids: Int32Array, rows: number, blockSize: number): Promise<Float32Array>;
+  close(): Promise<void>;
+}
+
+/** The forward ONNX file of a model directory (or the file itself). */
+export function forwardModelPath(modelPath: string): string {
+  if (!existsSync(modelPath)) throw new Error(`model not found: ${modelPath} (pass a model directory or an .onnx file)`);
+  if (statSync(modelPath).isFile()) return modelPath;
+  for (const rel of ['model.onnx', 'onnx/model.onnx', 'decoder_model.onnx', 'onnx/decoder_model.onnx']) {
+    const p = join(modelPath, rel);
+    if (existsSync(p)) return p;
+  }
+  throw new Error(`${modelPath} holds no forward graph (looked for model.onnx, onnx/model.onnx, decoder_model.onnx)`);
+}
+
+export async function openScorer(modelPath: string, opts: ScorerOptions = {}): Promise<Scorer> {
+  const forward = forwardModelPath(modelPath);
+  const graphPath = cachedNllGraph(forward, { cacheDir: opts.cacheDir });
+  const inputs = nllGraphInputs(loadModelHeader(graphPath));
+  const session = await openSession(graphPath, { provider: opts.provider ?? 'cpu', threads: opts.threads });
+  return {
+    nll: (ids, rows, blockSize) => runNll(session, inputs, ids, rows, blockSize),
+    close: () => session.release(),
+  };
+}
+
+// Only the graph's inputs are needed: decode the model file without resolving its external weights.
+function loadModelHeader(path: string): ModelProto {
+  return decodeModel(readFileSync(path));
+}
+
+async function runNll(session: ort.InferenceSession, inputs: NllGraphInputs, ids: Int32Array, rows: number, blockSize: number): Promise<Float32Array> {
+  if (blockSize < 2) throw new Error(`blocks of ${blockSize} token(s) have no next-token predictions; need at least 2`);
+  if (ids.length !== rows * blockSize) throw new Error(`ids holds ${ids.length} values, expected ${rows} x ${blockSize}`);
+  const feeds: Record<string, ort.Tensor> = { input_ids: i64(BigInt64Array.from(ids, (v) => BigInt(v)), [rows, blockSize]) };
+  if (inputs.hasAttentionMask) feeds.attention_mask = i64(new BigInt64Array(rows * blockSize).fill(1n), [rows, blockSize]);
+  for (const p of inputs.past) feeds[p.name] = tensor('float32', new Float32Array(0), [rows, p.heads, 0, p.headDim]);
+  const out = await session.run(feeds);
+  const nll = floatData(out[NLL_OUTPUT], NLL_OUTPUT);
+  if (nll.length !== rows * (blockSize - 1)) throw new Error(`scoring graph returned ${nll.length} values, expected ${rows} x ${blockSize - 1}`);
+  return nll;
+}
+
+export interface BlockScores {
+  /** exp(mean NLL) of each block. */
+  samplePpl: Float64Array;
+  /** Mean NLL of each block (natural log). */
+  sampleNll: Float64Array;
+  /** Mean NLL over all predictions of all blocks, and their count. */
+  meanNll: number;
+  predictions: number;
+  /** exp(meanNll). */
+  perplexity: number;
+}
+
+/** Scores every block in batches of `batchSize`, with a progress bar. */
+export async function scoreBlocks(scorer: Scorer, blocks: Blocks, opts: { batchSize?: number; label?: string } = {}): Promise<BlockScores> {
+  const { rows, blockSize, ids } = blocks;
+  if (rows === 0) throw new Error('no blocks to score: the corpus is empty');
+  const batch = Math.max(1, opts.batchSize ?? 8);
+  const sampleNll = new Float64Array(rows);
+  let total = 0;
+  const bar = progress(opts.label ?? 'perplexity', rows, { unit: 'samples', logEvery: Math.max(batch, Math.floor(rows / 10)) });
+  const start = Date.now();
+  for (let r0 = 0; r0 < rows; r0 += batch) {
+    const n = Math.min(batch, rows - r0);
+    const nll = await scorer.nll(ids.subarray(r0 * blockSize, (r0 + n) * blockSize), n, blockSize);
+    const per = blockSize - 1;
+    for (let b = 0; b < n; b++) {
+      let s = 0;
+      for (let t = 0; t < per; t++) s += nll[b * per + t]!;
+      sampleNll[r0 + b] = s / per;
+      total += s;
+    }
+    const done = r0 + n;
+    bar.update(done, { rate: `${(done / ((Date.now() - start) / 1000 || 1)).toFixed(1)}/s` });
+  }
+  bar.stop();
+  const predictions = rows * (blockSize - 1);
+  const meanNll = total / predictions;
+  return { samplePpl: sampleNll.map(Math.exp), sampleNll, meanNll, predictions, perplexity: Math.exp(meanNll) };
+}
+
+/** One-shot helper: opens the model, scores the blocks, closes it. */
+export async function perplexityOf(modelPath: string, blocks: Blocks, opts: ScorerOptions & { batchSize?: number; label?: string } = {}): Promise<BlockScores> {
+  const scorer = await openScorer(modelPath, opts);
+  try {
+    return await scoreBlocks(scorer, blocks, opts);
+  } finally {
+    await scorer.close();
+  }
+}
