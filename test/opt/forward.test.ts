@@ -6,15 +6,7 @@ import { buildOptForward } from '../../models/opt/graph.js';
 import { initOptWeights, optParamShapes, EMBED_TOKENS } from '../../models/opt/weights.js';
 import { floatData, i64, openSession } from '../../models/session.js';
 import { Rng } from '../../models/util/rng.js';
-import { naiveOptLogits } from './naive.js';
-
-/** Weights where every tensor matters: HF init, then noise on everything (biases and LayerNorms too). */
-export function noisyWeights(cfg: OptConfig, seed: number, scale = 0.1): Map<string, Float32Array> {
-  const w = initOptWeights(cfg, seed);
-  const rng = new Rng(seed + 1);
-  for (const t of w.values()) for (let k = 0; k < t.length; k++) t[k] = t[k]! + rng.normal() * scale;
-  return w;
-}
+import { naiveOptLogits, noisyWeights } from './naive.js';
 
 async function onnxLogits(cfg: OptConfig, w: Map<string, Float32Array>, ids: number[][], mask: number[][]): Promise<Float32Array> {
   const s = await openSession(buildOptForward(cfg, w, { withPast: false }), { threads: 1 });

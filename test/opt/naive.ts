@@ -1,6 +1,8 @@
 // An independent OPT forward in plain loops (no ONNX), written from transformers' modeling_opt.py, used as
 // the reference the ONNX graph is checked against.
 import type { OptConfig } from '../../models/opt/config.js';
+import { initOptWeights } from '../../models/opt/weights.js';
+import { Rng } from '../../models/util/rng.js';
 
 type W = Map<string, Float32Array>;
 
@@ -130,3 +132,12 @@ export function naiveOptLogits(cfg: OptConfig, w: W, ids: number[], mask: number
   const head = cfg.tie_word_embeddings ? emb : get(w, 'lm_head.weight');
   return linear(h, T, D, head, undefined);
 }
+
+/** Weights where every tensor matters: HF init, then noise on everything (biases and LayerNorms too). */
+export function noisyWeights(cfg: OptConfig, seed: number, scale = 0.1): Map<string, Float32Array> {
+  const w = initOptWeights(cfg, seed);
+  const rng = new Rng(seed + 1);
+  for (const t of w.values()) for (let k = 0; k < t.length; k++) t[k] = t[k]! + rng.normal() * scale;
+  return w;
+}
+
