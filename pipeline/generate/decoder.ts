@@ -45,7 +45,7 @@ const PAST = /^past_key_values\.(\d+)\.(key|value)$/;
 /** Opens the right decoder for a model file or in-memory graph. */
 export async function openDecoder(model: string | ModelProto, opts: DecoderOptions = {}): Promise<Decoder> {
   let proto = typeof model === 'string' ? loadModel(model) : model;
-  const inputs = proto.graph?.input.map((i) => i.name ?? '') ?? [];
+  const inputs = (proto.graph?.input ?? []).map((i) => i.name ?? '');
   if (!inputs.includes('input_ids')) {
     throw new Error(`${typeof model === 'string' ? model : 'model'}: graph has no input_ids input (inputs: ${inputs.join(', ')})`);
   }
@@ -89,7 +89,16 @@ function leftPad(prompts: readonly Int32Array[], padId: number): { ids: Int32Arr
 }
 
 /** Row-major [rows, width] table whose rows can be gathered. */
-function gatherRows<T extends Int32Array | Uint8Array | Float32Array>(a: T, width: number, from: Int32Array, make: (n: number) => T): T {
+interface RowArray<T> {
+  subarray(begin: number, end: number): T;
+  set(src: ArrayLike<number>, offset: number): void;
+}
+function gatherRows<T extends RowArray<T> & ArrayLike<number>>(
+  a: T,
+  width: number,
+  from: Int32Array,
+  make: (n: number) => T,
+): T {
   const out = make(from.length * width);
   for (let i = 0; i < from.length; i++) out.set(a.subarray(from[i]! * width, (from[i]! + 1) * width), i * width);
   return out;
@@ -123,7 +132,7 @@ export function permuteRowsInPlace(data: Float32Array, rowSize: number, from: In
 
 export class KvCacheDecoder implements Decoder {
   rows = 0;
-  private mask = new Uint8Array(0); // [rows, past]
+  private mask: Uint8Array = new Uint8Array(0); // [rows, past]
   private past = 0;
   private cache = new Map<string, Float32Array>(); // past_key_values.i.key|value -> [rows, heads, past, headDim]
   private readonly pastNames: string[];
@@ -208,8 +217,8 @@ export class KvCacheDecoder implements Decoder {
 
 export class RecomputeDecoder implements Decoder {
   rows = 0;
-  private ids = new Int32Array(0); // [rows, len]
-  private mask = new Uint8Array(0);
+  private ids: Int32Array = new Int32Array(0); // [rows, len]
+  private mask: Uint8Array = new Uint8Array(0);
   private len = 0;
   private readonly hasMask: boolean;
 

@@ -2,37 +2,42 @@
 // (prefill of 64 tokens x 16 prompts x 50k vocab is most of the prefill's work), so the LM-head MatMul is
 // fed the last hidden state only: Slice(hidden, starts=-1, axis 1). The rewrite is applied only when the
 // pattern is recognised for certain; otherwise the graph is returned unchanged (still correct, slower).
-import { makeTensor, onnx, type ModelProto, type NodeProto } from '../../models/onnx/proto.js';
+import onnxProto from 'onnx-proto';
+import { makeTensor, onnx, type ModelProto } from '../../models/onnx/proto.js';
+
+type NodeProto = onnxProto.onnx.INodeProto;
 
 /** The rank of a weight input when it is an initializer or a Transpose of one (the tied LM head). */
 function weightRank(model: ModelProto, name: string, producers: Map<string, NodeProto>): number | null {
-  const graph = model.graph!;
-  const init = graph.initializer.find((t) => t.name === name);
-  if (init) return init.dims.length;
+  const init = (model.graph?.initializer ?? []).find((t) => t.name === name);
+  if (init) return init.dims?.length ?? 0;
   const p = producers.get(name);
-  if (p?.opType === 'Transpose' && p.input[0]) return weightRank(model, p.input[0], producers);
+  const src = p?.opType === 'Transpose' ? p.input?.[0] : undefined;
+  if (src) return weightRank(model, src, producers);
   return null;
 }
 
 export function sliceLogitsToLastPosition(model: ModelProto, output = 'logits'): ModelProto {
   const graph = model.graph;
   if (!graph) return model;
-  const out = graph.output.find((o) => o.name === output);
+  const nodesIn = graph.node ?? [];
+  const initializers = graph.initializer ?? [];
+  const out = (graph.output ?? []).find((o) => o.name === output);
   const rank = out?.type?.tensorType?.shape?.dim?.length;
   if (rank !== 3) return model;
   const producers = new Map<string, NodeProto>();
-  for (const n of graph.node) for (const o of n.output) producers.set(o, n);
-  const inits = new Set(graph.initializer.map((t) => t.name));
+  for (const n of nodesIn) for (const o of n.output ?? []) producers.set(o, n);
+  const inits = new Set(initializers.map((t) => t.name));
 
   let head = producers.get(output);
   // Allow one bias Add between the LM-head MatMul and the output.
   if (head?.opType === 'Add') {
-    const [a, b] = head.input;
+    const [a, b] = head.input ?? [];
     const other = a && inits.has(a) ? b : b && inits.has(b) ? a : undefined;
     head = other ? producers.get(other) : undefined;
   }
   if (head?.opType !== 'MatMul') return model;
-  const [hidden, weight] = head.input;
+  const [hidden, weight] = head.input ?? [];
   if (!hidden || !weight || inits.has(hidden) || weightRank(model, weight, producers) !== 2) return model;
 
   const sliced = `${hidden}__last_position`;
@@ -49,10 +54,10 @@ export function sliceLogitsToLastPosition(model: ModelProto, output = 'logits'):
   });
   const newHead = onnx.NodeProto.create({ ...head, input: [sliced, weight] });
   const nodes: NodeProto[] = [];
-  for (const n of graph.node) {
+  for (const n of nodesIn) {
     if (n === head) nodes.push(slice, newHead);
     else nodes.push(n);
   }
-  const newGraph = onnx.GraphProto.create({ ...graph, node: nodes, initializer: [...graph.initializer, ...consts] });
+  const newGraph = onnx.GraphProto.create({ ...graph, node: nodes, initializer: [...initializers, ...consts] });
   return onnx.ModelProto.create({ ...model, graph: newGraph });
 }

@@ -1,0 +1,141 @@
+// Beam search against a brute-force reference written here, independently of pipeline/generate: no cache,
+// every beam's whole (left-padded) sequence recomputed each step on the no-past graph, one row at a time,
+// plain loops and a full sort of every (beam, token) candidate. HF 4.27-4.33 semantics (see beam-search.ts).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type * as ort from 'onnxruntime-node';
+import { i64, openSession } from '../../models/session.js';
+import { beamSearch, type BeamSearchOptions } from '../../pipeline/generate/beam-search.js';
+import { openDecoder } from '../../pipeline/generate/decoder.js';
+import { EOS, PAD, PROMPTS, tinyModels } from './fixtures.js';
+
+interface RefOptions {
+  k: number;
+  maxNew: number;
+  minNew: number;
+  penalty: number;
+}
+
+async function lastLogits(s: ort.InferenceSession, ids: number[], mask: number[]): Promise<number[]> {
+  const out = await s.run({ input_ids: i64(ids, [1, ids.length]), attention_mask: i64(mask, [1, mask.length]) });
+  const t = out.logits!;
+  const V = t.dims[2]!;
+  return Array.from((t.data as Float32Array).slice((ids.length - 1) * V, ids.length * V));
+}
+
+async function referenceBeamSearch(s: ort.InferenceSession, prompts: Int32Array[], o: RefOptions) {
+  const L = Math.max(...prompts.map((p) => p.length));
+  const results: { tokens: number[]; score: number; eosHyps: number }[] = [];
+  for (const p of prompts) {
+    const mask0 = [...new Array<number>(L - p.length).fill(0), ...new Array<number>(p.length).fill(1)];
+    const ids0 = [...new Array<number>(L - p.length).fill(PAD), ...p];
+    let beams = Array.from({ length: o.k }, (_, b) => ({ ids: [...ids0], score: b === 0 ? 0 : -1e9 }));
+    const hyps: { score: number; gen: number[]; order: number }[] = [];
+    let order = 0;
+    const addHyp = (gen: number[], sum: number, length: number) => {
+      const score = sum / length;
+      const worst = hyps.length ? Math.min(...hyps.map((h) => h.score)) : Infinity;
+      if (hyps.length < o.k || score > worst) {
+        hyps.push({ score, gen, order: order++ });
+        if (hyps.length > o.k) {
+          let w = 0;
+          for (let i = 1; i < hyps.length; i++) if (hyps[i]!.score < hyps[w]!.score) w = i;
+          hyps.splice(w, 1);
+        }
+      }
+    };
+    let eosHyps = 0;
+    let done = false;
+    let steps = 0;
+    for (let step = 0; step < o.maxNew; step++) {
+      const cands: { score: number; b: number; v: number }[] = [];
+      for (let b = 0; b < o.k; b++) {
+        const beam = beams[b]!;
+        const logits = await lastLogits(s, beam.ids, [...mask0, ...new Array<number>(step).fill(1)]);
+        const m = Math.max(...logits);
+        const lse = m + Math.log(logits.reduce((a, x) => a + Math.exp(x - m), 0));
+        const lp = logits.map((x) => x - lse);
+        if (o.penalty !== 1) for (const id of new Set(beam.ids)) lp[id] = lp[id]! < 0 ? lp[id]! * o.penalty : lp[id]! / o.penalty;
+        if (step < o.minNew) lp[EOS] = -Infinity;
+        lp.forEach((x, v) => cands.push({ score: x + beam.score, b, v }));
+      }
+      cands.sort((x, y) => y.score - x.score || x.b - y.b || x.v - y.v);
+      const next: typeof beams = [];
+      for (let rank = 0; rank < 2 * o.k && next.length < o.k; rank++) {
+        const c = cands[rank]!;
+        const src = beams[c.b]!;
+        if (c.v === EOS) {
+          if (rank >= o.k) continue;
+          addHyp(src.ids.slice(L), c.score, src.ids.length);
+          eosHyps++;
+        } else next.push({ ids: [...src.ids, c.v], score: c.score });
+      }
+      beams = next;
+      steps = step + 1;
+      if (hyps.length >= o.k && Math.min(...hyps.map((h) => h.score)) >= cands[0]!.score / (L + step)) {
+        done = true;
+        break;
+      }
+    }
+    if (!done) for (const b of beams) addHyp(b.ids.slice(L), b.score, L + steps);
+    const best = hyps.reduce((a, h) => (h.score > a.score || (h.score === a.score && h.order > a.order) ? h : a));
+    const tokens = [...best.gen];
+    if (tokens.length < o.maxNew) tokens.push(EOS);
+    while (tokens.length < o.maxNew) tokens.push(PAD);
+    results.push({ tokens, score: best.score, eosHyps });
+  }
+  return results;
+}
+
+describe('beam search matches a brute-force HF reference on the tiny OPT', () => {
+  const models = tinyModels();
+  let ref: ort.InferenceSession;
+  beforeAll(async () => {
+    ref = await openSession(models.noPast, { threads: 1 });
+  });
+  afterAll(async () => {
+    await ref.release();
+  });
+
+  const cases: (RefOptions & { name: string; expectEos: boolean })[] = [
+    { name: 'min = max, no penalty', k: 3, maxNew: 10, minNew: 10, penalty: 1, expectEos: false },
+    { name: 'min = max, penalty 3', k: 3, maxNew: 10, minNew: 10, penalty: 3, expectEos: false },
+    { name: 'min < max, penalty 2 (EOS finishes hypotheses)', k: 3, maxNew: 12, minNew: 2, penalty: 2, expectEos: true },
+    { name: 'min 0, no penalty, 4 beams', k: 4, maxNew: 8, minNew: 0, penalty: 1, expectEos: true },
+  ];
+  for (const c of cases) {
+    it(c.name, async () => {
+      const want = await referenceBeamSearch(ref, PROMPTS, c);
+      const opts: BeamSearchOptions = {
+        numBeams: c.k,
+        maxNewTokens: c.maxNew,
+        minNewTokens: c.minNew,
+        repetitionPenalty: c.penalty,
+        eosId: EOS,
+        padId: PAD,
+      };
+      for (const noCache of [false, true]) {
+        const dec = await openDecoder(noCache ? models.noPast : models.withPast, { threads: 1 });
+        const got = await beamSearch(dec, PROMPTS, opts);
+        await dec.release();
+        expect(got.tokens.map((t) => [...t])).toEqual(want.map((w) => w.tokens));
+        got.scores.forEach((s, i) => expect(s).toBeCloseTo(want[i]!.score, 4));
+        const eosHyps = want.reduce((a, w) => a + w.eosHyps, 0);
+        expect(got.finishedByEos).toBe(eosHyps);
+        if (c.expectEos) expect(eosHyps).toBeGreaterThan(0);
+        else expect(got.tokens.every((t) => !t.includes(EOS))).toBe(true);
+      }
+    });
+  }
+
+  it('a prompt gives the same result alone as in a batch of equal-length prompts', async () => {
+    const opts: BeamSearchOptions = { numBeams: 3, maxNewTokens: 6, minNewTokens: 6, eosId: EOS, padId: PAD, repetitionPenalty: 2 };
+    const a = Int32Array.from([5, 6, 7, 8, 9]);
+    const b = Int32Array.from([50, 60, 70, 80, 90]);
+    const dec = await openDecoder(models.withPast, { threads: 1 });
+    const batch = await beamSearch(dec, [a, b], opts);
+    const alone = await beamSearch(dec, [b], opts);
+    await dec.release();
+    expect([...alone.tokens[0]!]).toEqual([...batch.tokens[1]!]);
+    expect(alone.scores[0]!).toBeCloseTo(batch.scores[1]!, 5);
+  });
+});
