@@ -158,7 +158,8 @@ export class TrainEngine {
     return this.gradAcc;
   }
 
-  /** Applies the optimizer to the accumulated gradients and clears them. Returns the pre-clip gradient norm. */
+  /** Applies the optimizer to the accumulated gradients and clears them. Returns the pre-clip gradient norm;
+   *  when it is not finite the weights are left unchanged. */
   async applyUpdate(lr: number, maxNorm: number | null): Promise<number> {
     if (!this.gradAcc) throw new Error('applyUpdate called before any micro-batch was accumulated');
     const feeds: Record<string, ort.Tensor> = {};
@@ -167,7 +168,9 @@ export class TrainEngine {
     this.stateFeeds(feeds, lr, maxNorm);
     const out = await this.update.run(feeds);
     this.gradAcc = null;
-    return this.takeUpdate(out);
+    // A non-finite gradient norm means a non-finite update: keep the old weights and let the caller stop.
+    const gn = (out.grad_norm!.data as Float32Array)[0]!;
+    return Number.isFinite(gn) ? this.takeUpdate(out) : gn;
   }
 
   /** Gradient and update in one call (one micro-batch per batch). */
