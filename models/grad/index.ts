@@ -1,0 +1,128 @@
+// Training and evaluation graphs for any causal-LM forward graph (ours or a torch.onnx export):
+//   buildGradientGraph: input_ids (+attention_mask), labels, loss_scale, parameters -> loss_sum, token_count, grad.*
+//   buildNllGraph:      input_ids (+attention_mask) -> nll [B, T-1]
+import { GraphBuilder, makeModel } from '../onnx/graph.js';
+import { DataType, dimsOf, onnx, toNumber, type ModelProto, type NodeProto, type TensorProto } from '../onnx/proto.js';
+import { backward } from './backward.js';
+import { GradContext } from './context.js';
+import { appendNllHead } from './loss.js';
+import { FLOAT_TYPES, pruneNodes, staticForward, weightNames, type StaticForward } from './static.js';
+
+export { RULES } from './rules.js';
+export { weightNames } from './static.js';
+
+export interface GradientGraphOptions {
+  batch: number;
+  seq: number;
+  /** Initializer names to train (default: every float initializer with more than one element that feeds the loss). */
+  trainable?: string[];
+}
+
+export interface GradientGraph {
+  model: ModelProto;
+  /** Trainable parameters, in graph-input order; `grad.<name>` is the matching output. */
+  params: string[];
+  shapes: Record<string, number[]>;
+}
+
+/** Opset 16 brings ScatterND/ScatterElements reduction='add'; 13..15 graphs keep their meaning under 16. */
+const MIN_OUTPUT_OPSET = 16;
+
+function newBuilder(sf: StaticForward, extra: string[]): GraphBuilder {
+  const g = new GraphBuilder();
+  g.reserve([...sf.initializers.keys(), ...sf.info.keys(), ...extra]);
+  g.nodes.push(...sf.nodes);
+  return g;
+}
+
+function finish(forward: ModelProto, g: GraphBuilder, inits: Map<string, TensorProto>, opset: number): ModelProto {
+  const nodes = pruneNodes(g.nodes, g.outputs.map((o) => o.name));
+  const used = new Set(nodes.flatMap((n: NodeProto) => n.input));
+  const initializer = [...inits.values(), ...g.initializers].filter((t) => used.has(t.name));
+  const graph = onnx.GraphProto.create({ name: forward.graph?.name || 'graph', node: nodes, initializer, input: g.inputs, output: g.outputs });
+  const model = makeModel(graph, { opset: Math.max(opset, MIN_OUTPUT_OPSET) });
+  model.irVersion = Math.max(8, toNumber(forward.irVersion as number));
+  return model;
+}
+
+function checkTrainable(forward: ModelProto, names: string[]): void {
+  const inits = new Map((forward.graph?.initializer ?? []).map((t) => [t.name, t]));
+  for (const name of names) {
+    const t = inits.get(name);
+    if (!t) throw new Error(`trainable parameter ${name} is not an initializer of the forward graph`);
+    if (!FLOAT_TYPES.has(t.dataType as DataType)) throw new Error(`trainable parameter ${name} is not a float tensor`);
+  }
+}
+
+/**
+ * The training graph: loss_sum (sum of next-token NLL over non-ignored labels), token_count, and
+ * grad.<param> = d(loss_sum * loss_scale)/d param. Labels equal to -100 are ignored; an all-ignored batch
+ * gives loss_sum 0 and zero gradients.
+ */
+export async function buildGradientGraph(forward: ModelProto, opts: GradientGraphOptions): Promise<GradientGraph> {
+  const requested = opts.trainable;
+  if (requested) checkTrainable(forward, requested);
+  const candidates = requested ?? weightNames(forward);
+  const sf = await staticForward(forward, { batch: opts.batch, seq: opts.seq, variables: new Set(candidates) });
+  const params = candidates.filter((p) => sf.initializers.has(p));
+  const { batch, seq } = opts;
+  const dtype = sf.info.get(sf.logits)!.dtype;
+
+  const g = newBuilder(sf, ['labels', 'loss_scale', 'loss_sum', 'token_count', ...params.map((p) => `grad.${p}`)]);
+  for (const v of sf.inputs) g.inputs.push(v);
+  g.input('labels', DataType.INT64, [batch, seq]);
+  g.input('loss_scale', dtype, []);
+  sf.info.set('labels', { dtype: DataType.INT64, shape: [batch, seq] });
+  sf.info.set('loss_scale', { dtype, shape: [] });
+  const shapes: Record<string, number[]> = {};
+  for (const p of params) {
+    const t = sf.initializers.get(p)!;
+    shapes[p] = dimsOf(t);
+    g.input(p, t.dataType as DataType, dimsOf(t));
+  }
+
+  const head = appendNllHead(g, sf.info, sf.logits, 'labels', { batch, seq, vocab: sf.vocab, dtype });
+  const masked = g.op('Mul', [head.nll, head.mask]);
+  const lossSum = g.op('ReduceSum', [masked, g.i64([0, 1])], { keepdims: 0 }, { outputs: ['loss_sum'] });
+  g.op('ReduceSum', [head.mask, g.i64([0, 1])], { keepdims: 0 }, { outputs: ['token_count'] });
+  const objective = g.op('Mul', [lossSum, 'loss_scale']);
+  sf.info.set(masked, { dtype, shape: [batch, seq - 1] });
+  sf.info.set(lossSum, { dtype, shape: [] });
+  sf.info.set(objective, { dtype, shape: [] });
+
+  const c = new GradContext(g, sf.opset, sf.info, sf.initializers);
+  const forwardAndHead = [...g.nodes];
+  const grads = backward(forwardAndHead, new Map([[objective, g.scalar(1, dtype)]]), params, c);
+  const missing = params.filter((p) => !grads.has(p));
+  if (requested && missing.length > 0) throw new Error(`trainable parameter(s) ${missing.join(', ')} do not affect the loss`);
+  const trained = params.filter((p) => grads.has(p));
+
+  g.output('loss_sum', dtype, []);
+  g.output('token_count', dtype, []);
+  for (const p of trained) {
+    g.op('Identity', [grads.get(p)!], {}, { outputs: [`grad.${p}`] });
+    g.output(`grad.${p}`, dtype, shapes[p]!);
+  }
+  // Parameters are graph inputs: drop them from the initializers (and untrained ones stay initializers).
+  const inits = new Map(sf.initializers);
+  for (const p of trained) inits.delete(p);
+  g.inputs.splice(0, g.inputs.length, ...g.inputs.filter((v) => !params.includes(v.name) || trained.includes(v.name)));
+  for (const p of params) if (!trained.includes(p)) delete shapes[p];
+  return { model: finish(forward, g, inits, sf.opset), params: trained, shapes };
+}
+
+/** The evaluation graph: nll [B, T-1] = -log p(token t+1 | tokens <= t). Weights stay initializers. */
+export async function buildNllGraph(forward: ModelProto, opts: { batch: number; seq: number }): Promise<ModelProto> {
+  const sf = await staticForward(forward, { batch: opts.batch, seq: opts.seq, variables: new Set(weightNames(forward)) });
+  const dtype = sf.info.get(sf.logits)!.dtype;
+  const g = newBuilder(sf, ['nll']);
+  for (const v of sf.inputs) g.inputs.push(v);
+  const ids = sf.inputs.find((v) => v.name === 'input_ids')!;
+  const idsType = sf.info.get(ids.name)!.dtype;
+  const targets = idsType === DataType.INT64 ? ids.name : g.op('Cast', [ids.name], { to: DataType.INT64 });
+  const head = appendNllHead(g, sf.info, sf.logits, targets, { batch: opts.batch, seq: opts.seq, vocab: sf.vocab, dtype });
+  g.op('Identity', [head.nll], {}, { outputs: ['nll'] });
+  g.output('nll', dtype, [opts.batch, opts.seq - 1]);
+  return finish(forward, g, sf.initializers, sf.opset);
+}
+

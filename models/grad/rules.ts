@@ -1,0 +1,319 @@
+// Every op's gradient, one short rule each (the style of tinygrad's gradient.py).
+// A rule receives the forward node, the gradients of its outputs (null where nothing flows back) and the context;
+// it returns one gradient (or null) per node input. Rules may emit gradients nobody needs: dead nodes are pruned.
+import { attrFloat, attrInt, attrInts, attrString, float } from '../onnx/graph.js';
+import { DataType, makeTensor, type NodeProto } from '../onnx/proto.js';
+import { axisOf, type GradContext } from './context.js';
+import { FLOAT_TYPES } from './static.js';
+
+export type Grad = string | null;
+export type GradRule = (node: NodeProto, dy: Grad[], c: GradContext) => Grad[];
+
+const inp = (n: NodeProto, k: number): string => n.input[k] ?? '';
+const out = (n: NodeProto, k = 0): string => n.output[k] ?? '';
+const first = (dy: Grad[]): string => {
+  if (!dy[0]) throw new Error('internal: rule called without an output gradient');
+  return dy[0];
+};
+
+/** Elementwise binary op: local gradients for a and b (before broadcast undo). */
+function binary(local: (n: NodeProto, d: string, c: GradContext) => [string, string]): GradRule {
+  return (n, dy, c) => {
+    const [da, db] = local(n, first(dy), c);
+    const y = c.shape(out(n));
+    return [c.unbroadcast(da, y, c.shape(inp(n, 0))), c.unbroadcast(db, y, c.shape(inp(n, 1)))];
+  };
+}
+
+/** Elementwise unary op: dx = dy * f'(x, y). */
+function unary(local: (n: NodeProto, d: string, c: GradContext) => string): GradRule {
+  return (n, dy, c) => [local(n, first(dy), c)];
+}
+
+const same: GradRule = (_n, dy) => [first(dy)];
+const reshapeBack: GradRule = (n, dy, c) => [c.reshape(first(dy), c.shape(inp(n, 0)))];
+
+function swapLast(c: GradContext, x: string, rank: number): string {
+  const perm = Array.from({ length: rank }, (_, k) => k);
+  [perm[rank - 2], perm[rank - 1]] = [perm[rank - 1]!, perm[rank - 2]!];
+  return c.g.op('Transpose', [x], { perm });
+}
+
+/** Axes of ReduceSum/ReduceMean (attribute before the opset moved them to an input), normalised; [] = all. */
+function reduceAxes(n: NodeProto, c: GradContext): number[] {
+  const rank = c.shape(inp(n, 0)).length;
+  const axes = attrInts(n, 'axes', undefined) ?? c.ints(inp(n, 1));
+  if (inp(n, 1) && !axes) throw new Error(`node ${n.name} (${n.opType}): axes must be constant to differentiate`);
+  if (!axes || axes.length === 0) {
+    if (attrInt(n, 'noop_with_empty_axes', 0)) return [];
+    return Array.from({ length: rank }, (_, k) => k);
+  }
+  return axes.map((a) => axisOf(a, rank));
+}
+
+function reduceGrad(mean: boolean): GradRule {
+  return (n, dy, c) => {
+    const x = c.shape(inp(n, 0));
+    const axes = reduceAxes(n, c);
+    const kept = x.map((d, k) => (axes.includes(k) ? 1 : d));
+    let d = c.g.op('Expand', [c.reshape(first(dy), kept), c.g.i64(x)]);
+    if (mean) d = c.g.op('Mul', [d, c.scalar(1 / axes.reduce((p, a) => p * x[a]!, 1), inp(n, 0))]);
+    return [d, null];
+  };
+}
+
+/** d softmax: y * (dy - sum(dy * y)) along the axis. */
+function softmaxAxis(n: NodeProto, c: GradContext): number {
+  const rank = c.shape(inp(n, 0)).length;
+  const axis = axisOf(attrInt(n, 'axis', c.opset >= 13 ? -1 : 1), rank);
+  if (c.opset < 13 && axis !== rank - 1) throw new Error(`node ${n.name} (${n.opType}): opset < 13 softmax over a non-last axis is not supported`);
+  return axis;
+}
+
+const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
+const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
+
+function geluGrad(n: NodeProto, d: string, c: GradContext): string {
+  const g = c.g;
+  const x = inp(n, 0);
+  const k = (v: number): string => c.scalar(v, x);
+  if (attrString(n, 'approximate', 'none') === 'tanh') {
+    // y = 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3)
+    const x2 = g.op('Mul', [x, x]);
+    const u = g.op('Mul', [k(SQRT_2_OVER_PI), g.op('Add', [x, g.op('Mul', [k(0.044715), g.op('Mul', [x2, x])])])]);
+    const t = g.op('Tanh', [u]);
+    const du = g.op('Mul', [k(SQRT_2_OVER_PI), g.op('Add', [k(1), g.op('Mul', [k(3 * 0.044715), x2])])]);
+    const left = g.op('Mul', [k(0.5), g.op('Add', [k(1), t])]);
+    const right = g.op('Mul', [g.op('Mul', [k(0.5), x]), g.op('Mul', [g.op('Sub', [k(1), g.op('Mul', [t, t])]), du])]);
+    return g.op('Mul', [d, g.op('Add', [left, right])]);
+  }
+  // y = x Phi(x): dy/dx = Phi(x) + x phi(x)
+  const phiCdf = g.op('Mul', [k(0.5), g.op('Add', [k(1), g.op('Erf', [g.op('Mul', [x, k(Math.SQRT1_2)])])])]);
+  const pdf = g.op('Mul', [k(INV_SQRT_2PI), g.op('Exp', [g.op('Mul', [k(-0.5), g.op('Mul', [x, x])])])]);
+  return g.op('Mul', [d, g.op('Add', [phiCdf, g.op('Mul', [x, pdf])])]);
+}
+
+/** Gather gradient: scatter-add dy rows into zeros (repeated ids accumulate). Axis moved to the front if needed. */
+const gatherGrad: GradRule = (n, dy, c) => {
+  const g = c.g;
+  const data = inp(n, 0);
+  const xs = c.shape(data);
+  const axis = axisOf(attrInt(n, 'axis', 0), xs.length);
+  const ishape = c.shape(inp(n, 1));
+  let idx = inp(n, 1);
+  if (c.dtype(idx) !== DataType.INT64) idx = g.op('Cast', [idx], { to: DataType.INT64 });
+  // Negative ids count from the end, as Gather reads them.
+  const size = c.g.i64([xs[axis]!], []);
+  idx = g.op('Where', [g.op('Less', [idx, c.g.i64([0], [])]), g.op('Add', [idx, size]), idx]);
+  idx = c.reshape(idx, [-1, 1]);
+  let d = first(dy);
+  const ri = ishape.length;
+  const rest = [...xs.slice(0, axis), ...xs.slice(axis + 1)];
+  if (axis !== 0) {
+    // dy: data[:axis] + I + data[axis+1:]  ->  I + data[:axis] + data[axis+1:]
+    const perm = [
+      ...Array.from({ length: ri }, (_, k) => axis + k),
+      ...Array.from({ length: axis }, (_, k) => k),
+      ...Array.from({ length: xs.length - axis - 1 }, (_, k) => axis + ri + k),
+    ];
+    d = g.op('Transpose', [d], { perm });
+  }
+  d = c.reshape(d, [-1, ...rest]);
+  const frontShape = [xs[axis]!, ...rest];
+  const zeros = g.op('ConstantOfShape', [g.i64(frontShape)], {
+    value: makeTensor('value', [1], c.dtype(data) === DataType.DOUBLE ? new Float64Array(1) : new Float32Array(1)),
+  });
+  let dx = g.op('ScatterND', [zeros, idx, d], { reduction: 'add' });
+  if (axis !== 0) {
+    const perm = [...Array.from({ length: axis }, (_, k) => k + 1), 0, ...Array.from({ length: xs.length - axis - 1 }, (_, k) => axis + 1 + k)];
+    dx = g.op('Transpose', [dx], { perm });
+  }
+  return [dx, null];
+};
+
+/** Slice with unit steps: the gradient pads dy back with zeros. Bounds are clamped exactly as ONNX does. */
+const sliceGrad: GradRule = (n, dy, c) => {
+  const xs = c.shape(inp(n, 0));
+  const starts = c.ints(inp(n, 1));
+  const ends = c.ints(inp(n, 2));
+  if (!starts || !ends) throw new Error(`node ${n.name} (Slice): starts/ends must be constant to differentiate`);
+  const axes = (c.ints(inp(n, 3)) ?? starts.map((_, k) => k)).map((a) => axisOf(a, xs.length));
+  const steps = c.ints(inp(n, 4)) ?? starts.map(() => 1);
+  const pads = new Array<number>(2 * xs.length).fill(0);
+  axes.forEach((a, k) => {
+    if (steps[k] !== 1) throw new Error(`node ${n.name} (Slice): only unit steps can be differentiated, got step ${steps[k]}`);
+    const dim = xs[a]!;
+    const clamp = (v: number): number => Math.min(Math.max(v < 0 ? v + dim : v, 0), dim);
+    const s = clamp(starts[k]!);
+    const e = Math.max(clamp(ends[k]!), s);
+    pads[a] = s;
+    pads[xs.length + a] = dim - e;
+  });
+  return [c.g.op('Pad', [first(dy), c.g.i64(pads)], { mode: 'constant' }), null, null, null, null];
+};
+
+const layerNormGrad: GradRule = (n, dy, c) => {
+  if (dy[1] || dy[2]) throw new Error(`node ${n.name} (LayerNormalization): gradients through Mean/InvStdDev outputs are not supported`);
+  const g = c.g;
+  const [x, scale, bias] = [inp(n, 0), inp(n, 1), inp(n, 2)];
+  const xs = c.shape(x);
+  const axis = axisOf(attrInt(n, 'axis', -1), xs.length);
+  const normAxes = Array.from({ length: xs.length - axis }, (_, k) => axis + k);
+  const leadAxes = Array.from({ length: axis }, (_, k) => k);
+  const d = first(dy);
+  const invStd = out(n, 2);
+  const xhat = g.op('Mul', [g.op('Sub', [x, out(n, 1)]), invStd]);
+  const normShape = xs.slice(axis);
+  const sumLead = (t: string): string => (leadAxes.length ? c.reduce('ReduceSum', t, leadAxes, false) : t);
+  const dScale = c.unbroadcast(sumLead(g.op('Mul', [d, xhat])), normShape, c.shape(scale));
+  const dBias = bias ? c.unbroadcast(sumLead(d), normShape, c.shape(bias)) : null;
+  const dxhat = g.op('Mul', [d, scale]);
+  const m1 = c.reduce('ReduceMean', dxhat, normAxes, true);
+  const m2 = c.reduce('ReduceMean', g.op('Mul', [dxhat, xhat]), normAxes, true);
+  const dx = g.op('Mul', [invStd, g.op('Sub', [g.op('Sub', [dxhat, m1]), g.op('Mul', [xhat, m2])])]);
+  return [dx, dScale, dBias];
+};
+
+/** MatMul: a [.., M, K] x b [.., K, N]. A 2-D weight gets its gradient from one 2-D Gemm over all rows. */
+const matmulGrad: GradRule = (n, dy, c) => {
+  const g = c.g;
+  const [a, b] = [inp(n, 0), inp(n, 1)];
+  const sa = c.shape(a);
+  const sb = c.shape(b);
+  const sy = c.shape(out(n));
+  const d = first(dy);
+  if (sa.length < 2 || sb.length < 2) throw new Error(`node ${n.name} (MatMul): 1-D operands are not supported by the gradient rule`);
+  if (sb.length === 2) {
+    const [K, N] = sb as [number, number];
+    const d2 = c.reshape(d, [-1, N]);
+    const da = c.reshape(g.op('Gemm', [d2, b], { transB: 1 }), sa);
+    const db = g.op('Gemm', [c.reshape(a, [-1, K]), d2], { transA: 1 });
+    return [da, db];
+  }
+  const da = g.op('MatMul', [d, swapLast(c, b, sb.length)]);
+  const db = g.op('MatMul', [swapLast(c, a, sa.length), d]);
+  const daShape = [...sy.slice(0, -2), sa[sa.length - 2]!, sa[sa.length - 1]!];
+  const dbShape = [...sy.slice(0, -2), sb[sb.length - 2]!, sb[sb.length - 1]!];
+  return [c.unbroadcast(da, daShape, sa), c.unbroadcast(db, dbShape, sb)];
+};
+
+/** Gemm: y = alpha A' B' + beta C, with A' = transA ? A^T : A (same for B). */
+const gemmGrad: GradRule = (n, dy, c) => {
+  const g = c.g;
+  const [a, b, cc] = [inp(n, 0), inp(n, 1), inp(n, 2)];
+  const alpha = attrFloat(n, 'alpha', 1);
+  const beta = attrFloat(n, 'beta', 1);
+  const tA = attrInt(n, 'transA', 0);
+  const tB = attrInt(n, 'transB', 0);
+  const d = first(dy);
+  const da = tA
+    ? g.op('Gemm', [b, d], { alpha: float(alpha), transA: tB, transB: 1 })
+    : g.op('Gemm', [d, b], { alpha: float(alpha), transB: tB ? 0 : 1 });
+  const db = tB
+    ? g.op('Gemm', [d, a], { alpha: float(alpha), transA: 1, transB: tA })
+    : g.op('Gemm', [a, d], { alpha: float(alpha), transA: tA ? 0 : 1 });
+  const dc = cc ? c.unbroadcast(g.op('Mul', [d, c.scalar(beta, cc)]), c.shape(out(n)), c.shape(cc)) : null;
+  return [da, db, dc];
+};
+
+export const RULES: Record<string, GradRule> = {
+  Identity: same,
+  Dropout: (n, dy) => [first(dy), null, null],
+  Cast: (n, dy, c) => [FLOAT_TYPES.has(c.dtype(inp(n, 0))) ? c.g.op('Cast', [first(dy)], { to: c.dtype(inp(n, 0)) }) : null],
+  Reshape: (n, dy, c) => [...reshapeBack(n, dy, c), null],
+  Flatten: reshapeBack,
+  Squeeze: (n, dy, c) => [...reshapeBack(n, dy, c), null],
+  Unsqueeze: (n, dy, c) => [...reshapeBack(n, dy, c), null],
+  Transpose: (n, dy, c) => {
+    const rank = c.shape(inp(n, 0)).length;
+    const perm = attrInts(n, 'perm', undefined) ?? Array.from({ length: rank }, (_, k) => rank - 1 - k);
+    const inv = new Array<number>(rank);
+    perm.forEach((p, k) => (inv[p] = k));
+    return [c.g.op('Transpose', [first(dy)], { perm: inv })];
+  },
+  Expand: (n, dy, c) => [c.unbroadcast(first(dy), c.shape(out(n)), c.shape(inp(n, 0))), null],
+
+  Add: binary((_n, d) => [d, d]),
+  Sub: binary((_n, d, c) => [d, c.g.op('Neg', [d])]),
+  Mul: binary((n, d, c) => [c.g.op('Mul', [d, inp(n, 1)]), c.g.op('Mul', [d, inp(n, 0)])]),
+  Div: binary((n, d, c) => {
+    const da = c.g.op('Div', [d, inp(n, 1)]);
+    return [da, c.g.op('Neg', [c.g.op('Mul', [da, out(n)])])]; // -dy * a / b^2 = -(dy / b) * y
+  }),
+  Pow: binary((n, d, c) => {
+    const [a, b] = [inp(n, 0), inp(n, 1)];
+    const bf = FLOAT_TYPES.has(c.dtype(b)) ? b : c.g.op('Cast', [b], { to: c.dtype(a) });
+    const da = c.g.op('Mul', [d, c.g.op('Mul', [bf, c.g.op('Pow', [a, c.g.op('Sub', [bf, c.scalar(1, a)])])])]);
+    const db = c.g.op('Mul', [d, c.g.op('Mul', [out(n), c.g.op('Log', [a])])]);
+    return [da, db];
+  }),
+  Where: (n, dy, c) => {
+    const [cond, a, b] = [inp(n, 0), inp(n, 1), inp(n, 2)];
+    const d = first(dy);
+    const zero = c.scalar(0, out(n));
+    const y = c.shape(out(n));
+    return [
+      null,
+      c.unbroadcast(c.g.op('Where', [cond, d, zero]), y, c.shape(a)),
+      c.unbroadcast(c.g.op('Where', [cond, zero, d]), y, c.shape(b)),
+    ];
+  },
+  Sum: (n, dy, c) => n.input.map((x) => c.unbroadcast(first(dy), c.shape(out(n)), c.shape(x))),
+
+  Neg: unary((_n, d, c) => c.g.op('Neg', [d])),
+  Sqrt: unary((n, d, c) => c.g.op('Div', [c.g.op('Mul', [d, c.scalar(0.5, out(n))]), out(n)])),
+  Reciprocal: unary((n, d, c) => c.g.op('Neg', [c.g.op('Mul', [d, c.g.op('Mul', [out(n), out(n)])])])),
+  Exp: unary((n, d, c) => c.g.op('Mul', [d, out(n)])),
+  Log: unary((n, d, c) => c.g.op('Div', [d, inp(n, 0)])),
+  Tanh: unary((n, d, c) => c.g.op('Mul', [d, c.g.op('Sub', [c.scalar(1, out(n)), c.g.op('Mul', [out(n), out(n)])])])),
+  Sigmoid: unary((n, d, c) => c.g.op('Mul', [d, c.g.op('Mul', [out(n), c.g.op('Sub', [c.scalar(1, out(n)), out(n)])])])),
+  Erf: unary((n, d, c) => {
+    const x = inp(n, 0);
+    const e = c.g.op('Exp', [c.g.op('Neg', [c.g.op('Mul', [x, x])])]);
+    return c.g.op('Mul', [d, c.g.op('Mul', [e, c.scalar(2 / Math.sqrt(Math.PI), x)])]);
+  }),
+  Relu: unary((n, d, c) => c.g.op('Where', [c.g.op('Greater', [inp(n, 0), c.scalar(0, inp(n, 0))]), d, c.scalar(0, inp(n, 0))])),
+  Gelu: unary(geluGrad),
+  Softmax: (n, dy, c) => {
+    const d = first(dy);
+    const y = out(n);
+    const s = c.reduce('ReduceSum', c.g.op('Mul', [d, y]), [softmaxAxis(n, c)], true);
+    return [c.g.op('Mul', [y, c.g.op('Sub', [d, s])])];
+  },
+  LogSoftmax: (n, dy, c) => {
+    const d = first(dy);
+    const s = c.reduce('ReduceSum', d, [softmaxAxis(n, c)], true);
+    return [c.g.op('Sub', [d, c.g.op('Mul', [c.g.op('Exp', [out(n)]), s])])];
+  },
+  LayerNormalization: layerNormGrad,
+  ReduceSum: reduceGrad(false),
+  ReduceMean: reduceGrad(true),
+
+  MatMul: matmulGrad,
+  Gemm: gemmGrad,
+  Gather: gatherGrad,
+  GatherElements: (n, dy, c) => {
+    const axis = attrInt(n, 'axis', 0);
+    const dx = c.g.op('ScatterElements', [c.zerosLike(inp(n, 0)), inp(n, 1), first(dy)], { axis, reduction: 'add' });
+    return [dx, null];
+  },
+  Concat: (n, dy, c) => {
+    const rank = c.shape(out(n)).length;
+    const axis = axisOf(attrInt(n, 'axis', 0), rank);
+    let offset = 0;
+    return n.input.map((x) => {
+      const len = c.shape(x)[axis]!;
+      const start = offset;
+      offset += len;
+      if (len === 0 || !FLOAT_TYPES.has(c.dtype(x))) return null;
+      return c.g.op('Slice', [first(dy), c.g.i64([start]), c.g.i64([start + len]), c.g.i64([axis])]);
+    });
+  },
+  Split: (n, dy, c) => {
+    const rank = c.shape(inp(n, 0)).length;
+    const axis = axisOf(attrInt(n, 'axis', 0), rank);
+    const parts = n.output.map((o, k) => dy[k] ?? c.zerosLike(o));
+    return [c.g.op('Concat', parts, { axis }), null];
+  },
+  Slice: sliceGrad,
+};

@@ -1,0 +1,276 @@
+// Static shapes and shape-subgraph folding for a causal-LM forward graph.
+// The training shapes [batch, seq] are fixed, so everything that depends only on shapes (Shape, Range, Trilu masks,
+// ConstantOfShape, position ids of a torch export...) is computed ONCE and stored as constants. The gradient rules
+// then only see tensors that depend on data (input_ids, attention_mask, parameters), each with a known static shape.
+import * as ortRuntime from 'onnxruntime-node';
+import { constantNodeValue, opsetOf } from '../onnx/graph.js';
+import {
+  DataType,
+  dimsOf,
+  makeTensor,
+  numel,
+  onnx,
+  tensorValues,
+  valueInfo,
+  valueInfoShape,
+  type GraphProto,
+  type ModelProto,
+  type NodeProto,
+  type TensorProto,
+  type TypedArray,
+  type ValueInfoProto,
+} from '../onnx/proto.js';
+import { openSession, type ort } from '../session.js';
+
+export interface TensorInfo {
+  dtype: DataType;
+  shape: number[];
+}
+
+/** A forward graph with static shapes: data inputs, nodes in topological order, and the shape/type of every tensor. */
+export interface StaticForward {
+  opset: number;
+  nodes: NodeProto[];
+  initializers: Map<string, TensorProto>;
+  /** input_ids (+ attention_mask) with shapes [batch, seq]. */
+  inputs: ValueInfoProto[];
+  info: Map<string, TensorInfo>;
+  logits: string;
+  vocab: number;
+}
+
+export const FLOAT_TYPES = new Set<DataType>([DataType.FLOAT, DataType.DOUBLE]);
+
+const ORT_TO_ONNX: Record<string, DataType> = {
+  float32: DataType.FLOAT,
+  float64: DataType.DOUBLE,
+  int32: DataType.INT32,
+  int64: DataType.INT64,
+  bool: DataType.BOOL,
+  uint8: DataType.UINT8,
+  int8: DataType.INT8,
+};
+
+/** Float initializers that are weights (not scalar constants): the default trainable set. */
+export function weightNames(model: ModelProto): string[] {
+  return ((model.graph?.initializer ?? []) as TensorProto[])
+    .filter((t) => FLOAT_TYPES.has(t.dataType as DataType) && numel(dimsOf(t)) > 1)
+    .map((t) => t.name);
+}
+
+function isPastInput(name: string): boolean {
+  return /^past[._]|past_key_values/.test(name);
+}
+
+/** Kahn's algorithm: exported graphs are usually sorted, but nothing in ONNX forbids otherwise. */
+export function topoSort(nodes: NodeProto[], available: Set<string>): NodeProto[] {
+  const have = new Set(available);
+  const out: NodeProto[] = [];
+  let pending = nodes;
+  while (pending.length > 0) {
+    const next: NodeProto[] = [];
+    for (const n of pending) {
+      if (n.input.every((i) => i === '' || have.has(i))) {
+        out.push(n);
+        for (const o of n.output) have.add(o);
+      } else next.push(n);
+    }
+    if (next.length === pending.length) {
+      const n = next[0]!;
+      const missing = n.input.filter((i) => i !== '' && !have.has(i));
+      throw new Error(`forward graph: node ${n.name} (${n.opType}) reads undefined tensor(s) ${missing.join(', ')}`);
+    }
+    pending = next;
+  }
+  return out;
+}
+
+/** Nodes needed to compute `outputs` (in the given order). */
+export function pruneNodes(nodes: NodeProto[], outputs: Iterable<string>): NodeProto[] {
+  const needed = new Set(outputs);
+  const keep: NodeProto[] = [];
+  for (let k = nodes.length - 1; k >= 0; k--) {
+    const n = nodes[k]!;
+    if (!n.output.some((o) => needed.has(o))) continue;
+    keep.push(n);
+    for (const i of n.input) if (i) needed.add(i);
+  }
+  return keep.reverse();
+}
+
+/**
+ * Small and integer tensors get their own copy of raw bytes: protobufjs decodes bytes as Node Buffers that view a
+ * shared pool, which typed-array views of `.buffer` would misread. Large float weights are left untouched.
+ */
+function ownBytes(t: TensorProto): TensorProto {
+  const raw = t.rawData;
+  if (!raw || raw.length === 0 || (FLOAT_TYPES.has(t.dataType as DataType) && raw.length > 1 << 16)) return t;
+  return onnx.TensorProto.create({ ...t, rawData: new Uint8Array(raw) });
+}
+
+function ortToTensor(name: string, t: ort.Tensor): TensorProto {
+  const dtype = ORT_TO_ONNX[t.type];
+  if (dtype === undefined) throw new Error(`tensor ${name}: unsupported element type ${t.type}`);
+  return makeTensor(name, t.dims, t.data as TypedArray, dtype);
+}
+
+function dummyFeeds(inputs: ValueInfoProto[], batch: number, seq: number): Record<string, ort.Tensor> {
+  const feeds: Record<string, ort.Tensor> = {};
+  for (const v of inputs) {
+    const { dtype } = valueInfoShape(v);
+    const fill = v.name === 'attention_mask' ? 1 : 0;
+    const n = batch * seq;
+    if (dtype === DataType.INT64) feeds[v.name] = new ortRuntime.Tensor('int64', new BigInt64Array(n).fill(BigInt(fill)), [batch, seq]);
+    else if (dtype === DataType.INT32) feeds[v.name] = new ortRuntime.Tensor('int32', new Int32Array(n).fill(fill), [batch, seq]);
+    else if (dtype === DataType.FLOAT) feeds[v.name] = new ortRuntime.Tensor('float32', new Float32Array(n).fill(fill), [batch, seq]);
+    else throw new Error(`forward graph input ${v.name}: unsupported element type ${dtype}`);
+  }
+  return feeds;
+}
+
+export interface StaticOptions {
+  batch: number;
+  seq: number;
+  /** Initializers that stay variable (parameters): never folded. */
+  variables: Set<string>;
+  /** Outputs fetched per inference run while learning shapes (bounds the memory of the probe). */
+  probeChunk?: number;
+}
+
+/**
+ * Fixes the input shapes to [batch, seq], drops past_key_values (past length 0) and extra outputs, runs the graph
+ * once to learn every tensor's static shape, and folds every tensor that depends on no data into a constant.
+ */
+export async function staticForward(forward: ModelProto, opts: StaticOptions): Promise<StaticForward> {
+  const { batch, seq } = opts;
+  if (!Number.isInteger(batch) || batch < 1) throw new Error(`batch must be a positive integer, got ${batch}`);
+  if (!Number.isInteger(seq) || seq < 2) throw new Error(`seq must be an integer >= 2 (next-token loss), got ${seq}`);
+  if (!forward.graph) throw new Error('forward model has no graph');
+  const graph = forward.graph as GraphProto;
+  const gNodes = graph.node as NodeProto[];
+  const gInputs = graph.input as ValueInfoProto[];
+  const gOutputs = graph.output as ValueInfoProto[];
+  const gInits = graph.initializer as TensorProto[];
+  const opset = opsetOf(forward);
+  if (opset < 13) throw new Error(`forward graph uses opset ${opset}; the gradient builder needs opset >= 13 (re-export with a newer opset)`);
+  for (const n of gNodes) {
+    if (n.domain && n.domain !== 'ai.onnx')
+      throw new Error(`forward graph node ${n.name} (${n.opType}) is in domain ${n.domain}: only standard ONNX ops can be differentiated`);
+  }
+  const logitsOut = gOutputs.find((o) => o.name === 'logits');
+  if (!logitsOut)
+    throw new Error(
+      `forward graph must output \`logits\` [batch, seq, vocab]; its outputs are: ${gOutputs.map((o) => o.name).join(', ') || '(none)'}`,
+    );
+
+  const initializers = new Map<string, TensorProto>();
+  for (const t of gInits) initializers.set(t.name, ownBytes(t));
+  const used = new Set<string>([...initializers.keys()]);
+  for (const n of gNodes) for (const o of n.output) used.add(o);
+  const fresh = (base: string): string => {
+    let k = 0;
+    while (used.has(`${base}_${k}`)) k++;
+    used.add(`${base}_${k}`);
+    return `${base}_${k}`;
+  };
+
+  // Data inputs get the training shapes; past key/values become empty constants (past length 0).
+  const inputs: ValueInfoProto[] = [];
+  for (const v of gInputs) {
+    if (initializers.has(v.name)) continue;
+    const { dtype, shape } = valueInfoShape(v);
+    if (v.name === 'input_ids' || v.name === 'attention_mask') inputs.push(valueInfo(v.name, dtype, [batch, seq]));
+    else if (isPastInput(v.name)) {
+      if (shape.length !== 4) throw new Error(`forward graph input ${v.name}: expected [batch, heads, past, head_dim], got [${shape}]`);
+      const dims = shape.map((d, k) => (k === 0 ? batch : k === 2 ? 0 : d));
+      if (dims.some((d) => typeof d !== 'number'))
+        throw new Error(`forward graph input ${v.name}: heads/head_dim must be fixed numbers, got [${shape}]`);
+      const data = dtype === DataType.DOUBLE ? new Float64Array(0) : new Float32Array(0);
+      initializers.set(v.name, makeTensor(v.name, dims as number[], data, dtype));
+    } else throw new Error(`forward graph input ${v.name} is not supported (expected input_ids, attention_mask, past_key_values.*)`);
+  }
+  if (!inputs.some((v) => v.name === 'input_ids')) throw new Error('forward graph has no `input_ids` input');
+
+  // Copy nodes (the caller's model is never changed); Constant nodes become initializers; LayerNormalization
+  // exposes Mean and InvStdDev so that its gradient need not recompute them.
+  const nodes: NodeProto[] = [];
+  for (const n0 of gNodes) {
+    if (n0.opType === 'Constant') {
+      const t = ownBytes(constantNodeValue(n0 as NodeProto));
+      initializers.set(n0.output[0]!, makeTensor(n0.output[0]!, dimsOf(t), tensorValues(t), t.dataType as DataType));
+      continue;
+    }
+    const n = onnx.NodeProto.create({ ...n0, input: [...n0.input], output: [...n0.output], attribute: [...n0.attribute] });
+    if (n.opType === 'LayerNormalization') {
+      while (n.output.length < 3) n.output.push('');
+      n.output = n.output.map((o, k) => (o ? o : fresh(`${n.name || 'LayerNorm'}_${k === 1 ? 'mean' : 'inv_std'}`)));
+    }
+    nodes.push(n);
+  }
+  const available = new Set<string>([...initializers.keys(), ...inputs.map((v) => v.name)]);
+  let live = pruneNodes(topoSort(nodes, available), ['logits']);
+
+  // Probe run: every intermediate tensor becomes an output (optimisation off so that none is fused away).
+  const info = new Map<string, TensorInfo>();
+  for (const [name, t] of initializers) info.set(name, { dtype: t.dataType as DataType, shape: dimsOf(t) });
+  for (const v of inputs) info.set(v.name, { dtype: valueInfoShape(v).dtype, shape: [batch, seq] });
+
+  const dynamic = new Set<string>([...inputs.map((v) => v.name), ...[...opts.variables].filter((n) => initializers.has(n))]);
+  for (const n of live) {
+    const dyn = n.opType !== 'Shape' && n.opType !== 'Size' && n.input.some((i) => dynamic.has(i));
+    if (dyn) for (const o of n.output) dynamic.add(o);
+  }
+  // Static tensors read by dynamic nodes are the fold frontier: their values are needed.
+  const frontier = new Set<string>();
+  for (const n of live) {
+    if (!n.output.some((o) => dynamic.has(o))) continue;
+    for (const i of n.input) if (i && !dynamic.has(i) && !initializers.has(i)) frontier.add(i);
+  }
+  if (!dynamic.has('logits')) throw new Error('forward graph: `logits` does not depend on input_ids');
+
+  const probeNames = live.flatMap((n) => n.output.filter((o) => o !== ''));
+  const probeModel = onnx.ModelProto.create({
+    ...forward,
+    graph: onnx.GraphProto.create({
+      name: graph.name,
+      node: live,
+      initializer: [...initializers.values()],
+      input: inputs,
+      output: [],
+    }),
+  });
+  const feeds = dummyFeeds(inputs, batch, seq);
+  const chunk = opts.probeChunk ?? 200;
+  for (let k = 0; k < probeNames.length; k += chunk) {
+    const names = probeNames.slice(k, k + chunk);
+    probeModel.graph!.output = names.map((name) => onnx.ValueInfoProto.create({ name }));
+    const session = await openSession(probeModel, { threads: 2, optimization: 'disabled' });
+    try {
+      const res = await session.run(feeds);
+      for (const name of names) {
+        const t = res[name];
+        if (!t) throw new Error(`probe run did not return ${name}`);
+        const dtype = ORT_TO_ONNX[t.type];
+        if (dtype === undefined) throw new Error(`tensor ${name}: unsupported element type ${t.type}`);
+        info.set(name, { dtype, shape: [...t.dims] });
+        if (frontier.has(name)) initializers.set(name, ortToTensor(name, t));
+      }
+    } finally {
+      await session.release();
+    }
+  }
+
+  const logitsInfo = info.get('logits')!;
+  const [b, t, vocab] = logitsInfo.shape;
+  if (logitsInfo.shape.length !== 3 || b !== batch || t !== seq || vocab === undefined)
+    throw new Error(`forward graph output \`logits\` must have shape [batch, seq, vocab] = [${batch}, ${seq}, V], got [${logitsInfo.shape}]`);
+  if (!FLOAT_TYPES.has(logitsInfo.dtype)) throw new Error(`forward graph output \`logits\` must be float, got ONNX type ${logitsInfo.dtype}`);
+
+  live = pruneNodes(
+    live.filter((n) => n.output.some((o) => dynamic.has(o))),
+    ['logits'],
+  );
+  const usedNames = new Set(live.flatMap((n) => n.input));
+  for (const name of [...initializers.keys()]) if (!usedNames.has(name)) initializers.delete(name);
+  return { opset, nodes: live, initializers, inputs, info, logits: 'logits', vocab };
+}
