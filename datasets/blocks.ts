@@ -1,0 +1,132 @@
+// Fixed-length training blocks with Hugging Face run_clm semantics:
+//   tokenize_function: tokenizer(row) for every row, special tokens included (OPT prepends `</s>`, so an
+//     empty row is the single token 2);
+//   group_texts (datasets.map, batched=True, batch_size=1000): concatenate the rows of each map batch,
+//     total = (total // block_size) * block_size (the remainder of EACH batch is dropped), cut blocks;
+//     labels = input_ids (so no labels are stored).
+// `concat: 'global'` concatenates all rows first and drops only the final remainder.
+// (run_clm with --preprocessing_num_workers N shards the rows first, which moves batch boundaries; the
+// single-process default is what is implemented.)
+import type { Tokenizer } from './tokenizer.js';
+
+export interface TokenizedRows {
+  /** All rows' ids back to back. */
+  ids: Int32Array;
+  /** Row r is ids[offsets[r] .. offsets[r + 1]). */
+  offsets: Int32Array;
+}
+
+export interface BlockCounts {
+  rows: number;
+  tokens: number;
+  blocks: number;
+  droppedTokens: number;
+  batches: number;
+}
+
+export interface Blocks {
+  blockSize: number;
+  /** blocks x blockSize, row-major. */
+  ids: Int32Array;
+  counts: BlockCounts;
+  /** Index of the first row whose tokens are in each block (provenance / debugging). */
+  firstRow: Int32Array;
+}
+
+export interface BlockOptions {
+  blockSize: number;
+  /** Rows per map batch (HF default 1000). */
+  batchSize?: number;
+  concat?: 'batched' | 'global';
+}
+
+/** Tokenizes every row with special tokens; identical rows (empty lines, repeated headings) are encoded once. */
+export function tokenizeRows(
+  tok: Tokenizer,
+  rows: readonly string[],
+  onProgress?: (doneRows: number, tokens: number) => void,
+): TokenizedRows {
+  const offsets = new Int32Array(rows.length + 1);
+  let ids = new Int32Array(Math.max(1024, rows.length * 16));
+  let n = 0;
+  const cache = new Map<string, number[]>();
+  for (let r = 0; r < rows.length; r++) {
+    const row = rows[r]!;
+    let enc = cache.get(row);
+    if (enc === undefined) {
+      enc = tok.encode(row, { addSpecialTokens: true });
+      if (row.length < 64) cache.set(row, enc); // short rows are the ones that repeat
+    }
+    if (n + enc.length > ids.length) {
+      const grown = new Int32Array(Math.max(ids.length * 2, n + enc.length));
+      grown.set(ids.subarray(0, n));
+      ids = grown;
+    }
+    for (let i = 0; i < enc.length; i++) ids[n + i] = enc[i]!;
+    n += enc.length;
+    offsets[r + 1] = n;
+    if (onProgress && (r + 1) % 1000 === 0) onProgress(r + 1, n);
+  }
+  onProgress?.(rows.length, n);
+  return { ids: ids.slice(0, n), offsets };
+}
+
+/** Block arithmetic alone: the ranges of the token stream that become blocks. */
+export function blockRanges(offsets: Int32Array, opts: BlockOptions): { start: number; blocks: number; firstRow: number }[] {
+  const { blockSize } = opts;
+  if (!Number.isInteger(blockSize) || blockSize < 1) throw new Error(`--block-size must be a positive integer, got ${blockSize}`);
+  const rows = offsets.length - 1;
+  const batchSize = opts.concat === 'global' ? Math.max(rows, 1) : (opts.batchSize ?? 1000);
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`batch size must be a positive integer, got ${batchSize}`);
+  const out: { start: number; blocks: number; firstRow: number }[] = [];
+  for (let b = 0; b < rows; b += batchSize) {
+    const start = offsets[b]!;
+    const end = offsets[Math.min(b + batchSize, rows)]!;
+    out.push({ start, blocks: Math.floor((end - start) / blockSize), firstRow: b });
+  }
+  return out;
+}
+
+/** Cuts tokenized rows into blocks (see the file comment for the exact semantics). */
+export function groupTexts(tokenized: TokenizedRows, opts: BlockOptions): Blocks {
+  const { blockSize } = opts;
+  const ranges = blockRanges(tokenized.offsets, opts);
+  const nBlocks = ranges.reduce((s, r) => s + r.blocks, 0);
+  const ids = new Int32Array(nBlocks * blockSize);
+  const firstRow = new Int32Array(nBlocks);
+  let k = 0;
+  let rowCursor = 0;
+  const offsets = tokenized.offsets;
+  for (const r of ranges) {
+    ids.set(tokenized.ids.subarray(r.start, r.start + r.blocks * blockSize), k * blockSize);
+    for (let j = 0; j < r.blocks; j++) {
+      const pos = r.start + j * blockSize;
+      if (rowCursor < r.firstRow) rowCursor = r.firstRow;
+      while (offsets[rowCursor + 1]! <= pos) rowCursor++;
+      firstRow[k + j] = rowCursor;
+    }
+    k += r.blocks;
+  }
+  const tokens = tokenized.ids.length;
+  return {
+    blockSize,
+    ids,
+    firstRow,
+    counts: {
+      rows: offsets.length - 1,
+      tokens,
+      blocks: nBlocks,
+      droppedTokens: tokens - nBlocks * blockSize,
+      batches: ranges.length,
+    },
+  };
+}
+
+/** Tokenize + group in one call. */
+export function buildBlocks(
+  tok: Tokenizer,
+  rows: readonly string[],
+  opts: BlockOptions & { onProgress?: (doneRows: number, tokens: number) => void },
+): Blocks {
+  return groupTexts(tokenizeRows(tok, rows, opts.onProgress), opts);
+}
