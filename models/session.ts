@@ -1,7 +1,9 @@
 // A thin layer over onnxruntime-node: execution-provider choice, thread count, and tensor helpers.
 // Inputs are passed to onnxruntime without copying (ort.Tensor wraps the typed array); outputs come back
 // as freshly allocated arrays, so large state should stay inside a graph rather than round-trip.
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { ModelProto, TypedArray } from './onnx/proto.js';
 import { encodeModel } from './onnx/proto.js';
@@ -41,9 +43,23 @@ function sessionOptions(cfg: SessionConfig): ort.InferenceSession.SessionOptions
   return opts;
 }
 
+const CUDA_HELP =
+  'Install it with `ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js` ' +
+  '(the environment variable overrides .npmrc) on a machine with CUDA 12 and cuDNN 9, or use --provider cpu';
+
+/** Whether onnxruntime-node's CUDA provider library is installed (npm ci skips its download). */
+export function cudaProviderInstalled(): boolean {
+  const root = dirname(createRequire(import.meta.url).resolve('onnxruntime-node/package.json'));
+  const bin = join(root, 'bin', 'napi-v6', process.platform, process.arch);
+  return existsSync(bin) && readdirSync(bin).some((f) => f.startsWith('libonnxruntime_providers_cuda'));
+}
+
 /** Opens a session on a model file (external data is resolved beside it) or on an in-memory model. */
 export async function openSession(model: string | ModelProto | Uint8Array, cfg: SessionConfig = {}): Promise<ort.InferenceSession> {
   const opts = sessionOptions(cfg);
+  if (cfg.provider === 'cuda' && !cudaProviderInstalled()) {
+    throw new Error(`the CUDA execution provider of onnxruntime-node is not installed. ${CUDA_HELP}`);
+  }
   if (typeof model === 'string' && !existsSync(model)) throw new Error(`ONNX model not found: ${model}`);
   try {
     if (typeof model === 'string') return await ort.InferenceSession.create(model, opts);
@@ -52,11 +68,7 @@ export async function openSession(model: string | ModelProto | Uint8Array, cfg: 
   } catch (e) {
     const msg = (e as Error).message;
     if (cfg.provider === 'cuda' && /cuda|provider|libonnxruntime_providers/i.test(msg)) {
-      throw new Error(
-        `the CUDA execution provider is not available (${msg}). Install it with ` +
-          '`npm rebuild onnxruntime-node --onnxruntime-node-install=cuda12` (or set ONNXRUNTIME_NODE_INSTALL=cuda12 ' +
-          'before `npm ci`) on a machine with CUDA 12 and cuDNN 9, or use --provider cpu',
-      );
+      throw new Error(`the CUDA execution provider could not be loaded (${msg}). ${CUDA_HELP}`);
     }
     throw new Error(`could not open ONNX model${typeof model === 'string' ? ` ${model}` : ''}: ${msg}`);
   }
