@@ -1,0 +1,215 @@
+// The training artifact: everything a training run loads, built once per model structure and shapes.
+//   ART/manifest.json      shapes, trainable names and shapes, optimizer settings, source checksum, graph files
+//   ART/grad.onnx          micro-step: data + params -> loss_sum, token_count, grad.*
+//   ART/update.onnx        optimizer update: params, grads, moments, scalars -> new params, moments, grad_norm
+//   ART/step.onnx          grad + update fused (used when one micro-batch makes a whole batch)
+//   ART/eval.onnx          data + params -> nll [B, T-1]
+//   ART/weights.safetensors the initial trainable weights (those of the source model)
+// The trainable weights are graph INPUTS everywhere, so one artifact serves every model with the same
+// structure (e.g. each generation of a run): `collapse train` feeds the weights of the model it trains.
+// The initial optimizer state is step 0 with zero moments; it is implicit (manifest.optimizerState) rather than
+// gigabytes of zeros on disk.
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, openSync, readFileSync, readSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { buildGradientGraph, buildNllGraph } from '../grad/index.js';
+import { loadModel, saveModel } from '../onnx/io.js';
+import { DataType, dimsOf, tensorValues, valueInfo, type GraphProto, type ModelProto, type TensorProto } from '../onnx/proto.js';
+import { buildOptForward, EMBED_TOKENS, readOptConfig, type OptConfig } from '../opt/index.js';
+import { readSafetensors } from '../safetensors.js';
+import { writeDirAtomic, writeJsonAtomic } from '../util/atomic.js';
+import type { EngineGraphs, EngineSpec } from './engine.js';
+import { fuseStep } from './fuse.js';
+import { buildUpdateGraph, defaultNoDecay, type OptimizerConfig, type ParamSpec } from './optimizers.js';
+import { readTensorFile, writeTensorFile, type TensorMap } from './tensor-file.js';
+
+export const ARTIFACT_FORMAT = 'collapse-train-artifact';
+export const ARTIFACT_VERSION = 1;
+
+/** A model directory as training sees it. */
+export interface SourceModel {
+  dir: string;
+  /** 'opt': HF-named weights in model.safetensors, forward rebuilt by buildOptForward; 'onnx': any forward graph. */
+  kind: 'opt' | 'onnx';
+  optConfig: OptConfig | null;
+  /** The forward graph used for training (no KV-cache inputs/outputs), weights as initializers. */
+  forward: ModelProto;
+  /** Float initializer values of the forward graph, by name. */
+  weights: TensorMap;
+  onnxPath: string | null;
+  padId: number | null;
+}
+
+export interface ArtifactManifest {
+  format: typeof ARTIFACT_FORMAT;
+  version: number;
+  createdAt: string;
+  source: { dir: string; kind: 'opt' | 'onnx'; sha256: string };
+  /** Structural key: equal keys mean interchangeable artifacts. */
+  key: string;
+  microBatch: number;
+  blockSize: number;
+  inputs: string[];
+  params: ParamSpec[];
+  optimizer: OptimizerConfig;
+  optimizerState: { step: 0; moments: 'zeros' };
+  padId: number | null;
+  graphs: { grad: string; update: string; fused: string; eval: string };
+  weights: string;
+}
+
+export interface ArtifactOptions {
+  microBatch: number;
+  blockSize: number;
+  /** Optimizer settings; noDecay defaults to HF Trainer's rule (biases and LayerNorm weights). */
+  optimizer: Omit<OptimizerConfig, 'noDecay'> & { noDecay?: string[] };
+  trainable?: string[];
+}
+
+const findOnnx = (dir: string): string | null =>
+  ['onnx/model.onnx', 'model.onnx', 'onnx/decoder_model.onnx', 'decoder_model.onnx'].map((r) => join(dir, r)).find((p) => existsSync(p)) ?? null;
+
+/** Reads a model directory: an OPT dir with model.safetensors (HF names), or any dir with an ONNX forward graph. */
+export function loadSourceModel(dir: string): SourceModel {
+  if (!existsSync(dir)) throw new Error(`model directory not found: ${dir} (pass --model DIR)`);
+  const cfgPath = join(dir, 'config.json');
+  const raw = existsSync(cfgPath) ? (JSON.parse(readFileSync(cfgPath, 'utf8')) as Record<string, unknown>) : {};
+  const st = join(dir, 'model.safetensors');
+  const onnxPath = findOnnx(dir);
+  const padId = typeof raw.pad_token_id === 'number' ? raw.pad_token_id : null;
+  if (raw.model_type === 'opt' && existsSync(st)) {
+    const { tensors } = readSafetensors(st);
+    if (tensors.has(EMBED_TOKENS)) {
+      const cfg = readOptConfig(cfgPath);
+      const weights: TensorMap = new Map();
+      for (const [k, t] of tensors) if (t.data instanceof Float32Array) weights.set(k, t.data);
+      const forward = buildOptForward(cfg, weights, { withPast: false, present: false });
+      return { dir, kind: 'opt', optConfig: cfg, forward, weights, onnxPath, padId };
+    }
+  }
+  if (!onnxPath) throw new Error(`${dir} holds neither an OPT model.safetensors nor an ONNX forward graph (looked for onnx/model.onnx, model.onnx)`);
+  const forward = loadModel(onnxPath);
+  const weights: TensorMap = new Map();
+  for (const t of (forward.graph?.initializer ?? []) as TensorProto[])
+    if (t.dataType === DataType.FLOAT) weights.set(t.name, tensorValues(t) as Float32Array);
+  return { dir, kind: 'onnx', optConfig: null, forward, weights, onnxPath, padId };
+}
+
+function hashFile(h: ReturnType<typeof createHash>, path: string): void {
+  const fd = openSync(path, 'r');
+  const buf = new Uint8Array(1 << 22);
+  try {
+    for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0; ) h.update(buf.subarray(0, n));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** sha256 over the files that define a model: config, weights, forward graph and its external data. */
+export function sourceSha256(src: SourceModel): string {
+  const h = createHash('sha256');
+  const files = ['config.json', 'model.safetensors'].map((f) => join(src.dir, f));
+  if (src.onnxPath) files.push(src.onnxPath, `${src.onnxPath}_data`);
+  for (const f of files) if (existsSync(f)) { h.update(f.slice(src.dir.length)); hashFile(h, f); }
+  return h.digest('hex');
+}
+
+/** What the graphs depend on: the model structure (OPT config, or the whole foreign graph) and the options. */
+export function structuralKey(src: SourceModel, o: ArtifactOptions): string {
+  const h = createHash('sha256');
+  h.update(JSON.stringify({ v: ARTIFACT_VERSION, kind: src.kind, mb: o.microBatch, T: o.blockSize, opt: o.optimizer, tr: o.trainable ?? null }));
+  if (src.kind === 'opt') h.update(JSON.stringify(src.optConfig));
+  else h.update(sourceSha256(src));
+  return h.digest('hex').slice(0, 24);
+}
+
+/** Moves the given initializers of a graph to graph inputs (the weights are then fed at run time). */
+export function initializersToInputs(model: ModelProto, names: readonly string[]): ModelProto {
+  const g = model.graph as GraphProto;
+  const set = new Set(names);
+  const moved = (g.initializer as TensorProto[]).filter((t) => set.has(t.name));
+  g.initializer = (g.initializer as TensorProto[]).filter((t) => !set.has(t.name));
+  g.input.push(...moved.map((t) => valueInfo(t.name, t.dataType as DataType, dimsOf(t))));
+  return model;
+}
+
+export async function buildArtifact(src: SourceModel, o: ArtifactOptions, outDir: string, log: (s: string) => void = () => {}): Promise<ArtifactManifest> {
+  if (!Number.isInteger(o.microBatch) || o.microBatch < 1) throw new Error(`--micro-batch-size must be a positive integer, got ${o.microBatch}`);
+  if (!Number.isInteger(o.blockSize) || o.blockSize < 2) throw new Error(`--block-size must be an integer >= 2, got ${o.blockSize}`);
+  const t0 = Date.now();
+  log(`building the gradient graph (micro-batch ${o.microBatch} x ${o.blockSize} tokens)...`);
+  const gg = await buildGradientGraph(src.forward, { batch: o.microBatch, seq: o.blockSize, trainable: o.trainable });
+  const params: ParamSpec[] = gg.params.map((name) => ({ name, shape: gg.shapes[name]! }));
+  const optimizer: OptimizerConfig = { ...o.optimizer, noDecay: o.optimizer.noDecay ?? defaultNoDecay(params) };
+  const evalModel = initializersToInputs(await buildNllGraph(src.forward, { batch: o.microBatch, seq: o.blockSize }), gg.params);
+  const update = buildUpdateGraph(params, optimizer);
+  const fused = fuseStep(gg.model, params, optimizer);
+  const manifest: ArtifactManifest = {
+    format: ARTIFACT_FORMAT, version: ARTIFACT_VERSION, createdAt: new Date().toISOString(),
+    source: { dir: src.dir, kind: src.kind, sha256: sourceSha256(src) },
+    key: structuralKey(src, o),
+    microBatch: o.microBatch, blockSize: o.blockSize,
+    inputs: (gg.model.graph?.input ?? []).map((i) => i.name ?? '').filter((n) => ['input_ids', 'attention_mask'].includes(n)),
+    params, optimizer, optimizerState: { step: 0, moments: 'zeros' }, padId: src.padId,
+    graphs: { grad: 'grad.onnx', update: 'update.onnx', fused: 'step.onnx', eval: 'eval.onnx' },
+    weights: 'weights.safetensors',
+  };
+  await writeDirAtomic(outDir, (tmp) => {
+    saveModel(gg.model, join(tmp, manifest.graphs.grad));
+    saveModel(update, join(tmp, manifest.graphs.update));
+    saveModel(fused, join(tmp, manifest.graphs.fused));
+    saveModel(evalModel, join(tmp, manifest.graphs.eval));
+    writeTensorFile(join(tmp, manifest.weights), params.map((p) => [p.name, { data: src.weights.get(p.name)!, shape: p.shape }]));
+    writeJsonAtomic(join(tmp, 'manifest.json'), manifest);
+  });
+  log(`artifact written to ${outDir} (${params.length} trainable tensors, ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+  return manifest;
+}
+
+export interface LoadedArtifact {
+  dir: string;
+  manifest: ArtifactManifest;
+  graphs: EngineGraphs;
+  spec: EngineSpec;
+  initialWeights(): TensorMap;
+}
+
+export function loadArtifact(dir: string): LoadedArtifact {
+  const mpath = join(dir, 'manifest.json');
+  if (!existsSync(mpath)) throw new Error(`${dir} is not a training artifact (no manifest.json); build one with \`collapse artifact build\``);
+  const manifest = JSON.parse(readFileSync(mpath, 'utf8')) as ArtifactManifest;
+  if (manifest.format !== ARTIFACT_FORMAT || manifest.version !== ARTIFACT_VERSION)
+    throw new Error(`${mpath}: format ${manifest.format} v${manifest.version} is not ${ARTIFACT_FORMAT} v${ARTIFACT_VERSION}; rebuild it with \`collapse artifact build\``);
+  const p = (f: string) => join(dir, f);
+  return {
+    dir, manifest,
+    graphs: { grad: p(manifest.graphs.grad), update: p(manifest.graphs.update), fused: p(manifest.graphs.fused), eval: p(manifest.graphs.eval) },
+    spec: { params: manifest.params, microBatch: manifest.microBatch, blockSize: manifest.blockSize, optimizer: manifest.optimizer },
+    initialWeights: () => new Map([...readTensorFile(p(manifest.weights)).tensors].map(([k, v]) => [k, v.data])),
+  };
+}
+
+export function artifactCacheRoot(): string {
+  return process.env.COLLAPSE_ARTIFACT_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'model-collapse', 'artifacts');
+}
+
+/** The cached artifact for this model structure and options, built on first use. */
+export async function cachedArtifact(src: SourceModel, o: ArtifactOptions, root = artifactCacheRoot(), log?: (s: string) => void): Promise<LoadedArtifact> {
+  const dir = join(root, structuralKey(src, o));
+  if (!existsSync(join(dir, 'manifest.json'))) await buildArtifact(src, o, dir, log);
+  else log?.(`using the cached training artifact ${dir}`);
+  return loadArtifact(dir);
+}
+
+/** Checks that a source model fits an artifact (same trainable tensors and shapes). */
+export function checkCompatible(a: LoadedArtifact, src: SourceModel): void {
+  for (const p of a.manifest.params) {
+    const w = src.weights.get(p.name);
+    const n = p.shape.reduce((x, y) => x * y, 1);
+    if (!w || w.length !== n)
+      throw new Error(`model ${src.dir} does not fit artifact ${a.dir}: tensor ${p.name} [${p.shape}] is ${w ? `of ${w.length} values` : 'missing'}; rebuild the artifact for this model`);
+  }
+}
+
+

@@ -1,0 +1,162 @@
+// Fine-tuning a model directory on a block corpus: the programmatic API behind `collapse train`, and what the
+// generational loop calls. Builds (or reuses) the training artifact, runs the resumable loop, and writes the
+// best epoch's weights as a model directory in the layout of its input.
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { readBlocks } from '../datasets/corpus.js';
+import { saveModel } from '../models/onnx/io.js';
+import { decodeModel, makeTensor, type TensorProto } from '../models/onnx/proto.js';
+import { buildOptForward } from '../models/opt/index.js';
+import { writeSafetensors } from '../models/safetensors.js';
+import { cachedArtifact, checkCompatible, loadArtifact, loadSourceModel, sourceSha256, type LoadedArtifact, type SourceModel } from '../models/train/artifact.js';
+import { TrainEngine } from '../models/train/engine.js';
+import { DEFAULT_ADAMW, type OptimizerName, type ScheduleName } from '../models/train/optimizers.js';
+import type { TensorMap } from '../models/train/tensor-file.js';
+import { writeDirAtomic, writeJsonAtomic } from '../models/util/atomic.js';
+import type { Provider } from '../models/session.js';
+import { trainLoop, type BlockCorpus } from './train/loop.js';
+
+export interface FinetuneOptions {
+  /** Model directory to fine-tune (its weights are the starting point). */
+  model: string;
+  /** A prebuilt artifact directory; default: build/reuse one in the artifact cache. */
+  artifact?: string;
+  train: string | BlockCorpus;
+  valid?: string | BlockCorpus | null;
+  out: string;
+  epochs: number;
+  batchSize: number;
+  microBatchSize: number;
+  lr: number;
+  optimizer?: OptimizerName;
+  weightDecay?: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  schedule?: ScheduleName;
+  warmupSteps?: number;
+  maxGradNorm?: number | null;
+  seed?: number;
+  threads?: number;
+  provider?: Provider;
+  checkpointEvery?: number;
+  artifactCache?: string;
+  /** Testing aid (see LoopOptions.haltAfterSteps). */
+  haltAfterSteps?: number;
+  log?: (line: string) => void;
+}
+
+export interface FinetuneResult {
+  bestEpoch: number;
+  validLosses: number[];
+  trainLosses: number[];
+  steps: number;
+  outDir: string;
+}
+
+const SUMMARY = 'train-summary.json';
+
+function corpusOf(c: string | BlockCorpus, flag: string): BlockCorpus {
+  if (typeof c !== 'string') return c;
+  if (!existsSync(join(c, 'manifest.json'))) throw new Error(`${flag} ${c}: not a corpus directory (no manifest.json); create one with \`collapse prepare\``);
+  const b = readBlocks(c);
+  return { ids: b.ids, rows: b.rows, blockSize: b.blockSize };
+}
+
+/** Checkpoint directory of a run writing `out` (beside it, so that `out` itself appears only when complete). */
+export const checkpointDirOf = (out: string): string => `${resolve(out)}.ckpt`;
+
+export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
+  const log = o.log ?? ((s: string) => process.stderr.write(`${s}\n`));
+  const out = resolve(o.out);
+  if (existsSync(join(out, SUMMARY))) {
+    const s = JSON.parse(readFileSync(join(out, SUMMARY), 'utf8')) as FinetuneResult;
+    log(`${out} is already trained (${SUMMARY}); delete it to train again`);
+    return { ...s, outDir: out };
+  }
+  if (existsSync(out)) throw new Error(`--out ${out} exists and is not a finished training output; choose another --out or delete it`);
+  const train = corpusOf(o.train, '--train');
+  const valid = o.valid ? corpusOf(o.valid, '--valid') : null;
+  const src = loadSourceModel(o.model);
+  const optimizer = o.optimizer ?? 'adamw';
+  const art: LoadedArtifact = o.artifact
+    ? loadArtifact(o.artifact)
+    : await cachedArtifact(src, {
+        microBatch: o.microBatchSize,
+        blockSize: train.blockSize,
+        optimizer: {
+          name: optimizer,
+          weightDecay: o.weightDecay ?? DEFAULT_ADAMW.weightDecay,
+          beta1: o.beta1 ?? DEFAULT_ADAMW.beta1,
+          beta2: o.beta2 ?? DEFAULT_ADAMW.beta2,
+          eps: o.eps ?? DEFAULT_ADAMW.eps,
+        },
+      }, o.artifactCache, log);
+  if (o.artifact && art.manifest.microBatch !== o.microBatchSize)
+    throw new Error(`--artifact ${o.artifact} was built for micro-batch ${art.manifest.microBatch}, not --micro-batch-size ${o.microBatchSize}`);
+  checkCompatible(art, src);
+  const weights: TensorMap = new Map(art.manifest.params.map((p) => [p.name, src.weights.get(p.name)!.slice()]));
+  const engine = await TrainEngine.open(art.graphs, art.spec, weights, null, { threads: o.threads, provider: o.provider });
+  try {
+    const res = await trainLoop(engine, train, valid, {
+      epochs: o.epochs, batchSize: o.batchSize, lr: o.lr,
+      schedule: { name: o.schedule ?? 'linear', warmupSteps: o.warmupSteps ?? 0 },
+      maxGradNorm: o.maxGradNorm ?? null, seed: o.seed ?? 0, padId: art.manifest.padId,
+      checkpointDir: checkpointDirOf(out), checkpointEvery: o.checkpointEvery ?? 50,
+      haltAfterSteps: o.haltAfterSteps, label: `train ${relative(process.cwd(), out) || out}`, log,
+    });
+    const result: FinetuneResult = { bestEpoch: res.bestEpoch, validLosses: res.validLosses, trainLosses: res.trainLosses, steps: res.steps, outDir: out };
+    await writeDirAtomic(out, (tmp) => {
+      writeTrainedModel(src, res.bestWeights, tmp);
+      writeJsonAtomic(join(tmp, SUMMARY), {
+        ...result, outDir: undefined,
+        source: { dir: resolve(src.dir), sha256: sourceSha256(src) }, artifact: art.dir,
+        options: { ...o, train: typeof o.train === 'string' ? o.train : '(in memory)', valid: typeof o.valid === 'string' ? o.valid : o.valid ? '(in memory)' : null, log: undefined },
+      });
+    });
+    rmSync(checkpointDirOf(out), { recursive: true, force: true });
+    log(`best epoch ${res.bestEpoch + 1} (validation loss ${res.validLosses[res.bestEpoch]!.toFixed(4)}); model written to ${out}`);
+    return result;
+  } finally {
+    await engine.release();
+  }
+}
+
+/**
+ * Writes `weights` (trained tensors; the rest come from the source) as a model directory in the source's layout:
+ * top-level files (config, tokenizer, generation config) copied; model.safetensors; the ONNX forward regenerated
+ * by buildOptForward for OPT dirs, or the original graph with its initializers replaced for a foreign ONNX.
+ */
+export function writeTrainedModel(src: SourceModel, weights: TensorMap, outDir: string): void {
+  mkdirSync(outDir, { recursive: true });
+  for (const f of readdirSync(src.dir)) {
+    const p = join(src.dir, f);
+    if (statSync(p).isFile() && f !== 'model.safetensors' && !f.endsWith('.onnx') && !f.endsWith('.onnx_data')) copyFileSync(p, join(outDir, f));
+  }
+  const all: TensorMap = new Map([...src.weights].map(([k, v]) => [k, weights.get(k) ?? v]));
+  const onnxRel = src.onnxPath ? relative(src.dir, src.onnxPath) : join('onnx', 'model.onnx');
+  const onnxOut = join(outDir, onnxRel);
+  mkdirSync(dirname(onnxOut), { recursive: true });
+  if (src.kind === 'opt') {
+    const cfg = src.optConfig!;
+    const shapes = new Map(((src.forward.graph?.initializer ?? []) as TensorProto[]).map((t) => [t.name, (t.dims ?? []).map(Number)]));
+    writeSafetensors(join(outDir, 'model.safetensors'), new Map([...all].map(([k, v]) => [k, { data: v, shape: shapes.get(k) ?? [v.length] }])));
+    // Keep the source's graph interface: with a KV cache unless the source graph had none.
+    const withPast = src.onnxPath ? hasPastInputs(src.onnxPath) : true;
+    saveModel(buildOptForward(cfg, all, { withPast }), onnxOut);
+  } else {
+    const g = src.forward.graph!;
+    const shapes = new Map<string, number[]>();
+    g.initializer = (g.initializer as TensorProto[]).map((t) => {
+      const w = weights.get(t.name);
+      shapes.set(t.name, (t.dims ?? []).map(Number));
+      return w ? makeTensor(t.name, (t.dims ?? []).map(Number), w) : t;
+    });
+    saveModel(src.forward, onnxOut);
+    writeSafetensors(join(outDir, 'model.safetensors'), new Map([...weights].map(([k, v]) => [k, { data: v, shape: shapes.get(k) ?? [v.length] }])));
+  }
+}
+
+function hasPastInputs(onnxPath: string): boolean {
+  return (decodeModel(readFileSync(onnxPath)).graph?.input ?? []).some((i) => (i.name ?? '').startsWith('past_key_values'));
+}
