@@ -1,12 +1,33 @@
 // Training and evaluation graphs for any causal-LM forward graph (ours or a torch.onnx export):
 //   buildGradientGraph: input_ids (+attention_mask), labels, loss_scale, parameters -> loss_sum, token_count, grad.*
 //   buildNllGraph:      input_ids (+attention_mask) -> nll [B, T-1]
-import { GraphBuilder, makeModel } from '../onnx/graph.js';
-import { DataType, dimsOf, onnx, toNumber, type ModelProto, type NodeProto, type TensorProto } from '../onnx/proto.js';
+import { GraphBuilder, makeModel, opsetOf } from '../onnx/graph.js';
+import {
+  DataType,
+  dimsOf,
+  onnx,
+  toNumber,
+  valueInfoShape,
+  type GraphProto,
+  type ModelProto,
+  type NodeProto,
+  type TensorProto,
+  type ValueInfoProto,
+} from '../onnx/proto.js';
+import type { ort } from '../session.js';
 import { backward } from './backward.js';
 import { GradContext } from './context.js';
 import { appendNllHead } from './loss.js';
-import { FLOAT_TYPES, pruneNodes, staticForward, weightNames, type StaticForward } from './static.js';
+import {
+  FLOAT_TYPES,
+  copyNodes,
+  initializerMap,
+  probeTensors,
+  pruneNodes,
+  staticForward,
+  weightNames,
+  type StaticForward,
+} from './static.js';
 
 export { RULES } from './rules.js';
 export { weightNames } from './static.js';
@@ -30,7 +51,7 @@ const MIN_OUTPUT_OPSET = 16;
 
 function newBuilder(sf: StaticForward, extra: string[]): GraphBuilder {
   const g = new GraphBuilder();
-  g.reserve([...sf.initializers.keys(), ...sf.info.keys(), ...extra]);
+  g.reserve([...sf.initializers.keys(), ...sf.info.keys(), ...sf.nodes.map((n) => n.name), ...extra]);
   g.nodes.push(...sf.nodes);
   return g;
 }
@@ -126,3 +147,36 @@ export async function buildNllGraph(forward: ModelProto, opts: { batch: number; 
   return finish(forward, g, sf.initializers, sf.opset);
 }
 
+
+/**
+ * Gradients of the scalar `loss` of any fixed-shape graph with respect to some of its float inputs or
+ * initializers (`wrt`): outputs `loss` and `grad.<name>`. `feeds` are example inputs used to learn static shapes.
+ * This is the general entry point the tests use to check each rule; it folds nothing.
+ */
+export async function buildGradientOf(model: ModelProto, opts: { loss: string; wrt: string[]; feeds: Record<string, ort.Tensor> }): Promise<ModelProto> {
+  const graph = model.graph as GraphProto;
+  const initializers = initializerMap(model);
+  const nodes = copyNodes(graph.node as NodeProto[], initializers);
+  const inputs = (graph.input as ValueInfoProto[]).filter((v) => !initializers.has(v.name));
+  const opset = opsetOf(model);
+  const probed = await probeTensors(model, nodes, initializers, inputs, opts.feeds, new Set());
+  const info = probed.info;
+  for (const [name, t] of initializers) info.set(name, { dtype: t.dataType as DataType, shape: dimsOf(t) });
+  for (const v of inputs) info.set(v.name, { dtype: valueInfoShape(v).dtype, shape: [...(opts.feeds[v.name]?.dims ?? [])] });
+  const loss = info.get(opts.loss);
+  if (!loss || loss.shape.length !== 0) throw new Error(`buildGradientOf: ${opts.loss} must be a scalar tensor of the graph`);
+  const g = new GraphBuilder();
+  g.reserve([...info.keys(), ...nodes.map((n) => n.name), ...opts.wrt.map((w) => `grad.${w}`)]);
+  g.nodes.push(...nodes);
+  g.inputs.push(...inputs);
+  const c = new GradContext(g, opset, info, initializers);
+  const grads = backward(nodes, new Map([[opts.loss, g.scalar(1, loss.dtype)]]), opts.wrt, c);
+  g.output(opts.loss, loss.dtype, []);
+  for (const w of opts.wrt) {
+    const d = grads.get(w);
+    if (!d) throw new Error(`buildGradientOf: ${opts.loss} does not depend on ${w}`);
+    g.op('Identity', [d], {}, { outputs: [`grad.${w}`] });
+    g.output(`grad.${w}`, info.get(w)!.dtype, info.get(w)!.shape);
+  }
+  return finish(model, g, initializers, opset);
+}

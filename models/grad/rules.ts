@@ -161,8 +161,10 @@ const layerNormGrad: GradRule = (n, dy, c) => {
   const normAxes = Array.from({ length: xs.length - axis }, (_, k) => axis + k);
   const leadAxes = Array.from({ length: axis }, (_, k) => k);
   const d = first(dy);
-  const invStd = out(n, 2);
-  const xhat = g.op('Mul', [g.op('Sub', [x, out(n, 1)]), invStd]);
+  // Mean/InvStdDev are kept in stash_type (float32 by default), whatever the input type.
+  const stashed = (t: string): string => (c.dtype(t) === c.dtype(x) ? t : g.op('Cast', [t], { to: c.dtype(x) }));
+  const invStd = stashed(out(n, 2));
+  const xhat = g.op('Mul', [g.op('Sub', [x, stashed(out(n, 1))]), invStd]);
   const normShape = xs.slice(axis);
   const sumLead = (t: string): string => (leadAxes.length ? c.reduce('ReduceSum', t, leadAxes, false) : t);
   const dScale = c.unbroadcast(sumLead(g.op('Mul', [d, xhat])), normShape, c.shape(scale));

@@ -128,6 +128,84 @@ function dummyFeeds(inputs: ValueInfoProto[], batch: number, seq: number): Recor
   return feeds;
 }
 
+/**
+ * Runs `nodes` once with every intermediate tensor as an output (optimisation off so that none is fused away) and
+ * returns each tensor's type and shape, plus the values of the tensors named in `keep`. Outputs are fetched in
+ * chunks of `chunk` to bound the memory of the probe on large models.
+ */
+export async function probeTensors(
+  base: ModelProto,
+  nodes: NodeProto[],
+  initializers: Map<string, TensorProto>,
+  inputs: ValueInfoProto[],
+  feeds: Record<string, ort.Tensor>,
+  keep: Set<string>,
+  chunk = 200,
+): Promise<{ info: Map<string, TensorInfo>; values: Map<string, TensorProto> }> {
+  const info = new Map<string, TensorInfo>();
+  const values = new Map<string, TensorProto>();
+  const names = nodes.flatMap((n) => n.output.filter((o) => o !== ''));
+  const model = onnx.ModelProto.create({
+    irVersion: base.irVersion,
+    opsetImport: base.opsetImport,
+    graph: onnx.GraphProto.create({ name: 'probe', node: nodes, initializer: [...initializers.values()], input: inputs, output: [] }),
+  });
+  for (let k = 0; k < names.length; k += chunk) {
+    const part = names.slice(k, k + chunk);
+    model.graph!.output = part.map((name) => onnx.ValueInfoProto.create({ name }));
+    const session = await openSession(model, { threads: 2, optimization: 'disabled' });
+    try {
+      const res = await session.run(feeds);
+      for (const name of part) {
+        const t = res[name];
+        if (!t) throw new Error(`probe run did not return ${name}`);
+        const dtype = ORT_TO_ONNX[t.type];
+        if (dtype === undefined) throw new Error(`tensor ${name}: unsupported element type ${t.type}`);
+        info.set(name, { dtype, shape: [...t.dims] });
+        if (keep.has(name)) values.set(name, ortToTensor(name, t));
+      }
+    } finally {
+      await session.release();
+    }
+  }
+  return { info, values };
+}
+
+/**
+ * Copies nodes (the caller's model is never changed). Constant nodes become initializers (added to `initializers`);
+ * LayerNormalization exposes Mean and InvStdDev so that its gradient need not recompute them.
+ */
+export function copyNodes(source: NodeProto[], initializers: Map<string, TensorProto>): NodeProto[] {
+  const used = new Set<string>([...initializers.keys()]);
+  for (const n of source) for (const o of n.output) used.add(o);
+  const fresh = (base: string): string => {
+    let k = 0;
+    while (used.has(`${base}_${k}`)) k++;
+    used.add(`${base}_${k}`);
+    return `${base}_${k}`;
+  };
+  const nodes: NodeProto[] = [];
+  for (const n0 of source) {
+    if (n0.opType === 'Constant') {
+      const t = ownBytes(constantNodeValue(n0));
+      initializers.set(n0.output[0]!, makeTensor(n0.output[0]!, dimsOf(t), tensorValues(t), t.dataType as DataType));
+      continue;
+    }
+    const n = onnx.NodeProto.create({ ...n0, input: [...n0.input], output: [...n0.output], attribute: [...n0.attribute] });
+    if (n.opType === 'LayerNormalization') {
+      while (n.output.length < 3) n.output.push('');
+      n.output = n.output.map((o, k) => (o ? o : fresh(`${n.name || 'LayerNorm'}_${k === 1 ? 'mean' : 'inv_std'}`)));
+    }
+    nodes.push(n);
+  }
+  return nodes;
+}
+
+/** Initializers keyed by name, with small/integer ones owning their bytes. */
+export function initializerMap(model: ModelProto): Map<string, TensorProto> {
+  return new Map(((model.graph?.initializer ?? []) as TensorProto[]).map((t) => [t.name, ownBytes(t)]));
+}
+
 export interface StaticOptions {
   batch: number;
   seq: number;
@@ -163,17 +241,7 @@ export async function staticForward(forward: ModelProto, opts: StaticOptions): P
       `forward graph must output \`logits\` [batch, seq, vocab]; its outputs are: ${gOutputs.map((o) => o.name).join(', ') || '(none)'}`,
     );
 
-  const initializers = new Map<string, TensorProto>();
-  for (const t of gInits) initializers.set(t.name, ownBytes(t));
-  const used = new Set<string>([...initializers.keys()]);
-  for (const n of gNodes) for (const o of n.output) used.add(o);
-  const fresh = (base: string): string => {
-    let k = 0;
-    while (used.has(`${base}_${k}`)) k++;
-    used.add(`${base}_${k}`);
-    return `${base}_${k}`;
-  };
-
+  const initializers = initializerMap(forward);
   // Data inputs get the training shapes; past key/values become empty constants (past length 0).
   const inputs: ValueInfoProto[] = [];
   for (const v of gInputs) {
@@ -191,22 +259,7 @@ export async function staticForward(forward: ModelProto, opts: StaticOptions): P
   }
   if (!inputs.some((v) => v.name === 'input_ids')) throw new Error('forward graph has no `input_ids` input');
 
-  // Copy nodes (the caller's model is never changed); Constant nodes become initializers; LayerNormalization
-  // exposes Mean and InvStdDev so that its gradient need not recompute them.
-  const nodes: NodeProto[] = [];
-  for (const n0 of gNodes) {
-    if (n0.opType === 'Constant') {
-      const t = ownBytes(constantNodeValue(n0 as NodeProto));
-      initializers.set(n0.output[0]!, makeTensor(n0.output[0]!, dimsOf(t), tensorValues(t), t.dataType as DataType));
-      continue;
-    }
-    const n = onnx.NodeProto.create({ ...n0, input: [...n0.input], output: [...n0.output], attribute: [...n0.attribute] });
-    if (n.opType === 'LayerNormalization') {
-      while (n.output.length < 3) n.output.push('');
-      n.output = n.output.map((o, k) => (o ? o : fresh(`${n.name || 'LayerNorm'}_${k === 1 ? 'mean' : 'inv_std'}`)));
-    }
-    nodes.push(n);
-  }
+  const nodes = copyNodes(gNodes, initializers);
   const available = new Set<string>([...initializers.keys(), ...inputs.map((v) => v.name)]);
   let live = pruneNodes(topoSort(nodes, available), ['logits']);
 
@@ -228,37 +281,9 @@ export async function staticForward(forward: ModelProto, opts: StaticOptions): P
   }
   if (!dynamic.has('logits')) throw new Error('forward graph: `logits` does not depend on input_ids');
 
-  const probeNames = live.flatMap((n) => n.output.filter((o) => o !== ''));
-  const probeModel = onnx.ModelProto.create({
-    ...forward,
-    graph: onnx.GraphProto.create({
-      name: graph.name,
-      node: live,
-      initializer: [...initializers.values()],
-      input: inputs,
-      output: [],
-    }),
-  });
-  const feeds = dummyFeeds(inputs, batch, seq);
-  const chunk = opts.probeChunk ?? 200;
-  for (let k = 0; k < probeNames.length; k += chunk) {
-    const names = probeNames.slice(k, k + chunk);
-    probeModel.graph!.output = names.map((name) => onnx.ValueInfoProto.create({ name }));
-    const session = await openSession(probeModel, { threads: 2, optimization: 'disabled' });
-    try {
-      const res = await session.run(feeds);
-      for (const name of names) {
-        const t = res[name];
-        if (!t) throw new Error(`probe run did not return ${name}`);
-        const dtype = ORT_TO_ONNX[t.type];
-        if (dtype === undefined) throw new Error(`tensor ${name}: unsupported element type ${t.type}`);
-        info.set(name, { dtype, shape: [...t.dims] });
-        if (frontier.has(name)) initializers.set(name, ortToTensor(name, t));
-      }
-    } finally {
-      await session.release();
-    }
-  }
+  const probed = await probeTensors(forward, live, initializers, inputs, dummyFeeds(inputs, batch, seq), frontier, opts.probeChunk);
+  for (const [name, i] of probed.info) info.set(name, i);
+  for (const [name, t] of probed.values) initializers.set(name, t);
 
   const logitsInfo = info.get('logits')!;
   const [b, t, vocab] = logitsInfo.shape;
