@@ -1,0 +1,66 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { buildBlocks, groupTexts, tokenizeRows } from '../../datasets/blocks.js';
+import { loadTokenizer, type Tokenizer } from '../../datasets/tokenizer.js';
+import { sharedPath } from '../helpers/shared.js';
+
+const optDir = sharedPath('tokenizers/opt-125m');
+const tokensDir = sharedPath('data/wikitext-2');
+
+/** A character tokenizer with a BOS, so every count below is known by hand. */
+const charTok: Tokenizer = {
+  encode: (text, opts = {}) => [...((opts.addSpecialTokens ?? true) ? [1] : []), ...[...text].map((c) => c.charCodeAt(0))],
+  decode: (ids) => String.fromCharCode(...Array.from(ids).filter((i) => i !== 1)),
+  vocabSize: 256,
+  bosId: 1,
+  eosId: 1,
+  padId: 0,
+};
+
+describe('run_clm group_texts', () => {
+  it('drops the remainder of each map batch (hand-counted)', () => {
+    // Row lengths with BOS: 4, 1, 6 | 3, 8 (batch size 3, block 4): batch 1 has 11 tokens -> 2 blocks,
+    // 3 dropped; batch 2 has 11 tokens -> 2 blocks, 3 dropped.
+    const rows = ['abc', '', 'defgh', 'ij', 'klmnopq'];
+    const b = buildBlocks(charTok, rows, { blockSize: 4, batchSize: 3 });
+    expect(b.counts).toEqual({ rows: 5, tokens: 22, blocks: 4, droppedTokens: 6, batches: 2 });
+    const s = (t: string) => [...t].map((c) => c.charCodeAt(0));
+    expect(Array.from(b.ids)).toEqual([1, ...s('abc'), 1, 1, ...s('de'), /* batch 2 */ 1, ...s('ij'), 1, ...s('klmn')]);
+    expect(Array.from(b.firstRow)).toEqual([0, 1, 3, 4]);
+    const g = buildBlocks(charTok, rows, { blockSize: 4, concat: 'global' });
+    expect(g.counts).toEqual({ rows: 5, tokens: 22, blocks: 5, droppedTokens: 2, batches: 1 });
+    expect(() => buildBlocks(charTok, rows, { blockSize: 0 })).toThrow(/--block-size/);
+  });
+
+  it.skipIf(!optDir || !tokensDir)('WikiText-2 train (tokens variant, OPT tokenizer): block count equals an independent count', async () => {
+    const tok = loadTokenizer(optDir!);
+    // Independent path: split the file by hand, tokenize line by line without the row cache.
+    const lines = readFileSync(join(tokensDir!, 'wiki.train.tokens'), 'utf8').split('\n').slice(0, -1);
+    const rows = lines.map((l) => (l.trim() === '' ? '' : `${l}\n`));
+    const lengths = rows.map((r) => tok.encode(r).length);
+    let expectedBlocks = 0;
+    let tokens = 0;
+    for (let b = 0; b < lengths.length; b += 1000) {
+      const total = lengths.slice(b, b + 1000).reduce((s, x) => s + x, 0);
+      expectedBlocks += Math.floor(total / 64);
+      tokens += total;
+    }
+    expect(lengths.filter((n) => n === 1).length).toBeGreaterThan(10_000); // empty rows still get </s>
+
+    const { loadWikitext } = await import('../../datasets/wikitext.js');
+    const wt = await loadWikitext(tokensDir!, 'train');
+    const tokenized = tokenizeRows(tok, wt.rows);
+    const blocks = groupTexts(tokenized, { blockSize: 64 });
+    expect(blocks.counts.rows).toBe(36718);
+    expect(blocks.counts.tokens).toBe(tokens);
+    expect(blocks.counts.blocks).toBe(expectedBlocks);
+    expect(blocks.counts.droppedTokens).toBe(tokens - 64 * expectedBlocks);
+    console.log(`WikiText-2 train, OPT tokenizer: ${tokens} tokens, ${expectedBlocks} blocks of 64`);
+    // The first block of the second batch starts with row 1000's tokens.
+    const firstBatchBlocks = Math.floor(lengths.slice(0, 1000).reduce((s, x) => s + x, 0) / 64);
+    const row1000 = tok.encode(rows[1000]!);
+    expect(Array.from(blocks.ids.subarray(firstBatchBlocks * 64, firstBatchBlocks * 64 + row1000.length)).slice(0, 64)).toEqual(row1000.slice(0, 64));
+    expect(blocks.firstRow[firstBatchBlocks]).toBe(1000);
+  });
+});
