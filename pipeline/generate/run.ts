@@ -1,0 +1,273 @@
+// generateCorpus: one continuation per prompt block of a corpus, written through the corpus store.
+// The prompts are cut into fixed chunks (chunkSize prompts, in corpus order); chunk c is written by the
+// corpus writer `c<c>` as one shard plus a done marker. So:
+//   - a rerun skips chunks whose marker exists, and at most the chunk in flight is redone after a kill;
+//   - `shardIndex / numShards` only decides which process does which chunk (c % numShards == shardIndex):
+//     the files, their names and their contents do not depend on it, so many processes (Slurm array,
+//     Kubernetes indexed job) fill one corpus and the shard set is the corpus;
+//   - batches never straddle chunks, so every prompt is decoded in the same batch whoever runs it.
+// The process that commits the last chunk finalizes the corpus manifest.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  CorpusWriter,
+  createCorpus,
+  finalizeCorpus,
+  readBlocks,
+  readManifest,
+  shardManifests,
+  type CorpusRow,
+} from '../../datasets/corpus.js';
+import { loadTokenizer, type Tokenizer } from '../../datasets/tokenizer.js';
+import { loadModelDir, readWeights } from '../../models/model-dir.js';
+import { buildOptForward } from '../../models/opt/graph.js';
+import type { ModelProto } from '../../models/onnx/proto.js';
+import type { Provider } from '../../models/session.js';
+import { progress } from '../progress.js';
+import { beamSearch, type GenerationResult } from './beam-search.js';
+import { openDecoder, type Decoder } from './decoder.js';
+import { sampleSearch } from './sampling.js';
+
+/** What decoding needs from a model: its causal-LM graph (file or in memory), special ids, a tokenizer for text. */
+export interface GenerationModel {
+  graph: string | ModelProto;
+  eosId: number;
+  padId: number;
+  tokenizer?: Tokenizer;
+  /** Recorded in the corpus provenance. */
+  name?: string;
+}
+
+/**
+ * The generation model of a model directory: its ONNX graph (with a KV cache when it has one; a graph
+ * without past_key_values is rebuilt from HF-named weights with a cache when possible, else decoded by
+ * recomputing), EOS and pad ids from generation_config.json (else config.json), and its tokenizer.
+ */
+export function loadGenerationModel(dir: string, log: (line: string) => void = () => {}): GenerationModel {
+  const md = loadModelDir(dir);
+  const gen = md.generationConfig;
+  const first = (v: unknown): number | undefined => (Array.isArray(v) ? (v[0] as number) : typeof v === 'number' ? v : undefined);
+  const eosId = first(gen.eos_token_id) ?? md.config.eos_token_id;
+  const padId = first(gen.pad_token_id) ?? md.config.pad_token_id;
+  let graph: string | ModelProto = md.onnxPath;
+  if (!md.io.hasPast) {
+    try {
+      graph = buildOptForward(md.config, readWeights(dir), { withPast: true });
+      log(`generate: ${md.onnxPath} has no KV cache; rebuilt the OPT graph with one from the weights`);
+    } catch (e) {
+      log(`generate: ${md.onnxPath} has no KV cache and cannot be rebuilt (${(e as Error).message}); decoding by recomputation (slow)`);
+    }
+  }
+  return { graph, eosId, padId, tokenizer: loadTokenizer(md.tokenizerDir), name: dir };
+}
+
+export type Strategy = 'beam' | 'greedy' | 'sample';
+
+export interface GenerateCorpusOptions {
+  model: GenerationModel;
+  /** Corpus whose blocks are the prompts (each whole block is one prompt). */
+  prompts: string;
+  /** Output corpus directory (created, or resumed when it exists with the same layout). */
+  out: string;
+  strategy?: Strategy;
+  numBeams?: number;
+  newTokens?: number;
+  /** Default: newTokens (exactly newTokens new tokens, as the paper). */
+  minNewTokens?: number;
+  repetitionPenalty?: number;
+  noRepeatNgramSize?: number;
+  lengthPenalty?: number;
+  scoreLength?: 'sequence' | 'generated';
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  seed?: number;
+  /** Prompts decoded together (default 16). */
+  batchSize?: number;
+  /** Prompts per committed shard (default 64). */
+  chunkSize?: number;
+  threads?: number;
+  provider?: Provider;
+  noCache?: boolean;
+  shardIndex?: number;
+  numShards?: number;
+  /** Generation number stored in every row. */
+  generation?: number;
+  /** Called after each decoding step of each batch (tests use it to interrupt a run). */
+  onStep?: (info: { chunk: number; batch: number; step: number }) => void;
+  log?: (line: string) => void;
+}
+
+export interface GenerateCorpusResult {
+  chunks: number;
+  /** Chunks of this process's share that were already committed. */
+  skipped: number;
+  /** Prompts decoded by this call. */
+  prompts: number;
+  seconds: number;
+  tokensPerSecond: number;
+  /** Whether every chunk of the corpus is committed (and the manifest finalized). */
+  complete: boolean;
+}
+
+export const chunkWriter = (c: number): string => `c${String(c).padStart(6, '0')}`;
+
+const doneMarker = (dir: string, writer: string): string => join(dir, `${writer}.done.json`);
+
+/** Whether every chunk of a generated corpus is committed (by any process). */
+export function generationComplete(dir: string): boolean {
+  if (!existsSync(join(dir, 'manifest.json'))) return false;
+  return readManifest(dir).expectedWriters.every((w) => existsSync(doneMarker(dir, w)));
+}
+
+function checkOptions(o: GenerateCorpusOptions): void {
+  const positive = (name: string, v: number | undefined): void => {
+    if (v !== undefined && !(Number.isInteger(v) && v >= 1)) throw new Error(`--${name} ${v}: must be a positive integer`);
+  };
+  positive('num-beams', o.numBeams);
+  positive('new-tokens', o.newTokens);
+  positive('batch-size', o.batchSize);
+  positive('chunk-size', o.chunkSize);
+  positive('num-shards', o.numShards);
+  if (o.minNewTokens !== undefined && !(o.minNewTokens >= 0 && o.minNewTokens <= (o.newTokens ?? 64)))
+    throw new Error(`--min-new-tokens ${o.minNewTokens}: must be between 0 and --new-tokens`);
+  if (o.repetitionPenalty !== undefined && !(o.repetitionPenalty > 0))
+    throw new Error(`--repetition-penalty ${o.repetitionPenalty}: must be > 0 (1 = off)`);
+  const idx = o.shardIndex ?? 0;
+  if (!(Number.isInteger(idx) && idx >= 0 && idx < (o.numShards ?? 1)))
+    throw new Error(`--shard-index ${idx}: must be in 0..${(o.numShards ?? 1) - 1}`);
+}
+
+async function decodeBatch(decoder: Decoder, prompts: Int32Array[], keys: number[], o: GenerateCorpusOptions, onStep: (s: number) => void): Promise<GenerationResult> {
+  const newTokens = o.newTokens ?? 64;
+  const common = {
+    maxNewTokens: newTokens,
+    minNewTokens: o.minNewTokens ?? newTokens,
+    repetitionPenalty: o.repetitionPenalty ?? 1,
+    noRepeatNgramSize: o.noRepeatNgramSize ?? 0,
+    eosId: o.model.eosId,
+    padId: o.model.padId,
+    onStep,
+  };
+  const strategy = o.strategy ?? 'beam';
+  if (strategy === 'beam') {
+    return beamSearch(decoder, prompts, { ...common, numBeams: o.numBeams ?? 5, lengthPenalty: o.lengthPenalty, scoreLength: o.scoreLength });
+  }
+  return sampleSearch(decoder, prompts, {
+    ...common,
+    doSample: strategy === 'sample',
+    temperature: o.temperature,
+    topK: o.topK,
+    topP: o.topP,
+    seed: o.seed,
+    keys,
+  });
+}
+
+export async function generateCorpus(o: GenerateCorpusOptions): Promise<GenerateCorpusResult> {
+  checkOptions(o);
+  const log = o.log ?? (() => {});
+  const newTokens = o.newTokens ?? 64;
+  const chunkSize = o.chunkSize ?? 64;
+  const batchSize = o.batchSize ?? 16;
+  const shardIndex = o.shardIndex ?? 0;
+  const numShards = o.numShards ?? 1;
+  const blocks = readBlocks(o.prompts);
+  if (blocks.rows === 0) throw new Error(`--prompts ${o.prompts}: the corpus has no rows`);
+  const chunks = Math.ceil(blocks.rows / chunkSize);
+  const writers = Array.from({ length: chunks }, (_, c) => chunkWriter(c));
+
+  const settings = {
+    strategy: o.strategy ?? 'beam',
+    numBeams: o.numBeams ?? 5,
+    newTokens,
+    minNewTokens: o.minNewTokens ?? newTokens,
+    repetitionPenalty: o.repetitionPenalty ?? 1,
+    noRepeatNgramSize: o.noRepeatNgramSize ?? 0,
+    lengthPenalty: o.lengthPenalty ?? 1,
+    scoreLength: o.scoreLength ?? 'sequence',
+    temperature: o.temperature,
+    topK: o.topK,
+    topP: o.topP,
+    seed: o.seed,
+    batchSize,
+    chunkSize,
+  };
+  const manifest = createCorpus(o.out, {
+    blockSize: newTokens,
+    expectedWriters: writers,
+    provenance: { source: o.prompts, model: o.model.name, generation: o.generation ?? 0, seed: o.seed, config: settings },
+  });
+  // A resumed corpus must have been started with the same prompts and decoding settings.
+  if (manifest.expectedWriters.join(',') !== writers.join(',') || JSON.stringify(manifest.provenance.config) !== JSON.stringify(settings)) {
+    throw new Error(
+      `${o.out} holds a generation started with other prompts or settings ` +
+        `(${JSON.stringify(manifest.provenance.config)}); resume with the same options or choose another --out`,
+    );
+  }
+
+  const mine = writers.map((_, c) => c).filter((c) => c % numShards === shardIndex);
+  const committed = new Set(shardManifests(o.out).map((s) => s.writer));
+  const todo: number[] = [];
+  let skipped = 0;
+  for (const c of mine) {
+    const w = writers[c]!;
+    if (existsSync(doneMarker(o.out, w))) skipped++;
+    else if (committed.has(w)) {
+      // Killed between the shard and its done marker: the shard holds the whole chunk.
+      new CorpusWriter(o.out, { writer: w }).close();
+      skipped++;
+    } else todo.push(c);
+  }
+  const promptsTodo = todo.reduce((s, c) => s + Math.min(chunkSize, blocks.rows - c * chunkSize), 0);
+  log(`generate: ${chunks} chunk(s) of ${chunkSize} prompts; shard ${shardIndex + 1}/${numShards} has ${mine.length}, ${skipped} already committed`);
+
+  const start = performance.now();
+  let done = 0;
+  let tokens = 0;
+  if (todo.length > 0) {
+    const decoder = await openDecoder(o.model.graph, { threads: o.threads, provider: o.provider, noCache: o.noCache });
+    const bar = progress('generate', promptsTodo, { unit: 'prompts', logEvery: chunkSize });
+    try {
+      for (const c of todo) {
+        const lo = c * chunkSize;
+        const hi = Math.min(blocks.rows, lo + chunkSize);
+        const rows: CorpusRow[] = [];
+        for (let b = lo, batch = 0; b < hi; b += batchSize, batch++) {
+          const n = Math.min(batchSize, hi - b);
+          const prompts = Array.from({ length: n }, (_, i) => blocks.ids.subarray((b + i) * blocks.blockSize, (b + i + 1) * blocks.blockSize));
+          const keys = Array.from({ length: n }, (_, i) => blocks.blockIds[b + i]!);
+          const res = await decodeBatch(decoder, prompts, keys, o, (step) => {
+            tokens += n;
+            const s = (performance.now() - start) / 1000;
+            bar.update(done, { rate: `${(tokens / s).toFixed(1)} tok/s` });
+            o.onStep?.({ chunk: c, batch, step });
+          });
+          res.tokens.forEach((ids, i) => {
+            const blockId = keys[i]!;
+            rows.push({
+              block_id: blockId,
+              input_ids: ids,
+              text: o.model.tokenizer?.decode(ids.subarray(0, res.lengths[i]), { skipSpecialTokens: true }) ?? '',
+              origin: 'generated',
+              generation: o.generation ?? 0,
+              prompt_block_id: blockId,
+              score: res.scores[i]!,
+            });
+          });
+          done += n;
+        }
+        const w = new CorpusWriter(o.out, { writer: writers[c]!, rowsPerShard: Number.MAX_SAFE_INTEGER });
+        for (const r of rows) w.append(r);
+        w.close();
+      }
+    } finally {
+      bar.stop();
+      await decoder.release();
+    }
+  }
+  const seconds = (performance.now() - start) / 1000;
+  const complete = generationComplete(o.out);
+  if (complete) finalizeCorpus(o.out);
+  return { chunks, skipped, prompts: done, seconds, tokensPerSecond: seconds > 0 ? tokens / seconds : 0, complete };
+}

@@ -1,0 +1,88 @@
+// Beam-search throughput on an OPT-125m-shaped model with random weights: 16 prompts of 64 tokens,
+// 5 beams, 64 new tokens (min = max, repetition penalty 3.0 as the paper's code), 2 threads.
+// Reports continuation tokens/s (one token per prompt per step, prefill included) and peak RSS.
+// Reference (issue #5): PyTorch 1.13 CPU KV-cache beam search, same semantics, 2 threads, 16 new tokens:
+// 13.4 continuation tokens/s.
+//   npx tsx scripts/bench-generate.ts [--new-tokens 16] [--prompts 16] [--beams 5] [--threads 2] [--no-cache]
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { OPT_125M, TINY_CONFIG } from '../models/opt/config.js';
+import { buildOptForward } from '../models/opt/graph.js';
+import { initOptWeights } from '../models/opt/weights.js';
+import { Rng } from '../models/util/rng.js';
+import { beamSearch } from '../pipeline/generate/beam-search.js';
+import { openDecoder, type Decoder } from '../pipeline/generate/decoder.js';
+
+const args = await yargs(hideBin(process.argv))
+  .option('new-tokens', { type: 'number', default: 64, describe: 'new tokens per prompt (the reference figure uses 16)' })
+  .option('prompts', { type: 'number', default: 16, describe: 'prompts in the batch' })
+  .option('prompt-len', { type: 'number', default: 64, describe: 'tokens per prompt' })
+  .option('beams', { type: 'number', default: 5, describe: 'num_beams' })
+  .option('threads', { type: 'number', default: 2, describe: 'onnxruntime intra-op threads' })
+  .option('repetition-penalty', { type: 'number', default: 3.0, describe: 'HF repetition_penalty' })
+  .option('model', { choices: ['opt-125m', 'tiny'] as const, default: 'opt-125m' as const, describe: 'model shape' })
+  .option('no-cache', { type: 'boolean', default: false, describe: 'recompute every step without the KV cache' })
+  .strict()
+  .help()
+  .parseAsync();
+
+const cfg = args.model === 'tiny' ? TINY_CONFIG : OPT_125M;
+let t = performance.now();
+const weights = initOptWeights(cfg, 0);
+const graph = buildOptForward(cfg, weights, { withPast: !args['no-cache'], present: !args['no-cache'] });
+weights.clear();
+const inner = await openDecoder(graph, { threads: args.threads });
+// Time spent in each decoder call, to split the total into prefill, per-step forward, cache reorder and search.
+const timing = { prefill: 0, step: 0, select: 0, steps: 0 };
+const timed = async <T>(key: 'prefill' | 'step', f: () => Promise<T>): Promise<T> => {
+  const t0 = performance.now();
+  const r = await f();
+  timing[key] += performance.now() - t0;
+  return r;
+};
+const decoder: Decoder = {
+  get rows() {
+    return inner.rows;
+  },
+  prefill: (p, pad) => timed('prefill', () => inner.prefill(p, pad)),
+  step: (tok) => (timing.steps++, timed('step', () => inner.step(tok))),
+  select: (from) => {
+    const t0 = performance.now();
+    inner.select(from);
+    timing.select += performance.now() - t0;
+  },
+  release: () => inner.release(),
+};
+console.log(`model ${args.model}: built and opened in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+
+const rng = new Rng(1);
+const prompts = Array.from({ length: args.prompts }, () => {
+  const p = Int32Array.from({ length: args['prompt-len'] }, () => 3 + rng.int(cfg.vocab_size - 3));
+  p[0] = cfg.bos_token_id; // OPT prompts start with </s>
+  return p;
+});
+
+t = performance.now();
+const res = await beamSearch(decoder, prompts, {
+  numBeams: args.beams,
+  maxNewTokens: args['new-tokens'],
+  minNewTokens: args['new-tokens'],
+  repetitionPenalty: args['repetition-penalty'],
+  eosId: cfg.eos_token_id,
+  padId: cfg.pad_token_id,
+});
+const s = (performance.now() - t) / 1000;
+const tokens = res.tokens.length * args['new-tokens'];
+const rssMiB = process.resourceUsage().maxRSS / 1024;
+console.log(
+  `${args.prompts} prompts x ${args['prompt-len']} tokens, ${args.beams} beams, ${args['new-tokens']} new tokens, ` +
+    `${args.threads} threads${args['no-cache'] ? ', no cache' : ''}: ${s.toFixed(2)} s, ` +
+    `${(tokens / s).toFixed(1)} continuation tokens/s (reference PyTorch 1.13: 13.4 at 16 new tokens), ` +
+    `peak RSS ${rssMiB.toFixed(0)} MiB`,
+);
+const search = s * 1000 - timing.prefill - timing.step - timing.select;
+console.log(
+  `  prefill ${(timing.prefill / 1000).toFixed(2)} s, ${timing.steps} steps: forward ${(timing.step / 1000).toFixed(2)} s, ` +
+    `cache reorder ${(timing.select / 1000).toFixed(2)} s, search (log-softmax, processors, top-k) ${(search / 1000).toFixed(2)} s`,
+);
+await decoder.release();
