@@ -2,6 +2,7 @@
 // the presets the project uses (OPT-125m as in the paper, and a tiny model for tests and quick runs).
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { TINY_VOCAB_SIZE } from '../../datasets/tokenizer.js';
 
 export const ACTIVATIONS = ['relu', 'gelu', 'gelu_new', 'gelu_pytorch_tanh', 'tanh', 'sigmoid'] as const;
 export type Activation = (typeof ACTIVATIONS)[number];
@@ -124,8 +125,8 @@ export const OPT_125M: OptConfig = parseOptConfig(
   'OPT_125M',
 );
 
-// TODO: take the vocabulary size from tinyTokenizerFiles() (datasets/tokenizer.ts) once it exists.
-export const TINY_VOCAB_SIZE = 512;
+// The tiny model's embedding has one row per token of the project's tiny word-level tokenizer.
+export { TINY_VOCAB_SIZE };
 
 /** A tiny OPT for tests and quick experiments (the project's word-level tokenizer, `<pad>` = 1, `</s>` = 2). */
 export const TINY_CONFIG: OptConfig = parseOptConfig(

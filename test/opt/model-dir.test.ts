@@ -1,0 +1,124 @@
+// Model directories: `model init` output loads in transformers.js with the naive forward's logits; weights
+// round-trip through model.safetensors; foreign graphs load; broken directories give clear errors.
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { tinyTokenizerFiles } from '../../datasets/tokenizer.js';
+import { loadModelDir, readWeights, withWeights, writeModelDir } from '../../models/model-dir.js';
+import { buildOptForward } from '../../models/opt/graph.js';
+import { TINY_CONFIG } from '../../models/opt/config.js';
+import { initOptWeights } from '../../models/opt/weights.js';
+import { saveModel } from '../../models/onnx/io.js';
+import { f32, floatData, i64, openSession } from '../../models/session.js';
+import { sharedPath } from '../helpers/shared.js';
+import { initModelDir } from '../../scripts/commands/model.js';
+import { naiveOptLogits, noisyWeights } from './naive.js';
+
+const root = mkdtempSync(join(tmpdir(), 'model-dir-test-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+describe('model directories', () => {
+  it('TINY_CONFIG has one embedding row per token of the tiny tokenizer', () => {
+    const tok = JSON.parse(tinyTokenizerFiles()['tokenizer.json']!) as { model: { vocab: Record<string, number> } };
+    expect(TINY_CONFIG.vocab_size).toBe(Object.keys(tok.model.vocab).length);
+  });
+
+  it('`model init` writes a directory that transformers.js loads and runs with the naive logits', async () => {
+    const dir = join(root, 'tiny-init');
+    initModelDir({ config: 'tiny', seed: 4, out: dir });
+    const md = loadModelDir(dir);
+    expect(md.io.hasPast).toBe(true);
+    expect(md.io.pastLayers).toBe(2);
+    expect(md.onnxDataPath).toBe(join(dir, 'onnx/model.onnx_data'));
+    const w = readWeights(dir);
+    expect(w.get('model.decoder.layers.1.fc2.weight')).toEqual(initOptWeights(TINY_CONFIG, 4).get('model.decoder.layers.1.fc2.weight'));
+
+    const { AutoModelForCausalLM, Tensor, env } = await import('@huggingface/transformers');
+    env.allowRemoteModels = false;
+    env.allowLocalModels = true;
+    env.localModelPath = dirname(dir);
+    const model = await AutoModelForCausalLM.from_pretrained(basename(dir), { local_files_only: true, dtype: 'fp32', device: 'cpu' });
+    const ids = [2, 17, 40, 99, 5, 300];
+    const mask = [1, 1, 1, 1, 1, 1];
+    const big = (a: number[]): BigInt64Array => BigInt64Array.from(a, (x) => BigInt(x));
+    const out = (await model({
+      input_ids: new Tensor('int64', big(ids), [1, ids.length]),
+      attention_mask: new Tensor('int64', big(mask), [1, ids.length]),
+    })) as { logits: { data: Float32Array; dims: number[] } };
+    expect(out.logits.dims).toEqual([1, ids.length, TINY_CONFIG.vocab_size]);
+    const want = naiveOptLogits(TINY_CONFIG, w, ids, mask);
+    expect(Math.max(...want.map(Math.abs))).toBeGreaterThan(0.05); // not a vacuous comparison
+    let worst = 0;
+    for (let k = 0; k < want.length; k++) worst = Math.max(worst, Math.abs(out.logits.data[k]! - want[k]!));
+    expect(worst).toBeLessThan(1e-4);
+    // Generation through its KV-cache path runs too (greedy, a few tokens).
+    const gen = (await model.generate({
+      input_ids: new Tensor('int64', big(ids), [1, ids.length]),
+      attention_mask: new Tensor('int64', big(mask), [1, ids.length]),
+      max_new_tokens: 3,
+      do_sample: false,
+    })) as { dims: number[] };
+    expect(gen.dims).toEqual([1, ids.length + 3]);
+    await model.dispose();
+  });
+
+  it('withWeights writes a copy with replaced weights (ONNX and safetensors)', async () => {
+    const src = join(root, 'src');
+    const cfg = { ...TINY_CONFIG, init_std: 0.1 };
+    writeModelDir(src, { config: cfg, weights: initOptWeights(cfg, 1), tokenizerFiles: tinyTokenizerFiles() });
+    const fresh = noisyWeights(cfg, 9);
+    const fc1 = 'model.decoder.layers.0.fc1.weight';
+    const emb = 'model.decoder.embed_tokens.weight';
+    const out = join(root, 'best');
+    withWeights(src, out, new Map([[fc1, fresh.get(fc1)!], [emb, fresh.get(emb)!]]));
+    const w = readWeights(out);
+    expect(w.get(fc1)).toEqual(fresh.get(fc1));
+    expect(w.get(emb)).toEqual(fresh.get(emb));
+    expect(w.get('model.decoder.layers.1.fc1.weight')).toEqual(initOptWeights(cfg, 1).get('model.decoder.layers.1.fc1.weight'));
+    // The ONNX carries the same weights: its logits equal the naive forward over them.
+    const s = await openSession(loadModelDir(out).onnxPath, { threads: 1 });
+    const ids = [2, 8, 9, 10];
+    const feeds: Record<string, ReturnType<typeof i64>> = { input_ids: i64(ids, [1, 4]), attention_mask: i64([1, 1, 1, 1], [1, 4]) };
+    for (const name of s.inputNames) if (name.startsWith('past_')) feeds[name] = f32(new Float32Array(0), [1, 4, 0, 16]);
+    const got = floatData((await s.run(feeds)).logits, 'logits');
+    const want = naiveOptLogits(cfg, w, ids, [1, 1, 1, 1]);
+    let worst = 0;
+    for (let k = 0; k < want.length; k++) worst = Math.max(worst, Math.abs(got[k]! - want[k]!));
+    expect(worst).toBeLessThan(1e-4);
+    expect(() => withWeights(src, join(root, 'x'), new Map([['nope', new Float32Array(1)]]))).toThrow(/has no weight named nope/);
+    expect(() => withWeights(src, join(root, 'x'), new Map([[fc1, new Float32Array(3)]]))).toThrow(/fc1\.weight has 3 values/);
+  });
+
+  const torchExport = sharedPath('models/opt-tiny-torch-export-opset17');
+  it.skipIf(!torchExport)('loads a plain torch export (input_ids -> logits only)', () => {
+    const md = loadModelDir(torchExport!);
+    expect(md.io.hasAttentionMask).toBe(false);
+    expect(md.io.hasPast).toBe(false);
+    expect(md.io.inputs.map((x) => x.name)).toEqual(['input_ids']);
+    expect(md.producer).toBe('pytorch');
+  });
+
+  it('names what is missing in a broken directory', () => {
+    const dir = join(root, 'broken');
+    writeModelDir(dir, { config: TINY_CONFIG, weights: initOptWeights(TINY_CONFIG, 0), tokenizerFiles: tinyTokenizerFiles() });
+    // A graph without logits.
+    const m = buildOptForward(TINY_CONFIG, initOptWeights(TINY_CONFIG, 0), { withPast: true });
+    m.graph!.output = m.graph!.output!.filter((o) => o.name !== 'logits' && o.name !== 'present.1.value');
+    saveModel(m, join(dir, 'onnx/model.onnx'));
+    expect(() => loadModelDir(dir)).toThrow(/missing output `logits`.*output `present\.1\.value`/);
+    // No tokenizer.
+    const dir2 = join(root, 'notok');
+    cpSync(join(root, 'tiny-init'), dir2, { recursive: true });
+    rmSync(join(dir2, 'tokenizer.json'));
+    expect(() => loadModelDir(dir2)).toThrow(/holds no tokenizer/);
+    // A config that disagrees with the graph, and an invalid config.
+    const cfg = JSON.parse(readFileSync(join(root, 'tiny-init/config.json'), 'utf8')) as Record<string, unknown>;
+    cpSync(join(root, 'tiny-init'), dir2, { recursive: true });
+    writeFileSync(join(dir2, 'config.json'), JSON.stringify({ ...cfg, vocab_size: 1000 }));
+    expect(() => loadModelDir(dir2)).toThrow(/512 entries per token but config\.json says vocab_size 1000/);
+    writeFileSync(join(dir2, 'config.json'), JSON.stringify({ ...cfg, num_attention_heads: 'four' }));
+    expect(() => loadModelDir(dir2)).toThrow(/config\.json: invalid OPT config \(num_attention_heads/);
+    expect(() => loadModelDir(join(root, 'nothing'))).toThrow(/does not exist/);
+  });
+});
