@@ -1,0 +1,135 @@
+// Evaluation of one corpus under one model (`collapse eval`), and of one generation of the loop
+// (evaluateGeneration: the generation's data scored by the generation-0 model as in the paper's histograms,
+// plus the generation's own model on the real test blocks).
+import type { Provider } from '../../models/session.js';
+import type { CorpusEval, GenerationMetrics } from './metrics-schema.js';
+import { perplexityOf, type BlockScores, type Blocks } from './perplexity.js';
+import { quantiles, tailMass, tailReference, trueLoglik, type TailReference } from './tail.js';
+import { textMetrics } from './text-metrics.js';
+
+/** A corpus in memory: its token blocks, and (optionally) decoded texts and prompt ids, row-aligned. */
+export interface EvalCorpus {
+  blocks: Blocks;
+  /** Where it came from (for the record). */
+  path?: string;
+  texts?: string[];
+  /** The original block each row continues (generated corpora). */
+  promptBlockIds?: ArrayLike<number>;
+  /** Text of an original block, for the examples. */
+  promptText?: (blockId: number) => string | null;
+}
+
+export interface ScoringOptions {
+  provider?: Provider;
+  threads?: number;
+  batchSize?: number;
+  cacheDir?: string;
+}
+
+export interface CorpusEvalOptions extends ScoringOptions {
+  /** Thresholds for tail mass (from realReference), or null to skip it. */
+  reference?: TailReference | null;
+  /** Exact log-probability of a text under the true (synthetic) source. */
+  trueLogProb?: (text: string) => number;
+  selfBleuSamples?: number;
+  /** Seed of the self-BLEU subsample. */
+  seed?: number;
+  label?: string;
+}
+
+/** Rows of a Blocks as separate sequences (views, no copy). */
+export function blockRows(b: Blocks): Int32Array[] {
+  return Array.from({ length: b.rows }, (_, r) => b.ids.subarray(r * b.blockSize, (r + 1) * b.blockSize));
+}
+
+export function summarise(modelPath: string, corpus: EvalCorpus, scores: BlockScores, opts: CorpusEvalOptions): CorpusEval {
+  const selfBleuSamples = Math.min(opts.selfBleuSamples ?? 100, corpus.blocks.rows);
+  const text = textMetrics(blockRows(corpus.blocks), { selfBleuSamples, seed: opts.seed ?? 0 });
+  const ref = opts.reference ?? null;
+  return {
+    model: modelPath,
+    corpus: corpus.path ?? null,
+    samples: corpus.blocks.rows,
+    block_size: corpus.blocks.blockSize,
+    perplexity: scores.perplexity,
+    mean_nll: scores.meanNll,
+    per_sample_ppl_mean: scores.samplePpl.reduce((a, b) => a + b, 0) / Math.max(1, scores.samplePpl.length),
+    per_sample_ppl_quantiles: quantiles(scores.samplePpl),
+    ...text,
+    self_bleu_samples: text.self_bleu === null ? 0 : selfBleuSamples,
+    tail_reference: ref,
+    tail_mass: ref ? tailMass(scores.samplePpl, ref) : null,
+    true_loglik: opts.trueLogProb && corpus.texts ? trueLoglik(corpus.texts, opts.trueLogProb) : null,
+  };
+}
+
+/** `collapse eval`: per-sample perplexity and every corpus measure of one corpus under one model. */
+export async function evaluateCorpus(
+  modelPath: string,
+  corpus: EvalCorpus,
+  opts: CorpusEvalOptions = {},
+): Promise<{ result: CorpusEval; samplePpl: Float64Array }> {
+  const scores = await perplexityOf(modelPath, corpus.blocks, { ...opts, label: opts.label ?? 'eval' });
+  return { result: summarise(modelPath, corpus, scores, opts), samplePpl: scores.samplePpl };
+}
+
+/** Tail-mass thresholds: the real data's per-sample perplexity percentiles under the generation-0 model. */
+export async function realReference(scorer: string, real: Blocks, opts: ScoringOptions = {}): Promise<TailReference> {
+  const s = await perplexityOf(scorer, real, { ...opts, label: 'reference' });
+  return tailReference(s.samplePpl);
+}
+
+/** Up to `count` examples: the rows with the smallest prompt ids, so every generation shows the same prompts. */
+export function pickExamples(corpus: EvalCorpus, count: number): GenerationMetrics['examples'] {
+  const { texts, promptBlockIds } = corpus;
+  if (!texts || !promptBlockIds || count <= 0) return [];
+  const rows = Array.from({ length: Math.min(texts.length, promptBlockIds.length) }, (_, r) => r);
+  rows.sort((a, b) => promptBlockIds[a]! - promptBlockIds[b]! || a - b);
+  return rows.slice(0, count).map((r) => ({
+    prompt_block_id: promptBlockIds[r]!,
+    prompt: corpus.promptText?.(promptBlockIds[r]!) ?? null,
+    continuation: texts[r]!,
+  }));
+}
+
+export interface EvaluateGenerationInput extends CorpusEvalOptions {
+  generation: number;
+  seed: number;
+  /** The generation's own model (perplexity on the real test blocks). */
+  model: string;
+  /** The generation-0 model: scores this generation's data (the paper's histograms). */
+  scorer: string;
+  /** The data this generation's model produced. */
+  corpus: EvalCorpus;
+  /** Real test blocks. */
+  test: Blocks;
+  validLoss?: number | null;
+  /** Examples kept in metrics.json for the report (default 3). */
+  examples?: number;
+}
+
+/**
+ * Everything the report needs about one generation. The loop writes the result with
+ * writeGenerationEval(genDir, metrics, samplePpl) (metrics-schema.ts).
+ */
+export async function evaluateGeneration(input: EvaluateGenerationInput): Promise<{ metrics: GenerationMetrics; samplePpl: Float64Array }> {
+  const t0 = Date.now();
+  const tag = `seed ${input.seed} gen ${input.generation}`;
+  const data = await evaluateCorpus(input.scorer, input.corpus, { ...input, label: `score data (${tag})` });
+  const test = await perplexityOf(input.model, input.test, { ...input, label: `test perplexity (${tag})` });
+  const metrics: GenerationMetrics = {
+    schema_version: 1,
+    generation: input.generation,
+    seed: input.seed,
+    ...data.result,
+    test_model: input.model,
+    test_perplexity: test.perplexity,
+    test_nll: test.meanNll,
+    test_blocks: input.test.rows,
+    valid_loss: input.validLoss ?? null,
+    examples: pickExamples(input.corpus, input.examples ?? 3),
+    seconds: (Date.now() - t0) / 1000,
+    evaluated_at: new Date().toISOString(),
+  };
+  return { metrics, samplePpl: data.samplePpl };
+}

@@ -1,0 +1,110 @@
+// The files evaluation writes, as zod schemas: every key the report reads is declared and checked here.
+//   runs/NAME/seed-S/gen-K/metrics.json     GenerationMetrics (one generation of one seed)
+//   runs/NAME/seed-S/gen-K/sample_ppl.json  SamplePpl (per-sample perplexities, for the histograms)
+//   `collapse eval --out FILE`              CorpusEval (one model on one corpus)
+// Perplexities use natural-log NLL; all shares are in [0, 1]; rep-n is in percent (0..100).
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { writeJsonAtomic } from '../../models/util/atomic.js';
+
+export const METRICS_FILE = 'metrics.json';
+export const SAMPLE_PPL_FILE = 'sample_ppl.json';
+
+const int = z.number().int().min(0);
+const share = z.number().min(0).max(1);
+
+export const TailReferenceSchema = z.object({ p10: z.number(), p90: z.number(), p99: z.number() }).strict();
+export const TailMassSchema = z.object({ above_p90: share, above_p99: share, below_p10: share }).strict();
+export const TrueLoglikSchema = z
+  .object({ per_word: z.number().nullable(), per_sentence: z.number().nullable(), sentences: int, impossible_share: share })
+  .strict();
+export const ExampleSchema = z
+  .object({
+    /** The original block whose text prompted the continuation (the same across generations). */
+    prompt_block_id: z.number().int(),
+    prompt: z.string().nullable(),
+    continuation: z.string(),
+  })
+  .strict();
+
+/** One model on one corpus. */
+export const CorpusEvalSchema = z
+  .object({
+    model: z.string(),
+    corpus: z.string().nullable(),
+    samples: int,
+    block_size: int,
+    /** exp(mean NLL over all predictions of all samples). */
+    perplexity: z.number(),
+    mean_nll: z.number(),
+    per_sample_ppl_mean: z.number(),
+    /** Keys p01, p05, p10, p25, p50, p75, p90, p95, p99. */
+    per_sample_ppl_quantiles: z.record(z.string(), z.number()),
+    rep2: z.number(),
+    rep3: z.number(),
+    rep4: z.number(),
+    distinct1: z.number(),
+    distinct2: z.number(),
+    distinct3: z.number(),
+    /** Mean sentence BLEU-4 of a seeded sample against the rest of it; null with fewer than two samples. */
+    self_bleu: z.number().nullable(),
+    self_bleu_samples: int,
+    tail_reference: TailReferenceSchema.nullable(),
+    tail_mass: TailMassSchema.nullable(),
+    true_loglik: TrueLoglikSchema.nullable(),
+  })
+  .strict();
+export type CorpusEval = z.infer<typeof CorpusEvalSchema>;
+
+/** One generation of one seed: its data scored by the generation-0 model, and its model on real test data. */
+export const GenerationMetricsSchema = CorpusEvalSchema.extend({
+  schema_version: z.literal(1),
+  generation: int,
+  seed: int,
+  /** The generation's own model and its perplexity on the real test blocks (the paper's figure 1a). */
+  test_model: z.string(),
+  test_perplexity: z.number(),
+  test_nll: z.number(),
+  test_blocks: int,
+  /** Best real validation loss of the generation's fine-tuning, when the loop knows it. */
+  valid_loss: z.number().nullable(),
+  examples: z.array(ExampleSchema),
+  seconds: z.number(),
+  evaluated_at: z.string(),
+}).strict();
+export type GenerationMetrics = z.infer<typeof GenerationMetricsSchema>;
+
+export const SamplePplSchema = z
+  .object({ generation: int, seed: int, scorer: z.string(), ppl: z.array(z.number()) })
+  .strict();
+export type SamplePpl = z.infer<typeof SamplePplSchema>;
+
+function parseFile<T>(schema: z.ZodType<T>, path: string): T {
+  if (!existsSync(path)) throw new Error(`${path} is missing`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new Error(`${path} is not valid JSON (${(e as Error).message}); rerun the evaluate step`);
+  }
+  const r = schema.safeParse(raw);
+  if (r.success) return r.data;
+  const lines = r.error.issues.map((i) => `  ${i.path.join('.') || '(top level)'}: ${i.message}`);
+  throw new Error(`${path} does not match the metrics schema:\n${lines.join('\n')}\nrerun the evaluate step (collapse run) to rewrite it`);
+}
+
+export const readGenerationMetrics = (genDir: string): GenerationMetrics => parseFile(GenerationMetricsSchema, join(genDir, METRICS_FILE));
+export const readSamplePpl = (genDir: string): SamplePpl => parseFile(SamplePplSchema, join(genDir, SAMPLE_PPL_FILE));
+
+/** Writes metrics.json and sample_ppl.json of a generation (each atomically; metrics last, as the marker of both). */
+export function writeGenerationEval(genDir: string, metrics: GenerationMetrics, samplePpl: ArrayLike<number>): void {
+  const m = GenerationMetricsSchema.parse(metrics);
+  writeJsonAtomic(join(genDir, SAMPLE_PPL_FILE), {
+    generation: m.generation,
+    seed: m.seed,
+    scorer: m.model,
+    ppl: Array.from(samplePpl, (v) => Number(v.toPrecision(7))),
+  } satisfies SamplePpl);
+  writeJsonAtomic(join(genDir, METRICS_FILE), m);
+}

@@ -1,0 +1,113 @@
+// The self-contained report page: figures as inline SVG, the metrics table, and example continuations of the
+// same prompt across generations (the paper's Example 1). No script, stylesheet, font or image is fetched.
+import type { GenerationMetrics } from '../eval/metrics-schema.js';
+import type { RunData } from './run-data.js';
+
+export interface HtmlFigure {
+  id: string;
+  title: string;
+  caption: string;
+  svg: string;
+}
+
+export const escapeHtml = (s: string): string =>
+  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
+
+const fmt = (v: number | null | undefined): string =>
+  v === null || v === undefined || !Number.isFinite(v) ? '–' : String(Number(v.toPrecision(4)));
+const pct = (v: number | null | undefined): string => (v === null || v === undefined ? '–' : `${(v * 100).toFixed(1)}%`);
+
+const COLUMNS: { head: string; title: string; cell: (m: GenerationMetrics) => string }[] = [
+  { head: 'seed', title: 'experiment seed', cell: (m) => String(m.seed) },
+  { head: 'gen', title: 'generation', cell: (m) => String(m.generation) },
+  { head: 'test ppl', title: "perplexity of this generation's model on the real test blocks", cell: (m) => fmt(m.test_perplexity) },
+  { head: 'valid loss', title: 'best real validation loss of the fine-tuning', cell: (m) => fmt(m.valid_loss) },
+  { head: 'data ppl', title: "perplexity of this generation's data under the generation-0 model", cell: (m) => fmt(m.perplexity) },
+  { head: 'p10 / p50 / p90', title: 'per-sample perplexity quantiles', cell: (m) => ['p10', 'p50', 'p90'].map((k) => fmt(m.per_sample_ppl_quantiles[k])).join(' / ') },
+  { head: 'rep-2/3/4', title: 'percent repeated n-grams within a sample', cell: (m) => [m.rep2, m.rep3, m.rep4].map((v) => v.toFixed(1)).join(' / ') },
+  { head: 'distinct-1/2/3', title: 'distinct n-grams / all n-grams', cell: (m) => [m.distinct1, m.distinct2, m.distinct3].map((v) => v.toFixed(3)).join(' / ') },
+  { head: 'self-BLEU', title: 'mean BLEU-4 of a sample against the others', cell: (m) => fmt(m.self_bleu) },
+  { head: '>p90 / >p99 / <p10', title: "shares beyond the real data's perplexity percentiles", cell: (m) => (m.tail_mass ? [m.tail_mass.above_p90, m.tail_mass.above_p99, m.tail_mass.below_p10].map(pct).join(' / ') : '–') },
+  { head: 'true loglik / word', title: 'exact log-likelihood under the true source, nats per word', cell: (m) => fmt(m.true_loglik?.per_word ?? null) },
+  { head: 'samples', title: 'samples scored', cell: (m) => String(m.samples) },
+];
+
+function metricsTable(metrics: GenerationMetrics[]): string {
+  const sorted = [...metrics].sort((a, b) => a.seed - b.seed || a.generation - b.generation);
+  const head = COLUMNS.map((c) => `<th title="${escapeHtml(c.title)}">${escapeHtml(c.head)}</th>`).join('');
+  const body = sorted.map((m) => `<tr>${COLUMNS.map((c) => `<td>${escapeHtml(c.cell(m))}</td>`).join('')}</tr>`).join('\n');
+  return `<table class="metrics"><thead><tr>${head}</tr></thead><tbody>\n${body}\n</tbody></table>`;
+}
+
+/** The prompt that the most generations of one seed have an example for, and those examples in order. */
+export function exampleAcrossGenerations(run: RunData): { seed: number; promptId: number; prompt: string | null; rows: { generation: number; text: string }[] } | null {
+  let best: ReturnType<typeof exampleAcrossGenerations> = null;
+  for (const seed of run.seeds) {
+    const byPrompt = new Map<number, { prompt: string | null; rows: { generation: number; text: string }[] }>();
+    for (const m of run.metrics.filter((x) => x.seed === seed).sort((a, b) => a.generation - b.generation)) {
+      for (const e of m.examples) {
+        const entry = byPrompt.get(e.prompt_block_id) ?? { prompt: e.prompt, rows: [] };
+        entry.prompt ??= e.prompt;
+        if (!entry.rows.some((r) => r.generation === m.generation)) entry.rows.push({ generation: m.generation, text: e.continuation });
+        byPrompt.set(e.prompt_block_id, entry);
+      }
+    }
+    for (const [promptId, e] of byPrompt)
+      if (!best || e.rows.length > best.rows.length || (e.rows.length === best.rows.length && seed === best.seed && promptId < best.promptId))
+        best = { seed, promptId, prompt: e.prompt, rows: e.rows };
+  }
+  return best;
+}
+
+function examplesSection(run: RunData): string {
+  const ex = exampleAcrossGenerations(run);
+  if (!ex) return '<p class="note">No example continuations were recorded (metrics.json has no examples).</p>';
+  const rows = ex.rows.map((r) => `<tr><th>gen ${r.generation}</th><td>${escapeHtml(r.text)}</td></tr>`).join('\n');
+  return `<p>Seed ${ex.seed}, prompt block ${ex.promptId}.</p>
+<div class="prompt"><b>Input:</b> ${ex.prompt === null ? '<i>(prompt text not recorded)</i>' : escapeHtml(ex.prompt)}</div>
+<table class="examples"><tbody>
+${rows}
+</tbody></table>`;
+}
+
+const CSS = `
+body { font-family: system-ui, -apple-system, "DejaVu Sans", sans-serif; margin: 2rem auto; max-width: 1100px; padding: 0 1rem; color: #222; }
+h1 { font-size: 1.5rem; } h2 { font-size: 1.2rem; margin-top: 2rem; border-bottom: 1px solid #ddd; }
+figure { margin: 1.5rem 0; } figure svg { max-width: 100%; height: auto; } figcaption { font-size: 0.9rem; color: #555; }
+table { border-collapse: collapse; font-size: 0.82rem; } th, td { border: 1px solid #ddd; padding: 0.25rem 0.45rem; text-align: right; vertical-align: top; }
+table.examples td { text-align: left; font-family: ui-monospace, monospace; white-space: pre-wrap; } table.examples th { white-space: nowrap; }
+.prompt { background: #f6f6f6; padding: 0.5rem; font-family: ui-monospace, monospace; white-space: pre-wrap; margin-bottom: 0.5rem; }
+.note { color: #777; } .scroll { overflow-x: auto; }
+`;
+
+export function reportHtml(run: RunData, figures: HtmlFigure[], opts: { generatedAt?: string } = {}): string {
+  const figs = figures
+    .map(
+      (f) => `<figure id="fig-${escapeHtml(f.id)}" data-figure="${escapeHtml(f.id)}">
+<h3>${escapeHtml(f.title)}</h3>
+${f.svg}
+<figcaption>${escapeHtml(f.caption)} Data: <code>figures/${escapeHtml(f.id)}.csv</code>, <code>.json</code>.</figcaption>
+</figure>`,
+    )
+    .join('\n');
+  const pending = run.pending.length
+    ? `<p class="note">Not evaluated yet: ${run.pending.map((p) => escapeHtml(p)).join(', ')}.</p>`
+    : '';
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
+<title>Model collapse report: ${escapeHtml(run.name)}</title>
+<style>${CSS}</style></head>
+<body>
+<h1>Model collapse report: ${escapeHtml(run.name)}</h1>
+<p>Seeds ${run.seeds.join(', ')}; generations ${run.generations.join(', ')}. Generated ${escapeHtml(opts.generatedAt ?? new Date().toISOString())}.</p>
+${pending}
+<h2>Figures</h2>
+${figs}
+<h2>Metrics per generation and seed</h2>
+<div class="scroll">${metricsTable(run.metrics)}</div>
+<h2>Example continuations of the same prompt across generations</h2>
+${examplesSection(run)}
+</body></html>
+`;
+}
