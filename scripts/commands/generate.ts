@@ -37,9 +37,9 @@ const generate: CommandModule<object, GenerateArgs> = {
     y
       .usage(
         '$0 generate --model DIR --prompts CORPUS --out CORPUS [options]\n\n' +
-          'Each block of --prompts is one prompt; its continuation (--new-tokens ids, text, score, prompt block id) is one\n' +
-          'row of --out. Prompts are committed in chunks of --chunk-size; a rerun skips committed chunks. Many processes\n' +
-          'can share one --out with --shard-index/--num-shards (defaults: SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT,\n' +
+          'Each block of --prompts is one prompt; its continuation (--new-tokens ids, text, score, prompt block id) is one ' +
+          'row of --out. Prompts are committed in chunks of --chunk-size; a rerun skips committed chunks. Many processes ' +
+          'can share one --out with --shard-index/--num-shards (defaults: SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT, ' +
           'or JOB_COMPLETION_INDEX with COLLAPSE_NUM_SHARDS).',
       )
       .option('model', { type: 'string', demandOption: true, describe: 'Model directory (collapse model init/import, or a fine-tuned one)' })
