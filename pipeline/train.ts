@@ -14,6 +14,7 @@ import { DEFAULT_ADAMW, type OptimizerName, type ScheduleName } from '../models/
 import type { TensorMap } from '../models/train/tensor-file.js';
 import { writeDirAtomic, writeJsonAtomic } from '../models/util/atomic.js';
 import type { Provider } from '../models/session.js';
+import { checkNumber } from './train/cli-options.js';
 import { trainLoop, type BlockCorpus } from './train/loop.js';
 
 export interface FinetuneOptions {
@@ -68,6 +69,14 @@ export const checkpointDirOf = (out: string): string => `${resolve(out)}.ckpt`;
 
 export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   const log = o.log ?? ((s: string) => process.stderr.write(`${s}\n`));
+  checkNumber('--epochs', o.epochs, { int: true, min: 1 });
+  checkNumber('--micro-batch-size', o.microBatchSize, { int: true, min: 1 });
+  checkNumber('--batch-size', o.batchSize, { int: true, min: o.microBatchSize });
+  if (o.batchSize % o.microBatchSize !== 0) throw new Error(`--batch-size ${o.batchSize} must be a multiple of --micro-batch-size ${o.microBatchSize}`);
+  checkNumber('--lr', o.lr, { gt: 0 });
+  if (o.warmupSteps !== undefined) checkNumber('--warmup-steps', o.warmupSteps, { int: true, min: 0 });
+  if (o.checkpointEvery !== undefined) checkNumber('--checkpoint-every', o.checkpointEvery, { int: true, min: 0 });
+  if (o.maxGradNorm !== undefined && o.maxGradNorm !== null) checkNumber('--max-grad-norm', o.maxGradNorm, { gt: 0 });
   const out = resolve(o.out);
   if (existsSync(join(out, SUMMARY))) {
     const s = JSON.parse(readFileSync(join(out, SUMMARY), 'utf8')) as FinetuneResult;
@@ -103,7 +112,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
       schedule: { name: o.schedule ?? 'linear', warmupSteps: o.warmupSteps ?? 0 },
       maxGradNorm: o.maxGradNorm ?? null, seed: o.seed ?? 0, padId: art.manifest.padId,
       checkpointDir: checkpointDirOf(out), checkpointEvery: o.checkpointEvery ?? 50,
-      haltAfterSteps: o.haltAfterSteps, label: `train ${relative(process.cwd(), out) || out}`, log,
+      haltAfterSteps: o.haltAfterSteps, label: `train ${o.out}`, log,
     });
     const result: FinetuneResult = { bestEpoch: res.bestEpoch, validLosses: res.validLosses, trainLosses: res.trainLosses, steps: res.steps, outDir: out };
     await writeDirAtomic(out, (tmp) => {

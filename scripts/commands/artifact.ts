@@ -1,0 +1,68 @@
+// `collapse artifact build|show`: the training artifact (train-step graphs, eval graph, initial weights, manifest).
+import type { Argv, CommandModule } from 'yargs';
+import { buildArtifact, loadArtifact, loadSourceModel } from '../../models/train/artifact.js';
+import { checkNumber, optimizerOptions, type OptimizerArgs } from '../../pipeline/train/cli-options.js';
+
+interface BuildArgs extends OptimizerArgs {
+  model: string;
+  'micro-batch-size': number;
+  'block-size': number;
+  trainable?: string[];
+  out: string;
+}
+
+const build: CommandModule<object, BuildArgs> = {
+  command: 'build',
+  describe: 'Build the training graphs of a model for fixed micro-batch and block shapes',
+  builder: (y: Argv) =>
+    optimizerOptions(
+      y
+        .usage(
+          '$0 artifact build --model DIR --micro-batch-size B --block-size 64 --out ART [options]\n\n' +
+            'Writes ART/grad.onnx (loss and gradients of one micro-batch), ART/update.onnx (the optimizer step),\n' +
+            'ART/step.onnx (both fused, used when micro-batch = batch), ART/eval.onnx (per-token NLL), the initial\n' +
+            'weights and manifest.json (shapes, trainable tensors, optimizer settings, sha256 of the source model).\n' +
+            'The weights are graph inputs, so the artifact serves any model of the same structure.',
+        )
+        .option('model', { type: 'string', demandOption: true, describe: 'Model directory (OPT dir or any dir with onnx/model.onnx)' })
+        .option('micro-batch-size', { type: 'number', demandOption: true, describe: 'Blocks per forward/backward pass' })
+        .option('block-size', { type: 'number', default: 64, describe: 'Tokens per block (the paper: 64)' })
+        .option('trainable', { type: 'string', array: true, describe: 'Initializers to train (default: every float weight)' })
+        .option('out', { type: 'string', demandOption: true, describe: 'Artifact directory to write' }),
+    ) as never,
+  handler: async (a) => {
+    checkNumber('--micro-batch-size', a['micro-batch-size'], { int: true, min: 1 });
+    checkNumber('--block-size', a['block-size'], { int: true, min: 2 });
+    const log = (s: string): void => void process.stderr.write(`${s}\n`);
+    const m = await buildArtifact(
+      loadSourceModel(a.model),
+      {
+        microBatch: a['micro-batch-size'], blockSize: a['block-size'], trainable: a.trainable,
+        optimizer: { name: a.optimizer, weightDecay: a['weight-decay'], beta1: a['adam-beta1'], beta2: a['adam-beta2'], eps: a['adam-epsilon'] },
+      },
+      a.out,
+      log,
+    );
+    const n = m.params.reduce((s, p) => s + p.shape.reduce((x, y) => x * y, 1), 0);
+    process.stdout.write(`artifact: ${m.params.length} trainable tensors (${n} values), key ${m.key}: ${a.out}\n`);
+  },
+};
+
+const show: CommandModule<object, { artifact: string }> = {
+  command: 'show <artifact>',
+  describe: 'Print the manifest of a training artifact',
+  builder: (y: Argv) => y.positional('artifact', { type: 'string', demandOption: true, describe: 'Artifact directory' }) as never,
+  handler: (a) => {
+    const { manifest: m } = loadArtifact(a.artifact);
+    process.stdout.write(`${JSON.stringify({ ...m, params: `${m.params.length} tensors` }, null, 2)}\n`);
+  },
+};
+
+const artifact: CommandModule = {
+  command: 'artifact <command>',
+  describe: 'Training artifacts: build the train-step and eval graphs once, reuse them',
+  builder: (y: Argv) => y.command(build).command(show).demandCommand(1, 'Name a subcommand: build or show'),
+  handler: () => {},
+};
+
+export default artifact;
