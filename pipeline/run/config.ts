@@ -127,6 +127,10 @@ export const RunConfigSchema = z
     message: 'train.batchSize must be a multiple of train.microBatchSize',
     path: ['train', 'batchSize'],
   })
+  .refine((c) => c.generate.newTokens === c.data.blockSize, {
+    message: 'generate.newTokens must equal data.blockSize: each continuation becomes one training block of the next generation',
+    path: ['generate', 'newTokens'],
+  })
   .refine((c) => (c.generate.minNewTokens ?? c.generate.newTokens) <= c.generate.newTokens, {
     message: 'generate.minNewTokens must not exceed generate.newTokens',
     path: ['generate', 'minNewTokens'],

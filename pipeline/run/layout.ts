@@ -21,7 +21,7 @@ export class RunLayout {
   corpus(seed: number, gen: number): string { return join(this.genDir(seed, gen), 'corpus'); }
   metrics(seed: number, gen: number): string { return join(this.genDir(seed, gen), 'metrics.json'); }
   log(seed: number, gen: number): string { return join(this.genDir(seed, gen), 'log'); }
-  checkpoint(seed: number, gen: number): string { return join(this.genDir(seed, gen), 'checkpoint'); }
+  checkpoint(seed: number, gen: number): string { return join(this.genDir(seed, gen), 'model.ckpt'); }
   marker(dir: string, stage: string): string { return join(dir, `${stage}.done.json`); }
 }
 

@@ -13,8 +13,10 @@ import { isDone, markDone, RunLayout } from './layout.js';
 export interface Stages {
   /** Tokenize and block the original train/valid/test splits into layout.split(...). */
   prepareData(cfg: RunConfig, layout: RunLayout): Promise<Record<string, unknown>>;
-  /** The model every generation starts from (imported, or a tiny model pretrained on real data). */
+  /** The starting model: imported, or a tiny OPT from a seeded init (its tokenizer prepares the data). */
   baseModel(cfg: RunConfig, layout: RunLayout): Promise<Record<string, unknown>>;
+  /** When model.pretrainEpochs > 0: teach the base the real data first (OPT-125m arrives pretrained). */
+  pretrain(cfg: RunConfig, layout: RunLayout): Promise<Record<string, unknown>>;
   /** The training corpus of generation `gen` (gen 0: the original blocks). */
   trainCorpus(cfg: RunConfig, layout: RunLayout, seed: number, gen: number): Promise<Record<string, unknown>>;
   finetune(cfg: RunConfig, layout: RunLayout, seed: number, gen: number): Promise<Record<string, unknown>>;
@@ -90,8 +92,9 @@ export async function runExperiment(cfg: RunConfig, stages: Stages, opts: RunOpt
   }
 
   if (leader) writeRunManifest(cfg, layout, opts);
-  await step(layout.dataDir, 'prepare', () => stages.prepareData(cfg, layout));
   await step(join(layout.root, 'base'), 'base-model', () => stages.baseModel(cfg, layout));
+  await step(layout.dataDir, 'prepare', () => stages.prepareData(cfg, layout));
+  if (cfg.model.pretrainEpochs > 0) await step(join(layout.root, 'base'), 'pretrain', () => stages.pretrain(cfg, layout));
 
   const seeds = opts.seeds ?? cfg.seeds;
   for (const s of seeds) if (!cfg.seeds.includes(s)) throw new Error(`--seed ${s} is not among the config's seeds [${cfg.seeds}]`);

@@ -1,0 +1,81 @@
+// Fetching a Hugging Face model repository (config, safetensors weights, tokenizer files) into a local
+// cache once, so that `model.base: facebook/opt-125m` works where the hub is reachable. Offline, the error
+// says how to point at local files instead. Each file is written atomically with its sha256 beside it.
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { writeFileAtomic } from './util/atomic.js';
+
+export const HUB_MODEL_FILES = {
+  required: ['config.json', 'model.safetensors'],
+  optional: ['generation_config.json', 'vocab.json', 'merges.txt', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'],
+};
+
+export function hubCacheDir(): string {
+  return process.env.COLLAPSE_CACHE_DIR ?? join(homedir(), '.cache', 'model-collapse');
+}
+
+export const isHubId = (s: string): boolean => /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/.test(s) && !existsSync(s);
+
+function endpoint(): string {
+  return (process.env.HF_ENDPOINT ?? 'https://huggingface.co').replace(/\/$/, '');
+}
+
+const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+
+async function fetchFile(repo: string, file: string, revision: string, timeoutMs: number): Promise<Uint8Array | null> {
+  const url = `${endpoint()}/${repo}/resolve/${revision}/${file}`;
+  const headers: Record<string, string> = {};
+  if (process.env.HF_TOKEN) headers.authorization = `Bearer ${process.env.HF_TOKEN}`;
+  const res = await fetch(url, { headers, signal: AbortSignal.timeout(timeoutMs) });
+  if (res.status === 404) return null;
+  if (!res.ok) throw new Error(`HTTP ${res.status} for ${url}`);
+  return new Uint8Array(await res.arrayBuffer());
+}
+
+/**
+ * A local directory holding the repository's files, downloaded on first use. Returns the cache path.
+ * `revision` pins a branch, tag or commit.
+ */
+export async function hubSnapshot(repo: string, opts: { revision?: string; timeoutMs?: number } = {}): Promise<string> {
+  const revision = opts.revision ?? 'main';
+  const dir = join(hubCacheDir(), 'hub', repo.replace('/', '--'), revision);
+  const complete = join(dir, '.complete');
+  if (existsSync(complete)) {
+    for (const f of HUB_MODEL_FILES.required) {
+      const want = readFileSync(join(dir, `${f}.sha256`), 'utf8').trim();
+      if (sha256(readFileSync(join(dir, f))) !== want) throw new Error(`cached ${join(dir, f)} does not match its recorded sha256: delete ${dir} to download again`);
+    }
+    return dir;
+  }
+  const timeoutMs = opts.timeoutMs ?? 600_000;
+  try {
+    for (const f of [...HUB_MODEL_FILES.required, ...HUB_MODEL_FILES.optional]) {
+      const bytes = await fetchFile(repo, f, revision, timeoutMs);
+      if (!bytes) {
+        if (f === 'model.safetensors') {
+          throw new Error(
+            `${repo} has no model.safetensors at ${revision}; convert its pytorch_model.bin elsewhere ` +
+              '(python: `transformers.AutoModelForCausalLM.from_pretrained(REPO).save_pretrained(DIR, safe_serialization=True)`) ' +
+              'and pass the directory as model.base',
+          );
+        }
+        if (HUB_MODEL_FILES.required.includes(f)) throw new Error(`${repo} has no ${f} at revision ${revision}`);
+        continue;
+      }
+      writeFileAtomic(join(dir, f), bytes);
+      writeFileAtomic(join(dir, `${f}.sha256`), `${sha256(bytes)}\n`);
+    }
+  } catch (e) {
+    const msg = (e as Error).message;
+    if (/has no/.test(msg)) throw e;
+    throw new Error(
+      `cannot download ${repo} from ${endpoint()} (${msg}). Offline: download the model elsewhere ` +
+        `(config.json, model.safetensors, vocab.json, merges.txt, ...) and pass its directory as model.base ` +
+        `(--set model.base=DIR), or run \`collapse model import HF_DIR --out DIR\``,
+    );
+  }
+  writeFileAtomic(complete, `${new Date().toISOString()}\n`);
+  return dir;
+}
