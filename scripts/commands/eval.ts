@@ -1,0 +1,86 @@
+// `collapse eval`: per-sample perplexity and the diversity / tail measures of one corpus under one model.
+import { existsSync } from 'node:fs';
+import type { Argv, CommandModule } from 'yargs';
+import { SyntheticSource } from '../../datasets/synthetic.js';
+import { providerFromEnv, type Provider } from '../../models/session.js';
+import { writeJsonAtomic } from '../../models/util/atomic.js';
+import { loadEvalCorpus } from '../../pipeline/eval/corpus-input.js';
+import { evaluateCorpus, realReference } from '../../pipeline/eval/evaluate.js';
+
+interface EvalArgs {
+  model: string;
+  data: string;
+  out?: string;
+  'samples-out'?: string;
+  reference?: string;
+  'synthetic-seed'?: number;
+  'self-bleu-samples': number;
+  seed: number;
+  'batch-size': number;
+  threads?: number;
+  provider?: Provider;
+}
+
+const positiveInt = (name: string, v: number | undefined, min = 1): void => {
+  if (v !== undefined && (!Number.isInteger(v) || v < min)) throw new Error(`--${name} ${v}: expected an integer >= ${min}`);
+};
+
+const evalCommand: CommandModule<object, EvalArgs> = {
+  command: 'eval',
+  describe: 'Score a corpus with a model: per-sample perplexity, quantiles, rep-n, distinct-n, self-BLEU, tail mass',
+  builder: (y: Argv) =>
+    y
+      .usage(
+        '$0 eval --model DIR --data CORPUS [--out FILE] [options]\n\n' +
+          'Per-sample perplexity is exp(mean NLL of the next-token predictions inside one block: 63 for a 64-token block); ' +
+          'perplexity is exp(mean NLL over all predictions of all blocks). Scoring is batched and forward only: the ' +
+          "model's logits are reduced to NLLs inside ONNX Runtime (the scoring graph is cached beside the model).",
+      )
+      .option('model', { type: 'string', demandOption: true, describe: 'Model directory (or a forward .onnx file) that scores the data' })
+      .option('data', { type: 'string', demandOption: true, describe: 'Corpus directory (Arrow shards + manifest.json) to score' })
+      .option('out', { type: 'string', describe: 'Write the measures as JSON here (default: print only)' })
+      .option('samples-out', { type: 'string', describe: 'Write the per-sample perplexities as a JSON array here' })
+      .option('reference', { type: 'string', describe: "Corpus of real data: its per-sample perplexity percentiles under --model give the tail-mass thresholds" })
+      .option('synthetic-seed', { type: 'number', describe: "Also score the texts' exact log-likelihood under the synthetic source with this seed (the run's data.synthetic.seed)" })
+      .option('self-bleu-samples', { type: 'number', default: 100, describe: 'Samples in the seeded self-BLEU subsample' })
+      .option('seed', { type: 'number', default: 0, describe: 'Seed of the self-BLEU subsample' })
+      .option('batch-size', { type: 'number', default: 8, describe: 'Blocks per forward pass' })
+      .option('threads', { type: 'number', describe: 'ONNX Runtime intra-op threads (default: all cores)' })
+      .option('provider', { choices: ['cpu', 'cuda'] as const, describe: 'Execution provider (default: COLLAPSE_PROVIDER or cpu)' }),
+  handler: async (a) => {
+    positiveInt('batch-size', a['batch-size']);
+    positiveInt('threads', a.threads);
+    positiveInt('self-bleu-samples', a['self-bleu-samples'], 0);
+    for (const [flag, p] of [['model', a.model], ['data', a.data], ['reference', a.reference]] as const)
+      if (p !== undefined && !existsSync(p)) throw new Error(`--${flag} ${p} does not exist`);
+    const scoring = { provider: a.provider ?? providerFromEnv(), threads: a.threads, batchSize: a['batch-size'] };
+    const corpus = loadEvalCorpus(a.data);
+    const reference = a.reference ? await realReference(a.model, loadEvalCorpus(a.reference).blocks, scoring) : null;
+    const source = a['synthetic-seed'] !== undefined ? new SyntheticSource({ seed: a['synthetic-seed'] }) : null;
+    const { result, samplePpl } = await evaluateCorpus(a.model, corpus, {
+      ...scoring,
+      reference,
+      trueLogProb: source ? (t) => source.logProb(t) : undefined,
+      selfBleuSamples: a['self-bleu-samples'],
+      seed: a.seed,
+    });
+    if (a.out) writeJsonAtomic(a.out, result);
+    if (a['samples-out']) writeJsonAtomic(a['samples-out'], Array.from(samplePpl));
+    const q = result.per_sample_ppl_quantiles;
+    const lines = [
+      `samples            ${result.samples} x ${result.block_size} tokens`,
+      `perplexity         ${result.perplexity.toFixed(3)} (mean NLL ${result.mean_nll.toFixed(4)})`,
+      `per-sample ppl     mean ${result.per_sample_ppl_mean.toFixed(3)}; p10 ${q.p10?.toFixed(3)} p50 ${q.p50?.toFixed(3)} p90 ${q.p90?.toFixed(3)} p99 ${q.p99?.toFixed(3)}`,
+      `rep-2/3/4 (%)      ${[result.rep2, result.rep3, result.rep4].map((v) => v.toFixed(2)).join(' / ')}`,
+      `distinct-1/2/3     ${[result.distinct1, result.distinct2, result.distinct3].map((v) => v.toFixed(4)).join(' / ')}`,
+      `self-BLEU-4        ${result.self_bleu === null ? 'n/a (fewer than 2 samples)' : result.self_bleu.toFixed(4)} (${result.self_bleu_samples} samples)`,
+    ];
+    if (result.tail_mass)
+      lines.push(`tail mass          >p90 ${(result.tail_mass.above_p90 * 100).toFixed(1)}%  >p99 ${(result.tail_mass.above_p99 * 100).toFixed(1)}%  <p10 ${(result.tail_mass.below_p10 * 100).toFixed(1)}%`);
+    if (result.true_loglik) lines.push(`true loglik        ${result.true_loglik.per_word?.toFixed(4) ?? 'n/a'} nats/word over ${result.true_loglik.sentences} sentences`);
+    if (a.out) lines.push(`wrote              ${a.out}`);
+    process.stdout.write(`${lines.join('\n')}\n`);
+  },
+};
+
+export default evalCommand;
