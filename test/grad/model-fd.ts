@@ -2,7 +2,7 @@
 // logits, and sampled gradient entries against central finite differences of loss_sum.
 import * as ortRuntime from 'onnxruntime-node';
 import { buildGradientGraph, type GradientGraph } from '../../models/grad/index.js';
-import { DataType, type ModelProto, type TensorProto } from '../../models/onnx/proto.js';
+import { DataType, type GraphProto, type ModelProto, type TensorProto } from '../../models/onnx/proto.js';
 import { openSession, type ort } from '../../models/session.js';
 import { Rng } from '../../models/util/rng.js';
 
@@ -83,7 +83,7 @@ export async function checkModelGradients(
 ): Promise<GradCheck> {
   const weights = new Map(((forward.graph?.initializer ?? []) as TensorProto[]).map((t) => [t.name, t]));
   const s = await openSession(gg.model, { threads: 2 });
-  const logitsType = (gg.model.graph!.input.find((v) => v.name === 'loss_scale')!.type!.tensorType!.elemType as DataType);
+  const logitsType = (gg.model.graph as GraphProto).input.find((v) => v.name === 'loss_scale')!.type!.tensorType!.elemType as DataType;
   const scale = logitsType === DataType.DOUBLE ? new ortRuntime.Tensor('float64', Float64Array.of(1), []) : new ortRuntime.Tensor('float32', Float32Array.of(1), []);
   const feeds: Record<string, ort.Tensor> = {
     input_ids: int64(b.ids, [b.batch, b.seq]),

@@ -6,7 +6,7 @@ import * as ortRuntime from 'onnxruntime-node';
 import { buildGradientGraph, buildNllGraph } from '../../models/grad/index.js';
 import { GraphBuilder } from '../../models/onnx/graph.js';
 import { loadModel } from '../../models/onnx/io.js';
-import { DataType, type ModelProto } from '../../models/onnx/proto.js';
+import { DataType, type GraphProto, type ModelProto, type TensorProto } from '../../models/onnx/proto.js';
 import { buildOptForward, initOptWeights, TINY_CONFIG } from '../../models/opt/index.js';
 import { openSession, type ort } from '../../models/session.js';
 import { Rng } from '../../models/util/rng.js';
@@ -22,6 +22,7 @@ function randomBatch(batch: number, seq: number, vocab: number, seed: number, ig
   return { batch, seq, ids, labels };
 }
 
+const graphOf = (m: ModelProto): GraphProto => m.graph as GraphProto;
 const int64 = (v: readonly number[], dims: readonly number[]): ort.Tensor => new ortRuntime.Tensor('int64', BigInt64Array.from(v.map(BigInt)), dims);
 
 async function runNll(model: ModelProto, b: Batch): Promise<{ nll: ArrayLike<number>; dims: readonly number[]; outputs: readonly string[] }> {
@@ -40,9 +41,9 @@ describe('torch-style opset-14 transformer (decomposed LayerNorm, shape subgraph
 
   it('loss_sum and token_count match a JavaScript cross-entropy; gradients match finite differences', async () => {
     const gg = await buildGradientGraph(forward, { batch: 2, seq: 6 });
-    expect(gg.params.length).toBe(forward.graph!.initializer.filter((t) => t.dims!.length > 0 && t.dataType === DataType.DOUBLE).length);
+    expect(gg.params.length).toBe(graphOf(forward).initializer.filter((t) => (t.dims ?? []).length > 0 && t.dataType === DataType.DOUBLE).length);
     // Shape subgraphs were folded: nothing shape-related is left to run at training time.
-    const ops = new Set(gg.model.graph!.node.map((n) => n.opType));
+    const ops = new Set(graphOf(gg.model).node.map((n) => n.opType));
     for (const op of ['Shape', 'Range', 'Trilu']) expect(ops.has(op)).toBe(false);
     const ref = await referenceLossSum(forward, b);
     const r = await checkModelGradients(forward, gg, b, { samples: 3, eps: 1e-6, rtol: 1e-5, atolFrac: 1e-6 });
@@ -56,7 +57,7 @@ describe('torch-style opset-14 transformer (decomposed LayerNorm, shape subgraph
   it('loss_scale scales every gradient; an all-ignored batch gives zero loss and zero (finite) gradients', async () => {
     const gg = await buildGradientGraph(forward, { batch: 2, seq: 6 });
     const s = await openSession(gg.model, { threads: 1 });
-    const weights = new Map(gg.params.map((p) => [p, floatValues(forward.graph!.initializer.find((t) => t.name === p) as never)]));
+    const weights = new Map(gg.params.map((p) => [p, floatValues(graphOf(forward).initializer.find((t) => t.name === p) as TensorProto)]));
     const feeds = (labels: number[], scale: number): Record<string, ort.Tensor> => {
       const f: Record<string, ort.Tensor> = {
         input_ids: int64(b.ids, [2, 6]),
@@ -105,7 +106,7 @@ describe('tiny OPT from models/opt (float32, attention_mask with padding)', () =
     const f64 = toDouble(forward);
     const gg64 = await buildGradientGraph(f64, { batch: B, seq: T });
     expect(gg64.params.length).toBe(weights.size);
-    expect(gg64.model.graph!.input.map((v) => v.name).slice(0, 4)).toEqual(['input_ids', 'attention_mask', 'labels', 'loss_scale']);
+    expect(graphOf(gg64.model).input.map((v) => v.name).slice(0, 4)).toEqual(['input_ids', 'attention_mask', 'labels', 'loss_scale']);
     const ref = await referenceLossSum(f64, b);
     const r64 = await checkModelGradients(f64, gg64, b, { samples: 3, eps: 1e-6, rtol: 1e-5, atolFrac: 1e-6 });
     expect(r64.count).toBe(7 + 4);
@@ -125,7 +126,7 @@ describe('tiny OPT from models/opt (float32, attention_mask with padding)', () =
       buildGradientGraph(withPast, { batch: B, seq: T }),
     ]);
     expect(c.params).toEqual(a.params);
-    expect(c.model.graph!.input.some((v) => v.name.startsWith('past'))).toBe(false);
+    expect(graphOf(c.model).input.some((v) => (v.name ?? '').startsWith('past'))).toBe(false);
     const ra = await checkModelGradients(forward, a, b, { samples: 1, eps: 5e-3, rtol: 3e-2, atolFrac: 2e-2 });
     const rc = await checkModelGradients(withPast, c, b, { samples: 1, eps: 5e-3, rtol: 3e-2, atolFrac: 2e-2 });
     expect(rc.lossSum).toBeCloseTo(ra.lossSum, 4);
@@ -152,7 +153,7 @@ describe.skipIf(!torchPath)('torch.onnx export in ../shared (input_ids only, ops
     const gg = await buildGradientGraph(forward, { batch: 2, seq: 8 });
     expect(gg.params).toContain('embed_tokens.weight');
     expect(gg.params).toContain('onnx::MatMul_253'); // the exporter's transposed LM head
-    expect(gg.model.graph!.input.some((v) => v.name === 'attention_mask')).toBe(false);
+    expect(graphOf(gg.model).input.some((v) => v.name === 'attention_mask')).toBe(false);
     const f64 = toDouble(forward);
     const ref = await referenceLossSum(f64, b);
     const gg64 = await buildGradientGraph(f64, { batch: 2, seq: 8 });

@@ -13,7 +13,7 @@ export interface ToyDims {
   layers: number;
 }
 
-export function buildToyTransformer(dims: ToyDims, dtype: DataType.FLOAT | DataType.DOUBLE, seed = 7): ModelProto {
+export function buildToyTransformer(dims: ToyDims, dtype: DataType, seed = 7): ModelProto {
   const { vocab: V, hidden: D, ffn: F, positions: P } = dims;
   const rng = new Rng(seed);
   const g = new GraphBuilder();
