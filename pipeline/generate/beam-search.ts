@@ -111,6 +111,7 @@ export async function beamSearch(
   let finishedByEos = 0;
   // `active` lists the prompts still in the decoder, in decoder row order (k rows each).
   let active = Array.from({ length: P }, (_, i) => i);
+  decoder.reserve?.(P * k, width);
   let logits: Logits = await decoder.prefill(prompts, opts.padId);
   let firstStep = true; // the decoder holds one row per prompt until the first reorder expands it
   const top = new TopK(2 * k);

@@ -10,7 +10,7 @@ import type { InferenceSession, Tensor } from 'onnxruntime-common';
 import { loadModel } from '../../models/onnx/io.js';
 import type { ModelProto } from '../../models/onnx/proto.js';
 import { openSession, type Provider } from '../../models/session.js';
-import { sliceLogitsToLastPosition } from './graph-surgery.js';
+import { BEAM_IDX, sliceLogitsToLastPosition, withBeamGather } from './graph-surgery.js';
 import * as ort from 'onnxruntime-node';
 
 export interface Decoder {
@@ -20,6 +20,8 @@ export interface Decoder {
   prefill(prompts: readonly Int32Array[], padId: number): Promise<Logits>;
   /** New row i takes old row `from[i]`; `from` may be shorter or longer than the current row count. */
   select(from: Int32Array): void;
+  /** Optional hint: at most `rows` rows of up to `length` positions will be held (buffers are sized once). */
+  reserve?(rows: number, length: number): void;
   /** Feeds one token per row; returns logits [rows, vocab]. */
   step(tokens: Int32Array): Promise<Logits>;
   release(): Promise<void>;
@@ -41,6 +43,7 @@ export interface DecoderOptions {
 }
 
 const PAST = /^past_key_values\.(\d+)\.(key|value)$/;
+export { BEAM_IDX };
 
 /** Opens the right decoder for a model file or in-memory graph. */
 export async function openDecoder(model: string | ModelProto, opts: DecoderOptions = {}): Promise<Decoder> {
@@ -50,11 +53,11 @@ export async function openDecoder(model: string | ModelProto, opts: DecoderOptio
     throw new Error(`${typeof model === 'string' ? model : 'model'}: graph has no input_ids input (inputs: ${inputs.join(', ')})`);
   }
   if (!opts.fullLogits) proto = sliceLogitsToLastPosition(proto);
-  const session = await openSession(proto, { threads: opts.threads, provider: opts.provider });
+  const sessionOpts = { threads: opts.threads, provider: opts.provider };
   const hasPast = inputs.some((n) => PAST.test(n));
-  if (hasPast && !opts.noCache) return new KvCacheDecoder(session);
+  if (hasPast && !opts.noCache) return new KvCacheDecoder(await openSession(withBeamGather(proto), sessionOpts));
   if (hasPast) throw new Error('noCache needs a graph without past_key_values inputs (build it with withPast: false)');
-  return new RecomputeDecoder(session);
+  return new RecomputeDecoder(await openSession(proto, sessionOpts));
 }
 
 function toInt64(src: ArrayLike<number>): BigInt64Array {
@@ -110,40 +113,36 @@ function isIdentity(from: Int32Array, rows: number): boolean {
   return true;
 }
 
-/**
- * Reorders rows of a [rows, rowSize] cache in place: only the rows that change are written, and only the
- * sources that would be overwritten before being read are saved first.
- */
-export function permuteRowsInPlace(data: Float32Array, rowSize: number, from: Int32Array): void {
-  const changed: number[] = [];
-  for (let i = 0; i < from.length; i++) if (from[i] !== i) changed.push(i);
-  if (changed.length === 0) return;
-  const overwritten = new Set(changed);
-  const saved = new Map<number, Float32Array>();
-  for (const i of changed) {
-    const s = from[i]!;
-    if (overwritten.has(s) && !saved.has(s)) saved.set(s, data.slice(s * rowSize, (s + 1) * rowSize));
-  }
-  for (const i of changed) {
-    const s = from[i]!;
-    data.set(saved.get(s) ?? data.subarray(s * rowSize, (s + 1) * rowSize), i * rowSize);
-  }
+/** The rows of `from` applied after the rows of `first` (select twice without a step in between). */
+function compose(first: Int32Array | null, from: Int32Array): Int32Array {
+  return first ? from.map((i) => first[i]!) : from;
 }
 
+/**
+ * KV-cache decoding. The cache never passes through JavaScript copies: the graph gets a `beam_idx` input
+ * and gathers the past rows itself (reorder, expansion to the beams and dropping finished prompts are one
+ * Gather), and the present outputs are written by onnxruntime straight into preallocated buffers that
+ * alternate with the past ones (ping-pong), so no output tensor is allocated per step.
+ */
 export class KvCacheDecoder implements Decoder {
   rows = 0;
+  private cacheRows = 0; // rows of the past tensors, before the pending gather
+  private pending: Int32Array | null = null; // past rows gathered into the next run's rows
   private mask: Uint8Array = new Uint8Array(0); // [rows, past]
   private past = 0;
-  private cache = new Map<string, Float32Array>(); // past_key_values.i.key|value -> [rows, heads, past, headDim]
+  private readonly buffers = new Map<string, [Float32Array, Float32Array]>();
+  private cur = 0; // which buffer of each pair holds the past
   private readonly pastNames: string[];
   private readonly heads: number;
   private readonly headDim: number;
   private readonly hasMask: boolean;
+  private capacity = { rows: 0, length: 0 };
 
   constructor(private readonly session: InferenceSession) {
     const meta = session.inputMetadata;
     this.pastNames = session.inputNames.filter((n) => PAST.test(n));
     this.hasMask = session.inputNames.includes('attention_mask');
+    if (!session.inputNames.includes(BEAM_IDX)) throw new Error(`KvCacheDecoder needs a graph with a ${BEAM_IDX} input (see withBeamGather)`);
     const first = meta.find((m) => m.name === this.pastNames[0]);
     const shape = first && first.isTensor ? first.shape : [];
     const [heads, headDim] = [shape[1], shape[3]];
@@ -158,25 +157,27 @@ export class KvCacheDecoder implements Decoder {
     }
   }
 
+  /** Sizes the cache buffers once for `rows` rows of up to `length` positions (otherwise they grow as needed). */
+  reserve(rows: number, length: number): void {
+    this.capacity = { rows: Math.max(rows, this.capacity.rows), length: Math.max(length, this.capacity.length) };
+  }
+
   async prefill(prompts: readonly Int32Array[], padId: number): Promise<Logits> {
     const { ids, mask, len } = leftPad(prompts, padId);
     if (!this.hasMask && mask.some((m) => m === 0)) {
       throw new Error('prompts of different lengths need a graph with an attention_mask input');
     }
     this.rows = prompts.length;
+    this.cacheRows = prompts.length;
+    this.pending = null;
     this.mask = mask;
     this.past = 0;
-    this.cache = new Map(this.pastNames.map((n) => [n, new Float32Array(0)]));
     return this.run(ids, len);
   }
 
   select(from: Int32Array): void {
     if (isIdentity(from, this.rows)) return;
-    const rowSize = this.heads * this.past * this.headDim;
-    for (const [name, data] of this.cache) {
-      if (from.length === this.rows) permuteRowsInPlace(data, rowSize, from);
-      else this.cache.set(name, gatherRows(data, rowSize, from, (n) => new Float32Array(n)));
-    }
+    this.pending = compose(this.pending, from);
     this.mask = gatherRows(this.mask, this.past, from, (n) => new Uint8Array(n));
     this.rows = from.length;
   }
@@ -192,25 +193,45 @@ export class KvCacheDecoder implements Decoder {
     return this.run(tokens, 1);
   }
 
+  /** The buffer pair slot `which` of `name`, grown to hold `size` floats. */
+  private buffer(name: string, which: number, size: number): Float32Array {
+    let pair = this.buffers.get(name);
+    if (!pair) this.buffers.set(name, (pair = [new Float32Array(0), new Float32Array(0)]));
+    if (pair[which]!.length < size) {
+      const reserved = this.capacity.rows * this.heads * this.capacity.length * this.headDim;
+      pair[which] = new Float32Array(Math.max(size, reserved));
+    }
+    return pair[which]!;
+  }
+
   private async run(ids: Int32Array, seq: number): Promise<Logits> {
+    const total = this.past + seq;
+    const beamIdx = new BigInt64Array(this.rows);
+    for (let r = 0; r < this.rows; r++) beamIdx[r] = BigInt(this.pending ? this.pending[r]! : r);
     const feeds: Record<string, Tensor> = {
       input_ids: new ort.Tensor('int64', toInt64(ids), [this.rows, seq]),
+      [BEAM_IDX]: new ort.Tensor('int64', beamIdx, [this.rows]),
     };
-    if (this.hasMask) feeds.attention_mask = new ort.Tensor('int64', toInt64(this.mask), [this.rows, this.past + seq]);
+    if (this.hasMask) feeds.attention_mask = new ort.Tensor('int64', toInt64(this.mask), [this.rows, total]);
+    const fetches: Record<string, Tensor | null> = { logits: null };
+    const pastSize = this.cacheRows * this.heads * this.past * this.headDim;
+    const presentSize = this.rows * this.heads * total * this.headDim;
     for (const n of this.pastNames) {
-      feeds[n] = new ort.Tensor('float32', this.cache.get(n)!, [this.rows, this.heads, this.past, this.headDim]);
+      const past = this.buffer(n, this.cur, pastSize).subarray(0, pastSize);
+      feeds[n] = new ort.Tensor('float32', past, [this.cacheRows, this.heads, this.past, this.headDim]);
+      const present = this.buffer(n, 1 - this.cur, presentSize).subarray(0, presentSize);
+      fetches[n.replace('past_key_values', 'present')] = new ort.Tensor('float32', present, [this.rows, this.heads, total, this.headDim]);
     }
-    const out = await this.session.run(feeds);
-    for (const n of this.pastNames) {
-      const t = out[n.replace('past_key_values', 'present')]!;
-      this.cache.set(n, t.data as Float32Array);
-    }
-    this.past += seq;
+    const out = await this.session.run(feeds, fetches);
+    this.cur = 1 - this.cur;
+    this.cacheRows = this.rows;
+    this.pending = null;
+    this.past = total;
     return lastLogits(out.logits);
   }
 
   async release(): Promise<void> {
-    this.cache.clear();
+    this.buffers.clear();
     await this.session.release();
   }
 }

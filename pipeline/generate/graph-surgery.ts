@@ -61,3 +61,30 @@ export function sliceLogitsToLastPosition(model: ModelProto, output = 'logits'):
   const newGraph = onnx.GraphProto.create({ ...graph, node: nodes, initializer: [...initializers, ...consts] });
   return onnx.ModelProto.create({ ...model, graph: newGraph });
 }
+
+/** The input `withBeamGather` adds: new row i continues past row beam_idx[i]. */
+export const BEAM_IDX = 'beam_idx';
+
+/**
+ * Adds an int64 input `beam_idx` [rows] and gathers every past_key_values input by it (axis 0) before use,
+ * so that reordering beams, expanding prompts to beams and dropping finished rows happen inside the
+ * graph, reading the previous step's present buffers directly.
+ */
+export function withBeamGather(model: ModelProto): ModelProto {
+  const graph = model.graph;
+  if (!graph) return model;
+  const past = (graph.input ?? []).map((i) => i.name ?? '').filter((n) => /^past_key_values\.\d+\.(key|value)$/.test(n));
+  const renamed = new Map(past.map((n) => [n, `${n}__by_beam`]));
+  const gathers = past.map((n) =>
+    onnx.NodeProto.create({ opType: 'Gather', name: `${n}__gather`, input: [n, BEAM_IDX], output: [renamed.get(n)!], attribute: [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 0 }] }),
+  );
+  const nodes = (graph.node ?? []).map((n) =>
+    (n.input ?? []).some((i) => renamed.has(i)) ? onnx.NodeProto.create({ ...n, input: (n.input ?? []).map((i) => renamed.get(i) ?? i) }) : n,
+  );
+  const beamIdx = onnx.ValueInfoProto.create({
+    name: BEAM_IDX,
+    type: { tensorType: { elemType: onnx.TensorProto.DataType.INT64, shape: { dim: [{ dimParam: 'batch_size' }] } } },
+  });
+  const newGraph = onnx.GraphProto.create({ ...graph, node: [...gathers, ...nodes], input: [...(graph.input ?? []), beamIdx] });
+  return onnx.ModelProto.create({ ...model, graph: newGraph });
+}

@@ -43,6 +43,7 @@ export async function sampleSearch(decoder: Decoder, prompts: readonly Int32Arra
   const scores = new Array<number>(P).fill(0);
   const finished = new Uint8Array(P);
 
+  decoder.reserve?.(P, width);
   let logits = await decoder.prefill(prompts, opts.padId);
   for (let t = 0; t < maxNew; t++) {
     const V = logits.vocab;

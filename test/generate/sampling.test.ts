@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type * as ort from 'onnxruntime-node';
 import { i64, openSession } from '../../models/session.js';
 import { Rng } from '../../models/util/rng.js';
-import { openDecoder, permuteRowsInPlace } from '../../pipeline/generate/decoder.js';
+import { openDecoder } from '../../pipeline/generate/decoder.js';
 import { bannedNgramTokens, TopK, warpedProbabilities } from '../../pipeline/generate/logits.js';
 import { sampleSearch } from '../../pipeline/generate/sampling.js';
 import { EOS, PAD, PROMPTS, tinyModels } from './fixtures.js';
@@ -125,19 +125,5 @@ describe('logits helpers', () => {
     const k = warpedProbabilities(Float64Array.from([1, 2, 2, 0]), { topK: 2 });
     expect(k[0]).toBe(0);
     expect(k[1]).toBeCloseTo(0.5, 12);
-  });
-
-  it('permuteRowsInPlace equals a gather through a copy', () => {
-    const rows = 7;
-    const size = 5;
-    const rng = new Rng(9);
-    for (let trial = 0; trial < 20; trial++) {
-      const data = Float32Array.from({ length: rows * size }, () => rng.normal());
-      const from = Int32Array.from({ length: rows }, () => rng.int(rows));
-      const want = new Float32Array(rows * size);
-      for (let i = 0; i < rows; i++) want.set(data.slice(from[i]! * size, (from[i]! + 1) * size), i * size);
-      permuteRowsInPlace(data, size, from);
-      expect([...data]).toEqual([...want]);
-    }
   });
 });
