@@ -1,0 +1,175 @@
+// `collapse theory discrete|gaussian|gmm`: the paper's analytic models of model collapse, in seconds.
+import { resolve } from 'node:path';
+import type { Argv, CommandModule } from 'yargs';
+import { namedDistribution, normalizeProbs, simulateDiscrete, type DiscreteMode } from '../../pipeline/theory/discrete.js';
+import { simulateGaussian, type GaussianMode, type GaussianResult, type GaussianSampler } from '../../pipeline/theory/gaussian.js';
+import { DEFAULT_MIXTURE, mixture, simulateGmm } from '../../pipeline/theory/gmm.js';
+import { writeDiscrete, writeGaussian, writeGmm } from '../../pipeline/theory/outputs.js';
+import { parseIntList } from '../../pipeline/theory/stats.js';
+
+interface CommonArgs {
+  out?: string;
+  seed: number;
+  runs: number;
+  generations: number;
+  figures: boolean;
+}
+
+function common<T>(y: Argv<T>, d: { runs: number; generations: number }) {
+  return y
+    .option('out', { type: 'string', describe: 'Output directory for CSV, JSON and figures (default runs/theory/<model>)' })
+    .option('seed', { type: 'number', default: 0, describe: 'Random seed (run r uses a generator derived from seed and r)' })
+    .option('runs', { type: 'number', default: d.runs, describe: 'Independent repetitions of the whole chain' })
+    .option('generations', { type: 'number', default: d.generations, describe: 'Generations simulated after generation 0' })
+    .option('figures', { type: 'boolean', default: true, describe: 'Render figures (SVG + PNG); --no-figures writes only tables' });
+}
+
+function checkInt(flag: string, v: number, min: number): void {
+  if (!Number.isInteger(v) || v < min) throw new Error(`--${flag}: ${v} is not an integer >= ${min}`);
+}
+
+function parseFloats(flag: string, s: string): number[] {
+  const out = s.split(',').map((x) => Number(x.trim()));
+  if (out.some((x) => !Number.isFinite(x))) throw new Error(`--${flag}: '${s}' is not a comma-separated list of numbers`);
+  return out;
+}
+
+function finish(lines: string[], out: string, t0: number): void {
+  process.stdout.write(`${lines.join('\n')}\nwrote ${out} in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+}
+
+interface DiscreteArgs extends CommonArgs {
+  samples: number;
+  states: number;
+  dist: string;
+  'dist-param'?: number;
+  probs?: string;
+  mode: DiscreteMode;
+}
+
+const discrete: CommandModule<object, DiscreteArgs> = {
+  command: 'discrete',
+  describe: 'Categorical distribution refitted from M samples of the previous fit each generation',
+  builder: (y) =>
+    common(y, { runs: 1000, generations: 100000 })
+      .option('samples', { alias: 'M', type: 'number', default: 100, describe: 'M: samples per generation' })
+      .option('states', { type: 'number', default: 50, describe: 'Number of states of the original distribution' })
+      .option('dist', { type: 'string', default: 'zipf', choices: ['zipf', 'geometric', 'uniform'], describe: 'Shape of the original distribution' })
+      .option('dist-param', { type: 'number', describe: 'zipf exponent (default 1) or geometric ratio (default 0.8)' })
+      .option('probs', { type: 'string', describe: 'Explicit original probabilities, e.g. 0.5,0.3,0.2 (overrides --states/--dist)' })
+      .option('mode', { type: 'string', default: 'replace', choices: ['replace', 'accumulate'], describe: 'Fit on this generation only, or on all samples so far' })
+      .epilogue('Runs stop at absorption (a delta); --generations caps the rest. Theory: a run ends in state i with probability p_i.') as never,
+  handler: async (a) => {
+    const t0 = Date.now();
+    checkInt('samples', a.samples, 1);
+    checkInt('runs', a.runs, 1);
+    checkInt('generations', a.generations, 1);
+    if (a.mode === 'accumulate' && a.samples * a.generations > 2e8) {
+      throw new Error(`--mode accumulate keeps all M x generations samples (${a.samples * a.generations}); lower --generations or --samples`);
+    }
+    const probs = a.probs ? normalizeProbs(parseFloats('probs', a.probs)) : namedDistribution(a.dist, a.states, a['dist-param']);
+    const res = simulateDiscrete({ probs, samples: a.samples, runs: a.runs, generations: a.generations, seed: a.seed, mode: a.mode });
+    const out = resolve(a.out ?? 'runs/theory/discrete');
+    finish(await writeDiscrete(res, out, { figures: a.figures }), out, t0);
+  },
+};
+
+interface GaussianArgs extends CommonArgs {
+  samples: string[];
+  mode: GaussianMode | 'both';
+  sampler: GaussianSampler;
+}
+
+const gaussian: CommandModule<object, GaussianArgs> = {
+  command: 'gaussian',
+  describe: 'N(mu, s^2) refitted with the unbiased estimators from M samples each generation',
+  builder: (y) =>
+    common(y, { runs: 100, generations: 1000 })
+      .option('samples', { alias: 'M', type: 'string', array: true, default: ['100,500,1000,10000'], describe: 'Sample sizes M, comma-separated: one series each' })
+      .option('mode', { type: 'string', default: 'replace', choices: ['replace', 'accumulate', 'both'], describe: 'Fit on this generation only, on all samples so far, or both' })
+      .option('sampler', {
+        type: 'string',
+        default: 'samples',
+        choices: ['samples', 'statistics'],
+        describe: 'Draw all M points (samples), or only the fitted statistics: mean ~ N, variance ~ chi-square (same distribution, O(1) per generation)',
+      })
+      .epilogue('Theory: the fitted variance is a martingale whose mean stays 1 while it goes to 0 almost surely; W2 to the original grows.') as never,
+  handler: async (a) => {
+    const t0 = Date.now();
+    const sizes = parseIntList('--samples', a.samples);
+    if (sizes.some((m) => m < 2)) throw new Error('--samples: the unbiased variance needs M >= 2');
+    checkInt('runs', a.runs, 1);
+    checkInt('generations', a.generations, 1);
+    const modes: GaussianMode[] = a.mode === 'both' ? ['replace', 'accumulate'] : [a.mode];
+    const results: GaussianResult[] = [];
+    for (const mode of modes) {
+      for (const samples of sizes) {
+        results.push(simulateGaussian({ samples, runs: a.runs, generations: a.generations, seed: a.seed, mode, sampler: a.sampler }));
+      }
+    }
+    const out = resolve(a.out ?? 'runs/theory/gaussian');
+    finish(await writeGaussian(results, out, { figures: a.figures }), out, t0);
+  },
+};
+
+interface GmmArgs extends CommonArgs {
+  samples: number;
+  components: number;
+  tol: number;
+  'max-iter': number;
+  snapshots: string;
+  weights?: string;
+  means?: string;
+  covs?: string;
+}
+
+const gmm: CommandModule<object, GmmArgs> = {
+  command: 'gmm',
+  describe: 'Full-covariance 2-D Gaussian mixture fitted by EM, resampled and refitted each generation',
+  builder: (y) =>
+    common(y, { runs: 1, generations: 2000 })
+      .option('samples', { alias: 'N', type: 'number', default: 1000, describe: 'Points drawn and fitted per generation' })
+      .option('components', { type: 'number', default: 2, describe: 'Mixture components fitted by EM' })
+      .option('tol', { type: 'number', default: 1e-5, describe: 'EM stops when the mean log-likelihood changes by less than this' })
+      .option('max-iter', { type: 'number', default: 2000, describe: 'EM iteration cap' })
+      .option('snapshots', { type: 'string', default: '0,50,100,150,200,350,1000,2000', describe: 'Generations whose points are saved and plotted' })
+      .option('weights', { type: 'string', describe: `Original mixture weights (default ${[...DEFAULT_MIXTURE.weights].join(',')})` })
+      .option('means', { type: 'string', describe: `Original means x0,y0,x1,y1,... (default ${[...DEFAULT_MIXTURE.means].join(',')})` })
+      .option('covs', { type: 'string', describe: `Original covariances a,b,c per component for [[a,b],[b,c]] (default ${[...DEFAULT_MIXTURE.covs].join(',')})` })
+      .epilogue('The L2 distance to the generation-0 fit is closed-form: ∫(f-g)^2 from Gaussian product integrals.') as never,
+  handler: async (a) => {
+    const t0 = Date.now();
+    checkInt('samples', a.samples, 2);
+    checkInt('runs', a.runs, 1);
+    checkInt('generations', a.generations, 0);
+    checkInt('components', a.components, 1);
+    checkInt('max-iter', a['max-iter'], 1);
+    if (!(a.tol > 0)) throw new Error(`--tol: ${a.tol} must be positive`);
+    let truth = DEFAULT_MIXTURE;
+    if (a.weights || a.means || a.covs) {
+      if (!(a.weights && a.means && a.covs)) throw new Error('--weights, --means and --covs go together: give all three to define the original mixture');
+      truth = mixture(parseFloats('weights', a.weights), parseFloats('means', a.means), parseFloats('covs', a.covs));
+    }
+    const snapshots = a.snapshots.trim() ? a.snapshots.split(',').map((s) => Number(s.trim())).filter((g) => Number.isInteger(g) && g >= 0 && g <= a.generations) : [];
+    const res = simulateGmm({
+      samples: a.samples,
+      generations: a.generations,
+      runs: a.runs,
+      seed: a.seed,
+      truth,
+      em: { components: a.components, tol: a.tol, maxIter: a['max-iter'] },
+      keepSamplesAt: snapshots,
+    });
+    const out = resolve(a.out ?? 'runs/theory/gmm');
+    finish(await writeGmm(res, out, { figures: a.figures }), out, t0);
+  },
+};
+
+const theory: CommandModule = {
+  command: 'theory',
+  describe: "The paper's analytic models: discrete resampling, Gaussian refitting, Gaussian mixtures",
+  builder: (y) => y.command(discrete).command(gaussian).command(gmm).demandCommand(1, 'Name a model: discrete, gaussian or gmm') as never,
+  handler: () => {},
+};
+
+export default theory;
