@@ -222,7 +222,8 @@ export function readWeights(dir: string): Weights {
             'import the checkpoint with `collapse model import`',
         );
       if (t.dataType !== DataType.FLOAT) throw new Error(`${md.onnxPath}: initializer ${name} is not float32`);
-      weights.set(name, tensorValues(t) as Float32Array);
+      // Copy first: decoded protobuf bytes may be a Node Buffer view into the whole file.
+      weights.set(name, t.rawData?.length ? new Float32Array(new Uint8Array(t.rawData).buffer) : (tensorValues(t) as Float32Array));
     }
   }
   checkWeights(md.config, weights, md.safetensorsPath ?? md.onnxPath);
