@@ -8,14 +8,17 @@
 // Batch and sequence axes stay symbolic, so one graph serves every (batch, seq) and the on-disk cache is
 // one file per model.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { GraphBuilder, opsetOf } from '../../models/onnx/graph.js';
 import { loadModel, saveModel } from '../../models/onnx/io.js';
-import { DataType, onnx, valueInfo, valueInfoShape, type GraphProto, type ModelProto, type NodeProto } from '../../models/onnx/proto.js';
+import { writeFileAtomic } from '../../models/util/atomic.js';
+import { DataType, decodeModel, encodeModel, onnx, valueInfo, valueInfoShape, type GraphProto, type ModelProto, type NodeProto } from '../../models/onnx/proto.js';
 
 export const NLL_OUTPUT = 'nll';
+/** Part of the cache key: bump when the head changes, so that cached graphs are rebuilt. */
+const HEAD_VERSION = 2;
 
 /** The graph inputs a scorer must feed: token ids, and the attention mask when the forward declares one. */
 export interface NllGraphInputs {
@@ -62,16 +65,19 @@ export function appendNllHead(forward: ModelProto, logitsName = 'logits'): Model
   const minusOne = g.i64([-1]);
   const axis1 = g.i64([1]);
   const end = g.i64([Number.MAX_SAFE_INTEGER]);
-  // Predictions at positions 0..T-2 and their targets, tokens 1..T-1.
-  const pred = g.op('Slice', [logitsName, zero, minusOne, axis1]);
-  const target = g.op('Slice', ['input_ids', one, end, axis1]);
-  const target3 = g.op('Unsqueeze', [target, minusOne]);
-  const picked = g.op('GatherElements', [pred, target3], { axis: -1 });
+  // Targets for all T positions: tokens 1..T-1 plus a dummy for the last position, whose result is dropped.
+  // Working on the full logits and slicing the small [B, T] result avoids copying [B, T-1, vocab].
+  const next = g.op('Slice', ['input_ids', one, end, axis1]);
+  const dummy = g.op('Slice', ['input_ids', zero, one, axis1]);
+  const target = g.op('Unsqueeze', [g.op('Concat', [next, dummy], { axis: 1 }), minusOne]);
+  const picked = g.op('GatherElements', [logitsName, target], { axis: -1 });
   // ReduceLogSumExp subtracts the max internally in onnxruntime, so this is stable for large logits.
   const lse =
-    opset >= 18 ? g.op('ReduceLogSumExp', [pred, minusOne], { keepdims: 1 }) : g.op('ReduceLogSumExp', [pred], { axes: [-1], keepdims: 1 });
-  const diff = g.op('Sub', [lse, picked]);
-  g.op('Squeeze', [diff, minusOne], {}, { outputs: [NLL_OUTPUT] });
+    opset >= 18
+      ? g.op('ReduceLogSumExp', [logitsName, minusOne], { keepdims: 1 })
+      : g.op('ReduceLogSumExp', [logitsName], { axes: [-1], keepdims: 1 });
+  const full = g.op('Squeeze', [g.op('Sub', [lse, picked]), minusOne]);
+  g.op('Slice', [full, zero, minusOne, axis1], {}, { outputs: [NLL_OUTPUT] });
 
   const out = onnx.ModelProto.create({ ...forward });
   out.graph = onnx.GraphProto.create({
@@ -84,31 +90,46 @@ export function appendNllHead(forward: ModelProto, logitsName = 'logits'): Model
   return out;
 }
 
+function cacheKey(forwardPath: string): string {
+  const h = createHash('sha1').update(`${HEAD_VERSION}|${forwardPath}`);
+  for (const p of [forwardPath, `${forwardPath}_data`]) {
+    if (!existsSync(p)) continue;
+    const st = statSync(p);
+    h.update(`|${st.size}|${st.mtimeMs}`);
+  }
+  return h.digest('hex').slice(0, 12);
+}
+
 /**
- * Path of the scoring graph for a forward model file, built once and cached. The cache sits beside the model
- * (`.nll-cache/nll-<key>.onnx`) when that directory is writable, else in the OS temp dir; it is keyed by the model
- * file's size and mtime, so a retrained model gets a fresh graph.
+ * Path of the scoring graph for a forward model file, built once and cached, keyed by the size and mtime of
+ * the model and its weights file so that a retrained model gets a fresh graph.
+ * Preferred: beside the model (`<name>.nll-<key>.onnx`), where it refers to the model's own external weights
+ * file, so that no weight is copied or even read. When that directory is read-only, a full copy goes to
+ * `cacheDir` (default: the OS temp dir).
  */
 export function cachedNllGraph(forwardPath: string, opts: { cacheDir?: string } = {}): string {
   if (!existsSync(forwardPath)) throw new Error(`ONNX model not found: ${forwardPath}`);
-  const st = statSync(forwardPath);
-  const key = createHash('sha1').update(`${forwardPath}|${st.size}|${st.mtimeMs}`).digest('hex').slice(0, 12);
-  const dirs = opts.cacheDir ? [opts.cacheDir] : [join(dirname(forwardPath), '.nll-cache'), join(tmpdir(), 'collapse-nll-cache')];
-  for (const dir of dirs) {
-    const path = join(dir, `nll-${key}.onnx`);
-    if (existsSync(path)) return path;
+  const key = cacheKey(forwardPath);
+  const dir = dirname(forwardPath);
+  const stem = basename(forwardPath).replace(/\.onnx$/, '');
+  const beside = join(dir, `${stem}.nll-${key}.onnx`);
+  const copy = join(opts.cacheDir ?? join(tmpdir(), 'collapse-nll-cache'), `${stem}.nll-${key}.onnx`);
+  for (const p of [beside, copy]) if (existsSync(p)) return p;
+  try {
+    accessSync(dir, constants.W_OK);
+    // Graph only: external tensors keep their (relative) locations, which resolve from the same directory.
+    const graph = appendNllHead(decodeModel(readFileSync(forwardPath)));
+    writeFileAtomic(beside, encodeModel(graph));
+    for (const f of readdirSync(dir)) if (f.startsWith(`${stem}.nll-`) && f.endsWith('.onnx') && f !== basename(beside)) rmSync(join(dir, f), { force: true });
+    return beside;
+  } catch {
+    // Read-only model directory: write a self-contained copy (weights included) to the cache dir.
   }
-  const model = appendNllHead(loadModel(forwardPath));
-  let lastError: Error | null = null;
-  for (const dir of dirs) {
-    const path = join(dir, `nll-${key}.onnx`);
-    try {
-      mkdirSync(dir, { recursive: true });
-      saveModel(model, path);
-      return path;
-    } catch (e) {
-      lastError = e as Error;
-    }
+  try {
+    mkdirSync(dirname(copy), { recursive: true });
+    saveModel(appendNllHead(loadModel(forwardPath)), copy);
+    return copy;
+  } catch (e) {
+    throw new Error(`could not write the scoring graph for ${forwardPath} to ${dirname(copy)} (${(e as Error).message}); pass a writable cache directory`);
   }
-  throw new Error(`could not write the scoring graph for ${forwardPath} (${lastError?.message}); pass a writable cache dir`);
 }
