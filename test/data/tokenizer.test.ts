@@ -27,6 +27,24 @@ describe.skipIf(!optDir)('OPT tokenizer from vocab.json + merges.txt', () => {
   });
 });
 
+describe.skipIf(!optDir || !wikiValid)('memoized byte-level BPE encode', () => {
+  it('gives exactly the library\'s ids on every WikiText-2 valid line and on edge cases', () => {
+    const tok = loadTokenizer(optDir!);
+    expect(tok.fast).toBe(true);
+    const lines = readFileSync(wikiValid!, 'utf8').split('\n').slice(0, 1500).map((l) => `${l}\n`);
+    lines.push('', ' ', '</s>', '<pad><pad>', 'a</s>b <pad> c', '  x\t\ty \u00a0\u3000 ñ 😀 123,456.78 \r\n', "it's we'll I'M");
+    let n = 0;
+    for (const l of lines) {
+      for (const addSpecialTokens of [true, false]) {
+        const want = tok.hf.encode(l, { add_special_tokens: addSpecialTokens }).ids;
+        expect(tok.encode(l, { addSpecialTokens })).toEqual(want);
+        n += want.length;
+      }
+    }
+    expect(n).toBeGreaterThan(150_000);
+  });
+});
+
 describe.skipIf(!gpt2Dir || !wikiValid)('GPT-2: tokenizer.json and vocab.json + merges.txt agree', () => {
   it('gives identical ids on 500 WikiText lines and round-trips them', () => {
     const fromJson = loadTokenizer(gpt2Dir!);

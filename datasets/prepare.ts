@@ -1,0 +1,134 @@
+// Source rows -> tokenized run_clm blocks -> an Arrow corpus (generation 0, origin 'original').
+// Shared by `collapse prepare` and the generational loop.
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { writeDirAtomic } from '../models/util/atomic.js';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { progress } from '../pipeline/progress.js';
+import { groupTexts, tokenizeRows, type BlockCounts, type Blocks } from './blocks.js';
+import { writeCorpus, type CorpusManifest, type CorpusRow } from './corpus.js';
+import { SyntheticSource, type SyntheticConfig } from './synthetic.js';
+import { tinyTokenizerFiles } from './tiny-tokenizer.js';
+import { loadTokenizer, type LoadedTokenizer } from './tokenizer.js';
+import { loadWikitext } from './wikitext.js';
+
+export interface SourceRows {
+  rows: string[];
+  /** Provenance description of where they came from. */
+  source: Record<string, unknown>;
+}
+
+export interface SyntheticRowsOptions {
+  rows: number;
+  seed: number;
+  config?: Partial<SyntheticConfig>;
+}
+
+/**
+ * Rows of a data source: 'synthetic', a WikiText variant name, a directory of original or parquet
+ * WikiText files, or one parquet file.
+ */
+export async function loadSourceRows(
+  data: string,
+  opts: { split?: string; variant?: string; synthetic?: SyntheticRowsOptions } = {},
+): Promise<SourceRows> {
+  const split = opts.split ?? 'train';
+  if (data === 'synthetic') {
+    const s = opts.synthetic ?? { rows: 20_000, seed: 0 };
+    // Splits draw disjoint seeds from the same source, so validation is not a copy of train.
+    const splitOffset = { train: 0, validation: 1, valid: 1, test: 2 }[split];
+    if (splitOffset === undefined) throw new Error(`unknown split ${JSON.stringify(split)}: use train, validation or test`);
+    const src = new SyntheticSource(s.config);
+    const seed = s.seed * 3 + splitOffset;
+    return { rows: src.sample(s.rows, seed), source: { kind: 'synthetic', config: src.cfg, rows: s.rows, sampleSeed: seed, split } };
+  }
+  const wt = await loadWikitext(data, split, opts.variant);
+  return {
+    rows: wt.rows,
+    source: { kind: 'wikitext', variant: wt.variant, split: wt.split, files: wt.files.map((f) => resolve(f)) },
+  };
+}
+
+/** `tiny` is the project's own word-level tokenizer; anything else is a tokenizer directory. */
+export function resolveTokenizer(spec: string): { tokenizer: LoadedTokenizer; name: string } {
+  if (spec !== 'tiny') return { tokenizer: loadTokenizer(spec), name: resolve(spec) };
+  const dir = mkdtempSync(join(tmpdir(), 'tiny-tokenizer-'));
+  try {
+    for (const [f, c] of Object.entries(tinyTokenizerFiles())) writeFileSync(join(dir, f), c);
+    return { tokenizer: loadTokenizer(dir), name: 'tiny' };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export interface PrepareOptions {
+  data: string;
+  split?: string;
+  variant?: string;
+  tokenizer: string;
+  blockSize: number;
+  batchSize?: number;
+  concat?: 'batched' | 'global';
+  /** Output corpus directory (written whole under a temporary name, then renamed); without it only counts. */
+  out?: string;
+  /** Replace an existing --out. */
+  force?: boolean;
+  /** Store each block's decoded text in the `text` column (default true). */
+  withText?: boolean;
+  synthetic?: SyntheticRowsOptions;
+  log?: (line: string) => void;
+}
+
+export interface PrepareResult {
+  counts: BlockCounts;
+  blocks: Blocks;
+  manifest: CorpusManifest | null;
+  seconds: { load: number; tokenize: number; write: number };
+}
+
+export async function prepareCorpus(o: PrepareOptions): Promise<PrepareResult> {
+  if (o.out && existsSync(o.out) && !o.force) throw new Error(`--out ${o.out} already exists: choose another directory or pass --force to replace it`);
+  const t0 = performance.now();
+  const { tokenizer, name } = resolveTokenizer(o.tokenizer);
+  const src = await loadSourceRows(o.data, { split: o.split, variant: o.variant, synthetic: o.synthetic });
+  const t1 = performance.now();
+  const bar = progress('tokenize', src.rows.length, { unit: 'rows', logEvery: 10_000 });
+  const tokenized = tokenizeRows(tokenizer, src.rows, (done, tokens) => bar.update(done, { tokens }));
+  bar.stop();
+  const blocks = groupTexts(tokenized, { blockSize: o.blockSize, batchSize: o.batchSize, concat: o.concat });
+  const t2 = performance.now();
+  let manifest: CorpusManifest | null = null;
+  if (o.out) {
+    const bs = o.blockSize;
+    const withText = o.withText ?? true;
+    function* rows(): Generator<CorpusRow> {
+      for (let k = 0; k < blocks.counts.blocks; k++) {
+        const ids = blocks.ids.subarray(k * bs, (k + 1) * bs);
+        yield {
+          block_id: k,
+          input_ids: ids,
+          text: withText ? tokenizer.decode(ids) : '',
+          origin: 'original',
+          generation: 0,
+          prompt_block_id: null,
+          score: null,
+        };
+      }
+    }
+    await writeDirAtomic(o.out, (tmp) => {
+      manifest = writeCorpus(tmp, rows(), {
+        blockSize: bs,
+        provenance: {
+          source: o.data,
+          ...src.source,
+          tokenizer: name,
+          generation: 0,
+          seed: o.synthetic?.seed,
+          config: { blockSize: bs, batchSize: o.batchSize ?? 1000, concat: o.concat ?? 'batched', counts: blocks.counts },
+        },
+      });
+    });
+  }
+  const t3 = performance.now();
+  return { counts: blocks.counts, blocks, manifest, seconds: { load: (t1 - t0) / 1000, tokenize: (t2 - t1) / 1000, write: (t3 - t2) / 1000 } };
+}
