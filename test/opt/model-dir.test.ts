@@ -13,7 +13,7 @@ import { saveModel } from '../../models/onnx/io.js';
 import { f32, floatData, i64, openSession } from '../../models/session.js';
 import { sharedPath } from '../helpers/shared.js';
 import { initModelDir } from '../../scripts/commands/model.js';
-import { naiveOptLogits, noisyWeights } from './naive.js';
+import { naiveOptLogits, noisyWeights, sameFloats } from './naive.js';
 
 const root = mkdtempSync(join(tmpdir(), 'model-dir-test-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -32,7 +32,7 @@ describe('model directories', () => {
     expect(md.io.pastLayers).toBe(2);
     expect(md.onnxDataPath).toBe(join(dir, 'onnx/model.onnx_data'));
     const w = readWeights(dir);
-    expect(w.get('model.decoder.layers.1.fc2.weight')).toEqual(initOptWeights(TINY_CONFIG, 4).get('model.decoder.layers.1.fc2.weight'));
+    expect(sameFloats(w.get('model.decoder.layers.1.fc2.weight'), initOptWeights(TINY_CONFIG, 4).get('model.decoder.layers.1.fc2.weight'))).toBe(true);
 
     const { AutoModelForCausalLM, Tensor, env } = await import('@huggingface/transformers');
     env.allowRemoteModels = false;
@@ -73,9 +73,9 @@ describe('model directories', () => {
     const out = join(root, 'best');
     withWeights(src, out, new Map([[fc1, fresh.get(fc1)!], [emb, fresh.get(emb)!]]));
     const w = readWeights(out);
-    expect(w.get(fc1)).toEqual(fresh.get(fc1));
-    expect(w.get(emb)).toEqual(fresh.get(emb));
-    expect(w.get('model.decoder.layers.1.fc1.weight')).toEqual(initOptWeights(cfg, 1).get('model.decoder.layers.1.fc1.weight'));
+    expect(sameFloats(w.get(fc1), fresh.get(fc1))).toBe(true);
+    expect(sameFloats(w.get(emb), fresh.get(emb))).toBe(true);
+    expect(sameFloats(w.get('model.decoder.layers.1.fc1.weight'), initOptWeights(cfg, 1).get('model.decoder.layers.1.fc1.weight'))).toBe(true);
     // The ONNX carries the same weights: its logits equal the naive forward over them.
     const s = await openSession(loadModelDir(out).onnxPath, { threads: 1 });
     const ids = [2, 8, 9, 10];
@@ -86,6 +86,12 @@ describe('model directories', () => {
     let worst = 0;
     for (let k = 0; k < want.length; k++) worst = Math.max(worst, Math.abs(got[k]! - want[k]!));
     expect(worst).toBeLessThan(1e-4);
+    // Without model.safetensors the weights come from the ONNX initializers (HF names).
+    const noSt = join(root, 'no-st');
+    cpSync(out, noSt, { recursive: true });
+    rmSync(join(noSt, 'model.safetensors'));
+    const fromOnnx = readWeights(noSt);
+    for (const [n, t] of w) expect(sameFloats(fromOnnx.get(n), t), n).toBe(true);
     expect(() => withWeights(src, join(root, 'x'), new Map([['nope', new Float32Array(1)]]))).toThrow(/has no weight named nope/);
     expect(() => withWeights(src, join(root, 'x'), new Map([[fc1, new Float32Array(3)]]))).toThrow(/fc1\.weight has 3 values/);
   });

@@ -141,3 +141,9 @@ export function noisyWeights(cfg: OptConfig, seed: number, scale = 0.1): Map<str
   return w;
 }
 
+
+/** Bitwise equality of two float arrays (vitest's toEqual is slow on large typed arrays). */
+export function sameFloats(a: Float32Array | undefined, b: Float32Array | undefined): boolean {
+  if (!a || !b || a.length !== b.length) return false;
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+}
