@@ -70,6 +70,8 @@ export const GenerateSchema = z
     topK: int().default(0),
     topP: fraction.default(1),
     batchSize: int(1).default(16),
+    /** Prompts per committed corpus shard: the unit that an interrupted run does not redo. */
+    chunkSize: int(1).default(64),
   })
   .strict();
 

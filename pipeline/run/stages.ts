@@ -234,6 +234,7 @@ async function generateStage(cfg: RunConfig, layout: RunLayout, seed: number, ge
     topP: g.topP,
     seed: seed * 1000 + gen,
     batchSize: g.batchSize,
+    chunkSize: g.chunkSize,
     threads: cfg.threads || undefined,
     provider: cfg.provider,
     shardIndex: shard.index,

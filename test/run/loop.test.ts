@@ -1,0 +1,107 @@
+// End to end: a micro configuration of the generational loop through the real CLI, then the same run
+// killed with SIGKILL during training and during generation, rerun, and compared with the uninterrupted
+// run (bitwise weights, identical corpora and metrics).
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { readCorpus } from '../../datasets/corpus.js';
+import { runStatus } from '../../pipeline/run/status.js';
+import { REPO_ROOT } from '../helpers/shared.js';
+
+const CLI = join(REPO_ROOT, 'scripts', 'collapse.mjs');
+const MICRO = [
+  '--set', 'generations=2',
+  '--set', 'threads=1',
+  '--set', 'data.synthetic={trainRows: 40, validRows: 12, testRows: 12, seed: 7}',
+  '--set', 'model.pretrainEpochs=1',
+  '--set', 'train={epochs: 2, batchSize: 8, microBatchSize: 8, lr: 0.001}',
+  '--set', 'generate.batchSize=8',
+  '--set', 'generate.chunkSize=8',
+  '--set', 'eval.selfBleuSamples=10',
+];
+
+interface Exit { code: number | null; signal: NodeJS.Signals | null; stderr: string }
+
+/** Runs the CLI; when `killWhen` becomes true (polled), the process is killed with SIGKILL. */
+function collapse(args: string[], killWhen?: () => boolean): Promise<Exit> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CI: '1' } });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout.resume();
+    const timer = killWhen ? setInterval(() => killWhen() && child.kill('SIGKILL'), 20) : null;
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      if (timer) clearInterval(timer);
+      resolve({ code, signal, stderr });
+    });
+  });
+}
+
+const sha = (p: string): string => createHash('sha256').update(readFileSync(p)).digest('hex');
+
+function fingerprint(root: string) {
+  const out: Record<string, unknown> = {};
+  for (const gen of [0, 1]) {
+    const g = join(root, 'seed-0', `gen-${gen}`);
+    out[`gen${gen}.weights`] = sha(join(g, 'model', 'model.safetensors'));
+    const rows = [...readCorpus(join(g, 'corpus')).rowsIter()].map((r) => [r.prompt_block_id, Array.from(r.input_ids).join(' '), r.score]);
+    out[`gen${gen}.corpus`] = rows;
+    const m = JSON.parse(readFileSync(join(g, 'metrics.json'), 'utf8')) as Record<string, unknown>;
+    for (const k of ['seconds', 'evaluated_at', 'model', 'corpus', 'test_model']) delete m[k];
+    out[`gen${gen}.metrics`] = m;
+  }
+  return out;
+}
+
+describe('collapse run (micro configuration)', () => {
+  const base = mkdtempSync(join(tmpdir(), 'collapse-run-'));
+  const straight = join(base, 'a');
+
+  it('runs two generations end to end and writes models, corpora, metrics and the report', async () => {
+    const r = await collapse(['run', ...MICRO, '--set', `runsDir=${straight}`, '--set', 'name=micro']);
+    expect(r.code, r.stderr.slice(-3000)).toBe(0);
+    const root = join(straight, 'micro');
+    const train = readCorpus(join(root, 'data', 'train'));
+    expect(train.rows).toBeGreaterThanOrEqual(24);
+    for (const gen of [0, 1]) {
+      const g = join(root, 'seed-0', `gen-${gen}`);
+      expect(existsSync(join(g, 'model', 'onnx', 'model.onnx'))).toBe(true);
+      const corpus = readCorpus(join(g, 'corpus'));
+      // one continuation per ORIGINAL training block, each exactly newTokens (= block size) long
+      expect(corpus.rows).toBe(train.rows);
+      const rows = [...corpus.rowsIter()];
+      expect(new Set(rows.map((x) => x.prompt_block_id)).size).toBe(train.rows);
+      expect(rows.every((x) => x.input_ids.length === train.blockSize && x.origin === 'generated' && x.generation === gen)).toBe(true);
+      const m = JSON.parse(readFileSync(join(g, 'metrics.json'), 'utf8')) as Record<string, number>;
+      expect(m.generation).toBe(gen);
+      expect(m.samples).toBe(train.rows);
+      expect(m.test_perplexity).toBeGreaterThan(1);
+      expect(Number.isFinite(m.valid_loss)).toBe(true);
+    }
+    // generation 1 trains on generation 0's continuations (mix: replace)
+    expect(readCorpus(join(root, 'seed-0', 'gen-1', 'train-corpus')).rows).toBe(train.rows);
+    expect(readFileSync(join(root, 'report', 'report.html'), 'utf8')).toContain('<figure');
+    const st = runStatus(root);
+    expect(st.gens.every((g) => g.stages.every((s) => s.state === 'done'))).toBe(true);
+  });
+
+  it('SIGKILL during training and during generation, rerun: same results as the uninterrupted run', async () => {
+    const killed = join(base, 'b');
+    const root = join(killed, 'micro');
+    const args = ['run', ...MICRO, '--set', `runsDir=${killed}`, '--set', 'name=micro'];
+    // 1. killed while generation 1 fine-tunes (its checkpoint directory appears once a step is committed)
+    const k1 = await collapse(args, () => existsSync(join(root, 'seed-0', 'gen-1', 'model.ckpt')));
+    expect(k1.signal).toBe('SIGKILL');
+    // 2. killed while generation 1 generates (after its first committed corpus shard)
+    const corpusDir = join(root, 'seed-0', 'gen-1', 'corpus');
+    const k2 = await collapse(args, () => existsSync(corpusDir) && readdirSync(corpusDir).some((f) => f.endsWith('.arrow')));
+    expect(k2.signal, k2.stderr.slice(-2000)).toBe('SIGKILL');
+    const done = await collapse(args);
+    expect(done.code, done.stderr.slice(-3000)).toBe(0);
+    expect(fingerprint(root)).toEqual(fingerprint(join(straight, 'micro')));
+  });
+});
