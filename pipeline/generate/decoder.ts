@@ -22,7 +22,7 @@ export interface Decoder {
   select(from: Int32Array): void;
   /** Optional hint: at most `rows` rows of up to `length` positions will be held (buffers are sized once). */
   reserve?(rows: number, length: number): void;
-  /** Feeds one token per row; returns logits [rows, vocab]. */
+  /** Feeds one token per row; returns logits [rows, vocab], valid until the next call. */
   step(tokens: Int32Array): Promise<Logits>;
   release(): Promise<void>;
 }
@@ -137,6 +137,8 @@ export class KvCacheDecoder implements Decoder {
   private readonly headDim: number;
   private readonly hasMask: boolean;
   private capacity = { rows: 0, length: 0 };
+  private readonly vocab: number | null;
+  private logitsBuffer = new Float32Array(0);
 
   constructor(private readonly session: InferenceSession) {
     const meta = session.inputMetadata;
@@ -151,6 +153,9 @@ export class KvCacheDecoder implements Decoder {
     }
     this.heads = heads;
     this.headDim = headDim;
+    const logits = session.outputMetadata.find((m) => m.name === 'logits');
+    const vocab = logits && logits.isTensor ? logits.shape[2] : undefined;
+    this.vocab = typeof vocab === 'number' ? vocab : null;
     for (const n of this.pastNames) {
       const present = n.replace('past_key_values', 'present');
       if (!session.outputNames.includes(present)) throw new Error(`the model has input ${n} but no output ${present}`);
@@ -214,6 +219,12 @@ export class KvCacheDecoder implements Decoder {
     };
     if (this.hasMask) feeds.attention_mask = new ort.Tensor('int64', toInt64(this.mask), [this.rows, total]);
     const fetches: Record<string, Tensor | null> = { logits: null };
+    if (seq === 1 && this.vocab) {
+      // Step logits go to one reused buffer too (valid until the next call, as the Decoder contract says).
+      const size = this.rows * this.vocab;
+      if (this.logitsBuffer.length < size) this.logitsBuffer = new Float32Array(Math.max(size, this.capacity.rows * this.vocab));
+      fetches.logits = new ort.Tensor('float32', this.logitsBuffer.subarray(0, size), [this.rows, 1, this.vocab]);
+    }
     const pastSize = this.cacheRows * this.heads * this.past * this.headDim;
     const presentSize = this.rows * this.heads * total * this.headDim;
     for (const n of this.pastNames) {
@@ -227,7 +238,8 @@ export class KvCacheDecoder implements Decoder {
     this.cacheRows = this.rows;
     this.pending = null;
     this.past = total;
-    return lastLogits(out.logits);
+    // With a preallocated logits buffer, read it directly (ORT wrote into it).
+    return lastLogits(fetches.logits ?? out.logits);
   }
 
   async release(): Promise<void> {
