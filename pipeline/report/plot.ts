@@ -194,6 +194,8 @@ export function lineBandChart(
     height: o.height ?? 300,
     data: { values: rows as Row[] },
     layer: layers,
+    // The legend would otherwise take the band's faint opacity.
+    config: { legend: { symbolOpacity: 1 } },
   } as TopLevelSpec;
 }
 
