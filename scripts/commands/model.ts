@@ -23,7 +23,7 @@ export function configFromFlag(value: string): OptConfig {
 }
 
 /** Creates a model directory with freshly initialised weights (what `model init` does). */
-export function initModelDir(args: InitArgs): { config: OptConfig; params: number } {
+export function initModelDir(args: InitArgs, log: (msg: string) => void = () => {}): { config: OptConfig; params: number } {
   const config = configFromFlag(args.config);
   let tokenizerFiles: FileContents;
   if (args.tokenizer) tokenizerFiles = tokenizerFilesFrom(args.tokenizer);
@@ -33,9 +33,15 @@ export function initModelDir(args: InitArgs): { config: OptConfig; params: numbe
       `--config ${args.config} needs --tokenizer DIR (a directory with tokenizer.json, or vocab.json + merges.txt, ` +
         'e.g. a copy of facebook/opt-125m); only the tiny preset brings its own tokenizer',
     );
-  writeModelDir(args.out, { config, weights: initOptWeights(config, args.seed), tokenizerFiles });
+  log(`initialising ${(optParamCount(config) / 1e6).toFixed(1)}M parameters (seed ${args.seed})`);
+  const weights = initOptWeights(config, args.seed);
+  log(`writing ${args.out} (ONNX graph + model.safetensors)`);
+  writeModelDir(args.out, { config, weights, tokenizerFiles });
   return { config, params: optParamCount(config) };
 }
+
+/** The first entries of a long list (the KV-cache inputs/outputs of every layer). */
+const shortList = (xs: string[]): string => (xs.length > 4 ? `${xs.slice(0, 4).join('; ')}; ... (${xs.length} in all)` : xs.join('; '));
 
 const mb = (path: string | null): string => (path ? `${(statSync(path).size / 2 ** 20).toFixed(1)} MiB` : '-');
 
@@ -49,7 +55,7 @@ const init: CommandModule<object, InitArgs> = {
       .option('out', { type: 'string', demandOption: true, describe: 'Directory to write (replaced if it exists)' })
       .option('tokenizer', { type: 'string', describe: 'Directory to copy tokenizer files from (required unless --config tiny)' }) as never,
   handler: async (args) => {
-    const { config, params } = initModelDir(args);
+    const { config, params } = initModelDir(args, (m) => process.stderr.write(`${m}\n`));
     process.stdout.write(
       `wrote ${args.out}: OPT ${config.num_hidden_layers} layers x ${config.hidden_size}, vocab ${config.vocab_size}, ` +
         `${(params / 1e6).toFixed(2)}M parameters (seed ${args.seed})\n`,
@@ -118,8 +124,8 @@ const info: CommandModule<object, InfoArgs> = {
       `  OPT: ${Object.entries(summary.config).map(([k, v]) => `${k} ${v}`).join(', ')}`,
       `  parameters: ${summary.parameters.toLocaleString('en-US')}`,
       `  onnx: ${summary.onnx.path} (${summary.onnx.size}, external data ${summary.onnx.externalData}, producer ${summary.onnx.producer || '?'})`,
-      `  inputs: ${summary.inputs.join('; ')}`,
-      `  outputs: ${summary.outputs.length > 3 ? `${summary.outputs.slice(0, 3).join('; ')}; ... (${summary.outputs.length} in all)` : summary.outputs.join('; ')}`,
+      `  inputs: ${shortList(summary.inputs)}`,
+      `  outputs: ${shortList(summary.outputs)}`,
       `  KV cache: ${summary.kvCache}`,
       `  safetensors: ${summary.safetensors}`,
     ];
