@@ -132,7 +132,7 @@ export async function beamSearch(
         const row = prompt * k + b;
         const lrow = firstStep ? a : a * k + b;
         const off = lrow * V;
-        const lse = logSumExp(logits.data, off, V);
+        const lse = logits.logSumExp?.[lrow] ?? logSumExp(logits.data, off, V);
         const ids = hist.subarray(row * width, row * width + curLen);
         const overrides = processRow((v) => logits.data[off + v]! - lse, ids, generated, opts);
         for (const [v, s] of overrides) overrides.set(v, s + beamScores[row]!);

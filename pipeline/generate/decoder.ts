@@ -10,7 +10,7 @@ import type { InferenceSession, Tensor } from 'onnxruntime-common';
 import { loadModel } from '../../models/onnx/io.js';
 import type { ModelProto } from '../../models/onnx/proto.js';
 import { openSession, type Provider } from '../../models/session.js';
-import { BEAM_IDX, sliceLogitsToLastPosition, withBeamGather } from './graph-surgery.js';
+import { BEAM_IDX, LOGSUMEXP, sliceLogitsToLastPosition, withBeamGather, withLogSumExp } from './graph-surgery.js';
 import * as ort from 'onnxruntime-node';
 
 export interface Decoder {
@@ -31,6 +31,8 @@ export interface Logits {
   data: Float32Array;
   rows: number;
   vocab: number;
+  /** Per row log(sum(exp(logits))), when the graph computes it. */
+  logSumExp?: Float32Array;
 }
 
 export interface DecoderOptions {
@@ -53,6 +55,7 @@ export async function openDecoder(model: string | ModelProto, opts: DecoderOptio
     throw new Error(`${typeof model === 'string' ? model : 'model'}: graph has no input_ids input (inputs: ${inputs.join(', ')})`);
   }
   if (!opts.fullLogits) proto = sliceLogitsToLastPosition(proto);
+  proto = withLogSumExp(proto);
   const sessionOpts = { threads: opts.threads, provider: opts.provider };
   const hasPast = inputs.some((n) => PAST.test(n));
   if (hasPast && !opts.noCache) return new KvCacheDecoder(await openSession(withBeamGather(proto), sessionOpts));
@@ -66,16 +69,21 @@ function toInt64(src: ArrayLike<number>): BigInt64Array {
   return out;
 }
 
-/** Last-position logits of a [rows, seq, vocab] output. */
-function lastLogits(t: Tensor | undefined): Logits {
+/** Last-position logits of a [rows, seq, vocab] output (and of the [rows, seq] log-sum-exp, if any). */
+function lastLogits(t: Tensor | undefined, lse?: Tensor): Logits {
   if (!t) throw new Error('the model did not return logits');
   if (t.type !== 'float32') throw new Error(`logits: expected float32, got ${t.type}`);
   const [rows, seq, vocab] = t.dims as [number, number, number];
   const data = t.data as Float32Array;
-  if (seq === 1) return { data, rows, vocab };
+  let logSumExp: Float32Array | undefined;
+  if (lse) {
+    const l = lse.data as Float32Array;
+    logSumExp = seq === 1 ? l : Float32Array.from({ length: rows }, (_, r) => l[r * seq + seq - 1]!);
+  }
+  if (seq === 1) return { data, rows, vocab, logSumExp };
   const out = new Float32Array(rows * vocab);
   for (let r = 0; r < rows; r++) out.set(data.subarray((r * seq + seq - 1) * vocab, (r * seq + seq) * vocab), r * vocab);
-  return { data: out, rows, vocab };
+  return { data: out, rows, vocab, logSumExp };
 }
 
 /** Left-pads prompts into [n, len] ids and mask. */
@@ -218,7 +226,7 @@ export class KvCacheDecoder implements Decoder {
       [BEAM_IDX]: new ort.Tensor('int64', beamIdx, [this.rows]),
     };
     if (this.hasMask) feeds.attention_mask = new ort.Tensor('int64', toInt64(this.mask), [this.rows, total]);
-    const fetches: Record<string, Tensor | null> = { logits: null };
+    const fetches: Record<string, Tensor | null> = { logits: null, [LOGSUMEXP]: null };
     if (seq === 1 && this.vocab) {
       // Step logits go to one reused buffer too (valid until the next call, as the Decoder contract says).
       const size = this.rows * this.vocab;
@@ -239,7 +247,7 @@ export class KvCacheDecoder implements Decoder {
     this.pending = null;
     this.past = total;
     // With a preallocated logits buffer, read it directly (ORT wrote into it).
-    return lastLogits(fetches.logits ?? out.logits);
+    return lastLogits(fetches.logits ?? out.logits, out[LOGSUMEXP]);
   }
 
   async release(): Promise<void> {
@@ -293,7 +301,7 @@ export class RecomputeDecoder implements Decoder {
     const feeds: Record<string, Tensor> = { input_ids: new ort.Tensor('int64', toInt64(this.ids), [this.rows, this.len]) };
     if (this.hasMask) feeds.attention_mask = new ort.Tensor('int64', toInt64(this.mask), [this.rows, this.len]);
     const out = await this.session.run(feeds);
-    return lastLogits(out.logits);
+    return lastLogits(out.logits, out[LOGSUMEXP]);
   }
 
   async release(): Promise<void> {

@@ -77,7 +77,7 @@ export async function sampleSearch(decoder: Decoder, prompts: readonly Int32Arra
         for (let v = 1; v < V; v++) if (row[v]! > row[tok]!) tok = v;
       }
       // The score is the model's own log-probability of the chosen tokens (before processors).
-      scores[i]! += logits.data[off + tok]! - logSumExp(logits.data, off, V);
+      scores[i]! += logits.data[off + tok]! - (logits.logSumExp?.[i] ?? logSumExp(logits.data, off, V));
       tokens[i] = tok;
       hist[i * width + curLen] = tok;
       if (tok === opts.eosId) {
