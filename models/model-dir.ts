@@ -231,6 +231,26 @@ export function readWeights(dir: string): Weights {
 }
 
 /**
+ * The forward graph of a model directory for a given use: rebuilt from config + weights when the weights
+ * carry HF names (so `withPast` / `present` can be chosen), else the directory's own ONNX as it is
+ * (a foreign export; check `io` for what it offers).
+ */
+export function loadForward(dir: string, opts: { withPast: boolean; present?: boolean }): { model: ModelProto; io: GraphIo; rebuilt: boolean } {
+  const md = loadModelDir(dir);
+  let weights: Weights | null = null;
+  try {
+    weights = readWeights(dir);
+  } catch {
+    weights = null; // not HF-named: use the graph as exported
+  }
+  if (weights) {
+    const model = buildOptForward(md.config, weights, opts);
+    return { model, io: describeGraph(model, dir), rebuilt: true };
+  }
+  return { model: loadModel(md.onnxPath), io: md.io, rebuilt: false };
+}
+
+/**
  * Writes `outDir`: a copy of model directory `srcDir` whose weights are replaced by `updated` (HF names;
  * a subset is fine, the rest stays). The ONNX keeps the source graph and gets new initializer values, so
  * this also works for graphs exported elsewhere, whose initializer names are then the names to use.

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { tinyTokenizerFiles } from '../../datasets/tokenizer.js';
-import { loadModelDir, readWeights, withWeights, writeModelDir } from '../../models/model-dir.js';
+import { loadForward, loadModelDir, readWeights, withWeights, writeModelDir } from '../../models/model-dir.js';
 import { buildOptForward } from '../../models/opt/graph.js';
 import { TINY_CONFIG } from '../../models/opt/config.js';
 import { initOptWeights } from '../../models/opt/weights.js';
@@ -103,6 +103,16 @@ describe('model directories', () => {
     expect(md.io.hasPast).toBe(false);
     expect(md.io.inputs.map((x) => x.name)).toEqual(['input_ids']);
     expect(md.producer).toBe('pytorch');
+    const f = loadForward(torchExport!, { withPast: false });
+    expect(f.rebuilt).toBe(false);
+    expect(f.io.inputs.map((x) => x.name)).toEqual(['input_ids']);
+  });
+
+  it('loadForward rebuilds an HF-named model without the KV cache on request', () => {
+    const f = loadForward(join(root, 'tiny-init'), { withPast: false, present: false });
+    expect(f.rebuilt).toBe(true);
+    expect(f.io.inputs.map((x) => x.name)).toEqual(['input_ids', 'attention_mask']);
+    expect(f.io.outputs.map((x) => x.name)).toEqual(['logits']);
   });
 
   it('names what is missing in a broken directory', () => {
