@@ -123,7 +123,7 @@ export async function prepareCorpus(o: PrepareOptions): Promise<PrepareResult> {
           ...src.source,
           tokenizer: name,
           generation: 0,
-          seed: o.synthetic?.seed,
+          ...(o.data === 'synthetic' ? { seed: o.synthetic?.seed ?? 0 } : {}),
           config: { blockSize: bs, batchSize: o.batchSize ?? 1000, concat: o.concat ?? 'batched', counts: blocks.counts },
         },
       });

@@ -4,8 +4,9 @@
 // The process: a sentence is a first-order Markov chain over a Zipf-weighted vocabulary. The first word
 // is drawn from a start row; after the word at position i (1-based) the sentence ends with probability
 // `pEnd` (always when i = maxLen), else the next word is drawn from the current word's transition row.
-// Every row is Zipf(s) over the words times seeded log-normal noise, renormalised: heavy-tailed and
-// different per word. A sentence renders as "w1 w2 ... wn ." and a text row is `sentencesPerRow`
+// Row u weights word v by (global rank of v)^-(zipf*(1-mix)) * (rank of v in u's own seeded order)^-(zipf*mix)
+// times log-normal noise, renormalised: heavy-tailed overall (a few words are everywhere, most are rare) and
+// each word has its own preferred successors. A sentence renders as "w1 w2 ... wn ." and a text row is `sentencesPerRow`
 // sentences joined by spaces, ending with "\n" (like a WikiText row).
 import { Rng } from '../models/util/rng.js';
 
@@ -16,6 +17,8 @@ export interface SyntheticConfig {
   vocabSize: number;
   /** Zipf exponent of the rows: weight of the word of rank r is r^-zipf. */
   zipf: number;
+  /** Share of the exponent given to each row's own word order (0: every row has the global order). */
+  mix: number;
   /** Standard deviation of the log-normal noise that makes each row different. */
   noise: number;
   /** Probability of ending the sentence after each word (before maxLen). */
@@ -29,8 +32,9 @@ export interface SyntheticConfig {
 
 export const DEFAULT_SYNTHETIC: SyntheticConfig = {
   vocabSize: 507,
-  zipf: 1.1,
-  noise: 1.0,
+  zipf: 1.2,
+  mix: 0.3,
+  noise: 0.5,
   pEnd: 1 / 12,
   maxLen: 40,
   sentencesPerRow: 3,
@@ -70,7 +74,8 @@ export class SyntheticSource {
 
   constructor(cfg: Partial<SyntheticConfig> = {}) {
     this.cfg = { ...DEFAULT_SYNTHETIC, ...cfg };
-    const { vocabSize: V, zipf, noise, pEnd, maxLen, sentencesPerRow } = this.cfg;
+    const { vocabSize: V, zipf, mix, noise, pEnd, maxLen, sentencesPerRow } = this.cfg;
+    if (!(mix >= 0 && mix <= 1)) throw new Error(`synthetic mix must be in [0, 1], got ${mix}`);
     if (!Number.isInteger(V) || V < 1) throw new Error(`synthetic vocabSize must be a positive integer, got ${V}`);
     if (!(pEnd > 0 && pEnd <= 1)) throw new Error(`synthetic pEnd must be in (0, 1], got ${pEnd}`);
     if (!Number.isInteger(maxLen) || maxLen < 1) throw new Error(`synthetic maxLen must be a positive integer, got ${maxLen}`);
@@ -81,9 +86,10 @@ export class SyntheticSource {
     this.rows = new Float64Array((V + 1) * V);
     this.cumRows = new Float64Array((V + 1) * V);
     for (let r = 0; r <= V; r++) {
+      const own = rng.permutation(V);
       let sum = 0;
       for (let v = 0; v < V; v++) {
-        const w = Math.pow(v + 1, -zipf) * Math.exp(noise * rng.normal());
+        const w = Math.pow(v + 1, -zipf * (1 - mix)) * Math.pow(own[v]! + 1, -zipf * mix) * Math.exp(noise * rng.normal());
         this.rows[r * V + v] = w;
         sum += w;
       }
