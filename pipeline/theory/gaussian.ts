@@ -12,6 +12,7 @@
 // same distribution.
 import { progress } from '../progress.js';
 import { chiSquare, generationSlice, runRng, summarize } from './stats.js';
+import { zigguratNormal } from './normal.js';
 
 export type GaussianMode = 'replace' | 'accumulate';
 export type GaussianSampler = 'samples' | 'statistics';
@@ -93,13 +94,13 @@ export function simulateGaussian(o: GaussianOptions): GaussianResult {
       let zbar: number;
       let zss: number;
       if (sampler === 'statistics') {
-        zbar = rng.normal() / Math.sqrt(M);
+        zbar = zigguratNormal(rng) / Math.sqrt(M);
         zss = chiSquare(rng, M - 1);
       } else {
         let sz = 0;
         let szz = 0;
         for (let j = 0; j < M; j++) {
-          const z = rng.normal();
+          const z = zigguratNormal(rng);
           sz += z;
           szz += z * z;
         }

@@ -6,6 +6,7 @@
 import type { Rng } from '../../models/util/rng.js';
 import { progress } from '../progress.js';
 import { runRng } from './stats.js';
+import { zigguratNormal } from './normal.js';
 
 export interface Mixture2 {
   weights: Float64Array; // K
@@ -71,8 +72,8 @@ export function sampleMixture(m: Mixture2, n: number, rng: Rng, out = new Float6
     let u = rng.next();
     let k = 0;
     while (k < K - 1 && u >= m.weights[k]!) u -= m.weights[k++]!;
-    const z1 = rng.normal();
-    const z2 = rng.normal();
+    const z1 = zigguratNormal(rng);
+    const z2 = zigguratNormal(rng);
     out[2 * i] = m.means[2 * k]! + chol[3 * k]! * z1;
     out[2 * i + 1] = m.means[2 * k + 1]! + chol[3 * k + 1]! * z1 + chol[3 * k + 2]! * z2;
   }

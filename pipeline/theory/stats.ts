@@ -1,6 +1,7 @@
 // Small statistics over the runs of a simulation. Matrices are generation-major
 // (`m[g * runs + r]`), so that one generation's runs are a contiguous slice.
 import { Rng } from '../../models/util/rng.js';
+import { zigguratNormal } from './normal.js';
 
 /** Quantile of sorted values with linear interpolation (numpy's default, type 7). */
 export function quantileSorted(sorted: ArrayLike<number>, q: number): number {
@@ -80,7 +81,7 @@ export function gamma(rng: Rng, shape: number): number {
     let x: number;
     let v: number;
     do {
-      x = rng.normal();
+      x = zigguratNormal(rng);
       v = 1 + c * x;
     } while (v <= 0);
     v = v * v * v;
