@@ -2,8 +2,13 @@
 // the decoded texts and the prompt each generated row continues.
 import { readCorpus } from '../../datasets/corpus.js';
 import type { EvalCorpus } from './evaluate.js';
+import { trailingPadLengths, type Blocks } from './perplexity.js';
 
-export function loadEvalCorpus(dir: string): EvalCorpus {
+/**
+ * A corpus with its texts and prompt ids. With `padId`, trailing padding (a generated row that ended early)
+ * is excluded from perplexity and the text measures.
+ */
+export function loadEvalCorpus(dir: string, opts: { padId?: number } = {}): EvalCorpus {
   const c = readCorpus(dir);
   const { rows, blockSize } = c;
   const ids = new Int32Array(rows * blockSize);
@@ -18,7 +23,9 @@ export function loadEvalCorpus(dir: string): EvalCorpus {
     promptBlockIds[r] = row.prompt_block_id ?? row.block_id;
     r++;
   }
-  return { blocks: { ids, rows, blockSize }, path: dir, texts, promptBlockIds };
+  const blocks: Blocks = { ids, rows, blockSize };
+  if (opts.padId !== undefined) blocks.lengths = trailingPadLengths(blocks, opts.padId);
+  return { blocks, path: dir, texts, promptBlockIds };
 }
 
 /** block_id -> text of a corpus (the original blocks that prompted generation), for example continuations. */

@@ -37,9 +37,9 @@ export interface CorpusEvalOptions extends ScoringOptions {
   label?: string;
 }
 
-/** Rows of a Blocks as separate sequences (views, no copy). */
+/** Rows of a Blocks as separate sequences without their trailing padding (views, no copy). */
 export function blockRows(b: Blocks): Int32Array[] {
-  return Array.from({ length: b.rows }, (_, r) => b.ids.subarray(r * b.blockSize, (r + 1) * b.blockSize));
+  return Array.from({ length: b.rows }, (_, r) => b.ids.subarray(r * b.blockSize, r * b.blockSize + Math.min(b.blockSize, b.lengths?.[r] ?? b.blockSize)));
 }
 
 export function summarise(modelPath: string, corpus: EvalCorpus, scores: BlockScores, opts: CorpusEvalOptions): CorpusEval {
@@ -50,6 +50,7 @@ export function summarise(modelPath: string, corpus: EvalCorpus, scores: BlockSc
     model: modelPath,
     corpus: corpus.path ?? null,
     samples: corpus.blocks.rows,
+    unscored_samples: scores.unscored,
     block_size: corpus.blocks.blockSize,
     perplexity: scores.perplexity,
     mean_nll: scores.meanNll,

@@ -34,6 +34,8 @@ export const CorpusEvalSchema = z
     model: z.string(),
     corpus: z.string().nullable(),
     samples: int,
+    /** Rows with fewer than 2 real tokens (padding stripped): not in the perplexity distribution. */
+    unscored_samples: int,
     block_size: int,
     /** exp(mean NLL over all predictions of all samples). */
     perplexity: z.number(),

@@ -16,6 +16,22 @@ export interface Blocks {
   ids: Int32Array;
   rows: number;
   blockSize: number;
+  /**
+   * Real tokens per row (default: blockSize). A generated row that ended early is padded to the block size;
+   * only the predictions of its real tokens count (see trailingPadLengths).
+   */
+  lengths?: ArrayLike<number>;
+}
+
+/** Row lengths without trailing `padId` tokens. */
+export function trailingPadLengths(b: Blocks, padId: number): Int32Array {
+  const out = new Int32Array(b.rows);
+  for (let r = 0; r < b.rows; r++) {
+    let n = b.blockSize;
+    while (n > 0 && b.ids[r * b.blockSize + n - 1] === padId) n--;
+    out[r] = n;
+  }
+  return out;
 }
 
 export interface ScorerOptions {
@@ -71,10 +87,14 @@ async function runNll(session: ort.InferenceSession, inputs: NllGraphInputs, ids
 }
 
 export interface BlockScores {
-  /** exp(mean NLL) of each block. */
+  /** exp(mean NLL) of each scored block (rows with at least 2 real tokens), in row order. */
   samplePpl: Float64Array;
-  /** Mean NLL of each block (natural log). */
+  /** Mean NLL of each scored block (natural log). */
   sampleNll: Float64Array;
+  /** Row index of each scored block. */
+  scoredRows: Int32Array;
+  /** Rows with fewer than 2 real tokens: no prediction to score. */
+  unscored: number;
   /** Mean NLL over all predictions of all blocks, and their count. */
   meanNll: number;
   predictions: number;
@@ -84,30 +104,45 @@ export interface BlockScores {
 
 /** Scores every block in batches of `batchSize`, with a progress bar. */
 export async function scoreBlocks(scorer: Scorer, blocks: Blocks, opts: { batchSize?: number; label?: string } = {}): Promise<BlockScores> {
-  const { rows, blockSize, ids } = blocks;
+  const { rows, blockSize, ids, lengths } = blocks;
   if (rows === 0) throw new Error('no blocks to score: the corpus is empty');
   const batch = Math.max(1, opts.batchSize ?? 8);
-  const sampleNll = new Float64Array(rows);
+  const per = blockSize - 1;
+  const sampleNll: number[] = [];
+  const scoredRows: number[] = [];
   let total = 0;
+  let predictions = 0;
   const bar = progress(opts.label ?? 'perplexity', rows, { unit: 'samples', logEvery: Math.max(batch, Math.floor(rows / 10)) });
   const start = Date.now();
   for (let r0 = 0; r0 < rows; r0 += batch) {
     const n = Math.min(batch, rows - r0);
     const nll = await scorer.nll(ids.subarray(r0 * blockSize, (r0 + n) * blockSize), n, blockSize);
-    const per = blockSize - 1;
     for (let b = 0; b < n; b++) {
+      // Predictions of real tokens only: token t+1 < length (causal, so trailing padding changes nothing before it).
+      const k = Math.min(per, Math.max(0, (lengths?.[r0 + b] ?? blockSize) - 1));
+      if (k < 1) continue;
       let s = 0;
-      for (let t = 0; t < per; t++) s += nll[b * per + t]!;
-      sampleNll[r0 + b] = s / per;
+      for (let t = 0; t < k; t++) s += nll[b * per + t]!;
+      sampleNll.push(s / k);
+      scoredRows.push(r0 + b);
       total += s;
+      predictions += k;
     }
     const done = r0 + n;
     bar.update(done, { rate: `${(done / ((Date.now() - start) / 1000 || 1)).toFixed(1)}/s` });
   }
   bar.stop();
-  const predictions = rows * (blockSize - 1);
+  if (predictions === 0) throw new Error(`none of the ${rows} blocks has 2 or more real tokens: nothing to score`);
   const meanNll = total / predictions;
-  return { samplePpl: sampleNll.map(Math.exp), sampleNll, meanNll, predictions, perplexity: Math.exp(meanNll) };
+  return {
+    samplePpl: Float64Array.from(sampleNll, Math.exp),
+    sampleNll: Float64Array.from(sampleNll),
+    scoredRows: Int32Array.from(scoredRows),
+    unscored: rows - scoredRows.length,
+    meanNll,
+    predictions,
+    perplexity: Math.exp(meanNll),
+  };
 }
 
 /** One-shot helper: opens the model, scores the blocks, closes it. */

@@ -1,5 +1,6 @@
 // `collapse eval`: per-sample perplexity and the diversity / tail measures of one corpus under one model.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { SyntheticSource } from '../../datasets/synthetic.js';
 import { providerFromEnv, type Provider } from '../../models/session.js';
@@ -17,6 +18,7 @@ interface EvalArgs {
   'self-bleu-samples': number;
   seed: number;
   'batch-size': number;
+  'pad-id'?: number;
   threads?: number;
   provider?: Provider;
 }
@@ -24,6 +26,14 @@ interface EvalArgs {
 const positiveInt = (name: string, v: number | undefined, min = 1): void => {
   if (v !== undefined && (!Number.isInteger(v) || v < min)) throw new Error(`--${name} ${v}: expected an integer >= ${min}`);
 };
+
+/** pad_token_id of a model directory's config.json, if any. */
+function modelPadId(model: string): number | undefined {
+  const cfg = join(model, 'config.json');
+  if (!existsSync(cfg)) return undefined;
+  const id = (JSON.parse(readFileSync(cfg, 'utf8')) as { pad_token_id?: unknown }).pad_token_id;
+  return typeof id === 'number' ? id : undefined;
+}
 
 const evalCommand: CommandModule<object, EvalArgs> = {
   command: 'eval',
@@ -45,6 +55,7 @@ const evalCommand: CommandModule<object, EvalArgs> = {
       .option('self-bleu-samples', { type: 'number', default: 100, describe: 'Samples in the seeded self-BLEU subsample' })
       .option('seed', { type: 'number', default: 0, describe: 'Seed of the self-BLEU subsample' })
       .option('batch-size', { type: 'number', default: 8, describe: 'Blocks per forward pass' })
+      .option('pad-id', { type: 'number', describe: "Trailing tokens with this id (rows that ended early) are not scored (default: the model's config.json pad_token_id)" })
       .option('threads', { type: 'number', describe: 'ONNX Runtime intra-op threads (default: all cores)' })
       .option('provider', { choices: ['cpu', 'cuda'] as const, describe: 'Execution provider (default: COLLAPSE_PROVIDER or cpu)' }),
   handler: async (a) => {
@@ -54,7 +65,8 @@ const evalCommand: CommandModule<object, EvalArgs> = {
     for (const [flag, p] of [['model', a.model], ['data', a.data], ['reference', a.reference]] as const)
       if (p !== undefined && !existsSync(p)) throw new Error(`--${flag} ${p} does not exist`);
     const scoring = { provider: a.provider ?? providerFromEnv(), threads: a.threads, batchSize: a['batch-size'] };
-    const corpus = loadEvalCorpus(a.data);
+    const padId = a['pad-id'] ?? modelPadId(a.model);
+    const corpus = loadEvalCorpus(a.data, { padId });
     const reference = a.reference ? await realReference(a.model, loadEvalCorpus(a.reference).blocks, scoring) : null;
     const source = a['synthetic-seed'] !== undefined ? new SyntheticSource({ seed: a['synthetic-seed'] }) : null;
     const { result, samplePpl } = await evaluateCorpus(a.model, corpus, {
@@ -68,7 +80,7 @@ const evalCommand: CommandModule<object, EvalArgs> = {
     if (a['samples-out']) writeJsonAtomic(a['samples-out'], Array.from(samplePpl));
     const q = result.per_sample_ppl_quantiles;
     const lines = [
-      `samples            ${result.samples} x ${result.block_size} tokens`,
+      `samples            ${result.samples} x ${result.block_size} tokens${result.unscored_samples ? ` (${result.unscored_samples} with < 2 real tokens not scored)` : ''}`,
       `perplexity         ${result.perplexity.toFixed(3)} (mean NLL ${result.mean_nll.toFixed(4)})`,
       `per-sample ppl     mean ${result.per_sample_ppl_mean.toFixed(3)}; p10 ${q.p10?.toFixed(3)} p50 ${q.p50?.toFixed(3)} p90 ${q.p90?.toFixed(3)} p99 ${q.p99?.toFixed(3)}`,
       `rep-2/3/4 (%)      ${[result.rep2, result.rep3, result.rep4].map((v) => v.toFixed(2)).join(' / ')}`,

@@ -9,7 +9,7 @@ import { saveModel } from '../../models/onnx/io.js';
 import { DataType, type ModelProto } from '../../models/onnx/proto.js';
 import { floatData, i64, openSession } from '../../models/session.js';
 import { Rng } from '../../models/util/rng.js';
-import { forwardModelPath, openScorer, scoreBlocks, type Blocks } from '../../pipeline/eval/perplexity.js';
+import { forwardModelPath, openScorer, scoreBlocks, trailingPadLengths, type Blocks } from '../../pipeline/eval/perplexity.js';
 import { sharedPath } from '../helpers/shared.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'eval-ppl-'));
@@ -37,8 +37,8 @@ function randomBlocks(rows: number, blockSize: number, vocab: number, seed: numb
   return { ids: Int32Array.from({ length: rows * blockSize }, () => rng.int(vocab)), rows, blockSize };
 }
 
-/** exp(mean NLL) per row from full logits, in float64. */
-async function naivePerplexity(modelPath: string, blocks: Blocks, withMask: boolean): Promise<number[]> {
+/** exp(mean NLL) per row from full logits, in float64; rows with `lengths` count their first length-1 predictions. */
+async function naivePerplexity(modelPath: string, blocks: Blocks, withMask: boolean, lengths?: number[]): Promise<number[]> {
   const session = await openSession(modelPath, { threads: 1 });
   const { rows, blockSize: T, ids } = blocks;
   const feeds: Record<string, ReturnType<typeof i64>> = { input_ids: i64(Array.from(ids), [rows, T]) };
@@ -49,7 +49,9 @@ async function naivePerplexity(modelPath: string, blocks: Blocks, withMask: bool
   const out: number[] = [];
   for (let r = 0; r < rows; r++) {
     let nll = 0;
-    for (let t = 0; t < T - 1; t++) {
+    const k = (lengths?.[r] ?? T) - 1;
+    if (k < 1) continue;
+    for (let t = 0; t < k; t++) {
       const base = (r * T + t) * V;
       let max = -Infinity;
       for (let v = 0; v < V; v++) max = Math.max(max, logits[base + v]!);
@@ -57,7 +59,7 @@ async function naivePerplexity(modelPath: string, blocks: Blocks, withMask: bool
       for (let v = 0; v < V; v++) z += Math.exp(logits[base + v]! - max);
       nll -= logits[base + ids[r * T + t + 1]!]! - max - Math.log(z);
     }
-    out.push(Math.exp(nll / (T - 1)));
+    out.push(Math.exp(nll / k));
   }
   return out;
 }
@@ -84,6 +86,21 @@ describe('per-sample perplexity', () => {
     expect(got.predictions).toBe(7 * 11);
     // Not trivially uniform: the random model's perplexity differs from the vocabulary size.
     expect(Math.abs(got.perplexity - 37)).toBeGreaterThan(1);
+  });
+
+  it('scores only the real tokens of padded rows and leaves rows under 2 tokens out', async () => {
+    const blocks = randomBlocks(5, 10, 36, 4); // ids 0..35: the pad id 36 appears only as padding
+    const lengths = [10, 6, 1, 2, 0];
+    for (let r = 0; r < 5; r++) blocks.ids.fill(36, r * 10 + lengths[r]!, (r + 1) * 10);
+    expect(Array.from(trailingPadLengths(blocks, 36))).toEqual(lengths);
+    const want = await naivePerplexity(join(tmp, 'tiny', 'model.onnx'), blocks, true, lengths);
+    const scorer = await openScorer(join(tmp, 'tiny'), { threads: 1 });
+    const got = await scoreBlocks(scorer, { ...blocks, lengths }, { batchSize: 2 });
+    await scorer.close();
+    expectClose(got.samplePpl, want);
+    expect(Array.from(got.scoredRows)).toEqual([0, 1, 3]);
+    expect(got.unscored).toBe(2);
+    expect(got.predictions).toBe(9 + 5 + 1);
   });
 
   it('rejects blocks too short to predict anything', async () => {

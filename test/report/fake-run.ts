@@ -38,6 +38,7 @@ export function makeFakeRun(root: string, opts: { seeds?: number[]; generations?
         model: join(root, `seed-${seed}`, 'gen-0', 'model'),
         corpus: join(root, `seed-${seed}`, `gen-${gen}`, 'corpus'),
         samples,
+        unscored_samples: 0,
         block_size: 64,
         perplexity: mean * 0.95,
         mean_nll: Math.log(mean * 0.95),
