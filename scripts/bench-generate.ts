@@ -8,7 +8,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { OPT_125M, TINY_CONFIG } from '../models/opt/config.js';
 import { buildOptForward } from '../models/opt/graph.js';
-import { initOptWeights } from '../models/opt/weights.js';
+import { optParamSpecs, type Weights } from '../models/opt/weights.js';
 import { Rng } from '../models/util/rng.js';
 import { beamSearch } from '../pipeline/generate/beam-search.js';
 import { openDecoder, type Decoder } from '../pipeline/generate/decoder.js';
@@ -26,9 +26,32 @@ const args = await yargs(hideBin(process.argv))
   .help()
   .parseAsync();
 
+/**
+ * Random weights of the right shapes, quickly: uniform with the std of N(0, init_std) for matrices,
+ * LayerNorm weights 1, biases 0 (initOptWeights' Box-Muller over 125M values takes tens of seconds).
+ */
+function fastRandomWeights(cfg: typeof OPT_125M, seed: number): Weights {
+  let x = seed >>> 0 || 1;
+  const scale = cfg.init_std * Math.sqrt(3) / 2 ** 31;
+  const weights: Weights = new Map();
+  for (const [name, spec] of optParamSpecs(cfg)) {
+    const w = new Float32Array(spec.shape.reduce((a, b) => a * b, 1));
+    if (spec.kind === 'linear' || spec.kind === 'embedding') {
+      for (let i = 0; i < w.length; i++) {
+        x ^= x << 13;
+        x ^= x >>> 17;
+        x ^= x << 5;
+        w[i] = (x | 0) * scale;
+      }
+    } else if (spec.kind === 'ln_weight') w.fill(1);
+    weights.set(name, w);
+  }
+  return weights;
+}
+
 const cfg = args.model === 'tiny' ? TINY_CONFIG : OPT_125M;
 let t = performance.now();
-const weights = initOptWeights(cfg, 0);
+const weights = fastRandomWeights(cfg, 1);
 const graph = buildOptForward(cfg, weights, { withPast: !args['no-cache'], present: !args['no-cache'] });
 weights.clear();
 const inner = await openDecoder(graph, { threads: args.threads });
