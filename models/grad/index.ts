@@ -17,7 +17,8 @@ import {
 import type { ort } from '../session.js';
 import { backward } from './backward.js';
 import { GradContext } from './context.js';
-import { appendNllHead } from './loss.js';
+import { appendLossHead, appendNllHead } from './loss.js';
+import { foldTransposedGemms } from './peephole.js';
 import {
   FLOAT_TYPES,
   copyNodes,
@@ -57,7 +58,7 @@ function newBuilder(sf: StaticForward, extra: string[]): GraphBuilder {
 }
 
 function finish(forward: ModelProto, g: GraphBuilder, inits: Map<string, TensorProto>, opset: number): ModelProto {
-  const nodes = pruneNodes(g.nodes, g.outputs.map((o) => o.name));
+  const nodes = pruneNodes(foldTransposedGemms(pruneNodes(g.nodes, g.outputs.map((o) => o.name))), g.outputs.map((o) => o.name));
   const used = new Set(nodes.flatMap((n: NodeProto) => n.input));
   const initializer = [...inits.values(), ...g.initializers].filter((t) => used.has(t.name));
   const graph = onnx.GraphProto.create({ name: forward.graph?.name || 'graph', node: nodes, initializer, input: g.inputs, output: g.outputs });
@@ -102,18 +103,13 @@ export async function buildGradientGraph(forward: ModelProto, opts: GradientGrap
     g.input(p, t.dataType as DataType, dimsOf(t));
   }
 
-  const head = appendNllHead(g, sf.info, sf.logits, 'labels', { batch, seq, vocab: sf.vocab, dtype });
-  const masked = g.op('Mul', [head.nll, head.mask]);
-  const lossSum = g.op('ReduceSum', [masked, g.i64([0, 1])], { keepdims: 0 }, { outputs: ['loss_sum'] });
-  g.op('ReduceSum', [head.mask, g.i64([0, 1])], { keepdims: 0 }, { outputs: ['token_count'] });
-  const objective = g.op('Mul', [lossSum, 'loss_scale']);
-  sf.info.set(masked, { dtype, shape: [batch, seq - 1] });
-  sf.info.set(lossSum, { dtype, shape: [] });
-  sf.info.set(objective, { dtype, shape: [] });
+  const head = appendLossHead(g, sf.logits, 'labels', 'loss_scale', { batch, seq, dtype });
+  g.op('Identity', [head.lossSum], {}, { outputs: ['loss_sum'] });
+  g.op('Identity', [head.tokenCount], {}, { outputs: ['token_count'] });
 
+  // The walk starts at the logits, with the head's hand-written gradient.
   const c = new GradContext(g, sf.opset, sf.info, sf.initializers);
-  const forwardAndHead = [...g.nodes];
-  const grads = backward(forwardAndHead, new Map([[objective, g.scalar(1, dtype)]]), params, c);
+  const grads = backward(sf.nodes, new Map([[sf.logits, head.dLogits]]), params, c);
   const missing = params.filter((p) => !grads.has(p));
   if (requested && missing.length > 0) throw new Error(`trainable parameter(s) ${missing.join(', ')} do not affect the loss`);
   const trained = params.filter((p) => grads.has(p));
@@ -141,8 +137,8 @@ export async function buildNllGraph(forward: ModelProto, opts: { batch: number; 
   const ids = sf.inputs.find((v) => v.name === 'input_ids')!;
   const idsType = sf.info.get(ids.name)!.dtype;
   const targets = idsType === DataType.INT64 ? ids.name : g.op('Cast', [ids.name], { to: DataType.INT64 });
-  const head = appendNllHead(g, sf.info, sf.logits, targets, { batch: opts.batch, seq: opts.seq, vocab: sf.vocab, dtype });
-  g.op('Identity', [head.nll], {}, { outputs: ['nll'] });
+  const nll = appendNllHead(g, sf.logits, targets, { batch: opts.batch, seq: opts.seq, dtype });
+  g.op('Identity', [nll], {}, { outputs: ['nll'] });
   g.output('nll', dtype, [opts.batch, opts.seq - 1]);
   return finish(forward, g, sf.initializers, sf.opset);
 }

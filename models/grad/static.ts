@@ -130,8 +130,9 @@ function dummyFeeds(inputs: ValueInfoProto[], batch: number, seq: number): Recor
 
 /**
  * Runs `nodes` once with every intermediate tensor as an output (optimisation off so that none is fused away) and
- * returns each tensor's type and shape, plus the values of the tensors named in `keep`. Outputs are fetched in
- * chunks of `chunk` to bound the memory of the probe on large models.
+ * returns each tensor's type and shape, plus the values of the tensors named in `keep`. Large float initializers
+ * are fed as inputs (zero-copy) instead of being serialised into the probe model. Outputs are fetched in chunks
+ * of about `chunkBytes` to bound the memory of the probe on large models.
  */
 export async function probeTensors(
   base: ModelProto,
@@ -140,28 +141,46 @@ export async function probeTensors(
   inputs: ValueInfoProto[],
   feeds: Record<string, ort.Tensor>,
   keep: Set<string>,
-  chunk = 200,
+  chunkBytes = 512 << 20,
 ): Promise<{ info: Map<string, TensorInfo>; values: Map<string, TensorProto> }> {
   const info = new Map<string, TensorInfo>();
   const values = new Map<string, TensorProto>();
   const names = nodes.flatMap((n) => n.output.filter((o) => o !== ''));
+  const allFeeds = { ...feeds };
+  const probeInputs = [...inputs];
+  const small: TensorProto[] = [];
+  for (const [name, t] of initializers) {
+    const data = t.dataType === DataType.FLOAT ? floatView(t) : null;
+    if (!data || data.length < 4096) {
+      small.push(t);
+      continue;
+    }
+    allFeeds[name] = new ortRuntime.Tensor('float32', data, dimsOf(t));
+    probeInputs.push(valueInfo(name, DataType.FLOAT, dimsOf(t)));
+  }
   const model = onnx.ModelProto.create({
     irVersion: base.irVersion,
     opsetImport: base.opsetImport,
-    graph: onnx.GraphProto.create({ name: 'probe', node: nodes, initializer: [...initializers.values()], input: inputs, output: [] }),
+    graph: onnx.GraphProto.create({ name: 'probe', node: nodes, initializer: small, input: probeInputs, output: [] }),
   });
+  let chunk = 64; // first guess; later chunks are sized from the bytes seen so far
+  let seenBytes = 0;
+  let seenCount = 0;
   for (let k = 0; k < names.length; k += chunk) {
+    if (seenCount > 0) chunk = Math.max(16, Math.floor(chunkBytes / Math.max(1, seenBytes / seenCount)));
     const part = names.slice(k, k + chunk);
     model.graph!.output = part.map((name) => onnx.ValueInfoProto.create({ name }));
     const session = await openSession(model, { threads: 2, optimization: 'disabled' });
     try {
-      const res = await session.run(feeds);
+      const res = await session.run(allFeeds);
       for (const name of part) {
         const t = res[name];
         if (!t) throw new Error(`probe run did not return ${name}`);
         const dtype = ORT_TO_ONNX[t.type];
         if (dtype === undefined) throw new Error(`tensor ${name}: unsupported element type ${t.type}`);
         info.set(name, { dtype, shape: [...t.dims] });
+        seenBytes += numel([...t.dims]) * 4;
+        seenCount++;
         if (keep.has(name)) values.set(name, ortToTensor(name, t));
       }
     } finally {
@@ -169,6 +188,14 @@ export async function probeTensors(
     }
   }
   return { info, values };
+}
+
+/** A Float32Array over a float tensor's raw bytes (a view when aligned, else a copy). */
+function floatView(t: TensorProto): Float32Array | null {
+  const raw = t.rawData;
+  if (!raw || raw.length === 0) return null;
+  if (raw.byteOffset % 4 === 0) return new Float32Array(raw.buffer, raw.byteOffset, raw.length / 4);
+  return new Float32Array(new Uint8Array(raw).buffer);
 }
 
 /**
@@ -211,8 +238,6 @@ export interface StaticOptions {
   seq: number;
   /** Initializers that stay variable (parameters): never folded. */
   variables: Set<string>;
-  /** Outputs fetched per inference run while learning shapes (bounds the memory of the probe). */
-  probeChunk?: number;
 }
 
 /**
@@ -281,7 +306,7 @@ export async function staticForward(forward: ModelProto, opts: StaticOptions): P
   }
   if (!dynamic.has('logits')) throw new Error('forward graph: `logits` does not depend on input_ids');
 
-  const probed = await probeTensors(forward, live, initializers, inputs, dummyFeeds(inputs, batch, seq), frontier, opts.probeChunk);
+  const probed = await probeTensors(forward, live, initializers, inputs, dummyFeeds(inputs, batch, seq), frontier);
   for (const [name, i] of probed.info) info.set(name, i);
   for (const [name, t] of probed.values) initializers.set(name, t);
 
