@@ -1,6 +1,6 @@
 // Source rows -> tokenized run_clm blocks -> an Arrow corpus (generation 0, origin 'original').
 // Shared by `collapse prepare` and the generational loop.
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { writeDirAtomic } from '../models/util/atomic.js';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -10,7 +10,7 @@ import { writeCorpus, type CorpusManifest, type CorpusRow } from './corpus.js';
 import { SyntheticSource, type SyntheticConfig } from './synthetic.js';
 import { tinyTokenizerFiles } from './tiny-tokenizer.js';
 import { loadTokenizer, type LoadedTokenizer } from './tokenizer.js';
-import { loadWikitext } from './wikitext.js';
+import { loadWikitext, sha256 } from './wikitext.js';
 
 export interface SourceRows {
   rows: string[];
@@ -45,7 +45,12 @@ export async function loadSourceRows(
   const wt = await loadWikitext(data, split, opts.variant);
   return {
     rows: wt.rows,
-    source: { kind: 'wikitext', variant: wt.variant, split: wt.split, files: wt.files.map((f) => resolve(f)) },
+    source: {
+      kind: 'wikitext',
+      variant: wt.variant,
+      split: wt.split,
+      files: wt.files.map((f) => ({ path: resolve(f), sha256: sha256(readFileSync(f)) })),
+    },
   };
 }
 

@@ -221,6 +221,7 @@ function byteLevelFastEncoder(hf: HfTokenizer, tj: Json, cfg: Json): ((text: str
             // As the library's ByteLevel pre-tokenizer: UTF-8 bytes to their characters; then its BPE.
             const mapped = Array.from(utf8.encode(piece), (b) => byteEncoder[b]!).join('');
             ids = internals.model([mapped]).map(toId);
+            if (pieceIds.size >= 2_000_000) pieceIds.clear(); // bounded memory on huge corpora
             pieceIds.set(piece, ids);
           }
           for (const id of ids) out.push(id);

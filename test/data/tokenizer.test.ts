@@ -62,6 +62,9 @@ describe.skipIf(!gpt2Dir || !wikiValid)('GPT-2: tokenizer.json and vocab.json + 
       for (const l of lines) {
         const a = fromJson.encode(l);
         expect(fromBpe.encode(l)).toEqual(a);
+        // And the library's own encode on both built tokenizers (not only the memoized path).
+        expect(fromBpe.hf.encode(l).ids).toEqual(a);
+        expect(fromJson.hf.encode(l).ids).toEqual(a);
         expect(fromJson.decode(a)).toBe(l);
         n += a.length;
       }
