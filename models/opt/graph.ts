@@ -15,6 +15,11 @@ export interface OptForwardOptions {
   withPast: boolean;
   /** Output present.* (default true). A plain scoring forward can drop them to save memory. */
   present?: boolean;
+  /**
+   * Compute logits for the last position only (logits [batch, 1, vocab]): the prefill of generation
+   * needs no more, and the LM head is the largest matrix product of a small OPT.
+   */
+  lastLogitsOnly?: boolean;
 }
 
 const FLT_MAX = 3.4028234663852886e38; // torch.finfo(float32).max: HF's mask value is -FLT_MAX
@@ -142,10 +147,11 @@ export function buildOptForward(cfg: OptConfig, weights: Weights, opts: OptForwa
   if (hasFinalLayerNorm(cfg)) h = layerNorm(h, `${DECODER}.final_layer_norm`);
   if (hasProjections(cfg)) h = linear(h, `${DECODER}.project_out`);
 
+  if (opts.lastLogitsOnly) h = g.op('Slice', [h, g.i64([-1]), g.i64([2 ** 53 - 1]), g.i64([1])]);
   const head = cfg.tie_word_embeddings ? EMBED_TOKENS : LM_HEAD;
   g.op('MatMul', [h, g.op('Transpose', [head], { perm: [1, 0] })], {}, { outputs: ['logits'] });
 
-  g.output('logits', DataType.FLOAT, ['batch_size', 'sequence_length', cfg.vocab_size]);
+  g.output('logits', DataType.FLOAT, ['batch_size', opts.lastLogitsOnly ? 1 : 'sequence_length', cfg.vocab_size]);
   if (withPresent)
     for (let l = 0; l < cfg.num_hidden_layers; l++)
       for (const kv of ['key', 'value'] as const)

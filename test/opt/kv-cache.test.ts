@@ -57,6 +57,13 @@ describe('KV cache', () => {
     }
     expect(checked).toBe((2 * T - 3) * V);
     expect(worst).toBeLessThan(1e-4);
+    // lastLogitsOnly gives the last position's logits of the full forward.
+    const last = await openSession(buildOptForward(cfg, w, { withPast: true, lastLogitsOnly: true }), { threads: 1 });
+    const lastOut = await last.run({ input_ids: i64(ids, [B, T]), attention_mask: i64(mask, [B, T]), ...empty() });
+    expect(lastOut.logits!.dims).toEqual([B, 1, V]);
+    const lastLogits = floatData(lastOut.logits, 'logits');
+    for (let b = 0; b < B; b++)
+      for (let v = 0; v < V; v++) expect(Math.abs(lastLogits[b * V + v]! - fullLogits[(b * T + T - 1) * V + v]!)).toBeLessThan(1e-5);
     // And the cache is not a no-op: the last step without its past gives different logits.
     const noPast = await s.run({ input_ids: i64([ids[T - 1]!, ids[2 * T - 1]!], [B, 1]), attention_mask: i64([1, 1], [B, 1]), ...empty() });
     const a = floatData(noPast.logits, 'logits');
