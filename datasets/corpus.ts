@@ -8,7 +8,7 @@
 // files: N processes can write into one corpus if each has its own `writer` name (shards are named
 // `part-<writer>-<seq>.arrow`). The reader aggregates the shard manifests, checks that every expected
 // writer has finished, and verifies each shard's size, sha256 and schema before yielding any of its data.
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   Field,
@@ -26,7 +26,7 @@ import {
   vectorFromArray,
   type Data,
 } from 'apache-arrow';
-import { writeFileAtomic, writeJsonAtomic } from '../models/util/atomic.js';
+import { tmpName, writeFileAtomic, writeJsonAtomic } from '../models/util/atomic.js';
 import { Rng } from '../models/util/rng.js';
 import { sha256 } from './wikitext.js';
 
@@ -246,18 +246,32 @@ export function finalizeCorpus(dir: string): CorpusManifest {
   return out;
 }
 
-/** Writes a whole corpus in one call (one writer), finalized. */
+/**
+ * Writes a whole corpus in one call (one writer), finalized. The directory appears only when complete
+ * (built under a temporary name, then renamed), so a crash never leaves a half-written corpus at `dir`.
+ */
 export function writeCorpus(
   dir: string,
   rows: Iterable<CorpusRow>,
   opts: { blockSize: number; provenance?: Provenance; rowsPerShard?: number },
 ): CorpusManifest {
-  if (existsSync(join(dir, 'manifest.json'))) throw new Error(`${dir} already holds a corpus: choose another --out or delete it`);
-  createCorpus(dir, { blockSize: opts.blockSize, provenance: opts.provenance, expectedWriters: ['w0'] });
-  const w = new CorpusWriter(dir, { writer: 'w0', rowsPerShard: opts.rowsPerShard });
-  for (const r of rows) w.append(r);
-  w.close();
-  return finalizeCorpus(dir);
+  if (existsSync(dir)) {
+    if (readdirSync(dir).length > 0) throw new Error(`${dir} already exists and is not empty: choose another output directory or delete it`);
+    rmdirSync(dir);
+  }
+  const tmp = tmpName(dir);
+  try {
+    createCorpus(tmp, { blockSize: opts.blockSize, provenance: opts.provenance, expectedWriters: ['w0'] });
+    const w = new CorpusWriter(tmp, { writer: 'w0', rowsPerShard: opts.rowsPerShard });
+    for (const r of rows) w.append(r);
+    w.close();
+    const m = finalizeCorpus(tmp);
+    renameSync(tmp, dir);
+    return m;
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
 }
 
 // ---------------------------------------------------------------- reading

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Field, Float32, List, Table, tableFromArrays, tableToIPC, vectorFromArray } from 'apache-arrow';
@@ -132,6 +132,12 @@ describe('Arrow corpus store', () => {
     const dir = fresh();
     expect(() => writeCorpus(dir, [{ ...makeRows(1, 4)[0]!, input_ids: [1, 2] }], { blockSize: 4 })).toThrow(/has 2 input_ids, the corpus block size is 4/);
     expect(() => readCorpus(root)).toThrow(/manifest\.json is missing/);
+    // writeCorpus builds under a temporary name: a failing row stream leaves no directory behind.
+    expect(existsSync(dir)).toBe(false);
+    expect(readdirSync(root).filter((f) => f.includes('.tmp-'))).toEqual([]);
+    const full = fresh();
+    writeCorpus(full, makeRows(2, 4), { blockSize: 4 });
+    expect(() => writeCorpus(full, makeRows(2, 4), { blockSize: 4 })).toThrow(/already exists and is not empty/);
   });
 });
 
