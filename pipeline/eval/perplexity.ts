@@ -112,7 +112,7 @@ export async function scoreBlocks(scorer: Scorer, blocks: Blocks, opts: { batchS
   const scoredRows: number[] = [];
   let total = 0;
   let predictions = 0;
-  const bar = progress(opts.label ?? 'perplexity', rows, { unit: 'samples', logEvery: Math.max(batch, Math.floor(rows / 10)) });
+  const bar = progress(opts.label ?? 'perplexity', rows, { unit: 'samples', logEvery: rows >= 2000 ? Math.floor(rows / 10) : 0 });
   const start = Date.now();
   for (let r0 = 0; r0 < rows; r0 += batch) {
     const n = Math.min(batch, rows - r0);
