@@ -2,7 +2,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import { SyntheticSource } from '../../datasets/synthetic.js';
+import { DEFAULT_SYNTHETIC, SyntheticSource } from '../../datasets/synthetic.js';
 import { providerFromEnv, type Provider } from '../../models/session.js';
 import { writeJsonAtomic } from '../../models/util/atomic.js';
 import { loadEvalCorpus } from '../../pipeline/eval/corpus-input.js';
@@ -14,7 +14,8 @@ interface EvalArgs {
   out?: string;
   'samples-out'?: string;
   reference?: string;
-  'synthetic-seed'?: number;
+  synthetic: boolean;
+  'synthetic-source-seed': number;
   'self-bleu-samples': number;
   seed: number;
   'batch-size': number;
@@ -51,7 +52,12 @@ const evalCommand: CommandModule<object, EvalArgs> = {
       .option('out', { type: 'string', describe: 'Write the measures as JSON here (default: print only)' })
       .option('samples-out', { type: 'string', describe: 'Write the per-sample perplexities as a JSON array here' })
       .option('reference', { type: 'string', describe: "Corpus of real data: its per-sample perplexity percentiles under --model give the tail-mass thresholds" })
-      .option('synthetic-seed', { type: 'number', describe: "Also score the texts' exact log-likelihood under the synthetic source with this seed (the run's data.synthetic.seed)" })
+      .option('synthetic', { type: 'boolean', default: false, describe: "Also score the texts' exact log-likelihood under the project's synthetic source (complete sentences only)" })
+      .option('synthetic-source-seed', {
+        type: 'number',
+        default: DEFAULT_SYNTHETIC.seed,
+        describe: "Seed of the synthetic source's transition rows (the source's own seed, not the seed that sampled the data)",
+      })
       .option('self-bleu-samples', { type: 'number', default: 100, describe: 'Samples in the seeded self-BLEU subsample' })
       .option('seed', { type: 'number', default: 0, describe: 'Seed of the self-BLEU subsample' })
       .option('batch-size', { type: 'number', default: 8, describe: 'Blocks per forward pass' })
@@ -68,7 +74,7 @@ const evalCommand: CommandModule<object, EvalArgs> = {
     const padId = a['pad-id'] ?? modelPadId(a.model);
     const corpus = loadEvalCorpus(a.data, { padId });
     const reference = a.reference ? await realReference(a.model, loadEvalCorpus(a.reference).blocks, scoring) : null;
-    const source = a['synthetic-seed'] !== undefined ? new SyntheticSource({ seed: a['synthetic-seed'] }) : null;
+    const source = a.synthetic ? new SyntheticSource({ seed: a['synthetic-source-seed'] }) : null;
     const { result, samplePpl } = await evaluateCorpus(a.model, corpus, {
       ...scoring,
       reference,
