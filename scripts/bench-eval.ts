@@ -27,6 +27,11 @@ const T = Number(values.seq);
 const cfg = OPT_125M;
 const V = cfg.vocab_size;
 
+const cpuSeconds = (since: NodeJS.CpuUsage): number => {
+  const u = process.cpuUsage(since);
+  return (u.user + u.system) / 1e6;
+};
+
 const tmp = mkdtempSync(join(tmpdir(), 'bench-eval-'));
 try {
   process.stderr.write(`building an OPT-125m-shaped forward (random weights) in ${tmp} ...\n`);
@@ -58,22 +63,29 @@ try {
   };
   await plainBatch(0, batch); // warm-up
   let t0 = performance.now();
+  let c0 = process.cpuUsage();
   for (let r0 = 0; r0 < N; r0 += batch) await plainBatch(r0, Math.min(batch, N - r0));
   const plain = N / ((performance.now() - t0) / 1000);
+  const plainCpu = cpuSeconds(c0);
   await session.release();
 
   // 2. Scoring graph (what collapse eval and the loop use).
   const scorer = await openScorer(dir, { threads });
   await scorer.nll(ids.subarray(0, batch * T), batch, T); // warm-up
   t0 = performance.now();
+  c0 = process.cpuUsage();
   await scoreBlocks(scorer, blocks, { batchSize: batch, label: 'nll graph' });
   const nll = N / ((performance.now() - t0) / 1000);
+  const nllCpu = cpuSeconds(c0);
   await scorer.close();
 
-  const line = (name: string, v: number) => `${name.padEnd(40)} ${v.toFixed(2)} samples/s`;
+  // On a shared machine wall time includes waiting for the CPU; CPU time does not. N / (CPU s / threads)
+  // is the rate with `threads` cores to ourselves (an estimate: it assumes the threads stay busy).
+  const line = (name: string, v: number, cpu: number) =>
+    `${name.padEnd(40)} ${v.toFixed(2)} samples/s wall, ${(N / (cpu / threads)).toFixed(2)} samples/s per ${threads} busy cores (${(cpu / N).toFixed(3)} CPU s/sample)`;
   process.stdout.write(
     `OPT-125m shape (vocab ${V}, hidden ${cfg.hidden_size}, ${cfg.num_hidden_layers} layers), ${N} samples x ${T} tokens, batch ${batch}, ${threads} threads\n` +
-      `${line('plain forward + JS log-softmax', plain)}\n${line('scoring graph (NLL inside onnxruntime)', nll)}\n` +
+      `${line('plain forward + JS log-softmax', plain, plainCpu)}\n${line('scoring graph (NLL inside onnxruntime)', nll, nllCpu)}\n` +
       `speed-up ${(nll / plain).toFixed(2)}x\n`,
   );
 } finally {
