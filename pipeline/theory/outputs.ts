@@ -104,11 +104,15 @@ export async function writeDiscrete(res: DiscreteResult, out: string, o: OutputO
 
 // ------------------------------------------------------------------------------------------- gaussian
 
-export async function writeGaussian(results: GaussianResult[], out: string, o: OutputOptions = {}): Promise<string[]> {
+/** d-dimensional results (gaussian-nd.ts) carry `dims`; their "variance" is trace(S)/d and "mu" is |m|. */
+type AnyGaussianResult = GaussianResult & { dims?: number };
+const seriesName = (res: AnyGaussianResult) => `${res.dims && res.dims > 1 ? `d=${res.dims} ` : ''}M=${res.options.samples} ${res.options.mode}`;
+
+export async function writeGaussian(results: AnyGaussianResult[], out: string, o: OutputOptions = {}): Promise<string[]> {
   const rows: Row[] = [];
   const finals: Row[] = [];
   for (const res of results) {
-    const series = `M=${res.options.samples} ${res.options.mode}`;
+    const series = seriesName(res);
     for (const s of res.stats) {
       // Log-scale figures cannot show 0: clamp (the CSV keeps the value).
       rows.push({ series, samples: res.options.samples, mode: res.options.mode, ...s, varQ05Plot: Math.max(s.varQ05, 1e-300) });
@@ -119,7 +123,8 @@ export async function writeGaussian(results: GaussianResult[], out: string, o: O
   writeData(rows, join(out, 'per_generation'));
   writeJsonAtomic(join(out, 'summary.json'), {
     model: 'gaussian',
-    runs: results.map((r) => r.options),
+    runs: results.map((r) => ({ dims: r.dims ?? 1, ...r.options })),
+    note: results.some((r) => (r.dims ?? 1) > 1) ? 'for d > 1, variance columns are trace(S)/d and mu columns are |m|' : undefined,
     final: finals,
   });
   if (o.figures !== false) {
@@ -139,7 +144,7 @@ export async function writeGaussian(results: GaussianResult[], out: string, o: O
   return results.map((res) => {
     const s = res.stats[res.stats.length - 1]!;
     return (
-      `gaussian M=${res.options.samples} ${res.options.mode}, ${res.options.runs} runs, generation ${s.generation}: ` +
+      `gaussian ${seriesName(res)}, ${res.options.runs} runs, generation ${s.generation}: ` +
       `variance mean ${fmt(s.varMean)} median ${fmt(s.varMedian)}, <1% in ${(100 * s.shareVarBelow1pct).toFixed(1)}% of runs, W2 median ${fmt(s.w2Median)}`
     );
   });

@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { namedDistribution, normalizeProbs, simulateDiscrete, type DiscreteMode } from '../../pipeline/theory/discrete.js';
 import { simulateGaussian, type GaussianMode, type GaussianResult, type GaussianSampler } from '../../pipeline/theory/gaussian.js';
+import { simulateGaussianNd } from '../../pipeline/theory/gaussian-nd.js';
 import { DEFAULT_MIXTURE, mixture, simulateGmm } from '../../pipeline/theory/gmm.js';
 import { writeDiscrete, writeGaussian, writeGmm } from '../../pipeline/theory/outputs.js';
 import { parseIntList } from '../../pipeline/theory/stats.js';
@@ -76,6 +77,7 @@ const discrete: CommandModule<object, DiscreteArgs> = {
 
 interface GaussianArgs extends CommonArgs {
   samples: string[];
+  dims: number;
   mode: GaussianMode | 'both';
   sampler: GaussianSampler;
 }
@@ -87,6 +89,7 @@ const gaussian: CommandModule<object, GaussianArgs> = {
     common(y, { runs: 100, generations: 1000 })
       .option('samples', { alias: 'M', type: 'string', array: true, default: ['100,500,1000,10000'], describe: 'Sample sizes M, comma-separated: one series each' })
       .option('mode', { type: 'string', default: 'replace', choices: ['replace', 'accumulate', 'both'], describe: 'Fit on this generation only, on all samples so far, or both' })
+      .option('dims', { alias: 'd', type: 'number', default: 1, describe: 'Dimension d: N(0, I_d) refitted with the sample mean and unbiased covariance (variance columns become trace/d)' })
       .option('sampler', {
         type: 'string',
         default: 'samples',
@@ -100,11 +103,14 @@ const gaussian: CommandModule<object, GaussianArgs> = {
     if (sizes.some((m) => m < 2)) throw new Error('--samples: the unbiased variance needs M >= 2');
     checkInt('runs', a.runs, 1);
     checkInt('generations', a.generations, 1);
+    checkInt('dims', a.dims, 1);
+    if (sizes.some((m) => m <= a.dims)) throw new Error(`--samples: the covariance in d=${a.dims} dimensions needs M > d`);
     const modes: GaussianMode[] = a.mode === 'both' ? ['replace', 'accumulate'] : [a.mode];
     const results: GaussianResult[] = [];
     for (const mode of modes) {
       for (const samples of sizes) {
-        results.push(simulateGaussian({ samples, runs: a.runs, generations: a.generations, seed: a.seed, mode, sampler: a.sampler }));
+        const o = { samples, runs: a.runs, generations: a.generations, seed: a.seed, mode, sampler: a.sampler };
+        results.push(a.dims > 1 ? simulateGaussianNd({ ...o, dims: a.dims }) : simulateGaussian(o));
       }
     }
     const out = resolve(a.out ?? 'runs/theory/gaussian');
