@@ -7,7 +7,7 @@ import { concatCorpora, fixedFraction, readBlocks, readCorpus, subsampleIndices,
 import { buildBlocks } from '../../datasets/blocks.js';
 import { SyntheticSource } from '../../datasets/synthetic.js';
 import { loadTokenizer, tinyTokenizerFiles, type Tokenizer } from '../../datasets/tokenizer.js';
-import { loadWikitext } from '../../datasets/wikitext.js';
+import { loadSourceRows } from '../../datasets/prepare.js';
 import { hubSnapshot, isHubId } from '../../models/hub.js';
 import { importHfCheckpoint, loadModelDir, writeModelDir } from '../../models/model-dir.js';
 import { initOptWeights, TINY_CONFIG } from '../../models/opt/index.js';
@@ -66,16 +66,13 @@ export function baseModelDir(cfg: RunConfig, layout: RunLayout): string {
 
 async function sourceRows(cfg: RunConfig, split: (typeof SPLITS)[number]): Promise<{ rows: string[]; provenance: Info }> {
   const d = cfg.data;
-  if (d.source === 'synthetic') {
-    const src = new SyntheticSource();
-    const n = { train: d.synthetic.trainRows, valid: d.synthetic.validRows, test: d.synthetic.testRows }[split];
-    // Each split draws from its own stream of the same source.
-    const seed = d.synthetic.seed * 3 + SPLITS.indexOf(split);
-    return { rows: src.sample(n, seed), provenance: { source: 'synthetic', seed, rows: n } };
-  }
-  const hfSplit = split === 'valid' ? 'validation' : split;
-  const w = await loadWikitext(d.path ?? d.source, hfSplit, d.source);
-  return { rows: w.rows, provenance: { source: d.source, files: w.files, split: hfSplit } };
+  const n = { train: d.synthetic.trainRows, valid: d.synthetic.validRows, test: d.synthetic.testRows }[split];
+  const src = await loadSourceRows(d.source === 'synthetic' ? 'synthetic' : (d.path ?? d.source), {
+    split: split === 'valid' ? 'validation' : split,
+    variant: d.source === 'synthetic' ? undefined : d.source,
+    synthetic: { rows: n, seed: d.synthetic.seed },
+  });
+  return { rows: src.rows, provenance: src.source };
 }
 
 async function prepareData(cfg: RunConfig, layout: RunLayout): Promise<Info> {
