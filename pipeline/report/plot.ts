@@ -152,6 +152,12 @@ export function writeData(rows: readonly Row[], outBase: string): { csv: string;
   return files;
 }
 
+/** A figure and its data in one call: `outBase.{svg,png,vl.json}` plus `outBase.{csv,json}`. */
+export async function renderFigureWithData(spec: TopLevelSpec, rows: readonly Row[], outBase: string, opts: { scale?: number } = {}): Promise<FigureFiles & { csv: string; json: string }> {
+  const data = writeData(rows, outBase);
+  return { ...(await renderFigure(spec, outBase, opts)), ...data };
+}
+
 // ---------------------------------------------------------------------------------------------- charts
 
 interface Common {

@@ -2,7 +2,7 @@
 // plotting path, a summary.json, and a few summary lines for the terminal.
 import { join } from 'node:path';
 import { writeJsonAtomic } from '../../models/util/atomic.js';
-import { barChart, lineBandChart, renderFigure, scatterChart, writeData, type Row } from '../report/plot.js';
+import { barChart, lineBandChart, logHistogramChart, logHistogramRows, renderFigure, renderFigureWithData, scatterChart, writeData, type Row } from '../report/plot.js';
 import type { DiscreteResult } from './discrete.js';
 import type { GaussianResult } from './gaussian.js';
 import type { GmmResult } from './gmm.js';
@@ -91,6 +91,14 @@ export async function writeDiscrete(res: DiscreteResult, out: string, o: OutputO
       { state: r.state, kind: 'observed', value: r.frequency },
     ]);
     await renderFigure(barChart(bars, { x: 'state', y: 'value', series: 'kind', title: 'Frequency of the absorbing state vs p_i', yTitle: 'probability' }), join(out, 'absorption'));
+    if (absorbed.length) {
+      const hist = logHistogramRows({ [`M=${res.samples}`]: absorbed.map((g) => Math.max(g, 1)) }, 30);
+      await renderFigureWithData(
+        logHistogramChart(hist, { title: 'Generations to absorption in a delta', xTitle: 'generation of absorption', groupTitle: 'samples' }),
+        hist,
+        join(out, 'absorption_generation_hist'),
+      );
+    }
   }
   const lines = [
     `discrete (${res.mode}): ${res.probs.length} states, M=${res.samples}, ${res.runs} runs, up to ${G} generations`,

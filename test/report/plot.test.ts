@@ -9,6 +9,7 @@ import {
   logHistogramChart,
   logHistogramRows,
   renderFigure,
+  renderFigureWithData,
   ridgelineChart,
   scatterChart,
   toCsv,
@@ -68,6 +69,17 @@ describe('renderFigure', () => {
       expect(readFileSync(f.svg, 'utf8')).toContain(name === 'scatter' ? '>a<' : 'perplexity');
       expect(statSync(f.png).size).toBeGreaterThan(1000);
     }
+  });
+});
+
+describe('renderFigureWithData', () => {
+  it('writes the five files, with data equal to the rows', async () => {
+    const rows: Row[] = [{ a: 1, b: 2 }, { a: 2, b: 5 }];
+    const f = await renderFigureWithData(scatterChart(rows, { x: 'a', y: 'b' }), rows, join(dir, 'both'), { scale: 1 });
+    expect(readFileSync(f.csv, 'utf8')).toBe('a,b\n1,2\n2,5\n');
+    expect(JSON.parse(readFileSync(f.json, 'utf8'))).toEqual(rows);
+    expect(statSync(f.png).size).toBeGreaterThan(1000);
+    expect(readFileSync(f.svg, 'utf8')).toContain('<svg');
   });
 });
 
