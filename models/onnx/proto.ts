@@ -88,8 +88,9 @@ export function makeTensor(name: string, dims: readonly number[], data: TypedArr
 }
 
 function viewAs(dtype: DataType, bytes: Uint8Array): TypedArray {
-  // Copy into an aligned buffer: protobuf fields may start at any byte offset.
-  const buf = bytes.slice().buffer;
+  // Copy into a fresh, aligned buffer: protobuf fields may start at any byte offset, and a Node Buffer's
+  // slice() is a view into the whole file (new Uint8Array(view) always copies).
+  const buf = new Uint8Array(bytes).buffer;
   switch (dtype) {
     case DataType.FLOAT: return new Float32Array(buf);
     case DataType.DOUBLE: return new Float64Array(buf);
