@@ -72,10 +72,9 @@ function findFontFile(dir: string, depth: number): string | null {
 /** Vega-Lite spec → SVG text (headless Vega view, no DOM). */
 export async function renderSvg(spec: TopLevelSpec): Promise<string> {
   const font = figureFont().family;
-  const withFont = {
-    ...spec,
-    config: { font, ...(spec.config ?? {}) },
-  } as TopLevelSpec;
+  // Vega tags data objects in place (a symbol id): render from a copy so the caller's rows stay clean.
+  const copy = structuredClone(spec);
+  const withFont = { ...copy, config: { font, ...(copy.config ?? {}) } } as TopLevelSpec;
   const compiled = compile(withFont).spec;
   const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
   try {
