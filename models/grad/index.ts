@@ -50,10 +50,26 @@ export interface GradientGraph {
 /** Opset 16 brings ScatterND/ScatterElements reduction='add'; 13..15 graphs keep their meaning under 16. */
 const MIN_OUTPUT_OPSET = 16;
 
+// One probe per (model, shapes, parameters): the trainer builds the gradient and the NLL graph from the same model.
+const memo = new WeakMap<ModelProto, Map<string, Promise<StaticForward>>>();
+function staticForwardOnce(forward: ModelProto, batch: number, seq: number, variables: string[]): Promise<StaticForward> {
+  const key = `${batch}x${seq}:${[...variables].sort().join('\n')}`;
+  let byKey = memo.get(forward);
+  if (!byKey) memo.set(forward, (byKey = new Map()));
+  let sf = byKey.get(key);
+  if (!sf) {
+    sf = staticForward(forward, { batch, seq, variables: new Set(variables) });
+    byKey.set(key, sf);
+    sf.catch(() => byKey.delete(key)); // a failed build is not remembered
+  }
+  return sf;
+}
+
 function newBuilder(sf: StaticForward, extra: string[]): GraphBuilder {
   const g = new GraphBuilder();
   g.reserve([...sf.initializers.keys(), ...sf.info.keys(), ...sf.nodes.map((n) => n.name), ...extra]);
-  g.nodes.push(...sf.nodes);
+  // Own copies: the static forward is shared (memoised) between the graphs built from one model.
+  g.nodes.push(...sf.nodes.map((n) => onnx.NodeProto.create({ ...n, input: [...n.input], output: [...n.output], attribute: [...n.attribute] })));
   return g;
 }
 
@@ -85,7 +101,7 @@ export async function buildGradientGraph(forward: ModelProto, opts: GradientGrap
   const requested = opts.trainable;
   if (requested) checkTrainable(forward, requested);
   const candidates = requested ?? weightNames(forward);
-  const sf = await staticForward(forward, { batch: opts.batch, seq: opts.seq, variables: new Set(candidates) });
+  const sf = await staticForwardOnce(forward, opts.batch, opts.seq, candidates);
   const params = candidates.filter((p) => sf.initializers.has(p));
   const { batch, seq } = opts;
   const dtype = sf.info.get(sf.logits)!.dtype;
@@ -94,8 +110,6 @@ export async function buildGradientGraph(forward: ModelProto, opts: GradientGrap
   for (const v of sf.inputs) g.inputs.push(v);
   g.input('labels', DataType.INT64, [batch, seq]);
   g.input('loss_scale', dtype, []);
-  sf.info.set('labels', { dtype: DataType.INT64, shape: [batch, seq] });
-  sf.info.set('loss_scale', { dtype, shape: [] });
   const shapes: Record<string, number[]> = {};
   for (const p of params) {
     const t = sf.initializers.get(p)!;
@@ -103,13 +117,14 @@ export async function buildGradientGraph(forward: ModelProto, opts: GradientGrap
     g.input(p, t.dataType as DataType, dimsOf(t));
   }
 
+  const forwardNodes = [...g.nodes];
   const head = appendLossHead(g, sf.logits, 'labels', 'loss_scale', { batch, seq, dtype });
   g.op('Identity', [head.lossSum], {}, { outputs: ['loss_sum'] });
   g.op('Identity', [head.tokenCount], {}, { outputs: ['token_count'] });
 
   // The walk starts at the logits, with the head's hand-written gradient.
   const c = new GradContext(g, sf.opset, sf.info, sf.initializers);
-  const grads = backward(sf.nodes, new Map([[sf.logits, head.dLogits]]), params, c);
+  const grads = backward(forwardNodes, new Map([[sf.logits, head.dLogits]]), params, c);
   const missing = params.filter((p) => !grads.has(p));
   if (requested && missing.length > 0) throw new Error(`trainable parameter(s) ${missing.join(', ')} do not affect the loss`);
   const trained = params.filter((p) => grads.has(p));
@@ -121,7 +136,8 @@ export async function buildGradientGraph(forward: ModelProto, opts: GradientGrap
     g.output(`grad.${p}`, dtype, shapes[p]!);
   }
   // Parameters are graph inputs: drop them from the initializers (and untrained ones stay initializers).
-  const inits = new Map(sf.initializers);
+  const current = initializerMap(forward);
+  const inits = new Map([...sf.initializers].map(([name, t]) => [name, current.get(name) ?? t]));
   for (const p of trained) inits.delete(p);
   g.inputs.splice(0, g.inputs.length, ...g.inputs.filter((v) => !params.includes(v.name) || trained.includes(v.name)));
   for (const p of params) if (!trained.includes(p)) delete shapes[p];
@@ -130,7 +146,7 @@ export async function buildGradientGraph(forward: ModelProto, opts: GradientGrap
 
 /** The evaluation graph: nll [B, T-1] = -log p(token t+1 | tokens <= t). Weights stay initializers. */
 export async function buildNllGraph(forward: ModelProto, opts: { batch: number; seq: number }): Promise<ModelProto> {
-  const sf = await staticForward(forward, { batch: opts.batch, seq: opts.seq, variables: new Set(weightNames(forward)) });
+  const sf = await staticForwardOnce(forward, opts.batch, opts.seq, weightNames(forward));
   const dtype = sf.info.get(sf.logits)!.dtype;
   const g = newBuilder(sf, ['nll']);
   for (const v of sf.inputs) g.inputs.push(v);
@@ -140,7 +156,10 @@ export async function buildNllGraph(forward: ModelProto, opts: { batch: number; 
   const nll = appendNllHead(g, sf.logits, targets, { batch: opts.batch, seq: opts.seq, dtype });
   g.op('Identity', [nll], {}, { outputs: ['nll'] });
   g.output('nll', dtype, [opts.batch, opts.seq - 1]);
-  return finish(forward, g, sf.initializers, sf.opset);
+  // Weights from the model as it is now (the memoised static forward may predate a weight update).
+  const current = initializerMap(forward);
+  const inits = new Map([...sf.initializers].map(([name, t]) => [name, current.get(name) ?? t]));
+  return finish(forward, g, inits, sf.opset);
 }
 
 

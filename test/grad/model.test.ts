@@ -82,6 +82,19 @@ describe('torch-style opset-14 transformer (decomposed LayerNorm, shape subgraph
     await s.release();
   });
 
+  it('a trainable subset gets the same gradients as the full graph; the other weights stay initializers', async () => {
+    const sub = ['layers.1.fc2.bias', 'embed_tokens.weight'];
+    const full = await buildGradientGraph(forward, { batch: 2, seq: 6 });
+    const part = await buildGradientGraph(forward, { batch: 2, seq: 6, trainable: sub });
+    expect(part.params).toEqual(sub);
+    expect(graphOf(part.model).output.map((o) => o.name)).toEqual(['loss_sum', 'token_count', ...sub.map((p) => `grad.${p}`)]);
+    expect(graphOf(part.model).initializer.some((t) => t.name === 'layers.0.fc1.bias')).toBe(true);
+    const rf = await checkModelGradients(forward, full, b, { samples: 0, eps: 0, rtol: 0, atolFrac: 0 });
+    const rp = await checkModelGradients(forward, part, b, { samples: 0, eps: 0, rtol: 0, atolFrac: 0 });
+    expect(rp.lossSum).toBeCloseTo(rf.lossSum, 12);
+    for (const p of sub) rp.grads[p]!.forEach((v, k) => expect(v).toBeCloseTo(rf.grads[p]![k]!, 12));
+  });
+
   it('buildNllGraph returns nll [B, T-1] equal to the JavaScript per-token NLL, and no logits', async () => {
     const nllModel = await buildNllGraph(forward, { batch: 2, seq: 6 });
     const ref = await referenceLossSum(forward, b);
