@@ -93,13 +93,16 @@ export async function checkPage<T>(htmlPath: string, opts: { expression: string;
       '--disable-sync', '--no-first-run', '--disable-dev-shm-usage', '--remote-debugging-pipe', `--user-data-dir=${profile}`,
       'about:blank',
     ],
-    { stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'] },
+    // Its own process group, so that its renderer and helper processes can be ended together.
+    { stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'], detached: true },
   );
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000); });
   const cdp = new Cdp(child.stdio[3] as Writable, child.stdio[4] as Readable);
+  let closing = false; // set once the check is done and the browser is asked to close
   const exited = new Promise<never>((_, reject) =>
     child.on('exit', (code) => {
+      if (closing) return;
       const e = new Error(`chromium exited (code ${code}) before the check finished: ${stderr.trim().slice(-800)}`);
       cdp.failAll(e);
       reject(e);
@@ -113,11 +116,19 @@ export async function checkPage<T>(htmlPath: string, opts: { expression: string;
     return await Promise.race([run(), exited, timeout]);
   } finally {
     clearTimeout(timer);
-    // Chromium writes its profile until it has exited: wait for that before deleting it.
+    // Chromium writes its profile until it has exited: end its process group, wait, then delete the profile.
     const gone = child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise<void>((r) => child.once('exit', () => r()));
-    child.kill('SIGKILL');
+    try {
+      if (child.pid) process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      child.kill('SIGKILL'); // the group is gone already
+    }
     await Promise.race([gone, new Promise((r) => setTimeout(r, 5000))]);
-    rmSync(profile, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
+    try {
+      rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
+    } catch (e) {
+      process.stderr.write(`headless: could not delete the temporary profile ${profile}: ${(e as Error).message}\n`);
+    }
   }
 
   async function run(): Promise<PageCheck<T>> {
@@ -161,6 +172,7 @@ export async function checkPage<T>(htmlPath: string, opts: { expression: string;
       const shot = (await cdp.send('Page.captureScreenshot', { format: 'png', captureBeyondViewport: true, clip }, sessionId)) as { data: string };
       writeFileAtomic(opts.screenshot, Buffer.from(shot.data, 'base64'));
     }
+    closing = true;
     await cdp.send('Browser.close').catch(() => ({}));
     return { errors, externalRequests, value: ev.result?.value as T };
   }
