@@ -112,7 +112,10 @@ export function simulateDiscrete(o: DiscreteOptions): DiscreteResult {
   const cdf = new Float64Array(K);
   let acc = 0;
   for (let i = 0; i < K; i++) cdf[i] = acc += p[i]!;
-  cdf[K - 1] = 1;
+  // Rounding must not leave room for a zero-probability state at the end: the last positive one takes it.
+  let lastPositive = K - 1;
+  while (p[lastPositive] === 0) lastPositive--;
+  for (let i = lastPositive; i < K; i++) cdf[i] = 1;
 
   const supportSum = new Float64Array(G + 1);
   const supportSq = new Float64Array(G + 1);

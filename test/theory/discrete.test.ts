@@ -43,6 +43,13 @@ describe('discrete resampling', () => {
     expect(res.absorbedShare[300]).toBe(0);
   });
 
+  it('never draws a zero-probability state', () => {
+    const res = simulateDiscrete({ probs: [0, 0.3, 0, 0.7, 0], samples: 50, runs: 200, generations: 2000, seed: 2, quiet: true });
+    expect(res.supportMean[0]).toBe(2);
+    for (const s of res.finalState) expect([1, 3]).toContain(s);
+    expect(res.absorptionFrequency[0]! + res.absorptionFrequency[2]! + res.absorptionFrequency[4]!).toBe(0);
+  });
+
   it('is deterministic for a seed and rejects bad flags', () => {
     const a = simulateDiscrete({ probs: [0.6, 0.4], samples: 10, runs: 20, generations: 100, seed: 5, quiet: true });
     const b = simulateDiscrete({ probs: [0.6, 0.4], samples: 10, runs: 20, generations: 100, seed: 5, quiet: true });
