@@ -141,11 +141,12 @@ export async function probeTensors(
   inputs: ValueInfoProto[],
   feeds: Record<string, ort.Tensor>,
   keep: Set<string>,
+  only?: string[],
   chunkBytes = 512 << 20,
-): Promise<{ info: Map<string, TensorInfo>; values: Map<string, TensorProto> }> {
+): Promise<Probe> {
   const info = new Map<string, TensorInfo>();
   const values = new Map<string, TensorProto>();
-  const names = nodes.flatMap((n) => n.output.filter((o) => o !== ''));
+  const names = only ?? nodes.flatMap((n) => n.output.filter((o) => o !== ''));
   const allFeeds = { ...feeds };
   const probeInputs = [...inputs];
   const small: TensorProto[] = [];
@@ -188,6 +189,19 @@ export async function probeTensors(
     }
   }
   return { info, values };
+}
+
+export interface Probe {
+  info: Map<string, TensorInfo>;
+  values: Map<string, TensorProto>;
+}
+
+function emptyPast(name: string, dims: number[], dtype: DataType): TensorProto {
+  return makeTensor(name, dims, dtype === DataType.DOUBLE ? new Float64Array(0) : new Float32Array(0), dtype);
+}
+
+function sameDims(a: readonly number[] | undefined, b: readonly number[]): boolean {
+  return !!a && a.length === b.length && a.every((d, k) => d === b[k]);
 }
 
 /** A Float32Array over a float tensor's raw bytes (a view when aligned, else a copy). */
@@ -238,6 +252,8 @@ export interface StaticOptions {
   seq: number;
   /** Initializers that stay variable (parameters): never folded. */
   variables: Set<string>;
+  /** Predict shapes from cheap probes at batch 1 and 2 (default true; false probes every tensor at `batch`). */
+  affineProbe?: boolean;
 }
 
 /**
@@ -269,6 +285,7 @@ export async function staticForward(forward: ModelProto, opts: StaticOptions): P
   const initializers = initializerMap(forward);
   // Data inputs get the training shapes; past key/values become empty constants (past length 0).
   const inputs: ValueInfoProto[] = [];
+  const past: { name: string; dims: number[]; dtype: DataType }[] = [];
   for (const v of gInputs) {
     if (initializers.has(v.name)) continue;
     const { dtype, shape } = valueInfoShape(v);
@@ -278,8 +295,8 @@ export async function staticForward(forward: ModelProto, opts: StaticOptions): P
       const dims = shape.map((d, k) => (k === 0 ? batch : k === 2 ? 0 : d));
       if (dims.some((d) => typeof d !== 'number'))
         throw new Error(`forward graph input ${v.name}: heads/head_dim must be fixed numbers, got [${shape}]`);
-      const data = dtype === DataType.DOUBLE ? new Float64Array(0) : new Float32Array(0);
-      initializers.set(v.name, makeTensor(v.name, dims as number[], data, dtype));
+      past.push({ name: v.name, dims: dims as number[], dtype });
+      initializers.set(v.name, emptyPast(v.name, dims as number[], dtype));
     } else throw new Error(`forward graph input ${v.name} is not supported (expected input_ids, attention_mask, past_key_values.*)`);
   }
   if (!inputs.some((v) => v.name === 'input_ids')) throw new Error('forward graph has no `input_ids` input');
@@ -306,7 +323,31 @@ export async function staticForward(forward: ModelProto, opts: StaticOptions): P
   }
   if (!dynamic.has('logits')) throw new Error('forward graph: `logits` does not depend on input_ids');
 
-  const probed = await probeTensors(forward, live, initializers, inputs, dummyFeeds(inputs, batch, seq), frontier);
+  // Probes at batch 1 and 2 are cheap; shapes are affine in the batch size, so they predict the shapes at `batch`.
+  // One run at the real batch then computes the folded values and confirms the prediction on the tensors it returns.
+  const probeAt = (b: number, keep: Set<string>, only?: string[]): Promise<Probe> => {
+    const inits = new Map(initializers);
+    for (const p of past) inits.set(p.name, emptyPast(p.name, [b, ...p.dims.slice(1)], p.dtype));
+    const ins = inputs.map((v) => valueInfo(v.name, valueInfoShape(v).dtype, [b, seq]));
+    return probeTensors(forward, live, inits, ins, dummyFeeds(ins, b, seq), keep, only);
+  };
+  let probed: Probe | null = null;
+  if (batch > 2 && opts.affineProbe !== false) {
+    const p1 = await probeAt(1, new Set());
+    const p2 = await probeAt(2, new Set());
+    const predicted = new Map<string, TensorInfo>();
+    let affine = true;
+    for (const [name, i1] of p1.info) {
+      const i2 = p2.info.get(name);
+      if (!i2 || i2.shape.length !== i1.shape.length) affine = false;
+      else predicted.set(name, { dtype: i1.dtype, shape: i1.shape.map((d, k) => d + (batch - 1) * (i2.shape[k]! - d)) });
+    }
+    if (affine && [...predicted.values()].every((i) => i.shape.every((d) => d >= 0))) {
+      const check = await probeAt(batch, frontier, [...new Set([...frontier, 'logits'])]);
+      if ([...check.info].every(([n, i]) => sameDims(predicted.get(n)?.shape, i.shape))) probed = { info: predicted, values: check.values };
+    }
+  }
+  probed ??= await probeAt(batch, frontier);
   for (const [name, i] of probed.info) info.set(name, i);
   for (const [name, t] of probed.values) initializers.set(name, t);
 
