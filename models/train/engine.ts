@@ -3,10 +3,12 @@
 // Where the state lives, and why: onnxruntime-node passes inputs without copying, but copies every output
 // into a fresh array (measured on OPT-125m shapes, see scripts/bench-train.ts). So the weights and moments stay
 // in JS typed arrays fed as zero-copy inputs, and only what must change comes back:
-//   - accumulation (micro-batch < batch): the gradient graph returns grad.* per micro-batch (1x weights copied
-//     out); they are summed here; the update graph then returns new params + moments once per batch (3x).
-//   - micro-batch == batch: one fused graph (gradients + update) returns new params + moments (3x), saving the
-//     gradient copy and a second session call.
+//   - split step: the gradient graph returns grad.* per micro-batch (1x weights copied out), summed here; then
+//     a norm graph (one scalar out) and the update graphs, one per parameter chunk, each returning only its own
+//     new params + moments. Chunking bounds the transient memory: an update of all 125M parameters at once holds
+//     old state, onnxruntime's outputs and their JS copies together (3 x 1.5 GB).
+//   - fused step (one micro-batch per batch, optional): gradients + update in one graph, 3x weights out, no
+//     gradient copy, but the whole-state transient above. Measured peaks are in scripts/bench-train.ts' notes.
 import * as ort from 'onnxruntime-node';
 import { existsSync } from 'node:fs';
 import { encodeModel, type ModelProto } from '../onnx/proto.js';
@@ -23,7 +25,10 @@ export interface EngineSpec {
 
 export interface EngineGraphs {
   grad: string | ModelProto;
-  update: string | ModelProto;
+  /** Update graphs over chunks of the parameters (built with coefInput), applied one after another. */
+  update: (string | ModelProto)[];
+  /** grad.* -> grad_norm (for clipping across chunks). */
+  norm: string | ModelProto;
   /** Gradient + update in one graph (optional; used when one micro-batch makes a batch). */
   fused?: string | ModelProto;
   /** Per-token NLL graph with the trainable weights as inputs (optional; needed for validation). */
@@ -72,7 +77,8 @@ export class TrainEngine {
     readonly weights: TensorMap,
     readonly moments: TensorMap,
     private readonly grad: ort.InferenceSession,
-    private readonly update: ort.InferenceSession,
+    private readonly updates: { session: ort.InferenceSession; params: ParamSpec[] }[],
+    private readonly norm: ort.InferenceSession,
     private readonly fused: ort.InferenceSession | null,
     private readonly evalSession: ort.InferenceSession | null,
   ) {}
@@ -87,13 +93,17 @@ export class TrainEngine {
     const m: TensorMap = moments ?? new Map();
     for (const k of momentKinds(spec.optimizer.name))
       for (const p of spec.params) if (!m.has(momentName(k, p.name))) m.set(momentName(k, p.name), new Float32Array(weights.get(p.name)!.length));
-    const [grad, update, fused, ev] = await Promise.all([
+    const [grad, norm, fused, ev, ...ups] = await Promise.all([
       openTrainSession(graphs.grad, o),
-      openTrainSession(graphs.update, o),
+      openTrainSession(graphs.norm, o),
       graphs.fused ? openTrainSession(graphs.fused, o) : null,
       graphs.eval ? openTrainSession(graphs.eval, o) : null,
+      ...graphs.update.map((u) => openTrainSession(u, o)),
     ]);
-    return new TrainEngine(spec, weights, m, grad, update, fused, ev);
+    const updates = ups.map((session) => ({ session, params: spec.params.filter((p) => session.inputNames.includes(p.name)) }));
+    const covered = updates.reduce((n, u) => n + u.params.length, 0);
+    if (covered !== spec.params.length) throw new Error(`the update graphs cover ${covered} of ${spec.params.length} trainable tensors; rebuild the artifact`);
+    return new TrainEngine(spec, weights, m, grad, updates, norm, fused, ev);
   }
 
   get canFuse(): boolean {
@@ -113,27 +123,25 @@ export class TrainEngine {
     return feeds;
   }
 
-  private paramFeeds(feeds: Record<string, ort.Tensor>): void {
-    for (const p of this.spec.params) feeds[p.name] = f32(this.weights.get(p.name)!, p.shape);
+  private paramFeeds(feeds: Record<string, ort.Tensor>, params = this.spec.params): void {
+    for (const p of params) feeds[p.name] = f32(this.weights.get(p.name)!, p.shape);
   }
 
-  private stateFeeds(feeds: Record<string, ort.Tensor>, lr: number, maxNorm: number | null): void {
-    const s = updateScalars(this.spec.optimizer, this.step + 1, lr, maxNorm);
-    for (const k of UPDATE_SCALARS) feeds[k] = scalar(s[k]);
+  private stateFeeds(session: ort.InferenceSession, feeds: Record<string, ort.Tensor>, params: ParamSpec[], lr: number, maxNorm: number | null, gradNorm = 0): void {
+    const s = updateScalars(this.spec.optimizer, this.step + 1, lr, maxNorm, gradNorm);
+    for (const k of UPDATE_SCALARS) if (session.inputNames.includes(k)) feeds[k] = scalar(s[k]);
     for (const k of momentKinds(this.spec.optimizer.name))
-      for (const p of this.spec.params) feeds[momentName(k, p.name)] = f32(this.moments.get(momentName(k, p.name))!, p.shape);
+      for (const p of params) feeds[momentName(k, p.name)] = f32(this.moments.get(momentName(k, p.name))!, p.shape);
   }
 
-  private takeUpdate(out: ort.InferenceSession.OnnxValueMapType): number {
-    for (const p of this.spec.params) {
+  private takeUpdate(out: ort.InferenceSession.OnnxValueMapType, params: ParamSpec[]): void {
+    for (const p of params) {
       this.weights.set(p.name, out[newName(p.name)]!.data as Float32Array);
       for (const k of momentKinds(this.spec.optimizer.name)) {
         const n = momentName(k, p.name);
         this.moments.set(n, out[newName(n)]!.data as Float32Array);
       }
     }
-    this.step++;
-    return (out.grad_norm!.data as Float32Array)[0]!;
   }
 
   /** Runs the gradient graph on one micro-batch and adds its gradients to the accumulator. */
@@ -161,16 +169,25 @@ export class TrainEngine {
   /** Applies the optimizer to the accumulated gradients and clears them. Returns the pre-clip gradient norm;
    *  when it is not finite the weights are left unchanged. */
   async applyUpdate(lr: number, maxNorm: number | null): Promise<number> {
-    if (!this.gradAcc) throw new Error('applyUpdate called before any micro-batch was accumulated');
-    const feeds: Record<string, ort.Tensor> = {};
-    this.paramFeeds(feeds);
-    for (const p of this.spec.params) feeds[gradName(p.name)] = f32(this.gradAcc.get(p.name)!, p.shape);
-    this.stateFeeds(feeds, lr, maxNorm);
-    const out = await this.update.run(feeds);
+    const acc = this.gradAcc;
+    if (!acc) throw new Error('applyUpdate called before any micro-batch was accumulated');
     this.gradAcc = null;
+    const gradFeeds = (params: ParamSpec[], feeds: Record<string, ort.Tensor>) => {
+      for (const p of params) feeds[gradName(p.name)] = f32(acc.get(p.name)!, p.shape);
+      return feeds;
+    };
+    const gn = (((await this.norm.run(gradFeeds(this.spec.params, {}))).grad_norm!.data) as Float32Array)[0]!;
     // A non-finite gradient norm means a non-finite update: keep the old weights and let the caller stop.
-    const gn = (out.grad_norm!.data as Float32Array)[0]!;
-    return Number.isFinite(gn) ? this.takeUpdate(out) : gn;
+    if (!Number.isFinite(gn)) return gn;
+    // Chunk by chunk: each chunk's old tensors are dropped as soon as its new ones arrive.
+    for (const u of this.updates) {
+      const feeds = gradFeeds(u.params, {});
+      this.paramFeeds(feeds, u.params);
+      this.stateFeeds(u.session, feeds, u.params, lr, maxNorm, gn);
+      this.takeUpdate(await u.session.run(feeds), u.params);
+    }
+    this.step++;
+    return gn;
   }
 
   /** Gradient and update in one call (one micro-batch per batch). */
@@ -178,14 +195,15 @@ export class TrainEngine {
     if (!this.fused) throw new Error('this artifact has no fused step graph');
     const feeds = this.dataFeeds(this.fused, b, lossScale);
     this.paramFeeds(feeds);
-    this.stateFeeds(feeds, lr, maxNorm);
+    this.stateFeeds(this.fused, feeds, this.spec.params, lr, maxNorm);
     const out = await this.fused.run(feeds);
     const lossSum = (out.loss_sum!.data as Float32Array)[0]!;
     const tokens = Number((out.token_count!.data as Float32Array)[0]!);
     // Refuse a non-finite step before it replaces the weights.
     const gn = (out.grad_norm!.data as Float32Array)[0]!;
     if (!Number.isFinite(lossSum) || !Number.isFinite(gn)) return { lossSum, tokens, gradNorm: gn };
-    this.takeUpdate(out);
+    this.takeUpdate(out, this.spec.params);
+    this.step++;
     return { lossSum, tokens, gradNorm: gn };
   }
 
@@ -204,6 +222,6 @@ export class TrainEngine {
   }
 
   async release(): Promise<void> {
-    await Promise.all([this.grad, this.update, this.fused, this.evalSession].map((s) => s?.release()));
+    await Promise.all([this.grad, this.norm, this.fused, this.evalSession, ...this.updates.map((u) => u.session)].map((s) => s?.release()));
   }
 }

@@ -46,7 +46,7 @@ export interface ParamSpec {
   shape: number[];
 }
 
-export const UPDATE_SCALARS = ['lr', 'step_size', 'inv_sqrt_bc2', 'decay', 'max_norm'] as const;
+export const UPDATE_SCALARS = ['lr', 'step_size', 'inv_sqrt_bc2', 'decay', 'max_norm', 'clip_coef'] as const;
 export type UpdateScalar = (typeof UPDATE_SCALARS)[number];
 
 /** Names used by the update graph for one parameter. */
@@ -64,7 +64,7 @@ export function momentKinds(name: OptimizerName): ('m' | 'v')[] {
  * (float64 here, rounded to float32 by the feed; PyTorch computes them in double as well).
  * maxNorm: global-norm clipping threshold, or null for no clipping (fed as +Infinity: coefficient exactly 1).
  */
-export function updateScalars(cfg: OptimizerConfig, t: number, lr: number, maxNorm: number | null): Record<UpdateScalar, number> {
+export function updateScalars(cfg: OptimizerConfig, t: number, lr: number, maxNorm: number | null, gradNorm = 0): Record<UpdateScalar, number> {
   const bc1 = 1 - cfg.beta1 ** t;
   const bc2 = 1 - cfg.beta2 ** t;
   return {
@@ -73,31 +73,75 @@ export function updateScalars(cfg: OptimizerConfig, t: number, lr: number, maxNo
     inv_sqrt_bc2: 1 / Math.sqrt(bc2),
     decay: 1 - lr * cfg.weightDecay,
     max_norm: maxNorm ?? Infinity,
+    clip_coef: clipCoef(gradNorm, maxNorm),
   };
+}
+
+/** torch.nn.utils.clip_grad_norm_'s coefficient: min(1, max_norm / (norm + 1e-6)); exactly 1 without clipping. */
+export function clipCoef(norm: number, maxNorm: number | null): number {
+  return maxNorm === null ? 1 : Math.min(1, maxNorm / (norm + 1e-6));
+}
+
+/** A graph from all grad.* to their global L2 norm (`grad_norm`), for the chunked update. */
+export function buildNormGraph(params: readonly ParamSpec[]): ModelProto {
+  const g = new GraphBuilder('norm/');
+  const F = DataType.FLOAT;
+  for (const p of params) g.input(gradName(p.name), F, p.shape);
+  const sq = params.map((p) => g.op('ReduceSumSquare', [gradName(p.name)], { keepdims: 0 }));
+  g.opN('Sqrt', [sq.length === 1 ? sq[0]! : g.op('Sum', sq)], {}, { outputs: ['grad_norm'] });
+  g.output('grad_norm', F, []);
+  return g.model({ name: 'grad_norm' });
+}
+
+/**
+ * Splits the parameters into update chunks of at most `maxElements` values (a larger tensor gets its own chunk).
+ * Each chunk's update returns only its own new tensors, so the transient output copies stay small.
+ */
+export function chunkParams(params: readonly ParamSpec[], maxElements: number): ParamSpec[][] {
+  const chunks: ParamSpec[][] = [];
+  let cur: ParamSpec[] = [], n = 0;
+  for (const p of params) {
+    const k = p.shape.reduce((a, b) => a * b, 1);
+    if (cur.length > 0 && n + k > maxElements) { chunks.push(cur); cur = []; n = 0; }
+    cur.push(p);
+    n += k;
+  }
+  if (cur.length > 0) chunks.push(cur);
+  return chunks;
 }
 
 /**
  * Builds the update graph. Inputs: each param `p`, `grad.p` (the gradient of the batch-mean loss), moments
  * `m.p`/`v.p` (AdamW), and the scalars of UPDATE_SCALARS. Outputs: `new.p`, `new.m.p`, `new.v.p` and
- * `grad_norm` (the global norm before clipping, as clip_grad_norm_ returns it).
+ * `grad_norm` (the global norm before clipping, as clip_grad_norm_ returns it). With `coefInput`, the clipping
+ * coefficient is the scalar input `clip_coef` (instead of `max_norm`) and there is no grad_norm output.
  * With `gradsAreInternal`, the grad.* values are not declared as inputs (the fused step graph produces them).
  */
-export function buildUpdateGraph(params: readonly ParamSpec[], cfg: OptimizerConfig, opts: { gradsAreInternal?: boolean; opset?: number } = {}): ModelProto {
+export function buildUpdateGraph(
+  params: readonly ParamSpec[],
+  cfg: OptimizerConfig,
+  opts: { gradsAreInternal?: boolean; opset?: number; coefInput?: boolean } = {},
+): ModelProto {
   const g = new GraphBuilder('opt/'); // prefixed: the fused step graph merges it with the gradient graph
   g.reserve(params.flatMap((p) => [p.name, gradName(p.name), momentName('m', p.name), momentName('v', p.name)]));
   const F = DataType.FLOAT;
-  const s = Object.fromEntries(UPDATE_SCALARS.map((k) => [k, g.input(k, F, [])])) as Record<UpdateScalar, string>;
+  const scalars = UPDATE_SCALARS.filter((k) => k !== (opts.coefInput ? 'max_norm' : 'clip_coef'));
+  const s = Object.fromEntries(scalars.map((k) => [k, g.input(k, F, [])])) as Record<UpdateScalar, string>;
   for (const p of params) {
     g.input(p.name, F, p.shape);
     if (!opts.gradsAreInternal) g.input(gradName(p.name), F, p.shape);
     for (const k of momentKinds(cfg.name)) g.input(momentName(k, p.name), F, p.shape);
   }
-  // Global-norm clipping (torch.nn.utils.clip_grad_norm_): coef = min(1, max_norm / (norm + 1e-6)).
-  const sq = params.map((p) => g.op('ReduceSumSquare', [gradName(p.name)], { keepdims: 0 }));
-  const norm = g.op('Sqrt', [sq.length === 1 ? sq[0]! : g.op('Sum', sq)]);
-  g.opN('Identity', [norm], {}, { outputs: ['grad_norm'] });
-  g.output('grad_norm', F, []);
-  const coef = g.op('Min', [g.op('Div', [s.max_norm, g.op('Add', [norm, g.scalar(1e-6)])]), g.scalar(1)]);
+  // Global-norm clipping (torch.nn.utils.clip_grad_norm_): coef = min(1, max_norm / (norm + 1e-6)); a chunk of a
+  // chunked update gets the coefficient from outside (the norm spans all chunks).
+  let coef = s.clip_coef;
+  if (!opts.coefInput) {
+    const sq = params.map((p) => g.op('ReduceSumSquare', [gradName(p.name)], { keepdims: 0 }));
+    const norm = g.op('Sqrt', [sq.length === 1 ? sq[0]! : g.op('Sum', sq)]);
+    g.opN('Identity', [norm], {}, { outputs: ['grad_norm'] });
+    g.output('grad_norm', F, []);
+    coef = g.op('Min', [g.op('Div', [s.max_norm, g.op('Add', [norm, g.scalar(1e-6)])]), g.scalar(1)]);
+  }
   const noDecay = new Set(cfg.noDecay);
   const b1 = g.scalar(cfg.beta1), b1c = g.scalar(1 - cfg.beta1), b2 = g.scalar(cfg.beta2), b2c = g.scalar(1 - cfg.beta2);
   const eps = g.scalar(cfg.eps);
@@ -122,3 +166,11 @@ export function buildUpdateGraph(params: readonly ParamSpec[], cfg: OptimizerCon
   return g.model({ name: `update_${cfg.name}`, opset: opts.opset });
 }
 
+
+/** Default update chunk: 16 M values (64 MB per tensor kind), so OPT-125m updates in ~9 chunks. */
+export const UPDATE_CHUNK_ELEMENTS = 1 << 24;
+
+/** The norm graph and the chunked update graphs (what the engine runs after accumulating gradients). */
+export function buildChunkedUpdate(params: readonly ParamSpec[], cfg: OptimizerConfig, maxElements = UPDATE_CHUNK_ELEMENTS): { norm: ModelProto; update: ModelProto[] } {
+  return { norm: buildNormGraph(params), update: chunkParams(params, maxElements).map((c) => buildUpdateGraph(c, cfg, { coefInput: true })) };
+}

@@ -1,0 +1,159 @@
+// Training throughput and memory: an OPT-125m-shaped model (random weights), micro-batch 8 x 64 tokens, AdamW,
+// 2 threads; side by side with an equivalent PyTorch step (plain torch, since transformers may be absent) when
+// `import torch` works.
+//   npx tsx scripts/bench-train.ts [--steps 4] [--threads 2] [--micro 8] [--block 64] [--accum 1] [--torch auto|off]
+// The artifact is built in a child process first, so that the measured process holds only what training needs.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { buildArtifact, loadArtifact, type SourceModel } from '../models/train/artifact.js';
+import { TrainEngine } from '../models/train/engine.js';
+import { buildOptForward, initOptWeights, OPT_125M } from '../models/opt/index.js';
+import { Rng } from '../models/util/rng.js';
+import { countTargets, microBatches } from '../pipeline/train/loop.js';
+
+const a = yargs(hideBin(process.argv))
+  .option('steps', { type: 'number', default: 4, describe: 'Timed optimizer steps (after one warm-up step)' })
+  .option('threads', { type: 'number', default: 2 })
+  .option('micro', { type: 'number', default: 8, describe: 'Micro-batch size (blocks)' })
+  .option('block', { type: 'number', default: 64, describe: 'Block length (tokens)' })
+  .option('accum', { type: 'number', default: 1, describe: 'Micro-batches per optimizer step' })
+  .option('mode', { choices: ['split', 'fused'] as const, default: 'split' as const, describe: 'split: grad graph + chunked update graphs; fused: one graph (accum 1 only)' })
+  .option('torch', { choices: ['auto', 'off'] as const, default: 'auto' as const })
+  .option('artifact', { type: 'string', describe: 'Artifact directory (default: a temp dir, built first)' })
+  .option('phase', { choices: ['all', 'build', 'node'] as const, default: 'all' as const, describe: 'internal' })
+  .strict()
+  .parseSync();
+
+const self = fileURLToPath(import.meta.url);
+const mb = (n: number) => `${(n / 1024 / 1024).toFixed(0)} MB`;
+
+if (a.phase === 'build') {
+  const weights = initOptWeights(OPT_125M, 0);
+  const src: SourceModel = { dir: '(bench)', kind: 'opt', optConfig: OPT_125M, forward: buildOptForward(OPT_125M, weights, { withPast: false, present: false }), weights, onnxPath: null, padId: 1 };
+  await buildArtifact(src, { microBatch: a.micro, blockSize: a.block, optimizer: { name: 'adamw', weightDecay: 0, beta1: 0.9, beta2: 0.999, eps: 1e-8 } }, a.artifact!, (s) => console.error(s));
+  process.exit(0);
+}
+
+if (a.mode === 'fused' && a.accum !== 1) throw new Error('--mode fused needs --accum 1');
+
+if (a.phase === 'node') {
+  const art = loadArtifact(a.artifact!);
+  const e = await TrainEngine.open(art.graphs, art.spec, art.initialWeights(), null, { threads: a.threads });
+  const rng = new Rng(1);
+  const rows = a.micro * a.accum;
+  const corpus = { ids: Int32Array.from({ length: rows * a.block }, () => 4 + rng.int(50000)), rows, blockSize: a.block };
+  const batches = microBatches(corpus, Int32Array.from({ length: rows }, (_, i) => i), a.micro, null);
+  const n = batches.reduce((s, b) => s + countTargets(b, a.block), 0);
+  const times: number[] = [];
+  let gradMs = 0, updateMs = 0;
+  for (let s = 0; s <= a.steps; s++) {
+    const t0 = performance.now();
+    if (a.mode === 'fused') await e.fusedStep(batches[0]!, 1 / n, 2e-5, null);
+    else {
+      for (const b of batches) await e.accumulate(b, 1 / n);
+      const t1 = performance.now();
+      await e.applyUpdate(2e-5, null);
+      if (s > 0) { gradMs += t1 - t0; updateMs += performance.now() - t1; }
+    }
+    if (s > 0) times.push(performance.now() - t0);
+  }
+  const secs = times.reduce((x, y) => x + y, 0) / 1000;
+  const out = {
+    tokensPerSec: (a.steps * rows * a.block) / secs,
+    stepSec: secs / a.steps,
+    gradSecPerMicro: a.mode === 'split' ? gradMs / 1000 / a.steps / a.accum : null,
+    updateSec: a.mode === 'split' ? updateMs / 1000 / a.steps : null,
+    maxRssBytes: process.resourceUsage().maxRSS * 1024,
+  };
+  console.log(JSON.stringify(out));
+  process.exit(0);
+}
+
+// ---- phase all: build (child), node (child), torch (child)
+const artifact = a.artifact ?? join(mkdtempSync(join(tmpdir(), 'bench-train-')), 'art');
+const common = ['--micro', String(a.micro), '--block', String(a.block), '--artifact', artifact];
+if (!existsSync(join(artifact, 'manifest.json'))) {
+  console.error(`building the OPT-125m training artifact (micro-batch ${a.micro} x ${a.block}) in ${artifact} ...`);
+  const t = Date.now();
+  const r = spawnSync(process.execPath, ['--import', 'tsx', self, '--phase', 'build', ...common], { stdio: 'inherit' });
+  if (r.status !== 0) throw new Error('artifact build failed');
+  console.error(`artifact built in ${((Date.now() - t) / 1000).toFixed(0)} s`);
+}
+console.log(`load average before: ${loadavg().map((x) => x.toFixed(1)).join(' ')} (${process.env.BENCH_NOTE ?? 'shared machine'})`);
+const node = spawnSync(process.execPath, ['--import', 'tsx', self, '--phase', 'node', ...common, '--steps', String(a.steps), '--threads', String(a.threads), '--accum', String(a.accum), '--mode', a.mode], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+if (node.status !== 0) throw new Error(`node phase failed: ${node.stdout}`);
+const nr = JSON.parse(node.stdout.trim().split('\n').at(-1)!) as { tokensPerSec: number; stepSec: number; maxRssBytes: number; gradSecPerMicro: number | null; updateSec: number | null };
+console.log(`onnxruntime (${a.mode}): ${nr.tokensPerSec.toFixed(1)} tokens/s (${nr.stepSec.toFixed(2)} s/step of ${a.micro * a.accum} x ${a.block}), peak RSS ${mb(nr.maxRssBytes)}` +
+  (nr.gradSecPerMicro !== null ? `; grad ${nr.gradSecPerMicro.toFixed(2)} s/micro-batch, update ${nr.updateSec!.toFixed(2)} s/step` : ''));
+
+const TORCH_SCRIPT = String.raw`
+import json, resource, sys, time
+import torch, torch.nn as nn, torch.nn.functional as F
+threads, micro, block, accum, steps = map(int, sys.argv[1:6])
+torch.manual_seed(0); torch.set_num_threads(threads)
+V, H, L, NH, FF, P = 50272, 768, 12, 12, 3072, 2048
+class Layer(nn.Module):
+    def __init__(s):
+        super().__init__()
+        s.ln1, s.ln2 = nn.LayerNorm(H), nn.LayerNorm(H)
+        s.q, s.k, s.v, s.o = (nn.Linear(H, H) for _ in range(4))
+        s.fc1, s.fc2 = nn.Linear(H, FF), nn.Linear(FF, H)
+    def forward(s, x, mask):
+        B, T, _ = x.shape
+        h = s.ln1(x)
+        sp = lambda t: t.view(B, T, NH, H // NH).transpose(1, 2)
+        q, k, v = sp(s.q(h) * (H // NH) ** -0.5), sp(s.k(h)), sp(s.v(h))
+        a = torch.softmax(q @ k.transpose(-1, -2) + mask, dim=-1) @ v
+        x = x + s.o(a.transpose(1, 2).reshape(B, T, H))
+        return x + s.fc2(F.relu(s.fc1(s.ln2(x))))
+class OPT(nn.Module):
+    def __init__(s):
+        super().__init__()
+        s.emb, s.pos = nn.Embedding(V, H), nn.Embedding(P + 2, H)
+        s.layers = nn.ModuleList(Layer() for _ in range(L))
+        s.ln = nn.LayerNorm(H)
+    def forward(s, ids):
+        T = ids.shape[1]
+        mask = torch.full((T, T), torch.finfo(torch.float32).min).triu(1)
+        x = s.emb(ids) + s.pos(torch.arange(T) + 2)
+        for l in s.layers: x = l(x, mask)
+        return s.ln(x) @ s.emb.weight.T  # tied LM head
+m = OPT()
+opt = torch.optim.AdamW(m.parameters(), lr=2e-5, weight_decay=0.0)
+ids = torch.randint(4, 50004, (accum, micro, block))
+times = []
+for i in range(steps + 1):
+    t = time.perf_counter()
+    opt.zero_grad(set_to_none=True)
+    for j in range(accum):
+        lg = m(ids[j])
+        loss = F.cross_entropy(lg[:, :-1].reshape(-1, V), ids[j][:, 1:].reshape(-1)) / accum
+        loss.backward()
+    opt.step()
+    if i > 0: times.append(time.perf_counter() - t)
+print(json.dumps({"tokensPerSec": steps * accum * micro * block / sum(times), "stepSec": sum(times) / steps,
+                  "maxRssBytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "torch": torch.__version__}))
+`;
+
+if (a.torch === 'off') process.exit(0);
+const python = ['python3', '/usr/bin/python3'].find((p) => spawnSync(p, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0);
+if (!python) {
+  console.log('PyTorch reference unavailable: `import torch` fails. Install it with `apt-get install python3-torch libopenblas0-openmp` (Debian) and rerun.');
+  process.exit(0);
+}
+const script = join(mkdtempSync(join(tmpdir(), 'bench-torch-')), 'step.py');
+writeFileSync(script, TORCH_SCRIPT);
+const tr = spawnSync(python, [script, String(a.threads), String(a.micro), String(a.block), String(a.accum), String(a.steps)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, OMP_NUM_THREADS: String(a.threads) } });
+if (tr.status !== 0) {
+  console.log(`PyTorch reference failed (exit ${tr.status})`);
+  process.exit(0);
+}
+const r = JSON.parse(tr.stdout.trim().split('\n').at(-1)!) as { tokensPerSec: number; stepSec: number; maxRssBytes: number; torch: string };
+console.log(`pytorch ${r.torch}: ${r.tokensPerSec.toFixed(1)} tokens/s (${r.stepSec.toFixed(2)} s/step), peak RSS ${mb(r.maxRssBytes)}`);
+console.log(`ratio: ${(nr.tokensPerSec / r.tokensPerSec).toFixed(2)}x throughput, ${(nr.maxRssBytes / r.maxRssBytes).toFixed(2)}x peak memory`);
+console.log(`load average after: ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
