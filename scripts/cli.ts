@@ -9,10 +9,17 @@ import { hideBin } from 'yargs/helpers';
 const dir = join(dirname(fileURLToPath(import.meta.url)), 'commands');
 const files = readdirSync(dir).filter((f) => /\.ts$/.test(f) && !f.endsWith('.d.ts')).sort();
 const commands: CommandModule[] = [];
+const broken: string[] = [];
 for (const f of files) {
-  const mod = (await import(join(dir, f))) as { default: CommandModule | CommandModule[] };
-  commands.push(...(Array.isArray(mod.default) ? mod.default : [mod.default]));
+  try {
+    const mod = (await import(join(dir, f))) as { default: CommandModule | CommandModule[] };
+    commands.push(...(Array.isArray(mod.default) ? mod.default : [mod.default]));
+  } catch (e) {
+    // One broken command file must not take the others down; say which file and why.
+    broken.push(`scripts/commands/${f}: ${(e as Error).message}`);
+  }
 }
+if (broken.length) process.stderr.write(`collapse: some commands could not be loaded:\n  ${broken.join('\n  ')}\n`);
 
 let cli = yargs(hideBin(process.argv))
   .scriptName('collapse')
