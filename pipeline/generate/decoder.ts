@@ -10,7 +10,7 @@ import type { InferenceSession, Tensor } from 'onnxruntime-common';
 import { loadModel } from '../../models/onnx/io.js';
 import type { ModelProto } from '../../models/onnx/proto.js';
 import { openSession, type Provider } from '../../models/session.js';
-import { BEAM_IDX, LOGSUMEXP, sliceLogitsToLastPosition, withBeamGather, withLogSumExp } from './graph-surgery.js';
+import { LOGSUMEXP, newKvName, sliceLogitsToLastPosition, withLogSumExp, withNewKeyValueOutputs } from './graph-surgery.js';
 import * as ort from 'onnxruntime-node';
 
 export interface Decoder {
@@ -45,7 +45,6 @@ export interface DecoderOptions {
 }
 
 const PAST = /^past_key_values\.(\d+)\.(key|value)$/;
-export { BEAM_IDX };
 
 /** Opens the right decoder for a model file or in-memory graph. */
 export async function openDecoder(model: string | ModelProto, opts: DecoderOptions = {}): Promise<Decoder> {
@@ -58,7 +57,11 @@ export async function openDecoder(model: string | ModelProto, opts: DecoderOptio
   proto = withLogSumExp(proto);
   const sessionOpts = { threads: opts.threads, provider: opts.provider };
   const hasPast = inputs.some((n) => PAST.test(n));
-  if (hasPast && !opts.noCache) return new KvCacheDecoder(await openSession(withBeamGather(proto), sessionOpts));
+  if (hasPast && !opts.noCache) {
+    const split = withNewKeyValueOutputs(proto);
+    if (!split) throw new Error('the graph has past_key_values inputs but its present outputs are not Concat(past, new) on axis 2');
+    return new KvCacheDecoder(await openSession(split.model, sessionOpts), split.layers);
+  }
   if (hasPast) throw new Error('noCache needs a graph without past_key_values inputs (build it with withPast: false)');
   return new RecomputeDecoder(await openSession(proto, sessionOpts));
 }
@@ -121,137 +124,157 @@ function isIdentity(from: Int32Array, rows: number): boolean {
   return true;
 }
 
-/** The rows of `from` applied after the rows of `first` (select twice without a step in between). */
-function compose(first: Int32Array | null, from: Int32Array): Int32Array {
-  return first ? from.map((i) => first[i]!) : from;
+/**
+ * Reorders rows of a [rows, rowSize] table in place (new row i = old row from[i]; `from` may be longer or
+ * shorter than the current rows if the table has room): only rows that change are written, and only the
+ * sources that would be overwritten before being read are saved first.
+ */
+export function permuteRowsInPlace(data: Float32Array | Uint8Array, rowSize: number, from: Int32Array): void {
+  const changed: number[] = [];
+  for (let i = 0; i < from.length; i++) if (from[i] !== i) changed.push(i);
+  if (changed.length === 0) return;
+  const overwritten = new Set(changed);
+  const saved = new Map<number, Float32Array | Uint8Array>();
+  for (const i of changed) {
+    const s = from[i]!;
+    if (overwritten.has(s) && !saved.has(s)) saved.set(s, data.slice(s * rowSize, (s + 1) * rowSize));
+  }
+  for (const i of changed) {
+    const s = from[i]!;
+    data.set(saved.get(s) ?? data.subarray(s * rowSize, (s + 1) * rowSize), i * rowSize);
+  }
 }
 
 /**
- * KV-cache decoding. The cache never passes through JavaScript copies: the graph gets a `beam_idx` input
- * and gathers the past rows itself (reorder, expansion to the beams and dropping finished prompts are one
- * Gather), and the present outputs are written by onnxruntime straight into preallocated buffers that
- * alternate with the past ones (ping-pong), so no output tensor is allocated per step.
+ * KV-cache decoding with the cache kept in JavaScript, in fixed slots: each cache tensor is
+ * [rows, heads, maxLen, head_dim] and slot j holds position j of every row, so the cache is fed to the
+ * graph without copying (onnxruntime wraps the buffer) and the graph returns only the new tokens' keys and
+ * values (withNewKeyValueOutputs), which are written into the next slot. Unfilled slots are masked out by
+ * attention_mask (OPT derives positions from the cumulative mask and masks keys by it, so empty slots change
+ * nothing but a few masked attention scores). Reordering beams moves only the rows that change, in place.
  */
 export class KvCacheDecoder implements Decoder {
   rows = 0;
-  private cacheRows = 0; // rows of the past tensors, before the pending gather
-  private pending: Int32Array | null = null; // past rows gathered into the next run's rows
-  private mask: Uint8Array = new Uint8Array(0); // [rows, past]
-  private past = 0;
-  private readonly buffers = new Map<string, [Float32Array, Float32Array]>();
-  private cur = 0; // which buffer of each pair holds the past
-  private readonly pastNames: string[];
+  private maxLen = 0; // slots per row
+  private rowCapacity = 0;
+  private filled = 0; // slots in use (the same for every row: left padding keeps rows aligned)
+  private slotMask: Uint8Array = new Uint8Array(0); // [rowCapacity, maxLen]
+  private cache: Float32Array[] = []; // per (layer, key|value): [rowCapacity, heads, maxLen, headDim]
   private readonly heads: number;
   private readonly headDim: number;
-  private readonly hasMask: boolean;
-  private capacity = { rows: 0, length: 0 };
-  private readonly vocab: number | null;
-  private logitsBuffer = new Float32Array(0);
+  private reserved = { rows: 0, length: 0 };
 
-  constructor(private readonly session: InferenceSession) {
-    const meta = session.inputMetadata;
-    this.pastNames = session.inputNames.filter((n) => PAST.test(n));
-    this.hasMask = session.inputNames.includes('attention_mask');
-    if (!session.inputNames.includes(BEAM_IDX)) throw new Error(`KvCacheDecoder needs a graph with a ${BEAM_IDX} input (see withBeamGather)`);
-    const first = meta.find((m) => m.name === this.pastNames[0]);
+  constructor(
+    private readonly session: InferenceSession,
+    private readonly layers: number,
+  ) {
+    if (!session.inputNames.includes('attention_mask')) throw new Error('the KV-cache decoder needs a graph with an attention_mask input');
+    const first = session.inputMetadata.find((m) => m.name === 'past_key_values.0.key');
     const shape = first && first.isTensor ? first.shape : [];
     const [heads, headDim] = [shape[1], shape[3]];
     if (typeof heads !== 'number' || typeof headDim !== 'number') {
-      throw new Error(`${this.pastNames[0]}: expected a static [batch, heads, past, head_dim] shape, got [${shape.join(', ')}]`);
+      throw new Error(`past_key_values.0.key: expected a static [batch, heads, past, head_dim] shape, got [${shape.join(', ')}]`);
     }
     this.heads = heads;
     this.headDim = headDim;
-    const logits = session.outputMetadata.find((m) => m.name === 'logits');
-    const vocab = logits && logits.isTensor ? logits.shape[2] : undefined;
-    this.vocab = typeof vocab === 'number' ? vocab : null;
-    for (const n of this.pastNames) {
-      const present = n.replace('past_key_values', 'present');
-      if (!session.outputNames.includes(present)) throw new Error(`the model has input ${n} but no output ${present}`);
-    }
   }
 
-  /** Sizes the cache buffers once for `rows` rows of up to `length` positions (otherwise they grow as needed). */
+  private get names(): { past: string; fresh: string }[] {
+    const out: { past: string; fresh: string }[] = [];
+    for (let l = 0; l < this.layers; l++)
+      for (const kv of ['key', 'value'] as const) out.push({ past: `past_key_values.${l}.${kv}`, fresh: newKvName(l, kv) });
+    return out;
+  }
+
   reserve(rows: number, length: number): void {
-    this.capacity = { rows: Math.max(rows, this.capacity.rows), length: Math.max(length, this.capacity.length) };
+    this.reserved = { rows: Math.max(rows, this.reserved.rows), length: Math.max(length, this.reserved.length) };
+  }
+
+  /** (Re)allocates the slot buffers for `rows` rows of `maxLen` slots, keeping the first `keepRows` rows' contents. */
+  private allocate(rows: number, maxLen: number, keepRows: number): void {
+    const hd = this.headDim;
+    const relayout = (old: Float32Array | Uint8Array, make: (n: number) => Float32Array | Uint8Array, inner: number, groups: number) => {
+      const fresh = make(rows * groups * maxLen * inner);
+      for (let g = 0; g < keepRows * groups; g++)
+        fresh.set(old.subarray(g * this.maxLen * inner, (g * this.maxLen + this.filled) * inner), g * maxLen * inner);
+      return fresh;
+    };
+    const names = this.names;
+    this.cache = names.map((_, i) => relayout(this.cache[i] ?? new Float32Array(0), (n) => new Float32Array(n), hd, this.heads) as Float32Array);
+    this.slotMask = relayout(this.slotMask, (n) => new Uint8Array(n), 1, 1) as Uint8Array;
+    this.rowCapacity = rows;
+    this.maxLen = maxLen;
   }
 
   async prefill(prompts: readonly Int32Array[], padId: number): Promise<Logits> {
     const { ids, mask, len } = leftPad(prompts, padId);
-    if (!this.hasMask && mask.some((m) => m === 0)) {
-      throw new Error('prompts of different lengths need a graph with an attention_mask input');
-    }
-    this.rows = prompts.length;
-    this.cacheRows = prompts.length;
-    this.pending = null;
-    this.mask = mask;
-    this.past = 0;
-    return this.run(ids, len);
+    const P = prompts.length;
+    this.rows = P;
+    this.filled = 0;
+    const maxLen = Math.max(this.reserved.length, len + 1);
+    const rowCap = Math.max(this.reserved.rows, P);
+    if (maxLen !== this.maxLen || rowCap > this.rowCapacity) this.allocate(rowCap, maxLen, 0);
+    else this.slotMask.fill(0);
+    const feeds: Record<string, Tensor> = {
+      input_ids: new ort.Tensor('int64', toInt64(ids), [P, len]),
+      attention_mask: new ort.Tensor('int64', toInt64(mask), [P, len]),
+    };
+    for (const n of this.names) feeds[n.past] = new ort.Tensor('float32', new Float32Array(0), [P, this.heads, 0, this.headDim]);
+    const out = await this.session.run(feeds);
+    this.store(out, len);
+    for (let r = 0; r < P; r++) this.slotMask.set(mask.subarray(r * len, (r + 1) * len), r * this.maxLen);
+    this.filled = len;
+    return lastLogits(out.logits, out[LOGSUMEXP]);
+  }
+
+  /** Writes the new keys/values [rows, heads, seq, headDim] into slots filled .. filled+seq-1. */
+  private store(out: Record<string, Tensor>, seq: number): void {
+    const hd = this.headDim;
+    this.names.forEach((n, i) => {
+      const t = out[n.fresh];
+      if (!t) throw new Error(`the model did not return ${n.fresh}`);
+      const src = t.data as Float32Array;
+      const dst = this.cache[i]!;
+      for (let g = 0; g < this.rows * this.heads; g++)
+        dst.set(src.subarray(g * seq * hd, (g + 1) * seq * hd), (g * this.maxLen + this.filled) * hd);
+    });
   }
 
   select(from: Int32Array): void {
     if (isIdentity(from, this.rows)) return;
-    this.pending = compose(this.pending, from);
-    this.mask = gatherRows(this.mask, this.past, from, (n) => new Uint8Array(n));
+    if (from.length > this.rowCapacity) this.allocate(from.length, this.maxLen, this.rows);
+    const rowSize = this.heads * this.maxLen * this.headDim;
+    for (const c of this.cache) permuteRowsInPlace(c, rowSize, from);
+    permuteRowsInPlace(this.slotMask, this.maxLen, from);
     this.rows = from.length;
   }
 
   async step(tokens: Int32Array): Promise<Logits> {
     if (tokens.length !== this.rows) throw new Error(`step: ${tokens.length} tokens for ${this.rows} rows`);
-    const mask = new Uint8Array(this.rows * (this.past + 1));
+    if (this.filled === this.maxLen) this.allocate(this.rowCapacity, this.maxLen * 2, this.rows);
+    const S = this.maxLen;
+    const mask = new BigInt64Array(this.rows * (S + 1));
     for (let r = 0; r < this.rows; r++) {
-      mask.set(this.mask.subarray(r * this.past, (r + 1) * this.past), r * (this.past + 1));
-      mask[r * (this.past + 1) + this.past] = 1;
+      for (let j = 0; j < this.filled; j++) if (this.slotMask[r * S + j]) mask[r * (S + 1) + j] = 1n;
+      mask[r * (S + 1) + S] = 1n;
     }
-    this.mask = mask;
-    return this.run(tokens, 1);
-  }
-
-  /** The buffer pair slot `which` of `name`, grown to hold `size` floats. */
-  private buffer(name: string, which: number, size: number): Float32Array {
-    let pair = this.buffers.get(name);
-    if (!pair) this.buffers.set(name, (pair = [new Float32Array(0), new Float32Array(0)]));
-    if (pair[which]!.length < size) {
-      const reserved = this.capacity.rows * this.heads * this.capacity.length * this.headDim;
-      pair[which] = new Float32Array(Math.max(size, reserved));
-    }
-    return pair[which]!;
-  }
-
-  private async run(ids: Int32Array, seq: number): Promise<Logits> {
-    const total = this.past + seq;
-    const beamIdx = new BigInt64Array(this.rows);
-    for (let r = 0; r < this.rows; r++) beamIdx[r] = BigInt(this.pending ? this.pending[r]! : r);
     const feeds: Record<string, Tensor> = {
-      input_ids: new ort.Tensor('int64', toInt64(ids), [this.rows, seq]),
-      [BEAM_IDX]: new ort.Tensor('int64', beamIdx, [this.rows]),
+      input_ids: new ort.Tensor('int64', toInt64(tokens), [this.rows, 1]),
+      attention_mask: new ort.Tensor('int64', mask, [this.rows, S + 1]),
     };
-    if (this.hasMask) feeds.attention_mask = new ort.Tensor('int64', toInt64(this.mask), [this.rows, total]);
-    const fetches: Record<string, Tensor | null> = { logits: null, [LOGSUMEXP]: null };
-    if (seq === 1 && this.vocab) {
-      // Step logits go to one reused buffer too (valid until the next call, as the Decoder contract says).
-      const size = this.rows * this.vocab;
-      if (this.logitsBuffer.length < size) this.logitsBuffer = new Float32Array(Math.max(size, this.capacity.rows * this.vocab));
-      fetches.logits = new ort.Tensor('float32', this.logitsBuffer.subarray(0, size), [this.rows, 1, this.vocab]);
-    }
-    const pastSize = this.cacheRows * this.heads * this.past * this.headDim;
-    const presentSize = this.rows * this.heads * total * this.headDim;
-    for (const n of this.pastNames) {
-      const past = this.buffer(n, this.cur, pastSize).subarray(0, pastSize);
-      feeds[n] = new ort.Tensor('float32', past, [this.cacheRows, this.heads, this.past, this.headDim]);
-      const present = this.buffer(n, 1 - this.cur, presentSize).subarray(0, presentSize);
-      fetches[n.replace('past_key_values', 'present')] = new ort.Tensor('float32', present, [this.rows, this.heads, total, this.headDim]);
-    }
-    const out = await this.session.run(feeds, fetches);
-    this.cur = 1 - this.cur;
-    this.cacheRows = this.rows;
-    this.pending = null;
-    this.past = total;
-    // With a preallocated logits buffer, read it directly (ORT wrote into it).
-    return lastLogits(fetches.logits ?? out.logits, out[LOGSUMEXP]);
+    const size = this.rows * this.heads * S * this.headDim;
+    this.names.forEach((n, i) => {
+      feeds[n.past] = new ort.Tensor('float32', this.cache[i]!.subarray(0, size), [this.rows, this.heads, S, this.headDim]);
+    });
+    const out = await this.session.run(feeds);
+    this.store(out, 1);
+    for (let r = 0; r < this.rows; r++) this.slotMask[r * S + this.filled] = 1;
+    this.filled++;
+    return lastLogits(out.logits, out[LOGSUMEXP]);
   }
 
   async release(): Promise<void> {
-    this.buffers.clear();
+    this.cache = [];
     await this.session.release();
   }
 }

@@ -62,33 +62,6 @@ export function sliceLogitsToLastPosition(model: ModelProto, output = 'logits'):
   return onnx.ModelProto.create({ ...model, graph: newGraph });
 }
 
-/** The input `withBeamGather` adds: new row i continues past row beam_idx[i]. */
-export const BEAM_IDX = 'beam_idx';
-
-/**
- * Adds an int64 input `beam_idx` [rows] and gathers every past_key_values input by it (axis 0) before use,
- * so that reordering beams, expanding prompts to beams and dropping finished rows happen inside the
- * graph, reading the previous step's present buffers directly.
- */
-export function withBeamGather(model: ModelProto): ModelProto {
-  const graph = model.graph;
-  if (!graph) return model;
-  const past = (graph.input ?? []).map((i) => i.name ?? '').filter((n) => /^past_key_values\.\d+\.(key|value)$/.test(n));
-  const renamed = new Map(past.map((n) => [n, `${n}__by_beam`]));
-  const gathers = past.map((n) =>
-    onnx.NodeProto.create({ opType: 'Gather', name: `${n}__gather`, input: [n, BEAM_IDX], output: [renamed.get(n)!], attribute: [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 0 }] }),
-  );
-  const nodes = (graph.node ?? []).map((n) =>
-    (n.input ?? []).some((i) => renamed.has(i)) ? onnx.NodeProto.create({ ...n, input: (n.input ?? []).map((i) => renamed.get(i) ?? i) }) : n,
-  );
-  const beamIdx = onnx.ValueInfoProto.create({
-    name: BEAM_IDX,
-    type: { tensorType: { elemType: onnx.TensorProto.DataType.INT64, shape: { dim: [{ dimParam: 'batch_size' }] } } },
-  });
-  const newGraph = onnx.GraphProto.create({ ...graph, node: [...gathers, ...nodes], input: [...(graph.input ?? []), beamIdx] });
-  return onnx.ModelProto.create({ ...model, graph: newGraph });
-}
-
 /** The output `withLogSumExp` adds: log(sum(exp(logits))) over the vocabulary, [batch, seq]. */
 export const LOGSUMEXP = 'logits_logsumexp';
 
@@ -121,4 +94,47 @@ export function withLogSumExp(model: ModelProto, output = 'logits'): ModelProto 
     output: [...(graph.output ?? []), out],
   });
   return onnx.ModelProto.create({ ...model, graph: newGraph });
+}
+
+/** Output name of the key or value computed for the new tokens only (see withNewKeyValueOutputs). */
+export const newKvName = (layer: number, kv: 'key' | 'value'): string => `new_key_values.${layer}.${kv}`;
+
+/**
+ * onnxruntime-node copies every output into a fresh JavaScript buffer, so returning the whole
+ * present.{i}.key|value cache each step costs more than the step itself. When present = Concat(past, new)
+ * on the sequence axis (the HF/Optimum pattern), this replaces the present outputs by the `new` part,
+ * [batch, heads, seq, head_dim]; the caller keeps the cache. Returns null when the pattern is not found.
+ */
+export function withNewKeyValueOutputs(model: ModelProto): { model: ModelProto; layers: number } | null {
+  const graph = model.graph;
+  if (!graph) return null;
+  const producers = new Map<string, NodeProto>();
+  for (const n of graph.node ?? []) for (const o of n.output ?? []) producers.set(o, n);
+  const outputs = graph.output ?? [];
+  const present = outputs.filter((o) => /^present\.\d+\.(key|value)$/.test(o.name ?? ''));
+  if (present.length === 0) return null;
+  const renamed: onnxProto.onnx.IValueInfoProto[] = [];
+  const identities: NodeProto[] = [];
+  for (const o of present) {
+    const [, layer, kv] = /^present\.(\d+)\.(key|value)$/.exec(o.name!)!;
+    const concat = producers.get(o.name!);
+    const axis = concat?.attribute?.find((a) => a.name === 'axis')?.i;
+    const past = `past_key_values.${layer}.${kv}`;
+    if (concat?.opType !== 'Concat' || concat.input?.length !== 2 || concat.input[0] !== past || Number(axis) !== 2) return null;
+    const name = newKvName(Number(layer), kv as 'key' | 'value');
+    identities.push(onnx.NodeProto.create({ opType: 'Identity', name: `${name}__identity`, input: [concat.input[1]!], output: [name] }));
+    const dims = o.type?.tensorType?.shape?.dim ?? [];
+    renamed.push(
+      onnx.ValueInfoProto.create({
+        name,
+        type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim: dims.map((d, i) => (i === 2 ? { dimParam: 'sequence_length' } : d)) } } },
+      }),
+    );
+  }
+  const newGraph = onnx.GraphProto.create({
+    ...graph,
+    node: [...(graph.node ?? []), ...identities],
+    output: [...outputs.filter((o) => !present.includes(o)), ...renamed],
+  });
+  return { model: onnx.ModelProto.create({ ...model, graph: newGraph }), layers: present.length / 2 };
 }

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type * as ort from 'onnxruntime-node';
 import { i64, openSession } from '../../models/session.js';
 import { Rng } from '../../models/util/rng.js';
-import { openDecoder } from '../../pipeline/generate/decoder.js';
+import { openDecoder, permuteRowsInPlace } from '../../pipeline/generate/decoder.js';
 import { bannedNgramTokens, TopK, warpedProbabilities } from '../../pipeline/generate/logits.js';
 import { sampleSearch } from '../../pipeline/generate/sampling.js';
 import { EOS, PAD, PROMPTS, tinyModels } from './fixtures.js';
@@ -125,5 +125,21 @@ describe('logits helpers', () => {
     const k = warpedProbabilities(Float64Array.from([1, 2, 2, 0]), { topK: 2 });
     expect(k[0]).toBe(0);
     expect(k[1]).toBeCloseTo(0.5, 12);
+  });
+
+  it('permuteRowsInPlace equals a gather through a copy (reorder, expand, shrink)', () => {
+    const size = 5;
+    const rng = new Rng(9);
+    for (let trial = 0; trial < 30; trial++) {
+      const rows = 2 + rng.int(6);
+      const newRows = trial % 3 === 0 ? rows : trial % 3 === 1 ? rows * 3 : 1 + rng.int(rows);
+      const data = new Float32Array(Math.max(rows, newRows) * size);
+      for (let i = 0; i < rows * size; i++) data[i] = rng.normal();
+      const from = Int32Array.from({ length: newRows }, () => rng.int(rows));
+      const want = new Float32Array(newRows * size);
+      for (let i = 0; i < newRows; i++) want.set(data.slice(from[i]! * size, (from[i]! + 1) * size), i * size);
+      permuteRowsInPlace(data, size, from);
+      expect([...data.subarray(0, newRows * size)]).toEqual([...want]);
+    }
   });
 });
