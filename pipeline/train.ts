@@ -41,6 +41,8 @@ export interface FinetuneOptions {
   threads?: number;
   provider?: Provider;
   checkpointEvery?: number;
+  /** Fused grad+update graph when --batch-size equals --micro-batch-size (faster, more peak memory). */
+  fusedStep?: boolean;
   artifactCache?: string;
   /** Testing aid (see LoopOptions.haltAfterSteps). */
   haltAfterSteps?: number;
@@ -104,7 +106,8 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   if (o.artifact && art.manifest.microBatch !== o.microBatchSize)
     throw new Error(`--artifact ${o.artifact} was built for micro-batch ${art.manifest.microBatch}, not --micro-batch-size ${o.microBatchSize}`);
   checkCompatible(art, src);
-  const weights: TensorMap = new Map(art.manifest.params.map((p) => [p.name, src.weights.get(p.name)!.slice()]));
+  // Shared, not copied: the engine replaces arrays rather than writing into them.
+  const weights: TensorMap = new Map(art.manifest.params.map((p) => [p.name, src.weights.get(p.name)!]));
   const engine = await TrainEngine.open(art.graphs, art.spec, weights, null, { threads: o.threads, provider: o.provider });
   try {
     const res = await trainLoop(engine, train, valid, {
@@ -112,7 +115,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
       schedule: { name: o.schedule ?? 'linear', warmupSteps: o.warmupSteps ?? 0 },
       maxGradNorm: o.maxGradNorm ?? null, seed: o.seed ?? 0, padId: art.manifest.padId,
       checkpointDir: checkpointDirOf(out), checkpointEvery: o.checkpointEvery ?? 50,
-      haltAfterSteps: o.haltAfterSteps, label: `train ${o.out}`, log,
+      fusedStep: o.fusedStep ?? false, haltAfterSteps: o.haltAfterSteps, label: `train ${o.out}`, log,
     });
     const result: FinetuneResult = { bestEpoch: res.bestEpoch, validLosses: res.validLosses, trainLosses: res.trainLosses, steps: res.steps, outDir: out };
     await writeDirAtomic(out, (tmp) => {

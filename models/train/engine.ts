@@ -67,6 +67,8 @@ export async function openTrainSession(model: string | ModelProto, o: SessionOpt
 const f32 = (d: Float32Array, dims: readonly number[]): ort.Tensor => new ort.Tensor('float32', d, dims);
 const scalar = (x: number): ort.Tensor => new ort.Tensor('float32', Float32Array.of(x), []);
 
+/** Weight and moment arrays are never written in place: each update installs new arrays (callers may keep
+ *  references to old ones as snapshots). */
 export class TrainEngine {
   /** Optimizer steps applied so far (AdamW's t before the next step). */
   step = 0;

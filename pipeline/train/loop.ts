@@ -31,6 +31,8 @@ export interface LoopOptions {
   checkpointDir: string | null;
   /** Checkpoint every N optimizer steps (and always at each epoch end). */
   checkpointEvery: number;
+  /** When one micro-batch makes a batch, use the fused grad+update graph (saves a gradient copy, costs peak memory). */
+  fusedStep?: boolean;
   /** Testing aid: throw TrainingHalted right after this many optimizer steps (as if the process died). */
   haltAfterSteps?: number;
   label?: string;
@@ -170,7 +172,9 @@ export async function trainLoop(engine: TrainEngine, train: BlockCorpus, valid: 
     fingerprint: fp, step: 0, epoch: 0, batchInEpoch: 0, perm: Array.from(rng.permutation(train.rows)), rng: rng.state(),
     validLosses: [], trainLosses: [], epochLossSum: 0, epochTokens: 0, bestEpoch: -1,
   };
-  let best: TensorMap = new Map([...engine.weights].map(([k, v]) => [k, v.slice()]));
+  // The engine replaces weight arrays on every update and never writes into them, so keeping references is a
+  // snapshot (no copy of the weights is needed to remember the best epoch).
+  let best: TensorMap = new Map(engine.weights);
   const resumed = o.checkpointDir ? loadCheckpoint(o.checkpointDir, engine, fp) : null;
   if (resumed) {
     st = resumed;
@@ -204,7 +208,7 @@ export async function trainLoop(engine: TrainEngine, train: BlockCorpus, valid: 
       const stopped = `training stopped; nothing was written after the checkpoint at step ${lastCkpt}`;
       if (targets === 0) throw new Error(`${where}: every label in the batch is ignored (all padding?); check the corpus`);
       let lossSum = 0, gradNorm: number;
-      if (mbs.length === 1 && engine.canFuse) {
+      if (o.fusedStep && mbs.length === 1 && engine.canFuse) {
         const r = await engine.fusedStep(mbs[0]!, 1 / targets, lr, o.maxGradNorm);
         lossSum = r.lossSum;
         gradNorm = r.gradNorm;
@@ -243,7 +247,7 @@ export async function trainLoop(engine: TrainEngine, train: BlockCorpus, valid: 
     const bestSoFar = st.bestEpoch < 0 || vl < st.validLosses[st.bestEpoch]!;
     if (bestSoFar) {
       st.bestEpoch = st.epoch;
-      best = new Map([...engine.weights].map(([k, v]) => [k, v.slice()]));
+      best = new Map(engine.weights);
       if (o.checkpointDir) writeTensorFile(join(o.checkpointDir, BEST), entries(engine, best), { epoch: String(st.epoch) });
     }
     st.epoch++;

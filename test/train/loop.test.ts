@@ -27,7 +27,7 @@ async function engine(cfg: OptimizerConfig = adamw, micro = MICRO) {
 
 const opts = (dir: string | null, extra: Partial<LoopOptions> = {}): LoopOptions => ({
   epochs: 2, batchSize: 4, lr: 0.05, schedule: { name: 'linear', warmupSteps: 1 }, maxGradNorm: 1, seed: 11, padId: null,
-  checkpointDir: dir, checkpointEvery: 2, ...extra,
+  checkpointDir: dir, checkpointEvery: 2, fusedStep: true, ...extra,
 });
 
 describe('trainLoop', () => {
