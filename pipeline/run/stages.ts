@@ -12,7 +12,9 @@ import { hubSnapshot, isHubId } from '../../models/hub.js';
 import { importHfCheckpoint, loadModelDir, writeModelDir } from '../../models/model-dir.js';
 import { initOptWeights, TINY_CONFIG } from '../../models/opt/index.js';
 import { writeFileAtomic } from '../../models/util/atomic.js';
+import { blockTexts, loadEvalCorpus } from '../eval/corpus-input.js';
 import { evaluateGeneration, realReference, type EvalCorpus } from '../eval/evaluate.js';
+import type { TailReference } from '../eval/tail.js';
 import { writeGenerationEval } from '../eval/metrics-schema.js';
 import { generateCorpus, generationComplete, loadGenerationModel } from '../generate/run.js';
 import { buildReport } from '../report/report.js';
@@ -242,25 +244,21 @@ async function generateStage(cfg: RunConfig, layout: RunLayout, seed: number, ge
 
 async function evaluateStage(cfg: RunConfig, layout: RunLayout, seed: number, gen: number): Promise<Info> {
   const scorer = layout.model(seed, 0);
-  const corpus = readCorpus(layout.corpus(seed, gen));
-  const rows = [...corpus.rowsIter()];
-  const size = corpus.blockSize;
-  const ids = new Int32Array(rows.length * size);
-  rows.forEach((r, i) => ids.set(r.input_ids, i * size));
-  const originalText = new Map<number, string>();
-  for (const r of readCorpus(layout.split('train')).rowsIter()) originalText.set(r.block_id, r.text);
-  const evalCorpus: EvalCorpus = {
-    blocks: { ids, rows: rows.length, blockSize: size },
-    path: corpus.dir,
-    texts: rows.map((r) => r.text),
-    promptBlockIds: rows.map((r) => r.prompt_block_id ?? r.block_id),
-    promptText: (id) => originalText.get(id) ?? null,
-  };
+  const padId = loadModelDir(scorer).config.pad_token_id;
+  // Rows that ended early (min_new_tokens < new_tokens) are scored on their real tokens only.
+  const corpus: EvalCorpus = { ...loadEvalCorpus(layout.corpus(seed, gen), { padId }), promptText: blockTexts(layout.split('train')) };
   const test = readBlocks(layout.split('test'));
   const testBlocks = { ids: test.ids, rows: test.rows, blockSize: test.blockSize };
   const scoring = { threads: cfg.threads || undefined, provider: cfg.provider };
-  const reference = await realReference(scorer, testBlocks, scoring);
-  const trueLogProb = cfg.data.source === 'synthetic' ? ((s: SyntheticSource) => (t: string) => s.logProb(t))(new SyntheticSource()) : undefined;
+  // The real data's percentiles under the generation-0 model are the same for every generation of a seed.
+  const refPath = join(layout.seedDir(seed), 'tail-reference.json');
+  let reference: TailReference;
+  if (existsSync(refPath)) reference = readJson<TailReference>(refPath);
+  else {
+    reference = await realReference(scorer, testBlocks, scoring);
+    writeFileAtomic(refPath, JSON.stringify(reference, null, 2));
+  }
+  const source = cfg.data.source === 'synthetic' ? new SyntheticSource() : null;
   const ft = readMarker(layout.marker(layout.genDir(seed, gen), 'finetune'));
   const { metrics, samplePpl } = await evaluateGeneration({
     ...scoring,
@@ -268,11 +266,11 @@ async function evaluateStage(cfg: RunConfig, layout: RunLayout, seed: number, ge
     seed,
     model: layout.model(seed, gen),
     scorer,
-    corpus: evalCorpus,
+    corpus,
     test: testBlocks,
     validLoss: typeof ft?.validLoss === 'number' ? ft.validLoss : null,
     reference,
-    trueLogProb,
+    trueLogProb: source ? (t: string) => source.logProb(t) : undefined,
     selfBleuSamples: cfg.eval.selfBleuSamples,
   });
   writeGenerationEval(layout.genDir(seed, gen), metrics, samplePpl);
