@@ -98,6 +98,22 @@ describe('tiny OPT training', () => {
     expect(rerun.validLosses).toEqual(res.validLosses);
   });
 
+  it('finetune with a prebuilt --artifact; a micro-batch mismatch and a missing corpus are clear errors', async () => {
+    const model = join(tmp, 'opt-art');
+    writeTinyOptDir(model, 4);
+    const art = join(tmp, 'prebuilt');
+    const m = await buildArtifact(loadSourceModel(model), { microBatch: 2, blockSize: 16, optimizer: ADAMW }, art);
+    expect(m.source.sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(m.graphs.update.length).toBeGreaterThanOrEqual(1);
+    const train = patternBlocks(4, 16, 512, 7);
+    const base = { model, artifact: art, train, epochs: 1, batchSize: 4, lr: 1e-3, threads: 1, log: () => {} };
+    await expect(finetune({ ...base, microBatchSize: 4, out: join(tmp, 'a1') })).rejects.toThrow(/built for micro-batch 2, not --micro-batch-size 4/);
+    await expect(finetune({ ...base, microBatchSize: 2, out: join(tmp, 'a2'), train: join(tmp, 'nope') })).rejects.toThrow(/--train .*nope: not a corpus directory/);
+    const res = await finetune({ ...base, microBatchSize: 2, out: join(tmp, 'a3') });
+    expect(res.steps).toBe(1);
+    expect(res.validLosses).toHaveLength(1);
+  });
+
   const torchExport = sharedPath('models/opt-tiny-torch-export-opset17');
   it.skipIf(!torchExport)('trains a torch.onnx export (input_ids only) and writes it back with replaced initializers', async () => {
     const out = join(tmp, 'torch-out');
