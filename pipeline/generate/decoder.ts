@@ -127,9 +127,10 @@ function isIdentity(from: Int32Array, rows: number): boolean {
 /**
  * Reorders rows of a [rows, rowSize] table in place (new row i = old row from[i]; `from` may be longer or
  * shorter than the current rows if the table has room): only rows that change are written, and only the
- * sources that would be overwritten before being read are saved first.
+ * sources that would be overwritten before being read are saved first, into `scratch` when it is given
+ * and large enough (no allocation per call), else into fresh copies.
  */
-export function permuteRowsInPlace(data: Float32Array | Uint8Array, rowSize: number, from: Int32Array): void {
+export function permuteRowsInPlace<T extends Float32Array | Uint8Array>(data: T, rowSize: number, from: Int32Array, scratch?: T): void {
   const changed: number[] = [];
   for (let i = 0; i < from.length; i++) if (from[i] !== i) changed.push(i);
   if (changed.length === 0) return;
@@ -137,7 +138,14 @@ export function permuteRowsInPlace(data: Float32Array | Uint8Array, rowSize: num
   const saved = new Map<number, Float32Array | Uint8Array>();
   for (const i of changed) {
     const s = from[i]!;
-    if (overwritten.has(s) && !saved.has(s)) saved.set(s, data.slice(s * rowSize, (s + 1) * rowSize));
+    if (!overwritten.has(s) || saved.has(s)) continue;
+    const k = saved.size;
+    const row = data.subarray(s * rowSize, (s + 1) * rowSize);
+    if (scratch && scratch.length >= (k + 1) * rowSize) {
+      const slot = scratch.subarray(k * rowSize, (k + 1) * rowSize);
+      slot.set(row);
+      saved.set(s, slot);
+    } else saved.set(s, row.slice());
   }
   for (const i of changed) {
     const s = from[i]!;
@@ -160,6 +168,7 @@ export class KvCacheDecoder implements Decoder {
   private filled = 0; // slots in use (the same for every row: left padding keeps rows aligned)
   private slotMask: Uint8Array = new Uint8Array(0); // [rowCapacity, maxLen]
   private cache: Float32Array[] = []; // per (layer, key|value): [rowCapacity, heads, maxLen, headDim]
+  private scratch = new Float32Array(0); // saved rows while reordering, shared by all cache tensors
   private readonly heads: number;
   private readonly headDim: number;
   private reserved = { rows: 0, length: 0 };
@@ -204,6 +213,7 @@ export class KvCacheDecoder implements Decoder {
     this.slotMask = relayout(this.slotMask, (n) => new Uint8Array(n), 1, 1) as Uint8Array;
     this.rowCapacity = rows;
     this.maxLen = maxLen;
+    this.scratch = new Float32Array(0);
   }
 
   async prefill(prompts: readonly Int32Array[], padId: number): Promise<Logits> {
@@ -244,7 +254,8 @@ export class KvCacheDecoder implements Decoder {
     if (isIdentity(from, this.rows)) return;
     if (from.length > this.rowCapacity) this.allocate(from.length, this.maxLen, this.rows);
     const rowSize = this.heads * this.maxLen * this.headDim;
-    for (const c of this.cache) permuteRowsInPlace(c, rowSize, from);
+    if (this.scratch.length < this.rowCapacity * rowSize) this.scratch = new Float32Array(this.rowCapacity * rowSize);
+    for (const c of this.cache) permuteRowsInPlace(c, rowSize, from, this.scratch);
     permuteRowsInPlace(this.slotMask, this.maxLen, from);
     this.rows = from.length;
   }
