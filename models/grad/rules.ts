@@ -70,6 +70,15 @@ function softmaxAxis(n: NodeProto, c: GradContext): number {
   return axis;
 }
 
+function selectGrad(n: NodeProto, d: string, c: GradContext, cmp: 'GreaterOrEqual' | 'LessOrEqual'): [string, string] {
+  if (n.input.length !== 2) throw new Error(`node ${n.name} (${n.opType}): only the two-input form can be differentiated`);
+  const first = c.g.op(cmp, [inp(n, 0), inp(n, 1)]);
+  const zero = c.scalar(0, out(n));
+  // Expand each side to the output shape before selecting, so that broadcast inputs are undone by the caller.
+  const full = c.g.op('Expand', [d, c.g.i64(c.shape(out(n)))]);
+  return [c.g.op('Where', [first, full, zero]), c.g.op('Where', [first, zero, full])];
+}
+
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
 
@@ -274,6 +283,12 @@ export const RULES: Record<string, GradRule> = {
     const e = c.g.op('Exp', [c.g.op('Neg', [c.g.op('Mul', [x, x])])]);
     return c.g.op('Mul', [d, c.g.op('Mul', [e, c.scalar(2 / Math.sqrt(Math.PI), x)])]);
   }),
+  Sin: unary((n, d, c) => c.g.op('Mul', [d, c.g.op('Cos', [inp(n, 0)])])),
+  Cos: unary((n, d, c) => c.g.op('Neg', [c.g.op('Mul', [d, c.g.op('Sin', [inp(n, 0)])])])),
+  Abs: unary((n, d, c) => c.g.op('Mul', [d, c.g.op('Sign', [inp(n, 0)])])),
+  // Max/Min of two inputs: the gradient goes to the selected one (to the first on ties).
+  Max: binary((n, d, c) => selectGrad(n, d, c, 'GreaterOrEqual')),
+  Min: binary((n, d, c) => selectGrad(n, d, c, 'LessOrEqual')),
   Relu: unary((n, d, c) => c.g.op('Where', [c.g.op('Greater', [inp(n, 0), c.scalar(0, inp(n, 0))]), d, c.scalar(0, inp(n, 0))])),
   Gelu: unary(geluGrad),
   Softmax: (n, dy, c) => {

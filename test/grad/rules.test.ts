@@ -46,6 +46,11 @@ const CASES: Record<string, OpCase[]> = {
   Sigmoid: [{ op: 'Sigmoid', inputs: [x(2, 3)] }],
   Erf: [{ op: 'Erf', inputs: [x(2, 3)], precision: 'f32' }],
   // Values kept away from 0, where Relu has no derivative.
+  Sin: [{ op: 'Sin', inputs: [x(2, 3)] }],
+  Cos: [{ op: 'Cos', inputs: [x(2, 3)] }],
+  Abs: [{ op: 'Abs', inputs: [{ shape: [2, 3], values: [-1.2, 0.7, 0.3, -0.4, 2.0, -0.9] }] }],
+  Max: [{ op: 'Max', inputs: [{ shape: [2, 3], values: [-1.2, 0.7, 0.3, -0.4, 2.0, -0.9] }, { shape: [3], values: [0.1, -0.5, 0.6] }] }],
+  Min: [{ op: 'Min', inputs: [{ shape: [2, 3], values: [-1.2, 0.7, 0.3, -0.4, 2.0, -0.9] }, { shape: [3], values: [0.1, -0.5, 0.6] }] }],
   Relu: [{ op: 'Relu', inputs: [{ shape: [2, 3], values: [-1.2, 0.7, 0.3, -0.4, 2.0, -0.9] }] }],
   Gelu: [
     { op: 'Gelu', inputs: [x(2, 3)], opset: 20, precision: 'f32' },
