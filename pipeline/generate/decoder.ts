@@ -154,6 +154,42 @@ export function permuteRowsInPlace<T extends Float32Array | Uint8Array>(data: T,
 }
 
 /**
+ * permuteRowsInPlace for rows made of `groups` strided segments: row r's part is, for each group g,
+ * data[((r * groups + g) * groupSize + offset) ...+ length]. Used to move only the generated slots.
+ */
+export function permuteSlotRanges(
+  data: Float32Array,
+  groups: number,
+  groupSize: number,
+  offset: number,
+  length: number,
+  from: Int32Array,
+  scratch: Float32Array,
+): void {
+  const segment = (r: number, g: number) => data.subarray((r * groups + g) * groupSize + offset, (r * groups + g) * groupSize + offset + length);
+  const changed: number[] = [];
+  for (let i = 0; i < from.length; i++) if (from[i] !== i) changed.push(i);
+  if (changed.length === 0) return;
+  const overwritten = new Set(changed);
+  const saved = new Map<number, number>(); // source row -> scratch slot
+  for (const i of changed) {
+    const s = from[i]!;
+    if (!overwritten.has(s) || saved.has(s)) continue;
+    const k = saved.size;
+    for (let g = 0; g < groups; g++) scratch.set(segment(s, g), (k * groups + g) * length);
+    saved.set(s, k);
+  }
+  for (const i of changed) {
+    const s = from[i]!;
+    const k = saved.get(s);
+    for (let g = 0; g < groups; g++) {
+      const src = k === undefined ? segment(s, g) : scratch.subarray((k * groups + g) * length, (k * groups + g + 1) * length);
+      data.set(src, (i * groups + g) * groupSize + offset);
+    }
+  }
+}
+
+/**
  * KV-cache decoding with the cache kept in JavaScript, in fixed slots: each cache tensor is
  * [rows, heads, maxLen, head_dim] and slot j holds position j of every row, so the cache is fed to the
  * graph without copying (onnxruntime wraps the buffer) and the graph returns only the new tokens' keys and
@@ -169,6 +205,8 @@ export class KvCacheDecoder implements Decoder {
   private slotMask: Uint8Array = new Uint8Array(0); // [rowCapacity, maxLen]
   private cache: Float32Array[] = []; // per (layer, key|value): [rowCapacity, heads, maxLen, headDim]
   private scratch = new Float32Array(0); // saved rows while reordering, shared by all cache tensors
+  private promptLen = 0;
+  private origin = new Int32Array(0); // per row: the prompt it descends from (its prompt slots are that prompt's)
   private readonly heads: number;
   private readonly headDim: number;
   private reserved = { rows: 0, length: 0 };
@@ -234,6 +272,8 @@ export class KvCacheDecoder implements Decoder {
     this.store(out, len);
     for (let r = 0; r < P; r++) this.slotMask.set(mask.subarray(r * len, (r + 1) * len), r * this.maxLen);
     this.filled = len;
+    this.promptLen = len;
+    this.origin = Int32Array.from({ length: P }, (_, i) => i);
     return lastLogits(out.logits, out[LOGSUMEXP]);
   }
 
@@ -253,9 +293,23 @@ export class KvCacheDecoder implements Decoder {
   select(from: Int32Array): void {
     if (isIdentity(from, this.rows)) return;
     if (from.length > this.rowCapacity) this.allocate(from.length, this.maxLen, this.rows);
-    const rowSize = this.heads * this.maxLen * this.headDim;
+    const hd = this.headDim;
+    const rowSize = this.heads * this.maxLen * hd;
     if (this.scratch.length < this.rowCapacity * rowSize) this.scratch = new Float32Array(this.rowCapacity * rowSize);
-    for (const c of this.cache) permuteRowsInPlace(c, rowSize, from, this.scratch);
+    // Beams of one prompt share its prompt slots, so a reorder within prompts moves generated slots only.
+    const withinPrompts = from.length === this.rows && from.every((s, i) => this.origin[s] === this.origin[i]);
+    if (withinPrompts) {
+      const gen = (this.filled - this.promptLen) * hd;
+      if (gen > 0) {
+        for (const c of this.cache) {
+          // View each (row, head) block's generated slots as one row of a [rows * heads, gen] table.
+          permuteSlotRanges(c, this.heads, this.maxLen * hd, this.promptLen * hd, gen, from, this.scratch);
+        }
+      }
+    } else {
+      for (const c of this.cache) permuteRowsInPlace(c, rowSize, from, this.scratch);
+      this.origin = from.map((s) => this.origin[s]!);
+    }
     permuteRowsInPlace(this.slotMask, this.maxLen, from);
     this.rows = from.length;
   }
