@@ -3,7 +3,7 @@
 // ConstantOfShape, position ids of a torch export...) is computed ONCE and stored as constants. The gradient rules
 // then only see tensors that depend on data (input_ids, attention_mask, parameters), each with a known static shape.
 import * as ortRuntime from 'onnxruntime-node';
-import { constantNodeValue, opsetOf } from '../onnx/graph.js';
+import { attrInt, constantNodeValue, opsetOf } from '../onnx/graph.js';
 import {
   DataType,
   dimsOf,
@@ -196,12 +196,46 @@ export interface Probe {
   values: Map<string, TensorProto>;
 }
 
-function emptyPast(name: string, dims: number[], dtype: DataType): TensorProto {
-  return makeTensor(name, dims, dtype === DataType.DOUBLE ? new Float64Array(0) : new Float32Array(0), dtype);
+/**
+ * Values of the fold frontier, computed by running only the data-independent nodes: Shape/Size of data tensors
+ * become constants from the predicted shapes, so no forward pass at the training batch is needed.
+ */
+async function foldedValues(
+  base: ModelProto,
+  live: NodeProto[],
+  dynamic: Set<string>,
+  initializers: Map<string, TensorProto>,
+  frontier: Set<string>,
+  shapeOf: (t: string) => number[] | undefined,
+): Promise<Map<string, TensorProto>> {
+  const inits = new Map(initializers);
+  const nodes: NodeProto[] = [];
+  const values = new Map<string, TensorProto>();
+  for (const n of live) {
+    if (n.output.some((o) => dynamic.has(o))) continue;
+    const src = n.input[0] ?? '';
+    if ((n.opType === 'Shape' || n.opType === 'Size') && dynamic.has(src)) {
+      const shape = shapeOf(src);
+      if (!shape) throw new Error(`internal: no predicted shape for ${src}`);
+      const rank = shape.length;
+      const clamp = (v: number): number => Math.min(Math.max(v < 0 ? v + rank : v, 0), rank);
+      const dims = n.opType === 'Size' ? [] : [1];
+      const data = n.opType === 'Size' ? [numel(shape)] : shape.slice(clamp(attrInt(n, 'start', 0)), clamp(attrInt(n, 'end', rank)));
+      if (dims.length) dims[0] = data.length;
+      const t = makeTensor(n.output[0]!, dims, BigInt64Array.from(data.map(BigInt)));
+      inits.set(t.name, t);
+      if (frontier.has(t.name)) values.set(t.name, t);
+    } else nodes.push(n);
+  }
+  const wanted = [...frontier].filter((f) => !values.has(f));
+  if (wanted.length === 0) return values;
+  const run = await probeTensors(base, nodes, inits, [], {}, new Set(wanted), wanted);
+  for (const [name, t] of run.values) values.set(name, t);
+  return values;
 }
 
-function sameDims(a: readonly number[] | undefined, b: readonly number[]): boolean {
-  return !!a && a.length === b.length && a.every((d, k) => d === b[k]);
+function emptyPast(name: string, dims: number[], dtype: DataType): TensorProto {
+  return makeTensor(name, dims, dtype === DataType.DOUBLE ? new Float64Array(0) : new Float32Array(0), dtype);
 }
 
 /** A Float32Array over a float tensor's raw bytes (a view when aligned, else a copy). */
@@ -324,7 +358,7 @@ export async function staticForward(forward: ModelProto, opts: StaticOptions): P
   if (!dynamic.has('logits')) throw new Error('forward graph: `logits` does not depend on input_ids');
 
   // Probes at batch 1 and 2 are cheap; shapes are affine in the batch size, so they predict the shapes at `batch`.
-  // One run at the real batch then computes the folded values and confirms the prediction on the tensors it returns.
+  // The folded values then come from running only the data-independent nodes (no forward pass at `batch`).
   const probeAt = (b: number, keep: Set<string>, only?: string[]): Promise<Probe> => {
     const inits = new Map(initializers);
     for (const p of past) inits.set(p.name, emptyPast(p.name, [b, ...p.dims.slice(1)], p.dtype));
@@ -343,8 +377,8 @@ export async function staticForward(forward: ModelProto, opts: StaticOptions): P
       else predicted.set(name, { dtype: i1.dtype, shape: i1.shape.map((d, k) => d + (batch - 1) * (i2.shape[k]! - d)) });
     }
     if (affine && [...predicted.values()].every((i) => i.shape.every((d) => d >= 0))) {
-      const check = await probeAt(batch, frontier, [...new Set([...frontier, 'logits'])]);
-      if ([...check.info].every(([n, i]) => sameDims(predicted.get(n)?.shape, i.shape))) probed = { info: predicted, values: check.values };
+      const shapeOf = (t: string): number[] | undefined => predicted.get(t)?.shape ?? info.get(t)?.shape;
+      probed = { info: predicted, values: await foldedValues(forward, live, dynamic, initializers, frontier, shapeOf) };
     }
   }
   probed ??= await probeAt(batch, frontier);

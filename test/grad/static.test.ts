@@ -16,6 +16,7 @@ describe('staticForward', () => {
     expect(fast.info.size).toBe(full.info.size);
     for (const [name, i] of full.info) expect(fast.info.get(name), name).toEqual(i);
     expect([...fast.initializers.keys()].sort()).toEqual([...full.initializers.keys()].sort());
+    for (const [name, t] of full.initializers) expect(tensorNumbers(fast.initializers.get(name)!), name).toEqual(tensorNumbers(t));
     expect(fast.info.get('logits')!.shape).toEqual([5, 7, TINY_CONFIG.vocab_size]);
     expect(fast.inputs.map((v) => v.name)).toEqual(['input_ids', 'attention_mask']);
     // The attention mask is data: its CumSum/positions path is kept, not folded.
