@@ -106,7 +106,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   if (o.artifact && art.manifest.microBatch !== o.microBatchSize)
     throw new Error(`--artifact ${o.artifact} was built for micro-batch ${art.manifest.microBatch}, not --micro-batch-size ${o.microBatchSize}`);
   checkCompatible(art, src);
-  // Shared, not copied: the engine replaces arrays rather than writing into them.
+  // Shared, not copied (saves a weights-sized copy): the engine updates them in place; src is not reused.
   const weights: TensorMap = new Map(art.manifest.params.map((p) => [p.name, src.weights.get(p.name)!]));
   const engine = await TrainEngine.open(art.graphs, art.spec, weights, null, { threads: o.threads, provider: o.provider });
   try {

@@ -2,7 +2,7 @@
 //   ART/manifest.json      shapes, trainable names and shapes, optimizer settings, source checksum, graph files
 //   ART/grad.onnx          micro-step: data + params -> loss_sum, token_count, grad.*
 //   ART/norm.onnx          grad.* -> global gradient norm (clipping)
-//   ART/update-K.onnx      optimizer update of parameter chunk K: params, grads, moments, scalars -> new ones
+//   ART/update.onnx        the flat optimizer update (param, grad, moments, scalars -> new ones), run on slices
 //   ART/step.onnx          grad + update fused (used when one micro-batch makes a whole batch)
 //   ART/eval.onnx          data + params -> nll [B, T-1]
 //   ART/weights.safetensors the initial trainable weights (those of the source model)
@@ -22,11 +22,11 @@ import { readSafetensors } from '../safetensors.js';
 import { writeDirAtomic, writeJsonAtomic } from '../util/atomic.js';
 import type { EngineGraphs, EngineSpec } from './engine.js';
 import { fuseStep } from './fuse.js';
-import { buildChunkedUpdate, defaultNoDecay, type OptimizerConfig, type ParamSpec } from './optimizers.js';
+import { buildFlatUpdateGraph, buildNormGraph, defaultNoDecay, type OptimizerConfig, type ParamSpec } from './optimizers.js';
 import { readTensorFile, writeTensorFile, type TensorMap } from './tensor-file.js';
 
 export const ARTIFACT_FORMAT = 'collapse-train-artifact';
-export const ARTIFACT_VERSION = 2;
+export const ARTIFACT_VERSION = 3;
 
 /** A model directory as training sees it. */
 export interface SourceModel {
@@ -56,7 +56,7 @@ export interface ArtifactManifest {
   optimizer: OptimizerConfig;
   optimizerState: { step: 0; moments: 'zeros' };
   padId: number | null;
-  graphs: { grad: string; norm: string; update: string[]; fused: string; eval: string };
+  graphs: { grad: string; norm: string; update: string; fused: string; eval: string };
   weights: string;
 }
 
@@ -151,7 +151,7 @@ export async function buildArtifact(src: SourceModel, o: ArtifactOptions, outDir
   const params: ParamSpec[] = gg.params.map((name) => ({ name, shape: gg.shapes[name]! }));
   const optimizer: OptimizerConfig = { ...o.optimizer, noDecay: o.optimizer.noDecay ?? defaultNoDecay(params) };
   const evalModel = initializersToInputs(await buildNllGraph(src.forward, { batch: o.microBatch, seq: o.blockSize }), gg.params);
-  const { norm, update } = buildChunkedUpdate(params, optimizer);
+  const norm = buildNormGraph(params), update = buildFlatUpdateGraph(optimizer);
   const fused = fuseStep(gg.model, params, optimizer);
   const manifest: ArtifactManifest = {
     format: ARTIFACT_FORMAT, version: ARTIFACT_VERSION, createdAt: new Date().toISOString(),
@@ -160,13 +160,13 @@ export async function buildArtifact(src: SourceModel, o: ArtifactOptions, outDir
     microBatch: o.microBatch, blockSize: o.blockSize,
     inputs: (gg.model.graph?.input ?? []).map((i) => i.name ?? '').filter((n) => ['input_ids', 'attention_mask'].includes(n)),
     params, optimizer, optimizerState: { step: 0, moments: 'zeros' }, padId: src.padId,
-    graphs: { grad: 'grad.onnx', norm: 'norm.onnx', update: update.map((_, k) => `update-${k}.onnx`), fused: 'step.onnx', eval: 'eval.onnx' },
+    graphs: { grad: 'grad.onnx', norm: 'norm.onnx', update: 'update.onnx', fused: 'step.onnx', eval: 'eval.onnx' },
     weights: 'weights.safetensors',
   };
   await writeDirAtomic(outDir, (tmp) => {
     saveModel(gg.model, join(tmp, manifest.graphs.grad));
     saveModel(norm, join(tmp, manifest.graphs.norm));
-    update.forEach((u, k) => saveModel(u, join(tmp, manifest.graphs.update[k]!)));
+    saveModel(update, join(tmp, manifest.graphs.update));
     saveModel(fused, join(tmp, manifest.graphs.fused));
     saveModel(evalModel, join(tmp, manifest.graphs.eval));
     writeTensorFile(join(tmp, manifest.weights), params.map((p) => [p.name, { data: src.weights.get(p.name)!, shape: p.shape }]));
@@ -193,7 +193,7 @@ export function loadArtifact(dir: string): LoadedArtifact {
   const p = (f: string) => join(dir, f);
   return {
     dir, manifest,
-    graphs: { grad: p(manifest.graphs.grad), norm: p(manifest.graphs.norm), update: manifest.graphs.update.map(p), fused: p(manifest.graphs.fused), eval: p(manifest.graphs.eval) },
+    graphs: { grad: p(manifest.graphs.grad), norm: p(manifest.graphs.norm), update: p(manifest.graphs.update), fused: p(manifest.graphs.fused), eval: p(manifest.graphs.eval) },
     spec: { params: manifest.params, microBatch: manifest.microBatch, blockSize: manifest.blockSize, optimizer: manifest.optimizer },
     initialWeights: () => new Map([...readTensorFile(p(manifest.weights)).tensors].map(([k, v]) => [k, v.data])),
   };

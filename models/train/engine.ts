@@ -1,19 +1,21 @@
 // The training engine: holds the weights and optimizer moments in JavaScript and runs the step graphs.
 //
 // Where the state lives, and why: onnxruntime-node passes inputs without copying, but copies every output
-// into a fresh array (measured on OPT-125m shapes, see scripts/bench-train.ts). So the weights and moments stay
-// in JS typed arrays fed as zero-copy inputs, and only what must change comes back:
-//   - split step: the gradient graph returns grad.* per micro-batch (1x weights copied out), summed here; then
-//     a norm graph (one scalar out) and the update graphs, one per parameter chunk, each returning only its own
-//     new params + moments. Chunking bounds the transient memory: an update of all 125M parameters at once holds
-//     old state, onnxruntime's outputs and their JS copies together (3 x 1.5 GB).
-//   - fused step (one micro-batch per batch, optional): gradients + update in one graph, 3x weights out, no
-//     gradient copy, but the whole-state transient above. Measured peaks are in scripts/bench-train.ts' notes.
+// into a fresh array (scripts/bench-train.ts measures it). So the weights and moments stay in JS typed arrays,
+// fed as zero-copy inputs, and only what must change comes back:
+//   - split step (default): the gradient graph returns grad.* per micro-batch (1x weights copied out), summed
+//     here; a norm graph returns one scalar; then one small flat update graph runs over slices of every
+//     parameter (views in, slice-sized outputs back) and the results are written back in place. No
+//     parameter-sized temporaries: measured on OPT-125m (8 x 64, 2 threads) a whole-model update graph held
+//     old state + onnxruntime outputs + JS copies (peak RSS 5.9 GB, fused), per-chunk graphs without an
+//     arena spent 6 s/step in page faults; slices through one arena-backed session avoid both.
+//   - fused step (one micro-batch per batch, opt-in): gradients + update in one graph, 3x weights out and
+//     installed as new arrays; saves the gradient copy but peaks at ~2x the state.
 import * as ort from 'onnxruntime-node';
 import { existsSync } from 'node:fs';
 import { encodeModel, type ModelProto } from '../onnx/proto.js';
 import type { Provider } from '../session.js';
-import { gradName, momentKinds, momentName, newName, updateScalars, UPDATE_SCALARS, type OptimizerConfig, type ParamSpec } from './optimizers.js';
+import { gradName, momentKinds, momentName, newName, updateScalars, UPDATE_CHUNK_ELEMENTS, UPDATE_SCALARS, type OptimizerConfig, type ParamSpec } from './optimizers.js';
 import type { TensorMap } from './tensor-file.js';
 
 export interface EngineSpec {
@@ -25,8 +27,8 @@ export interface EngineSpec {
 
 export interface EngineGraphs {
   grad: string | ModelProto;
-  /** Update graphs over chunks of the parameters (built with coefInput), applied one after another. */
-  update: (string | ModelProto)[];
+  /** The flat update graph (buildFlatUpdateGraph), run over slices of every parameter. */
+  update: string | ModelProto;
   /** grad.* -> grad_norm (for clipping across chunks). */
   norm: string | ModelProto;
   /** Gradient + update in one graph (optional; used when one micro-batch makes a batch). */
@@ -45,14 +47,16 @@ export interface MicroBatch {
 export interface SessionOpts {
   threads?: number;
   provider?: Provider;
+  /** Elements per flat-update call (default UPDATE_CHUNK_ELEMENTS). */
+  updateChunk?: number;
 }
 
 /** Opens a session with the CPU arena off: step outputs are large and short-lived, an arena would keep them. */
-export async function openTrainSession(model: string | ModelProto, o: SessionOpts = {}): Promise<ort.InferenceSession> {
+export async function openTrainSession(model: string | ModelProto, o: SessionOpts & { arena?: boolean } = {}): Promise<ort.InferenceSession> {
   const opts: ort.InferenceSession.SessionOptions = {
     executionProviders: o.provider === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
     graphOptimizationLevel: 'all',
-    enableCpuMemArena: false,
+    enableCpuMemArena: o.arena ?? false,
     logSeverityLevel: 3,
   };
   if (o.threads && o.threads > 0) Object.assign(opts, { intraOpNumThreads: o.threads, interOpNumThreads: 1 });
@@ -67,8 +71,8 @@ export async function openTrainSession(model: string | ModelProto, o: SessionOpt
 const f32 = (d: Float32Array, dims: readonly number[]): ort.Tensor => new ort.Tensor('float32', d, dims);
 const scalar = (x: number): ort.Tensor => new ort.Tensor('float32', Float32Array.of(x), []);
 
-/** Weight and moment arrays are never written in place: each update installs new arrays (callers may keep
- *  references to old ones as snapshots). */
+/** The split step updates weights and moments IN PLACE (the fused step installs new arrays): copy what you
+ *  want to keep as a snapshot. */
 export class TrainEngine {
   /** Optimizer steps applied so far (AdamW's t before the next step). */
   step = 0;
@@ -79,8 +83,9 @@ export class TrainEngine {
     readonly weights: TensorMap,
     readonly moments: TensorMap,
     private readonly grad: ort.InferenceSession,
-    private readonly updates: { session: ort.InferenceSession; params: ParamSpec[] }[],
+    private readonly update: ort.InferenceSession,
     private readonly norm: ort.InferenceSession,
+    private readonly updateChunk: number,
     private readonly fused: ort.InferenceSession | null,
     private readonly evalSession: ort.InferenceSession | null,
   ) {}
@@ -95,17 +100,15 @@ export class TrainEngine {
     const m: TensorMap = moments ?? new Map();
     for (const k of momentKinds(spec.optimizer.name))
       for (const p of spec.params) if (!m.has(momentName(k, p.name))) m.set(momentName(k, p.name), new Float32Array(weights.get(p.name)!.length));
-    const [grad, norm, fused, ev, ...ups] = await Promise.all([
+    const [grad, norm, fused, ev, update] = await Promise.all([
       openTrainSession(graphs.grad, o),
       openTrainSession(graphs.norm, o),
       graphs.fused ? openTrainSession(graphs.fused, o) : null,
       graphs.eval ? openTrainSession(graphs.eval, o) : null,
-      ...graphs.update.map((u) => openTrainSession(u, o)),
+      // The arena stays on here: the slices are small and of few sizes, so reused buffers save page faults.
+      openTrainSession(graphs.update, { ...o, arena: true }),
     ]);
-    const updates = ups.map((session) => ({ session, params: spec.params.filter((p) => session.inputNames.includes(p.name)) }));
-    const covered = updates.reduce((n, u) => n + u.params.length, 0);
-    if (covered !== spec.params.length) throw new Error(`the update graphs cover ${covered} of ${spec.params.length} trainable tensors; rebuild the artifact`);
-    return new TrainEngine(spec, weights, m, grad, updates, norm, fused, ev);
+    return new TrainEngine(spec, weights, m, grad, update, norm, o.updateChunk ?? UPDATE_CHUNK_ELEMENTS, fused, ev);
   }
 
   get canFuse(): boolean {
@@ -181,12 +184,30 @@ export class TrainEngine {
     const gn = (((await this.norm.run(gradFeeds(this.spec.params, {}))).grad_norm!.data) as Float32Array)[0]!;
     // A non-finite gradient norm means a non-finite update: keep the old weights and let the caller stop.
     if (!Number.isFinite(gn)) return gn;
-    // Chunk by chunk: each chunk's old tensors are dropped as soon as its new ones arrive.
-    for (const u of this.updates) {
-      const feeds = gradFeeds(u.params, {});
-      this.paramFeeds(feeds, u.params);
-      this.stateFeeds(u.session, feeds, u.params, lr, maxNorm, gn);
-      this.takeUpdate(await u.session.run(feeds), u.params);
+    const cfg = this.spec.optimizer;
+    const s = updateScalars(cfg, this.step + 1, lr, maxNorm, gn);
+    const noDecay = new Set(cfg.noDecay);
+    const kinds = momentKinds(cfg.name);
+    for (const p of this.spec.params) {
+      const decays = !noDecay.has(p.name);
+      const scalars: Record<string, ort.Tensor> = {};
+      for (const k of UPDATE_SCALARS) if (this.update.inputNames.includes(k)) scalars[k] = scalar(s[k]);
+      if (!decays) {
+        if (scalars.decay) scalars.decay = scalar(1);
+        if (scalars.l2) scalars.l2 = scalar(0);
+      }
+      const w = this.weights.get(p.name)!, g = acc.get(p.name)!;
+      const mom = kinds.map((k) => this.moments.get(momentName(k, p.name))!);
+      // Slice by slice, written back in place: inputs are zero-copy views, only a slice's outputs are copied.
+      for (let off = 0; off < w.length; off += this.updateChunk) {
+        const end = Math.min(w.length, off + this.updateChunk);
+        const view = (a: Float32Array) => f32(a.subarray(off, end), [end - off]);
+        const feeds: Record<string, ort.Tensor> = { ...scalars, param: view(w), grad: view(g) };
+        kinds.forEach((k, i) => (feeds[k] = view(mom[i]!)));
+        const out = await this.update.run(feeds);
+        w.set(out[newName('param')]!.data as Float32Array, off);
+        kinds.forEach((k, i) => mom[i]!.set(out[newName(k)]!.data as Float32Array, off));
+      }
     }
     this.step++;
     return gn;
@@ -224,6 +245,6 @@ export class TrainEngine {
   }
 
   async release(): Promise<void> {
-    await Promise.all([this.grad, this.norm, this.fused, this.evalSession, ...this.updates.map((u) => u.session)].map((s) => s?.release()));
+    await Promise.all([this.grad, this.norm, this.update, this.fused, this.evalSession].map((s) => s?.release()));
   }
 }

@@ -46,7 +46,7 @@ export interface ParamSpec {
   shape: number[];
 }
 
-export const UPDATE_SCALARS = ['lr', 'step_size', 'inv_sqrt_bc2', 'decay', 'max_norm', 'clip_coef'] as const;
+export const UPDATE_SCALARS = ['lr', 'step_size', 'inv_sqrt_bc2', 'decay', 'max_norm', 'clip_coef', 'l2'] as const;
 export type UpdateScalar = (typeof UPDATE_SCALARS)[number];
 
 /** Names used by the update graph for one parameter. */
@@ -74,6 +74,7 @@ export function updateScalars(cfg: OptimizerConfig, t: number, lr: number, maxNo
     decay: 1 - lr * cfg.weightDecay,
     max_norm: maxNorm ?? Infinity,
     clip_coef: clipCoef(gradNorm, maxNorm),
+    l2: cfg.weightDecay,
   };
 }
 
@@ -82,7 +83,7 @@ export function clipCoef(norm: number, maxNorm: number | null): number {
   return maxNorm === null ? 1 : Math.min(1, maxNorm / (norm + 1e-6));
 }
 
-/** A graph from all grad.* to their global L2 norm (`grad_norm`), for the chunked update. */
+/** A graph from all grad.* to their global L2 norm (`grad_norm`), computed before the flat updates. */
 export function buildNormGraph(params: readonly ParamSpec[]): ModelProto {
   const g = new GraphBuilder('norm/');
   const F = DataType.FLOAT;
@@ -91,23 +92,6 @@ export function buildNormGraph(params: readonly ParamSpec[]): ModelProto {
   g.opN('Sqrt', [sq.length === 1 ? sq[0]! : g.op('Sum', sq)], {}, { outputs: ['grad_norm'] });
   g.output('grad_norm', F, []);
   return g.model({ name: 'grad_norm' });
-}
-
-/**
- * Splits the parameters into update chunks of at most `maxElements` values (a larger tensor gets its own chunk).
- * Each chunk's update returns only its own new tensors, so the transient output copies stay small.
- */
-export function chunkParams(params: readonly ParamSpec[], maxElements: number): ParamSpec[][] {
-  const chunks: ParamSpec[][] = [];
-  let cur: ParamSpec[] = [], n = 0;
-  for (const p of params) {
-    const k = p.shape.reduce((a, b) => a * b, 1);
-    if (cur.length > 0 && n + k > maxElements) { chunks.push(cur); cur = []; n = 0; }
-    cur.push(p);
-    n += k;
-  }
-  if (cur.length > 0) chunks.push(cur);
-  return chunks;
 }
 
 /**
@@ -125,7 +109,7 @@ export function buildUpdateGraph(
   const g = new GraphBuilder('opt/'); // prefixed: the fused step graph merges it with the gradient graph
   g.reserve(params.flatMap((p) => [p.name, gradName(p.name), momentName('m', p.name), momentName('v', p.name)]));
   const F = DataType.FLOAT;
-  const scalars = UPDATE_SCALARS.filter((k) => k !== (opts.coefInput ? 'max_norm' : 'clip_coef'));
+  const scalars = UPDATE_SCALARS.filter((k) => k !== 'l2' && k !== (opts.coefInput ? 'max_norm' : 'clip_coef'));
   const s = Object.fromEntries(scalars.map((k) => [k, g.input(k, F, [])])) as Record<UpdateScalar, string>;
   for (const p of params) {
     g.input(p.name, F, p.shape);
@@ -167,10 +151,40 @@ export function buildUpdateGraph(
 }
 
 
-/** Default update chunk: 16 M values (64 MB per tensor kind), so OPT-125m updates in ~9 chunks. */
-export const UPDATE_CHUNK_ELEMENTS = 1 << 24;
+/** Elements per update call: the flat update graph runs on slices of this size (bounded transient memory). */
+export const UPDATE_CHUNK_ELEMENTS = 1 << 22;
 
-/** The norm graph and the chunked update graphs (what the engine runs after accumulating gradients). */
-export function buildChunkedUpdate(params: readonly ParamSpec[], cfg: OptimizerConfig, maxElements = UPDATE_CHUNK_ELEMENTS): { norm: ModelProto; update: ModelProto[] } {
-  return { norm: buildNormGraph(params), update: chunkParams(params, maxElements).map((c) => buildUpdateGraph(c, cfg, { coefInput: true })) };
+/**
+ * The flat update graph, shared by every parameter: inputs `param`, `grad` (and `m`, `v` for AdamW) of any length
+ * [n], plus scalars (`clip_coef`; AdamW: `step_size`, `inv_sqrt_bc2`, `decay`; SGD: `lr`, `l2`); outputs `new.param`
+ * (`new.m`, `new.v`). The engine runs it over slices of each parameter and writes the results back in place, so one
+ * small session serves the whole model and no parameter-sized temporaries exist. Per-parameter choices (no weight
+ * decay for biases and LayerNorm weights) are made by the scalars fed: decay = 1, l2 = 0.
+ */
+export function buildFlatUpdateGraph(cfg: OptimizerConfig): ModelProto {
+  const g = new GraphBuilder('opt/');
+  const F = DataType.FLOAT;
+  const n = ['n'];
+  g.input('param', F, n);
+  g.input('grad', F, n);
+  const coef = g.input('clip_coef', F, []);
+  const grad = g.op('Mul', ['grad', coef]);
+  if (cfg.name === 'sgd') {
+    const lr = g.input('lr', F, []), l2 = g.input('l2', F, []);
+    const d = cfg.weightDecay !== 0 ? g.op('Add', [grad, g.op('Mul', ['param', l2])]) : grad;
+    g.opN('Sub', ['param', g.op('Mul', [lr, d])], {}, { outputs: [newName('param')] });
+  } else {
+    const stepSize = g.input('step_size', F, []), invBc2 = g.input('inv_sqrt_bc2', F, []), decay = g.input('decay', F, []);
+    g.input('m', F, n);
+    g.input('v', F, n);
+    const pd = cfg.weightDecay !== 0 ? g.op('Mul', ['param', decay]) : 'param';
+    const m = g.op('Add', [g.op('Mul', ['m', g.scalar(cfg.beta1)]), g.op('Mul', [grad, g.scalar(1 - cfg.beta1)])], {}, { outputs: [newName('m')] });
+    const v = g.op('Add', [g.op('Mul', ['v', g.scalar(cfg.beta2)]), g.op('Mul', [g.op('Mul', [grad, grad]), g.scalar(1 - cfg.beta2)])], {}, { outputs: [newName('v')] });
+    const denom = g.op('Add', [g.op('Mul', [g.op('Sqrt', [v]), invBc2]), g.scalar(cfg.eps)]);
+    g.opN('Sub', [pd, g.op('Mul', [stepSize, g.op('Div', [m, denom])])], {}, { outputs: [newName('param')] });
+    g.output(newName('m'), F, n);
+    g.output(newName('v'), F, n);
+  }
+  g.output(newName('param'), F, n);
+  return g.model({ name: `update_${cfg.name}` });
 }

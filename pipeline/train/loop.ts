@@ -172,15 +172,16 @@ export async function trainLoop(engine: TrainEngine, train: BlockCorpus, valid: 
     fingerprint: fp, step: 0, epoch: 0, batchInEpoch: 0, perm: Array.from(rng.permutation(train.rows)), rng: rng.state(),
     validLosses: [], trainLosses: [], epochLossSum: 0, epochTokens: 0, bestEpoch: -1,
   };
-  // The engine replaces weight arrays on every update and never writes into them, so keeping references is a
-  // snapshot (no copy of the weights is needed to remember the best epoch).
-  let best: TensorMap = new Map(engine.weights);
+  // The best epoch's weights: on disk when there is a checkpoint dir (no extra weights-sized copy in memory),
+  // else a copy (the engine updates weights in place).
+  const snapshot = (): TensorMap => new Map([...engine.weights].map(([k, v]) => [k, v.slice()]));
+  let best: TensorMap | null = null;
   const resumed = o.checkpointDir ? loadCheckpoint(o.checkpointDir, engine, fp) : null;
   if (resumed) {
     st = resumed;
     // best.safetensors may be newer than the checkpoint (a crash between the two writes); the redone epoch
-    // is deterministic and rewrites it identically, so loading it here is still right.
-    if (st.bestEpoch >= 0 && o.checkpointDir) best = new Map([...readTensorFile(join(o.checkpointDir, BEST)).tensors].map(([k, v]) => [k, v.data]));
+    // is deterministic and rewrites it identically, so reading it at the end is still right.
+    if (st.bestEpoch >= 0 && !existsSync(join(o.checkpointDir!, BEST))) throw new Error(`${o.checkpointDir} lacks ${BEST}; delete it to start over`);
     log(`resuming from the checkpoint at step ${st.step}/${totalSteps} (epoch ${st.epoch + 1})`);
   }
   const resumedFromStep = st.step;
@@ -247,8 +248,8 @@ export async function trainLoop(engine: TrainEngine, train: BlockCorpus, valid: 
     const bestSoFar = st.bestEpoch < 0 || vl < st.validLosses[st.bestEpoch]!;
     if (bestSoFar) {
       st.bestEpoch = st.epoch;
-      best = new Map(engine.weights);
-      if (o.checkpointDir) writeTensorFile(join(o.checkpointDir, BEST), entries(engine, best), { epoch: String(st.epoch) });
+      if (o.checkpointDir) writeTensorFile(join(o.checkpointDir, BEST), entries(engine, engine.weights), { epoch: String(st.epoch) });
+      else best = snapshot();
     }
     st.epoch++;
     st.batchInEpoch = 0;
@@ -260,5 +261,9 @@ export async function trainLoop(engine: TrainEngine, train: BlockCorpus, valid: 
     checkpoint();
   }
   bar.stop();
-  return { bestEpoch: st.bestEpoch, validLosses: st.validLosses, trainLosses: st.trainLosses, bestWeights: best, steps: st.step, resumedFromStep };
+  const bestWeights =
+    st.bestEpoch === o.epochs - 1 ? engine.weights
+    : o.checkpointDir ? new Map([...readTensorFile(join(o.checkpointDir, BEST)).tensors].map(([k, v]) => [k, v.data]))
+    : best!;
+  return { bestEpoch: st.bestEpoch, validLosses: st.validLosses, trainLosses: st.trainLosses, bestWeights, steps: st.step, resumedFromStep };
 }

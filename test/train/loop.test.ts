@@ -4,12 +4,12 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TrainEngine } from '../../models/train/engine.js';
 import { fuseStep } from '../../models/train/fuse.js';
-import { buildChunkedUpdate, DEFAULT_ADAMW, type OptimizerConfig } from '../../models/train/optimizers.js';
+import { buildFlatUpdateGraph, buildNormGraph, DEFAULT_ADAMW, type OptimizerConfig } from '../../models/train/optimizers.js';
 import { TrainingHalted, trainLoop, type LoopOptions } from '../../pipeline/train/loop.js';
 import { toyCorpus, toyGradGraph, toyNllGraph, toyParams, toyWeights } from './toy-model.js';
 
 const V = 7, T = 6, MICRO = 2;
-const chunk = 10; // W and b land in separate update chunks
+const chunk = 10; // the flat update runs W (49 values) in 5 slices
 const adamw: OptimizerConfig = { ...DEFAULT_ADAMW, weightDecay: 0.01, noDecay: ['b'] };
 const train = toyCorpus(V, 10, T, 5), valid = toyCorpus(V, 5, T, 6);
 const tmp = mkdtempSync(join(tmpdir(), 'loop-test-'));
@@ -19,9 +19,9 @@ async function engine(cfg: OptimizerConfig = adamw, micro = MICRO) {
   const params = toyParams(V);
   const grad = toyGradGraph(V, micro, T);
   return TrainEngine.open(
-    { grad, ...buildChunkedUpdate(params, cfg, chunk), fused: fuseStep(grad, params, cfg), eval: toyNllGraph(V, micro, T) },
+    { grad, update: buildFlatUpdateGraph(cfg), norm: buildNormGraph(params), fused: fuseStep(grad, params, cfg), eval: toyNllGraph(V, micro, T) },
     { params, microBatch: micro, blockSize: T, optimizer: cfg },
-    toyWeights(V, 1), null, { threads: 1 },
+    toyWeights(V, 1), null, { threads: 1, updateChunk: chunk },
   );
 }
 

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { TrainEngine, type MicroBatch } from '../../models/train/engine.js';
 import { fuseStep } from '../../models/train/fuse.js';
-import { buildChunkedUpdate, lrFactor, type OptimizerConfig } from '../../models/train/optimizers.js';
+import { buildFlatUpdateGraph, buildNormGraph, lrFactor, type OptimizerConfig } from '../../models/train/optimizers.js';
 import { toyCorpus, toyGradGraph, toyParams, toyWeights } from './toy-model.js';
 
 const V = 7, B = 2, T = 6;
-const chunk = 10; // W and b land in separate update chunks
+const chunk = 10; // the flat update runs W (49 values) in 5 slices
 const sgd: OptimizerConfig = { name: 'sgd', weightDecay: 0, beta1: 0, beta2: 0, eps: 0, noDecay: [] };
 const adamw: OptimizerConfig = { name: 'adamw', weightDecay: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8, noDecay: ['b'] };
 
@@ -21,11 +21,11 @@ async function engine(cfg: OptimizerConfig, rows = B, fused = false) {
   const params = toyParams(V);
   const grad = toyGradGraph(V, rows, T);
   return TrainEngine.open(
-    { grad, ...buildChunkedUpdate(params, cfg, chunk), fused: fused ? fuseStep(grad, params, cfg) : undefined },
+    { grad, update: buildFlatUpdateGraph(cfg), norm: buildNormGraph(params), fused: fused ? fuseStep(grad, params, cfg) : undefined },
     { params, microBatch: rows, blockSize: T, optimizer: cfg },
     toyWeights(V, 1),
     null,
-    { threads: 1 },
+    { threads: 1, updateChunk: chunk },
   );
 }
 
