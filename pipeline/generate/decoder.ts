@@ -3,9 +3,12 @@
 // expansion to the beams, dropping finished prompts), `step` feeds one new token per row and returns the
 // next-token logits [rows, vocab].
 //
-// KvCacheDecoder uses a graph with past_key_values inputs and present outputs (HF naming). RecomputeDecoder
-// reruns the whole sequence each step on a plain graph (input_ids [+ attention_mask] -> logits): slow, but it
-// works on any causal-LM export and is the reference the cache is tested against.
+// KvCacheDecoder uses a graph with past_key_values inputs and present outputs (HF naming), rewritten to
+// return only the new keys/values; it keeps the cache itself in fixed slots. RecomputeDecoder reruns the
+// whole sequence each step on a plain graph (input_ids [+ attention_mask] -> logits): slow, but it works on
+// any causal-LM export (e.g. a torch.onnx export) and is the reference the cache is tested against.
+// Both graphs are rewritten to compute the LM head on the last position only and to output the log-softmax
+// normaliser (graph-surgery.ts).
 import type { InferenceSession, Tensor } from 'onnxruntime-common';
 import { loadModel } from '../../models/onnx/io.js';
 import type { ModelProto } from '../../models/onnx/proto.js';
