@@ -56,7 +56,7 @@ const graph = buildOptForward(cfg, weights, { withPast: !args['no-cache'], prese
 weights.clear();
 const inner = await openDecoder(graph, { threads: args.threads });
 // Time spent in each decoder call, to split the total into prefill, per-step forward, cache reorder and search.
-const timing = { prefill: 0, step: 0, select: 0, steps: 0, firstSelect: -1 };
+const timing = { prefill: 0, step: 0, select: 0, steps: 0 };
 const timed = async <T>(key: 'prefill' | 'step', f: () => Promise<T>): Promise<T> => {
   const t0 = performance.now();
   const r = await f();
@@ -67,13 +67,12 @@ const decoder: Decoder = {
   get rows() {
     return inner.rows;
   },
-  prefill: (p, pad) => timed('prefill', () => inner.prefill(p, pad)),
+  prefill: (p, pad, copies) => timed('prefill', () => inner.prefill(p, pad, copies)),
   step: (tok) => (timing.steps++, timed('step', () => inner.step(tok))),
   select: (from) => {
     const t0 = performance.now();
     inner.select(from);
     timing.select += performance.now() - t0;
-    if (timing.firstSelect < 0) timing.firstSelect = performance.now() - t0;
   },
   release: () => inner.release(),
 };
@@ -107,6 +106,6 @@ console.log(
 const search = s * 1000 - timing.prefill - timing.step - timing.select;
 console.log(
   `  prefill ${(timing.prefill / 1000).toFixed(2)} s, ${timing.steps} steps: forward ${(timing.step / 1000).toFixed(2)} s, ` +
-    `cache reorder ${(timing.select / 1000).toFixed(2)} s (first, the expansion to beams: ${(timing.firstSelect / 1000).toFixed(2)} s), search (log-softmax, processors, top-k) ${(search / 1000).toFixed(2)} s`,
+    `cache reorder ${(timing.select / 1000).toFixed(2)} s, search (log-softmax, processors, top-k) ${(search / 1000).toFixed(2)} s`,
 );
 await decoder.release();

@@ -112,8 +112,9 @@ export async function beamSearch(
   // `active` lists the prompts still in the decoder, in decoder row order (k rows each).
   let active = Array.from({ length: P }, (_, i) => i);
   decoder.reserve?.(P * k, width);
-  let logits: Logits = await decoder.prefill(prompts, opts.padId);
-  let firstStep = true; // the decoder holds one row per prompt until the first reorder expands it
+  // The decoder holds k rows per prompt from the start; the first logits come once per prompt.
+  let logits: Logits = await decoder.prefill(prompts, opts.padId, k);
+  let firstStep = true;
   const top = new TopK(2 * k);
   let generated = 0;
 
@@ -157,7 +158,7 @@ export async function beamSearch(
           newHist.set(hist.subarray(src * width, src * width + curLen), dst * width);
           newHist[dst * width + curLen] = token;
           newScores[dst] = score;
-          nextFrom.push(firstStep ? a : a * k + beam);
+          nextFrom.push(a * k + beam);
           nextTokens.push(token);
           kept++;
         }

@@ -19,8 +19,11 @@ import * as ort from 'onnxruntime-node';
 export interface Decoder {
   /** Rows currently held. */
   readonly rows: number;
-  /** Runs the prompts (left-padded with `padId` to a common length); returns the last logits [prompts, vocab]. */
-  prefill(prompts: readonly Int32Array[], padId: number): Promise<Logits>;
+  /**
+   * Runs the prompts (left-padded with `padId` to a common length) once and holds `copies` rows per prompt
+   * (rows p * copies .. p * copies + copies - 1: the beams); returns the last logits [prompts, vocab].
+   */
+  prefill(prompts: readonly Int32Array[], padId: number, copies?: number): Promise<Logits>;
   /** New row i takes old row `from[i]`; `from` may be shorter or longer than the current row count. */
   select(from: Int32Array): void;
   /** Optional hint: at most `rows` rows of up to `length` positions will be held (buffers are sized once). */
@@ -257,13 +260,13 @@ export class KvCacheDecoder implements Decoder {
     this.scratch = new Float32Array(0);
   }
 
-  async prefill(prompts: readonly Int32Array[], padId: number): Promise<Logits> {
+  async prefill(prompts: readonly Int32Array[], padId: number, copies = 1): Promise<Logits> {
     const { ids, mask, len } = leftPad(prompts, padId);
     const P = prompts.length;
-    this.rows = P;
+    this.rows = P * copies;
     this.filled = 0;
     const maxLen = Math.max(this.reserved.length, len + 1);
-    const rowCap = Math.max(this.reserved.rows, P);
+    const rowCap = Math.max(this.reserved.rows, P * copies);
     if (maxLen !== this.maxLen || rowCap > this.rowCapacity) this.allocate(rowCap, maxLen, 0);
     else this.slotMask.fill(0);
     const feeds: Record<string, Tensor> = {
@@ -272,24 +275,31 @@ export class KvCacheDecoder implements Decoder {
     };
     for (const n of this.names) feeds[n.past] = new ort.Tensor('float32', new Float32Array(0), [P, this.heads, 0, this.headDim]);
     const out = await this.session.run(feeds);
-    this.store(out, len);
-    for (let r = 0; r < P; r++) this.slotMask.set(mask.subarray(r * len, (r + 1) * len), r * this.maxLen);
+    this.store(out, len, copies);
+    for (let r = 0; r < this.rows; r++) this.slotMask.set(mask.subarray(Math.floor(r / copies) * len, (Math.floor(r / copies) + 1) * len), r * this.maxLen);
     this.filled = len;
     this.promptLen = len;
-    this.origin = Int32Array.from({ length: P }, (_, i) => i);
+    this.origin = Int32Array.from({ length: this.rows }, (_, i) => Math.floor(i / copies));
     return lastLogits(out.logits, out[LOGSUMEXP]);
   }
 
-  /** Writes the new keys/values [rows, heads, seq, headDim] into slots filled .. filled+seq-1. */
-  private store(out: Record<string, Tensor>, seq: number): void {
+  /**
+   * Writes the new keys/values [rows / copies, heads, seq, headDim] into slots filled .. filled+seq-1,
+   * each source row into `copies` consecutive rows.
+   */
+  private store(out: Record<string, Tensor>, seq: number, copies = 1): void {
     const hd = this.headDim;
+    const H = this.heads;
     this.names.forEach((n, i) => {
       const t = out[n.fresh];
       if (!t) throw new Error(`the model did not return ${n.fresh}`);
       const src = t.data as Float32Array;
       const dst = this.cache[i]!;
-      for (let g = 0; g < this.rows * this.heads; g++)
-        dst.set(src.subarray(g * seq * hd, (g + 1) * seq * hd), (g * this.maxLen + this.filled) * hd);
+      for (let r = 0; r < this.rows; r++) {
+        const s = Math.floor(r / copies);
+        for (let h = 0; h < H; h++)
+          dst.set(src.subarray((s * H + h) * seq * hd, (s * H + h + 1) * seq * hd), ((r * H + h) * this.maxLen + this.filled) * hd);
+      }
     });
   }
 
@@ -358,13 +368,15 @@ export class RecomputeDecoder implements Decoder {
     this.hasMask = session.inputNames.includes('attention_mask');
   }
 
-  async prefill(prompts: readonly Int32Array[], padId: number): Promise<Logits> {
+  async prefill(prompts: readonly Int32Array[], padId: number, copies = 1): Promise<Logits> {
     const { ids, mask, len } = leftPad(prompts, padId);
     if (!this.hasMask && mask.some((m) => m === 0)) {
       throw new Error('prompts of different lengths need a graph with an attention_mask input');
     }
     Object.assign(this, { ids, mask, len, rows: prompts.length });
-    return this.run();
+    const logits = await this.run();
+    this.select(Int32Array.from({ length: prompts.length * copies }, (_, i) => Math.floor(i / copies)));
+    return logits;
   }
 
   select(from: Int32Array): void {

@@ -21,10 +21,11 @@ describe('KvCacheDecoder', () => {
     const re = await openDecoder(models.noPast, { threads: 1 });
     const rng = new Rng(5);
     const both = async (f: (d: Decoder) => Promise<Logits>) => expectClose(await f(kv), await f(re));
-    for (const prompts of [PROMPTS, PROMPTS.slice(1, 3)]) {
-      await both((d) => d.prefill(prompts, PAD));
-      let rows = prompts.length;
-      for (let step = 0; step < 9; step++) {
+    // First batch: one row per prompt, expanded by select; second: 3 copies made by prefill itself.
+    for (const [prompts, copies] of [[PROMPTS, 1], [PROMPTS.slice(1, 3), 3]] as const) {
+      await both((d) => d.prefill(prompts, PAD, copies));
+      let rows = prompts.length * copies;
+      for (let step = copies === 3 ? 1 : 0; step < 9; step++) {
         // An expansion to 3 rows per prompt, reorders within each prompt's rows (the generated-slots-only
         // path), a drop of a row, then reorders across prompts (whole rows).
         const n = step === 0 ? rows * 3 : step === 5 ? rows - 1 : rows;
