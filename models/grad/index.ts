@@ -18,7 +18,7 @@ import type { ort } from '../session.js';
 import { backward } from './backward.js';
 import { GradContext } from './context.js';
 import { appendLossHead, appendNllHead } from './loss.js';
-import { foldTransposedGemms } from './peephole.js';
+import { foldScatterIntoSum, foldTransposedGemms } from './peephole.js';
 import {
   FLOAT_TYPES,
   copyNodes,
@@ -74,7 +74,8 @@ function newBuilder(sf: StaticForward, extra: string[]): GraphBuilder {
 }
 
 function finish(forward: ModelProto, g: GraphBuilder, inits: Map<string, TensorProto>, opset: number): ModelProto {
-  const nodes = pruneNodes(foldTransposedGemms(pruneNodes(g.nodes, g.outputs.map((o) => o.name))), g.outputs.map((o) => o.name));
+  const outs = g.outputs.map((o) => o.name);
+  const nodes = pruneNodes(foldScatterIntoSum(foldTransposedGemms(pruneNodes(g.nodes, outs))), outs);
   const used = new Set(nodes.flatMap((n: NodeProto) => n.input));
   const initializer = [...inits.values(), ...g.initializers].filter((t) => used.has(t.name));
   const graph = onnx.GraphProto.create({ name: forward.graph?.name || 'graph', node: nodes, initializer, input: g.inputs, output: g.outputs });
