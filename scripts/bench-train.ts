@@ -61,6 +61,7 @@ if (a.phase === 'node') {
       if (s > 0) { gradMs += t1 - t0; updateMs += performance.now() - t1; }
     }
     if (s > 0) times.push(performance.now() - t0);
+    (globalThis as { gc?: () => void }).gc?.(); // only with BENCH_EXPOSE_GC=1 (node --expose-gc)
   }
   const secs = times.reduce((x, y) => x + y, 0) / 1000;
   const out = {
@@ -85,7 +86,8 @@ if (!existsSync(join(artifact, 'manifest.json'))) {
   console.error(`artifact built in ${((Date.now() - t) / 1000).toFixed(0)} s`);
 }
 console.log(`load average before: ${loadavg().map((x) => x.toFixed(1)).join(' ')} (${process.env.BENCH_NOTE ?? 'shared machine'})`);
-const node = spawnSync(process.execPath, ['--import', 'tsx', self, '--phase', 'node', ...common, '--steps', String(a.steps), '--threads', String(a.threads), '--accum', String(a.accum), '--mode', a.mode], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+const gcFlag = process.env.BENCH_EXPOSE_GC === '1' ? ['--expose-gc'] : [];
+const node = spawnSync(process.execPath, [...gcFlag, '--import', 'tsx', self, '--phase', 'node', ...common, '--steps', String(a.steps), '--threads', String(a.threads), '--accum', String(a.accum), '--mode', a.mode], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
 if (node.status !== 0) throw new Error(`node phase failed: ${node.stdout}`);
 const nr = JSON.parse(node.stdout.trim().split('\n').at(-1)!) as { tokensPerSec: number; stepSec: number; maxRssBytes: number; gradSecPerMicro: number | null; updateSec: number | null };
 console.log(`onnxruntime (${a.mode}): ${nr.tokensPerSec.toFixed(1)} tokens/s (${nr.stepSec.toFixed(2)} s/step of ${a.micro * a.accum} x ${a.block}), peak RSS ${mb(nr.maxRssBytes)}` +

@@ -77,6 +77,11 @@ export class TrainEngine {
   /** Optimizer steps applied so far (AdamW's t before the next step). */
   step = 0;
   private gradAcc: TensorMap | null = null;
+  // Persistent output buffers: onnxruntime copies outputs into them instead of into fresh arrays, so no
+  // weights-sized garbage waits for V8's collector between steps (measured: 3.8 GB -> see bench notes).
+  private gradBuf: TensorMap | null = null;
+  private gradTmp: TensorMap | null = null;
+  private sliceOut: Float32Array[] | null = null;
 
   private constructor(
     readonly spec: EngineSpec,
@@ -153,13 +158,17 @@ export class TrainEngine {
   async accumulate(b: MicroBatch, lossScale: number): Promise<{ lossSum: number; tokens: number }> {
     const feeds = this.dataFeeds(this.grad, b, lossScale);
     this.paramFeeds(feeds);
-    const out = await this.grad.run(feeds);
-    if (!this.gradAcc) {
-      this.gradAcc = new Map(this.spec.params.map((p) => [p.name, out[gradName(p.name)]!.data as Float32Array]));
-    } else {
+    const first = !this.gradAcc;
+    const alloc = () => new Map(this.spec.params.map((p) => [p.name, new Float32Array(this.weights.get(p.name)!.length)]));
+    const target = first ? (this.gradBuf ??= alloc()) : (this.gradTmp ??= alloc());
+    const fetches: Record<string, ort.Tensor | null> = { loss_sum: null, token_count: null };
+    for (const p of this.spec.params) fetches[gradName(p.name)] = f32(target.get(p.name)!, p.shape);
+    const out = await this.grad.run(feeds, fetches);
+    if (first) this.gradAcc = target;
+    else {
       for (const p of this.spec.params) {
-        const acc = this.gradAcc.get(p.name)!;
-        const g = out[gradName(p.name)]!.data as Float32Array;
+        const acc = this.gradAcc!.get(p.name)!;
+        const g = target.get(p.name)!;
         for (let i = 0; i < acc.length; i++) acc[i]! += g[i]!;
       }
     }
@@ -198,15 +207,19 @@ export class TrainEngine {
       }
       const w = this.weights.get(p.name)!, g = acc.get(p.name)!;
       const mom = kinds.map((k) => this.moments.get(momentName(k, p.name))!);
+      const bufs = (this.sliceOut ??= [0, ...kinds].map(() => new Float32Array(this.updateChunk)));
       // Slice by slice, written back in place: inputs are zero-copy views, only a slice's outputs are copied.
       for (let off = 0; off < w.length; off += this.updateChunk) {
         const end = Math.min(w.length, off + this.updateChunk);
         const view = (a: Float32Array) => f32(a.subarray(off, end), [end - off]);
         const feeds: Record<string, ort.Tensor> = { ...scalars, param: view(w), grad: view(g) };
         kinds.forEach((k, i) => (feeds[k] = view(mom[i]!)));
-        const out = await this.update.run(feeds);
-        w.set(out[newName('param')]!.data as Float32Array, off);
-        kinds.forEach((k, i) => mom[i]!.set(out[newName(k)]!.data as Float32Array, off));
+        const outs = bufs.map((b) => b.subarray(0, end - off));
+        const fetches: Record<string, ort.Tensor> = { [newName('param')]: f32(outs[0]!, [end - off]) };
+        kinds.forEach((k, i) => (fetches[newName(k)] = f32(outs[i + 1]!, [end - off])));
+        await this.update.run(feeds, fetches);
+        w.set(outs[0]!, off);
+        kinds.forEach((_, i) => mom[i]!.set(outs[i + 1]!, off));
       }
     }
     this.step++;

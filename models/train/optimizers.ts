@@ -97,35 +97,31 @@ export function buildNormGraph(params: readonly ParamSpec[]): ModelProto {
 /**
  * Builds the update graph. Inputs: each param `p`, `grad.p` (the gradient of the batch-mean loss), moments
  * `m.p`/`v.p` (AdamW), and the scalars of UPDATE_SCALARS. Outputs: `new.p`, `new.m.p`, `new.v.p` and
- * `grad_norm` (the global norm before clipping, as clip_grad_norm_ returns it). With `coefInput`, the clipping
- * coefficient is the scalar input `clip_coef` (instead of `max_norm`) and there is no grad_norm output.
+ * `grad_norm` (the global norm before clipping, as clip_grad_norm_ returns it). The fused step graph is built
+ * from it; the split step uses buildNormGraph + buildFlatUpdateGraph instead.
  * With `gradsAreInternal`, the grad.* values are not declared as inputs (the fused step graph produces them).
  */
 export function buildUpdateGraph(
   params: readonly ParamSpec[],
   cfg: OptimizerConfig,
-  opts: { gradsAreInternal?: boolean; opset?: number; coefInput?: boolean } = {},
+  opts: { gradsAreInternal?: boolean; opset?: number } = {},
 ): ModelProto {
   const g = new GraphBuilder('opt/'); // prefixed: the fused step graph merges it with the gradient graph
   g.reserve(params.flatMap((p) => [p.name, gradName(p.name), momentName('m', p.name), momentName('v', p.name)]));
   const F = DataType.FLOAT;
-  const scalars = UPDATE_SCALARS.filter((k) => k !== 'l2' && k !== (opts.coefInput ? 'max_norm' : 'clip_coef'));
+  const scalars = UPDATE_SCALARS.filter((k) => k !== 'l2' && k !== 'clip_coef');
   const s = Object.fromEntries(scalars.map((k) => [k, g.input(k, F, [])])) as Record<UpdateScalar, string>;
   for (const p of params) {
     g.input(p.name, F, p.shape);
     if (!opts.gradsAreInternal) g.input(gradName(p.name), F, p.shape);
     for (const k of momentKinds(cfg.name)) g.input(momentName(k, p.name), F, p.shape);
   }
-  // Global-norm clipping (torch.nn.utils.clip_grad_norm_): coef = min(1, max_norm / (norm + 1e-6)); a chunk of a
-  // chunked update gets the coefficient from outside (the norm spans all chunks).
-  let coef = s.clip_coef;
-  if (!opts.coefInput) {
-    const sq = params.map((p) => g.op('ReduceSumSquare', [gradName(p.name)], { keepdims: 0 }));
-    const norm = g.op('Sqrt', [sq.length === 1 ? sq[0]! : g.op('Sum', sq)]);
-    g.opN('Identity', [norm], {}, { outputs: ['grad_norm'] });
-    g.output('grad_norm', F, []);
-    coef = g.op('Min', [g.op('Div', [s.max_norm, g.op('Add', [norm, g.scalar(1e-6)])]), g.scalar(1)]);
-  }
+  // Global-norm clipping (torch.nn.utils.clip_grad_norm_): coef = min(1, max_norm / (norm + 1e-6)).
+  const sq = params.map((p) => g.op('ReduceSumSquare', [gradName(p.name)], { keepdims: 0 }));
+  const norm = g.op('Sqrt', [sq.length === 1 ? sq[0]! : g.op('Sum', sq)]);
+  g.opN('Identity', [norm], {}, { outputs: ['grad_norm'] });
+  g.output('grad_norm', F, []);
+  const coef = g.op('Min', [g.op('Div', [s.max_norm, g.op('Add', [norm, g.scalar(1e-6)])]), g.scalar(1)]);
   const noDecay = new Set(cfg.noDecay);
   const b1 = g.scalar(cfg.beta1), b1c = g.scalar(1 - cfg.beta1), b2 = g.scalar(cfg.beta2), b2c = g.scalar(1 - cfg.beta2);
   const eps = g.scalar(cfg.eps);
