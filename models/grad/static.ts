@@ -339,7 +339,7 @@ export async function staticForward(forward: ModelProto, opts: StaticOptions): P
   const available = new Set<string>([...initializers.keys(), ...inputs.map((v) => v.name)]);
   let live = pruneNodes(topoSort(nodes, available), ['logits']);
 
-  // Probe run: every intermediate tensor becomes an output (optimisation off so that none is fused away).
+  // Shapes of every tensor and values of the fold frontier (see the probes below).
   const info = new Map<string, TensorInfo>();
   for (const [name, t] of initializers) info.set(name, { dtype: t.dataType as DataType, shape: dimsOf(t) });
   for (const v of inputs) info.set(v.name, { dtype: valueInfoShape(v).dtype, shape: [batch, seq] });
