@@ -22,7 +22,7 @@ describe('ONNX io and sessions', () => {
     saveModel(smallModel(), path, { externalThreshold: 16 });
     expect(statSync(`${path}_data`).size).toBeGreaterThanOrEqual(48);
     const back = loadModel(path);
-    expect(Array.from(tensorValues(back.graph!.initializer[0]!) as Float64Array)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(Array.from(tensorValues(back.graph!.initializer![0]!) as Float64Array)).toEqual([1, 2, 3, 4, 5, 6]);
     const s = await openSession(path, { threads: 1 });
     const out = await s.run({ x: tensor('float64', Float64Array.from([1, 0, 0, 0, 1, 1]), [2, 3]) });
     expect(Array.from(out.y!.data as Float64Array)).toEqual([1, 2, 8, 10]);
