@@ -2,7 +2,7 @@
 // directories), pipeline/train, pipeline/generate and pipeline/eval. Each reads its inputs from the run
 // directory and writes its outputs atomically; the loop (loop.ts) leaves the markers.
 import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { concatCorpora, fixedFraction, readBlocks, readCorpus, subsampleIndices, writeCorpus, type CorpusRow } from '../../datasets/corpus.js';
 import { buildBlocks } from '../../datasets/blocks.js';
 import { SyntheticSource } from '../../datasets/synthetic.js';
@@ -33,7 +33,7 @@ export function trainCorpusPath(layout: RunLayout, seed: number, gen: number): s
 
 /** The model generation `gen` starts from. */
 function startModel(cfg: RunConfig, layout: RunLayout, seed: number, gen: number): string {
-  return cfg.model.initFrom === 'previous' && gen > 0 ? layout.model(seed, gen - 1) : layout.baseModel;
+  return cfg.model.initFrom === 'previous' && gen > 0 ? layout.model(seed, gen - 1) : baseModelDir(cfg, layout);
 }
 
 const initDir = (layout: RunLayout): string => join(layout.root, 'base', 'init');
@@ -53,7 +53,7 @@ async function baseModel(cfg: RunConfig, layout: RunLayout): Promise<Info> {
   }
   if (existsSync(join(dir, 'onnx', 'model.onnx'))) {
     loadModelDir(dir); // validates the graph's inputs and outputs
-    if (cfg.model.pretrainEpochs === 0) return { base: spec, dir };
+    if (cfg.model.pretrainEpochs === 0) return { base: spec, dir: resolve(dir) };
   }
   importHfCheckpoint(dir, target);
   return { base: spec, imported: dir, dir: target };

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readCorpus } from '../../datasets/corpus.js';
 import { runStatus } from '../../pipeline/run/status.js';
-import { REPO_ROOT } from '../helpers/shared.js';
+import { REPO_ROOT, sharedPath } from '../helpers/shared.js';
 
 const CLI = join(REPO_ROOT, 'scripts', 'collapse.mjs');
 const MICRO = [
@@ -103,5 +103,36 @@ describe('collapse run (micro configuration)', () => {
     const done = await collapse(args);
     expect(done.code, done.stderr.slice(-3000)).toBe(0);
     expect(fingerprint(root)).toEqual(fingerprint(join(straight, 'micro')));
+  });
+});
+
+const torchExport = sharedPath('models/opt-tiny-torch-export-opset17');
+const wikitext = sharedPath('data/wikitext-2');
+
+describe.skipIf(!torchExport || !wikitext)('the paper preset on a model exported by torch.onnx', () => {
+  it('fine-tunes the foreign graph on WikiText-2 blocks with the OPT tokenizer, generates and evaluates', async () => {
+    const runs = mkdtempSync(join(tmpdir(), 'collapse-paper-'));
+    const r = await collapse([
+      'run', '--preset', 'paper-5ep',
+      '--set', `runsDir=${runs}`, '--set', 'seeds=[0]', '--set', 'generations=2', '--set', 'threads=1',
+      '--set', `model.base=${torchExport}`, '--set', `data.path=${wikitext}`, '--set', 'data.source=wikitext-2-v1',
+      '--set', 'data.maxTrainBlocks=16', '--set', 'data.maxEvalBlocks=8',
+      '--set', 'train={epochs: 1, batchSize: 8, microBatchSize: 8, lr: 0.001}',
+    ]);
+    expect(r.code, r.stderr.slice(-3000)).toBe(0);
+    const root = join(runs, 'paper-5ep');
+    const train = [...readCorpus(join(root, 'data', 'train')).rowsIter()];
+    expect(train).toHaveLength(16);
+    // run_clm on WikiText-2: the first row is empty (just </s>), the second the article title
+    expect(Array.from(train[0]!.input_ids.slice(0, 2))).toEqual([2, 2]);
+    for (const gen of [0, 1]) {
+      const g = join(root, 'seed-0', `gen-${gen}`);
+      const corpus = [...readCorpus(join(g, 'corpus')).rowsIter()];
+      expect(corpus).toHaveLength(16);
+      expect(corpus.every((x) => x.input_ids.length === 64)).toBe(true);
+      const m = JSON.parse(readFileSync(join(g, 'metrics.json'), 'utf8')) as Record<string, number>;
+      expect(m.test_blocks).toBe(8);
+      expect(Number.isFinite(m.test_perplexity)).toBe(true);
+    }
   });
 });
