@@ -31,6 +31,9 @@ const a = yargs(hideBin(process.argv))
 
 const self = fileURLToPath(import.meta.url);
 const mb = (n: number) => `${(n / 1024 / 1024).toFixed(0)} MB`;
+const cpuSeconds = () => { const u = process.resourceUsage(); return (u.userCPUTime + u.systemCPUTime) / 1e6; };
+// On a shared machine wall time depends on the load; CPU seconds per step (user + system, all threads) do much
+// less, so both are printed: 'cpu-equivalent tok/s' = tokens / (CPU seconds / threads).
 
 if (a.phase === 'build') {
   const weights = initOptWeights(OPT_125M, 0);
@@ -50,8 +53,9 @@ if (a.phase === 'node') {
   const batches = microBatches(corpus, Int32Array.from({ length: rows }, (_, i) => i), a.micro, null);
   const n = batches.reduce((s, b) => s + countTargets(b, a.block), 0);
   const times: number[] = [];
-  let gradMs = 0, updateMs = 0;
+  let gradMs = 0, updateMs = 0, cpu0 = 0;
   for (let s = 0; s <= a.steps; s++) {
+    if (s === 1) cpu0 = cpuSeconds();
     const t0 = performance.now();
     if (a.mode === 'fused') await e.fusedStep(batches[0]!, 1 / n, 2e-5, null);
     else {
@@ -66,6 +70,7 @@ if (a.phase === 'node') {
   const secs = times.reduce((x, y) => x + y, 0) / 1000;
   const out = {
     tokensPerSec: (a.steps * rows * a.block) / secs,
+    cpuSecPerStep: (cpuSeconds() - cpu0) / a.steps,
     stepSec: secs / a.steps,
     gradSecPerMicro: a.mode === 'split' ? gradMs / 1000 / a.steps / a.accum : null,
     updateSec: a.mode === 'split' ? updateMs / 1000 / a.steps : null,
@@ -89,8 +94,10 @@ console.log(`load average before: ${loadavg().map((x) => x.toFixed(1)).join(' ')
 const gcFlag = process.env.BENCH_EXPOSE_GC === '1' ? ['--expose-gc'] : [];
 const node = spawnSync(process.execPath, [...gcFlag, '--import', 'tsx', self, '--phase', 'node', ...common, '--steps', String(a.steps), '--threads', String(a.threads), '--accum', String(a.accum), '--mode', a.mode], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
 if (node.status !== 0) throw new Error(`node phase failed: ${node.stdout}`);
-const nr = JSON.parse(node.stdout.trim().split('\n').at(-1)!) as { tokensPerSec: number; stepSec: number; maxRssBytes: number; gradSecPerMicro: number | null; updateSec: number | null };
-console.log(`onnxruntime (${a.mode}): ${nr.tokensPerSec.toFixed(1)} tokens/s (${nr.stepSec.toFixed(2)} s/step of ${a.micro * a.accum} x ${a.block}), peak RSS ${mb(nr.maxRssBytes)}` +
+const nr = JSON.parse(node.stdout.trim().split('\n').at(-1)!) as { tokensPerSec: number; stepSec: number; cpuSecPerStep: number; maxRssBytes: number; gradSecPerMicro: number | null; updateSec: number | null };
+const cpuTok = (cpu: number) => ((a.micro * a.accum * a.block) / (cpu / a.threads)).toFixed(1);
+console.log(`onnxruntime (${a.mode}): ${nr.tokensPerSec.toFixed(1)} tokens/s (${nr.stepSec.toFixed(2)} s/step of ${a.micro * a.accum} x ${a.block}; ` +
+  `${nr.cpuSecPerStep.toFixed(1)} CPU s/step = ${cpuTok(nr.cpuSecPerStep)} cpu-equivalent tok/s), peak RSS ${mb(nr.maxRssBytes)}` +
   (nr.gradSecPerMicro !== null ? `; grad ${nr.gradSecPerMicro.toFixed(2)} s/micro-batch, update ${nr.updateSec!.toFixed(2)} s/step` : ''));
 
 const TORCH_SCRIPT = String.raw`
@@ -129,7 +136,9 @@ m = OPT()
 opt = torch.optim.AdamW(m.parameters(), lr=2e-5, weight_decay=0.0)
 ids = torch.randint(4, 50004, (accum, micro, block))
 times = []
+cpu = lambda: sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
 for i in range(steps + 1):
+    if i == 1: c0 = cpu()
     t = time.perf_counter()
     opt.zero_grad(set_to_none=True)
     for j in range(accum):
@@ -138,7 +147,7 @@ for i in range(steps + 1):
         loss.backward()
     opt.step()
     if i > 0: times.append(time.perf_counter() - t)
-print(json.dumps({"tokensPerSec": steps * accum * micro * block / sum(times), "stepSec": sum(times) / steps,
+print(json.dumps({"tokensPerSec": steps * accum * micro * block / sum(times), "stepSec": sum(times) / steps, "cpuSecPerStep": (cpu() - c0) / steps,
                   "maxRssBytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "torch": torch.__version__}))
 `;
 
@@ -155,7 +164,7 @@ if (tr.status !== 0) {
   console.log(`PyTorch reference failed (exit ${tr.status})`);
   process.exit(0);
 }
-const r = JSON.parse(tr.stdout.trim().split('\n').at(-1)!) as { tokensPerSec: number; stepSec: number; maxRssBytes: number; torch: string };
-console.log(`pytorch ${r.torch}: ${r.tokensPerSec.toFixed(1)} tokens/s (${r.stepSec.toFixed(2)} s/step), peak RSS ${mb(r.maxRssBytes)}`);
-console.log(`ratio: ${(nr.tokensPerSec / r.tokensPerSec).toFixed(2)}x throughput, ${(nr.maxRssBytes / r.maxRssBytes).toFixed(2)}x peak memory`);
+const r = JSON.parse(tr.stdout.trim().split('\n').at(-1)!) as { tokensPerSec: number; stepSec: number; cpuSecPerStep: number; maxRssBytes: number; torch: string };
+console.log(`pytorch ${r.torch}: ${r.tokensPerSec.toFixed(1)} tokens/s (${r.stepSec.toFixed(2)} s/step; ${r.cpuSecPerStep.toFixed(1)} CPU s/step = ${cpuTok(r.cpuSecPerStep)} cpu-equivalent tok/s), peak RSS ${mb(r.maxRssBytes)}`);
+console.log(`ratio: ${(nr.tokensPerSec / r.tokensPerSec).toFixed(2)}x throughput (wall), ${(r.cpuSecPerStep / nr.cpuSecPerStep).toFixed(2)}x (CPU time), ${(nr.maxRssBytes / r.maxRssBytes).toFixed(2)}x peak memory`);
 console.log(`load average after: ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);

@@ -91,9 +91,12 @@ export class TrainEngine {
     private readonly update: ort.InferenceSession,
     private readonly norm: ort.InferenceSession,
     private readonly updateChunk: number,
-    private readonly fused: ort.InferenceSession | null,
-    private readonly evalSession: ort.InferenceSession | null,
+    private readonly lazy: { fused?: string | ModelProto; eval?: string | ModelProto; opts: SessionOpts },
   ) {}
+
+  // The fused and eval sessions open on first use: a session costs memory even when it never runs.
+  private fused: ort.InferenceSession | null = null;
+  private evalSession: ort.InferenceSession | null = null;
 
   static async open(graphs: EngineGraphs, spec: EngineSpec, weights: TensorMap, moments: TensorMap | null, o: SessionOpts = {}): Promise<TrainEngine> {
     for (const p of spec.params) {
@@ -105,19 +108,17 @@ export class TrainEngine {
     const m: TensorMap = moments ?? new Map();
     for (const k of momentKinds(spec.optimizer.name))
       for (const p of spec.params) if (!m.has(momentName(k, p.name))) m.set(momentName(k, p.name), new Float32Array(weights.get(p.name)!.length));
-    const [grad, norm, fused, ev, update] = await Promise.all([
+    const [grad, norm, update] = await Promise.all([
       openTrainSession(graphs.grad, o),
       openTrainSession(graphs.norm, o),
-      graphs.fused ? openTrainSession(graphs.fused, o) : null,
-      graphs.eval ? openTrainSession(graphs.eval, o) : null,
       // The arena stays on here: the slices are small and of few sizes, so reused buffers save page faults.
       openTrainSession(graphs.update, { ...o, arena: true }),
     ]);
-    return new TrainEngine(spec, weights, m, grad, update, norm, o.updateChunk ?? UPDATE_CHUNK_ELEMENTS, fused, ev);
+    return new TrainEngine(spec, weights, m, grad, update, norm, o.updateChunk ?? UPDATE_CHUNK_ELEMENTS, { fused: graphs.fused, eval: graphs.eval, opts: o });
   }
 
   get canFuse(): boolean {
-    return this.fused !== null;
+    return this.lazy.fused !== undefined;
   }
 
   private dataFeeds(session: ort.InferenceSession, b: MicroBatch, lossScale: number): Record<string, ort.Tensor> {
@@ -228,7 +229,8 @@ export class TrainEngine {
 
   /** Gradient and update in one call (one micro-batch per batch). */
   async fusedStep(b: MicroBatch, lossScale: number, lr: number, maxNorm: number | null): Promise<{ lossSum: number; tokens: number; gradNorm: number }> {
-    if (!this.fused) throw new Error('this artifact has no fused step graph');
+    if (!this.lazy.fused) throw new Error('this artifact has no fused step graph');
+    this.fused ??= await openTrainSession(this.lazy.fused, this.lazy.opts);
     const feeds = this.dataFeeds(this.fused, b, lossScale);
     this.paramFeeds(feeds);
     this.stateFeeds(this.fused, feeds, this.spec.params, lr, maxNorm);
@@ -250,7 +252,8 @@ export class TrainEngine {
 
   /** Per-token NLL [microBatch, blockSize-1] of a micro-batch under the current weights. */
   async nll(b: MicroBatch): Promise<Float32Array> {
-    if (!this.evalSession) throw new Error('this artifact has no eval graph');
+    if (!this.lazy.eval) throw new Error('this artifact has no eval graph');
+    this.evalSession ??= await openTrainSession(this.lazy.eval, this.lazy.opts);
     const feeds = this.dataFeeds(this.evalSession, b, 1);
     for (const p of this.spec.params) if (this.evalSession.inputNames.includes(p.name)) feeds[p.name] = f32(this.weights.get(p.name)!, p.shape);
     const out = await this.evalSession.run(feeds);
