@@ -18,6 +18,8 @@ export interface SessionConfig {
   optimization?: 'disabled' | 'basic' | 'extended' | 'all';
   /** CUDA device id. */
   deviceId?: number;
+  /** onnxruntime's CPU memory arena (default on). Training turns it off for large, short-lived step outputs. */
+  memArena?: boolean;
 }
 
 export type Feeds = Record<string, ort.Tensor>;
@@ -34,6 +36,7 @@ function sessionOptions(cfg: SessionConfig): ort.InferenceSession.SessionOptions
   const opts: ort.InferenceSession.SessionOptions = {
     executionProviders: provider === 'cuda' ? [{ name: 'cuda', deviceId: cfg.deviceId ?? 0 }, 'cpu'] : ['cpu'],
     graphOptimizationLevel: cfg.optimization ?? 'all',
+    enableCpuMemArena: cfg.memArena ?? true,
     logSeverityLevel: 3,
   };
   if (cfg.threads && cfg.threads > 0) {

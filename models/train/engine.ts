@@ -13,8 +13,8 @@
 //     installed as new arrays; saves the gradient copy but peaks at ~2x the state.
 import * as ort from 'onnxruntime-node';
 import { existsSync } from 'node:fs';
-import { encodeModel, type ModelProto } from '../onnx/proto.js';
-import type { Provider } from '../session.js';
+import type { ModelProto } from '../onnx/proto.js';
+import { openSession, type Provider } from '../session.js';
 import { gradName, momentKinds, momentName, newName, updateScalars, UPDATE_CHUNK_ELEMENTS, UPDATE_SCALARS, type OptimizerConfig, type ParamSpec } from './optimizers.js';
 import type { TensorMap } from './tensor-file.js';
 
@@ -53,19 +53,8 @@ export interface SessionOpts {
 
 /** Opens a session with the CPU arena off: step outputs are large and short-lived, an arena would keep them. */
 export async function openTrainSession(model: string | ModelProto, o: SessionOpts & { arena?: boolean } = {}): Promise<ort.InferenceSession> {
-  const opts: ort.InferenceSession.SessionOptions = {
-    executionProviders: o.provider === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
-    graphOptimizationLevel: 'all',
-    enableCpuMemArena: o.arena ?? false,
-    logSeverityLevel: 3,
-  };
-  if (o.threads && o.threads > 0) Object.assign(opts, { intraOpNumThreads: o.threads, interOpNumThreads: 1 });
   if (typeof model === 'string' && !existsSync(model)) throw new Error(`training graph not found: ${model} (rebuild the artifact with \`collapse artifact build\`)`);
-  try {
-    return typeof model === 'string' ? await ort.InferenceSession.create(model, opts) : await ort.InferenceSession.create(encodeModel(model), opts);
-  } catch (e) {
-    throw new Error(`could not open training graph${typeof model === 'string' ? ` ${model}` : ''}: ${(e as Error).message}`);
-  }
+  return openSession(model, { provider: o.provider, threads: o.threads, memArena: o.arena ?? false });
 }
 
 const f32 = (d: Float32Array, dims: readonly number[]): ort.Tensor => new ort.Tensor('float32', d, dims);

@@ -116,6 +116,8 @@ export const RunConfigSchema = z
     /** Number of generations: 0 .. generations-1. */
     generations: int(1).default(4),
     threads: int().default(0),
+    /** Measure a short warm-up before the first generation and print the run's expected duration. */
+    estimate: z.boolean().default(true),
     provider: z.enum(['cpu', 'cuda']).default('cpu'),
     data: DataSchema.default(DataSchema.parse({})),
     model: ModelSchema.default(ModelSchema.parse({})),

@@ -26,6 +26,8 @@ export interface Stages {
   generationComplete(cfg: RunConfig, layout: RunLayout, seed: number, gen: number): Promise<boolean>;
   evaluate(cfg: RunConfig, layout: RunLayout, seed: number, gen: number): Promise<Record<string, unknown>>;
   report(cfg: RunConfig, layout: RunLayout): Promise<string>;
+  /** A measured warm-up turned into a duration estimate (one line for the log). */
+  estimate(cfg: RunConfig, layout: RunLayout, opts: { seeds: number; shards: number }): Promise<string>;
 }
 
 export interface Shard {
@@ -98,6 +100,8 @@ export async function runExperiment(cfg: RunConfig, stages: Stages, opts: RunOpt
 
   const seeds = opts.seeds ?? cfg.seeds;
   for (const s of seeds) if (!cfg.seeds.includes(s)) throw new Error(`--seed ${s} is not among the config's seeds [${cfg.seeds}]`);
+  const started = seeds.some((s) => isDone(layout.marker(layout.genDir(s, 0), 'finetune')));
+  if (leader && !started && cfg.estimate) log(await stages.estimate(cfg, layout, { seeds: seeds.length, shards: shard.count }));
   for (const seed of seeds) {
     for (let gen = 0; gen < cfg.generations; gen++) {
       const dir = layout.genDir(seed, gen);

@@ -19,17 +19,17 @@ const PAPER_REPETITION_PENALTY = 3.0;
 
 export const PRESETS: Record<string, { description: string; config: RunConfigInput }> = {
   tiny: {
-    description: 'tiny OPT on the synthetic source, 5 generations, 1 seed (minutes on 2 cores)',
+    description: 'tiny OPT on the synthetic source, generations 0..9, seeds 0 and 1 (a few minutes on 2 cores)',
     config: {
       name: 'tiny',
-      seeds: [0],
-      generations: 5,
+      seeds: [0, 1],
+      generations: 10,
       model: { base: 'tiny', initSeed: 0, initFrom: 'base', pretrainEpochs: 6, pretrainLr: 3e-3 },
-      data: { source: 'synthetic', blockSize: 32, synthetic: { trainRows: 1200, validRows: 200, testRows: 200, seed: 1234 } },
+      data: { source: 'synthetic', blockSize: 32, synthetic: { trainRows: 1500, validRows: 200, testRows: 200, seed: 1234 } },
       train: { epochs: 2, batchSize: 16, microBatchSize: 16, lr: 1e-3, optimizer: 'adamw', schedule: 'linear', clipNorm: 1 },
       generate: { method: 'beam', numBeams: 5, newTokens: 32, minNewTokens: 32, repetitionPenalty: 1, batchSize: 32 },
       mix: { mode: 'replace' },
-      eval: { histogramGenerations: [0, 1, 2, 3, 4], selfBleuSamples: 50 },
+      eval: { histogramGenerations: [0, 1, 2, 3, 5, 9], selfBleuSamples: 50 },
     },
   },
   'paper-5ep': { description: 'the paper: OPT-125m, 5 epochs, no original data kept', config: { ...paper, name: 'paper-5ep' } },

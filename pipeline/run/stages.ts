@@ -20,6 +20,7 @@ import { generateCorpus, generationComplete, loadGenerationModel } from '../gene
 import { buildReport } from '../report/report.js';
 import { finetune } from '../train.js';
 import type { RunConfig } from './config.js';
+import { describeEstimate, estimateRun } from './estimate.js';
 import type { Stages } from './loop.js';
 import { readMarker, RunLayout } from './layout.js';
 
@@ -287,6 +288,7 @@ export function makeStages(): Stages {
     generate: generateStage,
     generationComplete: async (_cfg, layout, seed, gen) => generationComplete(layout.corpus(seed, gen)),
     evaluate: evaluateStage,
+    estimate: async (cfg, layout, o) => describeEstimate(await estimateRun(cfg, layout, baseModelDir(cfg, layout), o)),
     report: async (cfg, layout) => (await buildReport(layout.root, { histogramGenerations: cfg.eval.histogramGenerations })).html,
   };
 }

@@ -124,7 +124,7 @@ describe.skipIf(!torchExport || !wikitext)('the paper preset on a model exported
     const train = [...readCorpus(join(root, 'data', 'train')).rowsIter()];
     expect(train).toHaveLength(16);
     // run_clm on WikiText-2: the first row is empty (just </s>), the second the article title
-    expect(Array.from(train[0]!.input_ids.slice(0, 2))).toEqual([2, 2]);
+    expect(Array.from(train[0]!.input_ids).slice(0, 2)).toEqual([2, 2]);
     for (const gen of [0, 1]) {
       const g = join(root, 'seed-0', `gen-${gen}`);
       const corpus = [...readCorpus(join(g, 'corpus')).rowsIter()];

@@ -1,11 +1,11 @@
 // Throughput of the gradient graph alone (forward + backward, gradients returned to JavaScript) on an
 // OPT-125m-shaped model with random weights. The full training step (optimizer included) is scripts/bench-train.ts.
-//   npx tsx models/grad/bench.ts [--batch 8] [--seq 64] [--threads 2] [--steps 3] [--layers 12]
+//   npx tsx scripts/bench-grad.ts [--batch 8] [--seq 64] [--threads 2] [--steps 3] [--layers 12]
 import { parseArgs } from 'node:util';
-import { buildOptForward, configJson, initOptWeights, OPT_125M, parseOptConfig } from '../opt/index.js';
-import { openSession, type ort } from '../session.js';
+import { buildOptForward, configJson, initOptWeights, OPT_125M, parseOptConfig } from '../models/opt/index.js';
+import { openSession, type ort } from '../models/session.js';
 import * as ortRuntime from 'onnxruntime-node';
-import { buildGradientGraph } from './index.js';
+import { buildGradientGraph } from '../models/grad/index.js';
 
 const { values } = parseArgs({
   options: {

@@ -1,0 +1,121 @@
+// Before a long run: how long will it take? A short warm-up measures the three costs that dominate a
+// generation on this machine (a training micro-step and an optimizer update, a beam-search batch of a few
+// decoding steps, and scoring one batch), then scales them by the configuration's counts.
+import { readBlocks } from '../../datasets/corpus.js';
+import { cachedArtifact, loadSourceModel } from '../../models/train/artifact.js';
+import { TrainEngine } from '../../models/train/engine.js';
+import { writeJsonAtomic } from '../../models/util/atomic.js';
+import { openScorer, scoreBlocks } from '../eval/perplexity.js';
+import { beamSearch } from '../generate/beam-search.js';
+import { openDecoder } from '../generate/decoder.js';
+import { sampleSearch } from '../generate/sampling.js';
+import { loadGenerationModel } from '../generate/run.js';
+import type { RunConfig } from './config.js';
+import { join } from 'node:path';
+import type { RunLayout } from './layout.js';
+
+export interface Estimate {
+  warmupSeconds: number;
+  measured: { microStep: number; update: number; generateBatch: number; scorePerSample: number };
+  perGeneration: { train: number; generate: number; evaluate: number; total: number };
+  generations: number;
+  seeds: number;
+  totalSeconds: number;
+}
+
+const now = (): number => performance.now() / 1000;
+
+async function time<T>(fn: () => Promise<T>): Promise<[number, T]> {
+  const t0 = now();
+  const r = await fn();
+  return [now() - t0, r];
+}
+
+export function formatDuration(s: number): string {
+  if (s < 90) return `${s.toFixed(0)} s`;
+  if (s < 5400) return `${(s / 60).toFixed(0)} min`;
+  const h = Math.floor(s / 3600);
+  return h >= 48 ? `${(s / 86400).toFixed(1)} days` : `${h} h ${Math.round((s - h * 3600) / 60)} min`;
+}
+
+export async function estimateRun(cfg: RunConfig, layout: RunLayout, model: string, opts: { seeds: number; shards: number }): Promise<Estimate> {
+  const t0 = now();
+  const t = cfg.train;
+  const threads = cfg.threads || undefined;
+  const train = readBlocks(layout.split('train'));
+  const valid = readBlocks(layout.split('valid'));
+  const test = readBlocks(layout.split('test'));
+  const T = train.blockSize;
+
+  // Training: one warm micro-step, then one timed micro-step and one update.
+  const art = await cachedArtifact(loadSourceModel(model), {
+    microBatch: t.microBatchSize,
+    blockSize: T,
+    optimizer: { name: t.optimizer, weightDecay: t.weightDecay, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
+  });
+  const engine = await TrainEngine.open(art.graphs, art.spec, art.initialWeights(), null, { threads, provider: cfg.provider });
+  const B = t.microBatchSize;
+  const inputIds = new BigInt64Array(B * T);
+  for (let i = 0; i < B * T; i++) inputIds[i] = BigInt(train.ids[i % train.ids.length]!);
+  const batch = { inputIds, attentionMask: new BigInt64Array(B * T).fill(1n), labels: inputIds.slice() };
+  await engine.accumulate(batch, 1 / (B * T));
+  const [microStep] = await time(() => engine.accumulate(batch, 1 / (B * T)));
+  const [update] = await time(() => engine.applyUpdate(0, null));
+  await engine.release();
+
+  // Generation: one batch of prompts, decoded for 1 and for 8 steps after a warm-up call; the difference
+  // separates the per-step cost from the prefill, and both scale to the configured continuation length.
+  const g = cfg.generate;
+  const gm = loadGenerationModel(model);
+  const decoder = await openDecoder(gm.graph, { threads, provider: cfg.provider });
+  const n = Math.min(g.batchSize, train.rows);
+  const prompts = Array.from({ length: n }, (_, i) => train.ids.slice(i * T, (i + 1) * T));
+  const decode = (steps: number) => {
+    const common = { eosId: gm.eosId, padId: gm.padId, maxNewTokens: steps, minNewTokens: steps, repetitionPenalty: g.repetitionPenalty };
+    return g.method === 'beam'
+      ? beamSearch(decoder, prompts, { ...common, numBeams: g.numBeams })
+      : sampleSearch(decoder, prompts, { ...common, doSample: g.method === 'sample', temperature: g.temperature, topK: g.topK, topP: g.topP, seed: 0 });
+  };
+  const k = Math.min(8, g.newTokens);
+  await decode(k);
+  const [t1] = await time(() => decode(1));
+  const [tk] = await time(() => decode(k));
+  await decoder.release();
+  const perStep = k > 1 ? Math.max(0, (tk - t1) / (k - 1)) : t1;
+  const generateBatch = Math.max(0, t1 - perStep) + perStep * g.newTokens;
+
+  // Scoring: a warm-up batch, then one timed batch of real blocks.
+  const rows = Math.min(8, test.rows);
+  const scorer = await openScorer(model, { threads, provider: cfg.provider });
+  const sample = { ids: test.ids.subarray(0, rows * T), rows, blockSize: T };
+  await scoreBlocks(scorer, sample);
+  const [scoreSecs] = await time(() => scoreBlocks(scorer, sample));
+  await scorer.close();
+  const scorePerSample = scoreSecs / rows;
+
+  const stepsPerEpoch = Math.ceil(train.rows / t.batchSize);
+  const microPerStep = Math.ceil(t.batchSize / B);
+  const trainSecs = t.epochs * (stepsPerEpoch * (microPerStep * microStep + update) + valid.rows * scorePerSample);
+  const generateSecs = (Math.ceil(train.rows / g.batchSize) * generateBatch) / opts.shards;
+  const evaluateSecs = (train.rows + test.rows) * scorePerSample;
+  const per = trainSecs + generateSecs + evaluateSecs;
+  const est: Estimate = {
+    warmupSeconds: now() - t0,
+    measured: { microStep, update, generateBatch, scorePerSample },
+    perGeneration: { train: trainSecs, generate: generateSecs, evaluate: evaluateSecs, total: per },
+    generations: cfg.generations,
+    seeds: opts.seeds,
+    totalSeconds: per * cfg.generations * opts.seeds,
+  };
+  writeJsonAtomic(join(layout.root, 'estimate.json'), est);
+  return est;
+}
+
+export function describeEstimate(e: Estimate): string {
+  const p = e.perGeneration;
+  return (
+    `estimate: ${formatDuration(e.totalSeconds)} for ${e.seeds} seed(s) x ${e.generations} generations ` +
+    `(per generation: train ${formatDuration(p.train)}, generate ${formatDuration(p.generate)}, evaluate ${formatDuration(p.evaluate)}; ` +
+    `from a ${e.warmupSeconds.toFixed(0)} s warm-up)`
+  );
+}
