@@ -20,6 +20,8 @@ export interface SessionConfig {
   deviceId?: number;
   /** onnxruntime's CPU memory arena (default on). Training turns it off for large, short-lived step outputs. */
   memArena?: boolean;
+  /** onnxruntime's memory-pattern planning (default on): preallocates one block for all intermediates. */
+  memPattern?: boolean;
 }
 
 export type Feeds = Record<string, ort.Tensor>;
@@ -37,6 +39,7 @@ function sessionOptions(cfg: SessionConfig): ort.InferenceSession.SessionOptions
     executionProviders: provider === 'cuda' ? [{ name: 'cuda', deviceId: cfg.deviceId ?? 0 }, 'cpu'] : ['cpu'],
     graphOptimizationLevel: cfg.optimization ?? 'all',
     enableCpuMemArena: cfg.memArena ?? true,
+    enableMemPattern: cfg.memPattern ?? true,
     logSeverityLevel: 3,
   };
   if (cfg.threads && cfg.threads > 0) {
