@@ -14,6 +14,7 @@ interface RunArgs {
   'shard-index'?: number;
   'num-shards'?: number;
   'print-config': boolean;
+  'poll-seconds': number;
 }
 
 export function resolveRunConfig(args: { preset?: string; config?: string; set?: string[] }): RunConfig {
@@ -49,6 +50,7 @@ const run: CommandModule<object, RunArgs> = {
       .option('seed', { type: 'number', array: true, describe: 'Only run these seeds (one process or machine per seed)' })
       .option('shard-index', { type: 'number', describe: 'This process\'s generation shard (default from SLURM_ARRAY_TASK_ID / JOB_COMPLETION_INDEX)' })
       .option('num-shards', { type: 'number', describe: 'Number of processes sharing each generation (default from SLURM_ARRAY_TASK_COUNT / COLLAPSE_NUM_SHARDS)' })
+      .option('poll-seconds', { type: 'number', default: 10, describe: 'How often a rank waiting for another rank\'s step looks again' })
       .option('print-config', { type: 'boolean', default: false, describe: 'Print the resolved configuration and exit' })
       .epilogue(
         `Presets:\n${Object.entries(PRESETS).map(([k, v]) => `  ${k.padEnd(20)} ${v.description}`).join('\n')}\n\n` +
@@ -64,7 +66,8 @@ const run: CommandModule<object, RunArgs> = {
     const { makeStages } = await import('../../pipeline/run/stages.js');
     const shard = resolveShard({ shardIndex: args['shard-index'], numShards: args['num-shards'] });
     const t0 = Date.now();
-    const res = await runExperiment(cfg, makeStages(), { seeds: args.seed, shard, projectVersion: projectVersion() });
+    if (!(args['poll-seconds'] > 0)) throw new Error(`--poll-seconds ${args['poll-seconds']}: must be a positive number`);
+    const res = await runExperiment(cfg, makeStages(), { seeds: args.seed, shard, projectVersion: projectVersion(), pollSeconds: args['poll-seconds'] });
     const secs = ((Date.now() - t0) / 1000).toFixed(1);
     process.stdout.write(`run ${cfg.name} finished in ${secs} s: ${res.root}${res.report ? `\nreport: ${res.report}` : ''}\n`);
   },

@@ -106,6 +106,23 @@ describe('collapse run (micro configuration)', () => {
   });
 });
 
+describe('scale-out: two processes share each generation', () => {
+  it('ranks 0 and 1 of --num-shards 2 end with the results of a single process', async () => {
+    const base = mkdtempSync(join(tmpdir(), 'collapse-ranks-'));
+    const single = join(base, 'single');
+    const shared = join(base, 'shared');
+    const common = ['run', ...MICRO, '--set', 'name=micro', '--set', 'estimate=false', '--poll-seconds', '0.2'];
+    const one = await collapse([...common, '--set', `runsDir=${single}`]);
+    expect(one.code, one.stderr.slice(-2000)).toBe(0);
+    const ranks = await Promise.all([0, 1].map((i) => collapse([...common, '--set', `runsDir=${shared}`, '--num-shards', '2', '--shard-index', String(i)])));
+    for (const r of ranks) expect(r.code, r.stderr.slice(-2000)).toBe(0);
+    // both ranks wrote chunks of the same corpus
+    const writers = readdirSync(join(shared, 'micro', 'seed-0', 'gen-0', 'corpus')).filter((f) => f.endsWith('.done.json'));
+    expect(writers.length).toBeGreaterThan(1);
+    expect(fingerprint(join(shared, 'micro'))).toEqual(fingerprint(join(single, 'micro')));
+  });
+});
+
 const torchExport = sharedPath('models/opt-tiny-torch-export-opset17');
 const wikitext = sharedPath('data/wikitext-2');
 
