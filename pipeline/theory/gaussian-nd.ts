@@ -9,7 +9,7 @@
 import { progress } from '../progress.js';
 import { zigguratNormal } from './normal.js';
 import { chiSquare, generationSlice, runRng, summarize } from './stats.js';
-import type { GaussianGenerationStats, GaussianMode, GaussianResult, GaussianSampler } from './gaussian.js';
+import { generationStats, type GaussianGenerationStats, type GaussianMode, type GaussianResult, type GaussianSampler } from './gaussian.js';
 
 export interface GaussianNdOptions {
   dims: number;
@@ -216,27 +216,8 @@ export function simulateGaussianNd(o: GaussianNdOptions): GaussianNdResult {
 
   const stats: GaussianNdStats[] = [];
   for (let g = 0; g <= G; g++) {
-    const vs = generationSlice(varM, runs, g);
-    const sv = summarize(vs);
-    const sw = summarize(generationSlice(w2M, runs, g));
-    const sm = summarize(generationSlice(muNorm, runs, g));
-    let below = 0;
-    for (let r = 0; r < runs; r++) if (vs[r]! < 0.01) below++;
     stats.push({
-      generation: g,
-      varMean: sv.mean,
-      varMedian: sv.median,
-      varQ05: sv.q05,
-      varQ25: sv.q25,
-      varQ75: sv.q75,
-      varQ95: sv.q95,
-      shareVarBelow1pct: below / runs,
-      w2Mean: sw.mean,
-      w2Median: sw.median,
-      w2Q05: sw.q05,
-      w2Q95: sw.q95,
-      muMean: sm.mean,
-      muStd: sm.std,
+      ...generationStats(g, runs, varM, w2M, muNorm, 0.01),
       minEigMedian: summarize(generationSlice(minEig, runs, g)).median,
       logDetMedian: summarize(generationSlice(logDet, runs, g)).median,
     });

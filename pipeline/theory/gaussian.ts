@@ -31,6 +31,32 @@ export interface GaussianOptions {
   quiet?: boolean;
 }
 
+/** Summary over runs of one generation: variance, W2 and mean; `collapsed` is 1% of the original variance. */
+export function generationStats(g: number, runs: number, varM: Float64Array, w2M: Float64Array, muM: Float64Array, collapsed: number): GaussianGenerationStats {
+  const vs = generationSlice(varM, runs, g);
+  const sv = summarize(vs);
+  const sw = summarize(generationSlice(w2M, runs, g));
+  const sm = summarize(generationSlice(muM, runs, g));
+  let below = 0;
+  for (let r = 0; r < runs; r++) if (vs[r]! < collapsed) below++;
+  return {
+    generation: g,
+    varMean: sv.mean,
+    varMedian: sv.median,
+    varQ05: sv.q05,
+    varQ25: sv.q25,
+    varQ75: sv.q75,
+    varQ95: sv.q95,
+    shareVarBelow1pct: below / runs,
+    w2Mean: sw.mean,
+    w2Median: sw.median,
+    w2Q05: sw.q05,
+    w2Q95: sw.q95,
+    muMean: sm.mean,
+    muStd: sm.std,
+  };
+}
+
 export interface GaussianGenerationStats {
   generation: number;
   varMean: number;
@@ -131,29 +157,6 @@ export function simulateGaussian(o: GaussianOptions): GaussianResult {
   bar?.stop();
 
   const stats: GaussianGenerationStats[] = [];
-  for (let g = 0; g <= G; g++) {
-    const vs = generationSlice(varM, runs, g);
-    const sv = summarize(vs);
-    const sw = summarize(generationSlice(w2M, runs, g));
-    const sm = summarize(generationSlice(muM, runs, g));
-    let below = 0;
-    for (let r = 0; r < runs; r++) if (vs[r]! < 0.01 * var0) below++;
-    stats.push({
-      generation: g,
-      varMean: sv.mean,
-      varMedian: sv.median,
-      varQ05: sv.q05,
-      varQ25: sv.q25,
-      varQ75: sv.q75,
-      varQ95: sv.q95,
-      shareVarBelow1pct: below / runs,
-      w2Mean: sw.mean,
-      w2Median: sw.median,
-      w2Q05: sw.q05,
-      w2Q95: sw.q95,
-      muMean: sm.mean,
-      muStd: sm.std,
-    });
-  }
+  for (let g = 0; g <= G; g++) stats.push(generationStats(g, runs, varM, w2M, muM, 0.01 * var0));
   return { options: { samples: M, runs, generations: G, seed, mode, sampler, mu0, var0 }, mu: muM, variance: varM, w2: w2M, stats };
 }
