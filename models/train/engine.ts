@@ -102,7 +102,9 @@ export class TrainEngine {
     for (const k of momentKinds(spec.optimizer.name))
       for (const p of spec.params) if (!m.has(momentName(k, p.name))) m.set(momentName(k, p.name), new Float32Array(weights.get(p.name)!.length));
     const [grad, norm, update] = await Promise.all([
-      openTrainSession(graphs.grad, o),
+      // The arena is on for the gradient graph too: without it every large intermediate is a fresh mmap and
+      // the step spends seconds in page faults (OPT-125m, 8 x 64, 2 threads: grad 5.5 -> 2.6 s per micro-batch, peak RSS 3.05 -> 3.45 GB).
+      openTrainSession(graphs.grad, { ...o, arena: true }),
       openTrainSession(graphs.norm, o),
       // The arena stays on here: the slices are small and of few sizes, so reused buffers save page faults.
       openTrainSession(graphs.update, { ...o, arena: true }),
