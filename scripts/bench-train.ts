@@ -11,6 +11,10 @@
 //   split, flat update over slices (arena on):        85.1 tok/s vs torch 46.9 (1.81x wall, 1.45x CPU), 3.49 GB vs 3.04
 //   + pre-allocated output buffers, lazy sessions:    99.1 tok/s vs torch 83.3 (1.19x wall, 1.39x CPU), 3.28 GB vs 3.06
 //     (grad 4.0 s per micro-batch, update 1.15 s per step; forcing GC between steps gave 3.22 GB)
+// 2026-11-24 06:30, --steps 3 --torch off (load ~2): 74.9 tok/s (grad 5.54 s, update 1.30 s) ->
+//   + CPU arena for the gradient session:              125.9 tok/s (grad 2.61 s, update 1.45 s), 3.45 GB
+//   + update in place in JS (bit-identical):           147.0 tok/s (update 1.25 s)
+//   + update through a wasm SIMD kernel (bit-identical): 184-202 tok/s (grad 2.3-2.5 s, update 0.27 s), 3.45 GB
 // The remaining memory gap is onnxruntime's own copy of the gradients before they are copied into our buffers.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
