@@ -4,7 +4,6 @@
 // schedules, so a run here can be compared with a PyTorch run step by step.
 import { GraphBuilder } from '../onnx/graph.js';
 import { DataType, type ModelProto } from '../onnx/proto.js';
-import { adamSimd } from './simd-update.js';
 
 export type OptimizerName = 'adamw' | 'sgd';
 export type ScheduleName = 'constant' | 'linear' | 'cosine';
@@ -211,10 +210,7 @@ export function flatUpdateInPlace(cfg: OptimizerConfig, s: Record<UpdateScalar, 
   const stepSize = f(s.step_size), invBc2 = f(s.inv_sqrt_bc2), decay = f(s.decay);
   const b1 = f(cfg.beta1), b1c = f(1 - cfg.beta1), b2 = f(cfg.beta2), b2c = f(1 - cfg.beta2), eps = f(cfg.eps);
   const decays = cfg.weightDecay !== 0;
-  // The bulk through the WebAssembly SIMD kernel (same float32 operations; decay is exactly 1 when not decaying),
-  // the tail (and everything, where wasm SIMD is missing) here.
-  const start = adamSimd({ coef, b1, b1c, b2, b2c, invBc2, eps, stepSize, decay: decays ? decay : 1 }, param, grad, m, v);
-  for (let i = start; i < n; i++) {
+  for (let i = 0; i < n; i++) {
     const gr = f(grad[i]! * coef);
     const mi = f(f(m[i]! * b1) + f(gr * b1c));
     const vi = f(f(v[i]! * b2) + f(f(gr * gr) * b2c));
