@@ -13,8 +13,11 @@
 //     (grad 4.0 s per micro-batch, update 1.15 s per step; forcing GC between steps gave 3.22 GB)
 // 2026-11-24 06:30, --steps 3 --torch off (load ~2): 74.9 tok/s (grad 5.54 s, update 1.30 s) ->
 //   + CPU arena for the gradient session:              125.9 tok/s (grad 2.61 s, update 1.45 s), 3.45 GB
-//   + update in place in JS (bit-identical):           147.0 tok/s (update 1.25 s)
-//   + update through a wasm SIMD kernel (bit-identical): 184-202 tok/s (grad 2.3-2.5 s, update 0.27 s), 3.45 GB
+//   (an optimizer update in JavaScript / a wasm SIMD kernel reached 147-202 tok/s but was reverted: the update
+//    stays an ONNX graph, like the rest of the step)
+// 2026-11-24 06:40, final design, side by side (load ~1.3): 101.9 tok/s (grad 3.07 s, update 1.95 s), 3449 MB
+//   vs torch 73.8 tok/s, 3057 MB: 1.38x throughput (wall), 1.67x (CPU), 1.13x peak memory.
+//   The paper's batch (--accum 16, 128 x 64 per step, --torch off): 195.5 tok/s, 4091 MB.
 // The remaining memory gap is onnxruntime's own copy of the gradients before they are copied into our buffers.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
