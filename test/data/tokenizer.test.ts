@@ -11,7 +11,7 @@ const gpt2Dir = sharedPath('tokenizers/gpt2');
 const wikiValid = sharedPath('data/wikitext-2-raw/wiki.valid.raw');
 
 describe.skipIf(!optDir)('OPT tokenizer from vocab.json + merges.txt', () => {
-  const tok = loadTokenizer(optDir!);
+  const tok = optDir ? loadTokenizer(optDir) : (null as never); // the describe body runs even when skipped
   it('gives the reference ids', () => {
     expect(tok.encode('Hello')).toEqual([2, 31414]);
     expect(tok.encode('Hello', { addSpecialTokens: false })).toEqual([31414]);
