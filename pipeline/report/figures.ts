@@ -99,6 +99,11 @@ function seedSpreadRows(run: RunData, pick: (m: RunData['metrics'][number]) => n
   return rows;
 }
 
+/** Mean over seeds per generation with a min..max band (rows from seedSpreadRows), one line per `series`. */
+function generationBandChart(rows: Row[], yTitle: string, series?: string) {
+  return integerGenerationAxis(lineBandChart(rows, { x: 'generation', y: 'mean', lo: 'lo', hi: 'hi', series, points: true, xTitle: 'generation', yTitle, width: 520 }));
+}
+
 function testPerplexityFigure(run: RunData): Figure {
   const rows = seedSpreadRows(run, (m) => m.test_perplexity);
   return {
@@ -106,7 +111,7 @@ function testPerplexityFigure(run: RunData): Figure {
     title: 'Real test perplexity per generation',
     caption: `Perplexity of each generation's model on the real test blocks: mean over ${run.seeds.length} seed(s), band from the lowest to the highest seed (the paper's figure 1a).`,
     rows,
-    spec: integerGenerationAxis(lineBandChart(rows, { x: 'generation', y: 'mean', lo: 'lo', hi: 'hi', points: true, xTitle: 'generation', yTitle: 'test perplexity', width: 520 })),
+    spec: generationBandChart(rows, 'test perplexity'),
   };
 }
 
@@ -121,7 +126,7 @@ function diversityFigure(run: RunData): Figure {
     title: 'Diversity of the generated data',
     caption: 'rep-2 (share of repeated bigrams within a sample), distinct-2 (distinct bigrams over all bigrams of the corpus) and self-BLEU-4 of a seeded subsample, in percent; mean over seeds, band min..max.',
     rows,
-    spec: integerGenerationAxis(lineBandChart(rows, { x: 'generation', y: 'mean', lo: 'lo', hi: 'hi', series: 'metric', points: true, xTitle: 'generation', yTitle: 'percent', width: 520 })),
+    spec: generationBandChart(rows, 'percent', 'metric'),
   };
 }
 
@@ -139,7 +144,7 @@ function tailFigure(run: RunData): Figure | null {
     title: 'Tail mass relative to the real data',
     caption: "Share of each generation's samples whose generation-0 perplexity lies beyond the real data's 90th / 99th percentile or below its 10th, in percent; mean over seeds, band min..max.",
     rows,
-    spec: integerGenerationAxis(lineBandChart(rows, { x: 'generation', y: 'mean', lo: 'lo', hi: 'hi', series: 'metric', points: true, xTitle: 'generation', yTitle: 'percent of samples', width: 520 })),
+    spec: generationBandChart(rows, 'percent of samples', 'metric'),
   };
 }
 

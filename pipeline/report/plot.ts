@@ -169,6 +169,11 @@ interface Common {
   logY?: boolean;
 }
 
+/** What every chart spec starts with: the Vega-Lite schema, the optional title and the inline data. */
+function specHead(rows: readonly Row[], o: Common): { $schema: string; title?: string; data: { values: Row[] } } {
+  return { $schema: 'https://vega.github.io/schema/vega-lite/v6.json', ...(o.title ? { title: o.title } : {}), data: { values: rows as Row[] } };
+}
+
 const scaleOf = (log: boolean | undefined, extra: Record<string, unknown> = {}) => (log ? { type: 'log', ...extra } : { zero: false, ...extra });
 
 /**
@@ -193,11 +198,9 @@ export function lineBandChart(
     encoding: { x, y: { field: o.y, type: 'quantitative', title: o.yTitle ?? o.y, scale: scaleOf(o.logY) }, ...color },
   });
   return {
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    ...(o.title ? { title: o.title } : {}),
+    ...specHead(rows, o),
     width: o.width ?? 480,
     height: o.height ?? 300,
-    data: { values: rows as Row[] },
     layer: layers,
     // The legend would otherwise take the band's faint opacity.
     config: { legend: { symbolOpacity: 1 } },
@@ -269,11 +272,9 @@ export function logHistogramRows(groups: ReadonlyMap<string, ArrayLike<number>> 
 /** Overlaid, semi-transparent histograms on a log x axis, from `logHistogramRows` output. */
 export function logHistogramChart(rows: readonly Row[], o: Common & { groupTitle?: string; groupOrder?: string[] } = {}): TopLevelSpec {
   return {
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    ...(o.title ? { title: o.title } : {}),
+    ...specHead(rows, o),
     width: o.width ?? 480,
     height: o.height ?? 300,
-    data: { values: rows as Row[] },
     mark: { type: 'rect', opacity: 0.45, strokeWidth: 0 },
     encoding: {
       x: { field: 'lo', type: 'quantitative', title: o.xTitle ?? 'value', scale: { type: 'log' } },
@@ -298,9 +299,7 @@ export function ridgelineChart(
   const h = o.rowHeight ?? 28;
   const overlap = o.overlap ?? 1.6;
   return {
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    ...(o.title ? { title: o.title } : {}),
-    data: { values: rows as Row[] },
+    ...specHead(rows, o),
     bounds: 'flush',
     spacing: 0,
     facet: { row: { field: group, type: 'ordinal', ...(o.groupOrder ? { sort: o.groupOrder } : {}), title: o.groupTitle ?? group, header: { labelAngle: 0, labelAlign: 'left', labelPadding: 4 } } },
@@ -332,9 +331,7 @@ export function scatterChart(
   };
   const mark = { type: 'circle', size: o.size ?? 12, opacity: o.opacity ?? 0.6 };
   const base = {
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    ...(o.title ? { title: o.title } : {}),
-    data: { values: rows as Row[] },
+    ...specHead(rows, o),
   };
   if (o.facet) {
     return {
@@ -350,11 +347,9 @@ export function scatterChart(
 /** Grouped bars: `x` categories, `y` values, one bar per `series` inside each category. */
 export function barChart(rows: readonly Row[], o: Common & { x: string; y: string; series?: string }): TopLevelSpec {
   return {
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    ...(o.title ? { title: o.title } : {}),
+    ...specHead(rows, o),
     width: o.width ?? 420,
     height: o.height ?? 280,
-    data: { values: rows as Row[] },
     mark: 'bar',
     encoding: {
       x: { field: o.x, type: 'nominal', title: o.xTitle ?? o.x },

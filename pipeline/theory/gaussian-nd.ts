@@ -9,17 +9,11 @@
 import { progress } from '../progress.js';
 import { zigguratNormal } from './normal.js';
 import { chiSquare, generationSlice, runRng, summarize } from './stats.js';
-import { generationStats, type GaussianGenerationStats, type GaussianMode, type GaussianResult, type GaussianSampler } from './gaussian.js';
+import { generationStats, type GaussianGenerationStats, type GaussianMode, type GaussianOptions, type GaussianResult, type GaussianSampler } from './gaussian.js';
 
-export interface GaussianNdOptions {
+/** The 1-D options with a dimension; the original is N(0, I_d). */
+export interface GaussianNdOptions extends Omit<GaussianOptions, 'mu0' | 'var0'> {
   dims: number;
-  samples: number;
-  runs: number;
-  generations: number;
-  seed: number;
-  mode?: GaussianMode;
-  sampler?: GaussianSampler;
-  quiet?: boolean;
 }
 
 export interface GaussianNdStats extends GaussianGenerationStats {
