@@ -28,7 +28,7 @@ import {
 } from 'apache-arrow';
 import { tmpName, writeFileAtomic, writeJsonAtomic } from '../models/util/atomic.js';
 import { Rng } from '../models/util/rng.js';
-import { sha256 } from './wikitext.js';
+import { sha256 } from '../models/util/sha256.js';
 
 export const CORPUS_FORMAT = 'model-collapse-corpus';
 export const CORPUS_SCHEMA_VERSION = 1;

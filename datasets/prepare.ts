@@ -10,7 +10,8 @@ import { writeCorpus, type CorpusManifest, type CorpusRow } from './corpus.js';
 import { SyntheticSource, type SyntheticConfig } from './synthetic.js';
 import { tinyTokenizerFiles } from './tiny-tokenizer.js';
 import { loadTokenizer, type LoadedTokenizer } from './tokenizer.js';
-import { loadWikitext, sha256 } from './wikitext.js';
+import { sha256 } from '../models/util/sha256.js';
+import { loadWikitext } from './wikitext.js';
 
 export interface SourceRows {
   rows: string[];

@@ -8,11 +8,11 @@
 //   3. a variant name: $COLLAPSE_WIKITEXT_DIR (a directory as in 1 or 2), then the download cache
 //      ($COLLAPSE_CACHE_DIR or ~/.cache/model-collapse), then the hub (downloaded once, sha256 recorded
 //      beside the file and checked on every later use).
-import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { basename, join } from 'node:path';
 import { writeFileAtomic } from '../models/util/atomic.js';
+import { cacheDir } from '../models/util/cache.js';
+import { sha256 } from '../models/util/sha256.js';
 
 export const WIKITEXT_VARIANTS = ['wikitext-2-raw-v1', 'wikitext-2-v1'] as const;
 export type WikitextVariant = (typeof WIKITEXT_VARIANTS)[number];
@@ -57,9 +57,7 @@ export const KNOWN_SHA256: Record<string, string> = {
   'wiki.test.raw': '173c87a53759e0201f33e0ccf978e510c2042d7f2cb78229d9a50d79b9e7dd08',
 };
 
-export function sha256(data: Uint8Array | string): string {
-  return createHash('sha256').update(data).digest('hex');
-}
+export { sha256 };
 
 export interface WikitextSource {
   kind: 'original' | 'parquet';
@@ -126,9 +124,7 @@ export async function readSource(src: WikitextSource): Promise<string[]> {
   return wikitextRows(readFileSync(src.path, 'utf8'));
 }
 
-export function cacheDir(): string {
-  return process.env.COLLAPSE_CACHE_DIR ?? join(homedir(), '.cache', 'model-collapse');
-}
+export { cacheDir };
 
 export function hubUrl(variant: WikitextVariant, split: Split): string {
   const endpoint = (process.env.HF_ENDPOINT ?? 'https://huggingface.co').replace(/\/$/, '');

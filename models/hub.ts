@@ -1,28 +1,22 @@
 // Fetching a Hugging Face model repository (config, safetensors weights, tokenizer files) into a local
 // cache once, so that `model.base: facebook/opt-125m` works where the hub is reachable. Offline, the error
 // says how to point at local files instead. Each file is written atomically with its sha256 beside it.
-import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { writeFileAtomic } from './util/atomic.js';
+import { cacheDir } from './util/cache.js';
+import { sha256 } from './util/sha256.js';
 
 export const HUB_MODEL_FILES = {
   required: ['config.json', 'model.safetensors'],
   optional: ['generation_config.json', 'vocab.json', 'merges.txt', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'],
 };
 
-export function hubCacheDir(): string {
-  return process.env.COLLAPSE_CACHE_DIR ?? join(homedir(), '.cache', 'model-collapse');
-}
-
 export const isHubId = (s: string): boolean => /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/.test(s) && !existsSync(s);
 
 function endpoint(): string {
   return (process.env.HF_ENDPOINT ?? 'https://huggingface.co').replace(/\/$/, '');
 }
-
-const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
 async function fetchFile(repo: string, file: string, revision: string, timeoutMs: number): Promise<Uint8Array | null> {
   const url = `${endpoint()}/${repo}/resolve/${revision}/${file}`;
@@ -40,7 +34,7 @@ async function fetchFile(repo: string, file: string, revision: string, timeoutMs
  */
 export async function hubSnapshot(repo: string, opts: { revision?: string; timeoutMs?: number } = {}): Promise<string> {
   const revision = opts.revision ?? 'main';
-  const dir = join(hubCacheDir(), 'hub', repo.replace('/', '--'), revision);
+  const dir = join(cacheDir(), 'hub', repo.replace('/', '--'), revision);
   const complete = join(dir, '.complete');
   if (existsSync(complete)) {
     for (const f of HUB_MODEL_FILES.required) {

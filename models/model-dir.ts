@@ -222,8 +222,7 @@ export function readWeights(dir: string): Weights {
             'import the checkpoint with `collapse model import`',
         );
       if (t.dataType !== DataType.FLOAT) throw new Error(`${md.onnxPath}: initializer ${name} is not float32`);
-      // Copy first: decoded protobuf bytes may be a Node Buffer view into the whole file.
-      weights.set(name, t.rawData?.length ? new Float32Array(new Uint8Array(t.rawData).buffer) : (tensorValues(t) as Float32Array));
+      weights.set(name, tensorValues(t) as Float32Array); // a copy: decoded bytes may view the whole file
     }
   }
   checkWeights(md.config, weights, md.safetensorsPath ?? md.onnxPath);

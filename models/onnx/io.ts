@@ -2,6 +2,7 @@
 // 2 GB message limit work, and so that onnxruntime can memory-map weights. Writes are atomic.
 import { closeSync, existsSync, openSync, readFileSync, readSync, renameSync, writeSync, fstatSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { tmpName } from '../util/atomic.js';
 import { decodeModel, encodeModel, onnx, type ModelProto, type TensorProto } from './proto.js';
 
 export interface SaveOptions {
@@ -18,8 +19,8 @@ export function saveModel(model: ModelProto, path: string, opts: SaveOptions = {
   const threshold = opts.externalThreshold ?? 1024;
   const dataName = opts.externalName ?? `${basename(path)}_data`;
   const dataPath = join(dirname(path), dataName);
-  const tmpModel = `${path}.tmp-${process.pid}`;
-  const tmpData = `${dataPath}.tmp-${process.pid}`;
+  const tmpModel = tmpName(path);
+  const tmpData = tmpName(dataPath);
   const graph = model.graph!;
   const inits = graph.initializer as TensorProto[];
   const saved = inits.map((t) => ({ rawData: t.rawData, dataLocation: t.dataLocation, externalData: t.externalData }));

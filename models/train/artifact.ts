@@ -93,15 +93,8 @@ export function loadSourceModel(dir: string): SourceModel {
   const forward = loadModel(onnxPath);
   const weights: TensorMap = new Map();
   for (const t of (forward.graph?.initializer ?? []) as TensorProto[])
-    if (t.dataType === DataType.FLOAT) weights.set(t.name, floatValues(t));
+    if (t.dataType === DataType.FLOAT) weights.set(t.name, tensorValues(t) as Float32Array);
   return { dir, kind: 'onnx', optConfig: null, forward, weights, onnxPath, padId };
-}
-
-/** Float initializer values. raw_data decoded from a Node Buffer is a Buffer, whose slice() is a view of the
- *  whole pooled buffer (so tensorValues' slice().buffer can be wrong): copy with Uint8Array.prototype.slice. */
-function floatValues(t: TensorProto): Float32Array {
-  if (t.rawData && t.rawData.length > 0) return new Float32Array(Uint8Array.prototype.slice.call(t.rawData).buffer);
-  return tensorValues(t) as Float32Array;
 }
 
 function hashFile(h: ReturnType<typeof createHash>, path: string): void {
