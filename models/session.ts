@@ -22,6 +22,9 @@ export interface SessionConfig {
   memArena?: boolean;
   /** onnxruntime's memory-pattern planning (default on): preallocates one block for all intermediates. */
   memPattern?: boolean;
+  /** Whether idle intra-op threads spin (default on). Sessions that run in turn on the same cores (training's
+   *  gradient and update graphs) turn it off: one session's spinning threads would steal the other's cores. */
+  spinning?: boolean;
 }
 
 export type Feeds = Record<string, ort.Tensor>;
@@ -42,6 +45,7 @@ function sessionOptions(cfg: SessionConfig): ort.InferenceSession.SessionOptions
     enableMemPattern: cfg.memPattern ?? true,
     logSeverityLevel: 3,
   };
+  if (cfg.spinning === false) opts.extra = { 'session.intra_op.allow_spinning': '0' };
   if (cfg.threads && cfg.threads > 0) {
     opts.intraOpNumThreads = cfg.threads;
     opts.interOpNumThreads = 1;

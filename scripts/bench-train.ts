@@ -2,6 +2,7 @@
 // 2 threads; side by side with an equivalent PyTorch step (plain torch, since transformers may be absent) when
 // `import torch` works.
 //   npx tsx scripts/bench-train.ts [--steps 4] [--threads 2] [--micro 8] [--block 64] [--accum 1] [--torch auto|off]
+//     [--malloc heap|default] [--torch-malloc default|heap]
 // The artifact is built in a child process first, so that the measured process holds only what training needs.
 //
 // Measured 2026-11-24 on the shared 2-core dev machine (load average 2-16, so wall times are noisy; CPU s/step
@@ -29,6 +30,7 @@ import { hideBin } from 'yargs/helpers';
 import { buildArtifact, loadArtifact, type SourceModel } from '../models/train/artifact.js';
 import { TrainEngine } from '../models/train/engine.js';
 import { buildOptForward, initOptWeights, OPT_125M } from '../models/opt/index.js';
+import { HEAP_TUNABLES } from '../models/util/malloc.js';
 import { Rng } from '../models/util/rng.js';
 import { countTargets, microBatches } from '../pipeline/train/loop.js';
 
@@ -40,6 +42,8 @@ const a = yargs(hideBin(process.argv))
   .option('accum', { type: 'number', default: 1, describe: 'Micro-batches per optimizer step' })
   .option('mode', { choices: ['split', 'fused'] as const, default: 'split' as const, describe: 'split: grad graph + chunked update graphs; fused: one graph (accum 1 only)' })
   .option('torch', { choices: ['auto', 'off'] as const, default: 'auto' as const })
+  .option('malloc', { choices: ['heap', 'default'] as const, default: 'heap' as const, describe: "heap: glibc tunables of the `collapse` bin (models/util/malloc.ts); default: glibc's defaults" })
+  .option('torch-malloc', { choices: ['default', 'heap'] as const, default: 'default' as const, describe: 'the allocator setting of the PyTorch reference' })
   .option('artifact', { type: 'string', describe: 'Artifact directory (default: a temp dir, built first)' })
   .option('phase', { choices: ['all', 'build', 'node'] as const, default: 'all' as const, describe: 'internal' })
   .strict()
@@ -108,11 +112,18 @@ if (!existsSync(join(artifact, 'manifest.json'))) {
 }
 console.log(`load average before: ${loadavg().map((x) => x.toFixed(1)).join(' ')} (${process.env.BENCH_NOTE ?? 'shared machine'})`);
 const gcFlag = process.env.BENCH_EXPOSE_GC === '1' ? ['--expose-gc'] : [];
-const node = spawnSync(process.execPath, [...gcFlag, '--import', 'tsx', self, '--phase', 'node', ...common, '--steps', String(a.steps), '--threads', String(a.threads), '--accum', String(a.accum), '--mode', a.mode], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+// The allocator setting is fixed at process start, so each measured process gets its environment here.
+const withMalloc = (m: 'heap' | 'default'): NodeJS.ProcessEnv => {
+  const env = { ...process.env };
+  if (m === 'heap') env.GLIBC_TUNABLES = HEAP_TUNABLES;
+  else delete env.GLIBC_TUNABLES;
+  return env;
+};
+const node = spawnSync(process.execPath, [...gcFlag, '--import', 'tsx', self, '--phase', 'node', ...common, '--steps', String(a.steps), '--threads', String(a.threads), '--accum', String(a.accum), '--mode', a.mode], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env: withMalloc(a.malloc) });
 if (node.status !== 0) throw new Error(`node phase failed: ${node.stdout}`);
 const nr = JSON.parse(node.stdout.trim().split('\n').at(-1)!) as { tokensPerSec: number; stepSec: number; cpuSecPerStep: number; maxRssBytes: number; gradSecPerMicro: number | null; updateSec: number | null };
 const cpuTok = (cpu: number) => ((a.micro * a.accum * a.block) / (cpu / a.threads)).toFixed(1);
-console.log(`onnxruntime (${a.mode}): ${nr.tokensPerSec.toFixed(1)} tokens/s (${nr.stepSec.toFixed(2)} s/step of ${a.micro * a.accum} x ${a.block}; ` +
+console.log(`onnxruntime (${a.mode}, ${a.malloc} malloc): ${nr.tokensPerSec.toFixed(1)} tokens/s (${nr.stepSec.toFixed(2)} s/step of ${a.micro * a.accum} x ${a.block}; ` +
   `${nr.cpuSecPerStep.toFixed(1)} CPU s/step = ${cpuTok(nr.cpuSecPerStep)} cpu-equivalent tok/s), peak RSS ${mb(nr.maxRssBytes)}` +
   (nr.gradSecPerMicro !== null ? `; grad ${nr.gradSecPerMicro.toFixed(2)} s/micro-batch, update ${nr.updateSec!.toFixed(2)} s/step` : ''));
 
@@ -175,12 +186,12 @@ if (!python) {
 }
 const script = join(mkdtempSync(join(tmpdir(), 'bench-torch-')), 'step.py');
 writeFileSync(script, TORCH_SCRIPT);
-const tr = spawnSync(python, [script, String(a.threads), String(a.micro), String(a.block), String(a.accum), String(a.steps)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, OMP_NUM_THREADS: String(a.threads) } });
+const tr = spawnSync(python, [script, String(a.threads), String(a.micro), String(a.block), String(a.accum), String(a.steps)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env: { ...withMalloc(a['torch-malloc']), OMP_NUM_THREADS: String(a.threads) } });
 if (tr.status !== 0) {
   console.log(`PyTorch reference failed (exit ${tr.status})`);
   process.exit(0);
 }
 const r = JSON.parse(tr.stdout.trim().split('\n').at(-1)!) as { tokensPerSec: number; stepSec: number; cpuSecPerStep: number; maxRssBytes: number; torch: string };
-console.log(`pytorch ${r.torch}: ${r.tokensPerSec.toFixed(1)} tokens/s (${r.stepSec.toFixed(2)} s/step; ${r.cpuSecPerStep.toFixed(1)} CPU s/step = ${cpuTok(r.cpuSecPerStep)} cpu-equivalent tok/s), peak RSS ${mb(r.maxRssBytes)}`);
+console.log(`pytorch ${r.torch} (${a['torch-malloc']} malloc): ${r.tokensPerSec.toFixed(1)} tokens/s (${r.stepSec.toFixed(2)} s/step; ${r.cpuSecPerStep.toFixed(1)} CPU s/step = ${cpuTok(r.cpuSecPerStep)} cpu-equivalent tok/s), peak RSS ${mb(r.maxRssBytes)}`);
 console.log(`ratio: ${(nr.tokensPerSec / r.tokensPerSec).toFixed(2)}x throughput (wall), ${(r.cpuSecPerStep / nr.cpuSecPerStep).toFixed(2)}x (CPU time), ${(nr.maxRssBytes / r.maxRssBytes).toFixed(2)}x peak memory`);
 console.log(`load average after: ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);

@@ -3,18 +3,23 @@
 // Where the state lives, and why: onnxruntime-node passes inputs without copying, but copies every output
 // into a fresh array (scripts/bench-train.ts measures it). So the weights and moments stay in JS typed arrays,
 // fed as zero-copy inputs, and only what must change comes back:
-//   - split step (default): the gradient graph returns grad.* per micro-batch (1x weights copied out), summed
-//     here; a norm graph returns one scalar; then one small flat update graph runs over slices of every
-//     parameter (views in, slice-sized outputs back) and the results are written back in place. No
-//     parameter-sized temporaries: measured on OPT-125m (8 x 64, 2 threads) a whole-model update graph held
-//     old state + onnxruntime outputs + JS copies (peak RSS 5.9 GB, fused), per-chunk graphs without an
-//     arena spent 6 s/step in page faults; slices through one arena-backed session avoid both.
+//   - split step (default): the gradient graph writes grad.* into buffers we pre-allocate (onnxruntime writes a
+//     pre-allocated output in place; the binding still copies it into a fresh array we drop), summed here over
+//     micro-batches; a norm graph returns one scalar; then one small flat update graph runs over 1 MB slices of
+//     every parameter with each output's buffer aliasing its input slice, so weights and moments are updated in
+//     place with no parameter-sized temporaries. Measured on OPT-125m (8 x 64, AdamW, 2 threads): a whole-model
+//     update graph held old state + outputs + JS copies (peak RSS 5.9 GB); 16 MB slices copied back by hand took
+//     2.7 s/step, 1 MB slices in place 0.45-0.9 s.
 //   - fused step (one micro-batch per batch, opt-in): gradients + update in one graph, 3x weights out and
 //     installed as new arrays; saves the gradient copy but peaks at ~2x the state.
 import * as ort from 'onnxruntime-node';
 import { existsSync } from 'node:fs';
+import { loadModel } from '../onnx/io.js';
 import type { ModelProto } from '../onnx/proto.js';
+import { accName, accumulatingGrad } from './fuse.js';
 import { openSession, type Provider } from '../session.js';
+import { collectGarbage } from '../util/gc.js';
+import { heapKeepsLargeBlocks } from '../util/malloc.js';
 import { gradName, momentKinds, momentName, newName, updateScalars, UPDATE_CHUNK_ELEMENTS, UPDATE_SCALARS, type OptimizerConfig, type ParamSpec } from './optimizers.js';
 import type { TensorMap } from './tensor-file.js';
 
@@ -52,13 +57,15 @@ export interface SessionOpts {
 }
 
 /**
- * Opens a session with the CPU arena and memory-pattern planning off: step outputs are large and short-lived,
- * and an arena or a preplanned block would keep them (measured on OPT-125m, micro-batch 8 x 64: peak RSS
- * 3173 MB with the pattern, 3032 MB without, same throughput).
+ * Opens a training session. onnxruntime's CPU arena is on only when glibc would map every large block fresh from
+ * the kernel (see models/util/malloc.ts: with the CLI's heap tunables the arena only adds slack). Memory-pattern
+ * planning stays off (a preplanned block per run: +140 MB, same speed), and so does spinning: the gradient,
+ * norm and update sessions run in turn on the same cores, and one session's spinning threads slowed the next
+ * (OPT-125m AdamW update: 1.9 -> 0.9 s/step without spinning).
  */
 export async function openTrainSession(model: string | ModelProto, o: SessionOpts & { arena?: boolean } = {}): Promise<ort.InferenceSession> {
   if (typeof model === 'string' && !existsSync(model)) throw new Error(`training graph not found: ${model} (rebuild the artifact with \`collapse artifact build\`)`);
-  return openSession(model, { provider: o.provider, threads: o.threads, memArena: o.arena ?? false, memPattern: false });
+  return openSession(model, { provider: o.provider, threads: o.threads, memArena: o.arena ?? !heapKeepsLargeBlocks(), memPattern: false, spinning: false });
 }
 
 const f32 = (d: Float32Array, dims: readonly number[]): ort.Tensor => new ort.Tensor('float32', d, dims);
@@ -70,11 +77,9 @@ export class TrainEngine {
   /** Optimizer steps applied so far (AdamW's t before the next step). */
   step = 0;
   private gradAcc: TensorMap | null = null;
-  // Persistent output buffers: onnxruntime copies outputs into them instead of into fresh arrays, so no
-  // weights-sized garbage waits for V8's collector between steps (measured: 3.8 GB -> see bench notes).
+  // The one gradient buffer, kept across steps: onnxruntime writes grad.* straight into it (the binding's copy of
+  // each output into a fresh array is dropped at once), and later micro-batches of a step add into it in place.
   private gradBuf: TensorMap | null = null;
-  private gradTmp: TensorMap | null = null;
-  private sliceOut: Float32Array[] | null = null;
 
   private constructor(
     readonly spec: EngineSpec,
@@ -84,12 +89,13 @@ export class TrainEngine {
     private readonly update: ort.InferenceSession,
     private readonly norm: ort.InferenceSession,
     private readonly updateChunk: number,
-    private readonly lazy: { fused?: string | ModelProto; eval?: string | ModelProto; opts: SessionOpts },
+    private readonly lazy: { grad: string | ModelProto; fused?: string | ModelProto; eval?: string | ModelProto; opts: SessionOpts },
   ) {}
 
   // The fused and eval sessions open on first use: a session costs memory even when it never runs.
   private fused: ort.InferenceSession | null = null;
   private evalSession: ort.InferenceSession | null = null;
+  private accSession: ort.InferenceSession | null = null;
 
   static async open(graphs: EngineGraphs, spec: EngineSpec, weights: TensorMap, moments: TensorMap | null, o: SessionOpts = {}): Promise<TrainEngine> {
     for (const p of spec.params) {
@@ -102,14 +108,11 @@ export class TrainEngine {
     for (const k of momentKinds(spec.optimizer.name))
       for (const p of spec.params) if (!m.has(momentName(k, p.name))) m.set(momentName(k, p.name), new Float32Array(weights.get(p.name)!.length));
     const [grad, norm, update] = await Promise.all([
-      // The arena is on for the gradient graph too: without it every large intermediate is a fresh mmap and
-      // the step spends seconds in page faults (OPT-125m, 8 x 64, 2 threads: grad 5.5 -> 2.6 s per micro-batch, peak RSS 3.05 -> 3.45 GB).
-      openTrainSession(graphs.grad, { ...o, arena: true }),
+      openTrainSession(graphs.grad, o),
       openTrainSession(graphs.norm, o),
-      // The arena stays on here: the slices are small and of few sizes, so reused buffers save page faults.
-      openTrainSession(graphs.update, { ...o, arena: true }),
+      openTrainSession(graphs.update, o),
     ]);
-    return new TrainEngine(spec, weights, m, grad, update, norm, o.updateChunk ?? UPDATE_CHUNK_ELEMENTS, { fused: graphs.fused, eval: graphs.eval, opts: o });
+    return new TrainEngine(spec, weights, m, grad, update, norm, o.updateChunk ?? UPDATE_CHUNK_ELEMENTS, { grad: graphs.grad, fused: graphs.fused, eval: graphs.eval, opts: o });
   }
 
   get canFuse(): boolean {
@@ -150,25 +153,34 @@ export class TrainEngine {
     }
   }
 
-  /** Runs the gradient graph on one micro-batch and adds its gradients to the accumulator. */
+  /** Runs the gradient graph on one micro-batch and adds its gradients to the accumulator: the first micro-batch
+   *  of a step writes them into the persistent buffer, later ones run the accumulating graph on it in place. */
   async accumulate(b: MicroBatch, lossScale: number): Promise<{ lossSum: number; tokens: number }> {
-    const feeds = this.dataFeeds(this.grad, b, lossScale);
-    this.paramFeeds(feeds);
     const first = !this.gradAcc;
-    const alloc = () => new Map(this.spec.params.map((p) => [p.name, new Float32Array(this.weights.get(p.name)!.length)]));
-    const target = first ? (this.gradBuf ??= alloc()) : (this.gradTmp ??= alloc());
+    const session = first ? this.grad : (this.accSession ??= await openTrainSession(this.accGraph(), this.lazy.opts));
+    // The binding's copies of the last run's gradients are garbage by now: collect them before this run makes more
+    // (OPT-125m, 4 micro-batches per step: peak RSS 3.55 -> 3.05 GB). Small models skip the cost of a full GC.
+    if (this.gradBytes >= 64 << 20) collectGarbage();
+    const feeds = this.dataFeeds(session, b, lossScale);
+    this.paramFeeds(feeds);
+    const acc = (this.gradBuf ??= new Map(this.spec.params.map((p) => [p.name, new Float32Array(this.weights.get(p.name)!.length)])));
     const fetches: Record<string, ort.Tensor | null> = { loss_sum: null, token_count: null };
-    for (const p of this.spec.params) fetches[gradName(p.name)] = f32(target.get(p.name)!, p.shape);
-    const out = await this.grad.run(feeds, fetches);
-    if (first) this.gradAcc = target;
-    else {
-      for (const p of this.spec.params) {
-        const acc = this.gradAcc!.get(p.name)!;
-        const g = target.get(p.name)!;
-        for (let i = 0; i < acc.length; i++) acc[i]! += g[i]!;
-      }
+    for (const p of this.spec.params) {
+      fetches[gradName(p.name)] = f32(acc.get(p.name)!, p.shape);
+      if (!first) feeds[accName(p.name)] = f32(acc.get(p.name)!, p.shape);
     }
+    const out = await session.run(feeds, fetches);
+    this.gradAcc = acc;
     return { lossSum: (out.loss_sum!.data as Float32Array)[0]!, tokens: Number((out.token_count!.data as Float32Array)[0]!) };
+  }
+
+  private get gradBytes(): number {
+    return 4 * this.spec.params.reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0);
+  }
+
+  private accGraph(): ModelProto {
+    const g = this.lazy.grad;
+    return accumulatingGrad(typeof g === 'string' ? loadModel(g) : g, this.spec.params);
   }
 
   /** The accumulated gradients (for tests and diagnostics), or null before the first micro-batch. */
@@ -203,19 +215,21 @@ export class TrainEngine {
       }
       const w = this.weights.get(p.name)!, g = acc.get(p.name)!;
       const mom = kinds.map((k) => this.moments.get(momentName(k, p.name))!);
-      const bufs = (this.sliceOut ??= [0, ...kinds].map(() => new Float32Array(this.updateChunk)));
-      // Slice by slice, written back in place: inputs are zero-copy views, only a slice's outputs are copied.
+      // Slice by slice, IN PLACE: each output's fetch buffer is the very slice its input was read from.
+      // onnxruntime writes a pre-allocated output directly into its buffer (measured, onnxruntime-node 1.30),
+      // and in the flat update graph every read of param/m/v is an ancestor of the node that writes its new
+      // value, so no element is read after it was overwritten. (The binding still copies each output into a
+      // fresh array we drop; with 1 MB slices that copy stays in cache. OPT-125m AdamW: 2.0 s -> 0.45 s/step.)
       for (let off = 0; off < w.length; off += this.updateChunk) {
         const end = Math.min(w.length, off + this.updateChunk);
         const view = (a: Float32Array) => f32(a.subarray(off, end), [end - off]);
         const feeds: Record<string, ort.Tensor> = { ...scalars, param: view(w), grad: view(g) };
-        kinds.forEach((k, i) => (feeds[k] = view(mom[i]!)));
-        const outs = bufs.map((b) => b.subarray(0, end - off));
-        const fetches: Record<string, ort.Tensor> = { [newName('param')]: f32(outs[0]!, [end - off]) };
-        kinds.forEach((k, i) => (fetches[newName(k)] = f32(outs[i + 1]!, [end - off])));
+        const fetches: Record<string, ort.Tensor> = { [newName('param')]: view(w) };
+        kinds.forEach((k, i) => {
+          feeds[k] = view(mom[i]!);
+          fetches[newName(k)] = view(mom[i]!);
+        });
         await this.update.run(feeds, fetches);
-        w.set(outs[0]!, off);
-        kinds.forEach((_, i) => mom[i]!.set(outs[i + 1]!, off));
       }
     }
     this.step++;
@@ -256,6 +270,6 @@ export class TrainEngine {
   }
 
   async release(): Promise<void> {
-    await Promise.all([this.grad, this.norm, this.update, this.fused, this.evalSession].map((s) => s?.release()));
+    await Promise.all([this.grad, this.norm, this.update, this.fused, this.evalSession, this.accSession].map((s) => s?.release()));
   }
 }

@@ -147,8 +147,9 @@ export function buildUpdateGraph(
 }
 
 
-/** Elements per update call: the flat update graph runs on slices of this size (bounded transient memory). */
-export const UPDATE_CHUNK_ELEMENTS = 1 << 22;
+/** Elements per update call: the flat update graph runs on slices of this size. 1 MB slices keep the
+ *  intermediates in cache (OPT-125m AdamW, 2 threads: 4M-element slices 2.1 s/step, 1M 1.5 s, 256K 0.45 s, 32K 1.5 s). */
+export const UPDATE_CHUNK_ELEMENTS = 1 << 18;
 
 /**
  * The flat update graph, shared by every parameter: inputs `param`, `grad` (and `m`, `v` for AdamW) of any length
