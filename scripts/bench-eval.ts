@@ -2,6 +2,7 @@
 // 2 intra-op threads. Compares the plain forward that hands full logits [B, 64, 50272] to JavaScript for a
 // log-softmax there, with the scoring graph (pipeline/eval/nll-head.ts) that returns only NLLs [B, 63].
 //   npx tsx scripts/bench-eval.ts [--samples 48] [--batch 8] [--threads 2] [--seq 64]
+import './bench-malloc.js'; // first: the allocator setting of the collapse bin
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -3,6 +3,7 @@
 //                                    [--warmup 2] [--runs 3] [--provider cpu|cuda]
 // Random weights (HF init), graph built in memory and saved to a temporary directory with external data,
 // as a real model directory would be.
+import './bench-malloc.js'; // first: the allocator setting of the collapse bin
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -4,6 +4,7 @@
 // Reference (issue #5): PyTorch 1.13 CPU KV-cache beam search, same semantics, 2 threads, 16 new tokens:
 // 13.4 continuation tokens/s.
 //   npx tsx scripts/bench-generate.ts [--new-tokens 16] [--prompts 16] [--beams 5] [--threads 2] [--no-cache]
+import './bench-malloc.js'; // first: the allocator setting of the collapse bin
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { OPT_125M, TINY_CONFIG } from '../models/opt/config.js';

@@ -1,6 +1,7 @@
 // Throughput of the gradient graph alone (forward + backward, gradients returned to JavaScript) on an
 // OPT-125m-shaped model with random weights. The full training step (optimizer included) is scripts/bench-train.ts.
 //   npx tsx scripts/bench-grad.ts [--batch 8] [--seq 64] [--threads 2] [--steps 3] [--layers 12]
+import './bench-malloc.js'; // first: the allocator setting of the collapse bin
 import { parseArgs } from 'node:util';
 import { buildOptForward, configJson, initOptWeights, OPT_125M, parseOptConfig } from '../models/opt/index.js';
 import { openSession, type ort } from '../models/session.js';

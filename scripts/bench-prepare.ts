@@ -2,6 +2,7 @@
 //   npx tsx scripts/bench-prepare.ts [--data DIR] [--tokenizer DIR] [--block-size 64] [--slow]
 // Prints wall and CPU seconds (the CPU figure is what matters on a shared machine) and tokens/s.
 // --slow measures the library's own encode path (COLLAPSE_SLOW_TOKENIZER) for comparison.
+import './bench-malloc.js'; // first: the allocator setting of the collapse bin
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { groupTexts, tokenizeRows } from '../datasets/blocks.js';

@@ -19,7 +19,13 @@
 // 2026-11-24 06:40, final design, side by side (load ~1.3): 101.9 tok/s (grad 3.07 s, update 1.95 s), 3449 MB
 //   vs torch 73.8 tok/s, 3057 MB: 1.38x throughput (wall), 1.67x (CPU), 1.13x peak memory.
 //   The paper's batch (--accum 16, 128 x 64 per step, --torch off): 195.5 tok/s, 4091 MB.
-// The remaining memory gap is onnxruntime's own copy of the gradients before they are copied into our buffers.
+// 2026-11-24 (second session), side by side, --steps 3 (load ~1.5):
+//   update in place over 1 MB slices (outputs alias the state) + no spinning between sessions: 126.4 tok/s,
+//     update 1.95 -> 1.38 s/step (0.8-0.9 s once spinning is off), 3333 MB
+//   + glibc heap tunables of the collapse bin (--malloc heap), arena off: 186-214 tok/s (grad 1.57-1.71 s,
+//     update 0.83-1.03 s), 2933-2950 MB vs torch 70.9-76.9 tok/s, 2983-3083 MB: 2.4-2.9x throughput, 0.95-0.99x memory
+//   torch given the same tunables (--torch-malloc heap): 105.7 tok/s, 3274 MB (ours 188.4, 2929 MB: 1.78x, 0.89x)
+//   --malloc default (arena on): 130.8 tok/s, 3333 MB. Paper batch (--accum 16 --torch off): 322.4 tok/s, 3141 MB.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir, loadavg } from 'node:os';
