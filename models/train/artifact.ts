@@ -12,7 +12,6 @@
 // gigabytes of zeros on disk.
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, openSync, readFileSync, readSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { buildGradientGraph, buildNllGraph } from '../grad/index.js';
 import { loadModel, saveModel } from '../onnx/io.js';
@@ -20,6 +19,7 @@ import { DataType, dimsOf, tensorValues, valueInfo, type GraphProto, type ModelP
 import { buildOptForward, EMBED_TOKENS, readOptConfig, type OptConfig } from '../opt/index.js';
 import { readSafetensors } from '../safetensors.js';
 import { writeDirAtomic, writeJsonAtomic } from '../util/atomic.js';
+import { cacheDir } from '../util/cache.js';
 import type { EngineGraphs, EngineSpec } from './engine.js';
 import { fuseStep } from './fuse.js';
 import { buildFlatUpdateGraph, buildNormGraph, defaultNoDecay, type OptimizerConfig, type ParamSpec } from './optimizers.js';
@@ -193,7 +193,7 @@ export function loadArtifact(dir: string): LoadedArtifact {
 }
 
 export function artifactCacheRoot(): string {
-  return process.env.COLLAPSE_ARTIFACT_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'model-collapse', 'artifacts');
+  return process.env.COLLAPSE_ARTIFACT_CACHE ?? join(cacheDir(), 'artifacts');
 }
 
 /** The cached artifact for this model structure and options, built on first use. */

@@ -1,5 +1,5 @@
-// The one cache directory of downloads (hub snapshots, WikiText parquet files): $COLLAPSE_CACHE_DIR, or
-// ~/.cache/model-collapse.
+// The one cache directory (hub snapshots, WikiText parquet files, training artifacts under artifacts/):
+// $COLLAPSE_CACHE_DIR, or ~/.cache/model-collapse.
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 

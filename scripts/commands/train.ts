@@ -38,7 +38,7 @@ const train: CommandModule<object, TrainArgs> = {
             'onnx/model.onnx). A checkpoint (OUT.ckpt/) is written every --checkpoint-every steps and at each epoch end;\n' +
             'rerunning the same command continues from it and ends with the same weights as an uninterrupted run.\n' +
             'The training graphs come from --artifact, or are built and cached (COLLAPSE_ARTIFACT_CACHE,\n' +
-            'default ~/.cache/model-collapse/artifacts) for this model structure and shapes.',
+            'default $COLLAPSE_CACHE_DIR/artifacts, i.e. ~/.cache/model-collapse/artifacts) for this model structure and shapes.',
         )
         .option('model', { type: 'string', demandOption: true, describe: 'Model directory to fine-tune (OPT dir or any dir with onnx/model.onnx)' })
         .option('artifact', { type: 'string', describe: 'Training artifact from `collapse artifact build` (default: build/reuse a cached one)' })
