@@ -1,7 +1,7 @@
 // Benchmark: per-sample perplexity of 64-token samples under an OPT-125m-shaped model (random weights),
 // 2 intra-op threads. Compares the plain forward that hands full logits [B, 64, 50272] to JavaScript for a
 // log-softmax there, with the scoring graph (pipeline/eval/nll-head.ts) that returns only NLLs [B, 63].
-//   npx tsx scripts/bench-eval.ts [--samples 48] [--batch 8] [--threads 2] [--seq 64]
+//   npx tsx scripts/bench-eval.ts [--samples 48] [--batch 8] [--threads 2] [--seq 64] [--provider cpu|cuda]
 import './bench-malloc.js'; // first: the allocator setting of the collapse bin
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { saveModel } from '../models/onnx/io.js';
 import { buildOptForward, initOptWeights, OPT_125M } from '../models/opt/index.js';
-import { floatData, i64, openSession } from '../models/session.js';
+import { floatData, i64, openSession, type Provider } from '../models/session.js';
 import { Rng } from '../models/util/rng.js';
 import { openScorer, scoreBlocks } from '../pipeline/eval/perplexity.js';
 
@@ -19,12 +19,15 @@ const { values } = parseArgs({
     batch: { type: 'string', default: '8' },
     threads: { type: 'string', default: '2' },
     seq: { type: 'string', default: '64' },
+    provider: { type: 'string', default: 'cpu' },
   },
 });
 const N = Number(values.samples);
 const batch = Number(values.batch);
 const threads = Number(values.threads);
 const T = Number(values.seq);
+if (values.provider !== 'cpu' && values.provider !== 'cuda') throw new Error(`--provider ${values.provider}: expected cpu or cuda`);
+const provider: Provider = values.provider;
 const cfg = OPT_125M;
 const V = cfg.vocab_size;
 
@@ -46,7 +49,7 @@ try {
   const blocks = { ids, rows: N, blockSize: T };
 
   // 1. Plain forward: full logits to JS, log-softmax and pick there.
-  const session = await openSession(forward, { threads });
+  const session = await openSession(forward, { threads, provider });
   const plainBatch = async (r0: number, n: number): Promise<void> => {
     const sub = ids.subarray(r0 * T, (r0 + n) * T);
     const out = await session.run({ input_ids: i64(Array.from(sub), [n, T]), attention_mask: i64(new Array(n * T).fill(1), [n, T]) });
@@ -71,7 +74,7 @@ try {
   await session.release();
 
   // 2. Scoring graph (what collapse eval and the loop use).
-  const scorer = await openScorer(dir, { threads });
+  const scorer = await openScorer(dir, { threads, provider });
   await scorer.nll(ids.subarray(0, batch * T), batch, T); // warm-up
   t0 = performance.now();
   c0 = process.cpuUsage();

@@ -3,7 +3,7 @@
 // Reports continuation tokens/s (one token per prompt per step, prefill included) and peak RSS.
 // Reference (issue #5): PyTorch 1.13 CPU KV-cache beam search, same semantics, 2 threads, 16 new tokens:
 // 13.4 continuation tokens/s.
-//   npx tsx scripts/bench-generate.ts [--new-tokens 16] [--prompts 16] [--beams 5] [--threads 2] [--no-cache]
+//   npx tsx scripts/bench-generate.ts [--new-tokens 16] [--prompts 16] [--beams 5] [--threads 2] [--no-cache] [--provider cpu|cuda]
 import './bench-malloc.js'; // first: the allocator setting of the collapse bin
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
@@ -22,6 +22,7 @@ const args = await yargs(hideBin(process.argv))
   .option('threads', { type: 'number', default: 2, describe: 'onnxruntime intra-op threads' })
   .option('repetition-penalty', { type: 'number', default: 3.0, describe: 'HF repetition_penalty' })
   .option('model', { choices: ['opt-125m', 'tiny'] as const, default: 'opt-125m' as const, describe: 'model shape' })
+  .option('provider', { choices: ['cpu', 'cuda'] as const, default: 'cpu' as const, describe: 'onnxruntime execution provider' })
   .option('no-cache', { type: 'boolean', default: false, describe: 'recompute every step without the KV cache' })
   .strict()
   .help()
@@ -55,7 +56,7 @@ let t = performance.now();
 const weights = fastRandomWeights(cfg, 1);
 const graph = buildOptForward(cfg, weights, { withPast: !args['no-cache'], present: !args['no-cache'] });
 weights.clear();
-const inner = await openDecoder(graph, { threads: args.threads });
+const inner = await openDecoder(graph, { threads: args.threads, provider: args.provider });
 // Time spent in each decoder call, to split the total into prefill, per-step forward, cache reorder and search.
 const timing = { prefill: 0, step: 0, select: 0, steps: 0 };
 const timed = async <T>(key: 'prefill' | 'step', f: () => Promise<T>): Promise<T> => {

@@ -2,7 +2,7 @@
 // 2 threads; side by side with an equivalent PyTorch step (plain torch, since transformers may be absent) when
 // `import torch` works.
 //   npx tsx scripts/bench-train.ts [--steps 4] [--threads 2] [--micro 8] [--block 64] [--accum 1] [--torch auto|off]
-//     [--malloc heap|default] [--torch-malloc default|heap]
+//     [--malloc heap|default] [--torch-malloc default|heap] [--provider cpu|cuda]
 // The artifact is built in a child process first, so that the measured process holds only what training needs.
 //
 // Measured 2026-11-24 on the shared 2-core dev machine (load average 2-16, so wall times are noisy; CPU s/step
@@ -47,6 +47,7 @@ const a = yargs(hideBin(process.argv))
   .option('block', { type: 'number', default: 64, describe: 'Block length (tokens)' })
   .option('accum', { type: 'number', default: 1, describe: 'Micro-batches per optimizer step' })
   .option('mode', { choices: ['split', 'fused'] as const, default: 'split' as const, describe: 'split: grad graph + chunked update graphs; fused: one graph (accum 1 only)' })
+  .option('provider', { choices: ['cpu', 'cuda'] as const, default: 'cpu' as const, describe: 'onnxruntime execution provider' })
   .option('torch', { choices: ['auto', 'off'] as const, default: 'auto' as const })
   .option('malloc', { choices: ['heap', 'default'] as const, default: 'heap' as const, describe: "heap: glibc tunables of the `collapse` bin (models/util/malloc.ts); default: glibc's defaults" })
   .option('torch-malloc', { choices: ['default', 'heap'] as const, default: 'default' as const, describe: 'the allocator setting of the PyTorch reference' })
@@ -72,7 +73,7 @@ if (a.mode === 'fused' && a.accum !== 1) throw new Error('--mode fused needs --a
 
 if (a.phase === 'node') {
   const art = loadArtifact(a.artifact!);
-  const e = await TrainEngine.open(art.graphs, art.spec, art.initialWeights(), null, { threads: a.threads });
+  const e = await TrainEngine.open(art.graphs, art.spec, art.initialWeights(), null, { threads: a.threads, provider: a.provider });
   const rng = new Rng(1);
   const rows = a.micro * a.accum;
   const corpus = { ids: Int32Array.from({ length: rows * a.block }, () => 4 + rng.int(50000)), rows, blockSize: a.block };
@@ -125,11 +126,11 @@ const withMalloc = (m: 'heap' | 'default'): NodeJS.ProcessEnv => {
   else delete env.GLIBC_TUNABLES;
   return env;
 };
-const node = spawnSync(process.execPath, [...gcFlag, '--import', 'tsx', self, '--phase', 'node', ...common, '--steps', String(a.steps), '--threads', String(a.threads), '--accum', String(a.accum), '--mode', a.mode], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env: withMalloc(a.malloc) });
+const node = spawnSync(process.execPath, [...gcFlag, '--import', 'tsx', self, '--phase', 'node', ...common, '--steps', String(a.steps), '--threads', String(a.threads), '--accum', String(a.accum), '--mode', a.mode, '--provider', a.provider], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env: withMalloc(a.malloc) });
 if (node.status !== 0) throw new Error(`node phase failed: ${node.stdout}`);
 const nr = JSON.parse(node.stdout.trim().split('\n').at(-1)!) as { tokensPerSec: number; stepSec: number; cpuSecPerStep: number; maxRssBytes: number; gradSecPerMicro: number | null; updateSec: number | null };
 const cpuTok = (cpu: number) => ((a.micro * a.accum * a.block) / (cpu / a.threads)).toFixed(1);
-console.log(`onnxruntime (${a.mode}, ${a.malloc} malloc): ${nr.tokensPerSec.toFixed(1)} tokens/s (${nr.stepSec.toFixed(2)} s/step of ${a.micro * a.accum} x ${a.block}; ` +
+console.log(`onnxruntime (${a.provider}, ${a.mode}, ${a.malloc} malloc): ${nr.tokensPerSec.toFixed(1)} tokens/s (${nr.stepSec.toFixed(2)} s/step of ${a.micro * a.accum} x ${a.block}; ` +
   `${nr.cpuSecPerStep.toFixed(1)} CPU s/step = ${cpuTok(nr.cpuSecPerStep)} cpu-equivalent tok/s), peak RSS ${mb(nr.maxRssBytes)}` +
   (nr.gradSecPerMicro !== null ? `; grad ${nr.gradSecPerMicro.toFixed(2)} s/micro-batch, update ${nr.updateSec!.toFixed(2)} s/step` : ''));
 
