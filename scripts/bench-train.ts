@@ -36,7 +36,7 @@ import { hideBin } from 'yargs/helpers';
 import { buildArtifact, loadArtifact, type SourceModel } from '../models/train/artifact.js';
 import { TrainEngine } from '../models/train/engine.js';
 import { buildOptForward, initOptWeights, OPT_125M } from '../models/opt/index.js';
-import { HEAP_TUNABLES } from '../models/util/malloc.js';
+import { withHeapTunables, withoutHeapTunables } from '../models/util/malloc.js';
 import { Rng } from '../models/util/rng.js';
 import { countTargets, microBatches } from '../pipeline/train/loop.js';
 
@@ -120,12 +120,7 @@ if (!existsSync(join(artifact, 'manifest.json'))) {
 console.log(`load average before: ${loadavg().map((x) => x.toFixed(1)).join(' ')} (${process.env.BENCH_NOTE ?? 'shared machine'})`);
 const gcFlag = process.env.BENCH_EXPOSE_GC === '1' ? ['--expose-gc'] : [];
 // The allocator setting is fixed at process start, so each measured process gets its environment here.
-const withMalloc = (m: 'heap' | 'default'): NodeJS.ProcessEnv => {
-  const env = { ...process.env };
-  if (m === 'heap') env.GLIBC_TUNABLES = HEAP_TUNABLES;
-  else delete env.GLIBC_TUNABLES;
-  return env;
-};
+const withMalloc = (m: 'heap' | 'default'): NodeJS.ProcessEnv => (m === 'heap' ? withHeapTunables(withoutHeapTunables(process.env)) : withoutHeapTunables(process.env));
 const node = spawnSync(process.execPath, [...gcFlag, '--import', 'tsx', self, '--phase', 'node', ...common, '--steps', String(a.steps), '--threads', String(a.threads), '--accum', String(a.accum), '--mode', a.mode, '--provider', a.provider], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env: withMalloc(a.malloc) });
 if (node.status !== 0) throw new Error(`node phase failed: ${node.stdout}`);
 const nr = JSON.parse(node.stdout.trim().split('\n').at(-1)!) as { tokensPerSec: number; stepSec: number; cpuSecPerStep: number; maxRssBytes: number; gradSecPerMicro: number | null; updateSec: number | null };

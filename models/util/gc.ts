@@ -10,6 +10,12 @@ let gc: Gc | null = null;
 /** Runs V8's collector now (exposed at runtime, as --expose-gc would). */
 export function collectGarbage(): void {
   if (!gc) {
+    const exposed = (globalThis as { gc?: Gc }).gc;
+    if (exposed) {
+      gc = exposed;
+      return gc();
+    }
+    // Changing V8 flags after start-up is not officially supported; --expose-gc is the one flag this relies on.
     setFlagsFromString('--expose-gc');
     gc = runInNewContext('gc') as Gc;
   }

@@ -8,13 +8,71 @@
 //   default malloc, arena on:   grad 2.0-2.9 s per micro-batch, peak RSS 3.34 GB
 //   default malloc, arena off:  grad 3.9-4.4 s,                  peak RSS 2.92 GB
 //   these tunables, arena off:  grad 1.5-1.7 s,                  peak RSS 2.95 GB
-// The tunables must be in the environment when the process starts: the `collapse` bin sets them in its shebang line.
+// The price: memory freed is kept by the process (its peak is not returned to the system until it exits).
+// Tunables are read when a process starts, so the `collapse` bin re-executes itself with them (runUnderHeapTunables).
+import { spawnSync } from 'node:child_process';
+import { Socket } from 'node:net';
 
 /** GLIBC_TUNABLES for the CLI: no mmap for large blocks, no trimming of the heap's top. */
 export const HEAP_TUNABLES = 'glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=4294967295';
 
+let glibcCache: boolean | undefined;
+/** Whether this process runs on glibc (not musl, not another OS): only glibc reads GLIBC_TUNABLES. */
+export function isGlibc(): boolean {
+  if (glibcCache === undefined) {
+    const header = process.platform === 'linux' ? (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header : undefined;
+    glibcCache = Boolean(header?.glibcVersionRuntime);
+  }
+  return glibcCache;
+}
+
 /** Whether this process started with glibc serving large blocks from a heap that keeps freed memory. */
-export function heapKeepsLargeBlocks(env: NodeJS.ProcessEnv = process.env): boolean {
-  const t = env.GLIBC_TUNABLES ?? '';
-  return process.platform === 'linux' && /(^|:)glibc\.malloc\.mmap_max=0(:|$)/.test(t);
+export function heapKeepsLargeBlocks(env: NodeJS.ProcessEnv = process.env, glibc = isGlibc()): boolean {
+  return glibc && /(^|:)glibc\.malloc\.mmap_max=0(:|$)/.test(env.GLIBC_TUNABLES ?? '');
+}
+
+/** The environment for a child that should use the heap tunables: the caller's own tunables kept, ours appended. */
+export function withHeapTunables(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return { ...env, GLIBC_TUNABLES: [env.GLIBC_TUNABLES, HEAP_TUNABLES].filter((t) => t).join(':') };
+}
+
+/** The environment for a child that should not inherit the heap tunables (a browser, a reference in Python). */
+export function withoutHeapTunables(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const rest = (env.GLIBC_TUNABLES ?? '').split(':').filter((t) => t && !HEAP_TUNABLES.split(':').includes(t));
+  const out = { ...env };
+  if (rest.length > 0) out.GLIBC_TUNABLES = rest.join(':');
+  else delete out.GLIBC_TUNABLES;
+  return out;
+}
+
+const PARENT_FD = 3;
+const CHILD_MARK = 'COLLAPSE_HEAP_CHILD';
+
+/**
+ * Runs this script again as a child under HEAP_TUNABLES and exits with its status, unless it already runs under
+ * them, is not on glibc, or `optOut` is set; returns only when the current process should do the work itself.
+ * The child holds a pipe from the parent and ends itself (SIGKILL, as its parent was) when the parent dies, so
+ * killing the process a user or a scheduler started never leaves the work running.
+ */
+export function runUnderHeapTunables(optOut = false): void {
+  if (process.env[CHILD_MARK] === '1') {
+    delete process.env[CHILD_MARK];
+    const pipe = new Socket({ fd: PARENT_FD, readable: true, writable: false });
+    pipe.on('close', () => process.kill(process.pid, 'SIGKILL'));
+    pipe.on('error', () => process.kill(process.pid, 'SIGKILL'));
+    pipe.resume();
+    pipe.unref();
+    return;
+  }
+  if (optOut || !isGlibc() || heapKeepsLargeBlocks()) return;
+  const r = spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+    stdio: ['inherit', 'inherit', 'inherit', 'pipe'],
+    env: { ...withHeapTunables(process.env), [CHILD_MARK]: '1' },
+  });
+  if (r.error) {
+    console.error(`could not start ${process.argv[1]} again under GLIBC_TUNABLES (${r.error.message})`);
+    process.exit(1);
+  }
+  if (r.signal) process.kill(process.pid, r.signal);
+  process.exit(r.status ?? 1);
 }

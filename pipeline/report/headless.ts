@@ -3,6 +3,7 @@
 // needed. Collects console errors, uncaught exceptions and non-local requests, evaluates an expression in
 // the page, and optionally saves a full-page screenshot.
 import { spawn } from 'node:child_process';
+import { withoutHeapTunables } from '../../models/util/malloc.js';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -94,7 +95,7 @@ export async function checkPage<T>(htmlPath: string, opts: { expression: string;
       'about:blank',
     ],
     // Its own process group, so that its renderer and helper processes can be ended together.
-    { stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'], detached: true },
+    { stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'], detached: true, env: withoutHeapTunables(process.env) },
   );
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000); });

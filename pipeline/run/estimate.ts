@@ -47,7 +47,7 @@ export async function estimateRun(cfg: RunConfig, layout: RunLayout, model: stri
   const test = readBlocks(layout.split('test'));
   const T = train.blockSize;
 
-  // Training: one warm micro-step, then one timed micro-step and one update.
+  // Training: a warm-up step, then a timed one.
   const art = await cachedArtifact(loadSourceModel(model), {
     microBatch: t.microBatchSize,
     blockSize: T,
@@ -58,11 +58,12 @@ export async function estimateRun(cfg: RunConfig, layout: RunLayout, model: stri
   const inputIds = new BigInt64Array(B * T);
   for (let i = 0; i < B * T; i++) inputIds[i] = BigInt(train.ids[i % train.ids.length]!);
   const batch = { inputIds, attentionMask: new BigInt64Array(B * T).fill(1n), labels: inputIds.slice() };
-  // Warm-up: a step of two micro-batches opens both gradient sessions (the first micro-batch of a step writes the
-  // gradients, later ones add to them); then the same step timed.
+  // The first micro-batch of a step writes the gradients, later ones run the accumulating graph: a step with more
+  // than one micro-batch times both (the warm-up step opens both sessions).
+  const microPerStep = Math.ceil(t.batchSize / B);
   const step = async () => {
     const [first] = await time(() => engine.accumulate(batch, 1 / (B * T)));
-    const [later] = await time(() => engine.accumulate(batch, 1 / (B * T)));
+    const [later] = microPerStep > 1 ? await time(() => engine.accumulate(batch, 1 / (B * T))) : [0];
     const [update] = await time(() => engine.applyUpdate(0, null));
     return { first, later, update };
   };
@@ -101,7 +102,6 @@ export async function estimateRun(cfg: RunConfig, layout: RunLayout, model: stri
   const scorePerSample = scoreSecs / rows;
 
   const stepsPerEpoch = Math.ceil(train.rows / t.batchSize);
-  const microPerStep = Math.ceil(t.batchSize / B);
   const microStep = (first + (microPerStep - 1) * later) / microPerStep;
   const trainSecs = t.epochs * (stepsPerEpoch * (first + (microPerStep - 1) * later + update) + valid.rows * scorePerSample);
   const generateSecs = (Math.ceil(train.rows / g.batchSize) * generateBatch) / opts.shards;

@@ -53,6 +53,41 @@ describe('SGD update graph', () => {
   });
 });
 
+describe('update graph branches without and with weight decay (param read in place)', () => {
+  it('SGD with L2 decay: p - lr * (g + wd * p), exactly in float32, over several slices', async () => {
+    const cfg: OptimizerConfig = { ...sgd, weightDecay: 0.3 };
+    const e = await engine(cfg);
+    const before = clone(e.weights);
+    await e.accumulate(batch(corpus, 0, B), 1 / 9);
+    const grads = clone(e.accumulated()!);
+    const lr = 0.37, f = Math.fround;
+    await e.applyUpdate(lr, null);
+    for (const [name, p0] of before) {
+      const g = grads.get(name)!, p1 = e.weights.get(name)!;
+      for (let i = 0; i < p0.length; i++) expect(p1[i]).toBe(f(p0[i]! - f(f(lr) * f(g[i]! + f(p0[i]! * f(0.3))))));
+    }
+  });
+
+  it('AdamW without weight decay (param fed straight to the last Sub) matches a naive float64 step', async () => {
+    const cfg: OptimizerConfig = { ...adamw, weightDecay: 0, noDecay: [] };
+    const e = await engine(cfg);
+    const before = clone(e.weights);
+    await e.accumulate(batch(corpus, 0, B), 1 / 9);
+    const grads = clone(e.accumulated()!);
+    const lr = 0.01;
+    await e.applyUpdate(lr, null);
+    for (const [name, p0] of before) {
+      const g = grads.get(name)!, p1 = e.weights.get(name)!;
+      for (let i = 0; i < p0.length; i++) {
+        const m = 0.1 * g[i]!, v = 0.001 * g[i]! * g[i]!;
+        const want = p0[i]! - (lr / 0.1) * (m / (Math.sqrt(v) / Math.sqrt(0.001) + 1e-8));
+        expect(Math.abs(p1[i]! - want)).toBeLessThan(1e-6);
+      }
+      expect(e.moments.get(`m.${name}`)![0]).toBeCloseTo(0.1 * g[0]!, 9);
+    }
+  });
+});
+
 describe('AdamW update graph', () => {
   it('matches a naive float64 AdamW (decoupled decay, bias correction, no-decay list, clipping) over 4 steps', async () => {
     const e = await engine(adamw);
