@@ -103,7 +103,7 @@ export async function estimateRun(cfg: RunConfig, layout: RunLayout, model: stri
 
   const stepsPerEpoch = Math.ceil(train.rows / t.batchSize);
   const microStep = (first + (microPerStep - 1) * later) / microPerStep;
-  const trainSecs = t.epochs * (stepsPerEpoch * (first + (microPerStep - 1) * later + update) + valid.rows * scorePerSample);
+  const trainSecs = t.epochs * (stepsPerEpoch * (microPerStep * microStep + update) + valid.rows * scorePerSample);
   const generateSecs = (Math.ceil(train.rows / g.batchSize) * generateBatch) / opts.shards;
   const evaluateSecs = (train.rows + test.rows) * scorePerSample;
   const per = trainSecs + generateSecs + evaluateSecs;
