@@ -1,14 +1,11 @@
 // Fine-tuning a model directory on a block corpus: the programmatic API behind `collapse train`, and what the
 // generational loop calls. Builds (or reuses) the training artifact, runs the resumable loop, and writes the
-// best epoch's weights as a model directory in the layout of its input.
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
+// best epoch's weights as a model directory in the family and layout of its input (models/model-dir.ts).
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { readBlocks } from '../datasets/corpus.js';
-import { saveModel } from '../models/onnx/io.js';
-import { decodeModel, makeTensor, type TensorProto } from '../models/onnx/proto.js';
-import { buildOptForward } from '../models/opt/index.js';
-import { writeSafetensors } from '../models/safetensors.js';
-import { cachedArtifact, checkCompatible, loadArtifact, loadSourceModel, sourceSha256, type LoadedArtifact, type SourceModel } from '../models/train/artifact.js';
+import { loadTrainingSource, writeFinetuned } from '../models/model-dir.js';
+import { cachedArtifact, checkCompatible, loadArtifact, sourceSha256, type LoadedArtifact } from '../models/train/artifact.js';
 import { TrainEngine } from '../models/train/engine.js';
 import { DEFAULT_ADAMW, type OptimizerName, type ScheduleName } from '../models/train/optimizers.js';
 import type { TensorMap } from '../models/train/tensor-file.js';
@@ -88,7 +85,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   if (existsSync(out)) throw new Error(`--out ${out} exists and is not a finished training output; choose another --out or delete it`);
   const train = corpusOf(o.train, '--train');
   const valid = o.valid ? corpusOf(o.valid, '--valid') : null;
-  const src = loadSourceModel(o.model);
+  const src = loadTrainingSource(o.model);
   const optimizer = o.optimizer ?? 'adamw';
   const art: LoadedArtifact = o.artifact
     ? loadArtifact(o.artifact)
@@ -119,7 +116,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
     });
     const result: FinetuneResult = { bestEpoch: res.bestEpoch, validLosses: res.validLosses, trainLosses: res.trainLosses, steps: res.steps, outDir: out };
     await writeDirAtomic(out, (tmp) => {
-      writeTrainedModel(src, res.bestWeights, tmp);
+      writeFinetuned(src, res.bestWeights, tmp, log);
       writeJsonAtomic(join(tmp, SUMMARY), {
         ...result, outDir: undefined,
         source: { dir: resolve(src.dir), sha256: sourceSha256(src) }, artifact: art.dir,
@@ -132,43 +129,4 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   } finally {
     await engine.release();
   }
-}
-
-/**
- * Writes `weights` (trained tensors; the rest come from the source) as a model directory in the source's layout:
- * top-level files (config, tokenizer, generation config) copied; model.safetensors; the ONNX forward regenerated
- * by buildOptForward for OPT dirs, or the original graph with its initializers replaced for a foreign ONNX.
- */
-export function writeTrainedModel(src: SourceModel, weights: TensorMap, outDir: string): void {
-  mkdirSync(outDir, { recursive: true });
-  for (const f of readdirSync(src.dir)) {
-    const p = join(src.dir, f);
-    if (statSync(p).isFile() && f !== 'model.safetensors' && !f.endsWith('.onnx') && !f.endsWith('.onnx_data')) copyFileSync(p, join(outDir, f));
-  }
-  const all: TensorMap = new Map([...src.weights].map(([k, v]) => [k, weights.get(k) ?? v]));
-  const onnxRel = src.onnxPath ? relative(src.dir, src.onnxPath) : join('onnx', 'model.onnx');
-  const onnxOut = join(outDir, onnxRel);
-  mkdirSync(dirname(onnxOut), { recursive: true });
-  if (src.kind === 'opt') {
-    const cfg = src.optConfig!;
-    const shapes = new Map(((src.forward.graph?.initializer ?? []) as TensorProto[]).map((t) => [t.name, (t.dims ?? []).map(Number)]));
-    writeSafetensors(join(outDir, 'model.safetensors'), new Map([...all].map(([k, v]) => [k, { data: v, shape: shapes.get(k) ?? [v.length] }])));
-    // Keep the source's graph interface: with a KV cache unless the source graph had none.
-    const withPast = src.onnxPath ? hasPastInputs(src.onnxPath) : true;
-    saveModel(buildOptForward(cfg, all, { withPast }), onnxOut);
-  } else {
-    const g = src.forward.graph!;
-    const shapes = new Map<string, number[]>();
-    g.initializer = (g.initializer as TensorProto[]).map((t) => {
-      const w = weights.get(t.name);
-      shapes.set(t.name, (t.dims ?? []).map(Number));
-      return w ? makeTensor(t.name, (t.dims ?? []).map(Number), w) : t;
-    });
-    saveModel(src.forward, onnxOut);
-    writeSafetensors(join(outDir, 'model.safetensors'), new Map([...weights].map(([k, v]) => [k, { data: v, shape: shapes.get(k) ?? [v.length] }])));
-  }
-}
-
-function hasPastInputs(onnxPath: string): boolean {
-  return (decodeModel(readFileSync(onnxPath)).graph?.input ?? []).some((i) => (i.name ?? '').startsWith('past_key_values'));
 }
