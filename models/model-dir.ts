@@ -261,6 +261,8 @@ export interface GenerationPlan {
   name?: string;
   /** How it decodes, in words (`model info`, logs). */
   how?: string;
+  /** Longest sequence (prompt + new tokens) the model has positions for, when config.json says. */
+  maxPositions?: number;
 }
 
 /**
@@ -274,6 +276,7 @@ export function generationPlan(md: ModelDir): GenerationPlan {
     padId: md.generation.padId,
     kvHints: { kvHeads: md.config.kvHeads ?? undefined, headDim: md.config.headDim ?? undefined },
     name: md.dir,
+    maxPositions: md.config.maxPositions ?? undefined,
   };
   const kv = md.graphs.find((g) => g.lm.kv);
   if (kv) return { ...common, graph: kv.path, how: `KV cache through ${kv.rel}` };

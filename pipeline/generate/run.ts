@@ -154,6 +154,12 @@ export async function generateCorpus(options: GenerateCorpusOptions): Promise<Ge
   const numShards = o.numShards ?? 1;
   const blocks = readBlocks(o.prompts);
   if (blocks.rows === 0) throw new Error(`--prompts ${o.prompts}: the corpus has no rows`);
+  const maxPositions = o.model.maxPositions;
+  if (maxPositions !== undefined && blocks.blockSize + newTokens > maxPositions)
+    throw new Error(
+      `--prompts ${o.prompts}: prompts of ${blocks.blockSize} tokens + ${newTokens} new tokens exceed the ${maxPositions} positions of ` +
+        `${o.model.name ?? 'the model'} (config.json max_position_embeddings / n_positions); use shorter blocks or fewer new tokens`,
+    );
   const chunks = Math.ceil(blocks.rows / chunkSize);
   const writers = Array.from({ length: chunks }, (_, c) => chunkWriter(c));
 
