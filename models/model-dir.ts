@@ -481,20 +481,48 @@ export function readWeights(dir: string): Weights {
 const isWeightsFile = (f: string): boolean =>
   f.endsWith('.safetensors') || f === 'model.safetensors.index.json' || f.endsWith('.bin') || f.endsWith('.onnx') || f.endsWith('.onnx_data') || f.endsWith('.pt');
 
-/** A graph file with `updated` initializer values; null when one of its float weights is not among them. */
-function graphWithWeights(path: string, updated: Map<string, Float32Array>, requireAll: boolean): ModelProto | null {
-  const model = loadModel(path);
+const isWeight = (t: TensorProto): boolean => t.dataType === DataType.FLOAT && (t.dims ?? []).map(Number).reduce((a, b) => a * b, 1) > 1;
+const contentKey = (t: TensorProto): string => `${(t.dims ?? []).join('x')}:${createHash('sha1').update(tensorValues(t) as Float32Array).digest('hex')}`;
+
+/**
+ * For a sibling graph file (Optimum writes decoder_model.onnx and decoder_with_past_model.onnx of one model,
+ * with exporter names that differ): the trained value of each of its float weights, found by name when the
+ * bytes agree with the trained graph's original tensor of that name, else by identical original content
+ * (ties broken by a name one ends with). Null when a weight has no match or an ambiguous one with different
+ * trained values (then the graph cannot be updated faithfully and is left out).
+ */
+function siblingWeights(model: ModelProto, original: Map<string, TensorProto>, trained: Map<string, Float32Array>): Map<string, Float32Array> | null {
+  const byContent = new Map<string, string[]>();
+  for (const [name, t] of original) {
+    if (!isWeight(t)) continue;
+    const k = contentKey(t);
+    byContent.set(k, [...(byContent.get(k) ?? []), name]);
+  }
+  const out = new Map<string, Float32Array>();
+  for (const t of (model.graph?.initializer ?? []) as TensorProto[]) {
+    if (!isWeight(t)) continue;
+    const k = contentKey(t);
+    const same = original.get(t.name);
+    let names = same && contentKey(same) === k ? [t.name] : (byContent.get(k) ?? []);
+    // Equal contents (weights at their initial values): prefer the name that one of the two ends with.
+    const suffix = names.filter((n) => n.endsWith(t.name) || t.name.endsWith(n));
+    if (names.length > 1 && suffix.length === 1) names = suffix;
+    const values = names.map((n) => trained.get(n)!);
+    if (values.length === 0 || values.some((v) => v.some((x, i) => x !== values[0]![i]))) return null;
+    out.set(t.name, values[0]!);
+  }
+  return out;
+}
+
+/** `model` with the given initializer values. */
+function withInitializers(model: ModelProto, values: Map<string, Float32Array>, path: string): ModelProto {
   const inits = model.graph!.initializer as TensorProto[];
   for (let k = 0; k < inits.length; k++) {
     const t = inits[k]!;
-    const data = updated.get(t.name);
+    const data = values.get(t.name);
+    if (!data) continue;
     const dims = (t.dims ?? []).map(Number);
-    if (!data) {
-      if (requireAll && t.dataType === DataType.FLOAT && dims.reduce((a, b) => a * b, 1) > 1) return null;
-      continue;
-    }
-    if (data.length !== dims.reduce((a, b) => a * b, 1))
-      throw new Error(`${path}: weight ${t.name} has shape [${dims}], the fine-tuned values are ${data.length}`);
+    if (data.length !== dims.reduce((a, b) => a * b, 1)) throw new Error(`${path}: weight ${t.name} has shape [${dims}], the fine-tuned values are ${data.length}`);
     inits[k] = makeTensor(t.name, dims, data);
   }
   return model;
@@ -526,13 +554,19 @@ export function writeFinetuned(src: TrainingSource, weights: Map<string, Float32
     writeOptFiles(outDir, src.optConfig!, all, {}, genCfg, withPast);
     return;
   }
+  // The trained graph's tensors as they were before training (src.weights was updated in place).
+  const original = new Map(((loadModel(src.graphFile!.path).graph?.initializer ?? []) as TensorProto[]).map((t) => [t.name, t]));
   let wroteData = false;
   for (const g of src.md.graphs) {
-    const trained = g.path === src.graphFile!.path;
-    const model = trained ? graphWithWeights(g.path, all, false) : graphWithWeights(g.path, all, true);
-    if (!model) {
-      log(`fine-tuned copy: ${g.rel} left out (its weights are not those of the trained graph ${src.graphFile!.rel} by name)`);
-      continue;
+    let model = loadModel(g.path);
+    if (g.path === src.graphFile!.path) model = withInitializers(model, all, g.path);
+    else {
+      const values = siblingWeights(model, original, all);
+      if (!values) {
+        log(`fine-tuned copy: ${g.rel} left out (its weights could not all be matched to those of the trained graph ${src.graphFile!.rel})`);
+        continue;
+      }
+      model = withInitializers(model, values, g.path);
     }
     const out = join(outDir, g.rel);
     mkdirSync(dirname(out), { recursive: true });

@@ -4,7 +4,7 @@
 //   - HF-semantics beam search gives the reference continuations token for token, with and without the cache;
 //   - one full-batch SGD step of `collapse train` equals -lr x a float64 finite-difference gradient;
 //   - transformers.js loads the fine-tuned GPT-2 and Llama directories and runs them.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -265,3 +265,55 @@ for (const [name, dir] of [
     });
   });
 }
+
+describe.skipIf(!llamaKv || !llama)("Optimum's two-file layout and an unknown model_type", () => {
+  it('decoder_model.onnx trains, decoder_with_past_model.onnx generates, and the fine-tuned copy updates both', async () => {
+    const dir = join(tmp, 'optimum-llama');
+    mkdirSync(join(dir, 'onnx'), { recursive: true });
+    for (const f of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.json', 'merges.txt']) copyFileSync(join(llamaKv!, f), join(dir, f));
+    // A model type the project does not know: the graphs' standard interface is enough.
+    const cfg = JSON.parse(readFileSync(join(llamaKv!, 'config.json'), 'utf8')) as Record<string, unknown>;
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...cfg, model_type: 'my_llama', architectures: ['MyLlamaForCausalLM'] }));
+    copyFileSync(join(llama!, 'onnx/model.onnx'), join(dir, 'onnx/decoder_model.onnx'));
+    copyFileSync(join(llamaKv!, 'onnx/model.onnx'), join(dir, 'onnx/decoder_with_past_model.onnx'));
+    const md = openModelDir(dir);
+    expect(md.config.family).toBe('other');
+    expect(md.config.kvHeads).toBe(2);
+    expect(forwardGraph(md).rel).toBe('onnx/decoder_model.onnx');
+    const plan = generationPlan(md);
+    expect(plan.graph).toBe(join(dir, 'onnx/decoder_with_past_model.onnx'));
+    const r = JSON.parse(readFileSync(join(llamaKv!, 'reference.json'), 'utf8')) as Reference;
+    expect(await beams(plan.graph, r)).toEqual(r.beam_search.continuations);
+
+    const rows = 2;
+    const T = 8;
+    const ids = Int32Array.from({ length: rows * T }, (_, k) => (k * 7919 + 11) % 50256);
+    const out = join(tmp, 'optimum-llama-ft');
+    await finetune({
+      model: dir, train: { ids, rows, blockSize: T }, valid: null, out, epochs: 1, batchSize: rows, microBatchSize: rows,
+      lr: 0.5, optimizer: 'sgd', weightDecay: 0, maxGradNorm: null, seed: 1, threads: 1, artifactCache: join(tmp, 'cache'), log: () => {},
+    });
+    const ft = openModelDir(out);
+    expect(ft.graphs.map((g) => g.rel)).toEqual(['onnx/decoder_model.onnx', 'onnx/decoder_with_past_model.onnx']);
+    const logitsOf = async (path: string): Promise<Float32Array> => {
+      const s = await openSession(path, { threads: 1 });
+      const lm = describeCausalLm(loadModel(path), path);
+      const o = (await s.run(lmFeeds(lm, { ids, rows, seq: T }))).logits!.data as Float32Array;
+      await s.release();
+      return o;
+    };
+    const [before, plain, withPast] = await Promise.all([
+      logitsOf(join(dir, 'onnx/decoder_model.onnx')),
+      logitsOf(join(out, 'onnx/decoder_model.onnx')),
+      logitsOf(join(out, 'onnx/decoder_with_past_model.onnx')),
+    ]);
+    let moved = 0;
+    let agree = 0;
+    for (let k = 0; k < plain.length; k++) {
+      moved = Math.max(moved, Math.abs(plain[k]! - before[k]!));
+      agree = Math.max(agree, Math.abs(plain[k]! - withPast[k]!));
+    }
+    expect(moved).toBeGreaterThan(1e-3); // the step changed the model...
+    expect(agree).toBeLessThan(1e-4); // ...and both files of the copy hold the same new weights
+  });
+});
