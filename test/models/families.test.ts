@@ -11,8 +11,8 @@ import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { describeCausalLm, lmFeeds, type CausalLm } from '../../models/causal-lm.js';
 import { forwardGraph, generationPlan, openModelDir, stagePlan } from '../../models/model-dir.js';
-import { loadModel } from '../../models/onnx/io.js';
-import { DataType, valueInfo, type ModelProto, type TensorProto } from '../../models/onnx/proto.js';
+import { loadModel, saveModel } from '../../models/onnx/io.js';
+import { DataType, onnx, valueInfo, type ModelProto, type TensorProto } from '../../models/onnx/proto.js';
 import { openSession } from '../../models/session.js';
 import { Rng } from '../../models/util/rng.js';
 import { beamSearch } from '../../pipeline/generate/beam-search.js';
@@ -315,5 +315,50 @@ describe.skipIf(!llamaKv || !llama)("Optimum's two-file layout and an unknown mo
     }
     expect(moved).toBeGreaterThan(1e-3); // the step changed the model...
     expect(agree).toBeLessThan(1e-4); // ...and both files of the copy hold the same new weights
+  });
+});
+
+/**
+ * An Optimum-style merged decoder built from the KV export: If(use_cache_branch) with the same body in both
+ * branches (Optimum's two branches are the with-past and the no-past graphs of one model).
+ */
+function mergedDecoder(kv: ModelProto): ModelProto {
+  const g = kv.graph!;
+  const isOut = (o: string): boolean => g.output!.some((x) => x.name === o);
+  const branch = (tag: string) => {
+    const inner = new Set((g.node ?? []).flatMap((n) => n.output ?? []));
+    const name = (x: string): string => (inner.has(x) || isOut(x) ? `${tag}/${x}` : x);
+    return onnx.GraphProto.create({
+      name: tag,
+      node: (g.node ?? []).map((n) => onnx.NodeProto.create({ ...n, name: `${tag}/${n.name}`, input: n.input!.map(name), output: n.output!.map(name) })),
+      output: g.output!.map((o) => onnx.ValueInfoProto.create({ ...o, name: `${tag}/${o.name}` })),
+    });
+  };
+  const ifNode = onnx.NodeProto.create({
+    opType: 'If',
+    name: 'optimum::if',
+    input: ['use_cache_branch'],
+    output: g.output!.map((o) => o.name!),
+    attribute: [
+      { name: 'then_branch', type: onnx.AttributeProto.AttributeType.GRAPH, g: branch('then') },
+      { name: 'else_branch', type: onnx.AttributeProto.AttributeType.GRAPH, g: branch('else') },
+    ],
+  });
+  return onnx.ModelProto.create({ ...kv, graph: onnx.GraphProto.create({ ...g, node: [ifNode], input: [...g.input!, valueInfo('use_cache_branch', DataType.BOOL, [1])] }) });
+}
+
+describe.skipIf(!llamaKv)("Optimum's merged decoder (If on use_cache_branch)", () => {
+  it('generates the reference continuations by feeding presents back; training asks for the no-If graph', async () => {
+    const dir = join(tmp, 'merged-llama');
+    mkdirSync(join(dir, 'onnx'), { recursive: true });
+    for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.json', 'merges.txt']) copyFileSync(join(llamaKv!, f), join(dir, f));
+    saveModel(mergedDecoder(loadModel(join(llamaKv!, 'onnx/model.onnx'))), join(dir, 'onnx/decoder_model_merged.onnx'));
+    const md = openModelDir(dir);
+    expect(md.graphs.map((g) => [g.rel, g.hasIf, g.lm.useCacheBranch !== null])).toEqual([['onnx/decoder_model_merged.onnx', true, true]]);
+    const plan = generationPlan(md);
+    const r = JSON.parse(readFileSync(join(llamaKv!, 'reference.json'), 'utf8')) as Reference;
+    expect(await beams(plan.graph, r)).toEqual(r.beam_search.continuations);
+    expect(() => forwardGraph(md)).toThrow(/hold If nodes .*add onnx\/decoder_model\.onnx/);
+    expect(stagePlan(md).train).toMatch(/^refused: /);
   });
 });
