@@ -8,6 +8,8 @@
 //   past_key_values.N.key|value           optional, Optimum layout [batch, kv_heads, past, head_dim];
 //   present.N.key|value                   the matching outputs [batch, kv_heads, past + seq, head_dim]
 //   use_cache_branch [1] bool             Optimum merged decoders: true when a past is fed
+//   token_type_ids   [batch, seq]          optional, zeros; cache_position [seq]: past .. past+seq-1;
+//   num_logits_to_keep / logits_to_keep    optional scalar, 0 (every position)
 //   logits           [batch, seq, vocab]
 // Grouped-query attention shows as kv_heads < the config's attention heads; the cache holds kv_heads.
 import { DataType, valueInfoShape, type ModelProto, type TensorProto } from './onnx/proto.js';
@@ -37,6 +39,10 @@ export interface CausalLm {
   positionIds: TensorSpec | null;
   /** Optimum merged decoders select their with-past branch by this input. */
   useCacheBranch: TensorSpec | null;
+  /** Inputs some exports add, fed with their neutral value (zeros, positions, keep every logit). */
+  tokenTypeIds: TensorSpec | null;
+  cachePosition: TensorSpec | null;
+  logitsToKeep: TensorSpec | null;
   kv: KvLayout | null;
   logits: TensorSpec;
   /** Entries per token of the logits, when the graph states it. */
@@ -47,6 +53,9 @@ export const INPUT_IDS = 'input_ids';
 export const ATTENTION_MASK = 'attention_mask';
 export const POSITION_IDS = 'position_ids';
 export const USE_CACHE_BRANCH = 'use_cache_branch';
+export const TOKEN_TYPE_IDS = 'token_type_ids';
+export const CACHE_POSITION = 'cache_position';
+const LOGITS_TO_KEEP = ['num_logits_to_keep', 'logits_to_keep'];
 export const LOGITS = 'logits';
 export const pastName = (layer: number, kind: KvKind): string => `past_key_values.${layer}.${kind}`;
 export const presentName = (layer: number, kind: KvKind): string => `present.${layer}.${kind}`;
@@ -100,12 +109,12 @@ export function describeCausalLm(model: ModelProto, source: string, hints: KvHin
       `${source} is not a causal-LM graph this project can use: missing ${missing.join(', ')}. ${describeIo()}; ` +
         'export it with input_ids (optionally attention_mask, position_ids, past_key_values.N.key/value) as inputs and logits as output',
     );
-  const known = new Set([INPUT_IDS, ATTENTION_MASK, POSITION_IDS, USE_CACHE_BRANCH, ...past.map((p) => p.name)]);
+  const known = new Set([INPUT_IDS, ATTENTION_MASK, POSITION_IDS, USE_CACHE_BRANCH, TOKEN_TYPE_IDS, CACHE_POSITION, ...LOGITS_TO_KEEP, ...past.map((p) => p.name)]);
   const unknown = inputs.filter((x) => !known.has(x.name)).map((x) => x.name);
   if (unknown.length > 0)
     throw new Error(
       `${source}: graph input(s) [${unknown.join(', ')}] cannot be fed (known: input_ids, attention_mask, position_ids, ` +
-        `past_key_values.N.key|value, use_cache_branch). ${describeIo()}`,
+        `past_key_values.N.key|value, use_cache_branch, token_type_ids, cache_position, num_logits_to_keep). ${describeIo()}`,
     );
   const ids = input(INPUT_IDS)!;
   if (ids.dtype !== DataType.INT64 && ids.dtype !== DataType.INT32)
@@ -117,6 +126,9 @@ export function describeCausalLm(model: ModelProto, source: string, hints: KvHin
     attentionMask: input(ATTENTION_MASK),
     positionIds: input(POSITION_IDS),
     useCacheBranch: input(USE_CACHE_BRANCH),
+    tokenTypeIds: input(TOKEN_TYPE_IDS),
+    cachePosition: input(CACHE_POSITION),
+    logitsToKeep: inputs.find((x) => LOGITS_TO_KEEP.includes(x.name)) ?? null,
     kv: past.length > 0 ? kvLayout(past, source, hints) : null,
     logits,
     vocab,
@@ -180,6 +192,20 @@ function idsTensor(lm: CausalLm, data: ArrayLike<number>, dims: number[]): ort.T
   return new ort.Tensor('int64', BigInt64Array.from(Array.from(data), (v) => BigInt(v)), dims);
 }
 
+function intTensor(spec: TensorSpec, values: ArrayLike<number>, dims: number[]): ort.Tensor {
+  if (spec.dtype === DataType.INT32) return new ort.Tensor('int32', Int32Array.from(values), dims);
+  return new ort.Tensor('int64', BigInt64Array.from(Array.from(values), (v) => BigInt(v)), dims);
+}
+
+/** Constant inputs at past length `past` and `seq` new tokens, as ONNX tensors (training) or values (feeds). */
+function neutralValues(lm: CausalLm, rows: number, seq: number, past: number): { spec: TensorSpec; values: number[]; dims: number[] }[] {
+  const out: { spec: TensorSpec; values: number[]; dims: number[] }[] = [];
+  if (lm.tokenTypeIds) out.push({ spec: lm.tokenTypeIds, values: new Array<number>(rows * seq).fill(0), dims: [rows, seq] });
+  if (lm.cachePosition) out.push({ spec: lm.cachePosition, values: Array.from({ length: seq }, (_, k) => past + k), dims: [seq] });
+  if (lm.logitsToKeep) out.push({ spec: lm.logitsToKeep, values: [0], dims: lm.logitsToKeep.shape.length === 0 ? [] : [1] });
+  return out;
+}
+
 function maskTensor(spec: TensorSpec, mask: Uint8Array, dims: number[]): ort.Tensor {
   if (spec.dtype === DataType.INT32) return new ort.Tensor('int32', Int32Array.from(mask), dims);
   if (spec.dtype === DataType.FLOAT) return new ort.Tensor('float32', Float32Array.from(mask), dims);
@@ -220,12 +246,14 @@ export function lmFeeds(lm: CausalLm, f: FeedInput): Record<string, ort.Tensor> 
     for (const n of kvNames(lm.kv)) feeds[n.past] = f.past?.[n.past] ?? new ort.Tensor('float32', new Float32Array(0), [rows, kvHeads, 0, headDim]);
   }
   if (lm.useCacheBranch) feeds[USE_CACHE_BRANCH] = new ort.Tensor('bool', Uint8Array.of((f.pastLength ?? 0) > 0 ? 1 : 0), [1]);
+  for (const n of neutralValues(lm, rows, seq, f.pastLength ?? 0)) feeds[n.spec.name] = intTensor(n.spec, n.values, n.dims);
   return feeds;
 }
 
 /**
  * Inputs that are constants when training at fixed shapes [batch, seq] with no padding: position ids
- * 0..seq-1, empty pasts, the no-past branch. input_ids and attention_mask stay data inputs.
+ * 0..seq-1, empty pasts, the no-past branch, zero token types, cache positions 0..seq-1, every logit.
+ * input_ids and attention_mask stay data inputs.
  */
 export function trainingConstants(lm: CausalLm, batch: number, seq: number): TensorProto[] {
   const out: TensorProto[] = [];
@@ -239,5 +267,11 @@ export function trainingConstants(lm: CausalLm, batch: number, seq: number): Ten
   }
   if (lm.kv) for (const n of kvNames(lm.kv)) out.push(makeTensor(n.past, [batch, lm.kv.kvHeads, 0, lm.kv.headDim], new Float32Array(0)));
   if (lm.useCacheBranch) out.push(makeTensor(USE_CACHE_BRANCH, [1], Uint8Array.of(0), DataType.BOOL));
+  for (const n of neutralValues(lm, batch, seq, 0))
+    out.push(
+      n.spec.dtype === DataType.INT32
+        ? makeTensor(n.spec.name, n.dims, Int32Array.from(n.values))
+        : makeTensor(n.spec.name, n.dims, BigInt64Array.from(n.values, BigInt)),
+    );
   return out;
 }
