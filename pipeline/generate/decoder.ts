@@ -192,8 +192,10 @@ export function permuteSlotRanges(
  * [rows, heads, maxLen, head_dim] and slot j holds position j of every row, so the cache is fed to the
  * graph without copying (onnxruntime wraps the buffer) and the graph returns only the new tokens' keys and
  * values (withNewKeyValueOutputs), which are written into the next slot. Unfilled slots are masked out by
- * attention_mask (OPT derives positions from the cumulative mask and masks keys by it, so empty slots change
- * nothing but a few masked attention scores). Reordering beams moves only the rows that change, in place.
+ * attention_mask, and the new token's position id counts only the row's real slots (OPT derives positions from
+ * the cumulative mask itself; Llama-style graphs take position_ids), so empty slots change nothing but a few
+ * masked attention scores. The cache holds the graph's KV heads (grouped-query attention: fewer than the
+ * attention heads). Reordering beams moves only the rows that change, in place.
  */
 export class KvCacheDecoder implements Decoder {
   rows = 0;
