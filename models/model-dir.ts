@@ -211,7 +211,17 @@ export function openModelDir(dir: string): ModelDir {
   if (!existsSync(configPath)) throw new Error(`${dir} is not a model directory: ${CONFIG_FILE} is missing`);
   const raw = readJson(configPath);
   const config = readModelConfig(raw, configPath);
-  const opt = config.family === 'opt' ? parseOptConfig(raw, configPath) : null;
+  // The OPT config must be valid where the graph is rebuilt from it (HF-named weights); an exported OPT
+  // graph runs on its own, so a config this project cannot rebuild from does not stop it.
+  let opt: OptConfig | null = null;
+  let optError: unknown = null;
+  if (config.family === 'opt') {
+    try {
+      opt = parseOptConfig(raw, configPath);
+    } catch (e) {
+      optError = e;
+    }
+  }
   const genPath = join(dir, GENERATION_CONFIG_FILE);
   const generationConfig = existsSync(genPath) ? readJson(genPath) : opt ? generationConfigJson(opt) : {};
   const generation = generationSettings(generationConfig, raw, dir);
@@ -219,6 +229,7 @@ export function openModelDir(dir: string): ModelDir {
   const graphs = GRAPH_FILES.filter((rel) => existsSync(join(dir, rel))).map((rel) => readGraphFile(dir, rel, hints));
   const st = join(dir, SAFETENSORS_FILE);
   const safetensorsPath = existsSync(st) ? st : null;
+  if (optError && (graphs.length === 0 || hasOptWeights(safetensorsPath))) throw optError;
   const rebuildable = opt !== null && hasOptWeights(safetensorsPath);
   if (graphs.length === 0 && !rebuildable)
     throw new Error(
