@@ -281,21 +281,24 @@ export interface GenerationPlan {
  * else, for OPT with HF-named weights, the graph rebuilt with a cache; else the plain graph, decoded by
  * recomputing the whole sequence each step (correct, slower).
  */
+function generationGraph(md: ModelDir): { graph: GraphFile | 'rebuild'; how: string } {
+  const kv = md.graphs.find((g) => g.lm.kv);
+  if (kv) return { graph: kv, how: `KV cache through ${kv.rel}` };
+  if (md.rebuildable) return { graph: 'rebuild', how: `KV cache through the OPT graph rebuilt from ${SAFETENSORS_FILE}` };
+  return { graph: md.graphs[0]!, how: `recomputation through ${md.graphs[0]!.rel} (it has no KV cache)` };
+}
+
 export function generationPlan(md: ModelDir): GenerationPlan {
-  const common = {
+  const { graph, how } = generationGraph(md);
+  return {
+    graph: graph === 'rebuild' ? buildOptForward(md.opt!, readWeights(md.dir), { withPast: true }) : graph.path,
+    how,
     eosId: md.generation.eosId,
     padId: md.generation.padId,
     kvHints: { kvHeads: md.config.kvHeads ?? undefined, headDim: md.config.headDim ?? undefined },
     name: md.dir,
     maxPositions: md.config.maxPositions ?? undefined,
   };
-  const kv = md.graphs.find((g) => g.lm.kv);
-  if (kv) return { ...common, graph: kv.path, how: `KV cache through ${kv.rel}` };
-  if (md.rebuildable) {
-    return { ...common, graph: buildOptForward(md.opt!, readWeights(md.dir), { withPast: true }), how: `KV cache through the OPT graph rebuilt from ${SAFETENSORS_FILE}` };
-  }
-  const g = md.graphs[0]!;
-  return { ...common, graph: g.path, how: `recomputation through ${g.rel} (it has no KV cache)` };
 }
 
 /** The graph training and scoring use: one without If nodes, no-past graphs first (pasts are fed empty). */
@@ -323,14 +326,10 @@ export function stagePlan(md: ModelDir): { train: string; generate: string; eval
     train ??= how;
     evalWith = how;
   } catch (e) {
-    train ??= `refused: ${(e as Error).message}`;
-    evalWith = train;
+    evalWith = `refused: ${(e as Error).message}`;
+    train ??= evalWith;
   }
-  let generate: string;
-  const kv = md.graphs.find((g) => g.lm.kv);
-  if (kv) generate = `KV cache through ${kv.rel}`;
-  else if (md.rebuildable) generate = 'KV cache through the OPT graph rebuilt with one';
-  else generate = `recomputation through ${md.graphs[0]!.rel} (no KV cache)`;
+  const generate = generationGraph(md).how;
   return { train, generate, eval: evalWith };
 }
 
