@@ -51,7 +51,7 @@ const FAMILY_OF: Record<string, Family> = {
 };
 /** What the reference tokenizer of each family prepends (transformers' defaults). */
 export const FAMILY_BOS: Record<Family, string> = {
-  opt: 'prepends </s> (the BOS id 2)',
+  opt: 'prepends </s>',
   gpt2: 'adds no BOS',
   llama: 'prepends <s>',
   'gpt-neox': 'adds no BOS',

@@ -109,7 +109,7 @@ const info: CommandModule<object, InfoArgs> = {
     const md = openModelDir(args.dir);
     const c = md.config;
     const tok = loadTokenizer(md.tokenizerDir);
-    const main = md.graphs[0]!.lm;
+    const main = md.graphs[0]?.lm ?? null; // null: OPT safetensors only (the graph is rebuilt when needed)
     const kv = md.graphs.find((g) => g.lm.kv)?.lm.kv ?? null;
     const summary = {
       dir: md.dir,
@@ -119,7 +119,7 @@ const info: CommandModule<object, InfoArgs> = {
       parameters: md.opt ? optParamCount(md.opt) : null,
       graphs: md.graphs.map((g) => ({ path: g.rel, producer: g.producer, size: mb(g.path), externalData: mb(existsSync(`${g.path}_data`) ? `${g.path}_data` : null), merged: g.hasIf })),
       interface: interfaceLines(md),
-      inputs: [main.inputIds, main.attentionMask, main.positionIds].filter((x) => x !== null).map((x) => `${x.name} [${x.shape.join(', ')}]`),
+      inputs: main ? [main.inputIds, main.attentionMask, main.positionIds].filter((x) => x !== null).map((x) => `${x.name} [${x.shape.join(', ')}]`) : [],
       kvCache: kv ? { layers: kv.layers, kvHeads: kv.kvHeads, headDim: kv.headDim, groupedQuery: c.heads !== null && c.heads > kv.kvHeads } : null,
       generation: md.generation,
       tokenizer: { bosId: tok.bosId, prependsBos: tok.prependsBos, family: FAMILY_BOS[c.family] },
@@ -140,7 +140,7 @@ const info: CommandModule<object, InfoArgs> = {
       ...summary.interface.map((l) => `  interface: ${l}`),
       `  KV cache: ${kv ? `${kv.layers} layers x ${kv.kvHeads} KV heads x ${kv.headDim}${summary.kvCache!.groupedQuery ? ` (grouped-query attention: ${c.heads} query heads)` : ''}` : 'none'}`,
       `  special ids: eos ${g.eosIds.join('/')}, pad ${g.padId}${g.configPadId === null ? ' (no pad_token_id: EOS pads)' : ''}, bos ${g.bosId ?? '-'}`,
-      `  tokenizer: ${tok.prependsBos ? `prepends BOS ${tok.bosId}` : 'adds no BOS'} (the ${c.family} family ${FAMILY_BOS[c.family]})`,
+      `  tokenizer: ${tok.prependsBos ? `prepends BOS ${tok.bosId}` : 'adds no BOS'} (the ${c.family} family's own tokenizer ${FAMILY_BOS[c.family]})`,
       `  train with: ${summary.stages.train}`,
       `  generate with: ${summary.stages.generate}`,
       `  eval with: ${summary.stages.eval}`,
