@@ -13,6 +13,7 @@ import { TrainEngine } from '../models/train/engine.js';
 import { DEFAULT_ADAMW, type OptimizerName, type ScheduleName } from '../models/train/optimizers.js';
 import type { TensorMap } from '../models/train/tensor-file.js';
 import { writeDirAtomic, writeJsonAtomic } from '../models/util/atomic.js';
+import { readJsonFile } from '../models/util/json.js';
 import type { Provider } from '../models/session.js';
 import { checkNumber } from './train/cli-options.js';
 import { trainLoop, type BlockCorpus } from './train/loop.js';
@@ -81,7 +82,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   if (o.maxGradNorm !== undefined && o.maxGradNorm !== null) checkNumber('--max-grad-norm', o.maxGradNorm, { gt: 0 });
   const out = resolve(o.out);
   if (existsSync(join(out, SUMMARY))) {
-    const s = JSON.parse(readFileSync(join(out, SUMMARY), 'utf8')) as FinetuneResult;
+    const s = readJsonFile(join(out, SUMMARY)) as FinetuneResult;
     log(`${out} is already trained (${SUMMARY}); delete it to train again`);
     return { ...s, outDir: out };
   }

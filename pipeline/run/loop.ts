@@ -3,7 +3,8 @@
 // ORIGINAL training block, evaluates, and mixes the next generation's training corpus.
 // Like a datatrove pipeline it is a list of steps; each step reads, writes atomically and leaves a marker,
 // so that a rerun resumes, and steps shard by rank so that many processes can share one run directory.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { readJsonFile } from '../../models/util/json.js';
 import { join } from 'node:path';
 import { writeJsonAtomic } from '../../models/util/atomic.js';
 import type { RunConfig } from './config.js';
@@ -52,7 +53,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export function writeRunManifest(cfg: RunConfig, layout: RunLayout, opts: RunOptions): void {
   const config = JSON.parse(JSON.stringify(cfg)) as RunConfig;
   if (existsSync(layout.manifest)) {
-    const prev = JSON.parse(readFileSync(layout.manifest, 'utf8')) as { config: RunConfig };
+    const prev = readJsonFile(layout.manifest) as { config: RunConfig };
     const a = JSON.stringify({ ...prev.config, seeds: [] });
     const b = JSON.stringify({ ...config, seeds: [] });
     if (a !== b) {

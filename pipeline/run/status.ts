@@ -1,6 +1,7 @@
 // `collapse status RUN_DIR`: each seed's and generation's stages and their state, read from disk alone
 // (markers, checkpoints, committed corpus shards), so it works while other processes are running.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
+import { readJsonFile } from '../../models/util/json.js';
 import { join } from 'node:path';
 import { readMarker, RunLayout, STAGES } from './layout.js';
 
@@ -21,7 +22,7 @@ function partialDetail(layout: RunLayout, seed: number, gen: number, stage: stri
 export function runStatus(root: string): { config: unknown; data: StageState[]; gens: GenStatus[] } {
   const layout = new RunLayout(root);
   if (!existsSync(layout.manifest)) throw new Error(`${root} is not a run directory (no run.json); pass runs/NAME`);
-  const manifest = JSON.parse(readFileSync(layout.manifest, 'utf8')) as { config: { seeds: number[]; generations: number } };
+  const manifest = readJsonFile(layout.manifest) as { config: { seeds: number[]; generations: number } };
   const { seeds, generations } = manifest.config;
   const one = (dir: string, stage: string): StageState => {
     const m = readMarker(layout.marker(dir, stage));
