@@ -8,7 +8,7 @@
 // files: N processes can write into one corpus if each has its own `writer` name (shards are named
 // `part-<writer>-<seq>.arrow`). The reader aggregates the shard manifests, checks that every expected
 // writer has finished, and verifies each shard's size, sha256 and schema before yielding any of its data.
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   Field,
@@ -26,7 +26,7 @@ import {
   vectorFromArray,
   type Data,
 } from 'apache-arrow';
-import { tmpName, writeFileAtomic, writeJsonAtomic } from '../models/util/atomic.js';
+import { ensureDir, tmpName, writeFileAtomic, writeJsonAtomic } from '../models/util/atomic.js';
 import { Rng } from '../models/util/rng.js';
 import { sha256 } from '../models/util/sha256.js';
 
@@ -104,7 +104,7 @@ export function createCorpus(
   opts: { blockSize: number; provenance?: Provenance; expectedWriters?: string[] },
 ): CorpusManifest {
   if (!Number.isInteger(opts.blockSize) || opts.blockSize < 1) throw new Error(`corpus block size must be a positive integer, got ${opts.blockSize}`);
-  mkdirSync(dir, { recursive: true });
+  ensureDir(dir);
   const path = join(dir, 'manifest.json');
   if (existsSync(path)) {
     const m = readManifest(dir);

@@ -108,7 +108,12 @@ function hashFile(h: ReturnType<typeof createHash>, path: string): void {
 }
 
 /** sha256 over the files that define a model: config, weights, forward graph and its external data. */
-export function sourceSha256(src: SourceModel): string {
+/** sha256 of a model directory's weights and graph files (what a resumed training or generation must match). */
+export function modelSha256(dir: string): string {
+  return sourceSha256({ dir, onnxPath: findOnnx(dir) });
+}
+
+export function sourceSha256(src: Pick<SourceModel, 'dir' | 'onnxPath'>): string {
   const h = createHash('sha256');
   const files = ['config.json', 'model.safetensors'].map((f) => join(src.dir, f));
   if (src.onnxPath) files.push(src.onnxPath, `${src.onnxPath}_data`);
