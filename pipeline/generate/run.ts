@@ -10,6 +10,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+  checkWriters,
   CorpusWriter,
   createCorpus,
   finalizeCorpus,
@@ -232,7 +233,10 @@ export async function generateCorpus(o: GenerateCorpusOptions): Promise<Generate
   }
 
   const mine = writers.map((_, c) => c).filter((c) => c % numShards === shardIndex);
-  const committed = new Set(shardManifests(o.out).map((s) => s.writer));
+  const onDisk = shardManifests(o.out);
+  // A chunk marked done whose shard was deleted or replaced must not count as done (nor be finalized).
+  checkWriters(o.out, writers, onDisk);
+  const committed = new Set(onDisk.map((s) => s.writer));
   const todo: number[] = [];
   let skipped = 0;
   for (const c of mine) {
