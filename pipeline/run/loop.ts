@@ -56,13 +56,15 @@ export function writeRunManifest(cfg: RunConfig, layout: RunLayout, opts: RunOpt
     const prev = readJsonFile(layout.manifest) as { config: RunConfig };
     const a = JSON.stringify({ ...prev.config, seeds: [] });
     const b = JSON.stringify({ ...config, seeds: [] });
-    if (a !== b) {
+    // Before the first step finished nothing depends on the old config (e.g. a bad model.base): replace it.
+    const started = isDone(layout.marker(join(layout.root, 'base'), 'base-model'));
+    if (a !== b && started) {
       throw new Error(
         `${layout.manifest} was written for a different configuration; resume with the same config, ` +
           `or start a new run with --set name=OTHER (or delete ${layout.root})`,
       );
     }
-    return;
+    if (a === b || started) return;
   }
   writeJsonAtomic(layout.manifest, {
     config,

@@ -1,0 +1,19 @@
+// One process per run directory. A plain `collapse run` takes runs/NAME/.lock; the ranks of a sharded run
+// (--num-shards N) cooperate through step markers and per-chunk corpus writers, so each takes its own
+// .lock-rank-I instead: two processes claiming one rank, or a plain run beside a sharded one, are refused.
+// After taking the lock, temporaries left by killed processes (in the run directory and the artifact cache)
+// are removed.
+import { acquireLock, type Lock } from '../../models/util/lock.js';
+import { artifactCacheRoot } from '../../models/train/artifact.js';
+import { removeStaleTmp } from '../../models/util/stale-tmp.js';
+import type { Shard } from './loop.js';
+
+export function lockRunDir(root: string, shard: Shard, log: (s: string) => void): Lock {
+  const sharded = shard.count > 1;
+  const lock = sharded
+    ? acquireLock(root, `.lock-rank-${shard.index}`, `collapse run, rank ${shard.index} of ${shard.count}`, { conflicts: /^\.lock$/, log })
+    : acquireLock(root, '.lock', 'collapse run', { conflicts: /^\.lock-rank-\d+$/, log });
+  const removed = [...removeStaleTmp(root), ...removeStaleTmp(artifactCacheRoot(), 1)];
+  if (removed.length) log(`removed ${removed.length} temporary file(s) left by killed processes: ${removed.slice(0, 3).join(', ')}${removed.length > 3 ? ', ...' : ''}`);
+  return lock;
+}
