@@ -18,7 +18,7 @@ import { readJsonFile } from '../models/util/json.js';
 import type { Provider } from '../models/session.js';
 import { checkModelFits, checkWritable } from './preflight.js';
 import { checkNumber } from './train/cli-options.js';
-import { trainLoop, type BlockCorpus } from './train/loop.js';
+import { checkResumeKey, trainLoop, type BlockCorpus } from './train/loop.js';
 import { keyChanges } from '../models/util/resume-key.js';
 
 export interface FinetuneOptions {
@@ -118,6 +118,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
     log(`${out} is already trained (${SUMMARY}); delete it to train again`);
     return { ...s, outDir: out };
   }
+  checkResumeKey(checkpointDirOf(out), key);
   const src = loadSourceModel(o.model);
   const limits = { model: o.model, positions: src.optConfig?.max_position_embeddings, vocabSize: src.optConfig?.vocab_size };
   checkModelFits(limits, [

@@ -4,7 +4,7 @@
 // and no stack unless COLLAPSE_DEBUG=1. `runCli` returns the exit code instead of exiting, so tests run
 // commands in-process; `main` (scripts/collapse.mjs) exits with it.
 import { readdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import yargs, { type CommandModule } from 'yargs';
 import { hideBin } from 'yargs/helpers';
@@ -112,3 +112,6 @@ export async function main(): Promise<void> {
   // Exit now on failure: onnxruntime sessions or worker threads must not keep a failed command alive.
   if (code !== 0) process.exit(code);
 }
+
+// Run directly (`tsx scripts/cli.ts ...`), as scripts/collapse.mjs does through main().
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) await main();

@@ -7,7 +7,7 @@ import { ensureDir } from '../../models/util/atomic.js';
 import { join } from 'node:path';
 import type { MicroBatch, TrainEngine } from '../../models/train/engine.js';
 import { lrFactor, momentKinds, momentName, type ScheduleConfig } from '../../models/train/optimizers.js';
-import { readTensorFile, writeTensorFile, type TensorEntry, type TensorMap } from '../../models/train/tensor-file.js';
+import { readTensorFile, readTensorFileMetadata, writeTensorFile, type TensorEntry, type TensorMap } from '../../models/train/tensor-file.js';
 import { Rng, type RngState } from '../../models/util/rng.js';
 import { keyChanges } from '../../models/util/resume-key.js';
 import { progress } from '../progress.js';
@@ -144,6 +144,20 @@ function saveCheckpoint(dir: string, engine: TrainEngine, st: LoopState): void {
   for (const k of momentKinds(engine.spec.optimizer.name))
     for (const p of engine.spec.params) moments.push([momentName(k, p.name), { data: engine.moments.get(momentName(k, p.name))!, shape: p.shape }]);
   writeTensorFile(join(dir, CKPT), [...entries(engine, engine.weights, 'param.'), ...moments], { state: JSON.stringify(st) });
+}
+
+/**
+ * Refuses a checkpoint written with another resume key, naming the options that differ (reads only the file's
+ * header, so `finetune` can call it before building anything).
+ */
+export function checkResumeKey(checkpointDir: string, key: Record<string, unknown>): void {
+  const path = join(checkpointDir, CKPT);
+  if (!existsSync(path)) return;
+  const st = JSON.parse(readTensorFileMetadata(path).state ?? 'null') as LoopState | null;
+  if (!st?.key) return;
+  const changes = keyChanges(st.key, key);
+  if (changes.length)
+    throw new Error(`cannot resume: ${path} was written with other options (${changes.join('; ')}). Rerun with the options it was started with, or delete ${checkpointDir} to start fresh`);
 }
 
 function loadCheckpoint(dir: string, engine: TrainEngine, fp: string, key: Record<string, unknown> | undefined): LoopState | null {

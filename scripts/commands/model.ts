@@ -1,7 +1,8 @@
 // `collapse model init|import|info`: create, import and inspect OPT model directories.
 import { existsSync, statSync } from 'node:fs';
 import type { Argv, CommandModule } from 'yargs';
-import { tinyTokenizerFiles } from '../../datasets/tokenizer.js';
+import { loadTokenizer, tinyTokenizerFiles } from '../../datasets/tokenizer.js';
+import { checkTokenizerFits } from '../../pipeline/preflight.js';
 import { importHfCheckpoint, loadModelDir, tokenizerFilesFrom, writeModelDir, type FileContents } from '../../models/model-dir.js';
 import { PRESETS, readOptConfig, type OptConfig } from '../../models/opt/config.js';
 import { initOptWeights, optParamCount } from '../../models/opt/weights.js';
@@ -29,7 +30,10 @@ export function initModelDir(args: InitArgs, log: (msg: string) => void = () => 
   guardOutputDir(args.out, { ...MODEL_DIR_GUARD, flag: '--out', force: args.force, inputs: args.tokenizer ? [{ flag: '--tokenizer', path: args.tokenizer }] : [] });
   const config = configFromFlag(args.config);
   let tokenizerFiles: FileContents;
-  if (args.tokenizer) tokenizerFiles = tokenizerFilesFrom(args.tokenizer);
+  if (args.tokenizer) {
+    checkTokenizerFits({ dir: args.tokenizer, vocabSize: loadTokenizer(args.tokenizer).vocabSize }, { model: `--config ${args.config}`, vocabSize: config.vocab_size });
+    tokenizerFiles = tokenizerFilesFrom(args.tokenizer);
+  }
   else if (args.config === 'tiny') tokenizerFiles = tinyTokenizerFiles();
   else
     throw new Error(
@@ -108,6 +112,7 @@ const info: CommandModule<object, InfoArgs> = {
   handler: async (args) => {
     const md = loadModelDir(args.dir);
     const c = md.config;
+    checkTokenizerFits({ dir: md.tokenizerDir, vocabSize: loadTokenizer(md.tokenizerDir).vocabSize }, { model: args.dir, vocabSize: c.vocab_size });
     const summary = {
       dir: md.dir,
       config: {
