@@ -430,14 +430,15 @@ export interface Corpus {
  */
 export function readCorpus(dir: string, opts: { allowIncomplete?: boolean } = {}): Corpus {
   const manifest = readManifest(dir);
+  // Damage first (a finished writer's shard deleted or replaced): it is worse news than an unfinished writer.
+  const onDisk = shardManifests(dir);
+  checkWriters(dir, manifest.expectedWriters, onDisk);
   if (!opts.allowIncomplete) {
     const missing = manifest.expectedWriters.filter((w) => !existsSync(doneMarker(dir, w)));
     if (missing.length > 0) {
       throw new CorpusError(`corpus ${dir} is incomplete: writer(s) ${missing.join(', ')} have not finished (no ${missing[0]}.done.json); resume them`);
     }
   }
-  const onDisk = shardManifests(dir);
-  checkWriters(dir, manifest.expectedWriters, onDisk);
   if (manifest.shards) {
     const listed = new Set(manifest.shards.map((s) => s.file));
     const extra = onDisk.filter((s) => !listed.has(s.file));
