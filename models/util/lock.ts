@@ -32,8 +32,8 @@ function readLock(path: string): LockInfo | null {
   }
 }
 
-/** A live holder of the lock file other than this process, or null. */
-function liveHolder(path: string): LockInfo | null {
+/** The live process (not this one) holding a lock file, or null when it is free, stale or ours. */
+export function lockHolder(path: string): LockInfo | null {
   const l = readLock(path);
   if (!l || l.pid === process.pid) return null;
   if (l.host !== hostname()) return l; // cannot tell from here: assume it runs
@@ -66,7 +66,7 @@ export function acquireLock(dir: string, name: string, what: string, opts: { con
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || attempt >= 3) throw e;
     }
-    const holder = liveHolder(path);
+    const holder = lockHolder(path);
     if (holder) throw new Error(`${dir} is in use: ${describe(holder, path)}`);
     const old = readLock(path);
     if (old && old.pid !== process.pid) opts.log?.(`taking over the stale lock ${path} of process ${old.pid} (${old.what}), which no longer runs`);
@@ -90,7 +90,7 @@ export function acquireLock(dir: string, name: string, what: string, opts: { con
   process.on('exit', release);
   if (opts.conflicts) {
     for (const other of readdirSync(dir).filter((f) => f !== name && opts.conflicts!.test(f))) {
-      const holder = existsSync(join(dir, other)) ? liveHolder(join(dir, other)) : null;
+      const holder = existsSync(join(dir, other)) ? lockHolder(join(dir, other)) : null;
       if (holder) {
         release();
         throw new Error(`${dir} is in use: ${describe(holder, join(dir, other))}`);

@@ -45,6 +45,8 @@ export interface RunOptions {
   pollSeconds?: number;
   projectVersion?: string;
   inputChecksums?: Record<string, string>;
+  /** Called at each poll while waiting for another rank; throws to give up (e.g. no other rank is running). */
+  onWait?: (what: string) => void;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -87,7 +89,10 @@ export async function runExperiment(cfg: RunConfig, stages: Stages, opts: RunOpt
     if (isDone(marker)) return;
     if (!leader) {
       log(`[rank ${shard.index}] waiting for ${stage} in ${dir}`);
-      while (!isDone(marker)) await sleep(poll);
+      while (!isDone(marker)) {
+        opts.onWait?.(`${stage} in ${dir}`);
+        await sleep(poll);
+      }
       return;
     }
     const t0 = Date.now();
@@ -118,6 +123,7 @@ export async function runExperiment(cfg: RunConfig, stages: Stages, opts: RunOpt
         // The leader waits until every rank's shards are committed, then seals the corpus.
         while (leader && !(await stages.generationComplete(cfg, layout, seed, gen))) {
           log(`generate: waiting for the other ranks' shards of ${dir}`);
+          opts.onWait?.(`the other ranks' shards of ${dir}`);
           await sleep(poll);
         }
         if (leader) markDone(genMarker, 'generate', (Date.now() - t0) / 1000);

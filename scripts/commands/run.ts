@@ -7,7 +7,7 @@ import { PRESETS, presetConfig } from '../../pipeline/run/presets.js';
 import { formatStatus, runStatus } from '../../pipeline/run/status.js';
 import { resolveShard } from '../../pipeline/shards.js';
 import { preflightRun } from '../../pipeline/run/preflight-run.js';
-import { lockRunDir } from '../../pipeline/run/run-lock.js';
+import { lockRunDir, peerWatch } from '../../pipeline/run/run-lock.js';
 
 interface RunArgs {
   preset?: string;
@@ -76,7 +76,8 @@ const run: CommandModule<object, RunArgs> = {
     const t0 = Date.now();
     let res: Awaited<ReturnType<typeof runExperiment>>;
     try {
-      res = await runExperiment(cfg, makeStages(), { seeds: args.seed, shard, projectVersion: projectVersion(), pollSeconds: args['poll-seconds'], log });
+      const onWait = shard.count > 1 ? peerWatch(join(cfg.runsDir, cfg.name), shard, Math.max(600, 30 * args['poll-seconds'])) : undefined;
+      res = await runExperiment(cfg, makeStages(), { seeds: args.seed, shard, projectVersion: projectVersion(), pollSeconds: args['poll-seconds'], log, onWait });
     } finally {
       lock.release();
     }

@@ -17,7 +17,7 @@ import { sha256 } from '../../models/util/sha256.js';
 import { removeStaleTmp } from '../../models/util/stale-tmp.js';
 import { writeRunManifest } from '../../pipeline/run/loop.js';
 import { RunLayout } from '../../pipeline/run/layout.js';
-import { lockRunDir } from '../../pipeline/run/run-lock.js';
+import { lockRunDir, peerWatch } from '../../pipeline/run/run-lock.js';
 import { validateConfig } from '../../pipeline/run/config.js';
 import { finetune } from '../../pipeline/train.js';
 import { describeError } from '../../scripts/cli.js';
@@ -474,6 +474,15 @@ describe('run directory lock and hygiene', () => {
     r0.release();
     expect(() => lockRunDir(dir, { index: 0, count: 1 }, log)).toThrow(/in use: process 1 .*\.lock-rank-1/);
     expect(existsSync(join(dir, '.lock'))).toBe(false);
+  });
+
+  it('a rank waiting for others gives up once no other rank runs (no endless wait)', () => {
+    const dir = p('peer-watch');
+    mkdirSync(dir);
+    const watch = peerWatch(dir, { index: 1, count: 2 }, 0);
+    expect(() => watch('prepare in data')).toThrow(/rank 1 of 2 waited 0 s for prepare in data, but no other rank of this run is running/);
+    writeFileSync(join(dir, '.lock-rank-0'), JSON.stringify({ pid: 1, host: hostname(), startedAt: 'earlier', what: 'collapse run, rank 0 of 2' }));
+    expect(() => watch('prepare in data')).not.toThrow();
   });
 
   it('temporaries of dead processes are removed at start; a live process\'s stay', () => {
