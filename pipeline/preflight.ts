@@ -80,9 +80,12 @@ const CAUSES: Record<string, string> = {
   ENOTDIR: 'a part of the path is a file, not a directory',
 };
 
-/** The output location can be created and written: probes its nearest existing ancestor with a directory. */
-export function checkWritable(path: string, flag: string): void {
-  let dir = resolve(path);
+/**
+ * The output location can be created and written: probes its nearest existing ancestor with a directory.
+ * `file`: the output is a file (its directory is what must be writable).
+ */
+export function checkWritable(path: string, flag: string, opts: { file?: boolean } = {}): void {
+  let dir = opts.file ? dirname(resolve(path)) : resolve(path);
   while (!existsSync(dir)) {
     const up = dirname(dir);
     if (up === dir) break;

@@ -2,7 +2,7 @@
 // (--num-shards N) cooperate through step markers and per-chunk corpus writers, so each takes its own
 // .lock-rank-I instead: two processes claiming one rank, or a plain run beside a sharded one, are refused.
 // After taking the lock, temporaries left by killed processes (in the run directory and the artifact cache)
-// are removed.
+// are removed (see removeStaleTmp for the ones that are kept).
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { acquireLock, lockHolder, type Lock } from '../../models/util/lock.js';
@@ -15,7 +15,10 @@ export function lockRunDir(root: string, shard: Shard, log: (s: string) => void)
   const lock = sharded
     ? acquireLock(root, `.lock-rank-${shard.index}`, `collapse run, rank ${shard.index} of ${shard.count}`, { conflicts: /^\.lock$/, log })
     : acquireLock(root, '.lock', 'collapse run', { conflicts: /^\.lock-rank-\d+$/, log });
-  const removed = [...removeStaleTmp(root), ...removeStaleTmp(artifactCacheRoot(), 1)];
+  // Ranks may run on other machines (whose PIDs mean nothing here), and the artifact cache is shared by runs:
+  // there only temporaries untouched for an hour are removed.
+  const HOUR = 3600;
+  const removed = [...removeStaleTmp(root, 5, { minAgeSeconds: sharded ? HOUR : 0 }), ...removeStaleTmp(artifactCacheRoot(), 1, { minAgeSeconds: HOUR })];
   if (removed.length) log(`removed ${removed.length} temporary file(s) left by killed processes: ${removed.slice(0, 3).join(', ')}${removed.length > 3 ? ', ...' : ''}`);
   return lock;
 }

@@ -4,6 +4,7 @@ import type { CommandModule } from 'yargs';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { readCorpus, type Provenance } from '../../datasets/corpus.js';
+import { checkWritable } from '../../pipeline/preflight.js';
 import { SyntheticSource } from '../../datasets/synthetic.js';
 import { writeFileAtomic } from '../../models/util/atomic.js';
 
@@ -25,6 +26,7 @@ const synth: CommandModule<object, SynthArgs> = {
       .option('out', { type: 'string', describe: 'Write to this file (atomically) instead of stdout' }) as never,
   handler: (a) => {
     if (!Number.isInteger(a.rows) || a.rows < 1) throw new Error(`--rows must be a positive integer, got ${a.rows}`);
+    if (a.out) checkWritable(a.out, '--out', { file: true });
     const rows = new SyntheticSource({ seed: a['source-seed'] }).sample(a.rows, a.seed);
     if (a.out) writeFileAtomic(a.out, rows.join(''));
     else writeFileSync(1, rows.join(''));

@@ -76,7 +76,8 @@ const evalCommand: CommandModule<object, EvalArgs> = {
     const corpus = loadEvalCorpus(a.data, { padId });
     const limits = modelLimits(a.model);
     checkModelFits(limits, [{ flag: '--data', path: a.data, blockSize: corpus.blocks.blockSize, ids: corpus.blocks.ids }]);
-    if (a.out) checkWritable(a.out, '--out');
+    if (a.out) checkWritable(a.out, '--out', { file: true });
+    if (a['samples-out']) checkWritable(a['samples-out'], '--samples-out', { file: true });
     const reference = a.reference ? await realReference(a.model, loadEvalCorpus(a.reference).blocks, scoring) : null;
     const source = a.synthetic ? new SyntheticSource({ seed: a['synthetic-source-seed'] }) : null;
     const { result, samplePpl } = await evaluateCorpus(a.model, corpus, {

@@ -2,7 +2,7 @@
 import { existsSync, statSync } from 'node:fs';
 import type { Argv, CommandModule } from 'yargs';
 import { loadTokenizer, tinyTokenizerFiles } from '../../datasets/tokenizer.js';
-import { checkTokenizerFits } from '../../pipeline/preflight.js';
+import { checkTokenizerFits, checkWritable } from '../../pipeline/preflight.js';
 import { importHfCheckpoint, loadModelDir, tokenizerFilesFrom, writeModelDir, type FileContents } from '../../models/model-dir.js';
 import { PRESETS, readOptConfig, type OptConfig } from '../../models/opt/config.js';
 import { initOptWeights, optParamCount } from '../../models/opt/weights.js';
@@ -28,6 +28,7 @@ export function configFromFlag(value: string): OptConfig {
 /** Creates a model directory with freshly initialised weights (what `model init` does). */
 export function initModelDir(args: InitArgs, log: (msg: string) => void = () => {}): { config: OptConfig; params: number } {
   guardOutputDir(args.out, { ...MODEL_DIR_GUARD, flag: '--out', force: args.force, inputs: args.tokenizer ? [{ flag: '--tokenizer', path: args.tokenizer }] : [] });
+  checkWritable(args.out, '--out');
   const config = configFromFlag(args.config);
   let tokenizerFiles: FileContents;
   if (args.tokenizer) {
@@ -87,6 +88,7 @@ const importCmd: CommandModule<object, ImportArgs> = {
       .option('force', { type: 'boolean', default: false, describe: 'Replace --out even if it holds files that are not a model directory' }) as never,
   handler: async (args) => {
     guardOutputDir(args.out, { ...MODEL_DIR_GUARD, flag: '--out', force: args.force, inputs: [{ flag: 'HF-DIR', path: args.hfDir }] });
+    checkWritable(args.out, '--out');
     const { config, ignored } = importHfCheckpoint(args.hfDir, args.out);
     process.stdout.write(
       `imported ${args.hfDir} -> ${args.out}: OPT ${config.num_hidden_layers} layers x ${config.hidden_size}, ` +

@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { prepareCorpus } from '../../datasets/prepare.js';
 import { loadTokenizer } from '../../datasets/tokenizer.js';
-import { checkTokenizerFits, modelLimits } from '../../pipeline/preflight.js';
+import { checkTokenizerFits, checkWritable, modelLimits } from '../../pipeline/preflight.js';
 import { WIKITEXT_VARIANTS } from '../../datasets/wikitext.js';
 
 interface PrepareArgs {
@@ -53,6 +53,7 @@ const prepare: CommandModule<object, PrepareArgs> = {
     for (const [flag, v] of [['--block-size', a['block-size']], ['--batch-size', a['batch-size']], ['--rows', a.rows]] as const) {
       if (!Number.isInteger(v) || v < 1) throw new Error(`${flag} must be a positive integer, got ${v}`);
     }
+    if (a.out) checkWritable(a.out, '--out');
     // A model directory given as --tokenizer: its tokenizer must fit its vocab_size (ids beyond it crash later).
     if (existsSync(join(a.tokenizer, 'config.json'))) {
       const limits = modelLimits(a.tokenizer);
