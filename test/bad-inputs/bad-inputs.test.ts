@@ -229,6 +229,7 @@ describe('strict flags', () => {
   it('--batch-size 1.5 (eval)', async () => expectFailure(await collapse('eval', '--model', model, '--data', prompts, '--batch-size', '1.5'), /--batch-size 1\.5: expected an integer >= 1/));
   it('--block-size abc (prepare)', async () => expectFailure(await collapse('prepare', '--data', 'synthetic', '--block-size', 'abc'), /--block-size abc: not a number/));
   it('--rows 2 --rows 3 (data synth)', async () => expectFailure(await collapse('data', 'synth', '--rows', '2', '--rows', '3'), /--rows was given 2 times \(2, 3\)/));
+  it('run --set with one key twice', async () => expectFailure(await collapse('run', '--set', 'train.lr=1', '--set', 'train.lr=2', '--print-config'), /--set train\.lr was given twice \(train\.lr=1 and train\.lr=2\)/));
   it('run --seed abc (an array flag)', async () => expectFailure(await collapse('run', '--seed', 'abc', '--print-config'), /--seed abc: not a number/));
 });
 
