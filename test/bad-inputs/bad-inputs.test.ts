@@ -1,7 +1,7 @@
 // Bad inputs (issue 13): every case runs the real command line in-process and asserts the exit code, the
 // message, that no stack trace is printed, and that no file was deleted or half-written. Tiny models and
 // corpora keep the whole suite to seconds of CPU.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -450,6 +450,28 @@ describe('run directory lock and hygiene', () => {
     const before = snapshot(runs);
     expectFailure(await collapse('run', '--set', `runsDir=${runs}`), /tiny is in use: process 1 on .* holds .*\.lock; wait for it to finish or stop it/, { dir: runs, before });
   });
+
+  it('two real `collapse run` on one run directory: the second is refused; after kill -9 the lock is stale', async () => {
+    const runs = p('runs-two');
+    const lockFile = join(runs, 'tiny', '.lock');
+    const first = spawn(process.execPath, [join(REPO_ROOT, 'scripts/collapse.mjs'), 'run', '--set', `runsDir=${runs}`, '--set', 'estimate=false'], {
+      env: { ...process.env, COLLAPSE_MALLOC: 'default' }, stdio: 'ignore',
+    });
+    try {
+      for (let i = 0; i < 600 && !existsSync(lockFile); i++) await new Promise((r) => setTimeout(r, 100));
+      expect(JSON.parse(readFileSync(lockFile, 'utf8')).pid).toBe(first.pid);
+      const second = await collapse('run', '--set', `runsDir=${runs}`, '--set', 'estimate=false');
+      expectFailure(second, new RegExp(`tiny is in use: process ${first.pid} on .* \\(collapse run, since .*\\) holds .*\\.lock`));
+    } finally {
+      first.kill('SIGKILL');
+      await new Promise((r) => first.once('exit', r));
+    }
+    const lines: string[] = [];
+    // The next start takes the lock over and removes what the killed process left half-written.
+    lockRunDir(join(runs, 'tiny'), { index: 0, count: 1 }, (s) => lines.push(s)).release();
+    expect(lines.join('\n')).toMatch(new RegExp(`taking over the stale lock .* of process ${first.pid}`));
+    expect(tmpLeftovers(runs)).toEqual([]);
+  }, 90_000);
 
   it('a stale lock (dead PID) is taken over with a message', () => {
     const dir = p('stale-lock');
