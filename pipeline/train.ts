@@ -2,7 +2,7 @@
 // generational loop calls. Builds (or reuses) the training artifact, runs the resumable loop, and writes the
 // best epoch's weights as a model directory in the layout of its input.
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { readBlocks } from '../datasets/corpus.js';
 import { saveModel } from '../models/onnx/io.js';

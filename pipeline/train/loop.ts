@@ -160,7 +160,7 @@ export function checkResumeKey(checkpointDir: string, key: Record<string, unknow
     throw new Error(`cannot resume: ${path} was written with other options (${changes.join('; ')}). Rerun with the options it was started with, or delete ${checkpointDir} to start fresh`);
 }
 
-function loadCheckpoint(dir: string, engine: TrainEngine, fp: string, key: Record<string, unknown> | undefined): LoopState | null {
+function loadCheckpoint(dir: string, engine: TrainEngine, fp: string, key: Record<string, unknown> | undefined, legacyFp: string): LoopState | null {
   const path = join(dir, CKPT);
   if (!existsSync(path)) return null;
   const { tensors, metadata } = readTensorFile(path);
@@ -171,6 +171,8 @@ function loadCheckpoint(dir: string, engine: TrainEngine, fp: string, key: Recor
     const what = changes.length ? `other options (${changes.join('; ')})` : 'other training data or batch settings';
     throw new Error(`cannot resume: ${path} was written with ${what}. Rerun with the options it was started with, or delete ${dir} to start fresh`);
   }
+  // A checkpoint written before resume keys existed is accepted on its old fingerprint (a run in flight continues).
+  if (!st.key && st.fingerprint === legacyFp) Object.assign(st, { fingerprint: fp, key });
   if (st.fingerprint !== fp)
     throw new Error(`${path} was written by a run with other settings or data (fingerprint ${st.fingerprint}, now ${fp}); rerun with the same options, or delete ${dir} to start over`);
   for (const p of engine.spec.params) {
@@ -205,7 +207,7 @@ export async function trainLoop(engine: TrainEngine, train: BlockCorpus, valid: 
   // else a copy (the engine updates weights in place).
   const snapshot = (): TensorMap => new Map([...engine.weights].map(([k, v]) => [k, v.slice()]));
   let best: TensorMap | null = null;
-  const resumed = o.checkpointDir ? loadCheckpoint(o.checkpointDir, engine, fp, o.resumeKey) : null;
+  const resumed = o.checkpointDir ? loadCheckpoint(o.checkpointDir, engine, fp, o.resumeKey, fingerprint({ ...o, resumeKey: undefined }, train, micro)) : null;
   if (resumed) {
     st = resumed;
     // best.safetensors may be newer than the checkpoint (a crash between the two writes); the redone epoch
