@@ -201,6 +201,14 @@ describe('output guards: nothing foreign is ever deleted', () => {
     expectFailure(await collapse('model', 'import', model, '--out', join(model, 'sub')), /lies inside the input/, { dir: model, before });
   });
 
+  it('model init over a model directory that also holds a file of the user is refused', async () => {
+    const d = p('own-plus');
+    expect((await collapse('model', 'init', '--out', d)).code).toBe(0);
+    writeFileSync(join(d, 'README.md'), 'my notes');
+    const before = snapshot(d);
+    expectFailure(await collapse('model', 'init', '--out', d), /own-plus is a model directory that also holds files it did not write \(README\.md\)/, { dir: d, before });
+  });
+
   it('model init over its own model directory replaces it; --force replaces foreign files', async () => {
     const d = p('own');
     expect((await collapse('model', 'init', '--out', d, '--seed', '1')).code).toBe(0);
