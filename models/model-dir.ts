@@ -7,7 +7,7 @@
 //   decoder_model.onnx + decoder_with_past_model.onnx; model.safetensors (OPT built here: HF names).
 // OPT directories with HF-named weights can be rebuilt from config + weights (models/opt); any other
 // family runs on its exported graph, as long as that graph has the standard interface.
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { describeCausalLm, describeInterface, type CausalLm, type KvHints } from './causal-lm.js';
@@ -272,8 +272,9 @@ export interface GenerationPlan {
   name?: string;
   /** How it decodes, in words (`model info`, logs). */
   how?: string;
-  /** Longest sequence (prompt + new tokens) the model has positions for, when config.json says. */
-  maxPositions?: number;
+  /** Positions and vocabulary of the model (config.json), checked against the prompts before decoding. */
+  positions?: number;
+  vocabSize?: number;
 }
 
 /**
@@ -297,7 +298,8 @@ export function generationPlan(md: ModelDir): GenerationPlan {
     padId: md.generation.padId,
     kvHints: { kvHeads: md.config.kvHeads ?? undefined, headDim: md.config.headDim ?? undefined },
     name: md.dir,
-    maxPositions: md.config.maxPositions ?? undefined,
+    positions: md.config.maxPositions ?? undefined,
+    vocabSize: md.config.vocabSize ?? undefined,
   };
 }
 
@@ -400,6 +402,31 @@ export function structureHash(src: ForwardSource): string {
     }),
   });
   return h.update(encodeModel(stripped)).digest('hex');
+}
+
+function hashFile(h: ReturnType<typeof createHash>, path: string): void {
+  const fd = openSync(path, 'r');
+  const buf = new Uint8Array(1 << 22);
+  try {
+    for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0; ) h.update(buf.subarray(0, n));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * sha256 over the files that define a model directory: config, model.safetensors, every graph file and its
+ * external weights (what a resumed training or generation must match, and a training summary records).
+ */
+export function modelSha256(dir: string): string {
+  const h = createHash('sha256');
+  for (const rel of [CONFIG_FILE, SAFETENSORS_FILE, ...GRAPH_FILES.flatMap((f) => [f, `${f}_data`])]) {
+    const f = join(dir, rel);
+    if (!existsSync(f)) continue;
+    h.update(`/${rel}`);
+    hashFile(h, f);
+  }
+  return h.digest('hex');
 }
 
 // ---------------------------------------------------------------------------------------------------

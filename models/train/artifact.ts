@@ -11,18 +11,19 @@
 // The initial optimizer state is step 0 with zero moments; it is implicit (manifest.optimizerState) rather than
 // gigabytes of zeros on disk.
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, openSync, readFileSync, readSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildGradientGraph, buildNllGraph } from '../grad/index.js';
 import { loadModel, saveModel } from '../onnx/io.js';
 import { DataType, dimsOf, tensorValues, valueInfo, type GraphProto, type ModelProto, type TensorProto } from '../onnx/proto.js';
-import { structureHash, type ForwardSource } from '../model-dir.js';
+import { modelSha256, structureHash, type ForwardSource } from '../model-dir.js';
 import { writeDirAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { cacheDir } from '../util/cache.js';
 import type { EngineGraphs, EngineSpec } from './engine.js';
 import { fuseStep } from './fuse.js';
 import { buildFlatUpdateGraph, buildNormGraph, defaultNoDecay, type OptimizerConfig, type ParamSpec } from './optimizers.js';
 import { readTensorFile, writeTensorFile, type TensorMap } from './tensor-file.js';
+import { readJsonFile } from '../util/json.js';
 
 export const ARTIFACT_FORMAT = 'collapse-train-artifact';
 export const ARTIFACT_VERSION = 3;
@@ -53,23 +54,9 @@ export interface ArtifactOptions {
   trainable?: string[];
 }
 
-function hashFile(h: ReturnType<typeof createHash>, path: string): void {
-  const fd = openSync(path, 'r');
-  const buf = new Uint8Array(1 << 22);
-  try {
-    for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0; ) h.update(buf.subarray(0, n));
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** sha256 over the files that define a model: config, weights, forward graph and its external data. */
+/** sha256 over the files that define the source model (models/model-dir.ts modelSha256). */
 export function sourceSha256(src: ForwardSource): string {
-  const h = createHash('sha256');
-  const files = ['config.json', 'model.safetensors'].map((f) => join(src.dir, f));
-  if (src.onnxPath) files.push(src.onnxPath, `${src.onnxPath}_data`);
-  for (const f of files) if (existsSync(f)) { h.update(f.slice(src.dir.length)); hashFile(h, f); }
-  return h.digest('hex');
+  return modelSha256(src.dir);
 }
 
 /** What the graphs depend on: the model structure (OPT config, or the whole foreign graph) and the options. */
@@ -135,7 +122,7 @@ export interface LoadedArtifact {
 export function loadArtifact(dir: string): LoadedArtifact {
   const mpath = join(dir, 'manifest.json');
   if (!existsSync(mpath)) throw new Error(`${dir} is not a training artifact (no manifest.json); build one with \`collapse artifact build\``);
-  const manifest = JSON.parse(readFileSync(mpath, 'utf8')) as ArtifactManifest;
+  const manifest = readJsonFile<ArtifactManifest>(mpath);
   if (manifest.format !== ARTIFACT_FORMAT || manifest.version !== ARTIFACT_VERSION)
     throw new Error(`${mpath}: format ${manifest.format} v${manifest.version} is not ${ARTIFACT_FORMAT} v${ARTIFACT_VERSION}; rebuild it with \`collapse artifact build\``);
   const p = (f: string) => join(dir, f);

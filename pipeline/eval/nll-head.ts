@@ -8,10 +8,10 @@
 // Batch and sequence axes stay symbolic, so one graph serves every (batch, seq) and the on-disk cache is
 // one entry per model. The inputs are the forward's own (models/causal-lm.ts says how to feed them).
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync } from 'node:fs';
+import { copyFileSync, existsSync, linkSync, readdirSync, readFileSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { GraphBuilder, opsetOf } from '../../models/onnx/graph.js';
-import { writeDirAtomic, writeFileAtomic } from '../../models/util/atomic.js';
+import { ensureDir, writeDirAtomic, writeFileAtomic } from '../../models/util/atomic.js';
 import { cacheDir } from '../../models/util/cache.js';
 import { DataType, decodeModel, encodeModel, onnx, valueInfo, type GraphProto, type ModelProto, type NodeProto } from '../../models/onnx/proto.js';
 
@@ -97,12 +97,12 @@ export async function cachedNllGraph(forwardPath: string, opts: { cacheDir?: str
   for (const t of forward.graph?.initializer ?? [])
     for (const e of t.externalData ?? []) if (e.key === 'location' && e.value) locations.add(e.value);
   try {
-    mkdirSync(root, { recursive: true });
+    ensureDir(root);
     await writeDirAtomic(entry, (tmp) => {
       for (const loc of locations) {
         const src = join(dirname(forwardPath), loc);
         const dst = join(tmp, loc);
-        mkdirSync(dirname(dst), { recursive: true });
+        ensureDir(dirname(dst));
         try {
           linkSync(src, dst);
         } catch {

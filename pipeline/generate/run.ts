@@ -10,6 +10,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+  checkWriters,
   CorpusWriter,
   createCorpus,
   finalizeCorpus,
@@ -19,8 +20,11 @@ import {
   type CorpusRow,
 } from '../../datasets/corpus.js';
 import { loadTokenizer, type Tokenizer } from '../../datasets/tokenizer.js';
-import { generationPlan, openModelDir, type GenerationPlan } from '../../models/model-dir.js';
+import { generationPlan, modelSha256, openModelDir, type GenerationPlan } from '../../models/model-dir.js';
 import type { Provider } from '../../models/session.js';
+import { keyChanges } from '../../models/util/resume-key.js';
+import { sha256 } from '../../models/util/sha256.js';
+import { checkModelFits, checkWritable } from '../preflight.js';
 import { progress } from '../progress.js';
 import { beamSearch, type GenerationResult } from './beam-search.js';
 import { openDecoder, type Decoder } from './decoder.js';
@@ -29,6 +33,8 @@ import { sampleSearch } from './sampling.js';
 /** What decoding needs from a model (models/model-dir.ts generationPlan), and a tokenizer for the texts. */
 export interface GenerationModel extends GenerationPlan {
   tokenizer?: Tokenizer;
+  /** sha256 of the model's files: a resumed corpus must come from the same model (else `name` is compared). */
+  sha256?: string;
 }
 
 /** A model directory's generation plan and tokenizer. */
@@ -36,7 +42,7 @@ export function openGenerationModel(dir: string, log: (line: string) => void = (
   const md = openModelDir(dir);
   const plan = generationPlan(md);
   log(`generate: ${plan.how}`);
-  return { ...plan, tokenizer: loadTokenizer(md.tokenizerDir) };
+  return { ...plan, tokenizer: loadTokenizer(md.tokenizerDir), sha256: modelSha256(dir) };
 }
 
 export type Strategy = 'beam' | 'greedy' | 'sample';
@@ -152,14 +158,12 @@ export async function generateCorpus(options: GenerateCorpusOptions): Promise<Ge
   const batchSize = o.batchSize ?? 16;
   const shardIndex = o.shardIndex ?? 0;
   const numShards = o.numShards ?? 1;
+  checkWritable(o.out, '--out');
   const blocks = readBlocks(o.prompts);
   if (blocks.rows === 0) throw new Error(`--prompts ${o.prompts}: the corpus has no rows`);
-  const maxPositions = o.model.maxPositions;
-  if (maxPositions !== undefined && blocks.blockSize + newTokens > maxPositions)
-    throw new Error(
-      `--prompts ${o.prompts}: prompts of ${blocks.blockSize} tokens + ${newTokens} new tokens exceed the ${maxPositions} positions of ` +
-        `${o.model.name ?? 'the model'} (config.json max_position_embeddings / n_positions); use shorter blocks or fewer new tokens`,
-    );
+  checkModelFits({ model: o.model.name ?? 'the model', positions: o.model.positions, vocabSize: o.model.vocabSize }, [
+    { flag: '--prompts', path: o.prompts, blockSize: blocks.blockSize, ids: blocks.ids },
+  ], newTokens);
   const chunks = Math.ceil(blocks.rows / chunkSize);
   const writers = Array.from({ length: chunks }, (_, c) => chunkWriter(c));
 
@@ -178,22 +182,34 @@ export async function generateCorpus(options: GenerateCorpusOptions): Promise<Ge
     seed: o.seed,
     batchSize,
     chunkSize,
+    // What the rows are made from: a resumed corpus must not mix two models or two prompt sets.
+    model: o.model.sha256 ?? o.model.name ?? null,
+    prompts: sha256(new Uint8Array(blocks.ids.buffer, blocks.ids.byteOffset, blocks.ids.byteLength)),
   };
   const manifest = createCorpus(o.out, {
     blockSize: newTokens,
     expectedWriters: writers,
     provenance: { source: o.prompts, model: o.model.name, generation: o.generation ?? 0, seed: o.seed, config: settings },
   });
-  // A resumed corpus must have been started with the same prompts and decoding settings.
-  if (manifest.expectedWriters.join(',') !== writers.join(',') || JSON.stringify(manifest.provenance.config) !== JSON.stringify(settings)) {
+  // A resumed corpus must have been started with the same model, prompts and decoding settings. (Corpora
+  // started before model/prompts were recorded are checked on the settings they have.)
+  const old = (manifest.provenance.config ?? {}) as Record<string, unknown>;
+  const now: Record<string, unknown> = { ...settings };
+  for (const k of ['model', 'prompts']) if (!(k in old)) delete now[k];
+  const changes = keyChanges(old, now);
+  if (manifest.expectedWriters.join(',') !== writers.join(',')) changes.unshift(`prompts: ${manifest.expectedWriters.length} chunk(s) -> ${writers.length}`);
+  if (changes.length > 0) {
     throw new Error(
-      `${o.out} holds a generation started with other prompts or settings ` +
-        `(${JSON.stringify(manifest.provenance.config)}); resume with the same options or choose another --out`,
+      `cannot resume ${o.out}: it holds a generation started with other inputs (${changes.join('; ')}). ` +
+        `Rerun with the options it was started with, choose another --out, or delete ${o.out} to start fresh`,
     );
   }
 
   const mine = writers.map((_, c) => c).filter((c) => c % numShards === shardIndex);
-  const committed = new Set(shardManifests(o.out).map((s) => s.writer));
+  const onDisk = shardManifests(o.out);
+  // A chunk marked done whose shard was deleted or replaced must not count as done (nor be finalized).
+  checkWriters(o.out, writers, onDisk);
+  const committed = new Set(onDisk.map((s) => s.writer));
   const todo: number[] = [];
   let skipped = 0;
   for (const c of mine) {
