@@ -17,7 +17,7 @@ import { checkWeights, DECODER, EMBED_TOKENS, LM_HEAD, optParamSpecs, type Weigh
 import { loadModel, saveModel } from './onnx/io.js';
 import { DataType, decodeModel, encodeModel, makeTensor, onnx, tensorValues, type ModelProto, type TensorProto } from './onnx/proto.js';
 import { readSafetensors, readSafetensorsHeader, writeSafetensors } from './safetensors.js';
-import { tmpName, writeJsonAtomic } from './util/atomic.js';
+import { ensureDir, tmpName, writeJsonAtomic } from './util/atomic.js';
 
 export const CONFIG_FILE = 'config.json';
 export const GENERATION_CONFIG_FILE = 'generation_config.json';
@@ -578,7 +578,7 @@ export function writeFinetuned(src: TrainingSource, weights: Map<string, Float32
     if (!own) throw new Error(`writeFinetuned: ${src.dir} has no weight named ${name}`);
     if (own.length !== data.length) throw new Error(`writeFinetuned: weight ${name} has ${data.length} values, ${src.dir}'s has ${own.length}`);
   }
-  mkdirSync(outDir, { recursive: true });
+  ensureDir(outDir);
   for (const f of readdirSync(src.dir)) {
     const p = join(src.dir, f);
     if (statSync(p).isFile() && !isWeightsFile(f)) copyFileSync(p, join(outDir, f));
@@ -606,7 +606,7 @@ export function writeFinetuned(src: TrainingSource, weights: Map<string, Float32
       model = withInitializers(model, values, g.path);
     }
     const out = join(outDir, g.rel);
-    mkdirSync(dirname(out), { recursive: true });
+    ensureDir(dirname(out));
     saveModel(model, out);
     wroteData ||= existsSync(`${out}_data`);
   }
