@@ -63,7 +63,8 @@ export async function readImageParquet(path: string): Promise<ImageSet> {
   const { compressors } = await import('hyparquet-compressors');
   let rows: Record<string, unknown>[];
   try {
-    rows = await parquetReadObjects({ file: await asyncBufferFromFile(path), columns: ['image'], compressors });
+    // utf8: false, or unannotated byte arrays (the PNG bytes) come back as lossy strings.
+    rows = await parquetReadObjects({ file: await asyncBufferFromFile(path), columns: ['image'], compressors, utf8: false });
   } catch (e) {
     throw new Error(`cannot read parquet file ${path}: ${(e as Error).message}`);
   }
