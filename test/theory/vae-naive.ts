@@ -4,7 +4,7 @@ import { paramSpecs, type VaeArch, type VaeParams } from '../../pipeline/theory/
 
 type P = Map<string, Float64Array>;
 
-function conv(x: Float64Array, [B, C, H, W]: number[], w: Float64Array, b: Float64Array, O: number): { y: Float64Array; dims: number[] } {
+function conv(x: Float64Array, [B, C, H, W]: readonly [number, number, number, number], w: Float64Array, b: Float64Array, O: number): { y: Float64Array; dims: [number, number, number, number] } {
   const Ho = Math.floor((H + 2 - 4) / 2) + 1;
   const Wo = Math.floor((W + 2 - 4) / 2) + 1;
   const y = new Float64Array(B * O * Ho * Wo);
@@ -26,7 +26,7 @@ function conv(x: Float64Array, [B, C, H, W]: number[], w: Float64Array, b: Float
   return { y, dims: [B, O, Ho, Wo] };
 }
 
-function convTranspose(x: Float64Array, [B, C, H, W]: number[], w: Float64Array, b: Float64Array, O: number): { y: Float64Array; dims: number[] } {
+function convTranspose(x: Float64Array, [B, C, H, W]: readonly [number, number, number, number], w: Float64Array, b: Float64Array, O: number): { y: Float64Array; dims: [number, number, number, number] } {
   const Ho = (H - 1) * 2 - 2 + 4;
   const Wo = (W - 1) * 2 - 2 + 4;
   const y = new Float64Array(B * O * Ho * Wo);
