@@ -80,3 +80,32 @@ export function latentSpread(mu: Float32Array, d: number): { trace: number; logD
   const cov = covariance(mu, d);
   return { trace: trace(cov, d), logDet: logDet(cov, d), std: std(mu) };
 }
+
+/**
+ * The k leading eigenvectors of a symmetric positive semi-definite d x d matrix (power iteration with
+ * deflation; deterministic start), with their eigenvalues. Signs are fixed so the largest entry is positive.
+ */
+export function principalAxes(m: Float64Array, d: number, k: number, iterations = 1000): { vectors: Float64Array[]; values: number[] } {
+  const a = Float64Array.from(m);
+  const vectors: Float64Array[] = [];
+  const values: number[] = [];
+  for (let c = 0; c < Math.min(k, d); c++) {
+    let v = Float64Array.from({ length: d }, (_, i) => 1 + i / d);
+    let lambda = 0;
+    for (let it = 0; it < iterations; it++) {
+      const w = new Float64Array(d);
+      for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) w[i]! += a[i * d + j]! * v[j]!;
+      const norm = Math.hypot(...w);
+      if (norm === 0) break;
+      lambda = norm;
+      v = w.map((x) => x / norm);
+    }
+    let big = 0;
+    for (let i = 0; i < d; i++) if (Math.abs(v[i]!) > Math.abs(v[big]!)) big = i;
+    if (v[big]! < 0) v = v.map((x) => -x);
+    vectors.push(v);
+    values.push(lambda);
+    for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) a[i * d + j]! -= lambda * v[i]! * v[j]!;
+  }
+  return { vectors, values };
+}

@@ -60,20 +60,24 @@ function panelsSvg(panels: { title: string; png: Uint8Array; width: number; heig
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}"><rect width="100%" height="100%" fill="white"/>${head}${body.join('')}</svg>\n`;
 }
 
-/** Histogram rows (density per unit) of the latent-mean values of each generation, on shared bins. */
-function latentHistogram(res: VaeResult, bins = 60): Row[] {
-  let lo = Infinity;
-  let hi = -Infinity;
-  for (const g of res.generations) for (const v of g.gridMeans) [lo, hi] = [Math.min(lo, v), Math.max(hi, v)];
+/** Coordinates of latent means [n, L] on the principal axes of the real digits' means. */
+function project(means: Float32Array, res: VaeResult): number[][] {
+  const L = res.options.latent;
+  const { center, vectors } = res.axes;
+  return Array.from({ length: means.length / L }, (_, i) => vectors.map((v) => v.reduce((s, x, j) => s + x * (means[i * L + j]! - center[j]!), 0)));
+}
+
+/** Histogram rows (density per unit) of `values` per group, on shared bins. */
+function histogram(groups: { series: string; values: number[] }[], bins = 30): Row[] {
+  const all = groups.flatMap((g) => g.values);
+  let [lo, hi] = [Math.min(...all), Math.max(...all)];
   if (!(hi > lo)) [lo, hi] = [lo - 1, hi + 1];
   const width = (hi - lo) / bins;
-  const rows: Row[] = [];
-  for (const g of res.generations) {
+  return groups.flatMap(({ series, values }) => {
     const counts = new Float64Array(bins);
-    for (const v of g.gridMeans) counts[Math.min(bins - 1, Math.floor((v - lo) / width))]! += 1;
-    counts.forEach((c, k) => rows.push({ generation: g.generation, series: `generation ${g.generation}`, value: lo + (k + 0.5) * width, density: c / g.gridMeans.length / width }));
-  }
-  return rows;
+    for (const v of values) counts[Math.min(bins - 1, Math.floor((v - lo) / width))]! += 1;
+    return [...counts].map((c, k): Row => ({ series, value: lo + (k + 0.5) * width, density: c / values.length / width }));
+  });
 }
 
 export async function writeVae(res: VaeResult, out: string, o: VaeOutputOptions = {}): Promise<string[]> {
@@ -89,13 +93,19 @@ export async function writeVae(res: VaeResult, out: string, o: VaeOutputOptions 
     latent_std: g.latentStd,
     diversity: g.diversity,
   }));
-  const means: Row[] = res.generations.flatMap((g) =>
-    Array.from({ length: g.gridMeans.length / L }, (_, i): Row => ({
-      generation: g.generation,
+  // The real held-out digits come first (generation -1), then each generation's grid samples.
+  const sets = [{ generation: -1, label: 'real digits', means: res.realGridMeans }, ...res.generations.map((g) => ({ generation: g.generation, label: `generation ${g.generation}`, means: g.gridMeans }))];
+  const means: Row[] = sets.flatMap((s) => {
+    const pcs = project(s.means, res);
+    return pcs.map((pc, i): Row => ({
+      generation: s.generation,
+      set: s.label,
       sample: i,
-      ...Object.fromEntries(Array.from({ length: L }, (_, j) => [`mu_${j}`, g.gridMeans[i * L + j]!])),
-    })),
-  );
+      pc1: pc[0] ?? null,
+      pc2: pc[1] ?? null,
+      ...Object.fromEntries(Array.from({ length: L }, (_, j) => [`mu_${j}`, s.means[i * L + j]!])),
+    }));
+  });
   writeData(perGen, join(out, 'per_generation'));
   writeData(means, join(out, 'latent_means'));
   const first = res.generations[0]!;
@@ -114,28 +124,35 @@ export async function writeVae(res: VaeResult, out: string, o: VaeOutputOptions 
       'diversity is the mean pairwise Euclidean pixel distance of the samples (pixels in [0, 1])',
   });
   if (o.figures !== false) {
-    const panels = res.generations.map((g) => {
+    res.generations.forEach((g) => {
       const grid = imageGrid(g.grid, h, w);
       const png = encodeGrayPng(grid.pixels, grid.width, grid.height);
       const title = `generation ${g.generation}`;
       writeFileAtomic(join(out, `samples_gen${g.generation}.png`), png);
       writeFileAtomic(join(out, `samples_gen${g.generation}.svg`), panelsSvg([{ title, png, width: grid.width, height: grid.height }], 1, ''));
-      return { title, png, width: grid.width, height: grid.height };
     });
-    const all = panelsSvg(panels, Math.min(3, panels.length), `Decoded samples of each generation (${h}x${w}, latent ${L})`);
+    // All generations in one row, at half the pixel scale of the single grids.
+    const small = res.generations.map((g) => {
+      const grid = imageGrid(g.grid, h, w, { scale: Math.max(1, Math.round(24 / Math.max(h, w))) });
+      return { title: `generation ${g.generation}`, png: encodeGrayPng(grid.pixels, grid.width, grid.height), width: grid.width, height: grid.height };
+    });
+    const all = panelsSvg(small, Math.min(6, small.length), `Decoded samples of each generation (${h}x${w}, latent ${L})`);
     writeFileAtomic(join(out, 'samples.svg'), all);
     writeFileAtomic(join(out, 'samples.png'), renderPng(all, { scale: 1 }));
 
-    const hist = latentHistogram(res);
+    const hist = histogram(sets.map((s) => ({ series: s.label, values: means.filter((r) => r.generation === s.generation).map((r) => r.pc1 as number) })));
     await renderFigureWithData(
-      lineBandChart(hist, { x: 'value', y: 'density', series: 'series', title: 'Original encoder: latent means of each generation\'s samples (all dimensions)', xTitle: 'latent mean value', yTitle: 'density' }),
+      lineBandChart(hist, {
+        x: 'value', y: 'density', series: 'series',
+        title: 'Original encoder: latent means of 100 samples per generation, on the real digits\' first principal axis',
+        xTitle: 'first principal component of the latent means', yTitle: 'density',
+      }),
       hist,
       join(out, 'latent_means_hist'),
     );
-    const scatter = means.filter((r) => typeof r.mu_1 === 'number');
-    if (scatter.length) {
+    if (res.axes.vectors.length >= 2) {
       await renderFigure(
-        scatterChart(scatter, { x: 'mu_0', y: 'mu_1', facet: 'generation', columns: 3, size: 14, width: 170, height: 170, title: 'Original encoder: latent means (dimensions 0 and 1) of the 100 grid samples' }),
+        scatterChart(means, { x: 'pc1', y: 'pc2', facet: 'set', columns: 4, size: 14, width: 160, height: 160, title: 'Original encoder: latent means on the real digits\' two principal axes' }),
         join(out, 'latent_means_scatter'),
       );
     }

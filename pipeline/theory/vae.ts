@@ -15,7 +15,7 @@ import { Rng } from '../../models/util/rng.js';
 import { progress } from '../progress.js';
 import { runRng } from './stats.js';
 import { checkArch, initParams, paramSpecs, type VaeArch, type VaeParams } from './vae-graph.js';
-import { latentSpread, meanPairwiseDistance } from './vae-metrics.js';
+import { covariance, latentSpread, meanPairwiseDistance, principalAxes } from './vae-metrics.js';
 import { PAPER_ADAM, VaeSessions, VaeTrainer } from './vae-train.js';
 
 export interface VaeOptions {
@@ -65,6 +65,10 @@ export interface VaeResult {
   options: Omit<VaeOptions, 'quiet' | 'checkpointDir' | 'resume' | 'threads'> & { data: string; images: number; train: number; height: number; width: number };
   /** The same measurements on the real held-out digits, for scale. */
   reference: { latentTrace: number; latentLogDet: number; latentStd: number; diversity: number; images: number };
+  /** Original-encoder means of the first (up to) 100 held-out digits [n, L], and the two principal axes (with
+   *  their centre) of the means of all held-out digits: figures project every generation on them. */
+  realGridMeans: Float32Array;
+  axes: { center: number[]; vectors: number[][]; variances: number[] };
   generations: VaeGeneration[];
   resumedGenerations: number;
 }
@@ -269,6 +273,12 @@ export async function simulateVae(data: ImageSet, o: VaeOptions): Promise<VaeRes
     }
     const realMu = (await sessions.encodeImages(original!, test)).mu;
     const realSpread = latentSpread(realMu, L);
+    const axes = principalAxes(covariance(realMu, L), L, Math.min(2, L));
+    const center = Array.from({ length: L }, (_, j) => {
+      let m = 0;
+      for (let i = 0; i < nTest; i++) m += realMu[i * L + j]! / nTest;
+      return m;
+    });
     return {
       options: { ...kept, data: data.source, images: data.count, train: nTrain, height: data.height, width: data.width },
       reference: {
@@ -280,6 +290,8 @@ export async function simulateVae(data: ImageSet, o: VaeOptions): Promise<VaeRes
       },
       generations,
       resumedGenerations: resumed,
+      realGridMeans: realMu.slice(0, Math.min(GRID, nTest) * L),
+      axes: { center, vectors: axes.vectors.map((v) => [...v]), variances: axes.values },
     };
   } finally {
     bar?.stop();

@@ -34,6 +34,18 @@ describe('collapse theory vae', () => {
     expect(readFileSync(join(out, 'per_generation.csv'), 'utf8').trim().split('\n')).toHaveLength(3);
   }, 120_000);
 
+  it('28x28 IDX images select the notebook\'s MNIST preset (batch 256) and its 28 -> 14 -> 7 model', async () => {
+    const n = 12;
+    const head = Buffer.from([0, 0, 8, 3, 0, 0, 0, n, 0, 0, 0, 28, 0, 0, 0, 28]);
+    const px = Buffer.from(Array.from({ length: n * 784 }, (_, i) => (i * 37) % 256));
+    writeFileSync(join(dir, 'train-images-idx3-ubyte'), Buffer.concat([head, px]));
+    const out = join(dir, 'm');
+    const text = await run(['theory', 'vae', '--data', join(dir, 'train-images-idx3-ubyte'), '--epochs', '1', '--generations', '1', '--capacity', '2', '--latent', '2', '--eval-samples', '4', '--out', out, '--no-figures']);
+    expect(text).toMatch(/12 images 28x28 \(10 train, 2 held out\).* batch 256/);
+    const s = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { options: { height: number; batch: number; holdout: number } };
+    expect(s.options).toMatchObject({ height: 28, batch: 256, holdout: 2 });
+  }, 120_000);
+
   it('names the flag or file in errors', async () => {
     await expect(run(['theory', 'vae', '--data', join(dir, 'nope.gz'), '--out', join(dir, 'x')])).rejects.toThrow(/--data .*nope\.gz: no such file/);
     await expect(run(['theory', 'vae', '--preset', 'mnist', '--out', join(dir, 'x')])).rejects.toThrow(/--preset mnist is for 28x28 images/);

@@ -6,7 +6,7 @@ import type { ImageSet } from '../../datasets/digit-images.js';
 import { f32 } from '../../models/session.js';
 import { Rng } from '../../models/util/rng.js';
 import { initParams, paramSpecs, type VaeArch } from '../../pipeline/theory/vae-graph.js';
-import { covariance, logDet, meanPairwiseDistance, trace } from '../../pipeline/theory/vae-metrics.js';
+import { covariance, logDet, meanPairwiseDistance, principalAxes, trace } from '../../pipeline/theory/vae-metrics.js';
 import { writeVae } from '../../pipeline/theory/vae-outputs.js';
 import { VaeSessions, VaeTrainer } from '../../pipeline/theory/vae-train.js';
 import { simulateVae, splitImages, type VaeOptions } from '../../pipeline/theory/vae.js';
@@ -96,6 +96,19 @@ describe('latent and diversity measures', () => {
     expect(logDet(Float64Array.of(1, 1, 1, 1), 2)).toBe(-Infinity);
     // Distances: 2, 4, sqrt(20), sqrt(20), 4, 2.
     expect(meanPairwiseDistance(rows, 2)).toBeCloseTo((2 + 4 + 2 * Math.sqrt(20) + 4 + 2) / 6, 12);
+  });
+
+  it('principal axes of a rotated diagonal matrix', () => {
+    // R diag(5, 2, 0.5) R^T with R a rotation by 30 degrees in the first two coordinates.
+    const [c, s] = [Math.cos(Math.PI / 6), Math.sin(Math.PI / 6)];
+    const m = Float64Array.of(5 * c * c + 2 * s * s, (5 - 2) * c * s, 0, (5 - 2) * c * s, 5 * s * s + 2 * c * c, 0, 0, 0, 0.5);
+    const { vectors, values } = principalAxes(m, 3, 2);
+    expect(values[0]).toBeCloseTo(5, 9);
+    expect(values[1]).toBeCloseTo(2, 9);
+    [[c, s, 0], [-s, c, 0]].forEach((want, k) => {
+      const sign = Math.sign(vectors[k]![0]! * want[0]! + vectors[k]![1]! * want[1]!);
+      want.forEach((w, i) => expect(vectors[k]![i]! * sign).toBeCloseTo(w, 9));
+    });
   });
 });
 
