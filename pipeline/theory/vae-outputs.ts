@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { writeFileAtomic, writeJsonAtomic } from '../../models/util/atomic.js';
 import { encodeGrayPng } from '../../models/util/png.js';
 import { lineBandChart, renderFigure, renderFigureWithData, renderPng, scatterChart, writeData, type Row } from '../report/plot.js';
-import type { VaeResult } from './vae.js';
+import { GRID, type VaeResult } from './vae.js';
 
 export interface VaeOutputOptions {
   figures?: boolean;
@@ -93,10 +93,12 @@ export async function writeVae(res: VaeResult, out: string, o: VaeOutputOptions 
     latent_std: g.latentStd,
     diversity: g.diversity,
   }));
-  // The real held-out digits come first (generation -1), then each generation's grid samples.
-  const sets = [{ generation: -1, label: 'real digits', means: res.realGridMeans }, ...res.generations.map((g) => ({ generation: g.generation, label: `generation ${g.generation}`, means: g.gridMeans }))];
-  const means: Row[] = sets.flatMap((s) => {
-    const pcs = project(s.means, res);
+  // The real held-out digits come first (generation -1), then each generation's samples; the table keeps the
+  // first 100 of each (the grid), the histogram uses all.
+  const sets = [{ generation: -1, label: 'real digits', means: res.realMeans }, ...res.generations.map((g) => ({ generation: g.generation, label: `generation ${g.generation}`, means: g.means }))];
+  const projected = sets.map((s) => project(s.means, res));
+  const means: Row[] = sets.flatMap((s, k) => {
+    const pcs = projected[k]!.slice(0, GRID);
     return pcs.map((pc, i): Row => ({
       generation: s.generation,
       set: s.label,
@@ -140,11 +142,11 @@ export async function writeVae(res: VaeResult, out: string, o: VaeOutputOptions 
     writeFileAtomic(join(out, 'samples.svg'), all);
     writeFileAtomic(join(out, 'samples.png'), renderPng(all, { scale: 1 }));
 
-    const hist = histogram(sets.map((s) => ({ series: s.label, values: means.filter((r) => r.generation === s.generation).map((r) => r.pc1 as number) })));
+    const hist = histogram(sets.map((s, k) => ({ series: s.label, values: projected[k]!.map((pc) => pc[0]!) })), 40);
     await renderFigureWithData(
       lineBandChart(hist, {
         x: 'value', y: 'density', series: 'series',
-        title: 'Original encoder: latent means of 100 samples per generation, on the real digits\' first principal axis',
+        title: `Original encoder: latent means of each generation's ${res.options.evalSamples} samples, on the real digits' first principal axis`,
         xTitle: 'first principal component of the latent means', yTitle: 'density',
       }),
       hist,

@@ -56,18 +56,19 @@ export interface VaeGeneration {
   /** Mean pairwise Euclidean pixel distance of the samples. */
   diversity: number;
   seconds: number;
-  /** The first (up to) 100 samples [n, H, W] and their original-encoder latent means [n, L]. */
+  /** The first (up to) 100 samples [n, H, W]. */
   grid: Float32Array;
-  gridMeans: Float32Array;
+  /** Original-encoder latent means of all measured samples [evalSamples, L] (the grid's come first). */
+  means: Float32Array;
 }
 
 export interface VaeResult {
   options: Omit<VaeOptions, 'quiet' | 'checkpointDir' | 'resume' | 'threads'> & { data: string; images: number; train: number; height: number; width: number };
   /** The same measurements on the real held-out digits, for scale. */
   reference: { latentTrace: number; latentLogDet: number; latentStd: number; diversity: number; images: number };
-  /** Original-encoder means of the first (up to) 100 held-out digits [n, L], and the two principal axes (with
-   *  their centre) of the means of all held-out digits: figures project every generation on them. */
-  realGridMeans: Float32Array;
+  /** Original-encoder means of the held-out digits [n, L], and the two principal axes (with their centre) of
+   *  those means: figures project every generation on them. */
+  realMeans: Float32Array;
   axes: { center: number[]; vectors: number[][]; variances: number[] };
   generations: VaeGeneration[];
   resumedGenerations: number;
@@ -155,14 +156,14 @@ function unflatten(bytes: Uint8Array, arch: VaeArch, file: string): VaeParams {
 
 interface Checkpoint {
   fingerprint: string;
-  generation: Omit<VaeGeneration, 'grid' | 'gridMeans'> & { grid: number[]; gridMeans: number[] };
+  generation: Omit<VaeGeneration, 'grid' | 'means'> & { grid: number[]; means: number[] };
 }
 
 function saveGeneration(dir: string, fingerprint: string, gen: VaeGeneration, params: VaeParams, arch: VaeArch): void {
   const k = gen.generation;
   writeFileAtomic(join(dir, `gen-${k}.weights.f32`), flatten(params, arch));
   // The measurements last: a generation counts as done only once its weights are on disk.
-  const c: Checkpoint = { fingerprint, generation: { ...gen, grid: [...gen.grid], gridMeans: [...gen.gridMeans] } };
+  const c: Checkpoint = { fingerprint, generation: { ...gen, grid: [...gen.grid], means: [...gen.means] } };
   writeJsonAtomic(join(dir, `gen-${k}.json`), c);
 }
 
@@ -174,7 +175,7 @@ function loadGeneration(dir: string, fingerprint: string, k: number, arch: VaeAr
   if (c.fingerprint !== fingerprint) {
     throw new Error(`--resume: ${meta} was made with other options or data; rerun with the same options, or without --resume to start over`);
   }
-  const gen: VaeGeneration = { ...c.generation, grid: Float32Array.from(c.generation.grid), gridMeans: Float32Array.from(c.generation.gridMeans) };
+  const gen: VaeGeneration = { ...c.generation, grid: Float32Array.from(c.generation.grid), means: Float32Array.from(c.generation.means) };
   return { gen, params: unflatten(readFileSync(weights), arch, weights) };
 }
 
@@ -265,7 +266,7 @@ export async function simulateVae(data: ImageSet, o: VaeOptions): Promise<VaeRes
         diversity: meanPairwiseDistance(samples, size),
         seconds: (performance.now() - t0) / 1000,
         grid: samples.slice(0, nGrid * size),
-        gridMeans: mu.slice(0, nGrid * L),
+        means: mu,
       };
       generations.push(gen);
       if (o.checkpointDir) saveGeneration(o.checkpointDir, fingerprint, gen, params, arch);
@@ -290,7 +291,7 @@ export async function simulateVae(data: ImageSet, o: VaeOptions): Promise<VaeRes
       },
       generations,
       resumedGenerations: resumed,
-      realGridMeans: realMu.slice(0, Math.min(GRID, nTest) * L),
+      realMeans: realMu,
       axes: { center, vectors: axes.vectors.map((v) => [...v]), variances: axes.values },
     };
   } finally {
