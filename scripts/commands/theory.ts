@@ -9,6 +9,7 @@ import { DEFAULT_MIXTURE, mixture, simulateGmm } from '../../pipeline/theory/gmm
 import { writeDiscrete, writeGaussian, writeGmm } from '../../pipeline/theory/outputs.js';
 import { parseIntList } from '../../pipeline/theory/stats.js';
 import { BUNDLED_DIGITS, loadDigitImages } from '../../datasets/digit-images.js';
+import { checkWritable } from '../../pipeline/preflight.js';
 import { presetFor, simulateVae, VAE_PRESETS } from '../../pipeline/theory/vae.js';
 import { writeVae } from '../../pipeline/theory/vae-outputs.js';
 
@@ -221,9 +222,10 @@ const vae: CommandModule<object, VaeArgs> = {
   handler: async (a) => {
     const t0 = Date.now();
     if (a.threads !== undefined) checkInt('threads', a.threads, 1);
+    const out = resolve(a.out ?? 'runs/theory/vae');
+    checkWritable(out, '--out'); // before minutes of training, not after
     const data = await loadDigitImages(a.data ?? BUNDLED_DIGITS);
     const p = VAE_PRESETS[presetFor(data, a.preset)];
-    const out = resolve(a.out ?? 'runs/theory/vae');
     const res = await simulateVae(data, {
       capacity: a.capacity ?? p.capacity,
       latent: a.latent ?? p.latent,

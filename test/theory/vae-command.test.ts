@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import yargs from 'yargs';
 import theory from '../../scripts/commands/theory.js';
+import { collapse, expectFailure, snapshot } from '../bad-inputs/harness.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'theory-vae-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -54,5 +55,16 @@ describe('collapse theory vae', () => {
     // 6x6 images cannot be halved twice.
     writeFileSync(join(dir, 'six.idx'), Buffer.concat([Buffer.from([0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 6, 0, 0, 0, 6]), Buffer.alloc(72)]));
     await expect(run(['theory', 'vae', '--data', join(dir, 'six.idx'), '--holdout', '1', '--out', join(dir, 'x')])).rejects.toThrow(/6x6: .*multiples of 4/);
+  });
+
+  it('through the CLI: exit 1, the flag in the message, no stack, an earlier run\'s files untouched', async () => {
+    const out = join(dir, 'v'); // written by the first test
+    const before = snapshot(out);
+    expect(Object.keys(before)).toContain('summary.json');
+    expectFailure(await collapse('theory', 'vae', '--latent', 'abc', '--out', out), /--latent abc: not a number/, { dir: out, before });
+    expectFailure(await collapse('theory', 'vae', '--eval-samples', '1', '--out', out), /--eval-samples/, { dir: out, before });
+    expectFailure(await collapse('theory', 'vae', '--data', join(dir, 'six.idx'), '--out', out), /multiples of 4/, { dir: out, before });
+    writeFileSync(join(dir, 'a-file'), 'x');
+    expectFailure(await collapse('theory', 'vae', '--out', join(dir, 'a-file', 'sub')), /--out .*is a file, not a directory/);
   });
 });
