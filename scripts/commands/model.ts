@@ -154,7 +154,7 @@ const info: CommandModule<object, InfoArgs> = {
       ...summary.interface.map((l) => `  interface: ${l}`),
       `  KV cache: ${kv ? `${kv.layers} layers x ${kv.kvHeads} KV heads x ${kv.headDim}${summary.kvCache!.groupedQuery ? ` (grouped-query attention: ${c.heads} query heads)` : ''}` : 'none'}`,
       `  special ids: eos ${g.eosIds.join('/')}, pad ${g.padId}${g.configPadId === null ? ' (no pad_token_id: EOS pads)' : ''}, bos ${g.bosId ?? '-'}`,
-      `  tokenizer: ${tok.prependsBos ? `prepends BOS ${tok.bosId}` : 'adds no BOS'} ${c.family === 'other' ? '' : ` (the ${c.family} family's own tokenizer ${FAMILY_BOS[c.family]})`}`,
+      `  tokenizer: ${tok.prependsBos ? `prepends BOS ${tok.bosId}` : 'adds no BOS'}${c.family === 'other' ? '' : ` (the ${c.family} family's own tokenizer ${FAMILY_BOS[c.family]})`}`,
       `  train with: ${summary.stages.train}`,
       `  generate with: ${summary.stages.generate}`,
       `  eval with: ${summary.stages.eval}`,
