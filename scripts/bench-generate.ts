@@ -6,9 +6,10 @@
 //   npx tsx scripts/bench-generate.ts [--new-tokens 16] [--prompts 16] [--beams 5] [--threads 2] [--no-cache] [--provider cpu|cuda]
 // Any model directory (its generation plan: KV cache where its graph has one, else recomputation):
 //   npx tsx scripts/bench-generate.ts --model DIR [--no-cache]
-// Measured 2026-11-30 (2 shared cores, load average 13-15): the tiny Llamas of ../shared/models, --prompts 4
-// --prompt-len 64 --new-tokens 64, 5 beams: Optimum KV cache 62.9 tokens/s (forward 2.12 s); the cache-less export
-// of the same weights 34.8 tokens/s (forward 5.63 s); the KV graph with --no-cache 43.0 tokens/s. Same tokens in all three.
+// Measured 2026-11-30 (2 shared cores): the tiny Llamas of ../shared/models, --prompts 4 --prompt-len 64
+// --new-tokens 64, 5 beams. Load 13-15: Optimum KV cache 62.9 tokens/s (forward 2.12 s); the cache-less export of
+// the same weights 34.8 tokens/s (forward 5.63 s); the KV graph with --no-cache 43.0 tokens/s. Load 9-10: KV cache
+// 90.0 tokens/s (forward 1.86 s), cache-less export 73.5 tokens/s (forward 2.80 s). Same tokens in every run.
 import './bench-malloc.js'; // first: the allocator setting of the collapse bin
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
