@@ -66,7 +66,8 @@ export function buildOptForward(cfg: OptConfig, weights: Weights, opts: OptForwa
   // Additive attention bias [B, 1, T, S]: 0 where key k <= query position and not padding, else -FLT_MAX.
   // A fully padded row gets -FLT_MAX everywhere, which softmax turns into a uniform row (no NaN).
   const qPos = g.op('Range', [pastLen, S, one]);
-  const kPos = g.op('Range', [g.scalar(0, DataType.INT64), S, one]);
+  const zero = g.scalar(0, DataType.INT64);
+  const kPos = g.op('Range', [zero, S, one]);
   const causal = g.op('Less', [
     g.op('Unsqueeze', [kPos, g.i64([0])]),
     g.op('Unsqueeze', [g.op('Add', [qPos, one]), g.i64([1])]),
@@ -120,20 +121,27 @@ export function buildOptForward(cfg: OptConfig, weights: Weights, opts: OptForwa
     const q = splitHeads(g.op('Mul', [linear(x, `${p}.self_attn.q_proj`), scaling]));
     const presentK = withPresent ? presentName(l, 'key') : undefined;
     const presentV = withPresent ? presentName(l, 'value') : undefined;
-    let k: string;
-    let v: string;
+    const keysT = (k: string): string => g.op('Transpose', [k], { perm: [0, 1, 3, 2] });
+    let heads: string; // attention output [B, heads, T, hd]
     if (opts.withPast) {
+      // Attention over the past and the new keys as two products, never over Concat(past, new): that concat
+      // copies the whole cache every decode step (a third of a step's time at 80 beams x 128 slots). The
+      // presents are still Concat(past, new), as outputs only (generation replaces them by the new part).
       const kNew = splitHeads(linear(x, `${p}.self_attn.k_proj`));
       const vNew = splitHeads(linear(x, `${p}.self_attn.v_proj`));
-      k = g.op('Concat', [past[l]!.key, kNew], { axis: 2 }, presentK ? { outputs: [presentK] } : {});
-      v = g.op('Concat', [past[l]!.value, vNew], { axis: 2 }, presentV ? { outputs: [presentV] } : {});
+      if (presentK) g.op('Concat', [past[l]!.key, kNew], { axis: 2 }, { outputs: [presentK] });
+      if (presentV) g.op('Concat', [past[l]!.value, vNew], { axis: 2 }, { outputs: [presentV] });
+      const scores = g.op('Concat', [g.op('MatMul', [q, keysT(past[l]!.key)]), g.op('MatMul', [q, keysT(kNew)])], { axis: -1 });
+      const probs = g.op('Softmax', [g.op('Add', [scores, bias])], { axis: -1 });
+      const split = (from: string, to: string): string => g.op('Slice', [probs, unsq0(from), unsq0(to), g.i64([3])]);
+      heads = g.op('Add', [g.op('MatMul', [split(zero, pastLen), past[l]!.value]), g.op('MatMul', [split(pastLen, S), vNew])]);
     } else {
-      k = splitHeads(linear(x, `${p}.self_attn.k_proj`), presentK);
-      v = splitHeads(linear(x, `${p}.self_attn.v_proj`), presentV);
+      const k = splitHeads(linear(x, `${p}.self_attn.k_proj`), presentK);
+      const v = splitHeads(linear(x, `${p}.self_attn.v_proj`), presentV);
+      const probs = g.op('Softmax', [g.op('Add', [g.op('MatMul', [q, keysT(k)]), bias])], { axis: -1 });
+      heads = g.op('MatMul', [probs, v]);
     }
-    const scores = g.op('Add', [g.op('MatMul', [q, g.op('Transpose', [k], { perm: [0, 1, 3, 2] })]), bias]);
-    const probs = g.op('Softmax', [scores], { axis: -1 });
-    const ctx = g.op('Reshape', [g.op('Transpose', [g.op('MatMul', [probs, v])], { perm: [0, 2, 1, 3] }), g.i64([0, 0, H])]);
+    const ctx = g.op('Reshape', [g.op('Transpose', [heads], { perm: [0, 2, 1, 3] }), g.i64([0, 0, H])]);
     h = g.op('Add', [residual, linear(ctx, `${p}.self_attn.out_proj`)]);
     if (!cfg.do_layer_norm_before) h = layerNorm(h, `${p}.self_attn_layer_norm`);
 
