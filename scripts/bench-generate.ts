@@ -11,6 +11,7 @@
 // the same weights 34.8 tokens/s (forward 5.63 s); the KV graph with --no-cache 43.0 tokens/s. Load 9-10: KV cache
 // 90.0 tokens/s (forward 1.86 s), cache-less export 73.5 tokens/s (forward 2.80 s). Same tokens in every run.
 import './bench-malloc.js'; // first: the allocator setting of the collapse bin
+import { loadavg } from 'node:os';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { generationPlan, openModelDir } from '../models/model-dir.js';
@@ -110,6 +111,7 @@ const prompts = Array.from({ length: args.prompts }, () => {
 });
 
 t = performance.now();
+const cpu0 = process.cpuUsage();
 const res = await beamSearch(decoder, prompts, {
   numBeams: args.beams,
   maxNewTokens: args['new-tokens'],
@@ -119,6 +121,7 @@ const res = await beamSearch(decoder, prompts, {
   padId: ids.pad,
 });
 const s = (performance.now() - t) / 1000;
+const cpu = process.cpuUsage(cpu0);
 const tokens = res.tokens.length * args['new-tokens'];
 const rssMiB = process.resourceUsage().maxRSS / 1024;
 console.log(
@@ -126,6 +129,12 @@ console.log(
     `${args.threads} threads${args['no-cache'] ? ', no cache' : ''}: ${s.toFixed(2)} s, ` +
     `${(tokens / s).toFixed(1)} continuation tokens/s (reference PyTorch 1.13: 13.4 at 16 new tokens), ` +
     `peak RSS ${rssMiB.toFixed(0)} MiB`,
+);
+// CPU time per token is what a shared machine's load does not change much; wall figures depend on the load.
+console.log(
+  `  CPU (user + sys, all threads) ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s = ${((cpu.user + cpu.system) / 1000 / tokens).toFixed(1)} ms per ` +
+    `continuation token (${(tokens / ((cpu.user + cpu.system) / 1e6) * args.threads).toFixed(1)} tokens/s on ${args.threads} idle cores); ` +
+    `load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`,
 );
 // Same tokens with and without the cache: compare this line between runs.
 console.log(`  tokens checksum ${res.tokens.reduce((h, t) => t.reduce((a, v) => (a * 31 + v) >>> 0, h), 7)}`);

@@ -132,9 +132,14 @@ export function withNewKeyValueOutputs(model: ModelProto, kv: KvLayout): { model
       }),
     );
   }
+  // A Concat that only fed a present output is now dead; onnxruntime would still run it (copying the whole
+  // cache each step), so it is dropped. One the attention still reads (most exports) stays.
+  const consumed = new Set((graph.node ?? []).flatMap((n) => n.input ?? []));
+  const dead = new Set(kvNames(kv).map((n) => n.present).filter((name) => !consumed.has(name)));
+  const nodes = (graph.node ?? []).filter((n) => !(n.opType === 'Concat' && n.output?.length === 1 && dead.has(n.output[0]!)));
   const newGraph = onnx.GraphProto.create({
     ...graph,
-    node: [...(graph.node ?? []), ...identities],
+    node: [...nodes, ...identities],
     output: [...outputs.filter((o) => !present.includes(o)), ...renamed],
   });
   return { model: onnx.ModelProto.create({ ...model, graph: newGraph }), layers: kv.layers };
