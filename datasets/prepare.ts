@@ -75,6 +75,8 @@ export interface PrepareOptions {
   blockSize: number;
   batchSize?: number;
   concat?: 'batched' | 'global';
+  /** datasets.map's num_proc (the paper's code: 4); see datasets/blocks.ts. */
+  numProc?: number;
   /** Output corpus directory (written whole under a temporary name, then renamed); without it only counts. */
   out?: string;
   /** Replace an existing --out. */
@@ -101,7 +103,7 @@ export async function prepareCorpus(o: PrepareOptions): Promise<PrepareResult> {
   const bar = progress('tokenize', src.rows.length, { unit: 'rows', logEvery: 10_000 });
   const tokenized = tokenizeRows(tokenizer, src.rows, (done, tokens) => bar.update(done, { tokens }));
   bar.stop();
-  const blocks = groupTexts(tokenized, { blockSize: o.blockSize, batchSize: o.batchSize, concat: o.concat });
+  const blocks = groupTexts(tokenized, { blockSize: o.blockSize, batchSize: o.batchSize, concat: o.concat, numProc: o.numProc });
   const t2 = performance.now();
   let manifest: CorpusManifest | null = null;
   if (o.out) {
@@ -130,7 +132,7 @@ export async function prepareCorpus(o: PrepareOptions): Promise<PrepareResult> {
           tokenizer: name,
           generation: 0,
           ...(o.data === 'synthetic' ? { seed: o.synthetic?.seed ?? 0 } : {}),
-          config: { blockSize: bs, batchSize: o.batchSize ?? 1000, concat: o.concat ?? 'batched', counts: blocks.counts },
+          config: { blockSize: bs, batchSize: o.batchSize ?? 1000, concat: o.concat ?? 'batched', numProc: o.numProc ?? 1, counts: blocks.counts },
         },
       });
     });

@@ -8,9 +8,9 @@ import { saveModel } from '../models/onnx/io.js';
 import { decodeModel, makeTensor, type TensorProto } from '../models/onnx/proto.js';
 import { buildOptForward } from '../models/opt/index.js';
 import { writeSafetensors } from '../models/safetensors.js';
-import { cachedArtifact, checkCompatible, loadArtifact, loadSourceModel, sourceSha256, type LoadedArtifact, type SourceModel } from '../models/train/artifact.js';
+import { cachedArtifact, checkCompatible, describeDropout, loadArtifact, loadSourceModel, sourceSha256, type LoadedArtifact, type SourceModel } from '../models/train/artifact.js';
 import { TrainEngine } from '../models/train/engine.js';
-import { DEFAULT_ADAMW, type OptimizerName, type ScheduleName } from '../models/train/optimizers.js';
+import { DEFAULT_ADAMW, type DecayExclude, type OptimizerName, type ScheduleName } from '../models/train/optimizers.js';
 import type { TensorMap } from '../models/train/tensor-file.js';
 import { writeDirAtomic, writeJsonAtomic } from '../models/util/atomic.js';
 import type { Provider } from '../models/session.js';
@@ -31,12 +31,20 @@ export interface FinetuneOptions {
   lr: number;
   optimizer?: OptimizerName;
   weightDecay?: number;
+  /** Parameters without weight decay (default bias-and-norm, the HF Trainer; the paper's code: none). */
+  decayExclude?: DecayExclude;
   beta1?: number;
   beta2?: number;
   eps?: number;
   schedule?: ScheduleName;
   warmupSteps?: number;
+  /** cosine-epoch's floor (CosineAnnealingLR's eta_min). */
+  minLr?: number;
   maxGradNorm?: number | null;
+  /** Dropout after the attention output projection and fc2 (HF OPT `dropout`; default 0). OPT models only. */
+  dropout?: number;
+  /** Dropout on the attention probabilities (HF OPT `attention_dropout`; default 0). */
+  attentionDropout?: number;
   seed?: number;
   threads?: number;
   provider?: Provider;
@@ -79,6 +87,10 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   if (o.warmupSteps !== undefined) checkNumber('--warmup-steps', o.warmupSteps, { int: true, min: 0 });
   if (o.checkpointEvery !== undefined) checkNumber('--checkpoint-every', o.checkpointEvery, { int: true, min: 0 });
   if (o.maxGradNorm !== undefined && o.maxGradNorm !== null) checkNumber('--max-grad-norm', o.maxGradNorm, { gt: 0 });
+  if (o.minLr !== undefined) checkNumber('--min-lr', o.minLr, { min: 0, max: o.lr });
+  if (o.schedule === 'cosine-epoch' && (o.warmupSteps ?? 0) > 0) throw new Error(`--schedule cosine-epoch has no warmup (CosineAnnealingLR); drop --warmup-steps ${o.warmupSteps}`);
+  for (const [flag, v] of [['--dropout', o.dropout], ['--attention-dropout', o.attentionDropout]] as const)
+    if (v !== undefined && !(v >= 0 && v < 1)) throw new Error(`${flag} ${v}: expected a probability in [0, 1)`);
   const out = resolve(o.out);
   if (existsSync(join(out, SUMMARY))) {
     const s = JSON.parse(readFileSync(join(out, SUMMARY), 'utf8')) as FinetuneResult;
@@ -101,18 +113,21 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
           beta1: o.beta1 ?? DEFAULT_ADAMW.beta1,
           beta2: o.beta2 ?? DEFAULT_ADAMW.beta2,
           eps: o.eps ?? DEFAULT_ADAMW.eps,
+          decayExclude: o.decayExclude ?? 'bias-and-norm',
         },
+        dropout: { hidden: o.dropout ?? 0, attention: o.attentionDropout ?? 0 },
       }, o.artifactCache, log);
   if (o.artifact && art.manifest.microBatch !== o.microBatchSize)
     throw new Error(`--artifact ${o.artifact} was built for micro-batch ${art.manifest.microBatch}, not --micro-batch-size ${o.microBatchSize}`);
   checkCompatible(art, src);
+  log(`training: ${describeDropout(src.kind, art.manifest.dropout?.rates ?? { hidden: o.dropout ?? 0, attention: o.attentionDropout ?? 0 })}`);
   // Shared, not copied (saves a weights-sized copy): the engine updates them in place; src is not reused.
   const weights: TensorMap = new Map(art.manifest.params.map((p) => [p.name, src.weights.get(p.name)!]));
   const engine = await TrainEngine.open(art.graphs, art.spec, weights, null, { threads: o.threads, provider: o.provider });
   try {
     const res = await trainLoop(engine, train, valid, {
       epochs: o.epochs, batchSize: o.batchSize, lr: o.lr,
-      schedule: { name: o.schedule ?? 'linear', warmupSteps: o.warmupSteps ?? 0 },
+      schedule: { name: o.schedule ?? 'linear', warmupSteps: o.warmupSteps ?? 0, ...(o.minLr !== undefined ? { minLr: o.minLr } : {}) },
       maxGradNorm: o.maxGradNorm ?? null, seed: o.seed ?? 0, padId: art.manifest.padId,
       checkpointDir: checkpointDirOf(out), checkpointEvery: o.checkpointEvery ?? 50,
       fusedStep: o.fusedStep ?? false, haltAfterSteps: o.haltAfterSteps, label: `train ${o.out}`, log,

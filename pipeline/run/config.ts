@@ -15,8 +15,12 @@ export const DataSchema = z
     /** Directory with wiki.{train,valid,test}.{raw,tokens} or the HF parquet files (WikiText only). */
     path: z.string().optional(),
     blockSize: int(2).default(64),
-    /** run_clm's batched group_texts (`batched`, the paper) or one global concatenation. */
-    grouping: z.enum(['batched', 'global']).default('batched'),
+    /**
+     * run_clm's group_texts in batches of 1000 rows (`batched`: one process), as the paper's code runs it
+     * (`batched-4`: datasets.map num_proc=4, the rows first split into 4 contiguous shards), or one global
+     * concatenation.
+     */
+    grouping: z.enum(['batched', 'batched-4', 'global']).default('batched'),
     /** Cap on the number of original training blocks (0 = all). */
     maxTrainBlocks: int().default(0),
     /** Cap on validation/test blocks used for model selection and test perplexity (0 = all). */
@@ -51,11 +55,26 @@ export const TrainSchema = z
     lr: z.number().positive().default(2e-5),
     optimizer: z.enum(['adamw', 'sgd']).default('adamw'),
     weightDecay: z.number().min(0).default(0),
-    schedule: z.enum(['linear', 'constant', 'cosine']).default('linear'),
+    /** Parameters weight decay skips: `bias-and-norm` (HF Trainer) or `none` (torch.optim.AdamW, the paper's code). */
+    decayExclude: z.enum(['bias-and-norm', 'none']).default('bias-and-norm'),
+    /** Per-step linear/cosine/constant (HF Trainer), or `cosine-epoch`: CosineAnnealingLR(T_max=epochs, eta_min=minLr) stepped per epoch. */
+    schedule: z.enum(['linear', 'constant', 'cosine', 'cosine-epoch']).default('linear'),
     warmupSteps: int().default(0),
+    /** The floor of `cosine-epoch` (eta_min). */
+    minLr: z.number().min(0).default(0),
+    /** Global gradient-norm clipping; 0 turns it off. */
     clipNorm: z.number().min(0).default(1),
+    /** OPT `dropout` during training (after the attention output projection and fc2); 0 = off. */
+    dropout: z.number().min(0).lt(1, 'must be below 1').default(0),
+    /** OPT `attention_dropout` during training (on the attention probabilities); 0 = off. */
+    attentionDropout: z.number().min(0).lt(1, 'must be below 1').default(0),
   })
-  .strict();
+  .strict()
+  .refine((t) => t.schedule !== 'cosine-epoch' || t.warmupSteps === 0, {
+    message: 'schedule cosine-epoch has no warmup (CosineAnnealingLR): set train.warmupSteps to 0',
+    path: ['warmupSteps'],
+  })
+  .refine((t) => t.minLr <= t.lr, { message: 'train.minLr must not exceed train.lr', path: ['minLr'] });
 
 export const GenerateSchema = z
   .object({

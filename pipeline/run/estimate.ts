@@ -51,7 +51,8 @@ export async function estimateRun(cfg: RunConfig, layout: RunLayout, model: stri
   const art = await cachedArtifact(loadSourceModel(model), {
     microBatch: t.microBatchSize,
     blockSize: T,
-    optimizer: { name: t.optimizer, weightDecay: t.weightDecay, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
+    optimizer: { name: t.optimizer, weightDecay: t.weightDecay, beta1: 0.9, beta2: 0.999, eps: 1e-8, decayExclude: t.decayExclude },
+    dropout: { hidden: t.dropout, attention: t.attentionDropout },
   });
   const engine = await TrainEngine.open(art.graphs, art.spec, art.initialWeights(), null, { threads, provider: cfg.provider });
   const B = t.microBatchSize;
@@ -62,8 +63,8 @@ export async function estimateRun(cfg: RunConfig, layout: RunLayout, model: stri
   // than one micro-batch times both (the warm-up step opens both sessions).
   const microPerStep = Math.ceil(t.batchSize / B);
   const step = async () => {
-    const [first] = await time(() => engine.accumulate(batch, 1 / (B * T)));
-    const [later] = microPerStep > 1 ? await time(() => engine.accumulate(batch, 1 / (B * T))) : [0];
+    const [first] = await time(() => engine.accumulate(batch, 1 / (B * T), { seed: 0, step: 0, micro: 0 }));
+    const [later] = microPerStep > 1 ? await time(() => engine.accumulate(batch, 1 / (B * T), { seed: 0, step: 0, micro: 1 })) : [0];
     const [update] = await time(() => engine.applyUpdate(0, null));
     return { first, later, update };
   };

@@ -4,7 +4,7 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { concatCorpora, fixedFraction, readBlocks, readCorpus, subsampleIndices, writeCorpus, type CorpusRow } from '../../datasets/corpus.js';
-import { buildBlocks } from '../../datasets/blocks.js';
+import { buildBlocks, groupingOptions } from '../../datasets/blocks.js';
 import { SyntheticSource } from '../../datasets/synthetic.js';
 import { loadTokenizer, tinyTokenizerFiles, type Tokenizer } from '../../datasets/tokenizer.js';
 import { loadSourceRows } from '../../datasets/prepare.js';
@@ -89,7 +89,7 @@ async function prepareData(cfg: RunConfig, layout: RunLayout): Promise<Info> {
       continue;
     }
     const { rows, provenance } = await sourceRows(cfg, split);
-    const blocks = buildBlocks(tok, rows, { blockSize: cfg.data.blockSize, concat: cfg.data.grouping });
+    const blocks = buildBlocks(tok, rows, groupingOptions(cfg.data.blockSize, cfg.data.grouping));
     const cap = split === 'train' ? cfg.data.maxTrainBlocks : cfg.data.maxEvalBlocks;
     const n = cap > 0 ? Math.min(cap, blocks.counts.blocks) : blocks.counts.blocks;
     if (n === 0) throw new Error(`data.${split}: ${rows.length} rows give no ${cfg.data.blockSize}-token block; use more rows or a smaller data.blockSize`);
@@ -116,9 +116,13 @@ function trainOptions(cfg: RunConfig) {
     microBatchSize: t.microBatchSize,
     optimizer: t.optimizer,
     weightDecay: t.weightDecay,
+    decayExclude: t.decayExclude,
     schedule: t.schedule,
     warmupSteps: t.warmupSteps,
+    minLr: t.minLr,
     maxGradNorm: t.clipNorm > 0 ? t.clipNorm : null,
+    dropout: t.dropout,
+    attentionDropout: t.attentionDropout,
     threads: cfg.threads || undefined,
     provider: cfg.provider,
   };

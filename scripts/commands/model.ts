@@ -114,6 +114,11 @@ const info: CommandModule<object, InfoArgs> = {
       outputs: md.io.outputs.map((x) => `${x.name} [${x.shape.join(', ')}]`),
       kvCache: md.io.hasPast ? `${md.io.pastLayers} layers` : 'none',
       safetensors: md.safetensorsPath ? `${md.safetensorsPath} (${mb(md.safetensorsPath)})` : 'none',
+      // Training rebuilds the OPT graph from config + safetensors (dropout sites known); otherwise it trains the
+      // ONNX graph as it is, whose dropout sites are unknown.
+      trainingDropout: md.safetensorsPath
+        ? 'sites known (OPT graph rebuilt for training): dropout after the attention output projection and fc2, attention dropout on the attention probabilities'
+        : 'sites unknown (the ONNX graph is trained as it is, a foreign graph): trained without dropout',
     };
     if (args.json) {
       process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
@@ -128,6 +133,7 @@ const info: CommandModule<object, InfoArgs> = {
       `  outputs: ${shortList(summary.outputs)}`,
       `  KV cache: ${summary.kvCache}`,
       `  safetensors: ${summary.safetensors}`,
+      `  training dropout: ${summary.trainingDropout}`,
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
   },
