@@ -109,7 +109,7 @@ function* blockRows(tok: Tokenizer, ids: Int32Array, n: number, size: number): G
   }
 }
 
-function trainOptions(cfg: RunConfig) {
+export function trainOptions(cfg: RunConfig) {
   const t = cfg.train;
   return {
     batchSize: t.batchSize,
