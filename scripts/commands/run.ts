@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
 import { deepMerge, parseOverrides, readConfigFile, validateConfig, type RunConfig } from '../../pipeline/run/config.js';
-import { PRESETS, presetConfig } from '../../pipeline/run/presets.js';
+import { formatConfig, isPaperPreset, PRESETS, presetConfig } from '../../pipeline/run/presets.js';
 import { formatStatus, runStatus } from '../../pipeline/run/status.js';
 import { resolveShard } from '../../pipeline/shards.js';
 
@@ -34,6 +34,13 @@ export function resolveRunConfig(args: { preset?: string; config?: string; set?:
   return validateConfig(raw, origin);
 }
 
+/** The paper preset a configuration starts from (--preset, or a config file's `preset:`), if any. */
+function paperPresetOf(args: { preset?: string; config?: string }): string | undefined {
+  let name = args.preset;
+  if (args.config) name = ((readConfigFile(args.config) ?? {}) as { preset?: string }).preset ?? name;
+  return isPaperPreset(name) ? name : undefined;
+}
+
 function projectVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
@@ -59,7 +66,8 @@ const run: CommandModule<object, RunArgs> = {
   handler: async (args) => {
     const cfg = resolveRunConfig(args);
     if (args['print-config']) {
-      process.stdout.write(`${JSON.stringify(cfg, null, 2)}\n`);
+      const preset = paperPresetOf(args);
+      process.stdout.write(formatConfig(cfg, preset ? { preset: resolveRunConfig({ preset }) } : undefined));
       return;
     }
     const { runExperiment } = await import('../../pipeline/run/loop.js');
