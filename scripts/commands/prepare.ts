@@ -48,6 +48,7 @@ const prepare: CommandModule<object, PrepareArgs> = {
       .example('$0 prepare --data ../shared/data/wikitext-2 --tokenizer ../shared/tokenizers/opt-125m --out runs/wt2-train', 'WikiText-2 train in 64-token blocks')
       .example('$0 prepare --data synthetic --rows 5000 --out runs/synth-train', 'synthetic source, tiny tokenizer') as never,
   handler: async (a) => {
+    a['num-proc'] ??= 1;
     for (const [flag, v] of [['--block-size', a['block-size']], ['--batch-size', a['batch-size']], ['--rows', a.rows], ['--num-proc', a['num-proc']]] as const) {
       if (!Number.isInteger(v) || v < 1) throw new Error(`${flag} must be a positive integer, got ${v}`);
     }

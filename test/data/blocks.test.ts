@@ -100,4 +100,14 @@ describe('run_clm group_texts', () => {
     expect(() => buildBlocks(charTok, rows, { blockSize: 4, numProc: 4, concat: 'global' })).toThrow(/--num-proc 4/);
     expect(() => buildBlocks(charTok, rows, { blockSize: 4, numProc: 0 })).toThrow(/--num-proc/);
   });
+
+  it('prepareCorpus with numProc 4 (collapse prepare --num-proc 4) groups the same way', async () => {
+    const { prepareCorpus, loadSourceRows, resolveTokenizer } = await import('../../datasets/prepare.js');
+    const r = await prepareCorpus({ data: 'synthetic', tokenizer: 'tiny', blockSize: 16, numProc: 4, synthetic: { rows: 2003, seed: 3 } });
+    const { rows } = await loadSourceRows('synthetic', { synthetic: { rows: 2003, seed: 3 } });
+    const tok = resolveTokenizer('tiny').tokenizer;
+    const ref = groupTexts(tokenizeRows(tok, rows), { blockSize: 16, numProc: 4 });
+    expect(r.counts).toEqual(ref.counts);
+    expect(r.counts.batches).toBe(4); // shards of 501, 501, 501, 500 rows: one map batch each
+  });
 });
