@@ -1,7 +1,8 @@
 // Where everything of a run lives: runs/NAME/{run.json, data/, base/, seed-S/gen-K/{model, train-corpus,
 // corpus, metrics.json, log}}. Every stage writes its outputs atomically and then a `<stage>.done.json`
 // marker, so that a rerun skips finished stages and `collapse status` can read the state from disk alone.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { readJsonFile } from '../../models/util/json.js';
 import { join } from 'node:path';
 import { writeJsonAtomic } from '../../models/util/atomic.js';
 
@@ -31,7 +32,7 @@ export function isDone(markerPath: string): boolean {
   return existsSync(markerPath);
 }
 export function readMarker(markerPath: string): Marker | null {
-  return existsSync(markerPath) ? (JSON.parse(readFileSync(markerPath, 'utf8')) as Marker) : null;
+  return existsSync(markerPath) ? readJsonFile<Marker>(markerPath) : null;
 }
 export function markDone(markerPath: string, stage: string, seconds: number, extra: Record<string, unknown> = {}): void {
   writeJsonAtomic(markerPath, { stage, finishedAt: new Date().toISOString(), seconds, ...extra });

@@ -3,7 +3,8 @@
 // ORIGINAL training block, evaluates, and mixes the next generation's training corpus.
 // Like a datatrove pipeline it is a list of steps; each step reads, writes atomically and leaves a marker,
 // so that a rerun resumes, and steps shard by rank so that many processes can share one run directory.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { readJsonFile } from '../../models/util/json.js';
 import { join } from 'node:path';
 import { writeJsonAtomic } from '../../models/util/atomic.js';
 import type { RunConfig } from './config.js';
@@ -44,6 +45,8 @@ export interface RunOptions {
   pollSeconds?: number;
   projectVersion?: string;
   inputChecksums?: Record<string, string>;
+  /** Called at each poll while waiting for another rank; throws to give up (e.g. no other rank is running). */
+  onWait?: (what: string) => void;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -52,16 +55,18 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export function writeRunManifest(cfg: RunConfig, layout: RunLayout, opts: RunOptions): void {
   const config = JSON.parse(JSON.stringify(cfg)) as RunConfig;
   if (existsSync(layout.manifest)) {
-    const prev = JSON.parse(readFileSync(layout.manifest, 'utf8')) as { config: RunConfig };
+    const prev = readJsonFile(layout.manifest) as { config: RunConfig };
     const a = JSON.stringify({ ...prev.config, seeds: [] });
     const b = JSON.stringify({ ...config, seeds: [] });
-    if (a !== b) {
+    // Before the first step finished nothing depends on the old config (e.g. a bad model.base): replace it.
+    const started = isDone(layout.marker(join(layout.root, 'base'), 'base-model'));
+    if (a !== b && started) {
       throw new Error(
         `${layout.manifest} was written for a different configuration; resume with the same config, ` +
           `or start a new run with --set name=OTHER (or delete ${layout.root})`,
       );
     }
-    return;
+    if (a === b || started) return;
   }
   writeJsonAtomic(layout.manifest, {
     config,
@@ -84,7 +89,10 @@ export async function runExperiment(cfg: RunConfig, stages: Stages, opts: RunOpt
     if (isDone(marker)) return;
     if (!leader) {
       log(`[rank ${shard.index}] waiting for ${stage} in ${dir}`);
-      while (!isDone(marker)) await sleep(poll);
+      while (!isDone(marker)) {
+        opts.onWait?.(`${stage} in ${dir}`);
+        await sleep(poll);
+      }
       return;
     }
     const t0 = Date.now();
@@ -115,6 +123,7 @@ export async function runExperiment(cfg: RunConfig, stages: Stages, opts: RunOpt
         // The leader waits until every rank's shards are committed, then seals the corpus.
         while (leader && !(await stages.generationComplete(cfg, layout, seed, gen))) {
           log(`generate: waiting for the other ranks' shards of ${dir}`);
+          opts.onWait?.(`the other ranks' shards of ${dir}`);
           await sleep(poll);
         }
         if (leader) markDone(genMarker, 'generate', (Date.now() - t0) / 1000);

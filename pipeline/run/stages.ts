@@ -1,7 +1,8 @@
 // The steps of the generational loop, on top of datasets/ (sources, blocks, corpus store), models/ (model
 // directories), pipeline/train, pipeline/generate and pipeline/eval. Each reads its inputs from the run
 // directory and writes its outputs atomically; the loop (loop.ts) leaves the markers.
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
+import { readJsonFile } from '../../models/util/json.js';
 import { join, resolve } from 'node:path';
 import { concatCorpora, fixedFraction, readBlocks, readCorpus, subsampleIndices, writeCorpus, type CorpusRow } from '../../datasets/corpus.js';
 import { buildBlocks, groupingOptions } from '../../datasets/blocks.js';
@@ -298,5 +299,5 @@ export function makeStages(): Stages {
 }
 
 export function readJson<T>(path: string): T {
-  return JSON.parse(readFileSync(path, 'utf8')) as T;
+  return readJsonFile<T>(path);
 }
