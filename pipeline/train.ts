@@ -86,15 +86,17 @@ const NOT_IN_KEY = ['model', 'artifact', 'train', 'valid', 'out', 'threads', 'pr
  * validation data's, and every other option with its default resolved. Options added to FinetuneOptions later
  * are covered without touching this function (only NOT_IN_KEY lists exceptions).
  */
+const LATER_DEFAULTS: Record<string, unknown> = { decayExclude: 'bias-and-norm', minLr: 0, dropout: 0, attentionDropout: 0 };
+
 export function finetuneResumeKey(o: FinetuneOptions, valid: BlockCorpus | null, modelSha: string): Record<string, unknown> {
   const rest: Record<string, unknown> = { ...o };
   for (const k of NOT_IN_KEY) delete rest[k];
-  const defaults = {
-    optimizer: 'adamw', weightDecay: DEFAULT_ADAMW.weightDecay, beta1: DEFAULT_ADAMW.beta1, beta2: DEFAULT_ADAMW.beta2, eps: DEFAULT_ADAMW.eps, schedule: 'linear', warmupSteps: 0, maxGradNorm: null, seed: 0, fusedStep: false,
-    decayExclude: 'bias-and-norm', minLr: 0, dropout: 0, attentionDropout: 0,
-  };
+  const defaults = { optimizer: 'adamw', weightDecay: DEFAULT_ADAMW.weightDecay, beta1: DEFAULT_ADAMW.beta1, beta2: DEFAULT_ADAMW.beta2, eps: DEFAULT_ADAMW.eps, schedule: 'linear', warmupSteps: 0, maxGradNorm: null, seed: 0, fusedStep: false };
   const resolved: Record<string, unknown> = { ...defaults };
   for (const [k, v] of Object.entries(rest)) if (v !== undefined) resolved[k] = v;
+  // Options added later enter the key only when they differ from their default, so that outputs and checkpoints
+  // made before they existed still match.
+  for (const [k, d] of Object.entries(LATER_DEFAULTS)) if (resolved[k] === d) delete resolved[k];
   const validSha = valid ? createHash('sha256').update(new Uint8Array(valid.ids.buffer, valid.ids.byteOffset, valid.ids.byteLength)).digest('hex') : null;
   return { model: modelSha, valid: validSha, ...Object.fromEntries(Object.entries(resolved).sort(([a], [b]) => (a < b ? -1 : 1))) };
 }
@@ -166,7 +168,8 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   try {
     const res = await trainLoop(engine, train, valid, {
       epochs: o.epochs, batchSize: o.batchSize, lr: o.lr,
-      schedule: { name: o.schedule ?? 'linear', warmupSteps: o.warmupSteps ?? 0, ...(o.minLr !== undefined ? { minLr: o.minLr } : {}) },
+      // minLr only where it means something, so other schedules keep their checkpoint fingerprints.
+      schedule: { name: o.schedule ?? 'linear', warmupSteps: o.warmupSteps ?? 0, ...(o.schedule === 'cosine-epoch' ? { minLr: o.minLr ?? 0 } : {}) },
       maxGradNorm: o.maxGradNorm ?? null, seed: o.seed ?? 0, padId: art.manifest.padId,
       checkpointDir: checkpointDirOf(out), checkpointEvery: o.checkpointEvery ?? 50,
       fusedStep: o.fusedStep ?? false, haltAfterSteps: o.haltAfterSteps, resumeKey: key, label: `train ${o.out}`, log,

@@ -215,3 +215,16 @@ describe('training artifact with dropout', () => {
   }, 60_000);
 });
 
+
+describe('resume key', () => {
+  it('a rerun with other dropout or optimizer options is refused by name; defaults leave older keys unchanged', async () => {
+    const { finetuneResumeKey } = await import('../../pipeline/train.js');
+    const { keyChanges } = await import('../../models/util/resume-key.js');
+    const o = { model: 'm', train: 't', out: 'o', epochs: 1, batchSize: 4, microBatchSize: 4, lr: 1e-3 };
+    const base = finetuneResumeKey(o, null, 'sha');
+    expect(finetuneResumeKey({ ...o, dropout: 0, attentionDropout: 0, decayExclude: 'bias-and-norm', minLr: 0 }, null, 'sha')).toEqual(base);
+    expect(keyChanges(base, finetuneResumeKey({ ...o, dropout: 0.1, decayExclude: 'none', schedule: 'cosine-epoch', minLr: 1e-6 }, null, 'sha')).sort()).toEqual([
+      'decay-exclude (unset) -> "none"', 'dropout (unset) -> 0.1', 'min-lr (unset) -> 0.000001', 'schedule "linear" -> "cosine-epoch"',
+    ]);
+  });
+});
