@@ -56,6 +56,13 @@ export const FLAG_RANGES: Record<string, Range> = {
   components: INT1,
   tol: POSITIVE,
   'max-iter': INT1,
+  // theory vae
+  batch: INT1,
+  latent: INT1,
+  capacity: INT1,
+  beta: { min: 0 },
+  holdout: INT1,
+  'eval-samples': { int: true, min: 2 },
 };
 
 interface YargsOptions {

@@ -10,14 +10,14 @@ import { SyntheticSource } from '../../datasets/synthetic.js';
 import { loadTokenizer, tinyTokenizerFiles, type Tokenizer } from '../../datasets/tokenizer.js';
 import { loadSourceRows } from '../../datasets/prepare.js';
 import { hubSnapshot, isHubId } from '../../models/hub.js';
-import { importHfCheckpoint, loadModelDir, writeModelDir } from '../../models/model-dir.js';
+import { GRAPH_FILES, importHfCheckpoint, openModelDir, writeModelDir } from '../../models/model-dir.js';
 import { initOptWeights, TINY_CONFIG } from '../../models/opt/index.js';
 import { writeFileAtomic } from '../../models/util/atomic.js';
 import { blockTexts, loadEvalCorpus } from '../eval/corpus-input.js';
 import { evaluateGeneration, realReference, type EvalCorpus } from '../eval/evaluate.js';
 import type { TailReference } from '../eval/tail.js';
 import { writeGenerationEval } from '../eval/metrics-schema.js';
-import { generateCorpus, generationComplete, loadGenerationModel } from '../generate/run.js';
+import { generateCorpus, generationComplete } from '../generate/run.js';
 import { buildReport } from '../report/report.js';
 import { finetune } from '../train.js';
 import type { RunConfig } from './config.js';
@@ -53,9 +53,10 @@ async function baseModel(cfg: RunConfig, layout: RunLayout): Promise<Info> {
   else if (!existsSync(spec)) {
     throw new Error(`model.base ${spec}: no such directory; use tiny, a model directory, or a hub id such as facebook/opt-125m`);
   }
-  if (existsSync(join(dir, 'onnx', 'model.onnx'))) {
-    loadModelDir(dir); // validates the graph's inputs and outputs
-    if (cfg.model.pretrainEpochs === 0) return { base: spec, dir: resolve(dir) };
+  // A directory with an ONNX graph is used as it is (any family); a bare checkpoint is imported (OPT).
+  if (GRAPH_FILES.some((f) => existsSync(join(dir, f)))) {
+    const md = openModelDir(dir); // validates config, graphs and tokenizer before the first stage
+    if (cfg.model.pretrainEpochs === 0) return { base: spec, dir: resolve(dir), family: md.config.family, modelType: md.config.modelType };
   }
   importHfCheckpoint(dir, target);
   return { base: spec, imported: dir, dir: target };
@@ -80,7 +81,7 @@ async function sourceRows(cfg: RunConfig, split: (typeof SPLITS)[number]): Promi
 }
 
 async function prepareData(cfg: RunConfig, layout: RunLayout): Promise<Info> {
-  const md = loadModelDir(cfg.model.pretrainEpochs > 0 ? initDir(layout) : baseModelDir(cfg, layout));
+  const md = openModelDir(cfg.model.pretrainEpochs > 0 ? initDir(layout) : baseModelDir(cfg, layout));
   const tok = loadTokenizer(md.tokenizerDir);
   const counts: Info = {};
   for (const split of SPLITS) {
@@ -225,7 +226,7 @@ async function finetuneStage(cfg: RunConfig, layout: RunLayout, seed: number, ge
 async function generateStage(cfg: RunConfig, layout: RunLayout, seed: number, gen: number, shard: { index: number; count: number }): Promise<void> {
   const g = cfg.generate;
   await generateCorpus({
-    model: loadGenerationModel(layout.model(seed, gen)),
+    model: layout.model(seed, gen),
     prompts: layout.split('train'),
     out: layout.corpus(seed, gen),
     strategy: g.method,
@@ -250,7 +251,7 @@ async function generateStage(cfg: RunConfig, layout: RunLayout, seed: number, ge
 
 async function evaluateStage(cfg: RunConfig, layout: RunLayout, seed: number, gen: number): Promise<Info> {
   const scorer = layout.model(seed, 0);
-  const padId = loadModelDir(scorer).config.pad_token_id;
+  const padId = openModelDir(scorer).generation.padId;
   // Rows that ended early (min_new_tokens < new_tokens) are scored on their real tokens only.
   const corpus: EvalCorpus = { ...loadEvalCorpus(layout.corpus(seed, gen), { padId }), promptText: blockTexts(layout.split('train')) };
   const test = readBlocks(layout.split('test'));

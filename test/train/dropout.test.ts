@@ -7,7 +7,8 @@ import { buildGradientGraph, type DropoutMask } from '../../models/grad/index.js
 import { type GraphProto, type ModelProto } from '../../models/onnx/proto.js';
 import { buildOptForward, initOptWeights, TINY_CONFIG } from '../../models/opt/index.js';
 import { openSession, type ort } from '../../models/session.js';
-import { buildArtifact, describeDropout, loadArtifact, type SourceModel } from '../../models/train/artifact.js';
+import { buildArtifact, describeDropout, loadArtifact } from '../../models/train/artifact.js';
+import type { ForwardSource as SourceModel } from '../../models/model-dir.js';
 import { dropoutMasks, fillDropoutMask } from '../../models/train/dropout.js';
 import { TrainEngine } from '../../models/train/engine.js';
 import { Rng, seedOf } from '../../models/util/rng.js';
