@@ -10,14 +10,17 @@ import { beamSearch } from '../generate/beam-search.js';
 import { openDecoder } from '../generate/decoder.js';
 import { sampleSearch } from '../generate/sampling.js';
 import { loadGenerationModel } from '../generate/run.js';
-import type { RunConfig } from './config.js';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { runSettings, type RunConfig } from './config.js';
 import type { RunLayout } from './layout.js';
 
 export interface Estimate {
   warmupSeconds: number;
   measured: { microStep: number; update: number; generateBatch: number; scorePerSample: number };
-  perGeneration: { train: number; generate: number; evaluate: number; total: number };
+  /** Pretraining of a tiny base and the zero-shot scoring, before the generations. */
+  setupSeconds: number;
+  /** Per generation of each setting (settings differ in their epochs). */
+  perGeneration: { setting: string; train: number; generate: number; evaluate: number; total: number }[];
   generations: number;
   seeds: number;
   totalSeconds: number;
@@ -64,7 +67,7 @@ export async function estimateRun(cfg: RunConfig, layout: RunLayout, model: stri
   const step = async () => {
     const [first] = await time(() => engine.accumulate(batch, 1 / (B * T)));
     const [later] = microPerStep > 1 ? await time(() => engine.accumulate(batch, 1 / (B * T))) : [0];
-    const [update] = await time(() => engine.applyUpdate(0, null));
+    const [update] = await time(() => engine.applyUpdate(1e-12, t.clipNorm > 0 ? t.clipNorm : null)); // as the loop calls it (clipping reads every gradient)
     return { first, later, update };
   };
   await step();
@@ -101,29 +104,35 @@ export async function estimateRun(cfg: RunConfig, layout: RunLayout, model: stri
   await scorer.close();
   const scorePerSample = scoreSecs / rows;
 
-  const stepsPerEpoch = Math.ceil(train.rows / t.batchSize);
   const microStep = (first + (microPerStep - 1) * later) / microPerStep;
-  const trainSecs = t.epochs * (stepsPerEpoch * (microPerStep * microStep + update) + valid.rows * scorePerSample);
+  const epochSeconds = (rows: number, validRows: number) => Math.ceil(rows / t.batchSize) * (microPerStep * microStep + update) + validRows * scorePerSample;
+  const pretrainRows = cfg.model.pretrainEpochs > 0 ? readBlocks(existsSync(layout.split('pretrain')) ? layout.split('pretrain') : layout.split('train')).rows : 0;
+  const setupSeconds = cfg.model.pretrainEpochs * epochSeconds(pretrainRows, 0) + test.rows * scorePerSample;
   const generateSecs = (Math.ceil(train.rows / g.batchSize) * generateBatch) / opts.shards;
   const evaluateSecs = (train.rows + test.rows) * scorePerSample;
-  const per = trainSecs + generateSecs + evaluateSecs;
+  const perGeneration = runSettings(cfg).map((s) => {
+    const trainSecs = s.epochs * epochSeconds(train.rows, valid.rows);
+    return { setting: s.name, train: trainSecs, generate: generateSecs, evaluate: evaluateSecs, total: trainSecs + generateSecs + evaluateSecs };
+  });
   const est: Estimate = {
     warmupSeconds: now() - t0,
     measured: { microStep, update, generateBatch, scorePerSample },
-    perGeneration: { train: trainSecs, generate: generateSecs, evaluate: evaluateSecs, total: per },
+    setupSeconds,
+    perGeneration,
     generations: cfg.generations,
     seeds: opts.seeds,
-    totalSeconds: per * cfg.generations * opts.seeds,
+    totalSeconds: setupSeconds + perGeneration.reduce((a, p) => a + p.total, 0) * cfg.generations * opts.seeds,
   };
-  writeJsonAtomic(join(layout.root, 'estimate.json'), est);
+  writeJsonAtomic(layout.estimate, est);
   return est;
 }
 
 export function describeEstimate(e: Estimate): string {
-  const p = e.perGeneration;
+  const per = e.perGeneration
+    .map((p) => `${e.perGeneration.length > 1 ? `${p.setting}: ` : ''}train ${formatDuration(p.train)}, generate ${formatDuration(p.generate)}, evaluate ${formatDuration(p.evaluate)}`)
+    .join('; ');
   return (
-    `estimate: ${formatDuration(e.totalSeconds)} for ${e.seeds} seed(s) x ${e.generations} generations ` +
-    `(per generation: train ${formatDuration(p.train)}, generate ${formatDuration(p.generate)}, evaluate ${formatDuration(p.evaluate)}; ` +
-    `from a ${e.warmupSeconds.toFixed(0)} s warm-up)`
+    `estimate: ${formatDuration(e.totalSeconds)} for ${e.perGeneration.length} setting(s) x ${e.seeds} seed(s) x ${e.generations} generations ` +
+    `(${e.setupSeconds >= 1 ? `pretraining and zero-shot ${formatDuration(e.setupSeconds)}; ` : ''}per generation: ${per}; from a ${e.warmupSeconds.toFixed(0)} s warm-up)`
   );
 }

@@ -63,11 +63,10 @@ const run: CommandModule<object, RunArgs> = {
       return;
     }
     const { runExperiment } = await import('../../pipeline/run/loop.js');
-    const { makeStages } = await import('../../pipeline/run/stages.js');
     const shard = resolveShard({ shardIndex: args['shard-index'], numShards: args['num-shards'] });
     const t0 = Date.now();
     if (!(args['poll-seconds'] > 0)) throw new Error(`--poll-seconds ${args['poll-seconds']}: must be a positive number`);
-    const res = await runExperiment(cfg, makeStages(), { seeds: args.seed, shard, projectVersion: projectVersion(), pollSeconds: args['poll-seconds'] });
+    const res = await runExperiment(cfg, { seeds: args.seed, shard, projectVersion: projectVersion(), pollSeconds: args['poll-seconds'] });
     const secs = ((Date.now() - t0) / 1000).toFixed(1);
     process.stdout.write(`run ${cfg.name} finished in ${secs} s: ${res.root}${res.report ? `\nreport: ${res.report}` : ''}\n`);
   },
