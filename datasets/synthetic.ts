@@ -73,7 +73,7 @@ export const DEFAULT_SYNTHETIC: SyntheticConfig = {
   functionClasses: 2,
   grammarPeak: 2.0,
   pEnd: 0.15,
-  zipf: 1.2,
+  zipf: 1.6,
   noise: 0.5,
   sentencesPerRow: 6,
   topics: 12,
@@ -81,8 +81,8 @@ export const DEFAULT_SYNTHETIC: SyntheticConfig = {
   topicStrength: 2.5,
   domainShift: 1.5,
   recurClass: 4,
-  recurRate: 0.5,
-  recurMemory: 2,
+  recurRate: 0.8,
+  recurMemory: 1,
   // The task: 6 topics with Zipf-like weights (the last ones are its rare tail).
   taskTopicWeights: [0.4, 0.22, 0.14, 0.1, 0.08, 0.06],
   // Pretraining: all 12 topics, the task's first ones under-represented.

@@ -56,7 +56,7 @@ export async function estimateRun(cfg: RunConfig, layout: RunLayout, model: stri
     blockSize: T,
     optimizer: { name: t.optimizer, weightDecay: t.weightDecay, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
   });
-  const engine = await TrainEngine.open(art.graphs, art.spec, art.initialWeights(), null, { threads, provider: cfg.provider });
+  const [trainOpen, engine] = await time(() => TrainEngine.open(art.graphs, art.spec, art.initialWeights(), null, { threads, provider: cfg.provider }));
   const B = t.microBatchSize;
   const inputIds = new BigInt64Array(B * T);
   for (let i = 0; i < B * T; i++) inputIds[i] = BigInt(train.ids[i % train.ids.length]!);
@@ -78,11 +78,11 @@ export async function estimateRun(cfg: RunConfig, layout: RunLayout, model: stri
   // separates the per-step cost from the prefill, and both scale to the configured continuation length.
   const g = cfg.generate;
   const gm = loadGenerationModel(model);
-  const decoder = await openDecoder(gm.graph, { threads, provider: cfg.provider });
+  const [decoderOpen, decoder] = await time(() => openDecoder(gm.graph, { threads, provider: cfg.provider }));
   const n = Math.min(g.batchSize, train.rows);
   const prompts = Array.from({ length: n }, (_, i) => train.ids.slice(i * T, (i + 1) * T));
   const decode = (steps: number) => {
-    const common = { eosId: gm.eosId, padId: gm.padId, maxNewTokens: steps, minNewTokens: steps, repetitionPenalty: g.repetitionPenalty };
+    const common = { eosId: gm.eosId, padId: gm.padId, maxNewTokens: steps, minNewTokens: steps, repetitionPenalty: g.repetitionPenalty, noRepeatNgramSize: g.noRepeatNgramSize };
     return g.method === 'beam'
       ? beamSearch(decoder, prompts, { ...common, numBeams: g.numBeams })
       : sampleSearch(decoder, prompts, { ...common, doSample: g.method === 'sample', temperature: g.temperature, topK: g.topK, topP: g.topP, seed: 0 });
@@ -97,7 +97,7 @@ export async function estimateRun(cfg: RunConfig, layout: RunLayout, model: stri
 
   // Scoring: a warm-up batch, then one timed batch of real blocks.
   const rows = Math.min(8, test.rows);
-  const scorer = await openScorer(model, { threads, provider: cfg.provider });
+  const [scorerOpen, scorer] = await time(() => openScorer(model, { threads, provider: cfg.provider }));
   const sample = { ids: test.ids.subarray(0, rows * T), rows, blockSize: T };
   await scoreBlocks(scorer, sample);
   const [scoreSecs] = await time(() => scoreBlocks(scorer, sample));
@@ -107,11 +107,12 @@ export async function estimateRun(cfg: RunConfig, layout: RunLayout, model: stri
   const microStep = (first + (microPerStep - 1) * later) / microPerStep;
   const epochSeconds = (rows: number, validRows: number) => Math.ceil(rows / t.batchSize) * (microPerStep * microStep + update) + validRows * scorePerSample;
   const pretrainRows = cfg.model.pretrainEpochs > 0 ? readBlocks(existsSync(layout.split('pretrain')) ? layout.split('pretrain') : layout.split('train')).rows : 0;
-  const setupSeconds = cfg.model.pretrainEpochs * epochSeconds(pretrainRows, 0) + test.rows * scorePerSample;
-  const generateSecs = (Math.ceil(train.rows / g.batchSize) * generateBatch) / opts.shards;
-  const evaluateSecs = (train.rows + test.rows) * scorePerSample;
+  // Opening the sessions is a fixed cost of every training run, generation and scoring pass.
+  const setupSeconds = (cfg.model.pretrainEpochs > 0 ? trainOpen + cfg.model.pretrainEpochs * epochSeconds(pretrainRows, 0) : 0) + scorerOpen + test.rows * scorePerSample;
+  const generateSecs = decoderOpen + (Math.ceil(train.rows / g.batchSize) * generateBatch) / opts.shards;
+  const evaluateSecs = 2 * scorerOpen + (train.rows + test.rows) * scorePerSample;
   const perGeneration = runSettings(cfg).map((s) => {
-    const trainSecs = s.epochs * epochSeconds(train.rows, valid.rows);
+    const trainSecs = trainOpen + s.epochs * epochSeconds(train.rows, valid.rows);
     return { setting: s.name, train: trainSecs, generate: generateSecs, evaluate: evaluateSecs, total: trainSecs + generateSecs + evaluateSecs };
   });
   const est: Estimate = {

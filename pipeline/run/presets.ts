@@ -25,11 +25,11 @@ export const PRESETS: Record<string, { description: string; config: RunConfigInp
       name: 'tiny',
       seeds: [0, 1],
       generations: 10,
-      model: { base: 'tiny', initSeed: 0, initFrom: 'base', pretrainEpochs: 4, pretrainLr: 3e-3 },
+      model: { base: 'tiny', initSeed: 0, initFrom: 'base', pretrainEpochs: 5, pretrainLr: 3e-3 },
       data: { source: 'synthetic', blockSize: 32, synthetic: { trainRows: 160, validRows: 60, testRows: 100, pretrainRows: 3000, seed: 1234 } },
-      train: { epochs: 2, batchSize: 16, microBatchSize: 16, lr: 3e-4, optimizer: 'adamw', schedule: 'linear', clipNorm: 1 },
+      train: { epochs: 2, batchSize: 16, microBatchSize: 16, lr: 4e-4, optimizer: 'adamw', schedule: 'linear', clipNorm: 1 },
       // The paper's code decodes with 5 beams and repetition_penalty 3.0; see the README for this preset's choice.
-      generate: { method: 'beam', numBeams: 5, newTokens: 32, minNewTokens: 32, repetitionPenalty: 1.2, noRepeatNgramSize: 3, batchSize: 64 },
+      generate: { method: 'beam', numBeams: 5, newTokens: 32, minNewTokens: 32, repetitionPenalty: 1.5, noRepeatNgramSize: 3, batchSize: 64 },
       mix: { mode: 'replace' },
       settings: [
         { name: 'replace', mix: { mode: 'replace', originalFraction: 0.1 } },
