@@ -20,7 +20,7 @@ const paper: RunConfigInput = {
 export const PRESETS: Record<string, { description: string; config: RunConfigInput }> = {
   tiny: {
     description:
-      'a miniature of the paper\'s figure 1: a tiny OPT pretrained on the synthetic source, fine-tuned on its task; settings replace and keep-original (10%, twice the epochs), seeds 0 and 1, generations 0..9',
+      'a miniature of the paper\'s figure 1: a tiny OPT pretrained on the synthetic source, fine-tuned on its task; settings replace and keep-original (10% of the original blocks kept, 3 epochs against 2), seeds 0 and 1, generations 0..9',
     config: {
       name: 'tiny',
       seeds: [0, 1],
