@@ -8,7 +8,7 @@
 // files: N processes can write into one corpus if each has its own `writer` name (shards are named
 // `part-<writer>-<seq>.arrow`). The reader aggregates the shard manifests, checks that every expected
 // writer has finished, and verifies each shard's size, sha256 and schema before yielding any of its data.
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   Field,
@@ -26,7 +26,8 @@ import {
   vectorFromArray,
   type Data,
 } from 'apache-arrow';
-import { tmpName, writeFileAtomic, writeJsonAtomic } from '../models/util/atomic.js';
+import { ensureDir, tmpName, writeFileAtomic, writeJsonAtomic } from '../models/util/atomic.js';
+import { readJsonFile } from '../models/util/json.js';
 import { Rng } from '../models/util/rng.js';
 import { sha256 } from '../models/util/sha256.js';
 
@@ -104,7 +105,7 @@ export function createCorpus(
   opts: { blockSize: number; provenance?: Provenance; expectedWriters?: string[] },
 ): CorpusManifest {
   if (!Number.isInteger(opts.blockSize) || opts.blockSize < 1) throw new Error(`corpus block size must be a positive integer, got ${opts.blockSize}`);
-  mkdirSync(dir, { recursive: true });
+  ensureDir(dir);
   const path = join(dir, 'manifest.json');
   if (existsSync(path)) {
     const m = readManifest(dir);
@@ -183,6 +184,8 @@ export class CorpusWriter {
   private pending: CorpusRow[] = [];
   private seq: number;
   committedRows = 0;
+  /** This writer's committed shards, recorded in its done marker (so a deleted shard is noticed). */
+  private files: WriterFile[];
 
   constructor(dir: string, opts: { writer?: string; rowsPerShard?: number } = {}) {
     const m = readManifest(dir);
@@ -194,6 +197,7 @@ export class CorpusWriter {
     const mine = shardManifests(dir).filter((s) => s.writer === this.writer);
     this.seq = mine.length;
     this.committedRows = mine.reduce((s, x) => s + x.rows, 0);
+    this.files = mine.map((s) => ({ file: s.file, rows: s.rows, sha256: s.sha256 }));
     if (existsSync(doneMarker(dir, this.writer))) throw new Error(`${doneMarker(dir, this.writer)} exists: writer ${this.writer} already finished this corpus`);
   }
 
@@ -218,6 +222,7 @@ export class CorpusWriter {
       schemaVersion: CORPUS_SCHEMA_VERSION,
     };
     writeJsonAtomic(join(this.dir, `${name}.json`), sm);
+    this.files.push({ file: sm.file, rows: sm.rows, sha256: sm.sha256 });
     this.seq++;
     this.committedRows += this.pending.length;
     this.pending = [];
@@ -227,7 +232,56 @@ export class CorpusWriter {
   /** Flushes and marks this writer finished. */
   close(): void {
     this.flush();
-    writeJsonAtomic(doneMarker(this.dir, this.writer), { writer: this.writer, rows: this.committedRows, shards: this.seq });
+    const marker: WriterMarker = { writer: this.writer, rows: this.committedRows, shards: this.seq, files: this.files };
+    writeJsonAtomic(doneMarker(this.dir, this.writer), marker);
+  }
+}
+
+/** A shard as its writer's done marker records it. */
+export interface WriterFile {
+  file: string;
+  rows: number;
+  sha256: string;
+}
+
+/** `<writer>.done.json`: what the writer committed (files: since integrity checks were added). */
+export interface WriterMarker {
+  writer: string;
+  rows: number;
+  shards: number;
+  files?: WriterFile[];
+}
+
+/**
+ * What is wrong with a finished writer's shards compared with its done marker (a shard deleted, replaced or
+ * added after it finished), or null. `onDisk` are the shard manifests present in the directory.
+ */
+export function writerProblem(dir: string, writer: string, onDisk: readonly ShardManifest[]): string | null {
+  const path = doneMarker(dir, writer);
+  const m = readJsonFile<WriterMarker>(path);
+  const mine = onDisk.filter((s) => s.writer === writer);
+  const byFile = new Map(mine.map((s) => [s.file, s]));
+  for (const f of m.files ?? []) {
+    const s = byFile.get(f.file);
+    if (!s || !existsSync(join(dir, f.file))) return `${f.file} (${f.rows} rows), recorded in ${writer}.done.json, is missing`;
+    if (s.sha256 !== f.sha256 || s.rows !== f.rows) return `${f.file} is not the shard ${writer}.done.json recorded (sha256 or rows differ)`;
+  }
+  const rows = mine.reduce((a, s) => a + s.rows, 0);
+  if (rows !== m.rows || mine.length !== m.shards)
+    return `${writer}.done.json records ${m.rows} rows in ${m.shards} shard(s), the directory holds ${rows} rows in ${mine.length}`;
+  return null;
+}
+
+/** Throws a CorpusError when any finished writer's shards disagree with its marker. */
+export function checkWriters(dir: string, writers: readonly string[], onDisk: readonly ShardManifest[]): void {
+  for (const w of writers) {
+    if (!existsSync(doneMarker(dir, w))) continue;
+    const p = writerProblem(dir, w, onDisk);
+    if (p)
+      throw new CorpusError(
+        `corpus ${dir}: ${p}. The corpus is damaged; for a generated corpus, delete ${doneMarker(dir, w)} and rerun \`collapse generate\` ` +
+          'to write that chunk again, otherwise recreate the corpus',
+      );
   }
 }
 
@@ -241,6 +295,7 @@ export function finalizeCorpus(dir: string): CorpusManifest {
   const missing = m.expectedWriters.filter((w) => !existsSync(doneMarker(dir, w)));
   if (missing.length > 0) throw new Error(`${dir}: writers ${missing.join(', ')} have not finished; cannot finalize the corpus`);
   const shards = shardManifests(dir);
+  checkWriters(dir, m.expectedWriters, shards);
   const out: CorpusManifest = { ...m, shards, rows: shards.reduce((s, x) => s + x.rows, 0) };
   writeJsonAtomic(join(dir, 'manifest.json'), out);
   return out;
@@ -375,13 +430,15 @@ export interface Corpus {
  */
 export function readCorpus(dir: string, opts: { allowIncomplete?: boolean } = {}): Corpus {
   const manifest = readManifest(dir);
+  // Damage first (a finished writer's shard deleted or replaced): it is worse news than an unfinished writer.
+  const onDisk = shardManifests(dir);
+  checkWriters(dir, manifest.expectedWriters, onDisk);
   if (!opts.allowIncomplete) {
     const missing = manifest.expectedWriters.filter((w) => !existsSync(doneMarker(dir, w)));
     if (missing.length > 0) {
       throw new CorpusError(`corpus ${dir} is incomplete: writer(s) ${missing.join(', ')} have not finished (no ${missing[0]}.done.json); resume them`);
     }
   }
-  const onDisk = shardManifests(dir);
   if (manifest.shards) {
     const listed = new Set(manifest.shards.map((s) => s.file));
     const extra = onDisk.filter((s) => !listed.has(s.file));

@@ -18,14 +18,32 @@ function endpoint(): string {
   return (process.env.HF_ENDPOINT ?? 'https://huggingface.co').replace(/\/$/, '');
 }
 
+/**
+ * One file of a hub repository, or null when the hub says 404. A connection dropped before the answer
+ * (a pooled keep-alive socket the server had just closed, a flaky proxy) is retried twice with a short
+ * backoff, as huggingface_hub does; HTTP errors and time-outs are not.
+ */
 async function fetchFile(repo: string, file: string, revision: string, timeoutMs: number): Promise<Uint8Array | null> {
   const url = `${endpoint()}/${repo}/resolve/${revision}/${file}`;
   const headers: Record<string, string> = {};
   if (process.env.HF_TOKEN) headers.authorization = `Bearer ${process.env.HF_TOKEN}`;
-  const res = await fetch(url, { headers, signal: AbortSignal.timeout(timeoutMs) });
-  if (res.status === 404) return null;
-  if (!res.ok) throw new Error(`HTTP ${res.status} for ${url}`);
-  return new Uint8Array(await res.arrayBuffer());
+  for (let attempt = 0; ; attempt++) {
+    let res: Response;
+    try {
+      res = await fetch(url, { headers, signal: AbortSignal.timeout(timeoutMs) });
+    } catch (e) {
+      const dropped = e instanceof TypeError && (e as Error).message === 'fetch failed';
+      if (!dropped || attempt >= 2) throw e;
+      await new Promise((r) => setTimeout(r, 250 * 2 ** attempt));
+      continue;
+    }
+    if (res.status === 404) {
+      await res.body?.cancel(); // frees the connection for the next file
+      return null;
+    }
+    if (!res.ok) throw new Error(`HTTP ${res.status} for ${url}`);
+    return new Uint8Array(await res.arrayBuffer());
+  }
 }
 
 /**

@@ -1,21 +1,25 @@
 // Fine-tuning a model directory on a block corpus: the programmatic API behind `collapse train`, and what the
 // generational loop calls. Builds (or reuses) the training artifact, runs the resumable loop, and writes the
 // best epoch's weights as a model directory in the layout of its input.
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { readBlocks } from '../datasets/corpus.js';
 import { saveModel } from '../models/onnx/io.js';
 import { decodeModel, makeTensor, type TensorProto } from '../models/onnx/proto.js';
 import { buildOptForward } from '../models/opt/index.js';
 import { writeSafetensors } from '../models/safetensors.js';
-import { cachedArtifact, checkCompatible, loadArtifact, loadSourceModel, sourceSha256, type LoadedArtifact, type SourceModel } from '../models/train/artifact.js';
+import { cachedArtifact, checkCompatible, loadArtifact, loadSourceModel, modelSha256, sourceSha256, type LoadedArtifact, type SourceModel } from '../models/train/artifact.js';
 import { TrainEngine } from '../models/train/engine.js';
 import { DEFAULT_ADAMW, type OptimizerName, type ScheduleName } from '../models/train/optimizers.js';
 import type { TensorMap } from '../models/train/tensor-file.js';
-import { writeDirAtomic, writeJsonAtomic } from '../models/util/atomic.js';
+import { ensureDir, writeDirAtomic, writeJsonAtomic } from '../models/util/atomic.js';
+import { readJsonFile } from '../models/util/json.js';
 import type { Provider } from '../models/session.js';
+import { checkModelFits, checkWritable } from './preflight.js';
 import { checkNumber } from './train/cli-options.js';
-import { trainLoop, type BlockCorpus } from './train/loop.js';
+import { checkResumeKey, trainLoop, type BlockCorpus } from './train/loop.js';
+import { keyChanges } from '../models/util/resume-key.js';
 
 export interface FinetuneOptions {
   /** Model directory to fine-tune (its weights are the starting point). */
@@ -66,6 +70,24 @@ function corpusOf(c: string | BlockCorpus, flag: string): BlockCorpus {
   return { ids: b.ids, rows: b.rows, blockSize: b.blockSize };
 }
 
+/** Options that do not change the trained weights (where and how fast), left out of the resume key. */
+const NOT_IN_KEY = ['model', 'artifact', 'train', 'valid', 'out', 'threads', 'provider', 'checkpointEvery', 'artifactCache', 'haltAfterSteps', 'log'] as const;
+
+/**
+ * What a checkpoint or a finished output must have been made with to be reused: the model's sha256, the
+ * validation data's, and every other option with its default resolved. Options added to FinetuneOptions later
+ * are covered without touching this function (only NOT_IN_KEY lists exceptions).
+ */
+export function finetuneResumeKey(o: FinetuneOptions, valid: BlockCorpus | null, modelSha: string): Record<string, unknown> {
+  const rest: Record<string, unknown> = { ...o };
+  for (const k of NOT_IN_KEY) delete rest[k];
+  const defaults = { optimizer: 'adamw', weightDecay: DEFAULT_ADAMW.weightDecay, beta1: DEFAULT_ADAMW.beta1, beta2: DEFAULT_ADAMW.beta2, eps: DEFAULT_ADAMW.eps, schedule: 'linear', warmupSteps: 0, maxGradNorm: null, seed: 0, fusedStep: false };
+  const resolved: Record<string, unknown> = { ...defaults };
+  for (const [k, v] of Object.entries(rest)) if (v !== undefined) resolved[k] = v;
+  const validSha = valid ? createHash('sha256').update(new Uint8Array(valid.ids.buffer, valid.ids.byteOffset, valid.ids.byteLength)).digest('hex') : null;
+  return { model: modelSha, valid: validSha, ...Object.fromEntries(Object.entries(resolved).sort(([a], [b]) => (a < b ? -1 : 1))) };
+}
+
 /** Checkpoint directory of a run writing `out` (beside it, so that `out` itself appears only when complete). */
 export const checkpointDirOf = (out: string): string => `${resolve(out)}.ckpt`;
 
@@ -80,15 +102,29 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   if (o.checkpointEvery !== undefined) checkNumber('--checkpoint-every', o.checkpointEvery, { int: true, min: 0 });
   if (o.maxGradNorm !== undefined && o.maxGradNorm !== null) checkNumber('--max-grad-norm', o.maxGradNorm, { gt: 0 });
   const out = resolve(o.out);
+  checkWritable(out, '--out');
+  if (existsSync(out) && !existsSync(join(out, SUMMARY)))
+    throw new Error(`--out ${out} exists and is not a finished training output; choose another --out or delete it`);
+  const train = corpusOf(o.train, '--train');
+  const valid = o.valid ? corpusOf(o.valid, '--valid') : null;
+  const key = finetuneResumeKey(o, valid, modelSha256(o.model));
   if (existsSync(join(out, SUMMARY))) {
-    const s = JSON.parse(readFileSync(join(out, SUMMARY), 'utf8')) as FinetuneResult;
+    const s = readJsonFile(join(out, SUMMARY)) as FinetuneResult & { resumeKey?: Record<string, unknown> };
+    const changes = s.resumeKey ? keyChanges(s.resumeKey, key) : [];
+    if (changes.length)
+      throw new Error(`--out ${out} was trained with other options (${changes.join('; ')}); choose another --out, or delete it to train again`);
+    // The model is committed: a checkpoint left by a kill between the rename and this point is no longer needed.
+    rmSync(checkpointDirOf(out), { recursive: true, force: true });
     log(`${out} is already trained (${SUMMARY}); delete it to train again`);
     return { ...s, outDir: out };
   }
-  if (existsSync(out)) throw new Error(`--out ${out} exists and is not a finished training output; choose another --out or delete it`);
-  const train = corpusOf(o.train, '--train');
-  const valid = o.valid ? corpusOf(o.valid, '--valid') : null;
+  checkResumeKey(checkpointDirOf(out), key);
   const src = loadSourceModel(o.model);
+  const limits = { model: o.model, positions: src.optConfig?.max_position_embeddings, vocabSize: src.optConfig?.vocab_size };
+  checkModelFits(limits, [
+    { flag: '--train', path: typeof o.train === 'string' ? o.train : '(in memory)', blockSize: train.blockSize, ids: train.ids },
+    ...(valid ? [{ flag: '--valid', path: typeof o.valid === 'string' ? o.valid : '(in memory)', blockSize: valid.blockSize, ids: valid.ids }] : []),
+  ]);
   const optimizer = o.optimizer ?? 'adamw';
   const art: LoadedArtifact = o.artifact
     ? loadArtifact(o.artifact)
@@ -115,14 +151,14 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
       schedule: { name: o.schedule ?? 'linear', warmupSteps: o.warmupSteps ?? 0 },
       maxGradNorm: o.maxGradNorm ?? null, seed: o.seed ?? 0, padId: art.manifest.padId,
       checkpointDir: checkpointDirOf(out), checkpointEvery: o.checkpointEvery ?? 50,
-      fusedStep: o.fusedStep ?? false, haltAfterSteps: o.haltAfterSteps, label: `train ${o.out}`, log,
+      fusedStep: o.fusedStep ?? false, haltAfterSteps: o.haltAfterSteps, resumeKey: key, label: `train ${o.out}`, log,
     });
     const result: FinetuneResult = { bestEpoch: res.bestEpoch, validLosses: res.validLosses, trainLosses: res.trainLosses, steps: res.steps, outDir: out };
     await writeDirAtomic(out, (tmp) => {
       writeTrainedModel(src, res.bestWeights, tmp);
       writeJsonAtomic(join(tmp, SUMMARY), {
         ...result, outDir: undefined,
-        source: { dir: resolve(src.dir), sha256: sourceSha256(src) }, artifact: art.dir,
+        source: { dir: resolve(src.dir), sha256: sourceSha256(src) }, artifact: art.dir, resumeKey: key,
         options: { ...o, train: typeof o.train === 'string' ? o.train : '(in memory)', valid: typeof o.valid === 'string' ? o.valid : o.valid ? '(in memory)' : null, log: undefined },
       });
     });
@@ -140,7 +176,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
  * by buildOptForward for OPT dirs, or the original graph with its initializers replaced for a foreign ONNX.
  */
 export function writeTrainedModel(src: SourceModel, weights: TensorMap, outDir: string): void {
-  mkdirSync(outDir, { recursive: true });
+  ensureDir(outDir);
   for (const f of readdirSync(src.dir)) {
     const p = join(src.dir, f);
     if (statSync(p).isFile() && f !== 'model.safetensors' && !f.endsWith('.onnx') && !f.endsWith('.onnx_data')) copyFileSync(p, join(outDir, f));
@@ -148,7 +184,7 @@ export function writeTrainedModel(src: SourceModel, weights: TensorMap, outDir: 
   const all: TensorMap = new Map([...src.weights].map(([k, v]) => [k, weights.get(k) ?? v]));
   const onnxRel = src.onnxPath ? relative(src.dir, src.onnxPath) : join('onnx', 'model.onnx');
   const onnxOut = join(outDir, onnxRel);
-  mkdirSync(dirname(onnxOut), { recursive: true });
+  ensureDir(dirname(onnxOut));
   if (src.kind === 'opt') {
     const cfg = src.optConfig!;
     const shapes = new Map(((src.forward.graph?.initializer ?? []) as TensorProto[]).map((t) => [t.name, (t.dims ?? []).map(Number)]));

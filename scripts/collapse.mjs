@@ -8,4 +8,5 @@ import { register } from 'tsx/esm/api';
 register();
 const { runUnderHeapTunables } = await import('../models/util/malloc.ts');
 runUnderHeapTunables(process.env.COLLAPSE_MALLOC === 'default');
-await import('./cli.ts');
+const { main } = await import('./cli.ts');
+await main();

@@ -227,6 +227,95 @@ const gemmGrad: GradRule = (n, dy, c) => {
   return [da, db, dc];
 };
 
+// ---------------------------------------------------------------------------------------- convolutions
+// Conv and ConvTranspose (any number of spatial axes, group 1, explicit pads). Both gradients are convolutions
+// again: the data gradient runs the op's transpose with the same weight, and the weight gradient correlates
+// input and output gradient over the batch, with batch and channels swapped so that Conv sums over the batch.
+
+interface ConvGeometry {
+  spatial: number;
+  kernel: number[];
+  strides: number[];
+  dilations: number[];
+  pads: number[];
+}
+
+function convGeometry(n: NodeProto, c: GradContext): ConvGeometry {
+  const w = c.shape(inp(n, 1));
+  const spatial = w.length - 2;
+  const ones = new Array<number>(spatial).fill(1);
+  const where = `node ${n.name} (${n.opType})`;
+  if (attrInt(n, 'group', 1) !== 1) throw new Error(`${where}: only group=1 can be differentiated`);
+  const autoPad = attrString(n, 'auto_pad', 'NOTSET');
+  if (autoPad !== 'NOTSET' && autoPad !== 'VALID') throw new Error(`${where}: auto_pad ${autoPad} cannot be differentiated; give explicit pads`);
+  if (attrInts(n, 'output_shape', undefined)) throw new Error(`${where}: output_shape cannot be differentiated; give pads and output_padding`);
+  const kernel = attrInts(n, 'kernel_shape', undefined) ?? w.slice(2);
+  if (kernel.some((k, i) => k !== w[2 + i])) throw new Error(`${where}: kernel_shape ${kernel} differs from the weight's ${w.slice(2)}`);
+  return {
+    spatial,
+    kernel,
+    strides: attrInts(n, 'strides', undefined) ?? ones,
+    dilations: attrInts(n, 'dilations', undefined) ?? ones,
+    pads: attrInts(n, 'pads', undefined) ?? new Array<number>(2 * spatial).fill(0),
+  };
+}
+
+/** [a, b, ...spatial] -> [b, a, ...spatial]. */
+function swapFirstTwo(c: GradContext, x: string, rank: number): string {
+  return c.g.op('Transpose', [x], { perm: [1, 0, ...Array.from({ length: rank - 2 }, (_, k) => k + 2)] });
+}
+
+/** Keeps the first `kernel` positions of each spatial axis (a correlation may yield a few more). */
+function cropKernel(c: GradContext, x: string, have: number[], kernel: number[]): string {
+  if (have.every((h, k) => h === kernel[k])) return x;
+  const axes = kernel.map((_, k) => k + 2);
+  return c.g.op('Slice', [x, c.g.i64(kernel.map(() => 0)), c.g.i64(kernel), c.g.i64(axes)]);
+}
+
+/** Output length of a convolution along one axis. */
+const convLength = (len: number, k: number, stride: number, dilation: number, padBegin: number, padEnd: number): number =>
+  Math.floor((len + padBegin + padEnd - ((k - 1) * dilation + 1)) / stride) + 1;
+
+/** y = Conv(x, W [Cout, Cin, k...], b). */
+const convGrad: GradRule = (n, dy, c) => {
+  const g = c.g;
+  const [x, w, b] = [inp(n, 0), inp(n, 1), inp(n, 2)];
+  const d = first(dy);
+  const geo = convGeometry(n, c);
+  const xs = c.shape(x);
+  const ys = c.shape(out(n));
+  const { spatial, kernel, strides, dilations, pads } = geo;
+  // dx: the transposed convolution of dy with the same weight; output_padding restores rows the stride skipped.
+  const outputPadding = kernel.map((k, i) => xs[2 + i]! - ((ys[2 + i]! - 1) * strides[i]! - pads[i]! - pads[spatial + i]! + (k - 1) * dilations[i]! + 1));
+  const dx = g.op('ConvTranspose', [d, w], { strides, pads, dilations, output_padding: outputPadding });
+  // dW[co, ci, k] = sum_{n, o} dy[n, co, o] x[n, ci, o*s + k*dil - pad]: Conv of x^T (batch <-> channels) with
+  // dy^T as the kernel, dilated by the stride and strided by the dilation.
+  const corr = g.op('Conv', [swapFirstTwo(c, x, xs.length), swapFirstTwo(c, d, ys.length)], { strides: dilations, dilations: strides, pads });
+  const have = kernel.map((_, i) => convLength(xs[2 + i]!, ys[2 + i]!, dilations[i]!, strides[i]!, pads[i]!, pads[spatial + i]!));
+  const dw = cropKernel(c, swapFirstTwo(c, corr, xs.length), have, kernel);
+  const db = b ? c.reduce('ReduceSum', d, [0, ...kernel.map((_, i) => i + 2)], false) : null;
+  return [dx, dw, db];
+};
+
+/** y = ConvTranspose(x, W [Cin, Cout, k...], b). */
+const convTransposeGrad: GradRule = (n, dy, c) => {
+  const g = c.g;
+  const [x, w, b] = [inp(n, 0), inp(n, 1), inp(n, 2)];
+  const d = first(dy);
+  const geo = convGeometry(n, c);
+  const xs = c.shape(x);
+  const ys = c.shape(out(n));
+  const { spatial, kernel, strides, dilations, pads } = geo;
+  // dx: the forward convolution of dy with the same weight (rows added by output_padding fall outside every window).
+  const dx = g.op('Conv', [d, w], { strides, pads, dilations });
+  // dW[ci, co, k] = sum_{n, i} x[n, ci, i] dy[n, co, i*s + k*dil - pad]: Conv of dy^T with x^T as the kernel.
+  const corr = g.op('Conv', [swapFirstTwo(c, d, ys.length), swapFirstTwo(c, x, xs.length)], { strides: dilations, dilations: strides, pads });
+  const have = kernel.map((_, i) => convLength(ys[2 + i]!, xs[2 + i]!, dilations[i]!, strides[i]!, pads[i]!, pads[spatial + i]!));
+  const dw = cropKernel(c, swapFirstTwo(c, corr, ys.length), have, kernel);
+  const db = b ? c.reduce('ReduceSum', d, [0, ...kernel.map((_, i) => i + 2)], false) : null;
+  return [dx, dw, db];
+};
+
 export const RULES: Record<string, GradRule> = {
   Identity: same,
   Dropout: (n, dy) => [first(dy), null, null],
@@ -333,4 +422,9 @@ export const RULES: Record<string, GradRule> = {
     return [c.g.op('Concat', parts, { axis }), null];
   },
   Slice: sliceGrad,
+
+  // Convolutional VAE (pipeline/theory/vae.ts).
+  Conv: convGrad,
+  ConvTranspose: convTransposeGrad,
+  Softplus: unary((n, d, c) => c.g.op('Mul', [d, c.g.op('Sigmoid', [inp(n, 0)])])),
 };

@@ -11,7 +11,7 @@
 // The initial optimizer state is step 0 with zero moments; it is implicit (manifest.optimizerState) rather than
 // gigabytes of zeros on disk.
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, openSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildGradientGraph, buildNllGraph } from '../grad/index.js';
 import { loadModel, saveModel } from '../onnx/io.js';
@@ -24,6 +24,7 @@ import type { EngineGraphs, EngineSpec } from './engine.js';
 import { fuseStep } from './fuse.js';
 import { buildFlatUpdateGraph, buildNormGraph, defaultNoDecay, type OptimizerConfig, type ParamSpec } from './optimizers.js';
 import { readTensorFile, writeTensorFile, type TensorMap } from './tensor-file.js';
+import { readJsonFile } from '../util/json.js';
 
 export const ARTIFACT_FORMAT = 'collapse-train-artifact';
 export const ARTIFACT_VERSION = 3;
@@ -75,7 +76,7 @@ const findOnnx = (dir: string): string | null =>
 export function loadSourceModel(dir: string): SourceModel {
   if (!existsSync(dir)) throw new Error(`model directory not found: ${dir} (pass --model DIR)`);
   const cfgPath = join(dir, 'config.json');
-  const raw = existsSync(cfgPath) ? (JSON.parse(readFileSync(cfgPath, 'utf8')) as Record<string, unknown>) : {};
+  const raw = existsSync(cfgPath) ? readJsonFile<Record<string, unknown>>(cfgPath) : {};
   const st = join(dir, 'model.safetensors');
   const onnxPath = findOnnx(dir);
   const padId = typeof raw.pad_token_id === 'number' ? raw.pad_token_id : null;
@@ -108,7 +109,12 @@ function hashFile(h: ReturnType<typeof createHash>, path: string): void {
 }
 
 /** sha256 over the files that define a model: config, weights, forward graph and its external data. */
-export function sourceSha256(src: SourceModel): string {
+/** sha256 of a model directory's weights and graph files (what a resumed training or generation must match). */
+export function modelSha256(dir: string): string {
+  return sourceSha256({ dir, onnxPath: findOnnx(dir) });
+}
+
+export function sourceSha256(src: Pick<SourceModel, 'dir' | 'onnxPath'>): string {
   const h = createHash('sha256');
   const files = ['config.json', 'model.safetensors'].map((f) => join(src.dir, f));
   if (src.onnxPath) files.push(src.onnxPath, `${src.onnxPath}_data`);
@@ -180,7 +186,7 @@ export interface LoadedArtifact {
 export function loadArtifact(dir: string): LoadedArtifact {
   const mpath = join(dir, 'manifest.json');
   if (!existsSync(mpath)) throw new Error(`${dir} is not a training artifact (no manifest.json); build one with \`collapse artifact build\``);
-  const manifest = JSON.parse(readFileSync(mpath, 'utf8')) as ArtifactManifest;
+  const manifest = readJsonFile<ArtifactManifest>(mpath);
   if (manifest.format !== ARTIFACT_FORMAT || manifest.version !== ARTIFACT_VERSION)
     throw new Error(`${mpath}: format ${manifest.format} v${manifest.version} is not ${ARTIFACT_FORMAT} v${ARTIFACT_VERSION}; rebuild it with \`collapse artifact build\``);
   const p = (f: string) => join(dir, f);

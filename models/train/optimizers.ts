@@ -1,16 +1,16 @@
 // Optimizers as ONNX update graphs: one graph maps (params, summed gradients, moments, a few scalars) to the
 // new params and moments, so the arithmetic runs inside onnxruntime instead of JavaScript loops.
-// Semantics follow PyTorch (torch.optim.AdamW / SGD, clip_grad_norm_) and the Hugging Face Trainer's
+// Semantics follow PyTorch (torch.optim.AdamW / Adam / SGD, clip_grad_norm_) and the Hugging Face Trainer's
 // schedules, so a run here can be compared with a PyTorch run step by step.
 import { GraphBuilder } from '../onnx/graph.js';
 import { DataType, type ModelProto } from '../onnx/proto.js';
 
-export type OptimizerName = 'adamw' | 'sgd';
+export type OptimizerName = 'adamw' | 'adam' | 'sgd';
 export type ScheduleName = 'constant' | 'linear' | 'cosine';
 
 export interface OptimizerConfig {
   name: OptimizerName;
-  /** Decoupled (AdamW) or L2 (SGD, added to the gradient as PyTorch does) weight decay. HF default 0. */
+  /** Decoupled (AdamW) or L2 (Adam and SGD: added to the gradient as PyTorch does) weight decay. HF default 0. */
   weightDecay: number;
   beta1: number;
   beta2: number;
@@ -56,7 +56,7 @@ export const newName = (p: string): string => `new.${p}`;
 
 /** Moment tensors an optimizer keeps per parameter. */
 export function momentKinds(name: OptimizerName): ('m' | 'v')[] {
-  return name === 'adamw' ? ['m', 'v'] : [];
+  return name === 'sgd' ? [] : ['m', 'v'];
 }
 
 /**
@@ -126,7 +126,7 @@ export function buildUpdateGraph(
   const b1 = g.scalar(cfg.beta1), b1c = g.scalar(1 - cfg.beta1), b2 = g.scalar(cfg.beta2), b2c = g.scalar(1 - cfg.beta2);
   const eps = g.scalar(cfg.eps);
   for (const p of params) {
-    const grad = g.op('Mul', [gradName(p.name), coef]);
+    let grad = g.op('Mul', [gradName(p.name), coef]);
     const decays = cfg.weightDecay !== 0 && !noDecay.has(p.name);
     if (cfg.name === 'sgd') {
       // PyTorch SGD: L2 decay joins the gradient; then p - lr * g (exactly that, in float32).
@@ -134,7 +134,9 @@ export function buildUpdateGraph(
       g.opN('Sub', [p.name, g.op('Mul', [s.lr, d])], {}, { outputs: [newName(p.name)] });
     } else {
       // torch.optim.AdamW (single-tensor path): decoupled decay first, then the bias-corrected Adam step.
-      const pd = decays ? g.op('Mul', [p.name, s.decay]) : p.name;
+      // torch.optim.Adam: the decay joins the gradient (coupled L2) and the weights are not shrunk.
+      const pd = decays && cfg.name === 'adamw' ? g.op('Mul', [p.name, s.decay]) : p.name;
+      if (decays && cfg.name === 'adam') grad = g.op('Add', [grad, g.op('Mul', [p.name, g.scalar(cfg.weightDecay)])]);
       const m = g.op('Add', [g.op('Mul', [momentName('m', p.name), b1]), g.op('Mul', [grad, b1c])], {}, { outputs: [newName(momentName('m', p.name))] });
       const v = g.op('Add', [g.op('Mul', [momentName('v', p.name), b2]), g.op('Mul', [g.op('Mul', [grad, grad]), b2c])], {}, { outputs: [newName(momentName('v', p.name))] });
       const denom = g.op('Add', [g.op('Mul', [g.op('Sqrt', [v]), s.inv_sqrt_bc2]), eps]);
@@ -153,7 +155,8 @@ export const UPDATE_CHUNK_ELEMENTS = 1 << 18;
 
 /**
  * The flat update graph, shared by every parameter: inputs `param`, `grad` (and `m`, `v` for AdamW) of any length
- * [n], plus scalars (`clip_coef`; AdamW: `step_size`, `inv_sqrt_bc2`, `decay`; SGD: `lr`, `l2`); outputs `new.param`
+ * [n], plus scalars (`clip_coef`; AdamW: `step_size`, `inv_sqrt_bc2`, `decay`; Adam: `step_size`, `inv_sqrt_bc2`, `l2`;
+ * SGD: `lr`, `l2`); outputs `new.param`
  * (`new.m`, `new.v`). The engine runs it over slices of each parameter and writes the results back in place, so one
  * small session serves the whole model and no parameter-sized temporaries exist. Per-parameter choices (no weight
  * decay for biases and LayerNorm weights) are made by the scalars fed: decay = 1, l2 = 0.
@@ -165,16 +168,19 @@ export function buildFlatUpdateGraph(cfg: OptimizerConfig): ModelProto {
   g.input('param', F, n);
   g.input('grad', F, n);
   const coef = g.input('clip_coef', F, []);
-  const grad = g.op('Mul', ['grad', coef]);
+  let grad = g.op('Mul', ['grad', coef]);
   if (cfg.name === 'sgd') {
     const lr = g.input('lr', F, []), l2 = g.input('l2', F, []);
     const d = cfg.weightDecay !== 0 ? g.op('Add', [grad, g.op('Mul', ['param', l2])]) : grad;
     g.opN('Sub', ['param', g.op('Mul', [lr, d])], {}, { outputs: [newName('param')] });
   } else {
-    const stepSize = g.input('step_size', F, []), invBc2 = g.input('inv_sqrt_bc2', F, []), decay = g.input('decay', F, []);
+    const stepSize = g.input('step_size', F, []), invBc2 = g.input('inv_sqrt_bc2', F, []);
+    const coupled = cfg.name === 'adam';
+    const decay = g.input(coupled ? 'l2' : 'decay', F, []);
     g.input('m', F, n);
     g.input('v', F, n);
-    const pd = cfg.weightDecay !== 0 ? g.op('Mul', ['param', decay]) : 'param';
+    if (coupled && cfg.weightDecay !== 0) grad = g.op('Add', [grad, g.op('Mul', ['param', decay])]);
+    const pd = !coupled && cfg.weightDecay !== 0 ? g.op('Mul', ['param', decay]) : 'param';
     const m = g.op('Add', [g.op('Mul', ['m', g.scalar(cfg.beta1)]), g.op('Mul', [grad, g.scalar(1 - cfg.beta1)])], {}, { outputs: [newName('m')] });
     const v = g.op('Add', [g.op('Mul', ['v', g.scalar(cfg.beta2)]), g.op('Mul', [g.op('Mul', [grad, grad]), g.scalar(1 - cfg.beta2)])], {}, { outputs: [newName('v')] });
     const denom = g.op('Add', [g.op('Mul', [g.op('Sqrt', [v]), invBc2]), g.scalar(cfg.eps)]);

@@ -29,19 +29,39 @@ export function writeTensorFile(path: string, tensors: Iterable<[string, TensorE
   writeFileAtomic(path, [len, head, ...parts]);
 }
 
+type Header = Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
+
+function readHeader(fd: number, path: string): { header: Header; hlen: number; size: number } {
+  const size = fstatSync(fd).size;
+  const lenBuf = Buffer.alloc(8);
+  readSync(fd, lenBuf, 0, 8, 0);
+  const hlen = Number(lenBuf.readBigUInt64LE());
+  if (8 + hlen > size) throw new Error(`${path} is truncated or not a safetensors file (header of ${hlen} bytes in a ${size}-byte file)`);
+  const hbuf = Buffer.alloc(hlen);
+  readSync(fd, hbuf, 0, hlen, 8);
+  try {
+    return { header: JSON.parse(hbuf.toString('utf8')) as Header, hlen, size };
+  } catch (e) {
+    throw new Error(`${path}: its header is not valid JSON (${(e as Error).message}); the file is damaged`);
+  }
+}
+
+/** The string metadata of a tensor file, without reading its tensors. */
+export function readTensorFileMetadata(path: string): Record<string, string> {
+  const fd = openSync(path, 'r');
+  try {
+    return (readHeader(fd, path).header.__metadata__ ?? {}) as unknown as Record<string, string>;
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Reads a tensor file written by writeTensorFile (or any F32 safetensors file). */
 export function readTensorFile(path: string): { tensors: Map<string, TensorEntry>; metadata: Record<string, string> } {
   if (!existsSync(path)) throw new Error(`tensor file not found: ${path}`);
   const fd = openSync(path, 'r');
   try {
-    const size = fstatSync(fd).size;
-    const lenBuf = Buffer.alloc(8);
-    readSync(fd, lenBuf, 0, 8, 0);
-    const hlen = Number(lenBuf.readBigUInt64LE());
-    if (8 + hlen > size) throw new Error(`${path} is truncated or not a safetensors file (header of ${hlen} bytes in a ${size}-byte file)`);
-    const hbuf = Buffer.alloc(hlen);
-    readSync(fd, hbuf, 0, hlen, 8);
-    const header = JSON.parse(hbuf.toString('utf8')) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
+    const { header, hlen, size } = readHeader(fd, path);
     const metadata = (header.__metadata__ ?? {}) as unknown as Record<string, string>;
     const tensors = new Map<string, TensorEntry>();
     for (const [name, h] of Object.entries(header)) {

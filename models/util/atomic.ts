@@ -1,14 +1,36 @@
 // Atomic file writes: write to a temporary name in the same directory, then rename, so that a crash
 // never leaves a half-written file where a later stage would read it.
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+
+/**
+ * mkdir -p that fails instead of spinning: Node's recursive mkdirSync loops forever (100% CPU) where mkdir
+ * answers ENOENT for an existing parent (e.g. under /proc). Creates each missing component in turn.
+ */
+export function ensureDir(path: string): void {
+  const missing: string[] = [];
+  for (let p = resolve(path); !existsSync(p); ) {
+    missing.push(p);
+    const up = dirname(p);
+    if (up === p) break;
+    p = up;
+  }
+  for (const d of missing.reverse()) {
+    try {
+      mkdirSync(d);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST' && statSync(d).isDirectory()) continue;
+      throw e;
+    }
+  }
+}
 
 export function tmpName(path: string): string {
   return `${path}.tmp-${process.pid}-${Date.now().toString(36)}`;
 }
 
 export function writeFileAtomic(path: string, data: string | Uint8Array | readonly Uint8Array[]): void {
-  mkdirSync(dirname(path), { recursive: true });
+  ensureDir(dirname(path));
   const tmp = tmpName(path);
   const fd = openSync(tmp, 'w');
   try {
@@ -31,7 +53,7 @@ export function writeJsonAtomic(path: string, value: unknown): void {
 /** Builds a directory under a temporary name and renames it into place when `fill` succeeds. */
 export async function writeDirAtomic(path: string, fill: (tmpDir: string) => Promise<void> | void): Promise<void> {
   const tmp = tmpName(path);
-  mkdirSync(tmp, { recursive: true });
+  ensureDir(tmp);
   try {
     await fill(tmp);
     rmSync(path, { recursive: true, force: true });

@@ -8,12 +8,12 @@
 // Batch and sequence axes stay symbolic, so one graph serves every (batch, seq) and the on-disk cache is
 // one file per model.
 import { createHash } from 'node:crypto';
-import { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { GraphBuilder, opsetOf } from '../../models/onnx/graph.js';
 import { loadModel, saveModel } from '../../models/onnx/io.js';
-import { writeFileAtomic } from '../../models/util/atomic.js';
+import { ensureDir, writeFileAtomic } from '../../models/util/atomic.js';
 import { DataType, decodeModel, encodeModel, onnx, valueInfo, valueInfoShape, type GraphProto, type ModelProto, type NodeProto } from '../../models/onnx/proto.js';
 
 export const NLL_OUTPUT = 'nll';
@@ -126,7 +126,7 @@ export function cachedNllGraph(forwardPath: string, opts: { cacheDir?: string } 
     // Read-only model directory: write a self-contained copy (weights included) to the cache dir.
   }
   try {
-    mkdirSync(dirname(copy), { recursive: true });
+    ensureDir(dirname(copy));
     saveModel(appendNllHead(loadModel(forwardPath)), copy);
     return copy;
   } catch (e) {

@@ -10,6 +10,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+  checkWriters,
   CorpusWriter,
   createCorpus,
   finalizeCorpus,
@@ -23,6 +24,10 @@ import { loadModelDir, readWeights } from '../../models/model-dir.js';
 import { buildOptForward } from '../../models/opt/graph.js';
 import type { ModelProto } from '../../models/onnx/proto.js';
 import type { Provider } from '../../models/session.js';
+import { modelSha256 } from '../../models/train/artifact.js';
+import { keyChanges } from '../../models/util/resume-key.js';
+import { sha256 } from '../../models/util/sha256.js';
+import { checkModelFits, checkWritable } from '../preflight.js';
 import { progress } from '../progress.js';
 import { beamSearch, type GenerationResult } from './beam-search.js';
 import { openDecoder, type Decoder } from './decoder.js';
@@ -36,6 +41,11 @@ export interface GenerationModel {
   tokenizer?: Tokenizer;
   /** Recorded in the corpus provenance. */
   name?: string;
+  /** sha256 of the model's files: a resumed corpus must come from the same model (else `name` is compared). */
+  sha256?: string;
+  /** Positions and vocabulary of the model (from its config), checked against the prompts before decoding. */
+  positions?: number;
+  vocabSize?: number;
 }
 
 /**
@@ -58,7 +68,10 @@ export function loadGenerationModel(dir: string, log: (line: string) => void = (
       log(`generate: ${md.onnxPath} has no KV cache and cannot be rebuilt (${(e as Error).message}); decoding by recomputation (slow)`);
     }
   }
-  return { graph, eosId, padId, tokenizer: loadTokenizer(md.tokenizerDir), name: dir };
+  return {
+    graph, eosId, padId, tokenizer: loadTokenizer(md.tokenizerDir), name: dir, sha256: modelSha256(dir),
+    positions: md.config.max_position_embeddings, vocabSize: md.config.vocab_size,
+  };
 }
 
 export type Strategy = 'beam' | 'greedy' | 'sample';
@@ -172,8 +185,12 @@ export async function generateCorpus(o: GenerateCorpusOptions): Promise<Generate
   const batchSize = o.batchSize ?? 16;
   const shardIndex = o.shardIndex ?? 0;
   const numShards = o.numShards ?? 1;
+  checkWritable(o.out, '--out');
   const blocks = readBlocks(o.prompts);
   if (blocks.rows === 0) throw new Error(`--prompts ${o.prompts}: the corpus has no rows`);
+  checkModelFits({ model: o.model.name ?? 'the model', positions: o.model.positions, vocabSize: o.model.vocabSize }, [
+    { flag: '--prompts', path: o.prompts, blockSize: blocks.blockSize, ids: blocks.ids },
+  ], newTokens);
   const chunks = Math.ceil(blocks.rows / chunkSize);
   const writers = Array.from({ length: chunks }, (_, c) => chunkWriter(c));
 
@@ -192,22 +209,34 @@ export async function generateCorpus(o: GenerateCorpusOptions): Promise<Generate
     seed: o.seed,
     batchSize,
     chunkSize,
+    // What the rows are made from: a resumed corpus must not mix two models or two prompt sets.
+    model: o.model.sha256 ?? o.model.name ?? null,
+    prompts: sha256(new Uint8Array(blocks.ids.buffer, blocks.ids.byteOffset, blocks.ids.byteLength)),
   };
   const manifest = createCorpus(o.out, {
     blockSize: newTokens,
     expectedWriters: writers,
     provenance: { source: o.prompts, model: o.model.name, generation: o.generation ?? 0, seed: o.seed, config: settings },
   });
-  // A resumed corpus must have been started with the same prompts and decoding settings.
-  if (manifest.expectedWriters.join(',') !== writers.join(',') || JSON.stringify(manifest.provenance.config) !== JSON.stringify(settings)) {
+  // A resumed corpus must have been started with the same model, prompts and decoding settings. (Corpora
+  // started before model/prompts were recorded are checked on the settings they have.)
+  const old = (manifest.provenance.config ?? {}) as Record<string, unknown>;
+  const now: Record<string, unknown> = { ...settings };
+  for (const k of ['model', 'prompts']) if (!(k in old)) delete now[k];
+  const changes = keyChanges(old, now);
+  if (manifest.expectedWriters.join(',') !== writers.join(',')) changes.unshift(`prompts: ${manifest.expectedWriters.length} chunk(s) -> ${writers.length}`);
+  if (changes.length > 0) {
     throw new Error(
-      `${o.out} holds a generation started with other prompts or settings ` +
-        `(${JSON.stringify(manifest.provenance.config)}); resume with the same options or choose another --out`,
+      `cannot resume ${o.out}: it holds a generation started with other inputs (${changes.join('; ')}). ` +
+        `Rerun with the options it was started with, choose another --out, or delete ${o.out} to start fresh`,
     );
   }
 
   const mine = writers.map((_, c) => c).filter((c) => c % numShards === shardIndex);
-  const committed = new Set(shardManifests(o.out).map((s) => s.writer));
+  const onDisk = shardManifests(o.out);
+  // A chunk marked done whose shard was deleted or replaced must not count as done (nor be finalized).
+  checkWriters(o.out, writers, onDisk);
+  const committed = new Set(onDisk.map((s) => s.writer));
   const todo: number[] = [];
   let skipped = 0;
   for (const c of mine) {

@@ -94,8 +94,8 @@ body { font-family: system-ui, -apple-system, "DejaVu Sans", sans-serif; margin:
 h1 { font-size: 1.5rem; } h2 { font-size: 1.2rem; margin-top: 2rem; border-bottom: 1px solid #ddd; }
 figure { margin: 1.5rem 0; } figure svg { max-width: 100%; height: auto; } figcaption { font-size: 0.9rem; color: #555; }
 table { border-collapse: collapse; font-size: 0.82rem; } th, td { border: 1px solid #ddd; padding: 0.25rem 0.45rem; text-align: right; vertical-align: top; }
-table.examples td { text-align: left; font-family: ui-monospace, monospace; white-space: pre-wrap; } table.examples th { white-space: nowrap; }
-.prompt { background: #f6f6f6; padding: 0.5rem; font-family: ui-monospace, monospace; white-space: pre-wrap; margin-bottom: 0.5rem; }
+table.examples td { text-align: left; font-family: ui-monospace, monospace; white-space: pre-wrap; overflow-wrap: anywhere; } table.examples th { white-space: nowrap; }
+.prompt { background: #f6f6f6; padding: 0.5rem; font-family: ui-monospace, monospace; white-space: pre-wrap; overflow-wrap: anywhere; margin-bottom: 0.5rem; }
 .note { color: #777; } .scroll { overflow-x: auto; }
 .warning { background: #fde8e8; border: 2px solid #c0392b; color: #7b1f16; padding: 0.6rem 0.9rem; margin: 1rem 0; }
 `;

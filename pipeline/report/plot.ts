@@ -177,6 +177,16 @@ function specHead(rows: readonly Row[], o: Common): { $schema: string; title?: s
 const scaleOf = (log: boolean | undefined, extra: Record<string, unknown> = {}) => (log ? { type: 'log', ...extra } : { zero: false, ...extra });
 
 /**
+ * A nominal colour channel whose legend lists the series in natural order ("M=100", "M=500", "M=1000"),
+ * not Vega's lexical one ("M=100", "M=1000", "M=500").
+ */
+export function seriesColor(rows: readonly Row[], field: string): { field: string; type: 'nominal'; title: string; sort: string[] } {
+  const names = [...new Set(rows.map((r) => String(r[field])))];
+  names.sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+  return { field, type: 'nominal', title: field, sort: names };
+}
+
+/**
  * Mean line with a shaded band (e.g. mean ± std, or quantiles) per series.
  * Rows carry `x`, `y` (the line), `lo` and `hi` (the band) and optionally `series`.
  */
@@ -184,7 +194,7 @@ export function lineBandChart(
   rows: readonly Row[],
   o: Common & { x: string; y: string; lo?: string; hi?: string; series?: string; points?: boolean },
 ): TopLevelSpec {
-  const color = o.series ? { color: { field: o.series, type: 'nominal' as const, title: o.series } } : {};
+  const color = o.series ? { color: seriesColor(rows, o.series) } : {};
   const x = { field: o.x, type: 'quantitative' as const, title: o.xTitle ?? o.x, scale: scaleOf(o.logX) };
   const layers: object[] = [];
   if (o.lo && o.hi) {
@@ -327,7 +337,7 @@ export function scatterChart(
   const enc = {
     x: { field: o.x, type: 'quantitative', title: o.xTitle ?? o.x, scale: scaleOf(o.logX) },
     y: { field: o.y, type: 'quantitative', title: o.yTitle ?? o.y, scale: scaleOf(o.logY) },
-    ...(o.series ? { color: { field: o.series, type: 'nominal', title: o.series } } : {}),
+    ...(o.series ? { color: seriesColor(rows, o.series) } : {}),
   };
   const mark = { type: 'circle', size: o.size ?? 12, opacity: o.opacity ?? 0.6 };
   const base = {
@@ -354,7 +364,7 @@ export function barChart(rows: readonly Row[], o: Common & { x: string; y: strin
     encoding: {
       x: { field: o.x, type: 'nominal', title: o.xTitle ?? o.x },
       y: { field: o.y, type: 'quantitative', title: o.yTitle ?? o.y, ...(o.logY ? { scale: { type: 'log' } } : {}) },
-      ...(o.series ? { xOffset: { field: o.series }, color: { field: o.series, type: 'nominal', title: o.series } } : {}),
+      ...(o.series ? { xOffset: { field: o.series, sort: seriesColor(rows, o.series).sort }, color: seriesColor(rows, o.series) } : {}),
     },
   } as TopLevelSpec;
 }

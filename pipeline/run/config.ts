@@ -221,9 +221,13 @@ export function deepMerge(base: unknown, over: unknown): unknown {
  */
 export function parseOverrides(sets: readonly string[]): Obj {
   const out: Obj = {};
+  const seen = new Map<string, string>();
   for (const s of sets) {
     const eq = s.indexOf('=');
     if (eq <= 0) throw new Error(`--set ${s}: expected KEY=VALUE, e.g. --set train.lr=1e-4`);
+    const key = s.slice(0, eq);
+    if (seen.has(key)) throw new Error(`--set ${key} was given twice (${seen.get(key)} and ${s}); give it once`);
+    seen.set(key, s);
     const keys = s.slice(0, eq).split('.');
     const value: unknown = parseYaml(s.slice(eq + 1));
     let node = out;

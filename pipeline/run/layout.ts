@@ -9,9 +9,10 @@
 // its own folder. Every step writes its outputs atomically and then a `<step>.done.json` marker (beside its
 // generation's outputs, or at the run's root), so that a rerun skips finished steps and `collapse status`
 // can read the state from disk alone.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeJsonAtomic } from '../../models/util/atomic.js';
+import { readJsonFile } from '../../models/util/json.js';
 
 /** One generation of one seed of one setting. */
 export interface GenAt {
@@ -32,12 +33,7 @@ export class RunLayout {
   static open(root: string): RunLayout {
     const manifest = join(root, 'run.json');
     if (!existsSync(manifest)) return new RunLayout(root, RunLayout.settingsOnDisk(root));
-    let raw: { config?: { settings?: { name: string }[]; mix?: { mode?: string } } };
-    try {
-      raw = JSON.parse(readFileSync(manifest, 'utf8')) as typeof raw;
-    } catch (e) {
-      throw new Error(`${manifest} is not valid JSON (${(e as Error).message})`);
-    }
+    const raw = readJsonFile(manifest) as { config?: { settings?: { name: string }[]; mix?: { mode?: string } } };
     const c = raw.config ?? {};
     return new RunLayout(root, c.settings?.map((s) => s.name) ?? [c.mix?.mode ?? 'replace']);
   }
@@ -117,7 +113,7 @@ export function isDone(markerPath: string): boolean {
 }
 /** For `collapse status`: when and how long (markers are records for people, not data for later steps). */
 export function readMarker(markerPath: string): Marker | null {
-  return existsSync(markerPath) ? (JSON.parse(readFileSync(markerPath, 'utf8')) as Marker) : null;
+  return existsSync(markerPath) ? readJsonFile<Marker>(markerPath) : null;
 }
 export function markDone(markerPath: string, step: string, seconds: number, result: unknown = undefined): void {
   writeJsonAtomic(markerPath, { step, finishedAt: new Date().toISOString(), seconds, ...(result === undefined ? {} : { result }) });

@@ -4,9 +4,10 @@
 // It runs the declared list of steps (steps.ts): each step writes its outputs atomically and leaves a
 // marker, so that a rerun resumes; sharded steps split their work by rank, so that many processes can share
 // one run directory (the others wait for rank 0's unsharded steps). Final steps (the report) run every time.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeJsonAtomic } from '../../models/util/atomic.js';
+import { readJsonFile } from '../../models/util/json.js';
 import { runSettings, type RunConfig } from './config.js';
 import { isDone, markDone, RunLayout, type GenAt } from './layout.js';
 import type { StepContext } from './stages.js';
@@ -26,6 +27,8 @@ export interface RunOptions {
   pollSeconds?: number;
   projectVersion?: string;
   inputChecksums?: Record<string, string>;
+  /** Called at each poll while waiting for another rank; throws to give up (e.g. no other rank is running). */
+  onWait?: (what: string) => void;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -39,16 +42,18 @@ export function layoutOf(cfg: RunConfig): RunLayout {
 export function writeRunManifest(cfg: RunConfig, layout: RunLayout, opts: RunOptions): void {
   const config = JSON.parse(JSON.stringify(cfg)) as RunConfig;
   if (existsSync(layout.manifest)) {
-    const prev = JSON.parse(readFileSync(layout.manifest, 'utf8')) as { config: RunConfig };
+    const prev = readJsonFile(layout.manifest) as { config: RunConfig };
     const a = JSON.stringify({ ...prev.config, seeds: [] });
     const b = JSON.stringify({ ...config, seeds: [] });
-    if (a !== b) {
+    // Before the first step finished nothing depends on the old config (e.g. a bad model.base): replace it.
+    const started = isDone(layout.marker('base-model'));
+    if (a !== b && started) {
       throw new Error(
         `${layout.manifest} was written for a different configuration; resume with the same config, ` +
           `or start a new run with --set name=OTHER (or delete ${layout.root})`,
       );
     }
-    return;
+    if (a === b || started) return;
   }
   writeJsonAtomic(layout.manifest, {
     config,
@@ -76,7 +81,10 @@ export async function runExperiment(cfg: RunConfig, opts: RunOptions = {}): Prom
     if (isDone(marker)) return;
     if (!leader) {
       log(`[rank ${shard.index}] waiting for ${step.name} (${where(at)})`);
-      while (!isDone(marker)) await sleep(poll);
+      while (!isDone(marker)) {
+        opts.onWait?.(`${step.name} (${where(at)})`);
+        await sleep(poll);
+      }
       return;
     }
     const t0 = Date.now();
@@ -95,6 +103,7 @@ export async function runExperiment(cfg: RunConfig, opts: RunOptions = {}): Prom
     if (!leader) return;
     while (step.complete && !(await step.complete(ctx, at))) {
       log(`${step.name}: waiting for the other ranks' shards (${where(at)})`);
+      opts.onWait?.(`the other ranks' shards of ${step.name} (${where(at)})`);
       await sleep(poll);
     }
     markDone(marker, step.name, (Date.now() - t0) / 1000);

@@ -2,7 +2,8 @@
 // models/ (model directories), pipeline/train, pipeline/generate and pipeline/eval. Each reads its inputs
 // from the run directory (through RunLayout) and writes its outputs atomically; it returns a typed result.
 // Later steps read earlier steps' OUTPUTS (typed files), never their markers. The order is declared in steps.ts.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { readJsonFile } from '../../models/util/json.js';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { readBlocks, readCorpus, writeCorpus, type CorpusRow } from '../../datasets/corpus.js';
@@ -48,7 +49,7 @@ const TrainLogSchema = z.object({ bestEpoch: z.number(), validLosses: z.array(z.
 
 function readTyped<T>(schema: z.ZodType<T>, path: string, step: string): T {
   if (!existsSync(path)) throw new Error(`${path} is missing: the ${step} step has not run (rerun \`collapse run\`)`);
-  const r = schema.safeParse(JSON.parse(readFileSync(path, 'utf8')));
+  const r = schema.safeParse(readJsonFile(path));
   if (!r.success) throw new Error(`${path} is not what the ${step} step writes (${r.error.issues[0]?.message}); delete it and rerun`);
   return r.data;
 }

@@ -1,7 +1,8 @@
 // `collapse status RUN_DIR`: each setting's, seed's and generation's steps and their state, read from disk
 // alone (markers, checkpoints, committed corpus shards), so it works while other processes are running.
 // The steps and their order come from the loop's own declared list (steps.ts).
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { readJsonFile } from '../../models/util/json.js';
 import { validateConfig } from './config.js';
 import { readMarker, RunLayout, type GenAt } from './layout.js';
 import { generationSteps, setupSteps, type Step } from './steps.js';
@@ -12,12 +13,12 @@ export interface GenStatus { setting: string; seed: number; gen: number; stages:
 export function runStatus(root: string): { config: unknown; data: StageState[]; gens: GenStatus[] } {
   if (!existsSync(`${root}/run.json`)) throw new Error(`${root} is not a run directory (no run.json); pass runs/NAME`);
   const layout = RunLayout.open(root);
-  const manifest = JSON.parse(readFileSync(layout.manifest, 'utf8')) as { config: unknown };
+  const manifest = readJsonFile(layout.manifest) as { config: unknown };
   const cfg = validateConfig(manifest.config, layout.manifest);
   const one = (step: Step, at?: GenAt): StageState => {
     const m = readMarker(layout.marker(step.name, at));
     if (m) return { stage: step.name, state: 'done', detail: `${m.seconds.toFixed(1)} s` };
-    const p = at && step.phase === 'generation' ? (step.partial?.(layout, at) ?? null) : null;
+    const p = at && step.phase === 'generation' ? (step.partial?.(layout, at) ?? null) : step.phase !== 'generation' ? (step.partial?.(layout) ?? null) : null;
     return p ? { stage: step.name, state: 'partial', detail: p } : { stage: step.name, state: 'pending', detail: '' };
   };
   const data = setupSteps(cfg).map((s) => one(s));

@@ -7,6 +7,7 @@ import type { GenAt, RunLayout } from './layout.js';
 import * as stages from './stages.js';
 import type { StepContext } from './stages.js';
 import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 
 interface StepBase {
   name: string;
@@ -20,6 +21,8 @@ export interface RunStep extends StepBase {
   sharded: false;
   outputs(layout: RunLayout, cfg: RunConfig): string[];
   run(ctx: StepContext): Promise<unknown>;
+  /** For status: what an unfinished run of the step left, or null. */
+  partial?(layout: RunLayout): string | null;
 }
 
 /** Per setting, seed and generation. */
@@ -35,6 +38,13 @@ export interface GenerationStep extends StepBase {
 }
 
 export type Step = RunStep | GenerationStep;
+
+/** What an interrupted training left in its output directory: the model (not yet recorded) or a checkpoint. */
+function trainingLeft(modelDir: string): string | null {
+  if (existsSync(join(modelDir, 'train-summary.json'))) return 'model written; the next run records it';
+  if (existsSync(`${modelDir}.ckpt`)) return 'checkpoint present (resumes from it)';
+  return null;
+}
 
 export const STEPS: readonly Step[] = [
   {
@@ -58,6 +68,7 @@ export const STEPS: readonly Step[] = [
     enabled: (cfg) => cfg.model.pretrainEpochs > 0,
     outputs: (l) => [l.baseModel],
     run: stages.pretrain,
+    partial: (l) => trainingLeft(l.baseModel),
   },
   {
     name: 'zero-shot', phase: 'setup', sharded: false,
@@ -73,7 +84,7 @@ export const STEPS: readonly Step[] = [
     name: 'finetune', phase: 'generation', sharded: false,
     outputs: (l, at) => [l.model(at), l.trainLog(at)],
     run: stages.finetuneGeneration,
-    partial: (l, at) => (existsSync(l.checkpoint(at)) ? 'checkpoint present (resumes from it)' : null),
+    partial: (l, at) => trainingLeft(l.model(at)),
   },
   {
     name: 'generate', phase: 'generation', sharded: true,

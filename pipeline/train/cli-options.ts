@@ -22,8 +22,7 @@ export function checkNumber(flag: string, v: number, o: { int?: boolean; min?: n
   const bad =
     !Number.isFinite(v) || (o.int && !Number.isInteger(v)) || (o.min !== undefined && v < o.min) || (o.gt !== undefined && v <= o.gt) || (o.max !== undefined && v > o.max);
   if (!bad) return;
-  const want = [o.int ? 'an integer' : 'a number', o.min !== undefined ? `>= ${o.min}` : '', o.gt !== undefined ? `> ${o.gt}` : '', o.max !== undefined ? `<= ${o.max}` : '']
-    .filter(Boolean)
-    .join(' ');
+  const bounds = [o.min !== undefined ? `>= ${o.min}` : '', o.gt !== undefined ? `> ${o.gt}` : '', o.max !== undefined ? `<= ${o.max}` : ''].filter(Boolean);
+  const want = `${o.int ? 'an integer' : 'a number'}${bounds.length ? ` ${bounds.join(' and ')}` : ''}`;
   throw new Error(`${flag} ${v}: expected ${want}`);
 }

@@ -2,12 +2,14 @@
 // validation after each epoch, best-epoch tracking, and atomic checkpoints from which a rerun continues
 // bit for bit (the weights, moments, step, data order and RNG state are all in one file).
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { ensureDir } from '../../models/util/atomic.js';
 import { join } from 'node:path';
 import type { MicroBatch, TrainEngine } from '../../models/train/engine.js';
 import { lrFactor, momentKinds, momentName, type ScheduleConfig } from '../../models/train/optimizers.js';
-import { readTensorFile, writeTensorFile, type TensorEntry, type TensorMap } from '../../models/train/tensor-file.js';
+import { readTensorFile, readTensorFileMetadata, writeTensorFile, type TensorEntry, type TensorMap } from '../../models/train/tensor-file.js';
 import { Rng, type RngState } from '../../models/util/rng.js';
+import { keyChanges } from '../../models/util/resume-key.js';
 import { progress } from '../progress.js';
 
 /** Fixed-length token blocks, row-major. */
@@ -33,6 +35,11 @@ export interface LoopOptions {
   checkpointEvery: number;
   /** When one micro-batch makes a batch, use the fused grad+update graph (saves a gradient copy, costs peak memory). */
   fusedStep?: boolean;
+  /**
+   * Everything else that changes the result (the model's sha256, every optimizer and schedule option): recorded in
+   * the checkpoint and compared on resume, so that a rerun with another option is refused by name.
+   */
+  resumeKey?: Record<string, unknown>;
   /** Testing aid: throw TrainingHalted right after this many optimizer steps (as if the process died). */
   haltAfterSteps?: number;
   label?: string;
@@ -52,6 +59,8 @@ export class TrainingHalted extends Error {}
 
 interface LoopState {
   fingerprint: string;
+  /** LoopOptions.resumeKey of the run that wrote the checkpoint. */
+  key?: Record<string, unknown>;
   step: number;
   epoch: number;
   batchInEpoch: number;
@@ -118,6 +127,7 @@ export async function evaluate(engine: TrainEngine, c: BlockCorpus, padId: numbe
 function fingerprint(o: LoopOptions, train: BlockCorpus, micro: number): string {
   const h = createHash('sha256');
   h.update(JSON.stringify({ e: o.epochs, b: o.batchSize, m: micro, lr: o.lr, s: o.schedule, c: o.maxGradNorm, seed: o.seed, pad: o.padId, rows: train.rows, T: train.blockSize }));
+  if (o.resumeKey) h.update(JSON.stringify(o.resumeKey));
   h.update(new Uint8Array(train.ids.buffer, train.ids.byteOffset, train.ids.byteLength));
   return h.digest('hex').slice(0, 16);
 }
@@ -136,12 +146,33 @@ function saveCheckpoint(dir: string, engine: TrainEngine, st: LoopState): void {
   writeTensorFile(join(dir, CKPT), [...entries(engine, engine.weights, 'param.'), ...moments], { state: JSON.stringify(st) });
 }
 
-function loadCheckpoint(dir: string, engine: TrainEngine, fp: string): LoopState | null {
+/**
+ * Refuses a checkpoint written with another resume key, naming the options that differ (reads only the file's
+ * header, so `finetune` can call it before building anything).
+ */
+export function checkResumeKey(checkpointDir: string, key: Record<string, unknown>): void {
+  const path = join(checkpointDir, CKPT);
+  if (!existsSync(path)) return;
+  const st = JSON.parse(readTensorFileMetadata(path).state ?? 'null') as LoopState | null;
+  if (!st?.key) return;
+  const changes = keyChanges(st.key, key);
+  if (changes.length)
+    throw new Error(`cannot resume: ${path} was written with other options (${changes.join('; ')}). Rerun with the options it was started with, or delete ${checkpointDir} to start fresh`);
+}
+
+function loadCheckpoint(dir: string, engine: TrainEngine, fp: string, key: Record<string, unknown> | undefined, legacyFp: string): LoopState | null {
   const path = join(dir, CKPT);
   if (!existsSync(path)) return null;
   const { tensors, metadata } = readTensorFile(path);
   const st = JSON.parse(metadata.state ?? 'null') as LoopState | null;
   if (!st) throw new Error(`${path} has no training state; delete ${dir} to start over`);
+  if (st.fingerprint !== fp && st.key && key) {
+    const changes = keyChanges(st.key, key);
+    const what = changes.length ? `other options (${changes.join('; ')})` : 'other training data or batch settings';
+    throw new Error(`cannot resume: ${path} was written with ${what}. Rerun with the options it was started with, or delete ${dir} to start fresh`);
+  }
+  // A checkpoint written before resume keys existed is accepted on its old fingerprint (a run in flight continues).
+  if (!st.key && st.fingerprint === legacyFp) Object.assign(st, { fingerprint: fp, key });
   if (st.fingerprint !== fp)
     throw new Error(`${path} was written by a run with other settings or data (fingerprint ${st.fingerprint}, now ${fp}); rerun with the same options, or delete ${dir} to start over`);
   for (const p of engine.spec.params) {
@@ -165,18 +196,18 @@ export async function trainLoop(engine: TrainEngine, train: BlockCorpus, valid: 
   const totalSteps = stepsPerEpoch * o.epochs;
   const fp = fingerprint(o, train, micro);
   const log = o.log ?? (() => {});
-  if (o.checkpointDir) mkdirSync(o.checkpointDir, { recursive: true });
+  if (o.checkpointDir) ensureDir(o.checkpointDir);
 
   const rng = new Rng(o.seed);
   let st: LoopState = {
-    fingerprint: fp, step: 0, epoch: 0, batchInEpoch: 0, perm: Array.from(rng.permutation(train.rows)), rng: rng.state(),
+    fingerprint: fp, key: o.resumeKey, step: 0, epoch: 0, batchInEpoch: 0, perm: Array.from(rng.permutation(train.rows)), rng: rng.state(),
     validLosses: [], trainLosses: [], epochLossSum: 0, epochTokens: 0, bestEpoch: -1,
   };
   // The best epoch's weights: on disk when there is a checkpoint dir (no extra weights-sized copy in memory),
   // else a copy (the engine updates weights in place).
   const snapshot = (): TensorMap => new Map([...engine.weights].map(([k, v]) => [k, v.slice()]));
   let best: TensorMap | null = null;
-  const resumed = o.checkpointDir ? loadCheckpoint(o.checkpointDir, engine, fp) : null;
+  const resumed = o.checkpointDir ? loadCheckpoint(o.checkpointDir, engine, fp, o.resumeKey, fingerprint({ ...o, resumeKey: undefined }, train, micro)) : null;
   if (resumed) {
     st = resumed;
     // best.safetensors may be newer than the checkpoint (a crash between the two writes); the redone epoch

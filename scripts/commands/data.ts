@@ -1,7 +1,10 @@
 // `collapse data ...`: the synthetic source and corpus inspection.
 import { writeFileSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
-import { readCorpus } from '../../datasets/corpus.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { readCorpus, type Provenance } from '../../datasets/corpus.js';
+import { checkWritable } from '../../pipeline/preflight.js';
 import { SyntheticSource } from '../../datasets/synthetic.js';
 import { writeFileAtomic } from '../../models/util/atomic.js';
 
@@ -23,6 +26,7 @@ const synth: CommandModule<object, SynthArgs> = {
       .option('out', { type: 'string', describe: 'Write to this file (atomically) instead of stdout' }) as never,
   handler: (a) => {
     if (!Number.isInteger(a.rows) || a.rows < 1) throw new Error(`--rows must be a positive integer, got ${a.rows}`);
+    if (a.out) checkWritable(a.out, '--out', { file: true });
     const rows = new SyntheticSource({ seed: a['source-seed'] }).sample(a.rows, a.seed);
     if (a.out) writeFileAtomic(a.out, rows.join(''));
     else writeFileSync(1, rows.join(''));
@@ -48,6 +52,21 @@ const logprob: CommandModule<object, LogProbArgs> = {
   },
 };
 
+/**
+ * A generated corpus (its provenance names the prompts corpus and the decoding config) has one row per prompt:
+ * compare the counts. Returns a summary line; throws when they differ.
+ */
+function promptsCheck(prov: Provenance, rows: number, dir: string): string {
+  const cfg = prov.config as { chunkSize?: unknown } | undefined;
+  if (typeof prov.source !== 'string' || typeof cfg?.chunkSize !== 'number') return '';
+  const src = prov.source; // as given to `generate` (relative to where it ran)
+  if (!existsSync(join(src, 'manifest.json'))) return `prompts ${prov.source}: not found here, row count not compared\n`;
+  const want = readCorpus(src).rows;
+  if (rows !== want)
+    throw new Error(`${dir}: ${rows} rows for ${want} prompts in ${prov.source}; the corpus is missing rows (rerun \`collapse generate\` with the same options to complete it)`);
+  return `prompts ${prov.source}: one row per prompt (${want})\n`;
+}
+
 interface VerifyArgs {
   corpus: string;
 }
@@ -67,8 +86,9 @@ const verify: CommandModule<object, VerifyArgs> = {
       generations.set(r.generation, (generations.get(r.generation) ?? 0) + 1);
     }
     const fmt = <K>(m: Map<K, number>) => [...m].map(([k, v]) => `${k}: ${v}`).join(', ');
+    const prompts = promptsCheck(c.manifest.provenance, rows, a.corpus);
     process.stdout.write(
-      `${a.corpus}: OK\n${rows} rows of ${c.blockSize} tokens in ${c.shards.length} shards\n` +
+      `${a.corpus}: OK\n${prompts}${rows} rows of ${c.blockSize} tokens in ${c.shards.length} shards\n` +
         `origin ${fmt(origins)}\ngeneration ${fmt(generations)}\nprovenance ${JSON.stringify(c.manifest.provenance)}\n`,
     );
   },

@@ -1,4 +1,5 @@
 // `collapse eval`: per-sample perplexity and the diversity / tail measures of one corpus under one model.
+import { checkModelFits, checkWritable, modelLimits } from '../../pipeline/preflight.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
@@ -73,6 +74,10 @@ const evalCommand: CommandModule<object, EvalArgs> = {
     const scoring = { provider: a.provider ?? providerFromEnv(), threads: a.threads, batchSize: a['batch-size'] };
     const padId = a['pad-id'] ?? modelPadId(a.model);
     const corpus = loadEvalCorpus(a.data, { padId });
+    const limits = modelLimits(a.model);
+    checkModelFits(limits, [{ flag: '--data', path: a.data, blockSize: corpus.blocks.blockSize, ids: corpus.blocks.ids }]);
+    if (a.out) checkWritable(a.out, '--out', { file: true });
+    if (a['samples-out']) checkWritable(a['samples-out'], '--samples-out', { file: true });
     const reference = a.reference ? await realReference(a.model, loadEvalCorpus(a.reference).blocks, scoring) : null;
     const source = a.synthetic ? new SyntheticSource({ seed: a['synthetic-source-seed'] }) : null;
     const { result, samplePpl } = await evaluateCorpus(a.model, corpus, {

@@ -1,16 +1,19 @@
 // `collapse model init|import|info`: create, import and inspect OPT model directories.
 import { existsSync, statSync } from 'node:fs';
 import type { Argv, CommandModule } from 'yargs';
-import { tinyTokenizerFiles } from '../../datasets/tokenizer.js';
+import { loadTokenizer, tinyTokenizerFiles } from '../../datasets/tokenizer.js';
+import { checkTokenizerFits, checkWritable } from '../../pipeline/preflight.js';
 import { importHfCheckpoint, loadModelDir, tokenizerFilesFrom, writeModelDir, type FileContents } from '../../models/model-dir.js';
 import { PRESETS, readOptConfig, type OptConfig } from '../../models/opt/config.js';
 import { initOptWeights, optParamCount } from '../../models/opt/weights.js';
+import { guardOutputDir, MODEL_DIR_GUARD } from '../../models/util/output-guard.js';
 
 interface InitArgs {
   config: string;
   seed: number;
   out: string;
   tokenizer?: string;
+  force?: boolean;
 }
 
 /** The config a --config value names: a preset or a config.json file. */
@@ -24,9 +27,14 @@ export function configFromFlag(value: string): OptConfig {
 
 /** Creates a model directory with freshly initialised weights (what `model init` does). */
 export function initModelDir(args: InitArgs, log: (msg: string) => void = () => {}): { config: OptConfig; params: number } {
+  guardOutputDir(args.out, { ...MODEL_DIR_GUARD, flag: '--out', force: args.force, inputs: args.tokenizer ? [{ flag: '--tokenizer', path: args.tokenizer }] : [] });
+  checkWritable(args.out, '--out');
   const config = configFromFlag(args.config);
   let tokenizerFiles: FileContents;
-  if (args.tokenizer) tokenizerFiles = tokenizerFilesFrom(args.tokenizer);
+  if (args.tokenizer) {
+    checkTokenizerFits({ dir: args.tokenizer, vocabSize: loadTokenizer(args.tokenizer).vocabSize }, { model: `--config ${args.config}`, vocabSize: config.vocab_size });
+    tokenizerFiles = tokenizerFilesFrom(args.tokenizer);
+  }
   else if (args.config === 'tiny') tokenizerFiles = tinyTokenizerFiles();
   else
     throw new Error(
@@ -52,7 +60,8 @@ const init: CommandModule<object, InitArgs> = {
     y
       .option('config', { type: 'string', default: 'tiny', describe: `Preset (${Object.keys(PRESETS).join(', ')}) or a HF OPT config.json` })
       .option('seed', { type: 'number', default: 0, describe: 'Seed of the weight initialisation' })
-      .option('out', { type: 'string', demandOption: true, describe: 'Directory to write (replaced if it exists)' })
+      .option('out', { type: 'string', demandOption: true, describe: 'Directory to write (a model directory there is replaced; anything else needs --force)' })
+      .option('force', { type: 'boolean', default: false, describe: 'Replace --out even if it holds files that are not a model directory' })
       .option('tokenizer', { type: 'string', describe: 'Directory to copy tokenizer files from (required unless --config tiny)' }) as never,
   handler: async (args) => {
     const { config, params } = initModelDir(args, (m) => process.stderr.write(`${m}\n`));
@@ -66,6 +75,7 @@ const init: CommandModule<object, InitArgs> = {
 interface ImportArgs {
   hfDir: string;
   out: string;
+  force: boolean;
 }
 
 const importCmd: CommandModule<object, ImportArgs> = {
@@ -74,8 +84,11 @@ const importCmd: CommandModule<object, ImportArgs> = {
   builder: (y: Argv) =>
     y
       .positional('hf-dir', { type: 'string', demandOption: true, describe: 'Directory of the HF checkpoint (e.g. a download of facebook/opt-125m)' })
-      .option('out', { type: 'string', demandOption: true, describe: 'Model directory to write (replaced if it exists)' }) as never,
+      .option('out', { type: 'string', demandOption: true, describe: 'Model directory to write (a model directory there is replaced; anything else needs --force)' })
+      .option('force', { type: 'boolean', default: false, describe: 'Replace --out even if it holds files that are not a model directory' }) as never,
   handler: async (args) => {
+    guardOutputDir(args.out, { ...MODEL_DIR_GUARD, flag: '--out', force: args.force, inputs: [{ flag: 'HF-DIR', path: args.hfDir }] });
+    checkWritable(args.out, '--out');
     const { config, ignored } = importHfCheckpoint(args.hfDir, args.out);
     process.stdout.write(
       `imported ${args.hfDir} -> ${args.out}: OPT ${config.num_hidden_layers} layers x ${config.hidden_size}, ` +
@@ -101,6 +114,7 @@ const info: CommandModule<object, InfoArgs> = {
   handler: async (args) => {
     const md = loadModelDir(args.dir);
     const c = md.config;
+    checkTokenizerFits({ dir: md.tokenizerDir, vocabSize: loadTokenizer(md.tokenizerDir).vocabSize }, { model: args.dir, vocabSize: c.vocab_size });
     const summary = {
       dir: md.dir,
       config: {

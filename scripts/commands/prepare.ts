@@ -1,6 +1,10 @@
 // `collapse prepare`: a data source -> run_clm blocks -> an Arrow corpus, printing the counts.
 import type { CommandModule } from 'yargs';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { prepareCorpus } from '../../datasets/prepare.js';
+import { loadTokenizer } from '../../datasets/tokenizer.js';
+import { checkTokenizerFits, checkWritable, modelLimits } from '../../pipeline/preflight.js';
 import { WIKITEXT_VARIANTS } from '../../datasets/wikitext.js';
 
 interface PrepareArgs {
@@ -48,6 +52,12 @@ const prepare: CommandModule<object, PrepareArgs> = {
   handler: async (a) => {
     for (const [flag, v] of [['--block-size', a['block-size']], ['--batch-size', a['batch-size']], ['--rows', a.rows]] as const) {
       if (!Number.isInteger(v) || v < 1) throw new Error(`${flag} must be a positive integer, got ${v}`);
+    }
+    if (a.out) checkWritable(a.out, '--out');
+    // A model directory given as --tokenizer: its tokenizer must fit its vocab_size (ids beyond it crash later).
+    if (existsSync(join(a.tokenizer, 'config.json'))) {
+      const limits = modelLimits(a.tokenizer);
+      checkTokenizerFits({ dir: a.tokenizer, vocabSize: loadTokenizer(a.tokenizer).vocabSize }, limits);
     }
     const r = await prepareCorpus({
       data: a.data,

@@ -1,10 +1,13 @@
 // `collapse run` (the main job) and `collapse status`.
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { CommandModule } from 'yargs';
 import { deepMerge, parseOverrides, readConfigFile, validateConfig, type RunConfig } from '../../pipeline/run/config.js';
 import { PRESETS, presetConfig } from '../../pipeline/run/presets.js';
 import { formatStatus, runStatus } from '../../pipeline/run/status.js';
 import { resolveShard } from '../../pipeline/shards.js';
+import { preflightRun } from '../../pipeline/run/preflight-run.js';
+import { lockRunDir, peerWatch } from '../../pipeline/run/run-lock.js';
 
 interface RunArgs {
   preset?: string;
@@ -62,11 +65,21 @@ const run: CommandModule<object, RunArgs> = {
       process.stdout.write(`${JSON.stringify(cfg, null, 2)}\n`);
       return;
     }
-    const { runExperiment } = await import('../../pipeline/run/loop.js');
     const shard = resolveShard({ shardIndex: args['shard-index'], numShards: args['num-shards'] });
-    const t0 = Date.now();
     if (!(args['poll-seconds'] > 0)) throw new Error(`--poll-seconds ${args['poll-seconds']}: must be a positive number`);
-    const res = await runExperiment(cfg, { seeds: args.seed, shard, projectVersion: projectVersion(), pollSeconds: args['poll-seconds'] });
+    // Before any compute and before run.json: a bad config fails now and leaves nothing that blocks its fix.
+    preflightRun(cfg);
+    const { runExperiment } = await import('../../pipeline/run/loop.js');
+    const log = (s: string): void => void process.stderr.write(`${s}\n`);
+    const lock = lockRunDir(join(cfg.runsDir, cfg.name), shard, log);
+    const t0 = Date.now();
+    let res: Awaited<ReturnType<typeof runExperiment>>;
+    try {
+      const onWait = shard.count > 1 ? peerWatch(join(cfg.runsDir, cfg.name), shard, Math.max(600, 30 * args['poll-seconds'])) : undefined;
+      res = await runExperiment(cfg, { seeds: args.seed, shard, projectVersion: projectVersion(), pollSeconds: args['poll-seconds'], log, onWait });
+    } finally {
+      lock.release();
+    }
     const secs = ((Date.now() - t0) / 1000).toFixed(1);
     process.stdout.write(`run ${cfg.name} finished in ${secs} s: ${res.root}${res.report ? `\nreport: ${res.report}` : ''}\n`);
   },

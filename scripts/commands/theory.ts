@@ -1,5 +1,6 @@
-// `collapse theory discrete|gaussian|gmm`: the paper's analytic models of model collapse, in seconds.
-import { resolve } from 'node:path';
+// `collapse theory discrete|gaussian|gmm`: the paper's analytic models of model collapse, in seconds;
+// `collapse theory vae`: its convolutional VAE on handwritten digits, in minutes.
+import { join, resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { namedDistribution, normalizeProbs, simulateDiscrete, type DiscreteMode } from '../../pipeline/theory/discrete.js';
 import { simulateGaussian, type GaussianMode, type GaussianResult, type GaussianSampler } from '../../pipeline/theory/gaussian.js';
@@ -7,6 +8,10 @@ import { simulateGaussianNd } from '../../pipeline/theory/gaussian-nd.js';
 import { DEFAULT_MIXTURE, mixture, simulateGmm } from '../../pipeline/theory/gmm.js';
 import { writeDiscrete, writeGaussian, writeGmm } from '../../pipeline/theory/outputs.js';
 import { parseIntList } from '../../pipeline/theory/stats.js';
+import { BUNDLED_DIGITS, loadDigitImages } from '../../datasets/digit-images.js';
+import { checkWritable } from '../../pipeline/preflight.js';
+import { presetFor, simulateVae, VAE_PRESETS } from '../../pipeline/theory/vae.js';
+import { writeVae } from '../../pipeline/theory/vae-outputs.js';
 
 interface CommonArgs {
   out?: string;
@@ -171,10 +176,80 @@ const gmm: CommandModule<object, GmmArgs> = {
   },
 };
 
+interface VaeArgs {
+  out?: string;
+  seed: number;
+  generations?: number;
+  figures: boolean;
+  data?: string;
+  preset?: string;
+  epochs?: number;
+  batch?: number;
+  latent?: number;
+  capacity?: number;
+  lr?: number;
+  'weight-decay'?: number;
+  beta?: number;
+  holdout?: number;
+  'eval-samples'?: number;
+  threads?: number;
+  resume: boolean;
+}
+
+const vae: CommandModule<object, VaeArgs> = {
+  command: 'vae',
+  describe: 'Convolutional VAE on handwritten digits, each generation trained on the previous decoder\'s samples',
+  builder: (y) =>
+    y
+      .option('out', { type: 'string', describe: 'Output directory for CSV, JSON, figures and checkpoints (default runs/theory/vae)' })
+      .option('seed', { type: 'number', default: 0, describe: 'Random seed (generation g trains from a generator derived from seed and g)' })
+      .option('generations', { type: 'number', describe: `Generations trained on samples after generation 0 (preset: ${VAE_PRESETS.digits.generations})` })
+      .option('figures', { type: 'boolean', default: true, describe: 'Render figures (SVG + PNG); --no-figures writes only tables' })
+      .option('data', { type: 'string', describe: 'Digits CSV (.gz), MNIST IDX images (train-images-idx3-ubyte[.gz]) or MNIST parquet (ylecun/mnist); default the bundled 8x8 UCI digits' })
+      .option('preset', { type: 'string', choices: Object.keys(VAE_PRESETS), describe: 'digits (8x8) or mnist (the paper\'s 28x28 model); default: by the image size' })
+      .option('epochs', { type: 'number', describe: 'Epochs per generation (preset: 30)' })
+      .option('batch', { type: 'number', describe: 'Batch size (digits: 32, mnist: 256)' })
+      .option('latent', { type: 'number', describe: 'Latent dimensions (preset: 20)' })
+      .option('capacity', { type: 'number', describe: 'Channels of the first convolution; the second has twice as many (preset: 64)' })
+      .option('lr', { type: 'number', describe: 'Adam learning rate (preset: 1e-3)' })
+      .option('weight-decay', { type: 'number', describe: 'Adam L2 weight decay, coupled as torch.optim.Adam (preset: 1e-5)' })
+      .option('beta', { type: 'number', describe: 'Weight of the KL term (preset: 1)' })
+      .option('holdout', { type: 'number', describe: 'Real images held out for the ELBO (digits: 297, mnist: 10000)' })
+      .option('eval-samples', { type: 'number', describe: 'Decoded samples measured per generation; the first 100 make the grid (preset: 1000)' })
+      .option('threads', { type: 'number', describe: 'onnxruntime intra-op threads (default: all cores)' })
+      .option('resume', { type: 'boolean', default: false, describe: 'Read finished generations back from <out>/checkpoints instead of training them again' })
+      .epilogue('Collapse: the original encoder\'s latent means of the samples narrow (trace falls), samples grow alike, the real-data ELBO worsens.') as never,
+  handler: async (a) => {
+    const t0 = Date.now();
+    if (a.threads !== undefined) checkInt('threads', a.threads, 1);
+    const out = resolve(a.out ?? 'runs/theory/vae');
+    checkWritable(out, '--out'); // before minutes of training, not after
+    const data = await loadDigitImages(a.data ?? BUNDLED_DIGITS);
+    const p = VAE_PRESETS[presetFor(data, a.preset)];
+    const res = await simulateVae(data, {
+      capacity: a.capacity ?? p.capacity,
+      latent: a.latent ?? p.latent,
+      epochs: a.epochs ?? p.epochs,
+      batch: a.batch ?? p.batch,
+      lr: a.lr ?? p.lr,
+      weightDecay: a['weight-decay'] ?? p.weightDecay,
+      beta: a.beta ?? p.beta,
+      generations: a.generations ?? p.generations,
+      seed: a.seed,
+      holdout: a.holdout ?? Math.max(1, Math.min(p.holdout, Math.floor(data.count / 6))),
+      evalSamples: a['eval-samples'] ?? p.evalSamples,
+      threads: a.threads,
+      checkpointDir: join(out, 'checkpoints'),
+      resume: a.resume,
+    });
+    finish(await writeVae(res, out, { figures: a.figures }), out, t0);
+  },
+};
+
 const theory: CommandModule = {
   command: 'theory',
-  describe: "The paper's analytic models: discrete resampling, Gaussian refitting, Gaussian mixtures",
-  builder: (y) => y.command(discrete).command(gaussian).command(gmm).demandCommand(1, 'Name a model: discrete, gaussian or gmm') as never,
+  describe: "The paper's models: discrete resampling, Gaussian refitting, Gaussian mixtures, the convolutional VAE",
+  builder: (y) => y.command(discrete).command(gaussian).command(gmm).command(vae).demandCommand(1, 'Name a model: discrete, gaussian, gmm or vae') as never,
   handler: () => {},
 };
 

@@ -125,6 +125,8 @@ describe('Arrow corpus store', () => {
     const mf = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
     mf.shards[0] = { ...mf.shards[0], rows: 1, bytes: bytes.length, sha256: sha256(bytes) };
     writeFileSync(join(dir, 'manifest.json'), JSON.stringify(mf));
+    // ... and a writer marker that records it (else the marker check reports the replaced shard first).
+    writeFileSync(join(dir, 'w0.done.json'), JSON.stringify({ writer: 'w0', rows: 1, shards: 1, files: [{ file: `${name}.arrow`, rows: 1, sha256: sha256(bytes) }] }));
     expect(() => [...readCorpus(dir).rowsIter()]).toThrow(/part-w0-00000\.arrow has the wrong schema.*input_ids: List<Int32>/);
   });
 

@@ -102,7 +102,7 @@ describe('generateCorpus', () => {
 
   it('refuses to resume a corpus started with other settings', async () => {
     await expect(generateCorpus({ ...childOptions(prompts, join(tmp, 'straight')), repetitionPenalty: 3 })).rejects.toThrow(
-      /other prompts or settings/,
+      /started with other inputs \(repetition-penalty 2 -> 3\)/,
     );
   });
 });

@@ -101,6 +101,20 @@ const CASES: Record<string, OpCase[]> = {
     { op: 'Slice', inputs: [x(3, 5), i64(1, -4), i64(100, -1), i64(0, 1)] },
     { op: 'Slice', inputs: [x(2, 4), i64(1), i64(3)] },
   ],
+  // Convolutions have float32 kernels only; they are linear in each input, so eps 1e-2 costs no accuracy.
+  Conv: [
+    { op: 'Conv', inputs: [x(2, 1, 8, 8), x(3, 1, 4, 4), x(3)], attrs: { strides: [2, 2], pads: [1, 1, 1, 1] }, precision: 'f32' },
+    { op: 'Conv', inputs: [x(2, 2, 5, 5), x(3, 2, 3, 3), x(3)], attrs: { strides: [2, 2], pads: [1, 1, 1, 1] }, precision: 'f32' },
+    // A stride that leaves the last row unread, asymmetric pads and a dilation.
+    { op: 'Conv', inputs: [x(1, 2, 6, 5), x(2, 2, 2, 3)], attrs: { strides: [2, 1], pads: [0, 1, 1, 0], dilations: [1, 2] }, precision: 'f32' },
+    { op: 'Conv', inputs: [x(2, 2, 7), x(3, 2, 3)], attrs: { strides: [2] }, precision: 'f32' },
+  ],
+  ConvTranspose: [
+    { op: 'ConvTranspose', inputs: [x(2, 3, 2, 2), x(3, 2, 4, 4), x(2)], attrs: { strides: [2, 2], pads: [1, 1, 1, 1] }, precision: 'f32' },
+    { op: 'ConvTranspose', inputs: [x(1, 2, 3, 3), x(2, 2, 3, 3)], attrs: { strides: [2, 2], pads: [1, 0, 0, 1], output_padding: [1, 1], dilations: [1, 2] }, precision: 'f32' },
+    { op: 'ConvTranspose', inputs: [x(2, 2, 3), x(2, 3, 2), x(3)], attrs: { strides: [3] }, precision: 'f32' },
+  ],
+  Softplus: [{ op: 'Softplus', inputs: [x(2, 3)], precision: 'f32' }],
 };
 
 describe('gradient rules vs central finite differences', () => {

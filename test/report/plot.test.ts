@@ -48,6 +48,17 @@ describe('renderFigure', () => {
     expect(JSON.parse(readFileSync(f.spec, 'utf8'))).toEqual(JSON.parse(JSON.stringify(spec)));
   });
 
+  it('lists series in the legend in natural order (M=500 before M=1000), not lexically', async () => {
+    const rows: Row[] = ['M=100', 'M=1000', 'M=10000', 'M=500'].flatMap((series, i) => [0, 1].map((gen) => ({ series, gen, y: i + gen })));
+    const f = await renderFigure(lineBandChart(rows, { x: 'gen', y: 'y', series: 'series', width: 200, height: 100 }), join(dir, 'legend'), { scale: 1 });
+    const svg = readFileSync(f.svg, 'utf8');
+    const at = (label: string) => svg.indexOf(`>${label}<`);
+    expect(at('M=100')).toBeGreaterThan(0);
+    expect(at('M=100')).toBeLessThan(at('M=500'));
+    expect(at('M=500')).toBeLessThan(at('M=1000'));
+    expect(at('M=1000')).toBeLessThan(at('M=10000'));
+  });
+
   it('renders text glyphs into the PNG when a font is present', async () => {
     // The same chart with and without titles: glyphs must change the pixels.
     const rows: Row[] = [{ x: 1, y: 1 }, { x: 2, y: 3 }];

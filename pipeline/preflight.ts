@@ -1,0 +1,102 @@
+// Preflight: checks that cost milliseconds and save hours, run before any compute. A block size plus new
+// tokens beyond the model's positions, or a token id beyond its vocabulary, would otherwise surface as
+// onnxruntime's raw "Gather ... idx=258 must be within [-258,257]" after pretraining and fine-tuning.
+import { accessSync, constants, existsSync, mkdtempSync, rmdirSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { readOptConfig } from '../models/opt/config.js';
+
+export interface ModelLimits {
+  /** Model directory (for messages). */
+  model: string;
+  /** max_position_embeddings (undefined: unknown, e.g. a foreign ONNX graph). */
+  positions?: number;
+  vocabSize?: number;
+}
+
+export interface CorpusInput {
+  flag: string;
+  path: string;
+  blockSize: number;
+  /** The corpus's token ids (its largest is compared with vocab_size); omitted when not loaded. */
+  ids?: ArrayLike<number>;
+}
+
+/** Positions and vocabulary of a model directory from its config.json (unknown for a foreign graph). */
+export function modelLimits(dir: string): ModelLimits {
+  const cfg = join(dir, 'config.json');
+  if (!existsSync(cfg)) return { model: dir };
+  try {
+    const c = readOptConfig(cfg);
+    return { model: dir, positions: c.max_position_embeddings, vocabSize: c.vocab_size };
+  } catch {
+    return { model: dir }; // not an OPT config: the graph's own checks apply
+  }
+}
+
+/** Largest value and its index (one scan). */
+function maxId(ids: ArrayLike<number>): { max: number; at: number } {
+  let max = -Infinity, at = -1;
+  for (let i = 0; i < ids.length; i++) if (ids[i]! > max) { max = ids[i]!; at = i; }
+  return { max, at };
+}
+
+/** Every corpus fits the model: blockSize + newTokens <= positions, and every token id < vocab_size. */
+export function checkModelFits(m: ModelLimits, corpora: readonly CorpusInput[], newTokens = 0): void {
+  for (const c of corpora) {
+    if (m.positions !== undefined && c.blockSize + newTokens > m.positions) {
+      const need = newTokens > 0 ? `${c.blockSize}-token blocks plus ${newTokens} new tokens = ${c.blockSize + newTokens} positions` : `${c.blockSize}-token blocks`;
+      throw new Error(
+        `${c.flag} ${c.path} has ${need}, but the model ${m.model} has max_position_embeddings ${m.positions}. ` +
+          `Use a smaller block size${newTokens > 0 ? ' or fewer new tokens' : ''} (at most ${m.positions} in all)`,
+      );
+    }
+    if (m.vocabSize !== undefined && c.ids && c.ids.length > 0) {
+      const { max, at } = maxId(c.ids);
+      if (max >= m.vocabSize)
+        throw new Error(
+          `${c.flag} ${c.path} holds token id ${max} (block ${Math.floor(at / c.blockSize)}), but the model ${m.model} has vocab_size ${m.vocabSize}: ` +
+            'the corpus was tokenized with another tokenizer. Prepare it with the model\'s tokenizer (collapse prepare --tokenizer MODEL_DIR)',
+        );
+    }
+  }
+}
+
+/** A tokenizer that can produce ids the model has no embedding for is refused. */
+export function checkTokenizerFits(tokenizer: { dir: string; vocabSize: number }, m: ModelLimits): void {
+  if (m.vocabSize !== undefined && tokenizer.vocabSize > m.vocabSize)
+    throw new Error(
+      `the tokenizer ${tokenizer.dir} has ${tokenizer.vocabSize} tokens, but the model ${m.model} has vocab_size ${m.vocabSize}; ` +
+        'its ids would fall outside the embedding table. Use the model\'s own tokenizer or a model with a larger vocab_size',
+    );
+}
+
+const CAUSES: Record<string, string> = {
+  EROFS: 'the file system is read-only',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'disk quota exceeded',
+  ENOENT: 'this file system does not allow creating entries here',
+  ENOTDIR: 'a part of the path is a file, not a directory',
+};
+
+/**
+ * The output location can be created and written: probes its nearest existing ancestor with a directory.
+ * `file`: the output is a file (its directory is what must be writable).
+ */
+export function checkWritable(path: string, flag: string, opts: { file?: boolean } = {}): void {
+  let dir = opts.file ? dirname(resolve(path)) : resolve(path);
+  while (!existsSync(dir)) {
+    const up = dirname(dir);
+    if (up === dir) break;
+    dir = up;
+  }
+  if (!statSync(dir).isDirectory()) throw new Error(`${flag} ${path}: ${dir} is a file, not a directory; choose another ${flag}`);
+  try {
+    accessSync(dir, constants.W_OK);
+    rmdirSync(mkdtempSync(join(dir, '.collapse-probe-')));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? '';
+    throw new Error(`${flag} ${path} is not writable: ${CAUSES[code] ?? (e as Error).message} (${code || 'error'} in ${dir}); choose another ${flag}`);
+  }
+}

@@ -1,0 +1,37 @@
+// Preflight of `collapse run`: everything that can be checked before any compute or any write, so that a
+// bad configuration fails in a second (not after pretraining) and leaves no run.json behind to block its fix.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadTokenizer } from '../../datasets/tokenizer.js';
+import { isHubId } from '../../models/hub.js';
+import { TINY_CONFIG } from '../../models/opt/index.js';
+import { TINY_VOCAB_SIZE } from '../../datasets/tokenizer.js';
+import { checkModelFits, checkTokenizerFits, checkWritable, modelLimits, type ModelLimits } from '../preflight.js';
+import type { RunConfig } from './config.js';
+
+/** The base model's limits, or undefined when only the hub knows them (checked again by the stages). */
+function baseLimits(cfg: RunConfig): { limits: ModelLimits; tokenizer?: { dir: string; vocabSize: number } } | undefined {
+  const spec = cfg.model.base;
+  if (spec === 'tiny') {
+    return {
+      limits: { model: 'tiny', positions: TINY_CONFIG.max_position_embeddings, vocabSize: TINY_CONFIG.vocab_size },
+      tokenizer: { dir: 'the tiny tokenizer', vocabSize: TINY_VOCAB_SIZE },
+    };
+  }
+  if (!existsSync(spec)) {
+    if (isHubId(spec)) return undefined;
+    throw new Error(`model.base ${spec}: no such directory; use tiny, a model directory, or a hub id such as facebook/opt-125m`);
+  }
+  const limits = modelLimits(spec);
+  const hasTokenizer = ['tokenizer.json', 'vocab.json'].some((f) => existsSync(join(spec, f)));
+  return { limits, tokenizer: hasTokenizer ? { dir: spec, vocabSize: loadTokenizer(spec).vocabSize } : undefined };
+}
+
+export function preflightRun(cfg: RunConfig): void {
+  checkWritable(join(cfg.runsDir, cfg.name), 'runsDir');
+  const base = baseLimits(cfg);
+  if (!base) return;
+  const g = cfg.generate;
+  checkModelFits(base.limits, [{ flag: 'data.blockSize', path: `(run ${cfg.name})`, blockSize: cfg.data.blockSize }], g.newTokens);
+  if (base.tokenizer) checkTokenizerFits(base.tokenizer, base.limits);
+}
