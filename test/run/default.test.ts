@@ -74,12 +74,13 @@ describe('the default (tiny preset) in miniature', () => {
   it('warns in the log and in the report when the data are degenerate', async () => {
     const r = await collapse([
       'run', ...MICRO, '--set', `runsDir=${runs}`, '--set', 'name=degenerate', '--set', 'generations=1',
+      '--set', 'settings=[{name: replace, mix: {mode: replace}}]',
       '--set', 'generate={method: greedy, numBeams: 1, newTokens: 32, repetitionPenalty: 1, noRepeatNgramSize: 0, batchSize: 8}',
       '--set', 'model.pretrainLr=1e-5',
     ]);
     expect(r.code, r.stderr.slice(-3000)).toBe(0);
     expect(r.stderr).toMatch(/WARNING: setting replace, seed 0: degenerate generation-0 data: (rep-2|distinct-2)/);
-    const html = readFileSync(join(runs, 'degenerate', 'report', 'report.html'), 'utf8');
+    const html = readFileSync(join(runs, 'degenerate', 'report', 'report.html'), 'utf8'); // one setting: no setting folder
     expect(html).toContain('class="warning"');
     expect(html).toMatch(/degenerate generation-0 data/);
   });
