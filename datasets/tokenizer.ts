@@ -232,6 +232,36 @@ function byteLevelFastEncoder(hf: HfTokenizer, tj: Json, cfg: Json): ((text: str
   };
 }
 
+/**
+ * transformers' Llama-, CodeLlama-, Gemma- and GPT-NeoX fast tokenizers rebuild tokenizer.json's post-processor
+ * from tokenizer_config.json's add_bos_token / add_eos_token (update_post_processor), whatever the file holds;
+ * so does this. BOS defaults on for the Llama-like classes, off for GPT-NeoX; EOS defaults off.
+ */
+const TEMPLATE_CLASSES: Record<string, boolean> = { Llama: true, CodeLlama: true, Gemma: true, GPTNeoX: false };
+
+function withSpecialTemplate(tj: Json, cfg: Json): Json {
+  const cls = typeof cfg.tokenizer_class === 'string' ? /^(\w+?)Tokenizer(Fast)?$/.exec(cfg.tokenizer_class)?.[1] : undefined;
+  if (cls === undefined || !(cls in TEMPLATE_CLASSES)) return tj;
+  const addBos = typeof cfg.add_bos_token === 'boolean' ? cfg.add_bos_token : TEMPLATE_CLASSES[cls]!;
+  const addEos = cfg.add_eos_token === true;
+  const bos = tokenString(cfg, 'bos_token');
+  const eos = tokenString(cfg, 'eos_token');
+  const added = (tj.added_tokens ?? []) as Json[];
+  const vocab = ((tj.model as Json | undefined)?.vocab ?? {}) as Record<string, number>;
+  const idOf = (t: string): number | undefined => (added.find((a) => a.content === t)?.id as number | undefined) ?? vocab[t];
+  const specials: Json = {};
+  const seq = (id: 'A' | 'B', type: number): Json[] => {
+    const out: Json[] = [];
+    if (addBos && bos !== undefined && idOf(bos) !== undefined) out.push({ SpecialToken: { id: bos, type_id: type } });
+    out.push({ Sequence: { id, type_id: type } });
+    if (addEos && eos !== undefined && idOf(eos) !== undefined) out.push({ SpecialToken: { id: eos, type_id: type } });
+    return out;
+  };
+  for (const t of [addBos ? bos : undefined, addEos ? eos : undefined])
+    if (t !== undefined && idOf(t) !== undefined) specials[t] = { id: t, ids: [idOf(t)], tokens: [t] };
+  return { ...tj, post_processor: { type: 'TemplateProcessing', single: seq('A', 0), pair: [...seq('A', 0), ...seq('B', 1)], special_tokens: specials } };
+}
+
 function tokenString(cfg: Json, key: string): string | undefined {
   return asSpecial(cfg[key])?.content;
 }
@@ -265,6 +295,7 @@ export function loadTokenizer(dir: string): LoadedTokenizer {
     if (s !== undefined) hfConfig[k] = s;
     else delete hfConfig[k];
   }
+  tokenizerJson = withSpecialTemplate(tokenizerJson, merged);
   const hf = new HfTokenizer(tokenizerJson, hfConfig);
   const fast = process.env.COLLAPSE_SLOW_TOKENIZER ? null : byteLevelFastEncoder(hf, tokenizerJson, hfConfig);
   const encodeIds = fast ?? ((text: string, addSpecial: boolean) => hf.encode(text, { add_special_tokens: addSpecial }).ids);

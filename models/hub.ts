@@ -1,5 +1,6 @@
-// Fetching a Hugging Face model repository (config, safetensors weights, tokenizer files) into a local
-// cache once, so that `model.base: facebook/opt-125m` works where the hub is reachable. Offline, the error
+// Fetching a Hugging Face model repository (config, weights, tokenizer files) into a local cache once, so
+// that `model.base: facebook/opt-125m` (safetensors, imported) or an onnx-community repository (its
+// onnx/model.onnx, used as it is) works where the hub is reachable. Offline, the error
 // says how to point at local files instead. Each file is written atomically with its sha256 beside it.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -8,9 +9,14 @@ import { cacheDir } from './util/cache.js';
 import { sha256 } from './util/sha256.js';
 
 export const HUB_MODEL_FILES = {
-  required: ['config.json', 'model.safetensors'],
+  required: ['config.json'],
+  /** The first one the repository has: an fp32 ONNX graph (onnx-community layout), else OPT safetensors. */
+  weights: ['onnx/model.onnx', 'model.safetensors'],
   optional: ['generation_config.json', 'vocab.json', 'merges.txt', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'],
+  /** Fetched with onnx/model.onnx when present (its external weights). */
+  onnxData: ['onnx/model.onnx_data'],
 };
+const ALL_FILES = [...HUB_MODEL_FILES.required, ...HUB_MODEL_FILES.weights, ...HUB_MODEL_FILES.onnxData, ...HUB_MODEL_FILES.optional];
 
 export const isHubId = (s: string): boolean => /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/.test(s) && !existsSync(s);
 
@@ -55,7 +61,7 @@ export async function hubSnapshot(repo: string, opts: { revision?: string; timeo
   const dir = join(cacheDir(), 'hub', repo.replace('/', '--'), revision);
   const complete = join(dir, '.complete');
   if (existsSync(complete)) {
-    for (const f of HUB_MODEL_FILES.required) {
+    for (const f of ALL_FILES.filter((x) => existsSync(join(dir, `${x}.sha256`)))) {
       const want = readFileSync(join(dir, `${f}.sha256`), 'utf8').trim();
       if (sha256(readFileSync(join(dir, f))) !== want) throw new Error(`cached ${join(dir, f)} does not match its recorded sha256: delete ${dir} to download again`);
     }
@@ -63,21 +69,34 @@ export async function hubSnapshot(repo: string, opts: { revision?: string; timeo
   }
   const timeoutMs = opts.timeoutMs ?? 600_000;
   try {
-    for (const f of [...HUB_MODEL_FILES.required, ...HUB_MODEL_FILES.optional]) {
-      const bytes = await fetchFile(repo, f, revision, timeoutMs);
-      if (!bytes) {
-        if (f === 'model.safetensors') {
-          throw new Error(
-            `${repo} has no model.safetensors at ${revision}; convert its pytorch_model.bin elsewhere ` +
-              '(python: `transformers.AutoModelForCausalLM.from_pretrained(REPO).save_pretrained(DIR, safe_serialization=True)`) ' +
-              'and pass the directory as model.base',
-          );
-        }
-        if (HUB_MODEL_FILES.required.includes(f)) throw new Error(`${repo} has no ${f} at revision ${revision}`);
-        continue;
-      }
+    const save = (f: string, bytes: Uint8Array): void => {
       writeFileAtomic(join(dir, f), bytes);
       writeFileAtomic(join(dir, `${f}.sha256`), `${sha256(bytes)}\n`);
+    };
+    for (const f of HUB_MODEL_FILES.required) {
+      const bytes = await fetchFile(repo, f, revision, timeoutMs);
+      if (!bytes) throw new Error(`${repo} has no ${f} at revision ${revision}`);
+      save(f, bytes);
+    }
+    let weights: string | null = null;
+    for (const f of HUB_MODEL_FILES.weights) {
+      const bytes = await fetchFile(repo, f, revision, timeoutMs);
+      if (!bytes) continue;
+      save(f, bytes);
+      weights = f;
+      break;
+    }
+    if (!weights) {
+      throw new Error(
+        `${repo} has no model.safetensors (nor onnx/model.onnx) at ${revision}; convert its pytorch_model.bin elsewhere ` +
+          '(python: `transformers.AutoModelForCausalLM.from_pretrained(REPO).save_pretrained(DIR, safe_serialization=True)`) ' +
+          'or export it to ONNX (optimum-cli export onnx --task text-generation-with-past), and pass the directory as model.base',
+      );
+    }
+    const extra = weights.startsWith('onnx/') ? [...HUB_MODEL_FILES.onnxData, ...HUB_MODEL_FILES.optional] : HUB_MODEL_FILES.optional;
+    for (const f of extra) {
+      const bytes = await fetchFile(repo, f, revision, timeoutMs);
+      if (bytes) save(f, bytes);
     }
   } catch (e) {
     const msg = (e as Error).message;

@@ -1,9 +1,9 @@
 // Preflight: checks that cost milliseconds and save hours, run before any compute. A block size plus new
 // tokens beyond the model's positions, or a token id beyond its vocabulary, would otherwise surface as
 // onnxruntime's raw "Gather ... idx=258 must be within [-258,257]" after pretraining and fine-tuning.
-import { accessSync, constants, existsSync, mkdtempSync, rmdirSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdtempSync, readFileSync, rmdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { readOptConfig } from '../models/opt/config.js';
+import { readModelConfig } from '../models/model-dir.js';
 
 export interface ModelLimits {
   /** Model directory (for messages). */
@@ -26,10 +26,11 @@ export function modelLimits(dir: string): ModelLimits {
   const cfg = join(dir, 'config.json');
   if (!existsSync(cfg)) return { model: dir };
   try {
-    const c = readOptConfig(cfg);
-    return { model: dir, positions: c.max_position_embeddings, vocabSize: c.vocab_size };
+    // Any family: the keys differ (n_positions, max_position_embeddings...), models/model-dir.ts reads them.
+    const c = readModelConfig(JSON.parse(readFileSync(cfg, 'utf8')) as Record<string, unknown>, cfg);
+    return { model: dir, positions: c.maxPositions ?? undefined, vocabSize: c.vocabSize ?? undefined };
   } catch {
-    return { model: dir }; // not an OPT config: the graph's own checks apply
+    return { model: dir }; // an unreadable config: the model directory's own checks report it
   }
 }
 

@@ -1,15 +1,12 @@
 // Fine-tuning a model directory on a block corpus: the programmatic API behind `collapse train`, and what the
 // generational loop calls. Builds (or reuses) the training artifact, runs the resumable loop, and writes the
-// best epoch's weights as a model directory in the layout of its input.
+// best epoch's weights as a model directory in the family and layout of its input (models/model-dir.ts).
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { readBlocks } from '../datasets/corpus.js';
-import { saveModel } from '../models/onnx/io.js';
-import { decodeModel, makeTensor, type TensorProto } from '../models/onnx/proto.js';
-import { buildOptForward } from '../models/opt/index.js';
-import { writeSafetensors } from '../models/safetensors.js';
-import { cachedArtifact, checkCompatible, loadArtifact, loadSourceModel, modelSha256, sourceSha256, type LoadedArtifact, type SourceModel } from '../models/train/artifact.js';
+import { loadTrainingSource, modelSha256, writeFinetuned } from '../models/model-dir.js';
+import { cachedArtifact, checkCompatible, loadArtifact, sourceSha256, type LoadedArtifact } from '../models/train/artifact.js';
 import { TrainEngine } from '../models/train/engine.js';
 import { DEFAULT_ADAMW, type OptimizerName, type ScheduleName } from '../models/train/optimizers.js';
 import type { TensorMap } from '../models/train/tensor-file.js';
@@ -119,8 +116,8 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
     return { ...s, outDir: out };
   }
   checkResumeKey(checkpointDirOf(out), key);
-  const src = loadSourceModel(o.model);
-  const limits = { model: o.model, positions: src.optConfig?.max_position_embeddings, vocabSize: src.optConfig?.vocab_size };
+  const src = loadTrainingSource(o.model);
+  const limits = { model: o.model, positions: src.md.config.maxPositions ?? undefined, vocabSize: src.md.config.vocabSize ?? undefined };
   checkModelFits(limits, [
     { flag: '--train', path: typeof o.train === 'string' ? o.train : '(in memory)', blockSize: train.blockSize, ids: train.ids },
     ...(valid ? [{ flag: '--valid', path: typeof o.valid === 'string' ? o.valid : '(in memory)', blockSize: valid.blockSize, ids: valid.ids }] : []),
@@ -155,7 +152,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
     });
     const result: FinetuneResult = { bestEpoch: res.bestEpoch, validLosses: res.validLosses, trainLosses: res.trainLosses, steps: res.steps, outDir: out };
     await writeDirAtomic(out, (tmp) => {
-      writeTrainedModel(src, res.bestWeights, tmp);
+      writeFinetuned(src, res.bestWeights, tmp, log);
       writeJsonAtomic(join(tmp, SUMMARY), {
         ...result, outDir: undefined,
         source: { dir: resolve(src.dir), sha256: sourceSha256(src) }, artifact: art.dir, resumeKey: key,
@@ -168,43 +165,4 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   } finally {
     await engine.release();
   }
-}
-
-/**
- * Writes `weights` (trained tensors; the rest come from the source) as a model directory in the source's layout:
- * top-level files (config, tokenizer, generation config) copied; model.safetensors; the ONNX forward regenerated
- * by buildOptForward for OPT dirs, or the original graph with its initializers replaced for a foreign ONNX.
- */
-export function writeTrainedModel(src: SourceModel, weights: TensorMap, outDir: string): void {
-  ensureDir(outDir);
-  for (const f of readdirSync(src.dir)) {
-    const p = join(src.dir, f);
-    if (statSync(p).isFile() && f !== 'model.safetensors' && !f.endsWith('.onnx') && !f.endsWith('.onnx_data')) copyFileSync(p, join(outDir, f));
-  }
-  const all: TensorMap = new Map([...src.weights].map(([k, v]) => [k, weights.get(k) ?? v]));
-  const onnxRel = src.onnxPath ? relative(src.dir, src.onnxPath) : join('onnx', 'model.onnx');
-  const onnxOut = join(outDir, onnxRel);
-  ensureDir(dirname(onnxOut));
-  if (src.kind === 'opt') {
-    const cfg = src.optConfig!;
-    const shapes = new Map(((src.forward.graph?.initializer ?? []) as TensorProto[]).map((t) => [t.name, (t.dims ?? []).map(Number)]));
-    writeSafetensors(join(outDir, 'model.safetensors'), new Map([...all].map(([k, v]) => [k, { data: v, shape: shapes.get(k) ?? [v.length] }])));
-    // Keep the source's graph interface: with a KV cache unless the source graph had none.
-    const withPast = src.onnxPath ? hasPastInputs(src.onnxPath) : true;
-    saveModel(buildOptForward(cfg, all, { withPast }), onnxOut);
-  } else {
-    const g = src.forward.graph!;
-    const shapes = new Map<string, number[]>();
-    g.initializer = (g.initializer as TensorProto[]).map((t) => {
-      const w = weights.get(t.name);
-      shapes.set(t.name, (t.dims ?? []).map(Number));
-      return w ? makeTensor(t.name, (t.dims ?? []).map(Number), w) : t;
-    });
-    saveModel(src.forward, onnxOut);
-    writeSafetensors(join(outDir, 'model.safetensors'), new Map([...weights].map(([k, v]) => [k, { data: v, shape: shapes.get(k) ?? [v.length] }])));
-  }
-}
-
-function hasPastInputs(onnxPath: string): boolean {
-  return (decodeModel(readFileSync(onnxPath)).graph?.input ?? []).some((i) => (i.name ?? '').startsWith('past_key_values'));
 }

@@ -33,7 +33,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { buildArtifact, loadArtifact, type SourceModel } from '../models/train/artifact.js';
+import type { ForwardSource } from '../models/model-dir.js';
+import { buildArtifact, loadArtifact } from '../models/train/artifact.js';
 import { TrainEngine } from '../models/train/engine.js';
 import { buildOptForward, initOptWeights, OPT_125M } from '../models/opt/index.js';
 import { withHeapTunables, withoutHeapTunables } from '../models/util/malloc.js';
@@ -64,7 +65,7 @@ const cpuSeconds = () => { const u = process.resourceUsage(); return (u.userCPUT
 
 if (a.phase === 'build') {
   const weights = initOptWeights(OPT_125M, 0);
-  const src: SourceModel = { dir: '(bench)', kind: 'opt', optConfig: OPT_125M, forward: buildOptForward(OPT_125M, weights, { withPast: false, present: false }), weights, onnxPath: null, padId: 1 };
+  const src: ForwardSource = { dir: '(bench)', kind: 'opt', optConfig: OPT_125M, forward: buildOptForward(OPT_125M, weights, { withPast: false, present: false }), weights, onnxPath: null, padId: 1 };
   await buildArtifact(src, { microBatch: a.micro, blockSize: a.block, optimizer: { name: 'adamw', weightDecay: 0, beta1: 0.9, beta2: 0.999, eps: 1e-8 } }, a.artifact!, (s) => console.error(s));
   process.exit(0);
 }

@@ -20,6 +20,7 @@ import {
   type TypedArray,
   type ValueInfoProto,
 } from '../onnx/proto.js';
+import { describeCausalLm, trainingConstants } from '../causal-lm.js';
 import { openSession, type ort } from '../session.js';
 
 export interface TensorInfo {
@@ -51,15 +52,14 @@ const ORT_TO_ONNX: Record<string, DataType> = {
   int8: DataType.INT8,
 };
 
-/** Float initializers that are weights (not scalar constants): the default trainable set. */
+/** Float buffers that exporters keep as initializers but that are not parameters (rotary tables, mask fills). */
+const BUFFERS = /(^|[./_])(inv_freq|cos_cached|sin_cached|masked_bias)$/;
+
+/** Float initializers that are weights (not scalar constants nor known buffers): the default trainable set. */
 export function weightNames(model: ModelProto): string[] {
   return ((model.graph?.initializer ?? []) as TensorProto[])
-    .filter((t) => FLOAT_TYPES.has(t.dataType as DataType) && numel(dimsOf(t)) > 1)
+    .filter((t) => FLOAT_TYPES.has(t.dataType as DataType) && numel(dimsOf(t)) > 1 && !BUFFERS.test(t.name))
     .map((t) => t.name);
-}
-
-function isPastInput(name: string): boolean {
-  return /^past[._]|past_key_values/.test(name);
 }
 
 /** Kahn's algorithm: exported graphs are usually sorted, but nothing in ONNX forbids otherwise. */
@@ -234,10 +234,6 @@ async function foldedValues(
   return values;
 }
 
-function emptyPast(name: string, dims: number[], dtype: DataType): TensorProto {
-  return makeTensor(name, dims, dtype === DataType.DOUBLE ? new Float64Array(0) : new Float32Array(0), dtype);
-}
-
 /** A Float32Array over a float tensor's raw bytes (a view when aligned, else a copy). */
 function floatView(t: TensorProto): Float32Array | null {
   const raw = t.rawData;
@@ -301,9 +297,7 @@ export async function staticForward(forward: ModelProto, opts: StaticOptions): P
   if (!forward.graph) throw new Error('forward model has no graph');
   const graph = forward.graph as GraphProto;
   const gNodes = graph.node as NodeProto[];
-  const gInputs = graph.input as ValueInfoProto[];
   const gOutputs = graph.output as ValueInfoProto[];
-  const gInits = graph.initializer as TensorProto[];
   const opset = opsetOf(forward);
   if (opset < 13) throw new Error(`forward graph uses opset ${opset}; the gradient builder needs opset >= 13 (re-export with a newer opset)`);
   for (const n of gNodes) {
@@ -317,24 +311,13 @@ export async function staticForward(forward: ModelProto, opts: StaticOptions): P
     );
 
   const initializers = initializerMap(forward);
-  // Data inputs get the training shapes; past key/values become empty constants (past length 0).
-  const inputs: ValueInfoProto[] = [];
-  const past: { name: string; dims: number[]; dtype: DataType }[] = [];
-  for (const v of gInputs) {
-    if (initializers.has(v.name)) continue;
-    const { dtype, shape } = valueInfoShape(v);
-    if (v.name === 'input_ids' || v.name === 'attention_mask') inputs.push(valueInfo(v.name, dtype, [batch, seq]));
-    else if (isPastInput(v.name)) {
-      if (shape.length !== 4) throw new Error(`forward graph input ${v.name}: expected [batch, heads, past, head_dim], got [${shape}]`);
-      const dims = shape.map((d, k) => (k === 0 ? batch : k === 2 ? 0 : d));
-      if (dims.some((d) => typeof d !== 'number'))
-        throw new Error(`forward graph input ${v.name}: heads/head_dim must be fixed numbers, got [${shape}]`);
-      past.push({ name: v.name, dims: dims as number[], dtype });
-      initializers.set(v.name, emptyPast(v.name, dims as number[], dtype));
-    } else throw new Error(`forward graph input ${v.name} is not supported (expected input_ids, attention_mask, past_key_values.*)`);
-  }
-  if (!inputs.some((v) => v.name === 'input_ids')) throw new Error('forward graph has no `input_ids` input');
-
+  // The causal-LM interface decides what is data (input_ids, attention_mask: fed at [batch, seq]) and what
+  // is constant at fixed shapes without padding (position ids, empty pasts: causal-lm.ts).
+  const lm = describeCausalLm(forward, 'forward graph');
+  const inputs: ValueInfoProto[] = [lm.inputIds, ...(lm.attentionMask ? [lm.attentionMask] : [])].map((v) => valueInfo(v.name, v.dtype, [batch, seq]));
+  const constants = trainingConstants(lm, batch, seq);
+  for (const t of constants) initializers.set(t.name, t);
+  const batchConstants = (b: number): TensorProto[] => trainingConstants(lm, b, seq);
   const nodes = copyNodes(gNodes, initializers);
   const available = new Set<string>([...initializers.keys(), ...inputs.map((v) => v.name)]);
   let live = pruneNodes(topoSort(nodes, available), ['logits']);
@@ -361,7 +344,7 @@ export async function staticForward(forward: ModelProto, opts: StaticOptions): P
   // The folded values then come from running only the data-independent nodes (no forward pass at `batch`).
   const probeAt = (b: number, keep: Set<string>, only?: string[]): Promise<Probe> => {
     const inits = new Map(initializers);
-    for (const p of past) inits.set(p.name, emptyPast(p.name, [b, ...p.dims.slice(1)], p.dtype));
+    for (const t of batchConstants(b)) inits.set(t.name, t);
     const ins = inputs.map((v) => valueInfo(v.name, valueInfoShape(v).dtype, [b, seq]));
     return probeTensors(forward, live, inits, ins, dummyFeeds(ins, b, seq), keep, only);
   };

@@ -11,13 +11,12 @@
 // The initial optimizer state is step 0 with zero moments; it is implicit (manifest.optimizerState) rather than
 // gigabytes of zeros on disk.
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, openSync, readSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildGradientGraph, buildNllGraph } from '../grad/index.js';
 import { loadModel, saveModel } from '../onnx/io.js';
 import { DataType, dimsOf, tensorValues, valueInfo, type GraphProto, type ModelProto, type TensorProto } from '../onnx/proto.js';
-import { buildOptForward, EMBED_TOKENS, readOptConfig, type OptConfig } from '../opt/index.js';
-import { readSafetensors } from '../safetensors.js';
+import { modelSha256, structureHash, type ForwardSource } from '../model-dir.js';
 import { writeDirAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { cacheDir } from '../util/cache.js';
 import type { EngineGraphs, EngineSpec } from './engine.js';
@@ -28,20 +27,6 @@ import { readJsonFile } from '../util/json.js';
 
 export const ARTIFACT_FORMAT = 'collapse-train-artifact';
 export const ARTIFACT_VERSION = 3;
-
-/** A model directory as training sees it. */
-export interface SourceModel {
-  dir: string;
-  /** 'opt': HF-named weights in model.safetensors, forward rebuilt by buildOptForward; 'onnx': any forward graph. */
-  kind: 'opt' | 'onnx';
-  optConfig: OptConfig | null;
-  /** The forward graph used for training (no KV-cache inputs/outputs), weights as initializers. */
-  forward: ModelProto;
-  /** Float initializer values of the forward graph, by name. */
-  weights: TensorMap;
-  onnxPath: string | null;
-  padId: number | null;
-}
 
 export interface ArtifactManifest {
   format: typeof ARTIFACT_FORMAT;
@@ -69,65 +54,16 @@ export interface ArtifactOptions {
   trainable?: string[];
 }
 
-const findOnnx = (dir: string): string | null =>
-  ['onnx/model.onnx', 'model.onnx', 'onnx/decoder_model.onnx', 'decoder_model.onnx'].map((r) => join(dir, r)).find((p) => existsSync(p)) ?? null;
-
-/** Reads a model directory: an OPT dir with model.safetensors (HF names), or any dir with an ONNX forward graph. */
-export function loadSourceModel(dir: string): SourceModel {
-  if (!existsSync(dir)) throw new Error(`model directory not found: ${dir} (pass --model DIR)`);
-  const cfgPath = join(dir, 'config.json');
-  const raw = existsSync(cfgPath) ? readJsonFile<Record<string, unknown>>(cfgPath) : {};
-  const st = join(dir, 'model.safetensors');
-  const onnxPath = findOnnx(dir);
-  const padId = typeof raw.pad_token_id === 'number' ? raw.pad_token_id : null;
-  if (raw.model_type === 'opt' && existsSync(st)) {
-    const { tensors } = readSafetensors(st);
-    if (tensors.has(EMBED_TOKENS)) {
-      const cfg = readOptConfig(cfgPath);
-      const weights: TensorMap = new Map();
-      for (const [k, t] of tensors) if (t.data instanceof Float32Array) weights.set(k, t.data);
-      const forward = buildOptForward(cfg, weights, { withPast: false, present: false });
-      return { dir, kind: 'opt', optConfig: cfg, forward, weights, onnxPath, padId };
-    }
-  }
-  if (!onnxPath) throw new Error(`${dir} holds neither an OPT model.safetensors nor an ONNX forward graph (looked for onnx/model.onnx, model.onnx)`);
-  const forward = loadModel(onnxPath);
-  const weights: TensorMap = new Map();
-  for (const t of (forward.graph?.initializer ?? []) as TensorProto[])
-    if (t.dataType === DataType.FLOAT) weights.set(t.name, tensorValues(t) as Float32Array);
-  return { dir, kind: 'onnx', optConfig: null, forward, weights, onnxPath, padId };
-}
-
-function hashFile(h: ReturnType<typeof createHash>, path: string): void {
-  const fd = openSync(path, 'r');
-  const buf = new Uint8Array(1 << 22);
-  try {
-    for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0; ) h.update(buf.subarray(0, n));
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** sha256 over the files that define a model: config, weights, forward graph and its external data. */
-/** sha256 of a model directory's weights and graph files (what a resumed training or generation must match). */
-export function modelSha256(dir: string): string {
-  return sourceSha256({ dir, onnxPath: findOnnx(dir) });
-}
-
-export function sourceSha256(src: Pick<SourceModel, 'dir' | 'onnxPath'>): string {
-  const h = createHash('sha256');
-  const files = ['config.json', 'model.safetensors'].map((f) => join(src.dir, f));
-  if (src.onnxPath) files.push(src.onnxPath, `${src.onnxPath}_data`);
-  for (const f of files) if (existsSync(f)) { h.update(f.slice(src.dir.length)); hashFile(h, f); }
-  return h.digest('hex');
+/** sha256 over the files that define the source model (models/model-dir.ts modelSha256). */
+export function sourceSha256(src: ForwardSource): string {
+  return modelSha256(src.dir);
 }
 
 /** What the graphs depend on: the model structure (OPT config, or the whole foreign graph) and the options. */
-export function structuralKey(src: SourceModel, o: ArtifactOptions): string {
+export function structuralKey(src: ForwardSource, o: ArtifactOptions): string {
   const h = createHash('sha256');
   h.update(JSON.stringify({ v: ARTIFACT_VERSION, kind: src.kind, mb: o.microBatch, T: o.blockSize, opt: o.optimizer, tr: o.trainable ?? null }));
-  if (src.kind === 'opt') h.update(JSON.stringify(src.optConfig));
-  else h.update(sourceSha256(src));
+  h.update(structureHash(src));
   return h.digest('hex').slice(0, 24);
 }
 
@@ -141,7 +77,7 @@ export function initializersToInputs(model: ModelProto, names: readonly string[]
   return model;
 }
 
-export async function buildArtifact(src: SourceModel, o: ArtifactOptions, outDir: string, log: (s: string) => void = () => {}): Promise<ArtifactManifest> {
+export async function buildArtifact(src: ForwardSource, o: ArtifactOptions, outDir: string, log: (s: string) => void = () => {}): Promise<ArtifactManifest> {
   if (!Number.isInteger(o.microBatch) || o.microBatch < 1) throw new Error(`--micro-batch-size must be a positive integer, got ${o.microBatch}`);
   if (!Number.isInteger(o.blockSize) || o.blockSize < 2) throw new Error(`--block-size must be an integer >= 2, got ${o.blockSize}`);
   const t0 = Date.now();
@@ -203,7 +139,7 @@ export function artifactCacheRoot(): string {
 }
 
 /** The cached artifact for this model structure and options, built on first use. */
-export async function cachedArtifact(src: SourceModel, o: ArtifactOptions, root = artifactCacheRoot(), log?: (s: string) => void): Promise<LoadedArtifact> {
+export async function cachedArtifact(src: ForwardSource, o: ArtifactOptions, root = artifactCacheRoot(), log?: (s: string) => void): Promise<LoadedArtifact> {
   const dir = join(root, structuralKey(src, o));
   if (!existsSync(join(dir, 'manifest.json'))) await buildArtifact(src, o, dir, log);
   else log?.(`using the cached training artifact ${dir}`);
@@ -211,7 +147,7 @@ export async function cachedArtifact(src: SourceModel, o: ArtifactOptions, root 
 }
 
 /** Checks that a source model fits an artifact (same trainable tensors and shapes). */
-export function checkCompatible(a: LoadedArtifact, src: SourceModel): void {
+export function checkCompatible(a: LoadedArtifact, src: ForwardSource): void {
   for (const p of a.manifest.params) {
     const w = src.weights.get(p.name);
     const n = p.shape.reduce((x, y) => x * y, 1);

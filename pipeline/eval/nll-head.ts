@@ -6,47 +6,18 @@
 // nll[b, t] = logsumexp_v(logits[b, t, v]) - logits[b, t, input_ids[b, t+1]]
 //
 // Batch and sequence axes stay symbolic, so one graph serves every (batch, seq) and the on-disk cache is
-// one file per model.
+// one entry per model. The inputs are the forward's own (models/causal-lm.ts says how to feed them).
 import { createHash } from 'node:crypto';
-import { accessSync, constants, existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { copyFileSync, existsSync, linkSync, readdirSync, readFileSync, rmSync, statSync, utimesSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { GraphBuilder, opsetOf } from '../../models/onnx/graph.js';
-import { loadModel, saveModel } from '../../models/onnx/io.js';
-import { ensureDir, writeFileAtomic } from '../../models/util/atomic.js';
-import { DataType, decodeModel, encodeModel, onnx, valueInfo, valueInfoShape, type GraphProto, type ModelProto, type NodeProto } from '../../models/onnx/proto.js';
+import { ensureDir, writeDirAtomic, writeFileAtomic } from '../../models/util/atomic.js';
+import { cacheDir } from '../../models/util/cache.js';
+import { DataType, decodeModel, encodeModel, onnx, valueInfo, type GraphProto, type ModelProto, type NodeProto } from '../../models/onnx/proto.js';
 
 export const NLL_OUTPUT = 'nll';
 /** Part of the cache key: bump when the head changes, so that cached graphs are rebuilt. */
 const HEAD_VERSION = 2;
-
-/** The graph inputs a scorer must feed: token ids, and the attention mask when the forward declares one. */
-export interface NllGraphInputs {
-  hasAttentionMask: boolean;
-  /** past_key_values inputs (a with-past export): fed as empty [B, heads, 0, head_dim] tensors. */
-  past: { name: string; heads: number; headDim: number }[];
-}
-
-export function nllGraphInputs(model: ModelProto): NllGraphInputs {
-  const inputs = model.graph?.input ?? [];
-  const inits = new Set((model.graph?.initializer ?? []).map((t) => t.name));
-  const real = inputs.filter((i) => !inits.has(i.name ?? ''));
-  const names = real.map((i) => i.name ?? '');
-  if (!names.includes('input_ids')) throw new Error(`the model has no input_ids input (inputs: ${names.join(', ')}); is it a causal LM forward graph?`);
-  const past: NllGraphInputs['past'] = [];
-  for (const i of real) {
-    const name = i.name ?? '';
-    if (name === 'input_ids' || name === 'attention_mask') continue;
-    if (!name.startsWith('past_key_values')) throw new Error(`cannot score with a model that needs input ${name}; expected input_ids, attention_mask and past_key_values.* only`);
-    const { shape } = valueInfoShape(i);
-    const heads = shape[1];
-    const headDim = shape[3];
-    if (typeof heads !== 'number' || typeof headDim !== 'number')
-      throw new Error(`past input ${name} has symbolic heads/head_dim [${shape.join(', ')}]; export the forward without past or with static head dims`);
-    past.push({ name, heads, headDim });
-  }
-  return { hasAttentionMask: names.includes('attention_mask'), past };
-}
 
 /** Returns a copy-free rewrite of `forward`: same nodes plus the NLL head; the only output is `nll`. */
 export function appendNllHead(forward: ModelProto, logitsName = 'logits'): ModelProto {
@@ -97,39 +68,56 @@ function cacheKey(forwardPath: string): string {
     const st = statSync(p);
     h.update(`|${st.size}|${st.mtimeMs}`);
   }
-  return h.digest('hex').slice(0, 12);
+  return h.digest('hex').slice(0, 16);
 }
 
+/** Scoring graphs kept in the cache (least recently used ones beyond this are removed). */
+const KEEP = 8;
+
+export const nllCacheRoot = (): string => join(cacheDir(), 'nll');
+
 /**
- * Path of the scoring graph for a forward model file, built once and cached, keyed by the size and mtime of
- * the model and its weights file so that a retrained model gets a fresh graph.
- * Preferred: beside the model (`<name>.nll-<key>.onnx`), where it refers to the model's own external weights
- * file, so that no weight is copied or even read. When that directory is read-only, a full copy goes to
- * `cacheDir` (default: the OS temp dir).
+ * Path of the scoring graph for a forward model file, built once and kept in the cache (not in the model
+ * directory, which stays exactly what a user can publish), keyed by the size and mtime of the model and
+ * its weights file so that a retrained model gets a fresh graph. The graph refers to the model's external
+ * weights files, which are hard-linked beside it (copied across file systems): no weight is decoded.
  */
-export function cachedNllGraph(forwardPath: string, opts: { cacheDir?: string } = {}): string {
+export async function cachedNllGraph(forwardPath: string, opts: { cacheDir?: string } = {}): Promise<string> {
   if (!existsSync(forwardPath)) throw new Error(`ONNX model not found: ${forwardPath}`);
-  const key = cacheKey(forwardPath);
-  const dir = dirname(forwardPath);
-  const stem = basename(forwardPath).replace(/\.onnx$/, '');
-  const beside = join(dir, `${stem}.nll-${key}.onnx`);
-  const copy = join(opts.cacheDir ?? join(tmpdir(), 'collapse-nll-cache'), `${stem}.nll-${key}.onnx`);
-  for (const p of [beside, copy]) if (existsSync(p)) return p;
-  try {
-    accessSync(dir, constants.W_OK);
-    // Graph only: external tensors keep their (relative) locations, which resolve from the same directory.
-    const graph = appendNllHead(decodeModel(readFileSync(forwardPath)));
-    writeFileAtomic(beside, encodeModel(graph));
-    for (const f of readdirSync(dir)) if (f.startsWith(`${stem}.nll-`) && f.endsWith('.onnx') && f !== basename(beside)) rmSync(join(dir, f), { force: true });
-    return beside;
-  } catch {
-    // Read-only model directory: write a self-contained copy (weights included) to the cache dir.
+  const root = opts.cacheDir ?? nllCacheRoot();
+  const entry = join(root, cacheKey(forwardPath));
+  const path = join(entry, 'model.nll.onnx');
+  if (existsSync(path)) {
+    const now = new Date();
+    utimesSync(entry, now, now); // recently used
+    return path;
   }
+  const forward = decodeModel(readFileSync(forwardPath));
+  const locations = new Set<string>();
+  for (const t of forward.graph?.initializer ?? [])
+    for (const e of t.externalData ?? []) if (e.key === 'location' && e.value) locations.add(e.value);
   try {
-    ensureDir(dirname(copy));
-    saveModel(appendNllHead(loadModel(forwardPath)), copy);
-    return copy;
+    ensureDir(root);
+    await writeDirAtomic(entry, (tmp) => {
+      for (const loc of locations) {
+        const src = join(dirname(forwardPath), loc);
+        const dst = join(tmp, loc);
+        ensureDir(dirname(dst));
+        try {
+          linkSync(src, dst);
+        } catch {
+          copyFileSync(src, dst);
+        }
+      }
+      writeFileAtomic(join(tmp, 'model.nll.onnx'), encodeModel(appendNllHead(forward)));
+    });
   } catch (e) {
-    throw new Error(`could not write the scoring graph for ${forwardPath} to ${dirname(copy)} (${(e as Error).message}); pass a writable cache directory`);
+    throw new Error(`could not write the scoring graph for ${forwardPath} to ${root} (${(e as Error).message}); set COLLAPSE_CACHE_DIR to a writable directory`);
   }
+  if (!existsSync(path)) throw new Error(`internal: the scoring graph ${path} was not written`);
+  const entries = readdirSync(root)
+    .map((f) => ({ f, t: statSync(join(root, f)).mtimeMs }))
+    .sort((a, b) => b.t - a.t);
+  for (const { f } of entries.slice(KEEP)) rmSync(join(root, f), { recursive: true, force: true });
+  return path;
 }

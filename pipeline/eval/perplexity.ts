@@ -5,11 +5,13 @@
 //                          run_clm convention for validation/test perplexity (all blocks have equal length).
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { describeCausalLm, lmFeeds, type CausalLm } from '../../models/causal-lm.js';
+import { CONFIG_FILE, forwardGraph, GRAPH_FILES, openModelDir } from '../../models/model-dir.js';
 import type { ort } from '../../models/session.js';
-import { floatData, i64, openSession, tensor, type Provider } from '../../models/session.js';
-import { decodeModel, type ModelProto } from '../../models/onnx/proto.js';
+import { floatData, openSession, type Provider } from '../../models/session.js';
+import { decodeModel } from '../../models/onnx/proto.js';
 import { progress } from '../progress.js';
-import { cachedNllGraph, NLL_OUTPUT, nllGraphInputs, type NllGraphInputs } from './nll-head.js';
+import { cachedNllGraph, NLL_OUTPUT } from './nll-head.js';
 
 /** Token blocks, row-major: `rows` blocks of `blockSize` ids (the in-memory corpus form). */
 export interface Blocks {
@@ -37,7 +39,7 @@ export function trailingPadLengths(b: Blocks, padId: number): Int32Array {
 export interface ScorerOptions {
   provider?: Provider;
   threads?: number;
-  /** Where the scoring graph is cached (default: beside the model, else the OS temp dir). */
+  /** Where the scoring graph is cached (default: the cache directory's nll/). */
   cacheDir?: string;
 }
 
@@ -47,40 +49,32 @@ export interface Scorer {
   close(): Promise<void>;
 }
 
-/** The forward ONNX file of a model directory (or the file itself). */
+/** The forward ONNX file of a model directory (the graph its model directory picks for scoring), or the file itself. */
 export function forwardModelPath(modelPath: string): string {
   if (!existsSync(modelPath)) throw new Error(`model not found: ${modelPath} (pass a model directory or an .onnx file)`);
   if (statSync(modelPath).isFile()) return modelPath;
-  for (const rel of ['model.onnx', 'onnx/model.onnx', 'decoder_model.onnx', 'onnx/decoder_model.onnx']) {
-    const p = join(modelPath, rel);
-    if (existsSync(p)) return p;
-  }
-  throw new Error(`${modelPath} holds no forward graph (looked for model.onnx, onnx/model.onnx, decoder_model.onnx)`);
+  if (existsSync(join(modelPath, CONFIG_FILE))) return forwardGraph(openModelDir(modelPath)).path;
+  const found = GRAPH_FILES.map((rel) => join(modelPath, rel)).find((p) => existsSync(p));
+  if (!found) throw new Error(`${modelPath} holds no forward graph (looked for ${GRAPH_FILES.join(', ')})`);
+  return found;
 }
 
 export async function openScorer(modelPath: string, opts: ScorerOptions = {}): Promise<Scorer> {
   const forward = forwardModelPath(modelPath);
-  const graphPath = cachedNllGraph(forward, { cacheDir: opts.cacheDir });
-  const inputs = nllGraphInputs(loadModelHeader(graphPath));
+  const graphPath = await cachedNllGraph(forward, { cacheDir: opts.cacheDir });
+  // Only the graph's inputs are needed: decode the file without resolving its external weights.
+  const lm = describeCausalLm(decodeModel(readFileSync(forward)), forward);
   const session = await openSession(graphPath, { provider: opts.provider ?? 'cpu', threads: opts.threads });
   return {
-    nll: (ids, rows, blockSize) => runNll(session, inputs, ids, rows, blockSize),
+    nll: (ids, rows, blockSize) => runNll(session, lm, ids, rows, blockSize),
     close: () => session.release(),
   };
 }
 
-// Only the graph's inputs are needed: decode the model file without resolving its external weights.
-function loadModelHeader(path: string): ModelProto {
-  return decodeModel(readFileSync(path));
-}
-
-async function runNll(session: ort.InferenceSession, inputs: NllGraphInputs, ids: Int32Array, rows: number, blockSize: number): Promise<Float32Array> {
+async function runNll(session: ort.InferenceSession, lm: CausalLm, ids: Int32Array, rows: number, blockSize: number): Promise<Float32Array> {
   if (blockSize < 2) throw new Error(`blocks of ${blockSize} token(s) have no next-token predictions; need at least 2`);
   if (ids.length !== rows * blockSize) throw new Error(`ids holds ${ids.length} values, expected ${rows} x ${blockSize}`);
-  const feeds: Record<string, ort.Tensor> = { input_ids: i64(BigInt64Array.from(ids, (v) => BigInt(v)), [rows, blockSize]) };
-  if (inputs.hasAttentionMask) feeds.attention_mask = i64(new BigInt64Array(rows * blockSize).fill(1n), [rows, blockSize]);
-  for (const p of inputs.past) feeds[p.name] = tensor('float32', new Float32Array(0), [rows, p.heads, 0, p.headDim]);
-  const out = await session.run(feeds);
+  const out = await session.run(lmFeeds(lm, { ids, rows, seq: blockSize }));
   const nll = floatData(out[NLL_OUTPUT], NLL_OUTPUT);
   if (nll.length !== rows * (blockSize - 1)) throw new Error(`scoring graph returned ${nll.length} values, expected ${rows} x ${blockSize - 1}`);
   return nll;

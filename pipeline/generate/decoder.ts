@@ -3,18 +3,21 @@
 // expansion to the beams, dropping finished prompts), `step` feeds one new token per row and returns the
 // next-token logits [rows, vocab].
 //
-// KvCacheDecoder uses a graph with past_key_values inputs and present outputs (HF naming), rewritten to
-// return only the new keys/values; it keeps the cache itself in fixed slots. RecomputeDecoder reruns the
-// whole sequence each step on a plain graph (input_ids [+ attention_mask] -> logits): slow, but it works on
-// any causal-LM export (e.g. a torch.onnx export) and is the reference the cache is tested against.
+// What a graph takes and how it is fed (attention mask, position ids, past/present, GQA) is models/causal-lm.ts.
+// KvCacheDecoder uses a graph with past_key_values inputs and present outputs (Optimum naming), rewritten to
+// return only the new keys/values; it keeps the cache itself in fixed slots. PresentCacheDecoder feeds each
+// present back as the next past, for KV graphs that rewrite does not recognise (Optimum's merged decoder).
+// RecomputeDecoder reruns the whole sequence each step (a KV graph gets empty pasts): slow, but it works on
+// any causal-LM export (e.g. a torch.onnx export) and is the reference the caches are tested against.
 // Both graphs are rewritten to compute the LM head on the last position only and to output the log-softmax
 // normaliser (graph-surgery.ts).
 import type { InferenceSession, Tensor } from 'onnxruntime-common';
+import * as ort from 'onnxruntime-node';
+import { describeCausalLm, kvNames, lmFeeds, type CausalLm, type KvHints, type KvLayout } from '../../models/causal-lm.js';
 import { loadModel } from '../../models/onnx/io.js';
 import type { ModelProto } from '../../models/onnx/proto.js';
 import { openSession, type Provider } from '../../models/session.js';
 import { LOGSUMEXP, newKvName, sliceLogitsToLastPosition, withLogSumExp, withNewKeyValueOutputs } from './graph-surgery.js';
-import * as ort from 'onnxruntime-node';
 
 export interface Decoder {
   /** Rows currently held. */
@@ -44,38 +47,27 @@ export interface Logits {
 export interface DecoderOptions {
   threads?: number;
   provider?: Provider;
-  /** Force the no-cache decoder even when the graph has past_key_values (testing, debugging). */
+  /** Recompute every step even when the graph has past_key_values (fed empty; testing, benchmarks). */
   noCache?: boolean;
   /** Keep the graph's full [batch, seq, vocab] logits instead of slicing to the last position before the LM head. */
   fullLogits?: boolean;
+  /** Cache heads and head size from config.json, for graphs that leave them symbolic. */
+  kvHints?: KvHints;
 }
-
-const PAST = /^past_key_values\.(\d+)\.(key|value)$/;
 
 /** Opens the right decoder for a model file or in-memory graph. */
 export async function openDecoder(model: string | ModelProto, opts: DecoderOptions = {}): Promise<Decoder> {
   let proto = typeof model === 'string' ? loadModel(model) : model;
-  const inputs = (proto.graph?.input ?? []).map((i) => i.name ?? '');
-  if (!inputs.includes('input_ids')) {
-    throw new Error(`${typeof model === 'string' ? model : 'model'}: graph has no input_ids input (inputs: ${inputs.join(', ')})`);
-  }
+  const lm = describeCausalLm(proto, typeof model === 'string' ? model : 'model', opts.kvHints);
   if (!opts.fullLogits) proto = sliceLogitsToLastPosition(proto);
   proto = withLogSumExp(proto);
   const sessionOpts = { threads: opts.threads, provider: opts.provider };
-  const hasPast = inputs.some((n) => PAST.test(n));
-  if (hasPast && !opts.noCache) {
-    const split = withNewKeyValueOutputs(proto);
-    if (!split) throw new Error('the graph has past_key_values inputs but its present outputs are not Concat(past, new) on axis 2');
-    return new KvCacheDecoder(await openSession(split.model, sessionOpts), split.layers);
+  if (lm.kv && !opts.noCache) {
+    const split = lm.attentionMask ? withNewKeyValueOutputs(proto, lm.kv) : null;
+    if (split) return new KvCacheDecoder(await openSession(split.model, sessionOpts), lm, lm.kv);
+    return new PresentCacheDecoder(await openSession(proto, sessionOpts), lm, lm.kv);
   }
-  if (hasPast) throw new Error('noCache needs a graph without past_key_values inputs (build it with withPast: false)');
-  return new RecomputeDecoder(await openSession(proto, sessionOpts));
-}
-
-function toInt64(src: ArrayLike<number>): BigInt64Array {
-  const out = new BigInt64Array(src.length);
-  for (let i = 0; i < src.length; i++) out[i] = BigInt(src[i]!);
-  return out;
+  return new RecomputeDecoder(await openSession(proto, sessionOpts), lm);
 }
 
 /** Last-position logits of a [rows, seq, vocab] output (and of the [rows, seq] log-sum-exp, if any). */
@@ -200,8 +192,10 @@ export function permuteSlotRanges(
  * [rows, heads, maxLen, head_dim] and slot j holds position j of every row, so the cache is fed to the
  * graph without copying (onnxruntime wraps the buffer) and the graph returns only the new tokens' keys and
  * values (withNewKeyValueOutputs), which are written into the next slot. Unfilled slots are masked out by
- * attention_mask (OPT derives positions from the cumulative mask and masks keys by it, so empty slots change
- * nothing but a few masked attention scores). Reordering beams moves only the rows that change, in place.
+ * attention_mask, and the new token's position id counts only the row's real slots (OPT derives positions from
+ * the cumulative mask itself; Llama-style graphs take position_ids), so empty slots change nothing but a few
+ * masked attention scores. The cache holds the graph's KV heads (grouped-query attention: fewer than the
+ * attention heads). Reordering beams moves only the rows that change, in place.
  */
 export class KvCacheDecoder implements Decoder {
   rows = 0;
@@ -213,30 +207,20 @@ export class KvCacheDecoder implements Decoder {
   private scratch = new Float32Array(0); // saved rows while reordering, shared by all cache tensors
   private promptLen = 0;
   private origin = new Int32Array(0); // per row: the prompt it descends from (its prompt slots are that prompt's)
-  private readonly heads: number;
+  private readonly heads: number; // KV heads (fewer than the attention heads under grouped-query attention)
   private readonly headDim: number;
   private reserved = { rows: 0, length: 0 };
+  private readonly names: { past: string; fresh: string }[];
 
   constructor(
     private readonly session: InferenceSession,
-    private readonly layers: number,
+    private readonly lm: CausalLm,
+    kv: KvLayout,
   ) {
-    if (!session.inputNames.includes('attention_mask')) throw new Error('the KV-cache decoder needs a graph with an attention_mask input');
-    const first = session.inputMetadata.find((m) => m.name === 'past_key_values.0.key');
-    const shape = first && first.isTensor ? first.shape : [];
-    const [heads, headDim] = [shape[1], shape[3]];
-    if (typeof heads !== 'number' || typeof headDim !== 'number') {
-      throw new Error(`past_key_values.0.key: expected a static [batch, heads, past, head_dim] shape, got [${shape.join(', ')}]`);
-    }
-    this.heads = heads;
-    this.headDim = headDim;
-  }
-
-  private get names(): { past: string; fresh: string }[] {
-    const out: { past: string; fresh: string }[] = [];
-    for (let l = 0; l < this.layers; l++)
-      for (const kv of ['key', 'value'] as const) out.push({ past: `past_key_values.${l}.${kv}`, fresh: newKvName(l, kv) });
-    return out;
+    if (!lm.attentionMask) throw new Error('the KV-cache decoder needs a graph with an attention_mask input');
+    this.heads = kv.kvHeads;
+    this.headDim = kv.headDim;
+    this.names = kvNames(kv).map((n) => ({ past: n.past, fresh: newKvName(n.layer, n.kind) }));
   }
 
   reserve(rows: number, length: number): void {
@@ -269,12 +253,7 @@ export class KvCacheDecoder implements Decoder {
     const rowCap = Math.max(this.reserved.rows, P * copies);
     if (maxLen !== this.maxLen || rowCap > this.rowCapacity) this.allocate(rowCap, maxLen, 0);
     else this.slotMask.fill(0);
-    const feeds: Record<string, Tensor> = {
-      input_ids: new ort.Tensor('int64', toInt64(ids), [P, len]),
-      attention_mask: new ort.Tensor('int64', toInt64(mask), [P, len]),
-    };
-    for (const n of this.names) feeds[n.past] = new ort.Tensor('float32', new Float32Array(0), [P, this.heads, 0, this.headDim]);
-    const out = await this.session.run(feeds);
+    const out = await this.session.run(lmFeeds(this.lm, { ids, rows: P, seq: len, mask }));
     this.store(out, len, copies);
     for (let r = 0; r < this.rows; r++) this.slotMask.set(mask.subarray(Math.floor(r / copies) * len, (Math.floor(r / copies) + 1) * len), r * this.maxLen);
     this.filled = len;
@@ -331,20 +310,22 @@ export class KvCacheDecoder implements Decoder {
     if (tokens.length !== this.rows) throw new Error(`step: ${tokens.length} tokens for ${this.rows} rows`);
     if (this.filled === this.maxLen) this.allocate(this.rowCapacity, this.maxLen * 2, this.rows);
     const S = this.maxLen;
-    const mask = new BigInt64Array(this.rows * (S + 1));
+    // Slot j of row r is attended when it holds one of the row's real tokens; the new token's position is
+    // the number of those (unfilled and padding slots are masked and count for nothing).
+    const mask = new Uint8Array(this.rows * (S + 1));
+    const positions = new BigInt64Array(this.rows);
     for (let r = 0; r < this.rows; r++) {
-      for (let j = 0; j < this.filled; j++) if (this.slotMask[r * S + j]) mask[r * (S + 1) + j] = 1n;
-      mask[r * (S + 1) + S] = 1n;
+      let real = 0;
+      for (let j = 0; j < this.filled; j++) if (this.slotMask[r * S + j]) (mask[r * (S + 1) + j] = 1), real++;
+      mask[r * (S + 1) + S] = 1;
+      positions[r] = BigInt(real);
     }
-    const feeds: Record<string, Tensor> = {
-      input_ids: new ort.Tensor('int64', toInt64(tokens), [this.rows, 1]),
-      attention_mask: new ort.Tensor('int64', mask, [this.rows, S + 1]),
-    };
     const size = this.rows * this.heads * S * this.headDim;
+    const past: Record<string, Tensor> = {};
     this.names.forEach((n, i) => {
-      feeds[n.past] = new ort.Tensor('float32', this.cache[i]!.subarray(0, size), [this.rows, this.heads, S, this.headDim]);
+      past[n.past] = new ort.Tensor('float32', this.cache[i]!.subarray(0, size), [this.rows, this.heads, S, this.headDim]);
     });
-    const out = await this.session.run(feeds);
+    const out = await this.session.run(lmFeeds(this.lm, { ids: tokens, rows: this.rows, seq: 1, mask, pastLength: S, past, positions }));
     this.store(out, 1);
     for (let r = 0; r < this.rows; r++) this.slotMask[r * S + this.filled] = 1;
     this.filled++;
@@ -362,15 +343,15 @@ export class RecomputeDecoder implements Decoder {
   private ids: Int32Array = new Int32Array(0); // [rows, len]
   private mask: Uint8Array = new Uint8Array(0);
   private len = 0;
-  private readonly hasMask: boolean;
 
-  constructor(private readonly session: InferenceSession) {
-    this.hasMask = session.inputNames.includes('attention_mask');
-  }
+  constructor(
+    private readonly session: InferenceSession,
+    private readonly lm: CausalLm,
+  ) {}
 
   async prefill(prompts: readonly Int32Array[], padId: number, copies = 1): Promise<Logits> {
     const { ids, mask, len } = leftPad(prompts, padId);
-    if (!this.hasMask && mask.some((m) => m === 0)) {
+    if (!this.lm.attentionMask && mask.some((m) => m === 0)) {
       throw new Error('prompts of different lengths need a graph with an attention_mask input');
     }
     Object.assign(this, { ids, mask, len, rows: prompts.length });
@@ -401,13 +382,83 @@ export class RecomputeDecoder implements Decoder {
   }
 
   private async run(): Promise<Logits> {
-    const feeds: Record<string, Tensor> = { input_ids: new ort.Tensor('int64', toInt64(this.ids), [this.rows, this.len]) };
-    if (this.hasMask) feeds.attention_mask = new ort.Tensor('int64', toInt64(this.mask), [this.rows, this.len]);
-    const out = await this.session.run(feeds);
+    const out = await this.session.run(lmFeeds(this.lm, { ids: this.ids, rows: this.rows, seq: this.len, mask: this.mask }));
     return lastLogits(out.logits, out[LOGSUMEXP]);
   }
 
   async release(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+/**
+ * KV-cache decoding that feeds each present.N.* back as past_key_values.N.* (the Optimum contract, with
+ * no assumption about how the graph builds its presents): the cache grows by one position per step, and
+ * reordering beams gathers whole rows. Used when KvCacheDecoder's graph rewrite does not apply.
+ */
+export class PresentCacheDecoder implements Decoder {
+  rows = 0;
+  private past: Record<string, Float32Array> = {}; // past name -> [rows, heads, len, headDim]
+  private mask: Uint8Array = new Uint8Array(0); // [rows, len]
+  private len = 0;
+  private readonly names: { past: string; present: string }[];
+
+  constructor(
+    private readonly session: InferenceSession,
+    private readonly lm: CausalLm,
+    private readonly kv: KvLayout,
+  ) {
+    this.names = kvNames(kv);
+  }
+
+  private keep(out: Record<string, Tensor>, from: Int32Array): void {
+    const width = this.kv.kvHeads * this.len * this.kv.headDim;
+    for (const n of this.names) {
+      const t = out[n.present];
+      if (!t) throw new Error(`the model did not return ${n.present}`);
+      this.past[n.past] = gatherRows(t.data as Float32Array, width, from, (k) => new Float32Array(k));
+    }
+  }
+
+  async prefill(prompts: readonly Int32Array[], padId: number, copies = 1): Promise<Logits> {
+    const { ids, mask, len } = leftPad(prompts, padId);
+    if (!this.lm.attentionMask && mask.some((m) => m === 0)) throw new Error('prompts of different lengths need a graph with an attention_mask input');
+    const out = await this.session.run(lmFeeds(this.lm, { ids, rows: prompts.length, seq: len, mask }));
+    const from = Int32Array.from({ length: prompts.length * copies }, (_, i) => Math.floor(i / copies));
+    this.len = len;
+    this.keep(out, from);
+    this.mask = gatherRows(mask, len, from, (k) => new Uint8Array(k));
+    this.rows = from.length;
+    return lastLogits(out.logits, out[LOGSUMEXP]);
+  }
+
+  select(from: Int32Array): void {
+    if (isIdentity(from, this.rows)) return;
+    const width = this.kv.kvHeads * this.len * this.kv.headDim;
+    for (const n of this.names) this.past[n.past] = gatherRows(this.past[n.past]!, width, from, (k) => new Float32Array(k));
+    this.mask = gatherRows(this.mask, this.len, from, (k) => new Uint8Array(k));
+    this.rows = from.length;
+  }
+
+  async step(tokens: Int32Array): Promise<Logits> {
+    if (tokens.length !== this.rows) throw new Error(`step: ${tokens.length} tokens for ${this.rows} rows`);
+    const L = this.len;
+    const mask = new Uint8Array(this.rows * (L + 1));
+    for (let r = 0; r < this.rows; r++) {
+      mask.set(this.mask.subarray(r * L, (r + 1) * L), r * (L + 1));
+      mask[r * (L + 1) + L] = 1;
+    }
+    const past: Record<string, Tensor> = {};
+    for (const n of this.names) past[n.past] = new ort.Tensor('float32', this.past[n.past]!, [this.rows, this.kv.kvHeads, L, this.kv.headDim]);
+    const out = await this.session.run(lmFeeds(this.lm, { ids: tokens, rows: this.rows, seq: 1, mask, pastLength: L, past }));
+    this.len = L + 1;
+    this.mask = mask;
+    this.keep(out, Int32Array.from({ length: this.rows }, (_, i) => i));
+    return lastLogits(out.logits, out[LOGSUMEXP]);
+  }
+
+  async release(): Promise<void> {
+    this.past = {};
     await this.session.release();
   }
 }

@@ -3,6 +3,7 @@
 // fed the last hidden state only: Slice(hidden, starts=-1, axis 1). The rewrite is applied only when the
 // pattern is recognised for certain; otherwise the graph is returned unchanged (still correct, slower).
 import onnxProto from 'onnx-proto';
+import { kvNames, type KvLayout } from '../../models/causal-lm.js';
 import { makeTensor, onnx, type ModelProto } from '../../models/onnx/proto.js';
 
 type NodeProto = onnxProto.onnx.INodeProto;
@@ -105,23 +106,23 @@ export const newKvName = (layer: number, kv: 'key' | 'value'): string => `new_ke
  * on the sequence axis (the HF/Optimum pattern), this replaces the present outputs by the `new` part,
  * [batch, heads, seq, head_dim]; the caller keeps the cache. Returns null when the pattern is not found.
  */
-export function withNewKeyValueOutputs(model: ModelProto): { model: ModelProto; layers: number } | null {
+export function withNewKeyValueOutputs(model: ModelProto, kv: KvLayout): { model: ModelProto; layers: number } | null {
   const graph = model.graph;
   if (!graph) return null;
   const producers = new Map<string, NodeProto>();
   for (const n of graph.node ?? []) for (const o of n.output ?? []) producers.set(o, n);
   const outputs = graph.output ?? [];
-  const present = outputs.filter((o) => /^present\.\d+\.(key|value)$/.test(o.name ?? ''));
-  if (present.length === 0) return null;
+  const presentNames = new Set(kvNames(kv).map((n) => n.present));
+  const present = outputs.filter((o) => presentNames.has(o.name ?? ''));
+  if (present.length !== presentNames.size) return null;
   const renamed: onnxProto.onnx.IValueInfoProto[] = [];
   const identities: NodeProto[] = [];
-  for (const o of present) {
-    const [, layer, kv] = /^present\.(\d+)\.(key|value)$/.exec(o.name!)!;
-    const concat = producers.get(o.name!);
+  for (const n of kvNames(kv)) {
+    const o = present.find((x) => x.name === n.present)!;
+    const concat = producers.get(n.present);
     const axis = concat?.attribute?.find((a) => a.name === 'axis')?.i;
-    const past = `past_key_values.${layer}.${kv}`;
-    if (concat?.opType !== 'Concat' || concat.input?.length !== 2 || concat.input[0] !== past || Number(axis) !== 2) return null;
-    const name = newKvName(Number(layer), kv as 'key' | 'value');
+    if (concat?.opType !== 'Concat' || concat.input?.length !== 2 || concat.input[0] !== n.past || ![2, -2].includes(Number(axis))) return null;
+    const name = newKvName(n.layer, n.kind);
     identities.push(onnx.NodeProto.create({ opType: 'Identity', name: `${name}__identity`, input: [concat.input[1]!], output: [name] }));
     const dims = o.type?.tensorType?.shape?.dim ?? [];
     renamed.push(
@@ -136,5 +137,5 @@ export function withNewKeyValueOutputs(model: ModelProto): { model: ModelProto; 
     node: [...(graph.node ?? []), ...identities],
     output: [...outputs.filter((o) => !present.includes(o)), ...renamed],
   });
-  return { model: onnx.ModelProto.create({ ...model, graph: newGraph }), layers: present.length / 2 };
+  return { model: onnx.ModelProto.create({ ...model, graph: newGraph }), layers: kv.layers };
 }

@@ -20,11 +20,8 @@ import {
   type CorpusRow,
 } from '../../datasets/corpus.js';
 import { loadTokenizer, type Tokenizer } from '../../datasets/tokenizer.js';
-import { loadModelDir, readWeights } from '../../models/model-dir.js';
-import { buildOptForward } from '../../models/opt/graph.js';
-import type { ModelProto } from '../../models/onnx/proto.js';
+import { generationPlan, modelSha256, openModelDir, type GenerationPlan } from '../../models/model-dir.js';
 import type { Provider } from '../../models/session.js';
-import { modelSha256 } from '../../models/train/artifact.js';
 import { keyChanges } from '../../models/util/resume-key.js';
 import { sha256 } from '../../models/util/sha256.js';
 import { checkModelFits, checkWritable } from '../preflight.js';
@@ -33,51 +30,26 @@ import { beamSearch, type GenerationResult } from './beam-search.js';
 import { openDecoder, type Decoder } from './decoder.js';
 import { sampleSearch } from './sampling.js';
 
-/** What decoding needs from a model: its causal-LM graph (file or in memory), special ids, a tokenizer for text. */
-export interface GenerationModel {
-  graph: string | ModelProto;
-  eosId: number;
-  padId: number;
+/** What decoding needs from a model (models/model-dir.ts generationPlan), and a tokenizer for the texts. */
+export interface GenerationModel extends GenerationPlan {
   tokenizer?: Tokenizer;
-  /** Recorded in the corpus provenance. */
-  name?: string;
   /** sha256 of the model's files: a resumed corpus must come from the same model (else `name` is compared). */
   sha256?: string;
-  /** Positions and vocabulary of the model (from its config), checked against the prompts before decoding. */
-  positions?: number;
-  vocabSize?: number;
 }
 
-/**
- * The generation model of a model directory: its ONNX graph (with a KV cache when it has one; a graph
- * without past_key_values is rebuilt from HF-named weights with a cache when possible, else decoded by
- * recomputing), EOS and pad ids from generation_config.json (else config.json), and its tokenizer.
- */
-export function loadGenerationModel(dir: string, log: (line: string) => void = () => {}): GenerationModel {
-  const md = loadModelDir(dir);
-  const gen = md.generationConfig;
-  const first = (v: unknown): number | undefined => (Array.isArray(v) ? (v[0] as number) : typeof v === 'number' ? v : undefined);
-  const eosId = first(gen.eos_token_id) ?? md.config.eos_token_id;
-  const padId = first(gen.pad_token_id) ?? md.config.pad_token_id;
-  let graph: string | ModelProto = md.onnxPath;
-  if (!md.io.hasPast) {
-    try {
-      graph = buildOptForward(md.config, readWeights(dir), { withPast: true });
-      log(`generate: ${md.onnxPath} has no KV cache; rebuilt the OPT graph with one from the weights`);
-    } catch (e) {
-      log(`generate: ${md.onnxPath} has no KV cache and cannot be rebuilt (${(e as Error).message}); decoding by recomputation (slow)`);
-    }
-  }
-  return {
-    graph, eosId, padId, tokenizer: loadTokenizer(md.tokenizerDir), name: dir, sha256: modelSha256(dir),
-    positions: md.config.max_position_embeddings, vocabSize: md.config.vocab_size,
-  };
+/** A model directory's generation plan and tokenizer. */
+export function openGenerationModel(dir: string, log: (line: string) => void = () => {}): GenerationModel {
+  const md = openModelDir(dir);
+  const plan = generationPlan(md);
+  log(`generate: ${plan.how}`);
+  return { ...plan, tokenizer: loadTokenizer(md.tokenizerDir), sha256: modelSha256(dir) };
 }
 
 export type Strategy = 'beam' | 'greedy' | 'sample';
 
 export interface GenerateCorpusOptions {
-  model: GenerationModel;
+  /** A model directory, or a generation model already opened. */
+  model: string | GenerationModel;
   /** Corpus whose blocks are the prompts (each whole block is one prompt). */
   prompts: string;
   /** Output corpus directory (created, or resumed when it exists with the same layout). */
@@ -151,7 +123,7 @@ function checkOptions(o: GenerateCorpusOptions): void {
     throw new Error(`--shard-index ${idx}: must be in 0..${(o.numShards ?? 1) - 1}`);
 }
 
-async function decodeBatch(decoder: Decoder, prompts: Int32Array[], keys: number[], o: GenerateCorpusOptions, onStep: (s: number) => void): Promise<GenerationResult> {
+async function decodeBatch(decoder: Decoder, prompts: Int32Array[], keys: number[], o: GenerateCorpusOptions & { model: GenerationModel }, onStep: (s: number) => void): Promise<GenerationResult> {
   const newTokens = o.newTokens ?? 64;
   const common = {
     maxNewTokens: newTokens,
@@ -177,9 +149,10 @@ async function decodeBatch(decoder: Decoder, prompts: Int32Array[], keys: number
   });
 }
 
-export async function generateCorpus(o: GenerateCorpusOptions): Promise<GenerateCorpusResult> {
-  checkOptions(o);
-  const log = o.log ?? (() => {});
+export async function generateCorpus(options: GenerateCorpusOptions): Promise<GenerateCorpusResult> {
+  checkOptions(options);
+  const log = options.log ?? (() => {});
+  const o = { ...options, model: typeof options.model === 'string' ? openGenerationModel(options.model, log) : options.model };
   const newTokens = o.newTokens ?? 64;
   const chunkSize = o.chunkSize ?? 64;
   const batchSize = o.batchSize ?? 16;
@@ -255,7 +228,7 @@ export async function generateCorpus(o: GenerateCorpusOptions): Promise<Generate
   let done = 0;
   let tokens = 0;
   if (todo.length > 0) {
-    const decoder = await openDecoder(o.model.graph, { threads: o.threads, provider: o.provider, noCache: o.noCache });
+    const decoder = await openDecoder(o.model.graph, { threads: o.threads, provider: o.provider, noCache: o.noCache, kvHints: o.model.kvHints });
     const bar = progress('generate', promptsTodo, { unit: 'prompts', logEvery: chunkSize });
     try {
       for (const c of todo) {

@@ -2,14 +2,14 @@
 // generation on this machine (a training micro-step and an optimizer update, a beam-search batch of a few
 // decoding steps, and scoring one batch), then scales them by the configuration's counts.
 import { readBlocks } from '../../datasets/corpus.js';
-import { cachedArtifact, loadSourceModel } from '../../models/train/artifact.js';
+import { generationPlan, loadTrainingSource, openModelDir } from '../../models/model-dir.js';
+import { cachedArtifact } from '../../models/train/artifact.js';
 import { TrainEngine } from '../../models/train/engine.js';
 import { writeJsonAtomic } from '../../models/util/atomic.js';
 import { openScorer, scoreBlocks } from '../eval/perplexity.js';
 import { beamSearch } from '../generate/beam-search.js';
 import { openDecoder } from '../generate/decoder.js';
 import { sampleSearch } from '../generate/sampling.js';
-import { loadGenerationModel } from '../generate/run.js';
 import { existsSync } from 'node:fs';
 import { runSettings, type RunConfig } from './config.js';
 import type { RunLayout } from './layout.js';
@@ -51,7 +51,7 @@ export async function estimateRun(cfg: RunConfig, layout: RunLayout, model: stri
   const T = train.blockSize;
 
   // Training: a warm-up step, then a timed one.
-  const art = await cachedArtifact(loadSourceModel(model), {
+  const art = await cachedArtifact(loadTrainingSource(model), {
     microBatch: t.microBatchSize,
     blockSize: T,
     optimizer: { name: t.optimizer, weightDecay: t.weightDecay, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
@@ -77,8 +77,8 @@ export async function estimateRun(cfg: RunConfig, layout: RunLayout, model: stri
   // Generation: one batch of prompts, decoded for 1 and for 8 steps after a warm-up call; the difference
   // separates the per-step cost from the prefill, and both scale to the configured continuation length.
   const g = cfg.generate;
-  const gm = loadGenerationModel(model);
-  const [decoderOpen, decoder] = await time(() => openDecoder(gm.graph, { threads, provider: cfg.provider }));
+  const gm = generationPlan(openModelDir(model));
+  const [decoderOpen, decoder] = await time(() => openDecoder(gm.graph, { threads, provider: cfg.provider, kvHints: gm.kvHints }));
   const n = Math.min(g.batchSize, train.rows);
   const prompts = Array.from({ length: n }, (_, i) => train.ids.slice(i * T, (i + 1) * T));
   const decode = (steps: number) => {

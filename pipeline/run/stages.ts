@@ -12,7 +12,7 @@ import { SyntheticSource } from '../../datasets/synthetic.js';
 import { loadTokenizer, tinyTokenizerFiles, type Tokenizer } from '../../datasets/tokenizer.js';
 import { loadSourceRows } from '../../datasets/prepare.js';
 import { hubSnapshot, isHubId } from '../../models/hub.js';
-import { importHfCheckpoint, loadModelDir, writeModelDir } from '../../models/model-dir.js';
+import { GRAPH_FILES, importHfCheckpoint, openModelDir, writeModelDir } from '../../models/model-dir.js';
 import { initOptWeights, TINY_CONFIG } from '../../models/opt/index.js';
 import { writeJsonAtomic } from '../../models/util/atomic.js';
 import { blockTexts, loadEvalCorpus } from '../eval/corpus-input.js';
@@ -22,7 +22,7 @@ import { readGenerationMetrics, TailReferenceSchema, writeGenerationEval, type G
 import { perplexityOf, type Blocks } from '../eval/perplexity.js';
 import type { TailReference } from '../eval/tail.js';
 import { tailTable, truthMetrics, type TailTable, type TokenPair } from '../eval/truth.js';
-import { generateCorpus, generationComplete, loadGenerationModel } from '../generate/run.js';
+import { generateCorpus, generationComplete } from '../generate/run.js';
 import { buildReport } from '../report/report.js';
 import { finetune } from '../train.js';
 import { runSettings, type RunConfig, type Setting } from './config.js';
@@ -41,7 +41,9 @@ export interface StepContext {
 
 // ------------------------------------------------------------------------------------- typed outputs
 
-const BaseInfoSchema = z.object({ base: z.string(), dir: z.string(), imported: z.string().optional() }).strict();
+const BaseInfoSchema = z
+  .object({ base: z.string(), dir: z.string(), imported: z.string().optional(), family: z.string().optional(), modelType: z.string().optional() })
+  .strict();
 export type BaseInfo = z.infer<typeof BaseInfoSchema>;
 const ZeroShotSchema = z.object({ model: z.string(), test_perplexity: z.number(), test_blocks: z.number() }).strict();
 export type ZeroShot = z.infer<typeof ZeroShotSchema>;
@@ -82,11 +84,11 @@ export async function baseModel({ cfg, layout }: StepContext): Promise<BaseInfo>
     else if (!existsSync(spec)) {
       throw new Error(`model.base ${spec}: no such directory; use tiny, a model directory, or a hub id such as facebook/opt-125m`);
     }
-    if (existsSync(resolve(dir, 'onnx', 'model.onnx')) && cfg.model.pretrainEpochs === 0) {
-      loadModelDir(dir); // validates the graph's inputs and outputs
-      info = { base: spec, dir: resolve(dir) };
-    } else {
-      if (existsSync(resolve(dir, 'onnx', 'model.onnx'))) loadModelDir(dir);
+    // A directory with an ONNX graph is used as it is (any family); a bare checkpoint is imported (OPT).
+    const hasGraph = GRAPH_FILES.some((f) => existsSync(resolve(dir, f)));
+    const md = hasGraph ? openModelDir(dir) : null; // validates config, graphs and tokenizer before the first stage
+    if (md && cfg.model.pretrainEpochs === 0) info = { base: spec, dir: resolve(dir), family: md.config.family, modelType: md.config.modelType };
+    else {
       importHfCheckpoint(dir, target);
       info = { base: spec, imported: dir, dir: target };
     }
@@ -124,7 +126,7 @@ async function sourceRows(cfg: RunConfig, split: Split): Promise<{ rows: string[
 
 /** Tokenize and block the original splits into layout.split(...). */
 export async function prepareData({ cfg, layout }: StepContext): Promise<Record<string, { rows: number; kept: number }>> {
-  const md = loadModelDir(tokenizerModel(cfg, layout));
+  const md = openModelDir(tokenizerModel(cfg, layout));
   const tok = loadTokenizer(md.tokenizerDir);
   const counts: Record<string, { rows: number; kept: number }> = {};
   for (const split of dataSplits(cfg)) {
@@ -237,7 +239,7 @@ export async function finetuneGeneration({ cfg, layout }: StepContext, at: GenAt
 export async function generate({ cfg, layout, shard }: StepContext, at: GenAt): Promise<void> {
   const g = cfg.generate;
   await generateCorpus({
-    model: loadGenerationModel(layout.model(at)),
+    model: layout.model(at),
     prompts: layout.split('train'),
     out: layout.corpus(at),
     strategy: g.method,
@@ -270,7 +272,7 @@ function truthOf(layout: RunLayout, at: GenAt, padId: number) {
     const source = new SyntheticSource();
     return { source, table: tailTable(source) };
   })();
-  const tok = loadTokenizer(loadModelDir(layout.model(at)).tokenizerDir);
+  const tok = loadTokenizer(openModelDir(layout.model(at)).tokenizerDir);
   const toTokens = (ids: ArrayLike<number>) => {
     const out: string[] = [];
     for (let i = 0; i < ids.length; i++) if (ids[i] !== padId) out.push(tok.idToToken(ids[i]!) ?? '<unk>');
@@ -297,7 +299,7 @@ export async function evaluate(ctx: StepContext, at: GenAt): Promise<{ test_perp
   const { cfg, layout } = ctx;
   const gen0 = { ...at, gen: 0 };
   const scorer = layout.model(gen0);
-  const padId = loadModelDir(scorer).config.pad_token_id;
+  const padId = openModelDir(scorer).generation.padId;
   // Rows that ended early (min_new_tokens < new_tokens) are scored on their real tokens only.
   const corpus: EvalCorpus = { ...loadEvalCorpus(layout.corpus(at), { padId }), promptText: blockTexts(layout.split('train')) };
   const test = testBlocks(layout);

@@ -1,6 +1,7 @@
 // `collapse artifact build|show`: the training artifact (train-step graphs, eval graph, initial weights, manifest).
 import type { Argv, CommandModule } from 'yargs';
-import { buildArtifact, loadArtifact, loadSourceModel } from '../../models/train/artifact.js';
+import { loadTrainingSource } from '../../models/model-dir.js';
+import { buildArtifact, loadArtifact } from '../../models/train/artifact.js';
 import { checkNumber, optimizerOptions, type OptimizerArgs } from '../../pipeline/train/cli-options.js';
 
 interface BuildArgs extends OptimizerArgs {
@@ -35,7 +36,7 @@ const build: CommandModule<object, BuildArgs> = {
     checkNumber('--block-size', a['block-size'], { int: true, min: 2 });
     const log = (s: string): void => void process.stderr.write(`${s}\n`);
     const m = await buildArtifact(
-      loadSourceModel(a.model),
+      loadTrainingSource(a.model),
       {
         microBatch: a['micro-batch-size'], blockSize: a['block-size'], trainable: a.trainable,
         optimizer: { name: a.optimizer, weightDecay: a['weight-decay'], beta1: a['adam-beta1'], beta2: a['adam-beta2'], eps: a['adam-epsilon'] },

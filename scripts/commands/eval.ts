@@ -1,9 +1,10 @@
 // `collapse eval`: per-sample perplexity and the diversity / tail measures of one corpus under one model.
 import { checkModelFits, checkWritable, modelLimits } from '../../pipeline/preflight.js';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { DEFAULT_SYNTHETIC, SyntheticSource } from '../../datasets/synthetic.js';
+import { openModelDir } from '../../models/model-dir.js';
 import { providerFromEnv, type Provider } from '../../models/session.js';
 import { writeJsonAtomic } from '../../models/util/atomic.js';
 import { loadEvalCorpus } from '../../pipeline/eval/corpus-input.js';
@@ -29,12 +30,10 @@ const positiveInt = (name: string, v: number | undefined, min = 1): void => {
   if (v !== undefined && (!Number.isInteger(v) || v < min)) throw new Error(`--${name} ${v}: expected an integer >= ${min}`);
 };
 
-/** pad_token_id of a model directory's config.json, if any. */
+/** The pad id of a model directory (its generation settings: pad_token_id, else EOS as HF pads), if it is one. */
 function modelPadId(model: string): number | undefined {
-  const cfg = join(model, 'config.json');
-  if (!existsSync(cfg)) return undefined;
-  const id = (JSON.parse(readFileSync(cfg, 'utf8')) as { pad_token_id?: unknown }).pad_token_id;
-  return typeof id === 'number' ? id : undefined;
+  if (!existsSync(join(model, 'config.json'))) return undefined;
+  return openModelDir(model).generation.padId;
 }
 
 const evalCommand: CommandModule<object, EvalArgs> = {
@@ -46,7 +45,7 @@ const evalCommand: CommandModule<object, EvalArgs> = {
         '$0 eval --model DIR --data CORPUS [--out FILE] [options]\n\n' +
           'Per-sample perplexity is exp(mean NLL of the next-token predictions inside one block: 63 for a 64-token block); ' +
           'perplexity is exp(mean NLL over all predictions of all blocks). Scoring is batched and forward only: the ' +
-          "model's logits are reduced to NLLs inside ONNX Runtime (the scoring graph is cached beside the model).",
+          "model's logits are reduced to NLLs inside ONNX Runtime (the scoring graph is kept in the cache directory).",
       )
       .option('model', { type: 'string', demandOption: true, describe: 'Model directory (or a forward .onnx file) that scores the data' })
       .option('data', { type: 'string', demandOption: true, describe: 'Corpus directory (Arrow shards + manifest.json) to score' })
@@ -62,7 +61,7 @@ const evalCommand: CommandModule<object, EvalArgs> = {
       .option('self-bleu-samples', { type: 'number', default: 100, describe: 'Samples in the seeded self-BLEU subsample' })
       .option('seed', { type: 'number', default: 0, describe: 'Seed of the self-BLEU subsample' })
       .option('batch-size', { type: 'number', default: 8, describe: 'Blocks per forward pass' })
-      .option('pad-id', { type: 'number', describe: "Trailing tokens with this id (rows that ended early) are not scored (default: the model's config.json pad_token_id)" })
+      .option('pad-id', { type: 'number', describe: "Trailing tokens with this id (rows that ended early) are not scored (default: the model's pad_token_id, else its EOS)" })
       .option('threads', { type: 'number', describe: 'ONNX Runtime intra-op threads (default: all cores)' })
       .option('provider', { choices: ['cpu', 'cuda'] as const, describe: 'Execution provider (default: COLLAPSE_PROVIDER or cpu)' }),
   handler: async (a) => {

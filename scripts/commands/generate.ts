@@ -2,7 +2,7 @@
 // written as a sharded, resumable corpus.
 import type { Argv, CommandModule } from 'yargs';
 import { resolveShard } from '../../pipeline/shards.js';
-import { generateCorpus, loadGenerationModel, type Strategy } from '../../pipeline/generate/run.js';
+import { generateCorpus, openGenerationModel, type Strategy } from '../../pipeline/generate/run.js';
 import { providerFromEnv, type Provider } from '../../models/session.js';
 
 interface GenerateArgs {
@@ -72,7 +72,7 @@ const generate: CommandModule<object, GenerateArgs> = {
     const shard = resolveShard({ shardIndex: args['shard-index'], numShards: args['num-shards'] });
     const log = (line: string): void => void process.stderr.write(`${line}\n`);
     const res = await generateCorpus({
-      model: loadGenerationModel(args.model, log),
+      model: openGenerationModel(args.model, log),
       prompts: args.prompts,
       out: args.out,
       strategy: args.strategy,

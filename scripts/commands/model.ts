@@ -1,9 +1,18 @@
-// `collapse model init|import|info`: create, import and inspect OPT model directories.
+// `collapse model init|import|info`: create and import OPT model directories; inspect any model directory.
 import { existsSync, statSync } from 'node:fs';
 import type { Argv, CommandModule } from 'yargs';
 import { loadTokenizer, tinyTokenizerFiles } from '../../datasets/tokenizer.js';
 import { checkTokenizerFits, checkWritable } from '../../pipeline/preflight.js';
-import { importHfCheckpoint, loadModelDir, tokenizerFilesFrom, writeModelDir, type FileContents } from '../../models/model-dir.js';
+import {
+  FAMILY_BOS,
+  importHfCheckpoint,
+  interfaceLines,
+  openModelDir,
+  stagePlan,
+  tokenizerFilesFrom,
+  writeModelDir,
+  type FileContents,
+} from '../../models/model-dir.js';
 import { PRESETS, readOptConfig, type OptConfig } from '../../models/opt/config.js';
 import { initOptWeights, optParamCount } from '../../models/opt/weights.js';
 import { guardOutputDir, MODEL_DIR_GUARD } from '../../models/util/output-guard.js';
@@ -48,8 +57,6 @@ export function initModelDir(args: InitArgs, log: (msg: string) => void = () => 
   return { config, params: optParamCount(config) };
 }
 
-/** The first entries of a long list (the KV-cache inputs/outputs of every layer). */
-const shortList = (xs: string[]): string => (xs.length > 4 ? `${xs.slice(0, 4).join('; ')}; ... (${xs.length} in all)` : xs.join('; '));
 
 const mb = (path: string | null): string => (path ? `${(statSync(path).size / 2 ** 20).toFixed(1)} MiB` : '-');
 
@@ -106,41 +113,51 @@ interface InfoArgs {
 
 const info: CommandModule<object, InfoArgs> = {
   command: 'info <dir>',
-  describe: 'Describe a model directory: config, parameters, ONNX inputs/outputs, files',
+  describe: 'Describe a model directory: family, graph interface (KV cache, GQA), what each stage uses, files',
   builder: (y: Argv) =>
     y
       .positional('dir', { type: 'string', demandOption: true, describe: 'Model directory' })
       .option('json', { type: 'boolean', default: false, describe: 'Print as JSON' }) as never,
   handler: async (args) => {
-    const md = loadModelDir(args.dir);
+    const md = openModelDir(args.dir);
     const c = md.config;
-    checkTokenizerFits({ dir: md.tokenizerDir, vocabSize: loadTokenizer(md.tokenizerDir).vocabSize }, { model: args.dir, vocabSize: c.vocab_size });
+    const tok = loadTokenizer(md.tokenizerDir);
+    checkTokenizerFits({ dir: md.tokenizerDir, vocabSize: tok.vocabSize }, { model: args.dir, vocabSize: c.vocabSize ?? undefined });
+    const main = md.graphs[0]?.lm ?? null; // null: OPT safetensors only (the graph is rebuilt when needed)
+    const kv = md.graphs.find((g) => g.lm.kv)?.lm.kv ?? null;
     const summary = {
       dir: md.dir,
-      config: {
-        layers: c.num_hidden_layers, hidden: c.hidden_size, heads: c.num_attention_heads, ffn: c.ffn_dim,
-        vocab: c.vocab_size, positions: c.max_position_embeddings, activation: c.activation_function,
-        preLayerNorm: c.do_layer_norm_before, tiedHead: c.tie_word_embeddings,
-      },
-      parameters: optParamCount(c),
-      onnx: { path: md.onnxPath, producer: md.producer, size: mb(md.onnxPath), externalData: mb(md.onnxDataPath) },
-      inputs: md.io.inputs.map((x) => `${x.name} [${x.shape.join(', ')}]`),
-      outputs: md.io.outputs.map((x) => `${x.name} [${x.shape.join(', ')}]`),
-      kvCache: md.io.hasPast ? `${md.io.pastLayers} layers` : 'none',
+      family: c.family,
+      modelType: c.modelType || null,
+      config: { layers: c.layers, hidden: c.hidden, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, vocab: c.vocabSize, positions: c.maxPositions },
+      parameters: md.opt ? optParamCount(md.opt) : null,
+      graphs: md.graphs.map((g) => ({ path: g.rel, producer: g.producer, size: mb(g.path), externalData: mb(existsSync(`${g.path}_data`) ? `${g.path}_data` : null), merged: g.hasIf })),
+      interface: interfaceLines(md),
+      inputs: main ? [main.inputIds, main.attentionMask, main.positionIds].filter((x) => x !== null).map((x) => `${x.name} [${x.shape.join(', ')}]`) : [],
+      kvCache: kv ? { layers: kv.layers, kvHeads: kv.kvHeads, headDim: kv.headDim, groupedQuery: c.heads !== null && c.heads > kv.kvHeads } : null,
+      generation: md.generation,
+      tokenizer: { bosId: tok.bosId, prependsBos: tok.prependsBos, family: FAMILY_BOS[c.family] },
+      stages: stagePlan(md),
       safetensors: md.safetensorsPath ? `${md.safetensorsPath} (${mb(md.safetensorsPath)})` : 'none',
     };
     if (args.json) {
       process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
       return;
     }
+    const known = Object.entries(summary.config).filter(([, v]) => v !== null);
+    const g = md.generation;
     const lines = [
       `model directory ${summary.dir}`,
-      `  OPT: ${Object.entries(summary.config).map(([k, v]) => `${k} ${v}`).join(', ')}`,
-      `  parameters: ${summary.parameters.toLocaleString('en-US')}`,
-      `  onnx: ${summary.onnx.path} (${summary.onnx.size}, external data ${summary.onnx.externalData}, producer ${summary.onnx.producer || '?'})`,
-      `  inputs: ${shortList(summary.inputs)}`,
-      `  outputs: ${shortList(summary.outputs)}`,
-      `  KV cache: ${summary.kvCache}`,
+      `  family: ${c.family}${c.modelType ? ` (model_type ${c.modelType})` : ' (no model_type)'}; ${known.map(([k, v]) => `${k} ${v}`).join(', ')}`,
+      ...(summary.parameters ? [`  parameters: ${summary.parameters.toLocaleString('en-US')}`] : []),
+      ...summary.graphs.map((x) => `  onnx: ${x.path} (${x.size}, external data ${x.externalData}, producer ${x.producer || '?'}${x.merged ? ', merged decoder' : ''})`),
+      ...summary.interface.map((l) => `  interface: ${l}`),
+      `  KV cache: ${kv ? `${kv.layers} layers x ${kv.kvHeads} KV heads x ${kv.headDim}${summary.kvCache!.groupedQuery ? ` (grouped-query attention: ${c.heads} query heads)` : ''}` : 'none'}`,
+      `  special ids: eos ${g.eosIds.join('/')}, pad ${g.padId}${g.configPadId === null ? ' (no pad_token_id: EOS pads)' : ''}, bos ${g.bosId ?? '-'}`,
+      `  tokenizer: ${tok.prependsBos ? `prepends BOS ${tok.bosId}` : 'adds no BOS'}${c.family === 'other' ? '' : ` (the ${c.family} family's own tokenizer ${FAMILY_BOS[c.family]})`}`,
+      `  train with: ${summary.stages.train}`,
+      `  generate with: ${summary.stages.generate}`,
+      `  eval with: ${summary.stages.eval}`,
       `  safetensors: ${summary.safetensors}`,
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
@@ -149,7 +166,7 @@ const info: CommandModule<object, InfoArgs> = {
 
 const model: CommandModule = {
   command: 'model <command>',
-  describe: 'Create, import and inspect OPT model directories',
+  describe: 'Create and import OPT model directories; inspect any model directory (family, graph interface, what each stage uses)',
   builder: (y: Argv) =>
     y
       .command(init as unknown as CommandModule)

@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadModel } from '../../models/onnx/io.js';
 import { f32, i64, openSession } from '../../models/session.js';
+import { describeCausalLm } from '../../models/causal-lm.js';
 import { openDecoder } from '../../pipeline/generate/decoder.js';
 import { LOGSUMEXP, newKvName, sliceLogitsToLastPosition, withLogSumExp, withNewKeyValueOutputs } from '../../pipeline/generate/graph-surgery.js';
 import { logSumExp } from '../../pipeline/generate/logits.js';
@@ -34,7 +35,7 @@ describe('graph surgery', () => {
 
   it('new key/value outputs are the last positions of present (tiny OPT with past)', async () => {
     const { withPast } = tinyModels();
-    const split = withNewKeyValueOutputs(withPast)!;
+    const split = withNewKeyValueOutputs(withPast, describeCausalLm(withPast, 'tiny').kv!)!;
     expect(split.layers).toBe(2);
     const full = await openSession(withPast, { threads: 1 });
     const cut = await openSession(split.model, { threads: 1 });

@@ -9,6 +9,10 @@ import { hubSnapshot, isHubId } from '../../models/hub.js';
 import { importHfCheckpoint, readWeights, writeModelDir } from '../../models/model-dir.js';
 import { initOptWeights, TINY_CONFIG } from '../../models/opt/index.js';
 import { tinyTokenizerFiles } from '../../datasets/tokenizer.js';
+import { openModelDir } from '../../models/model-dir.js';
+import { sharedPath } from '../helpers/shared.js';
+
+const llamaKv = sharedPath('models/llama-tiny-kv-optimum-layout-opset17');
 
 describe('hub snapshots', () => {
   const repoDir = mkdtempSync(join(tmpdir(), 'hub-repo-'));
@@ -20,10 +24,11 @@ describe('hub snapshots', () => {
     writeModelDir(repoDir, { config: TINY_CONFIG, weights: initOptWeights(TINY_CONFIG, 3), tokenizerFiles: tinyTokenizerFiles() });
     server = createServer((req, res) => {
       requests.push(req.url ?? '');
-      // org/tiny-opt: the whole model; org/bin-only: a config but no safetensors (a pytorch_model.bin repo)
-      const m = /^\/org\/(tiny-opt|bin-only)\/resolve\/main\/([\w.-]+)$/.exec(req.url ?? '');
-      const file = m ? join(repoDir, m[2]!) : '';
-      if (!m || !existsSync(file) || (m[1] === 'bin-only' && m[2] !== 'config.json')) {
+      // org/tiny-opt: the whole model (top-level files); org/bin-only: a config but no safetensors (a
+      // pytorch_model.bin repo); org/onnx-llama: an onnx-community-style repository (onnx/model.onnx, no safetensors)
+      const m = /^\/org\/(tiny-opt|bin-only|onnx-llama)\/resolve\/main\/([\w.\/-]+)$/.exec(req.url ?? '');
+      const file = !m ? '' : m[1] === 'onnx-llama' ? (llamaKv ? join(llamaKv, m[2]!) : '') : m[2]!.includes('/') ? '' : join(repoDir, m[2]!);
+      if (!m || !file || !existsSync(file) || (m[1] === 'bin-only' && m[2] !== 'config.json')) {
         res.writeHead(404).end('not found');
         return;
       }
@@ -75,6 +80,22 @@ describe('hub snapshots', () => {
     try {
       await expect(hubSnapshot('org/bin-only')).rejects.toThrow(/org\/bin-only has no model\.safetensors .*safe_serialization=True/s);
       await expect(hubSnapshot('org/missing')).rejects.toThrow(/org\/missing has no config\.json/);
+    } finally {
+      delete process.env.COLLAPSE_CACHE_DIR;
+      delete process.env.HF_ENDPOINT;
+    }
+  });
+
+  it.skipIf(!llamaKv)('an onnx-community-style repository arrives with its ONNX graph and runs as it is', async () => {
+    process.env.COLLAPSE_CACHE_DIR = mkdtempSync(join(tmpdir(), 'hub-cache-'));
+    process.env.HF_ENDPOINT = endpoint;
+    try {
+      const dir = await hubSnapshot('org/onnx-llama');
+      expect(readFileSync(join(dir, 'onnx/model.onnx')).equals(readFileSync(join(llamaKv!, 'onnx/model.onnx')))).toBe(true); // (toEqual is slow on 13 MB)
+      expect(existsSync(join(dir, 'model.safetensors'))).toBe(false);
+      const md = openModelDir(dir);
+      expect([md.config.family, md.graphs[0]!.lm.kv?.kvHeads]).toEqual(['llama', 2]);
+      expect(await hubSnapshot('org/onnx-llama')).toBe(dir); // verified from the cache on reuse
     } finally {
       delete process.env.COLLAPSE_CACHE_DIR;
       delete process.env.HF_ENDPOINT;

@@ -23,10 +23,14 @@ describe('collapse model', () => {
     expect(init.code).toBe(0);
     const info = collapse('model', 'info', dir, '--json');
     expect(info.code).toBe(0);
-    const j = JSON.parse(info.out) as { parameters: number; kvCache: string; inputs: string[] };
+    const j = JSON.parse(info.out) as {
+      family: string; parameters: number; kvCache: { layers: number; groupedQuery: boolean }; inputs: string[]; stages: Record<string, string>;
+    };
+    expect(j.family).toBe('opt');
     expect(j.parameters).toBe(149_376);
-    expect(j.kvCache).toBe('2 layers');
+    expect(j.kvCache).toMatchObject({ layers: 2, groupedQuery: false });
     expect(j.inputs[0]).toBe('input_ids [batch_size, sequence_length]');
+    expect(j.stages).toMatchObject({ generate: 'KV cache through onnx/model.onnx', train: expect.stringMatching(/rebuilt from model\.safetensors/) });
   });
 
   it('fails clearly without a tokenizer for a non-tiny config, or with an unknown --config', () => {

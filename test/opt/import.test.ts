@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { tinyTokenizerFiles } from '../../datasets/tokenizer.js';
-import { importHfCheckpoint, loadModelDir, readWeights } from '../../models/model-dir.js';
+import { importHfCheckpoint, openModelDir, readWeights } from '../../models/model-dir.js';
 import { configJson, parseOptConfig } from '../../models/opt/config.js';
 import { optParamShapes } from '../../models/opt/weights.js';
 import { writeSafetensors, type TensorToWrite } from '../../models/safetensors.js';
@@ -43,7 +43,7 @@ describe('importHfCheckpoint', () => {
     expect(r.ignored).toEqual(['lm_head.weight']);
     const got = readWeights(out);
     for (const [n, w] of weights) expect(sameFloats(got.get(n), w), n).toBe(true);
-    expect(loadModelDir(out).config.hidden_size).toBe(32);
+    expect(openModelDir(out).config.hidden).toBe(32);
   });
 
   it('accepts the decoder.* prefix of OPTModel checkpoints', () => {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { tinyTokenizerFiles } from '../../datasets/tokenizer.js';
-import { loadForward, loadModelDir, readWeights, withWeights, writeModelDir } from '../../models/model-dir.js';
+import { forwardGraph, loadTrainingSource, openModelDir, readWeights, writeFinetuned, writeModelDir } from '../../models/model-dir.js';
 import { buildOptForward } from '../../models/opt/graph.js';
 import { TINY_CONFIG } from '../../models/opt/config.js';
 import { initOptWeights } from '../../models/opt/weights.js';
@@ -27,9 +27,8 @@ describe('model directories', () => {
   it('`model init` writes a directory that transformers.js loads and runs with the naive logits', async () => {
     const dir = join(root, 'tiny-init');
     initModelDir({ config: 'tiny', seed: 4, out: dir });
-    const md = loadModelDir(dir);
-    expect(md.io.hasPast).toBe(true);
-    expect(md.io.pastLayers).toBe(2);
+    const md = openModelDir(dir);
+    expect(md.graphs[0]!.lm.kv?.layers).toBe(2);
     expect(md.onnxDataPath).toBe(join(dir, 'onnx/model.onnx_data'));
     const w = readWeights(dir);
     expect(sameFloats(w.get('model.decoder.layers.1.fc2.weight'), initOptWeights(TINY_CONFIG, 4).get('model.decoder.layers.1.fc2.weight'))).toBe(true);
@@ -63,7 +62,7 @@ describe('model directories', () => {
     await model.dispose();
   });
 
-  it('withWeights writes a copy with replaced weights (ONNX and safetensors)', async () => {
+  it('writeFinetuned writes a copy with replaced weights (ONNX and safetensors)', async () => {
     const src = join(root, 'src');
     const cfg = { ...TINY_CONFIG, init_std: 0.1 };
     writeModelDir(src, { config: cfg, weights: initOptWeights(cfg, 1), tokenizerFiles: tinyTokenizerFiles() });
@@ -71,13 +70,13 @@ describe('model directories', () => {
     const fc1 = 'model.decoder.layers.0.fc1.weight';
     const emb = 'model.decoder.embed_tokens.weight';
     const out = join(root, 'best');
-    withWeights(src, out, new Map([[fc1, fresh.get(fc1)!], [emb, fresh.get(emb)!]]));
+    writeFinetuned(loadTrainingSource(src), new Map([[fc1, fresh.get(fc1)!], [emb, fresh.get(emb)!]]), out);
     const w = readWeights(out);
     expect(sameFloats(w.get(fc1), fresh.get(fc1))).toBe(true);
     expect(sameFloats(w.get(emb), fresh.get(emb))).toBe(true);
     expect(sameFloats(w.get('model.decoder.layers.1.fc1.weight'), initOptWeights(cfg, 1).get('model.decoder.layers.1.fc1.weight'))).toBe(true);
     // The ONNX carries the same weights: its logits equal the naive forward over them.
-    const s = await openSession(loadModelDir(out).onnxPath, { threads: 1 });
+    const s = await openSession(openModelDir(out).onnxPath!, { threads: 1 });
     const ids = [2, 8, 9, 10];
     const feeds: Record<string, ReturnType<typeof i64>> = { input_ids: i64(ids, [1, 4]), attention_mask: i64([1, 1, 1, 1], [1, 4]) };
     for (const name of s.inputNames) if (name.startsWith('past_')) feeds[name] = f32(new Float32Array(0), [1, 4, 0, 16]);
@@ -92,27 +91,28 @@ describe('model directories', () => {
     rmSync(join(noSt, 'model.safetensors'));
     const fromOnnx = readWeights(noSt);
     for (const [n, t] of w) expect(sameFloats(fromOnnx.get(n), t), n).toBe(true);
-    expect(() => withWeights(src, join(root, 'x'), new Map([['nope', new Float32Array(1)]]))).toThrow(/has no weight named nope/);
-    expect(() => withWeights(src, join(root, 'x'), new Map([[fc1, new Float32Array(3)]]))).toThrow(/fc1\.weight has 3 values/);
+    expect(() => writeFinetuned(loadTrainingSource(src), new Map([['nope', new Float32Array(1)]]), join(root, 'x'))).toThrow(/has no weight named nope/);
+    expect(() => writeFinetuned(loadTrainingSource(src), new Map([[fc1, new Float32Array(3)]]), join(root, 'x'))).toThrow(/fc1\.weight has 3 values/);
   });
 
   const torchExport = sharedPath('models/opt-tiny-torch-export-opset17');
   it.skipIf(!torchExport)('loads a plain torch export (input_ids -> logits only)', () => {
-    const md = loadModelDir(torchExport!);
-    expect(md.io.hasAttentionMask).toBe(false);
-    expect(md.io.hasPast).toBe(false);
-    expect(md.io.inputs.map((x) => x.name)).toEqual(['input_ids']);
+    const md = openModelDir(torchExport!);
+    const lm = md.graphs[0]!.lm;
+    expect([lm.attentionMask, lm.positionIds, lm.kv]).toEqual([null, null, null]);
     expect(md.producer).toBe('pytorch');
-    const f = loadForward(torchExport!, { withPast: false });
-    expect(f.rebuilt).toBe(false);
-    expect(f.io.inputs.map((x) => x.name)).toEqual(['input_ids']);
+    expect(md.rebuildable).toBe(false);
+    expect(forwardGraph(md).rel).toBe('onnx/model.onnx');
+    const src = loadTrainingSource(torchExport!);
+    expect(src.kind).toBe('onnx');
+    expect(src.forward.graph!.input!.map((x) => x.name)).toEqual(['input_ids']);
   });
 
-  it('loadForward rebuilds an HF-named model without the KV cache on request', () => {
-    const f = loadForward(join(root, 'tiny-init'), { withPast: false, present: false });
-    expect(f.rebuilt).toBe(true);
-    expect(f.io.inputs.map((x) => x.name)).toEqual(['input_ids', 'attention_mask']);
-    expect(f.io.outputs.map((x) => x.name)).toEqual(['logits']);
+  it('training rebuilds an HF-named model without the KV cache', () => {
+    const src = loadTrainingSource(join(root, 'tiny-init'));
+    expect(src.kind).toBe('opt');
+    expect(src.forward.graph!.input!.map((x) => x.name)).toEqual(['input_ids', 'attention_mask']);
+    expect(src.forward.graph!.output!.map((x) => x.name)).toEqual(['logits']);
   });
 
   it('names what is missing in a broken directory', () => {
@@ -122,19 +122,19 @@ describe('model directories', () => {
     const m = buildOptForward(TINY_CONFIG, initOptWeights(TINY_CONFIG, 0), { withPast: true });
     m.graph!.output = m.graph!.output!.filter((o) => o.name !== 'logits' && o.name !== 'present.1.value');
     saveModel(m, join(dir, 'onnx/model.onnx'));
-    expect(() => loadModelDir(dir)).toThrow(/missing output `logits`.*output `present\.1\.value`/);
+    expect(() => openModelDir(dir)).toThrow(/missing output `logits`.*output `present\.1\.value`/);
     // No tokenizer.
     const dir2 = join(root, 'notok');
     cpSync(join(root, 'tiny-init'), dir2, { recursive: true });
     rmSync(join(dir2, 'tokenizer.json'));
-    expect(() => loadModelDir(dir2)).toThrow(/holds no tokenizer/);
+    expect(() => openModelDir(dir2)).toThrow(/holds no tokenizer/);
     // A config that disagrees with the graph, and an invalid config.
     const cfg = JSON.parse(readFileSync(join(root, 'tiny-init/config.json'), 'utf8')) as Record<string, unknown>;
     cpSync(join(root, 'tiny-init'), dir2, { recursive: true });
     writeFileSync(join(dir2, 'config.json'), JSON.stringify({ ...cfg, vocab_size: 1000 }));
-    expect(() => loadModelDir(dir2)).toThrow(/512 entries per token but config\.json says vocab_size 1000/);
+    expect(() => openModelDir(dir2)).toThrow(/512 entries per token but config\.json says vocab_size 1000/);
     writeFileSync(join(dir2, 'config.json'), JSON.stringify({ ...cfg, num_attention_heads: 'four' }));
-    expect(() => loadModelDir(dir2)).toThrow(/config\.json: invalid OPT config \(num_attention_heads/);
-    expect(() => loadModelDir(join(root, 'nothing'))).toThrow(/does not exist/);
+    expect(() => openModelDir(dir2)).toThrow(/config\.json: invalid OPT config \(num_attention_heads/);
+    expect(() => openModelDir(join(root, 'nothing'))).toThrow(/does not exist/);
   });
 });

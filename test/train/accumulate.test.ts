@@ -2,7 +2,8 @@
 // come from Gemm nodes that onnxruntime may fuse with the accumulating Add: the running sum over micro-batches must
 // equal the sum of each micro-batch's own gradient, computed by separate engines.
 import { describe, expect, it } from 'vitest';
-import { buildArtifact, loadArtifact, type SourceModel } from '../../models/train/artifact.js';
+import type { ForwardSource } from '../../models/model-dir.js';
+import { buildArtifact, loadArtifact } from '../../models/train/artifact.js';
 import { TrainEngine, type MicroBatch } from '../../models/train/engine.js';
 import { buildOptForward, initOptWeights, TINY_CONFIG } from '../../models/opt/index.js';
 import { Rng } from '../../models/util/rng.js';
@@ -20,7 +21,7 @@ function batch(rng: Rng, vocab: number): MicroBatch {
 describe('in-place gradient accumulation', () => {
   it('three micro-batches sum to the sum of their separate gradients (tiny OPT)', async () => {
     const weights = initOptWeights(TINY_CONFIG, 3);
-    const src: SourceModel = { dir: '(test)', kind: 'opt', optConfig: TINY_CONFIG, forward: buildOptForward(TINY_CONFIG, weights, { withPast: false, present: false }), weights, onnxPath: null, padId: 1 };
+    const src: ForwardSource = { dir: '(test)', kind: 'opt', optConfig: TINY_CONFIG, forward: buildOptForward(TINY_CONFIG, weights, { withPast: false, present: false }), weights, onnxPath: null, padId: 1 };
     const dir = join(mkdtempSync(join(tmpdir(), 'acc-')), 'art');
     await buildArtifact(src, { microBatch: B, blockSize: T, optimizer: { name: 'sgd', weightDecay: 0, beta1: 0, beta2: 0, eps: 0 } }, dir, () => {});
     const art = loadArtifact(dir);
