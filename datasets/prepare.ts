@@ -37,11 +37,13 @@ export async function loadSourceRows(
   if (data === 'synthetic') {
     const s = opts.synthetic ?? { rows: 20_000, seed: 0 };
     // Splits draw disjoint seeds from the same source, so validation is not a copy of train.
-    const splitOffset = { train: 0, validation: 1, valid: 1, test: 2 }[split];
-    if (splitOffset === undefined) throw new Error(`unknown split ${JSON.stringify(split)}: use train, validation or test`);
+    // The `pretrain` split is drawn from the source's broader pretraining mixture of topics.
+    const splitOffset = { train: 0, validation: 1, valid: 1, test: 2, pretrain: 3 }[split];
+    if (splitOffset === undefined) throw new Error(`unknown split ${JSON.stringify(split)}: use train, validation, test or pretrain`);
     const src = new SyntheticSource(s.config);
-    const seed = s.seed * 3 + splitOffset;
-    return { rows: src.sample(s.rows, seed), source: { kind: 'synthetic', config: src.cfg, rows: s.rows, sampleSeed: seed, split } };
+    const seed = s.seed * 3 + splitOffset + (split === 'pretrain' ? 1_000_003 : 0);
+    const domain = split === 'pretrain' ? 'pretrain' : 'task';
+    return { rows: src.sample(s.rows, seed, domain), source: { kind: 'synthetic', config: src.cfg, rows: s.rows, sampleSeed: seed, split, domain } };
   }
   const wt = await loadWikitext(data, split, opts.variant);
   return {

@@ -78,14 +78,13 @@ const run: CommandModule<object, RunArgs> = {
     // Before any compute and before run.json: a bad config fails now and leaves nothing that blocks its fix.
     preflightRun(cfg);
     const { runExperiment } = await import('../../pipeline/run/loop.js');
-    const { makeStages } = await import('../../pipeline/run/stages.js');
     const log = (s: string): void => void process.stderr.write(`${s}\n`);
     const lock = lockRunDir(join(cfg.runsDir, cfg.name), shard, log);
     const t0 = Date.now();
     let res: Awaited<ReturnType<typeof runExperiment>>;
     try {
       const onWait = shard.count > 1 ? peerWatch(join(cfg.runsDir, cfg.name), shard, Math.max(600, 30 * args['poll-seconds'])) : undefined;
-      res = await runExperiment(cfg, makeStages(), { seeds: args.seed, shard, projectVersion: projectVersion(), pollSeconds: args['poll-seconds'], log, onWait });
+      res = await runExperiment(cfg, { seeds: args.seed, shard, projectVersion: projectVersion(), pollSeconds: args['poll-seconds'], log, onWait });
     } finally {
       lock.release();
     }
