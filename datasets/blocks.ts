@@ -5,8 +5,10 @@
 //     total = (total // block_size) * block_size (the remainder of EACH batch is dropped), cut blocks;
 //     labels = input_ids (so no labels are stored).
 // `concat: 'global'` concatenates all rows first and drops only the final remainder.
-// (run_clm with --preprocessing_num_workers N shards the rows first, which moves batch boundaries; the
-// single-process default is what is implemented.)
+// `numProc: N` is datasets.map(num_proc=N), as run_clm's --preprocessing_num_workers and the paper's code
+// (`preprocess_datasets`, num_proc=4) run it: the rows are first split into N contiguous shards
+// (Dataset.shard(N, i, contiguous=True): n // N rows each, the first n % N shards one row more), each shard is
+// then grouped in its own batches of 1000 rows, and the shards' blocks are concatenated in order.
 import type { Tokenizer } from './tokenizer.js';
 
 export interface TokenizedRows {
@@ -38,6 +40,17 @@ export interface BlockOptions {
   /** Rows per map batch (HF default 1000). */
   batchSize?: number;
   concat?: 'batched' | 'global';
+  /** datasets.map's num_proc: contiguous row shards, each batched on its own (default 1). */
+  numProc?: number;
+}
+
+/** Row ranges [start, end) of datasets' contiguous sharding of `rows` rows into `n` shards. */
+export function contiguousShards(rows: number, n: number): [number, number][] {
+  const div = Math.floor(rows / n), mod = rows % n;
+  return Array.from({ length: n }, (_, i) => {
+    const start = div * i + Math.min(i, mod);
+    return [start, start + div + (i < mod ? 1 : 0)] as [number, number];
+  });
 }
 
 /** Tokenizes every row with special tokens; identical rows (empty lines, repeated headings) are encoded once. */
@@ -78,12 +91,16 @@ export function blockRanges(offsets: Int32Array, opts: BlockOptions): { start: n
   const rows = offsets.length - 1;
   const batchSize = opts.concat === 'global' ? Math.max(rows, 1) : (opts.batchSize ?? 1000);
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`batch size must be a positive integer, got ${batchSize}`);
+  const numProc = opts.numProc ?? 1;
+  if (!Number.isInteger(numProc) || numProc < 1) throw new Error(`--num-proc must be a positive integer, got ${numProc}`);
+  if (numProc > 1 && opts.concat === 'global') throw new Error(`--num-proc ${numProc} shards run_clm's batched grouping; it does not combine with --concat global`);
   const out: { start: number; blocks: number; firstRow: number }[] = [];
-  for (let b = 0; b < rows; b += batchSize) {
-    const start = offsets[b]!;
-    const end = offsets[Math.min(b + batchSize, rows)]!;
-    out.push({ start, blocks: Math.floor((end - start) / blockSize), firstRow: b });
-  }
+  for (const [lo, hi] of contiguousShards(rows, numProc))
+    for (let b = lo; b < hi; b += batchSize) {
+      const start = offsets[b]!;
+      const end = offsets[Math.min(b + batchSize, hi)]!;
+      out.push({ start, blocks: Math.floor((end - start) / blockSize), firstRow: b });
+    }
   return out;
 }
 
@@ -129,4 +146,11 @@ export function buildBlocks(
   opts: BlockOptions & { onProgress?: (doneRows: number, tokens: number) => void },
 ): Blocks {
   return groupTexts(tokenizeRows(tok, rows, opts.onProgress), opts);
+}
+
+/** The named groupings of the run config: `batched` (one process), `batched-4` (num_proc=4, the paper's code), `global`. */
+export type Grouping = 'batched' | 'batched-4' | 'global';
+export function groupingOptions(blockSize: number, grouping: Grouping): BlockOptions {
+  if (grouping === 'global') return { blockSize, concat: 'global' };
+  return { blockSize, concat: 'batched', numProc: grouping === 'batched-4' ? 4 : 1 };
 }

@@ -37,11 +37,13 @@ export async function loadSourceRows(
   if (data === 'synthetic') {
     const s = opts.synthetic ?? { rows: 20_000, seed: 0 };
     // Splits draw disjoint seeds from the same source, so validation is not a copy of train.
-    const splitOffset = { train: 0, validation: 1, valid: 1, test: 2 }[split];
-    if (splitOffset === undefined) throw new Error(`unknown split ${JSON.stringify(split)}: use train, validation or test`);
+    // The `pretrain` split is drawn from the source's broader pretraining mixture of topics.
+    const splitOffset = { train: 0, validation: 1, valid: 1, test: 2, pretrain: 3 }[split];
+    if (splitOffset === undefined) throw new Error(`unknown split ${JSON.stringify(split)}: use train, validation, test or pretrain`);
     const src = new SyntheticSource(s.config);
-    const seed = s.seed * 3 + splitOffset;
-    return { rows: src.sample(s.rows, seed), source: { kind: 'synthetic', config: src.cfg, rows: s.rows, sampleSeed: seed, split } };
+    const seed = s.seed * 3 + splitOffset + (split === 'pretrain' ? 1_000_003 : 0);
+    const domain = split === 'pretrain' ? 'pretrain' : 'task';
+    return { rows: src.sample(s.rows, seed, domain), source: { kind: 'synthetic', config: src.cfg, rows: s.rows, sampleSeed: seed, split, domain } };
   }
   const wt = await loadWikitext(data, split, opts.variant);
   return {
@@ -75,6 +77,8 @@ export interface PrepareOptions {
   blockSize: number;
   batchSize?: number;
   concat?: 'batched' | 'global';
+  /** datasets.map's num_proc (the paper's code: 4); see datasets/blocks.ts. */
+  numProc?: number;
   /** Output corpus directory (written whole under a temporary name, then renamed); without it only counts. */
   out?: string;
   /** Replace an existing --out. */
@@ -101,7 +105,7 @@ export async function prepareCorpus(o: PrepareOptions): Promise<PrepareResult> {
   const bar = progress('tokenize', src.rows.length, { unit: 'rows', logEvery: 10_000 });
   const tokenized = tokenizeRows(tokenizer, src.rows, (done, tokens) => bar.update(done, { tokens }));
   bar.stop();
-  const blocks = groupTexts(tokenized, { blockSize: o.blockSize, batchSize: o.batchSize, concat: o.concat });
+  const blocks = groupTexts(tokenized, { blockSize: o.blockSize, batchSize: o.batchSize, concat: o.concat, numProc: o.numProc });
   const t2 = performance.now();
   let manifest: CorpusManifest | null = null;
   if (o.out) {
@@ -130,7 +134,7 @@ export async function prepareCorpus(o: PrepareOptions): Promise<PrepareResult> {
           tokenizer: name,
           generation: 0,
           ...(o.data === 'synthetic' ? { seed: o.synthetic?.seed ?? 0 } : {}),
-          config: { blockSize: bs, batchSize: o.batchSize ?? 1000, concat: o.concat ?? 'batched', counts: blocks.counts },
+          config: { blockSize: bs, batchSize: o.batchSize ?? 1000, concat: o.concat ?? 'batched', numProc: o.numProc ?? 1, counts: blocks.counts },
         },
       });
     });

@@ -1,43 +1,92 @@
 // A seeded synthetic language whose probabilities are known exactly, so that generated data can be
 // scored against the truth (how much of the tail survives) rather than against a generation-0 model.
 //
-// The process: a sentence is a first-order Markov chain over a Zipf-weighted vocabulary. The first word
-// is drawn from a start row; after the word at position i (1-based) the sentence ends with probability
-// `pEnd` (always when i = maxLen), else the next word is drawn from the current word's transition row.
-// Row u weights word v by (global rank of v)^-(zipf*(1-mix)) * (rank of v in u's own seeded order)^-(zipf*mix)
-// times log-normal noise, renormalised: heavy-tailed overall (a few words are everywhere, most are rare) and
-// each word has its own preferred successors. A sentence renders as "w1 w2 ... wn ." and a text row is `sentencesPerRow`
-// sentences joined by spaces, ending with "\n" (like a WikiText row).
+// The process, a class-based bigram language with a latent topic per row:
+// - Every word belongs to one word class (a few small "function" classes of frequent words, larger
+//   "content" classes). A sentence is a walk over the classes: a start row picks the first class, each
+//   class row picks the next class or the end of the sentence ("."). These class rows are the GRAMMAR.
+// - Every text row has a latent TOPIC t, drawn once per row. Inside its class, a word is drawn with weight
+//   (rank in class)^-zipf * log-normal noise, times exp(topicStrength) for the topic's own words. Because
+//   the topic persists across the row, a continuation depends on the whole prompt (which topic it is
+//   about), not only on its last word.
+// - Entities recur: a word of the `recurClass` class repeats, with probability `recurRate`, one of the
+//   `recurMemory` words of that class used most recently in the row (as names recur in real text), so that
+//   a likely continuation reuses the prompt's own words and differs from prompt to prompt.
+// - Two domains share the words, classes and topics: the fine-tuning TASK, and a broader PRETRAINING corpus
+//   whose grammar is a perturbed copy of the task's (`domainShift`) and whose topic mixture is shifted
+//   (`pretrainTopicWeights`). A base pretrained on the second has a task to learn from the first.
+// A row renders as `sentencesPerRow` sentences "w1 w2 ... wn ." joined by spaces, ending with "\n".
+//
+// Exact probabilities: a window of tokens is scored by the forward algorithm over the K topics (the
+// topic's posterior given the window so far), so log p(continuation | prompt) is exact for a prompt that
+// starts a row, and conditional on the prompt's first token otherwise.
 import { Rng } from '../models/util/rng.js';
 
 export const END_OF_SENTENCE = '.';
+/** The token that separates rows (the tiny tokenizer prepends it to each row): the topic is drawn anew. */
+export const ROW_BOUNDARY = '</s>';
+
+export type SyntheticDomain = 'task' | 'pretrain';
 
 export interface SyntheticConfig {
   /** Number of words (the tiny tokenizer uses the default). */
   vocabSize: number;
-  /** Zipf exponent of the rows: weight of the word of rank r is r^-zipf. */
-  zipf: number;
-  /** Share of the exponent given to each row's own word order (0: every row has the global order). */
-  mix: number;
-  /** Standard deviation of the log-normal noise that makes each row different. */
-  noise: number;
-  /** Probability of ending the sentence after each word (before maxLen). */
+  /** Sizes of the word classes; the first `functionClasses` take the most frequent words; the last absorbs the rest. */
+  classSizes: number[];
+  functionClasses: number;
+  /** Standard deviation of the log-normal weights of the grammar's rows (larger: more peaked). */
+  grammarPeak: number;
+  /** Probability of ending the sentence after a word of a content class. */
   pEnd: number;
-  /** Longest sentence, in words (the end is forced there). */
-  maxLen: number;
+  /** Zipf exponent of the words inside a class: weight of the word of rank r is r^-zipf. */
+  zipf: number;
+  /** Standard deviation of the log-normal noise on each word's weight. */
+  noise: number;
   sentencesPerRow: number;
-  /** Seed of the transition rows (the words themselves depend only on vocabSize). */
+  /** Number of latent topics. */
+  topics: number;
+  /** Words of each topic in each content class (a seeded choice). */
+  topicWordsPerClass: number;
+  /** Log-weight added to a topic's own words. */
+  topicStrength: number;
+  /** The class whose words recur within a row (entities): 0-based class index, -1 for none. */
+  recurClass: number;
+  /**
+   * Probability that a word of `recurClass` repeats one of the row's `recurMemory` most recently used words
+   * of that class (each equally likely) instead of a fresh draw; nothing to repeat at the first one.
+   */
+  recurRate: number;
+  recurMemory: number;
+  /** Standard deviation of the log-normal perturbation that turns the task's grammar into the pretraining one. */
+  domainShift: number;
+  /** Mixture over topics of the fine-tuning task's rows (normalised; missing topics have weight 0). */
+  taskTopicWeights: number[];
+  /** Mixture over topics of the pretraining rows (normalised): broader, shifted away from the task. */
+  pretrainTopicWeights: number[];
+  /** Seed of the classes, grammar, word weights and topics (the words themselves depend only on vocabSize). */
   seed: number;
 }
 
 export const DEFAULT_SYNTHETIC: SyntheticConfig = {
   vocabSize: 507,
-  zipf: 1.2,
-  mix: 0.3,
+  classSizes: [12, 10, 170, 130, 110, 75],
+  functionClasses: 2,
+  grammarPeak: 2.0,
+  pEnd: 0.15,
+  zipf: 1.6,
   noise: 0.5,
-  pEnd: 1 / 12,
-  maxLen: 40,
-  sentencesPerRow: 3,
+  sentencesPerRow: 6,
+  topics: 12,
+  topicWordsPerClass: 8,
+  topicStrength: 2.5,
+  domainShift: 1.5,
+  recurClass: 4,
+  recurRate: 0.8,
+  recurMemory: 1,
+  // The task: 6 topics with Zipf-like weights (the last ones are its rare tail).
+  taskTopicWeights: [0.4, 0.22, 0.14, 0.1, 0.08, 0.06],
+  // Pretraining: all 12 topics, the task's first ones under-represented.
+  pretrainTopicWeights: [0.02, 0.02, 0.02, 0.02, 0.02, 0.02, 0.15, 0.15, 0.15, 0.15, 0.15, 0.13],
   seed: 0,
 };
 
@@ -64,79 +113,195 @@ export function syntheticWords(n: number): string[] {
   return words;
 }
 
+function normalised(weights: readonly number[], K: number, what: string): Float64Array {
+  if (weights.length > K) throw new Error(`synthetic ${what}: ${weights.length} weights for ${K} topics`);
+  const out = new Float64Array(K);
+  let sum = 0;
+  weights.forEach((w, i) => {
+    if (!(w >= 0)) throw new Error(`synthetic ${what}: weight ${w} of topic ${i} must be >= 0`);
+    out[i] = w;
+    sum += w;
+  });
+  if (!(sum > 0)) throw new Error(`synthetic ${what}: the weights must not all be 0`);
+  for (let i = 0; i < K; i++) out[i]! /= sum;
+  return out;
+}
+
 export class SyntheticSource {
   readonly cfg: SyntheticConfig;
   readonly words: string[];
+  /** Word class of each word. */
+  readonly wordClass: Int32Array;
+  /** Topic mixtures of the two domains. */
+  readonly topicWeights: Record<SyntheticDomain, Float64Array>;
   private readonly index: Map<string, number>;
-  /** Row-major [(vocabSize + 1) x vocabSize]: row vocabSize is the start row. Probabilities, sum 1 per row. */
-  private readonly rows: Float64Array;
-  private readonly cumRows: Float64Array;
+  /**
+   * Grammar per domain: [(C + 1) x (C + 1)], row/column C is the sentence boundary (row C: the first class
+   * of a sentence; column C: the end of the sentence).
+   */
+  private readonly grammar: Record<SyntheticDomain, Float64Array>;
+  /** Per topic: P(word | its class, topic), [K x V]. */
+  private readonly emission: Float64Array;
+  /** Per topic and class: the class's words and their cumulative emission probabilities. */
+  private readonly classWords: Int32Array[];
+  private readonly cumEmission: Float64Array[][];
 
   constructor(cfg: Partial<SyntheticConfig> = {}) {
     this.cfg = { ...DEFAULT_SYNTHETIC, ...cfg };
-    const { vocabSize: V, zipf, mix, noise, pEnd, maxLen, sentencesPerRow } = this.cfg;
-    if (!(mix >= 0 && mix <= 1)) throw new Error(`synthetic mix must be in [0, 1], got ${mix}`);
+    const { vocabSize: V, classSizes, functionClasses, grammarPeak, pEnd, zipf, noise, sentencesPerRow, topics: K } = this.cfg;
     if (!Number.isInteger(V) || V < 1) throw new Error(`synthetic vocabSize must be a positive integer, got ${V}`);
     if (!(pEnd > 0 && pEnd <= 1)) throw new Error(`synthetic pEnd must be in (0, 1], got ${pEnd}`);
-    if (!Number.isInteger(maxLen) || maxLen < 1) throw new Error(`synthetic maxLen must be a positive integer, got ${maxLen}`);
     if (!Number.isInteger(sentencesPerRow) || sentencesPerRow < 1) throw new Error(`synthetic sentencesPerRow must be >= 1, got ${sentencesPerRow}`);
+    if (!Number.isInteger(K) || K < 1) throw new Error(`synthetic topics must be a positive integer, got ${K}`);
+    if (classSizes.length < 1 || classSizes.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`synthetic classSizes must be positive integers, got ${classSizes}`);
+    if (!(functionClasses >= 0 && functionClasses < classSizes.length)) throw new Error(`synthetic functionClasses must leave at least one content class`);
+    this.topicWeights = {
+      task: normalised(this.cfg.taskTopicWeights, K, 'taskTopicWeights'),
+      pretrain: normalised(this.cfg.pretrainTopicWeights, K, 'pretrainTopicWeights'),
+    };
     this.words = syntheticWords(V);
     this.index = new Map(this.words.map((w, i) => [w, i]));
     const rng = new Rng(this.cfg.seed);
-    this.rows = new Float64Array((V + 1) * V);
-    this.cumRows = new Float64Array((V + 1) * V);
-    for (let r = 0; r <= V; r++) {
-      const own = rng.permutation(V);
+    const C = classSizes.length;
+
+    // Classes: function classes take the most frequent words in order, the others a seeded share of the rest.
+    this.wordClass = new Int32Array(V).fill(C - 1);
+    let next = 0;
+    for (let c = 0; c < functionClasses; c++) for (let i = 0; i < classSizes[c]! && next < V; i++) this.wordClass[next++] = c;
+    const rest = rng.permutation(V - next);
+    let k = 0;
+    for (let c = functionClasses; c < C - 1; c++) for (let i = 0; i < classSizes[c]! && k < rest.length; i++) this.wordClass[next + rest[k++]!] = c;
+    this.classWords = Array.from({ length: C }, (_, c) => Int32Array.from(Array.from({ length: V }, (_, v) => v).filter((v) => this.wordClass[v] === c)));
+    if (this.classWords.some((w) => w.length === 0)) throw new Error(`synthetic classSizes ${classSizes} leave a class without words for vocabSize ${V}`);
+
+    // Grammar of the task; the pretraining grammar is a log-normal perturbation of it.
+    const task = new Float64Array((C + 1) * (C + 1));
+    for (let r = 0; r <= C; r++) {
       let sum = 0;
-      for (let v = 0; v < V; v++) {
-        const w = Math.pow(v + 1, -zipf * (1 - mix)) * Math.pow(own[v]! + 1, -zipf * mix) * Math.exp(noise * rng.normal());
-        this.rows[r * V + v] = w;
-        sum += w;
+      for (let c = 0; c < C; c++) sum += task[r * (C + 1) + c] = Math.exp(grammarPeak * rng.normal());
+      const end = r === C || r < functionClasses ? 0 : pEnd; // no empty sentence; no end after a function word
+      for (let c = 0; c < C; c++) task[r * (C + 1) + c]! *= (1 - end) / sum;
+      task[r * (C + 1) + C] = end;
+    }
+    const pretrain = new Float64Array(task.length);
+    for (let r = 0; r <= C; r++) {
+      const end = task[r * (C + 1) + C]!;
+      let sum = 0;
+      for (let c = 0; c < C; c++) sum += pretrain[r * (C + 1) + c] = task[r * (C + 1) + c]! * Math.exp(this.cfg.domainShift * rng.normal());
+      for (let c = 0; c < C; c++) pretrain[r * (C + 1) + c]! *= (1 - end) / sum;
+      pretrain[r * (C + 1) + C] = end;
+    }
+    this.grammar = { task, pretrain };
+
+    // Emissions: Zipf by rank in class, noise, and each topic's own words boosted.
+    const baseWeight = new Float64Array(V);
+    for (let c = 0; c < C; c++) this.classWords[c]!.forEach((v, r) => (baseWeight[v] = Math.pow(r + 1, -zipf) * Math.exp(noise * rng.normal())));
+    this.emission = new Float64Array(K * V);
+    this.cumEmission = [];
+    const boost = Math.exp(this.cfg.topicStrength);
+    for (let t = 0; t < K; t++) {
+      const cums: Float64Array[] = [];
+      for (let c = 0; c < C; c++) {
+        const ws = this.classWords[c]!;
+        const mine = new Set<number>();
+        if (c >= functionClasses) {
+          const order = rng.permutation(ws.length);
+          for (let i = 0; i < Math.min(this.cfg.topicWordsPerClass, ws.length); i++) mine.add(ws[order[i]!]!);
+        }
+        let sum = 0;
+        for (const v of ws) sum += this.emission[t * V + v] = baseWeight[v]! * (mine.has(v) ? boost : 1);
+        const cum = new Float64Array(ws.length);
+        let acc = 0;
+        ws.forEach((v, i) => {
+          this.emission[t * V + v]! /= sum;
+          acc += this.emission[t * V + v]!;
+          cum[i] = acc;
+        });
+        cum[ws.length - 1] = 1; // guard against rounding
+        cums.push(cum);
       }
-      let cum = 0;
-      for (let v = 0; v < V; v++) {
-        const p = this.rows[r * V + v]! / sum;
-        this.rows[r * V + v] = p;
-        cum += p;
-        this.cumRows[r * V + v] = cum;
-      }
-      this.cumRows[r * V + V - 1] = 1; // guard against rounding
+      this.cumEmission.push(cums);
     }
   }
 
-  /** P(next word = v | previous word u), u = -1 for the sentence start. */
-  transition(u: number, v: number): number {
-    const V = this.cfg.vocabSize;
-    return this.rows[(u < 0 ? V : u) * V + v]!;
+  get topics(): number {
+    return this.cfg.topics;
   }
 
-  /** Probability of ending after the word at 1-based position i. */
-  endProbability(i: number): number {
-    return i >= this.cfg.maxLen ? 1 : this.cfg.pEnd;
+  /**
+   * P(next token | previous token, topic, the row's recurring words so far) over tokens: word ids 0..V-1
+   * and -1 for ".". The previous token is a word id, or -1 for "." and for the start of a row. `recent`
+   * lists the distinct words of `recurClass` used earlier in the row, the most recent first.
+   */
+  tokenProbability(prev: number, next: number, topic: number, domain: SyntheticDomain = 'task', recent: readonly number[] = []): number {
+    const C = this.cfg.classSizes.length;
+    const g = this.grammar[domain];
+    const from = prev < 0 ? C : this.wordClass[prev]!;
+    if (next < 0) return g[from * (C + 1) + C]!;
+    const c = this.wordClass[next]!;
+    let e = this.emission[topic * this.cfg.vocabSize + next]!;
+    if (c === this.cfg.recurClass && recent.length > 0) {
+      const m = Math.min(recent.length, this.cfg.recurMemory);
+      let hit = false;
+      for (let i = 0; i < m; i++) if (recent[i] === next) hit = true;
+      e = (1 - this.cfg.recurRate) * e + (hit ? this.cfg.recurRate / m : 0);
+    }
+    return g[from * (C + 1) + c]! * e;
   }
 
-  private draw(u: number, rng: Rng): number {
-    const V = this.cfg.vocabSize;
-    const base = (u < 0 ? V : u) * V;
-    const x = rng.next();
+  /** Moves a word of `recurClass` to the front of the row's most-recent list. */
+  remember(recent: number[], word: number): void {
+    if (word < 0 || this.wordClass[word] !== this.cfg.recurClass) return;
+    const i = recent.indexOf(word);
+    if (i >= 0) recent.splice(i, 1);
+    recent.unshift(word);
+  }
+
+  private drawIndex(cum: ArrayLike<number>, n: number, x: number): number {
     let lo = 0;
-    let hi = V - 1;
+    let hi = n - 1;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
-      if (this.cumRows[base + mid]! > x) hi = mid;
+      if (cum[mid]! > x) hi = mid;
       else lo = mid + 1;
     }
     return lo;
   }
 
-  /** One sentence as word indices. */
-  sampleSentence(rng: Rng): number[] {
+  drawTopic(rng: Rng, domain: SyntheticDomain = 'task'): number {
+    const w = this.topicWeights[domain];
+    let x = rng.next();
+    for (let t = 0; t < w.length; t++) {
+      x -= w[t]!;
+      if (x < 0) return t;
+    }
+    return w.length - 1;
+  }
+
+  /** One sentence of a row of topic `topic`, as word indices; `recent` (the row's recurring words) is updated. */
+  sampleSentence(rng: Rng, topic = 0, domain: SyntheticDomain = 'task', recent: number[] = []): number[] {
+    const C = this.cfg.classSizes.length;
+    const g = this.grammar[domain];
     const out: number[] = [];
-    let u = -1;
+    let state = C;
     for (;;) {
-      u = this.draw(u, rng);
-      out.push(u);
-      if (out.length >= this.cfg.maxLen || rng.next() < this.cfg.pEnd) return out;
+      let x = rng.next();
+      let c = 0;
+      for (; c < C; c++) {
+        x -= g[state * (C + 1) + c]!;
+        if (x < 0) break;
+      }
+      if (c === C && out.length > 0) return out;
+      if (c === C) c = C - 1; // rounding at the start row (which has no end)
+      let v: number;
+      if (c === this.cfg.recurClass && recent.length > 0 && rng.next() < this.cfg.recurRate) v = recent[rng.int(Math.min(recent.length, this.cfg.recurMemory))]!;
+      else {
+        const ws = this.classWords[c]!;
+        v = ws[this.drawIndex(this.cumEmission[topic]![c]!, ws.length, rng.next())]!;
+      }
+      this.remember(recent, v);
+      out.push(v);
+      state = c;
     }
   }
 
@@ -144,51 +309,96 @@ export class SyntheticSource {
     return `${words.map((w) => this.words[w]!).join(' ')} ${END_OF_SENTENCE}`;
   }
 
-  /** `n` text rows, each `sentencesPerRow` sentences ending with "\n"; the same rows for the same seed. */
-  sample(n: number, seed: number): string[] {
-    const rng = new Rng(seed);
-    const rows: string[] = [];
-    for (let i = 0; i < n; i++) {
-      const s: string[] = [];
-      for (let k = 0; k < this.cfg.sentencesPerRow; k++) s.push(this.renderSentence(this.sampleSentence(rng)));
-      rows.push(`${s.join(' ')}\n`);
-    }
-    return rows;
+  /** One row: its topic, then `sentencesPerRow` sentences. */
+  sampleRow(rng: Rng, domain: SyntheticDomain = 'task'): { topic: number; text: string } {
+    const topic = this.drawTopic(rng, domain);
+    const s: string[] = [];
+    const recent: number[] = [];
+    for (let k = 0; k < this.cfg.sentencesPerRow; k++) s.push(this.renderSentence(this.sampleSentence(rng, topic, domain, recent)));
+    return { topic, text: `${s.join(' ')}\n` };
   }
 
-  /** Exact natural-log probability of one sentence given as word indices (-Infinity if impossible). */
-  sentenceLogProb(words: readonly number[]): number {
-    if (words.length === 0 || words.length > this.cfg.maxLen) return -Infinity;
-    let lp = 0;
-    let u = -1;
-    for (let i = 0; i < words.length; i++) {
-      const v = words[i]!;
-      if (i > 0) lp += Math.log(1 - this.endProbability(i));
-      lp += Math.log(this.transition(u, v));
-      u = v;
-    }
-    return lp + Math.log(this.endProbability(words.length));
+  /** `n` text rows of a domain, each ending with "\n"; the same rows for the same seed. */
+  sample(n: number, seed: number, domain: SyntheticDomain = 'task'): string[] {
+    const rng = new Rng(seed);
+    return Array.from({ length: n }, () => this.sampleRow(rng, domain).text);
+  }
+
+  /** Token ids of words: word index, -1 for ".", -2 for a row boundary, undefined for anything else. */
+  tokenId(token: string): number | undefined {
+    if (token === END_OF_SENTENCE) return -1;
+    if (token === ROW_BOUNDARY) return -2;
+    return this.index.get(token);
+  }
+
+  /** Word index of a word, or undefined. */
+  wordId(w: string): number | undefined {
+    return this.index.get(w);
   }
 
   /**
-   * Exact log-probability of a text: its whitespace-separated words split into sentences at ".", the
-   * sum of the sentences' log-probabilities (the probability of that sequence of sentences). A word outside
-   * the vocabulary, text not ending with ".", an empty sentence or one over maxLen gives -Infinity.
+   * Exact log-probabilities of a token stream under the source (forward algorithm over the topics).
+   * `tokens` are strings: words, ".", and "</s>" where a new row starts (its topic drawn afresh). The stream
+   * is taken to start at the beginning of a row unless `midRow`: then its first token is a given context
+   * (not scored) and the topic prior is the domain's mixture. Returns the log-probability of each token
+   * given all before it (NaN for tokens not scored: the given first token and row boundaries), or null
+   * when a token is impossible (an unknown word, an empty sentence). Mid-row, the recurring words before
+   * the window are unknown: the window's own are used (what a model sees, too).
    */
-  logProb(text: string): number {
-    const tokens = text.split(/\s+/).filter((t) => t.length > 0);
-    if (tokens.length === 0 || tokens[tokens.length - 1] !== END_OF_SENTENCE) return -Infinity;
-    let total = 0;
-    let cur: number[] = [];
-    for (const t of tokens) {
-      if (t === END_OF_SENTENCE) {
-        total += this.sentenceLogProb(cur);
-        cur = [];
+  tokenLogProbs(tokens: readonly string[], opts: { midRow?: boolean; domain?: SyntheticDomain } = {}): Float64Array | null {
+    const K = this.cfg.topics;
+    const domain = opts.domain ?? 'task';
+    const prior = this.topicWeights[domain];
+    const out = new Float64Array(tokens.length).fill(Number.NaN);
+    const post = Float64Array.from(prior);
+    const recent: number[] = [];
+    const remember = (id: number) => this.remember(recent, id);
+    let prev = -1;
+    let start = 0;
+    if (opts.midRow && tokens.length > 0) {
+      const first = this.tokenId(tokens[0]!);
+      if (first === undefined) return null;
+      if (first !== -2) prev = first;
+      remember(first);
+      start = 1;
+    }
+    for (let i = start; i < tokens.length; i++) {
+      const id = this.tokenId(tokens[i]!);
+      if (id === undefined) return null;
+      if (id === -2) {
+        post.set(prior);
+        recent.length = 0;
+        prev = -1;
         continue;
       }
-      const id = this.index.get(t);
-      if (id === undefined) return -Infinity;
-      cur.push(id);
+      let total = 0;
+      for (let t = 0; t < K; t++) {
+        const p = post[t]! * this.tokenProbability(prev, id, t, domain, recent);
+        post[t] = p;
+        total += p;
+      }
+      if (!(total > 0)) return null;
+      for (let t = 0; t < K; t++) post[t]! /= total;
+      out[i] = Math.log(total);
+      remember(id);
+      prev = id;
+    }
+    return out;
+  }
+
+  /**
+   * Exact natural-log probability of whole rows given as text (rows separated by "\n", each a sequence of
+   * sentences ending with "."): -Infinity for an unknown word, an empty sentence or a row not ending with ".".
+   */
+  logProb(text: string, domain: SyntheticDomain = 'task'): number {
+    let total = 0;
+    for (const row of text.split('\n')) {
+      const tokens = row.split(/\s+/).filter((t) => t.length > 0);
+      if (tokens.length === 0) continue;
+      if (tokens[tokens.length - 1] !== END_OF_SENTENCE) return -Infinity;
+      const lp = this.tokenLogProbs(tokens, { domain });
+      if (!lp) return -Infinity;
+      for (const v of lp) if (!Number.isNaN(v)) total += v;
     }
     return total;
   }
@@ -198,14 +408,33 @@ export class SyntheticSource {
     return text.split(/\s+/).filter((t) => t === END_OF_SENTENCE).length;
   }
 
-  /** Word index of a word, or undefined. */
-  wordId(w: string): number | undefined {
-    return this.index.get(w);
-  }
-
-  /** The start row: the distribution of a sentence's first word. */
-  startRow(): Float64Array {
+  /**
+   * The true probability of each token (word ids, "." at index V) at a random position of a row of the
+   * domain, topics mixed: the class chain's stationary distribution times the topic's emissions (fresh
+   * draws; recurrence only repeats words already drawn).
+   */
+  tokenMass(domain: SyntheticDomain = 'task'): Float64Array {
+    const C = this.cfg.classSizes.length;
     const V = this.cfg.vocabSize;
-    return this.rows.slice(V * V, V * V + V);
+    const g = this.grammar[domain];
+    // Stationary distribution of the class chain with the boundary state C ("." then the start row).
+    let pi = new Float64Array(C + 1).fill(1 / (C + 1));
+    for (let it = 0; it < 10_000; it++) {
+      const nx = new Float64Array(C + 1);
+      for (let r = 0; r <= C; r++) for (let c = 0; c <= C; c++) nx[c]! += pi[r]! * g[r * (C + 1) + c]!;
+      let diff = 0;
+      for (let i = 0; i <= C; i++) diff += Math.abs(nx[i]! - pi[i]!);
+      pi = nx;
+      if (diff < 1e-15) break;
+    }
+    const out = new Float64Array(V + 1);
+    const w = this.topicWeights[domain];
+    for (let v = 0; v < V; v++) {
+      let e = 0;
+      for (let t = 0; t < this.cfg.topics; t++) e += w[t]! * this.emission[t * V + v]!;
+      out[v] = pi[this.wordClass[v]!]! * e;
+    }
+    out[V] = pi[C]!;
+    return out;
   }
 }

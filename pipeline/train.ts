@@ -6,9 +6,9 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { readBlocks } from '../datasets/corpus.js';
 import { loadTrainingSource, modelSha256, writeFinetuned } from '../models/model-dir.js';
-import { cachedArtifact, checkCompatible, loadArtifact, sourceSha256, type LoadedArtifact } from '../models/train/artifact.js';
+import { cachedArtifact, checkCompatible, describeDropout, loadArtifact, sourceSha256, type LoadedArtifact } from '../models/train/artifact.js';
 import { TrainEngine } from '../models/train/engine.js';
-import { DEFAULT_ADAMW, type OptimizerName, type ScheduleName } from '../models/train/optimizers.js';
+import { DEFAULT_ADAMW, type DecayExclude, type OptimizerName, type ScheduleName } from '../models/train/optimizers.js';
 import type { TensorMap } from '../models/train/tensor-file.js';
 import { ensureDir, writeDirAtomic, writeJsonAtomic } from '../models/util/atomic.js';
 import { readJsonFile } from '../models/util/json.js';
@@ -32,12 +32,20 @@ export interface FinetuneOptions {
   lr: number;
   optimizer?: OptimizerName;
   weightDecay?: number;
+  /** Parameters without weight decay (default bias-and-norm, the HF Trainer; the paper's code: none). */
+  decayExclude?: DecayExclude;
   beta1?: number;
   beta2?: number;
   eps?: number;
   schedule?: ScheduleName;
   warmupSteps?: number;
+  /** cosine-epoch's floor (CosineAnnealingLR's eta_min). */
+  minLr?: number;
   maxGradNorm?: number | null;
+  /** Dropout after the attention output projection and fc2 (HF OPT `dropout`; default 0). OPT models only. */
+  dropout?: number;
+  /** Dropout on the attention probabilities (HF OPT `attention_dropout`; default 0). */
+  attentionDropout?: number;
   seed?: number;
   threads?: number;
   provider?: Provider;
@@ -75,12 +83,17 @@ const NOT_IN_KEY = ['model', 'artifact', 'train', 'valid', 'out', 'threads', 'pr
  * validation data's, and every other option with its default resolved. Options added to FinetuneOptions later
  * are covered without touching this function (only NOT_IN_KEY lists exceptions).
  */
+const LATER_DEFAULTS: Record<string, unknown> = { decayExclude: 'bias-and-norm', minLr: 0, dropout: 0, attentionDropout: 0 };
+
 export function finetuneResumeKey(o: FinetuneOptions, valid: BlockCorpus | null, modelSha: string): Record<string, unknown> {
   const rest: Record<string, unknown> = { ...o };
   for (const k of NOT_IN_KEY) delete rest[k];
   const defaults = { optimizer: 'adamw', weightDecay: DEFAULT_ADAMW.weightDecay, beta1: DEFAULT_ADAMW.beta1, beta2: DEFAULT_ADAMW.beta2, eps: DEFAULT_ADAMW.eps, schedule: 'linear', warmupSteps: 0, maxGradNorm: null, seed: 0, fusedStep: false };
   const resolved: Record<string, unknown> = { ...defaults };
   for (const [k, v] of Object.entries(rest)) if (v !== undefined) resolved[k] = v;
+  // Options added later enter the key only when they differ from their default, so that outputs and checkpoints
+  // made before they existed still match.
+  for (const [k, d] of Object.entries(LATER_DEFAULTS)) if (resolved[k] === d) delete resolved[k];
   const validSha = valid ? createHash('sha256').update(new Uint8Array(valid.ids.buffer, valid.ids.byteOffset, valid.ids.byteLength)).digest('hex') : null;
   return { model: modelSha, valid: validSha, ...Object.fromEntries(Object.entries(resolved).sort(([a], [b]) => (a < b ? -1 : 1))) };
 }
@@ -98,6 +111,10 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   if (o.warmupSteps !== undefined) checkNumber('--warmup-steps', o.warmupSteps, { int: true, min: 0 });
   if (o.checkpointEvery !== undefined) checkNumber('--checkpoint-every', o.checkpointEvery, { int: true, min: 0 });
   if (o.maxGradNorm !== undefined && o.maxGradNorm !== null) checkNumber('--max-grad-norm', o.maxGradNorm, { gt: 0 });
+  if (o.minLr !== undefined) checkNumber('--min-lr', o.minLr, { min: 0, max: o.lr });
+  if (o.schedule === 'cosine-epoch' && (o.warmupSteps ?? 0) > 0) throw new Error(`--schedule cosine-epoch has no warmup (CosineAnnealingLR); drop --warmup-steps ${o.warmupSteps}`);
+  for (const [flag, v] of [['--dropout', o.dropout], ['--attention-dropout', o.attentionDropout]] as const)
+    if (v !== undefined && !(v >= 0 && v < 1)) throw new Error(`${flag} ${v}: expected a probability in [0, 1)`);
   const out = resolve(o.out);
   checkWritable(out, '--out');
   if (existsSync(out) && !existsSync(join(out, SUMMARY)))
@@ -134,18 +151,22 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
           beta1: o.beta1 ?? DEFAULT_ADAMW.beta1,
           beta2: o.beta2 ?? DEFAULT_ADAMW.beta2,
           eps: o.eps ?? DEFAULT_ADAMW.eps,
+          decayExclude: o.decayExclude ?? 'bias-and-norm',
         },
+        dropout: { hidden: o.dropout ?? 0, attention: o.attentionDropout ?? 0 },
       }, o.artifactCache, log);
   if (o.artifact && art.manifest.microBatch !== o.microBatchSize)
     throw new Error(`--artifact ${o.artifact} was built for micro-batch ${art.manifest.microBatch}, not --micro-batch-size ${o.microBatchSize}`);
   checkCompatible(art, src);
+  log(`training: ${describeDropout(src.kind, art.manifest.dropout?.rates ?? { hidden: o.dropout ?? 0, attention: o.attentionDropout ?? 0 })}`);
   // Shared, not copied (saves a weights-sized copy): the engine updates them in place; src is not reused.
   const weights: TensorMap = new Map(art.manifest.params.map((p) => [p.name, src.weights.get(p.name)!]));
   const engine = await TrainEngine.open(art.graphs, art.spec, weights, null, { threads: o.threads, provider: o.provider });
   try {
     const res = await trainLoop(engine, train, valid, {
       epochs: o.epochs, batchSize: o.batchSize, lr: o.lr,
-      schedule: { name: o.schedule ?? 'linear', warmupSteps: o.warmupSteps ?? 0 },
+      // minLr only where it means something, so other schedules keep their checkpoint fingerprints.
+      schedule: { name: o.schedule ?? 'linear', warmupSteps: o.warmupSteps ?? 0, ...(o.schedule === 'cosine-epoch' ? { minLr: o.minLr ?? 0 } : {}) },
       maxGradNorm: o.maxGradNorm ?? null, seed: o.seed ?? 0, padId: art.manifest.padId,
       checkpointDir: checkpointDirOf(out), checkpointEvery: o.checkpointEvery ?? 50,
       fusedStep: o.fusedStep ?? false, haltAfterSteps: o.haltAfterSteps, resumeKey: key, label: `train ${o.out}`, log,

@@ -39,6 +39,10 @@ export const FLAG_RANGES: Record<string, Range> = {
   'adam-beta1': { min: 0, max: 1 },
   'adam-beta2': { min: 0, max: 1 },
   'adam-epsilon': POSITIVE,
+  'min-lr': { min: 0 },
+  dropout: { min: 0, max: 1 }, // 1 itself is refused by finetune: a probability in [0, 1)
+  'attention-dropout': { min: 0, max: 1 },
+  'num-proc': INT1,
   'shard-index': INT0,
   'num-shards': INT1,
   generation: INT0,

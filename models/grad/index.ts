@@ -1,11 +1,12 @@
 // Training and evaluation graphs for any causal-LM forward graph (ours or a torch.onnx export):
 //   buildGradientGraph: input_ids (+attention_mask), labels, loss_scale, parameters -> loss_sum, token_count, grad.*
 //   buildNllGraph:      input_ids (+attention_mask) -> nll [B, T-1]
-import { GraphBuilder, makeModel, opsetOf } from '../onnx/graph.js';
+import { attrFloat, GraphBuilder, makeModel, opsetOf } from '../onnx/graph.js';
 import {
   DataType,
   dimsOf,
   onnx,
+  tensorNumbers,
   toNumber,
   valueInfoShape,
   type GraphProto,
@@ -28,6 +29,7 @@ import {
   staticForward,
   weightNames,
   type StaticForward,
+  type TensorInfo,
 } from './static.js';
 
 export { RULES } from './rules.js';
@@ -38,6 +40,20 @@ export interface GradientGraphOptions {
   seq: number;
   /** Initializer names to train (default: every float initializer with more than one element that feeds the loss). */
   trainable?: string[];
+  /**
+   * 'masks': every Dropout node of the forward with a constant ratio > 0 (the sites buildOptForward marks)
+   * becomes x * mask, the mask a graph input (`dropout_mask.<site>`, 0 or 1/(1-ratio), filled by the caller
+   * from a seeded generator), so the gradient flows through the very mask the forward used and a resumed
+   * run replays the same masks. Default 'none': Dropout nodes stay as they are (inference mode: identity).
+   */
+  dropout?: 'none' | 'masks';
+}
+
+/** A dropout mask input of a training graph: fed with 0 or 1/(1-ratio) per element. */
+export interface DropoutMask {
+  name: string;
+  shape: number[];
+  ratio: number;
 }
 
 export interface GradientGraph {
@@ -45,7 +61,38 @@ export interface GradientGraph {
   /** Trainable parameters, in graph-input order; `grad.<name>` is the matching output. */
   params: string[];
   shapes: Record<string, number[]>;
+  /** Dropout mask inputs (dropout 'masks'), in graph-input order; empty without dropout. */
+  dropoutMasks: DropoutMask[];
 }
+
+/** The ratio of a Dropout node, when constant (the attribute of opset < 12, else the optional input). */
+function dropoutRatio(n: NodeProto, inits: Map<string, TensorProto>): number | null {
+  const input = n.input[1];
+  if (!input) return attrFloat(n, 'ratio', 0.5);
+  const t = inits.get(input);
+  return t ? tensorNumbers(t)[0]! : null;
+}
+
+/** Replaces every Dropout node whose ratio is a constant > 0 by x * `dropout_mask.<site>` (see GradientGraphOptions). */
+function dropoutToMasks(g: GraphBuilder, sf: StaticForward, info: Map<string, TensorInfo>): DropoutMask[] {
+  const masks: DropoutMask[] = [];
+  g.nodes.forEach((n, k) => {
+    if (n.opType !== 'Dropout') return;
+    const ratio = dropoutRatio(n, sf.initializers);
+    if (ratio === null) throw new Error(`Dropout node ${n.name}: its ratio is not a constant, so it cannot be fed a mask`);
+    if (!(ratio > 0)) return;
+    if (n.output.length > 1 && n.output[1]) throw new Error(`Dropout node ${n.name}: its mask output is used; only plain dropout sites can be fed a mask`);
+    const x = sf.info.get(n.input[0]!)!;
+    const name = `dropout_mask.${n.name.replace(/^dropout\//, '') || k}`;
+    if (info.has(name)) throw new Error(`Dropout node ${n.name}: the mask name ${name} is taken; give the Dropout nodes distinct names`);
+    g.input(name, x.dtype, x.shape);
+    info.set(name, x);
+    masks.push({ name, shape: [...x.shape], ratio });
+    g.nodes[k] = onnx.NodeProto.create({ opType: 'Mul', name: `${n.name}/mask`, input: [n.input[0]!, name], output: [n.output[0]!] });
+  });
+  return masks;
+}
+
 
 /** Opset 16 brings ScatterND/ScatterElements reduction='add'; 13..15 graphs keep their meaning under 16. */
 const MIN_OUTPUT_OPSET = 16;
@@ -111,6 +158,8 @@ export async function buildGradientGraph(forward: ModelProto, opts: GradientGrap
   for (const v of sf.inputs) g.inputs.push(v);
   g.input('labels', DataType.INT64, [batch, seq]);
   g.input('loss_scale', dtype, []);
+  const info = new Map(sf.info); // own copy: the static forward is memoised
+  const dropoutMasks = opts.dropout === 'masks' ? dropoutToMasks(g, sf, info) : [];
   const shapes: Record<string, number[]> = {};
   for (const p of params) {
     const t = sf.initializers.get(p)!;
@@ -124,7 +173,7 @@ export async function buildGradientGraph(forward: ModelProto, opts: GradientGrap
   g.op('Identity', [head.tokenCount], {}, { outputs: ['token_count'] });
 
   // The walk starts at the logits, with the head's hand-written gradient.
-  const c = new GradContext(g, sf.opset, sf.info, sf.initializers);
+  const c = new GradContext(g, sf.opset, info, sf.initializers);
   const grads = backward(forwardNodes, new Map([[sf.logits, head.dLogits]]), params, c);
   const missing = params.filter((p) => !grads.has(p));
   if (requested && missing.length > 0) throw new Error(`trainable parameter(s) ${missing.join(', ')} do not affect the loss`);
@@ -142,7 +191,7 @@ export async function buildGradientGraph(forward: ModelProto, opts: GradientGrap
   for (const p of trained) inits.delete(p);
   g.inputs.splice(0, g.inputs.length, ...g.inputs.filter((v) => !params.includes(v.name) || trained.includes(v.name)));
   for (const p of params) if (!trained.includes(p)) delete shapes[p];
-  return { model: finish(forward, g, inits, sf.opset), params: trained, shapes };
+  return { model: finish(forward, g, inits, sf.opset), params: trained, shapes, dropoutMasks };
 }
 
 /** The evaluation graph: nll [B, T-1] = -log p(token t+1 | tokens <= t). Weights stay initializers. */
@@ -150,6 +199,10 @@ export async function buildNllGraph(forward: ModelProto, opts: { batch: number; 
   const sf = await staticForwardOnce(forward, opts.batch, opts.seq, weightNames(forward));
   const dtype = sf.info.get(sf.logits)!.dtype;
   const g = newBuilder(sf, ['nll']);
+  // Evaluation never drops: Dropout nodes (inference mode already) become plain identities.
+  g.nodes.forEach((n, k) => {
+    if (n.opType === 'Dropout' && !n.output[1]) g.nodes[k] = onnx.NodeProto.create({ opType: 'Identity', name: n.name, input: [n.input[0]!], output: [n.output[0]!] });
+  });
   for (const v of sf.inputs) g.inputs.push(v);
   const ids = sf.inputs.find((v) => v.name === 'input_ids')!;
   const idsType = sf.info.get(ids.name)!.dtype;

@@ -227,6 +227,25 @@ const gemmGrad: GradRule = (n, dy, c) => {
   return [da, db, dc];
 };
 
+/**
+ * Dropout in inference mode (no training_mode input, or a constant false) is the identity. In training mode
+ * dy flows through the node's own mask: dx = dy * mask / (1 - ratio). (Our training graphs never get here:
+ * their dropout sites are products with fed masks, see models/grad `dropout: 'masks'`.)
+ */
+const dropoutGrad: GradRule = (n, dy, c) => {
+  const mode = inp(n, 2);
+  const training = mode ? c.ints(mode) : [0];
+  if (!training) throw new Error(`node ${n.name} (Dropout): training_mode is not a constant; cannot tell whether it drops`);
+  if (!training[0]) return [first(dy), null, null];
+  const mask = out(n, 1);
+  if (!mask) throw new Error(`node ${n.name} (Dropout): in training mode its mask output is needed to differentiate it`);
+  const ratio = inp(n, 1) ? c.ints(inp(n, 1))?.[0] : attrFloat(n, 'ratio', 0.5);
+  if (ratio === undefined) throw new Error(`node ${n.name} (Dropout): the ratio must be constant to differentiate`);
+  const x = inp(n, 0);
+  const kept = c.g.op('Cast', [mask], { to: c.dtype(x) });
+  return [c.g.op('Mul', [first(dy), c.g.op('Mul', [kept, c.scalar(ratio < 1 ? 1 / (1 - ratio) : 0, x)])]), null, null];
+};
+
 // ---------------------------------------------------------------------------------------- convolutions
 // Conv and ConvTranspose (any number of spatial axes, group 1, explicit pads). Both gradients are convolutions
 // again: the data gradient runs the op's transpose with the same weight, and the weight gradient correlates
@@ -318,7 +337,7 @@ const convTransposeGrad: GradRule = (n, dy, c) => {
 
 export const RULES: Record<string, GradRule> = {
   Identity: same,
-  Dropout: (n, dy) => [first(dy), null, null],
+  Dropout: dropoutGrad,
   Cast: (n, dy, c) => [FLOAT_TYPES.has(c.dtype(inp(n, 0))) ? c.g.op('Cast', [first(dy)], { to: c.dtype(inp(n, 0)) }) : null],
   Reshape: (n, dy, c) => [...reshapeBack(n, dy, c), null],
   Flatten: reshapeBack,

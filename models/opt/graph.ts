@@ -20,6 +20,20 @@ export interface OptForwardOptions {
    * needs no more, and the LM head is the largest matrix product of a small OPT.
    */
   lastLogitsOnly?: boolean;
+  /**
+   * Dropout sites for training, where Hugging Face's OPT applies dropout in train mode: `hidden` (config
+   * `dropout`) after the attention output projection and after fc2, `attention` (`attention_dropout`) on the
+   * attention probabilities. Each site is an ONNX Dropout node in inference mode (an identity here, so the graph
+   * still scores exactly as without); the gradient builder turns each one into a product with a fed mask
+   * (models/grad, `dropout: 'masks'`). HF's OPT has no dropout after the embeddings and never reads
+   * `activation_dropout`, so neither do we. Evaluation and generation graphs are built without this option.
+   */
+  dropout?: DropoutRates;
+}
+
+export interface DropoutRates {
+  hidden: number;
+  attention: number;
 }
 
 const FLT_MAX = 3.4028234663852886e38; // torch.finfo(float32).max: HF's mask value is -FLT_MAX
@@ -104,6 +118,11 @@ export function buildOptForward(cfg: OptConfig, weights: Weights, opts: OptForwa
       }
     }
   };
+  const dropout = (x: string, rate: number, site: string): string => {
+    if (!(rate > 0)) return x;
+    if (rate >= 1) throw new Error(`dropout rate for ${site} must be in [0, 1), got ${rate}`);
+    return g.op('Dropout', [x, g.scalar(rate)], {}, { name: `dropout/${site}` });
+  };
   const splitHeads = (x: string, outName?: string): string =>
     g.op('Transpose', [g.op('Reshape', [x, g.i64([0, 0, nh, hd])])], { perm: [0, 2, 1, 3] }, outName ? { outputs: [outName] } : {});
 
@@ -122,6 +141,7 @@ export function buildOptForward(cfg: OptConfig, weights: Weights, opts: OptForwa
     const presentK = withPresent ? presentName(l, 'key') : undefined;
     const presentV = withPresent ? presentName(l, 'value') : undefined;
     const keysT = (k: string): string => g.op('Transpose', [k], { perm: [0, 1, 3, 2] });
+    const attentionDropout = (probs: string): string => dropout(probs, opts.dropout?.attention ?? 0, `${l}.attention`);
     let heads: string; // attention output [B, heads, T, hd]
     if (opts.withPast) {
       // Attention over the past and the new keys as two products, never over Concat(past, new): that concat
@@ -132,23 +152,23 @@ export function buildOptForward(cfg: OptConfig, weights: Weights, opts: OptForwa
       if (presentK) g.op('Concat', [past[l]!.key, kNew], { axis: 2 }, { outputs: [presentK] });
       if (presentV) g.op('Concat', [past[l]!.value, vNew], { axis: 2 }, { outputs: [presentV] });
       const scores = g.op('Concat', [g.op('MatMul', [q, keysT(past[l]!.key)]), g.op('MatMul', [q, keysT(kNew)])], { axis: -1 });
-      const probs = g.op('Softmax', [g.op('Add', [scores, bias])], { axis: -1 });
+      const probs = attentionDropout(g.op('Softmax', [g.op('Add', [scores, bias])], { axis: -1 }));
       const split = (from: string, to: string): string => g.op('Slice', [probs, unsq0(from), unsq0(to), g.i64([3])]);
       heads = g.op('Add', [g.op('MatMul', [split(zero, pastLen), past[l]!.value]), g.op('MatMul', [split(pastLen, S), vNew])]);
     } else {
       const k = splitHeads(linear(x, `${p}.self_attn.k_proj`), presentK);
       const v = splitHeads(linear(x, `${p}.self_attn.v_proj`), presentV);
-      const probs = g.op('Softmax', [g.op('Add', [g.op('MatMul', [q, keysT(k)]), bias])], { axis: -1 });
+      const probs = attentionDropout(g.op('Softmax', [g.op('Add', [g.op('MatMul', [q, keysT(k)]), bias])], { axis: -1 }));
       heads = g.op('MatMul', [probs, v]);
     }
     const ctx = g.op('Reshape', [g.op('Transpose', [heads], { perm: [0, 2, 1, 3] }), g.i64([0, 0, H])]);
-    h = g.op('Add', [residual, linear(ctx, `${p}.self_attn.out_proj`)]);
+    h = g.op('Add', [residual, dropout(linear(ctx, `${p}.self_attn.out_proj`), opts.dropout?.hidden ?? 0, `${l}.out_proj`)]);
     if (!cfg.do_layer_norm_before) h = layerNorm(h, `${p}.self_attn_layer_norm`);
 
     // Feed-forward block.
     residual = h;
     x = cfg.do_layer_norm_before ? layerNorm(h, `${p}.final_layer_norm`) : h;
-    x = linear(activation(linear(x, `${p}.fc1`)), `${p}.fc2`);
+    x = dropout(linear(activation(linear(x, `${p}.fc1`)), `${p}.fc2`), opts.dropout?.hidden ?? 0, `${l}.fc2`);
     h = g.op('Add', [residual, x]);
     if (!cfg.do_layer_norm_before) h = layerNorm(h, `${p}.final_layer_norm`);
   }

@@ -13,15 +13,16 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildGradientGraph, buildNllGraph } from '../grad/index.js';
+import { buildGradientGraph, buildNllGraph, type DropoutMask } from '../grad/index.js';
 import { loadModel, saveModel } from '../onnx/io.js';
 import { DataType, dimsOf, tensorValues, valueInfo, type GraphProto, type ModelProto, type TensorProto } from '../onnx/proto.js';
 import { modelSha256, structureHash, type ForwardSource } from '../model-dir.js';
+import { buildOptForward, type DropoutRates } from '../opt/index.js';
 import { writeDirAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { cacheDir } from '../util/cache.js';
 import type { EngineGraphs, EngineSpec } from './engine.js';
 import { fuseStep } from './fuse.js';
-import { buildFlatUpdateGraph, buildNormGraph, defaultNoDecay, type OptimizerConfig, type ParamSpec } from './optimizers.js';
+import { buildFlatUpdateGraph, buildNormGraph, noDecayOf, type DecayExclude, type OptimizerConfig, type ParamSpec } from './optimizers.js';
 import { readTensorFile, writeTensorFile, type TensorMap } from './tensor-file.js';
 import { readJsonFile } from '../util/json.js';
 
@@ -41,6 +42,11 @@ export interface ArtifactManifest {
   params: ParamSpec[];
   optimizer: OptimizerConfig;
   optimizerState: { step: 0; moments: 'zeros' };
+  /**
+   * Dropout of the gradient graphs: the rates asked for, where the sites are known ('opt': Hugging Face's
+   * OPT sites; 'unknown': a foreign graph, trained without dropout) and the mask inputs to feed.
+   */
+  dropout: { rates: DropoutRates | null; sites: 'opt' | 'unknown'; masks: DropoutMask[] };
   padId: number | null;
   graphs: { grad: string; norm: string; update: string; fused: string; eval: string };
   weights: string;
@@ -50,8 +56,20 @@ export interface ArtifactOptions {
   microBatch: number;
   blockSize: number;
   /** Optimizer settings; noDecay defaults to HF Trainer's rule (biases and LayerNorm weights). */
-  optimizer: Omit<OptimizerConfig, 'noDecay'> & { noDecay?: string[] };
+  optimizer: Omit<OptimizerConfig, 'noDecay'> & { noDecay?: string[]; decayExclude?: DecayExclude };
   trainable?: string[];
+  /** Dropout rates of training (OPT models only; default none). */
+  dropout?: DropoutRates;
+}
+
+const hasDropout = (r: DropoutRates | undefined | null): r is DropoutRates => !!r && (r.hidden > 0 || r.attention > 0);
+
+/** What training does about dropout for this model, in words (for `collapse model info` and the training log). */
+export function describeDropout(kind: 'opt' | 'onnx', rates?: DropoutRates | null): string {
+  if (kind === 'onnx')
+    return `dropout sites unknown (a foreign ONNX graph): trained without dropout${hasDropout(rates) ? `; the requested dropout ${rates.hidden} / attention ${rates.attention} is not applied` : ''}`;
+  if (!hasDropout(rates)) return 'dropout off';
+  return `dropout ${rates.hidden} after the attention output projection and fc2, attention dropout ${rates.attention} (Hugging Face OPT sites; masks from the run seed)`;
 }
 
 /** sha256 over the files that define the source model (models/model-dir.ts modelSha256). */
@@ -62,7 +80,8 @@ export function sourceSha256(src: ForwardSource): string {
 /** What the graphs depend on: the model structure (OPT config, or the whole foreign graph) and the options. */
 export function structuralKey(src: ForwardSource, o: ArtifactOptions): string {
   const h = createHash('sha256');
-  h.update(JSON.stringify({ v: ARTIFACT_VERSION, kind: src.kind, mb: o.microBatch, T: o.blockSize, opt: o.optimizer, tr: o.trainable ?? null }));
+  const dropout = src.kind === 'opt' && hasDropout(o.dropout) ? o.dropout : null;
+  h.update(JSON.stringify({ v: ARTIFACT_VERSION, kind: src.kind, mb: o.microBatch, T: o.blockSize, opt: o.optimizer, tr: o.trainable ?? null, ...(dropout ? { dr: dropout } : {}) }));
   h.update(structureHash(src));
   return h.digest('hex').slice(0, 24);
 }
@@ -82,10 +101,16 @@ export async function buildArtifact(src: ForwardSource, o: ArtifactOptions, outD
   if (!Number.isInteger(o.blockSize) || o.blockSize < 2) throw new Error(`--block-size must be an integer >= 2, got ${o.blockSize}`);
   const t0 = Date.now();
   log(`building the gradient graph (micro-batch ${o.microBatch} x ${o.blockSize} tokens)...`);
-  const gg = await buildGradientGraph(src.forward, { batch: o.microBatch, seq: o.blockSize, trainable: o.trainable });
+  // OPT models get the dropout sites in their training forward (inference-mode Dropout nodes, identities in the
+  // eval graph); a foreign graph's sites are unknown, so it trains without dropout (and says so).
+  const dropout = src.kind === 'opt' && hasDropout(o.dropout) ? o.dropout : null;
+  const forward = dropout ? buildOptForward(src.optConfig!, src.weights, { withPast: false, present: false, dropout }) : src.forward;
+  if (src.kind === 'onnx') log(describeDropout('onnx', o.dropout));
+  const gg = await buildGradientGraph(forward, { batch: o.microBatch, seq: o.blockSize, trainable: o.trainable, dropout: dropout ? 'masks' : 'none' });
   const params: ParamSpec[] = gg.params.map((name) => ({ name, shape: gg.shapes[name]! }));
-  const optimizer: OptimizerConfig = { ...o.optimizer, noDecay: o.optimizer.noDecay ?? defaultNoDecay(params) };
-  const evalModel = initializersToInputs(await buildNllGraph(src.forward, { batch: o.microBatch, seq: o.blockSize }), gg.params);
+  const { decayExclude, ...opt } = o.optimizer;
+  const optimizer: OptimizerConfig = { ...opt, noDecay: opt.noDecay ?? noDecayOf(decayExclude ?? 'bias-and-norm', params) };
+  const evalModel = initializersToInputs(await buildNllGraph(forward, { batch: o.microBatch, seq: o.blockSize }), gg.params);
   const norm = buildNormGraph(params), update = buildFlatUpdateGraph(optimizer);
   const fused = fuseStep(gg.model, params, optimizer);
   const manifest: ArtifactManifest = {
@@ -94,7 +119,9 @@ export async function buildArtifact(src: ForwardSource, o: ArtifactOptions, outD
     key: structuralKey(src, o),
     microBatch: o.microBatch, blockSize: o.blockSize,
     inputs: (gg.model.graph?.input ?? []).map((i) => i.name ?? '').filter((n) => ['input_ids', 'attention_mask'].includes(n)),
-    params, optimizer, optimizerState: { step: 0, moments: 'zeros' }, padId: src.padId,
+    params, optimizer, optimizerState: { step: 0, moments: 'zeros' },
+    dropout: { rates: o.dropout ?? null, sites: src.kind === 'opt' ? 'opt' : 'unknown', masks: gg.dropoutMasks },
+    padId: src.padId,
     graphs: { grad: 'grad.onnx', norm: 'norm.onnx', update: 'update.onnx', fused: 'step.onnx', eval: 'eval.onnx' },
     weights: 'weights.safetensors',
   };
@@ -129,7 +156,7 @@ export function loadArtifact(dir: string): LoadedArtifact {
   return {
     dir, manifest,
     graphs: { grad: p(manifest.graphs.grad), norm: p(manifest.graphs.norm), update: p(manifest.graphs.update), fused: p(manifest.graphs.fused), eval: p(manifest.graphs.eval) },
-    spec: { params: manifest.params, microBatch: manifest.microBatch, blockSize: manifest.blockSize, optimizer: manifest.optimizer },
+    spec: { params: manifest.params, microBatch: manifest.microBatch, blockSize: manifest.blockSize, optimizer: manifest.optimizer, dropout: manifest.dropout?.masks ?? [] },
     initialWeights: () => new Map([...readTensorFile(p(manifest.weights)).tensors].map(([k, v]) => [k, v.data])),
   };
 }

@@ -23,12 +23,16 @@ import { heapKeepsLargeBlocks } from '../util/malloc.js';
 import { accName, accumulatingGrad } from './fuse.js';
 import { gradName, momentKinds, momentName, newName, updateScalars, UPDATE_CHUNK_ELEMENTS, UPDATE_SCALARS, type OptimizerConfig, type ParamSpec } from './optimizers.js';
 import type { TensorMap } from './tensor-file.js';
+import { dropoutMasks, type DropoutKey } from './dropout.js';
+import type { DropoutMask } from '../grad/index.js';
 
 export interface EngineSpec {
   params: ParamSpec[];
   microBatch: number;
   blockSize: number;
   optimizer: OptimizerConfig;
+  /** Dropout mask inputs of the gradient graphs (none: no dropout). */
+  dropout?: DropoutMask[];
 }
 
 export interface EngineGraphs {
@@ -120,7 +124,10 @@ export class TrainEngine {
     return this.lazy.fused !== undefined;
   }
 
-  private dataFeeds(session: ort.InferenceSession, b: MicroBatch, lossScale: number): Record<string, ort.Tensor> {
+  // One buffer per dropout mask, refilled for every micro-batch (onnxruntime reads inputs without copying).
+  private readonly maskBufs = new Map<string, Float32Array>();
+
+  private dataFeeds(session: ort.InferenceSession, b: MicroBatch, lossScale: number, dropout?: DropoutKey): Record<string, ort.Tensor> {
     const dims = [this.spec.microBatch, this.spec.blockSize];
     const all: Record<string, ort.Tensor> = {
       input_ids: new ort.Tensor('int64', b.inputIds, dims),
@@ -128,6 +135,12 @@ export class TrainEngine {
       labels: new ort.Tensor('int64', b.labels, dims),
       loss_scale: scalar(lossScale),
     };
+    const masks = this.spec.dropout ?? [];
+    if (masks.length > 0 && session.inputNames.includes(masks[0]!.name)) {
+      if (!dropout) throw new Error('this training graph has dropout: pass the micro-batch\'s dropout key (seed, step, micro-batch)');
+      const bufs = dropoutMasks(masks, dropout, this.maskBufs);
+      for (const m of masks) all[m.name] = f32(bufs.get(m.name)!, m.shape);
+    }
     const feeds: Record<string, ort.Tensor> = {};
     for (const n of session.inputNames) if (all[n]) feeds[n] = all[n];
     return feeds;
@@ -156,13 +169,13 @@ export class TrainEngine {
 
   /** Runs the gradient graph on one micro-batch and adds its gradients to the accumulator: the first micro-batch
    *  of a step writes them into the persistent buffer, later ones run the accumulating graph on it in place. */
-  async accumulate(b: MicroBatch, lossScale: number): Promise<{ lossSum: number; tokens: number }> {
+  async accumulate(b: MicroBatch, lossScale: number, dropout?: DropoutKey): Promise<{ lossSum: number; tokens: number }> {
     const first = !this.gradAcc;
     const session = first ? this.grad : (this.accSession ??= await openTrainSession(this.accGraph(), this.lazy.opts));
     // The binding's copies of the last run's gradients are garbage by now: collect them before this run makes more
     // (OPT-125m, 4 micro-batches per step: peak RSS 3.55 -> 3.05 GB). Small models skip the cost of a full GC.
     if (this.gradBytes >= 64 << 20) collectGarbage();
-    const feeds = this.dataFeeds(session, b, lossScale);
+    const feeds = this.dataFeeds(session, b, lossScale, dropout);
     this.paramFeeds(feeds);
     const acc = (this.gradBuf ??= new Map(this.spec.params.map((p) => [p.name, new Float32Array(this.weights.get(p.name)!.length)])));
     const fetches: Record<string, ort.Tensor | null> = { loss_sum: null, token_count: null };
@@ -238,10 +251,10 @@ export class TrainEngine {
   }
 
   /** Gradient and update in one call (one micro-batch per batch). */
-  async fusedStep(b: MicroBatch, lossScale: number, lr: number, maxNorm: number | null): Promise<{ lossSum: number; tokens: number; gradNorm: number }> {
+  async fusedStep(b: MicroBatch, lossScale: number, lr: number, maxNorm: number | null, dropout?: DropoutKey): Promise<{ lossSum: number; tokens: number; gradNorm: number }> {
     if (!this.lazy.fused) throw new Error('this artifact has no fused step graph');
     this.fused ??= await openTrainSession(this.lazy.fused, this.lazy.opts);
-    const feeds = this.dataFeeds(this.fused, b, lossScale);
+    const feeds = this.dataFeeds(this.fused, b, lossScale, dropout);
     this.paramFeeds(feeds);
     this.stateFeeds(this.fused, feeds, this.spec.params, lr, maxNorm);
     const out = await this.fused.run(feeds);

@@ -6,7 +6,12 @@ import { GraphBuilder } from '../onnx/graph.js';
 import { DataType, type ModelProto } from '../onnx/proto.js';
 
 export type OptimizerName = 'adamw' | 'adam' | 'sgd';
-export type ScheduleName = 'constant' | 'linear' | 'cosine';
+/** Per-step schedules as transformers' get_*_schedule_with_warmup; `cosine-epoch` as torch's CosineAnnealingLR
+ *  stepped once per epoch (PyTorch Lightning's default interval), which the paper's code uses. */
+export type ScheduleName = 'constant' | 'linear' | 'cosine' | 'cosine-epoch';
+/** Which parameters weight decay skips: none (torch.optim.AdamW on model.parameters(), the paper's code) or
+ *  biases and LayerNorm weights (the HF Trainer). */
+export type DecayExclude = 'none' | 'bias-and-norm';
 
 export interface OptimizerConfig {
   name: OptimizerName;
@@ -22,6 +27,8 @@ export interface OptimizerConfig {
 export interface ScheduleConfig {
   name: ScheduleName;
   warmupSteps: number;
+  /** cosine-epoch: the floor eta_min (the paper's code: 1e-6). Ignored by the per-step schedules. */
+  minLr?: number;
 }
 
 export const DEFAULT_ADAMW: Omit<OptimizerConfig, 'noDecay'> = { name: 'adamw', weightDecay: 0, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
@@ -31,6 +38,33 @@ export function defaultNoDecay(params: readonly { name: string; shape: readonly 
   return params.filter((p) => /bias|norm|ln_?\d*\b|\.ln/i.test(p.name) || p.shape.length <= 1).map((p) => p.name);
 }
 
+/** The parameters weight decay skips under `exclude`. */
+export function noDecayOf(exclude: DecayExclude, params: readonly { name: string; shape: readonly number[] }[]): string[] {
+  return exclude === 'none' ? [] : defaultNoDecay(params);
+}
+
+/** Where the loop stands when it asks for the learning rate: optimizer step (0-based) and epoch (0-based). */
+export interface SchedulePosition {
+  step: number;
+  totalSteps: number;
+  epoch: number;
+  epochs: number;
+}
+
+/**
+ * The learning rate of the step at `at`. cosine-epoch is CosineAnnealingLR(T_max = epochs, eta_min = minLr) in
+ * its closed form, constant within an epoch: eta_min + (base - eta_min) (1 + cos(pi epoch / epochs)) / 2.
+ * It has no warmup (the config refuses one).
+ */
+export function scheduledLr(s: ScheduleConfig, baseLr: number, at: SchedulePosition): number {
+  if (s.name === 'cosine-epoch') {
+    if (s.warmupSteps > 0) throw new Error('schedule cosine-epoch has no warmup (CosineAnnealingLR); set the warmup steps to 0');
+    const minLr = s.minLr ?? 0;
+    return minLr + ((baseLr - minLr) * (1 + Math.cos((Math.PI * at.epoch) / at.epochs))) / 2;
+  }
+  return baseLr * lrFactor(s, at.step, at.totalSteps);
+}
+
 /** The learning-rate multiplier at optimizer step `step` (0-based), as transformers' get_*_schedule_with_warmup. */
 export function lrFactor(s: ScheduleConfig, step: number, totalSteps: number): number {
   const w = s.warmupSteps;
@@ -38,6 +72,7 @@ export function lrFactor(s: ScheduleConfig, step: number, totalSteps: number): n
   if (s.name === 'constant') return 1;
   const progress = (step - w) / Math.max(1, totalSteps - w);
   if (s.name === 'linear') return Math.max(0, (totalSteps - step) / Math.max(1, totalSteps - w));
+  if (s.name === 'cosine-epoch') throw new Error('lrFactor: cosine-epoch depends on the epoch; use scheduledLr');
   return Math.max(0, 0.5 * (1 + Math.cos(Math.PI * progress)));
 }
 

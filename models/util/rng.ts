@@ -88,3 +88,23 @@ export class Rng {
     return p;
   }
 }
+
+/** The splitmix32/murmur3 finalizer: a well-mixed uint32 from any uint32. */
+export function mix32(x: number): number {
+  let z = x >>> 0;
+  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+  return (z ^ (z >>> 16)) >>> 0;
+}
+
+/** A uint32 seed that depends on every part (non-negative integers below 2^53), in order: for counter-based
+ *  streams such as (run seed, step, micro-batch, site), which need no state to resume. */
+export function seedOf(...parts: readonly number[]): number {
+  let h = 0x9e3779b9;
+  for (const p of parts) {
+    if (!Number.isSafeInteger(p) || p < 0) throw new Error(`seedOf: parts must be non-negative safe integers, got ${p}`);
+    h = mix32(h ^ (p >>> 0));
+    h = mix32((h + 0x9e3779b9) ^ Math.floor(p / 2 ** 32));
+  }
+  return h;
+}

@@ -2,7 +2,7 @@
 // (evaluateGeneration: the generation's data scored by the generation-0 model as in the paper's histograms,
 // plus the generation's own model on the real test blocks).
 import type { Provider } from '../../models/session.js';
-import type { CorpusEval, GenerationMetrics } from './metrics-schema.js';
+import type { CorpusEval, GenerationMetrics, Truth } from './metrics-schema.js';
 import { perplexityOf, type BlockScores, type Blocks } from './perplexity.js';
 import { quantiles, tailMass, tailReference, trueLoglik, type TailReference } from './tail.js';
 import { textMetrics } from './text-metrics.js';
@@ -80,6 +80,13 @@ export async function realReference(scorer: string, real: Blocks, opts: ScoringO
   return tailReference(s.samplePpl);
 }
 
+/** Share of `values` strictly above `threshold`. */
+export function shareAbove(values: ArrayLike<number>, threshold: number): number {
+  let n = 0;
+  for (let i = 0; i < values.length; i++) if (values[i]! > threshold) n++;
+  return values.length ? n / values.length : 0;
+}
+
 /** Up to `count` examples: the rows with the smallest prompt ids, so every generation shows the same prompts. */
 export function pickExamples(corpus: EvalCorpus, count: number): GenerationMetrics['examples'] {
   const { texts, promptBlockIds } = corpus;
@@ -107,6 +114,13 @@ export interface EvaluateGenerationInput extends CorpusEvalOptions {
   validLoss?: number | null;
   /** Examples kept in metrics.json for the report (default 3). */
   examples?: number;
+  /** The loop's setting name (default `replace`). */
+  setting?: string;
+  /** Generation 0: the base model's real test perplexity before fine-tuning. */
+  baseTestPerplexity?: number | null;
+  /** Generation 0's data p99 (same setting and seed); null or absent on generation 0 itself uses its own. */
+  gen0P99?: number | null;
+  truth?: Truth | null;
 }
 
 /**
@@ -118,10 +132,15 @@ export async function evaluateGeneration(input: EvaluateGenerationInput): Promis
   const tag = `seed ${input.seed} gen ${input.generation}`;
   const data = await evaluateCorpus(input.scorer, input.corpus, { ...input, label: `score data (${tag})` });
   const test = await perplexityOf(input.model, input.test, { ...input, label: `test perplexity (${tag})` });
+  const p99 = input.gen0P99 ?? (input.generation === 0 ? (data.result.per_sample_ppl_quantiles.p99 ?? null) : null);
   const metrics: GenerationMetrics = {
-    schema_version: 1,
+    schema_version: 2,
+    setting: input.setting ?? 'replace',
     generation: input.generation,
     seed: input.seed,
+    base_test_perplexity: input.baseTestPerplexity ?? null,
+    tail_mass_vs_gen0: p99 === null ? null : { above_p99: shareAbove(data.samplePpl, p99) },
+    truth: input.truth ?? null,
     ...data.result,
     test_model: input.model,
     test_perplexity: test.perplexity,

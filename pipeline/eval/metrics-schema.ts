@@ -59,11 +59,39 @@ export const CorpusEvalSchema = z
   .strict();
 export type CorpusEval = z.infer<typeof CorpusEvalSchema>;
 
+/**
+ * Beyond the paper, when the source's probabilities are known (the synthetic source): the generated data
+ * against the TRUE distribution. `per_token` is the exact mean log-probability (nats) of each continuation
+ * token given its prompt and the tokens before it, the topic marginalised (datasets/synthetic.ts);
+ * `real_per_token` the same for the real continuations of the same prompts. `tail_seen` is the share of
+ * the true probability mass of the rare words (true probability below `tail_q`; together 20% of the mass)
+ * that occur in the data; `real_tail_seen` the same for the real continuations (an equal sample of the truth).
+ */
+export const TruthSchema = z
+  .object({
+    per_token: z.number().nullable(),
+    real_per_token: z.number().nullable(),
+    tokens: int,
+    impossible_share: share,
+    tail_q: z.number(),
+    tail_seen: share,
+    real_tail_seen: share,
+  })
+  .strict();
+export type Truth = z.infer<typeof TruthSchema>;
+
 /** One generation of one seed: its data scored by the generation-0 model, and its model on real test data. */
 export const GenerationMetricsSchema = CorpusEvalSchema.extend({
-  schema_version: z.literal(1),
+  schema_version: z.literal(2),
+  /** The experiment setting (the paper's figure 1 panels: `replace`, `keep-original`). */
+  setting: z.string(),
   generation: int,
   seed: int,
+  /** Generation 0 only: the base model's real test perplexity before any fine-tuning (the paper's zero-shot 115). */
+  base_test_perplexity: z.number().nullable(),
+  /** Share of this generation's samples above the 99th percentile of generation 0's data (same setting and seed). */
+  tail_mass_vs_gen0: z.object({ above_p99: share }).strict().nullable(),
+  truth: TruthSchema.nullable(),
   /** The generation's own model and its perplexity on the real test blocks (the paper's figure 1a). */
   test_model: z.string(),
   test_perplexity: z.number(),

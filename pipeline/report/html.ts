@@ -18,6 +18,7 @@ const fmt = (v: number | null | undefined): string =>
 const pct = (v: number | null | undefined): string => (v === null || v === undefined ? '–' : `${(v * 100).toFixed(1)}%`);
 
 const COLUMNS: { head: string; title: string; cell: (m: GenerationMetrics) => string }[] = [
+  { head: 'setting', title: 'experiment setting', cell: (m) => m.setting },
   { head: 'seed', title: 'experiment seed', cell: (m) => String(m.seed) },
   { head: 'gen', title: 'generation', cell: (m) => String(m.generation) },
   { head: 'test ppl', title: "perplexity of this generation's model on the real test blocks", cell: (m) => fmt(m.test_perplexity) },
@@ -28,23 +29,25 @@ const COLUMNS: { head: string; title: string; cell: (m: GenerationMetrics) => st
   { head: 'distinct-1/2/3', title: 'distinct n-grams / all n-grams', cell: (m) => [m.distinct1, m.distinct2, m.distinct3].map((v) => v.toFixed(3)).join(' / ') },
   { head: 'self-BLEU', title: 'mean BLEU-4 of a sample against the others', cell: (m) => fmt(m.self_bleu) },
   { head: '>p90 / >p99 / <p10', title: "shares beyond the real data's perplexity percentiles", cell: (m) => (m.tail_mass ? [m.tail_mass.above_p90, m.tail_mass.above_p99, m.tail_mass.below_p10].map(pct).join(' / ') : '–') },
-  { head: 'true loglik / word', title: 'exact log-likelihood under the true source, nats per word', cell: (m) => fmt(m.true_loglik?.per_word ?? null) },
+  { head: '>gen-0 p99', title: "share of samples above the 99th percentile of generation 0's data", cell: (m) => pct(m.tail_mass_vs_gen0?.above_p99) },
+  { head: 'true loglik / token (real)', title: 'exact log-likelihood of the continuations under the true source given their prompts, nats per token (the real continuations of the same prompts)', cell: (m) => (m.truth ? `${fmt(m.truth.per_token)} (${fmt(m.truth.real_per_token)})` : '–') },
+  { head: 'true tail present', title: "share of the true tail's mass (rare words) present in the data", cell: (m) => pct(m.truth?.tail_seen) },
   { head: 'samples', title: 'samples scored', cell: (m) => String(m.samples) },
 ];
 
 function metricsTable(metrics: GenerationMetrics[]): string {
-  const sorted = [...metrics].sort((a, b) => a.seed - b.seed || a.generation - b.generation);
+  const sorted = [...metrics].sort((a, b) => a.setting.localeCompare(b.setting) || a.seed - b.seed || a.generation - b.generation);
   const head = COLUMNS.map((c) => `<th title="${escapeHtml(c.title)}">${escapeHtml(c.head)}</th>`).join('');
   const body = sorted.map((m) => `<tr>${COLUMNS.map((c) => `<td>${escapeHtml(c.cell(m))}</td>`).join('')}</tr>`).join('\n');
   return `<table class="metrics"><thead><tr>${head}</tr></thead><tbody>\n${body}\n</tbody></table>`;
 }
 
 /** The prompt that the most generations of one seed have an example for, and those examples in order. */
-export function exampleAcrossGenerations(run: RunData): { seed: number; promptId: number; prompt: string | null; rows: { generation: number; text: string }[] } | null {
+export function exampleAcrossGenerations(metrics: readonly GenerationMetrics[]): { seed: number; promptId: number; prompt: string | null; rows: { generation: number; text: string }[] } | null {
   let best: ReturnType<typeof exampleAcrossGenerations> = null;
-  for (const seed of run.seeds) {
+  for (const seed of [...new Set(metrics.map((m) => m.seed))].sort((a, b) => a - b)) {
     const byPrompt = new Map<number, { prompt: string | null; rows: { generation: number; text: string }[] }>();
-    for (const m of run.metrics.filter((x) => x.seed === seed).sort((a, b) => a.generation - b.generation)) {
+    for (const m of metrics.filter((x) => x.seed === seed).sort((a, b) => a.generation - b.generation)) {
       for (const e of m.examples) {
         const entry = byPrompt.get(e.prompt_block_id) ?? { prompt: e.prompt, rows: [] };
         entry.prompt ??= e.prompt;
@@ -60,14 +63,30 @@ export function exampleAcrossGenerations(run: RunData): { seed: number; promptId
 }
 
 function examplesSection(run: RunData): string {
-  const ex = exampleAcrossGenerations(run);
-  if (!ex) return '<p class="note">No example continuations were recorded (metrics.json has no examples).</p>';
-  const rows = ex.rows.map((r) => `<tr><th>gen ${r.generation}</th><td>${escapeHtml(r.text)}</td></tr>`).join('\n');
-  return `<p>Seed ${ex.seed}, prompt block ${ex.promptId}.</p>
+  const parts = run.settings.map((setting) => {
+    const ex = exampleAcrossGenerations(run.metrics.filter((m) => m.setting === setting));
+    const head = run.settings.length > 1 ? `<h3>${escapeHtml(setting)}</h3>\n` : '';
+    if (!ex) return `${head}<p class="note">No example continuations were recorded (metrics.json has no examples).</p>`;
+    const rows = ex.rows.map((r) => `<tr><th>gen ${r.generation}</th><td>${escapeHtml(r.text)}</td></tr>`).join('\n');
+    return `${head}<p>Seed ${ex.seed}, prompt block ${ex.promptId}.</p>
 <div class="prompt"><b>Input:</b> ${ex.prompt === null ? '<i>(prompt text not recorded)</i>' : escapeHtml(ex.prompt)}</div>
 <table class="examples"><tbody>
 ${rows}
 </tbody></table>`;
+  });
+  return parts.join('\n');
+}
+
+/** The zero-shot baseline against generation 0 after fine-tuning, per setting (the paper's 115 -> 34). */
+function baselineSection(run: RunData): string {
+  const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
+  const zs = run.metrics.map((m) => m.base_test_perplexity).filter((x): x is number => x !== null);
+  if (!zs.length) return '<p class="note">No zero-shot baseline was recorded.</p>';
+  const items = run.settings.map((s) => {
+    const g0 = run.metrics.filter((m) => m.setting === s && m.generation === 0).map((m) => m.test_perplexity);
+    return g0.length ? `<li>${escapeHtml(s)}: generation 0 after fine-tuning ${fmt(mean(g0))} (${fmt(mean(g0) / mean(zs))} x the zero-shot)</li>` : '';
+  });
+  return `<p>Real test perplexity of the base model before any fine-tuning (zero-shot): <b>${fmt(mean(zs))}</b>.</p><ul>${items.join('')}</ul>`;
 }
 
 const CSS = `
@@ -78,9 +97,13 @@ table { border-collapse: collapse; font-size: 0.82rem; } th, td { border: 1px so
 table.examples td { text-align: left; font-family: ui-monospace, monospace; white-space: pre-wrap; overflow-wrap: anywhere; } table.examples th { white-space: nowrap; }
 .prompt { background: #f6f6f6; padding: 0.5rem; font-family: ui-monospace, monospace; white-space: pre-wrap; overflow-wrap: anywhere; margin-bottom: 0.5rem; }
 .note { color: #777; } .scroll { overflow-x: auto; }
+.warning { background: #fde8e8; border: 2px solid #c0392b; color: #7b1f16; padding: 0.6rem 0.9rem; margin: 1rem 0; }
 `;
 
-export function reportHtml(run: RunData, figures: HtmlFigure[], opts: { generatedAt?: string } = {}): string {
+export function reportHtml(run: RunData, figures: HtmlFigure[], opts: { generatedAt?: string; warnings?: readonly string[] } = {}): string {
+  const warnings = opts.warnings?.length
+    ? `<div class="warning" role="alert"><b>Degenerate data: this run does not show the paper's gradual collapse.</b><ul>${opts.warnings.map((w) => `<li>${escapeHtml(w)}</li>`).join('')}</ul></div>`
+    : '';
   const figs = figures
     .map(
       (f) => `<figure id="fig-${escapeHtml(f.id)}" data-figure="${escapeHtml(f.id)}">
@@ -100,8 +123,11 @@ ${f.svg}
 <style>${CSS}</style></head>
 <body>
 <h1>Model collapse report: ${escapeHtml(run.name)}</h1>
-<p>Seeds ${run.seeds.join(', ')}; generations ${run.generations.join(', ')}. Generated ${escapeHtml(opts.generatedAt ?? new Date().toISOString())}.</p>
+<p>${run.settings.length > 1 ? `Settings ${run.settings.map(escapeHtml).join(', ')}; s` : 'S'}eeds ${run.seeds.join(', ')}; generations ${run.generations.join(', ')}. Generated ${escapeHtml(opts.generatedAt ?? new Date().toISOString())}.</p>
+${warnings}
 ${pending}
+<h2>Zero-shot baseline</h2>
+${baselineSection(run)}
 <h2>Figures</h2>
 ${figs}
 <h2>Metrics per generation and seed</h2>

@@ -213,7 +213,7 @@ export function lineBandChart(
     height: o.height ?? 300,
     layer: layers,
     // The legend would otherwise take the band's faint opacity.
-    config: { legend: { symbolOpacity: 1 } },
+    config: { legend: { symbolOpacity: 1, labelLimit: 320 } },
   } as TopLevelSpec;
 }
 

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic, writeJsonAtomic } from '../../models/util/atomic.js';
+import { degenerateDataWarnings } from '../eval/guard.js';
 import { reportFigures } from './figures.js';
 import { reportHtml, type HtmlFigure } from './html.js';
 import { renderFigure, writeData } from './plot.js';
@@ -23,6 +24,8 @@ export interface ReportResult {
   html: string;
   figures: string[];
   histogramGenerations: number[];
+  /** The degenerate-data guard's findings (also shown as a banner in the page). */
+  warnings: string[];
 }
 
 export async function buildReport(runDir: string, opts: ReportOptions = {}): Promise<ReportResult> {
@@ -41,9 +44,10 @@ export async function buildReport(runDir: string, opts: ReportOptions = {}): Pro
     html.push({ id: f.id, title: f.title, caption: f.caption, svg: readFileSync(files.svg, 'utf8') });
     opts.log?.(`report: ${files.svg}`);
   }
-  // The raw per-seed metrics, for readers who want every number.
+  // The raw records, one per setting, seed and generation, for readers who want every number.
   writeJsonAtomic(join(out, 'metrics.json'), run.metrics);
   const htmlPath = join(out, 'report.html');
-  writeFileAtomic(htmlPath, reportHtml(run, html));
-  return { html: htmlPath, figures: figures.map((f) => f.id), histogramGenerations };
+  const warnings = degenerateDataWarnings(run.metrics).map((w) => w.message);
+  writeFileAtomic(htmlPath, reportHtml(run, html, { warnings }));
+  return { html: htmlPath, figures: figures.map((f) => f.id), histogramGenerations, warnings };
 }

@@ -1,74 +1,64 @@
-// Reads what the evaluate step left in a run directory: runs/NAME/{run.json, seed-S/gen-K/{metrics.json,
-// sample_ppl.json}}. Generations whose evaluation has not finished yet are listed as missing, not an error,
-// so that a report can be drawn while a run is still going.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+// Reads what the evaluate step left in a run directory (paths from RunLayout): run.json and, per setting,
+// seed and generation, metrics.json and sample_ppl.json. Generations whose evaluation has not finished yet
+// are listed as pending, not an error, so that a report can be drawn while a run is still going.
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  METRICS_FILE,
-  readGenerationMetrics,
-  readSamplePpl,
-  SAMPLE_PPL_FILE,
-  type GenerationMetrics,
-} from '../eval/metrics-schema.js';
+import { readGenerationMetrics, readSamplePpl, type GenerationMetrics } from '../eval/metrics-schema.js';
+import { RunLayout } from '../run/layout.js';
 
 export interface RunData {
   root: string;
   name: string;
   /** run.json as written by the loop (config and provenance), or null. */
   manifest: Record<string, unknown> | null;
+  /** The run's settings with at least one evaluated generation, in the run's order. */
+  settings: string[];
   seeds: number[];
   /** Generations with metrics for at least one seed, ascending. */
   generations: number[];
   metrics: GenerationMetrics[];
-  /** Per-sample perplexities keyed `${seed}/${generation}`. */
+  /** Per-sample perplexities keyed by pplKey(setting, seed, generation). */
   samplePpl: Map<string, number[]>;
-  /** seed/gen directories that exist but have no metrics yet. */
+  /** Generation directories that exist but have no metrics yet. */
   pending: string[];
 }
 
-export const pplKey = (seed: number, generation: number): string => `${seed}/${generation}`;
-
-function numberedDirs(dir: string, prefix: string): number[] {
-  if (!existsSync(dir)) return [];
-  const re = new RegExp(`^${prefix}-(\\d+)$`);
-  return readdirSync(dir, { withFileTypes: true })
-    .filter((e) => e.isDirectory() && re.test(e.name))
-    .map((e) => Number(re.exec(e.name)![1]))
-    .sort((a, b) => a - b);
-}
+export const pplKey = (setting: string, seed: number, generation: number): string => `${setting}/${seed}/${generation}`;
 
 export function readRunData(root: string): RunData {
   if (!existsSync(root)) throw new Error(`run directory not found: ${root}`);
-  const manifestPath = join(root, 'run.json');
+  const layout = RunLayout.open(root);
   let manifest: Record<string, unknown> | null = null;
-  if (existsSync(manifestPath)) {
-    try {
-      manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as Record<string, unknown>;
-    } catch (e) {
-      throw new Error(`${manifestPath} is not valid JSON (${(e as Error).message})`);
-    }
-  }
-  const seeds = numberedDirs(root, 'seed');
-  if (seeds.length === 0) throw new Error(`${root} has no seed-S directories: is it a run directory (runs/NAME)? Run \`collapse run\` first`);
+  if (existsSync(layout.manifest)) manifest = JSON.parse(readFileSync(layout.manifest, 'utf8')) as Record<string, unknown>;
+  const dirs = layout.generationsOnDisk();
+  if (dirs.length === 0) throw new Error(`${root} has no seed-S/gen-K directories: is it a run directory (runs/NAME)? Run \`collapse run\` first`);
   const metrics: GenerationMetrics[] = [];
   const samplePpl = new Map<string, number[]>();
   const pending: string[] = [];
-  const gens = new Set<number>();
-  for (const seed of seeds) {
-    for (const gen of numberedDirs(join(root, `seed-${seed}`), 'gen')) {
-      const dir = join(root, `seed-${seed}`, `gen-${gen}`);
-      if (!existsSync(join(dir, METRICS_FILE))) {
-        pending.push(dir);
-        continue;
-      }
-      metrics.push(readGenerationMetrics(dir));
-      gens.add(gen);
-      if (existsSync(join(dir, SAMPLE_PPL_FILE))) samplePpl.set(pplKey(seed, gen), readSamplePpl(dir).ppl);
+  for (const at of dirs) {
+    if (!existsSync(layout.metrics(at))) {
+      pending.push(at.dir);
+      continue;
     }
+    const m = readGenerationMetrics(at.dir);
+    // The folder, not the record, says which setting it belongs to (records of one-setting runs agree).
+    metrics.push({ ...m, setting: at.setting });
+    if (existsSync(layout.samplePpl(at))) samplePpl.set(pplKey(at.setting, at.seed, at.gen), readSamplePpl(at.dir).ppl);
   }
-  if (metrics.length === 0) throw new Error(`${root} has no evaluated generation yet (no seed-S/gen-K/metrics.json)`);
+  if (metrics.length === 0) throw new Error(`${root} has no evaluated generation yet (no metrics.json under ${join(root, '…', 'gen-K')})`);
   const name = typeof manifest?.name === 'string' ? manifest.name : (root.split(/[\\/]/).filter(Boolean).pop() ?? root);
-  return { root, name, manifest, seeds: [...new Set(metrics.map((m) => m.seed))].sort((a, b) => a - b), generations: [...gens].sort((a, b) => a - b), metrics, samplePpl, pending };
+  const present = new Set(metrics.map((m) => m.setting));
+  return {
+    root,
+    name,
+    manifest,
+    settings: layout.settings.filter((s) => present.has(s)),
+    seeds: [...new Set(metrics.map((m) => m.seed))].sort((a, b) => a - b),
+    generations: [...new Set(metrics.map((m) => m.generation))].sort((a, b) => a - b),
+    metrics,
+    samplePpl,
+    pending,
+  };
 }
 
 /** The histogram generations configured in run.json (config.eval.histogramGenerations), if any. */

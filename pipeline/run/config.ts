@@ -15,17 +15,31 @@ export const DataSchema = z
     /** Directory with wiki.{train,valid,test}.{raw,tokens} or the HF parquet files (WikiText only). */
     path: z.string().optional(),
     blockSize: int(2).default(64),
-    /** run_clm's batched group_texts (`batched`, the paper) or one global concatenation. */
-    grouping: z.enum(['batched', 'global']).default('batched'),
+    /**
+     * run_clm's group_texts in batches of 1000 rows (`batched`: one process), as the paper's code runs it
+     * (`batched-4`: datasets.map num_proc=4, the rows first split into 4 contiguous shards), or one global
+     * concatenation.
+     */
+    grouping: z.enum(['batched', 'batched-4', 'global']).default('batched'),
     /** Cap on the number of original training blocks (0 = all). */
     maxTrainBlocks: int().default(0),
     /** Cap on validation/test blocks used for model selection and test perplexity (0 = all). */
     maxEvalBlocks: int().default(0),
-    /** Synthetic source: rows per split and the source's own seed (fixed across experiment seeds). */
+    /**
+     * Synthetic source: rows per split and the sampling seed (fixed across experiment seeds). `pretrainRows`
+     * rows of the source's broader pretraining mixture teach a tiny base the language before the task
+     * (0: pretrain on the task's own train split).
+     */
     synthetic: z
-      .object({ trainRows: int(1).default(2000), validRows: int(1).default(300), testRows: int(1).default(300), seed: int().default(1234) })
+      .object({
+        trainRows: int(1).default(2000),
+        validRows: int(1).default(300),
+        testRows: int(1).default(300),
+        pretrainRows: int().default(0),
+        seed: int().default(1234),
+      })
       .strict()
-      .default({ trainRows: 2000, validRows: 300, testRows: 300, seed: 1234 }),
+      .default({ trainRows: 2000, validRows: 300, testRows: 300, pretrainRows: 0, seed: 1234 }),
   })
   .strict();
 
@@ -51,11 +65,26 @@ export const TrainSchema = z
     lr: z.number().positive().default(2e-5),
     optimizer: z.enum(['adamw', 'sgd']).default('adamw'),
     weightDecay: z.number().min(0).default(0),
-    schedule: z.enum(['linear', 'constant', 'cosine']).default('linear'),
+    /** Parameters weight decay skips: `bias-and-norm` (HF Trainer) or `none` (torch.optim.AdamW, the paper's code). */
+    decayExclude: z.enum(['bias-and-norm', 'none']).default('bias-and-norm'),
+    /** Per-step linear/cosine/constant (HF Trainer), or `cosine-epoch`: CosineAnnealingLR(T_max=epochs, eta_min=minLr) stepped per epoch. */
+    schedule: z.enum(['linear', 'constant', 'cosine', 'cosine-epoch']).default('linear'),
     warmupSteps: int().default(0),
+    /** The floor of `cosine-epoch` (eta_min). */
+    minLr: z.number().min(0).default(0),
+    /** Global gradient-norm clipping; 0 turns it off. */
     clipNorm: z.number().min(0).default(1),
+    /** OPT `dropout` during training (after the attention output projection and fc2); 0 = off. */
+    dropout: z.number().min(0).lt(1, 'must be below 1').default(0),
+    /** OPT `attention_dropout` during training (on the attention probabilities); 0 = off. */
+    attentionDropout: z.number().min(0).lt(1, 'must be below 1').default(0),
   })
-  .strict();
+  .strict()
+  .refine((t) => t.schedule !== 'cosine-epoch' || t.warmupSteps === 0, {
+    message: 'schedule cosine-epoch has no warmup (CosineAnnealingLR): set train.warmupSteps to 0',
+    path: ['warmupSteps'],
+  })
+  .refine((t) => t.minLr <= t.lr, { message: 'train.minLr must not exceed train.lr', path: ['minLr'] });
 
 export const GenerateSchema = z
   .object({
@@ -99,6 +128,20 @@ export const MixSchema = z
     path: ['proportions'],
   });
 
+/**
+ * One experiment setting of a run (a panel of the paper's figure 1): its mixing of the next generation's
+ * data and, optionally, its own number of fine-tuning epochs (the paper trains 10 epochs when keeping 10%
+ * of the original data, 5 otherwise). A run without `settings` has one, named after `mix.mode`.
+ */
+export const SettingSchema = z
+  .object({
+    name: z.string().regex(/^[A-Za-z0-9._-]+$/, 'use letters, digits, ".", "_" and "-" only'),
+    mix: MixSchema,
+    epochs: int(1).optional(),
+  })
+  .strict();
+export type Setting = { name: string; mix: z.infer<typeof MixSchema>; epochs: number };
+
 export const EvalSchema = z
   .object({
     /** Generations drawn in the overlaid histograms (the paper: 0, 1, 2, 3, 5, 9). */
@@ -124,9 +167,15 @@ export const RunConfigSchema = z
     train: TrainSchema.default(TrainSchema.parse({})),
     generate: GenerateSchema.default(GenerateSchema.parse({})),
     mix: MixSchema.default({ mode: 'replace', originalFraction: 0.1 }),
+    /** Several settings side by side (each with its own generations); default: one, from `mix`. */
+    settings: z.array(SettingSchema).min(1).optional(),
     eval: EvalSchema.default(EvalSchema.parse({})),
   })
   .strict()
+  .refine((c) => !c.settings || new Set(c.settings.map((s) => s.name)).size === c.settings.length, {
+    message: 'settings: every setting needs its own name',
+    path: ['settings'],
+  })
   .refine((c) => c.train.batchSize % c.train.microBatchSize === 0, {
     message: 'train.batchSize must be a multiple of train.microBatchSize',
     path: ['train', 'batchSize'],
@@ -143,6 +192,12 @@ export const RunConfigSchema = z
 export type RunConfig = z.infer<typeof RunConfigSchema>;
 type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] extends unknown[] ? T[K] : DeepPartial<T[K]>) : T[K] };
 export type RunConfigInput = DeepPartial<RunConfig>;
+
+/** The run's settings, each with its epochs resolved (`settings`, else one setting from `mix`). */
+export function runSettings(cfg: RunConfig): Setting[] {
+  if (!cfg.settings) return [{ name: cfg.mix.mode, mix: cfg.mix, epochs: cfg.train.epochs }];
+  return cfg.settings.map((s) => ({ name: s.name, mix: s.mix, epochs: s.epochs ?? cfg.train.epochs }));
+}
 
 /** Validates a raw object; the error lists every problem with its key path. */
 export function validateConfig(raw: unknown, origin = 'config'): RunConfig {

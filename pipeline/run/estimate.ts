@@ -10,14 +10,17 @@ import { openScorer, scoreBlocks } from '../eval/perplexity.js';
 import { beamSearch } from '../generate/beam-search.js';
 import { openDecoder } from '../generate/decoder.js';
 import { sampleSearch } from '../generate/sampling.js';
-import type { RunConfig } from './config.js';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { runSettings, type RunConfig } from './config.js';
 import type { RunLayout } from './layout.js';
 
 export interface Estimate {
   warmupSeconds: number;
   measured: { microStep: number; update: number; generateBatch: number; scorePerSample: number };
-  perGeneration: { train: number; generate: number; evaluate: number; total: number };
+  /** Pretraining of a tiny base and the zero-shot scoring, before the generations. */
+  setupSeconds: number;
+  /** Per generation of each setting (settings differ in their epochs). */
+  perGeneration: { setting: string; train: number; generate: number; evaluate: number; total: number }[];
   generations: number;
   seeds: number;
   totalSeconds: number;
@@ -51,9 +54,10 @@ export async function estimateRun(cfg: RunConfig, layout: RunLayout, model: stri
   const art = await cachedArtifact(loadTrainingSource(model), {
     microBatch: t.microBatchSize,
     blockSize: T,
-    optimizer: { name: t.optimizer, weightDecay: t.weightDecay, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
+    optimizer: { name: t.optimizer, weightDecay: t.weightDecay, beta1: 0.9, beta2: 0.999, eps: 1e-8, decayExclude: t.decayExclude },
+    dropout: { hidden: t.dropout, attention: t.attentionDropout },
   });
-  const engine = await TrainEngine.open(art.graphs, art.spec, art.initialWeights(), null, { threads, provider: cfg.provider });
+  const [trainOpen, engine] = await time(() => TrainEngine.open(art.graphs, art.spec, art.initialWeights(), null, { threads, provider: cfg.provider }));
   const B = t.microBatchSize;
   const inputIds = new BigInt64Array(B * T);
   for (let i = 0; i < B * T; i++) inputIds[i] = BigInt(train.ids[i % train.ids.length]!);
@@ -62,9 +66,9 @@ export async function estimateRun(cfg: RunConfig, layout: RunLayout, model: stri
   // than one micro-batch times both (the warm-up step opens both sessions).
   const microPerStep = Math.ceil(t.batchSize / B);
   const step = async () => {
-    const [first] = await time(() => engine.accumulate(batch, 1 / (B * T)));
-    const [later] = microPerStep > 1 ? await time(() => engine.accumulate(batch, 1 / (B * T))) : [0];
-    const [update] = await time(() => engine.applyUpdate(0, null));
+    const [first] = await time(() => engine.accumulate(batch, 1 / (B * T), { seed: 0, step: 0, micro: 0 }));
+    const [later] = microPerStep > 1 ? await time(() => engine.accumulate(batch, 1 / (B * T), { seed: 0, step: 0, micro: 1 })) : [0];
+    const [update] = await time(() => engine.applyUpdate(1e-12, t.clipNorm > 0 ? t.clipNorm : null)); // as the loop calls it (clipping reads every gradient)
     return { first, later, update };
   };
   await step();
@@ -75,11 +79,11 @@ export async function estimateRun(cfg: RunConfig, layout: RunLayout, model: stri
   // separates the per-step cost from the prefill, and both scale to the configured continuation length.
   const g = cfg.generate;
   const gm = generationPlan(openModelDir(model));
-  const decoder = await openDecoder(gm.graph, { threads, provider: cfg.provider, kvHints: gm.kvHints });
+  const [decoderOpen, decoder] = await time(() => openDecoder(gm.graph, { threads, provider: cfg.provider, kvHints: gm.kvHints }));
   const n = Math.min(g.batchSize, train.rows);
   const prompts = Array.from({ length: n }, (_, i) => train.ids.slice(i * T, (i + 1) * T));
   const decode = (steps: number) => {
-    const common = { eosId: gm.eosId, padId: gm.padId, maxNewTokens: steps, minNewTokens: steps, repetitionPenalty: g.repetitionPenalty };
+    const common = { eosId: gm.eosId, padId: gm.padId, maxNewTokens: steps, minNewTokens: steps, repetitionPenalty: g.repetitionPenalty, noRepeatNgramSize: g.noRepeatNgramSize };
     return g.method === 'beam'
       ? beamSearch(decoder, prompts, { ...common, numBeams: g.numBeams })
       : sampleSearch(decoder, prompts, { ...common, doSample: g.method === 'sample', temperature: g.temperature, topK: g.topK, topP: g.topP, seed: 0 });
@@ -94,36 +98,43 @@ export async function estimateRun(cfg: RunConfig, layout: RunLayout, model: stri
 
   // Scoring: a warm-up batch, then one timed batch of real blocks.
   const rows = Math.min(8, test.rows);
-  const scorer = await openScorer(model, { threads, provider: cfg.provider });
+  const [scorerOpen, scorer] = await time(() => openScorer(model, { threads, provider: cfg.provider }));
   const sample = { ids: test.ids.subarray(0, rows * T), rows, blockSize: T };
   await scoreBlocks(scorer, sample);
   const [scoreSecs] = await time(() => scoreBlocks(scorer, sample));
   await scorer.close();
   const scorePerSample = scoreSecs / rows;
 
-  const stepsPerEpoch = Math.ceil(train.rows / t.batchSize);
   const microStep = (first + (microPerStep - 1) * later) / microPerStep;
-  const trainSecs = t.epochs * (stepsPerEpoch * (microPerStep * microStep + update) + valid.rows * scorePerSample);
-  const generateSecs = (Math.ceil(train.rows / g.batchSize) * generateBatch) / opts.shards;
-  const evaluateSecs = (train.rows + test.rows) * scorePerSample;
-  const per = trainSecs + generateSecs + evaluateSecs;
+  const epochSeconds = (rows: number, validRows: number) => Math.ceil(rows / t.batchSize) * (microPerStep * microStep + update) + validRows * scorePerSample;
+  const pretrainRows = cfg.model.pretrainEpochs > 0 ? readBlocks(existsSync(layout.split('pretrain')) ? layout.split('pretrain') : layout.split('train')).rows : 0;
+  // Opening the sessions is a fixed cost of every training run, generation and scoring pass.
+  const setupSeconds = (cfg.model.pretrainEpochs > 0 ? trainOpen + cfg.model.pretrainEpochs * epochSeconds(pretrainRows, 0) : 0) + scorerOpen + test.rows * scorePerSample;
+  const generateSecs = decoderOpen + (Math.ceil(train.rows / g.batchSize) * generateBatch) / opts.shards;
+  const evaluateSecs = 2 * scorerOpen + (train.rows + test.rows) * scorePerSample;
+  const perGeneration = runSettings(cfg).map((s) => {
+    const trainSecs = trainOpen + s.epochs * epochSeconds(train.rows, valid.rows);
+    return { setting: s.name, train: trainSecs, generate: generateSecs, evaluate: evaluateSecs, total: trainSecs + generateSecs + evaluateSecs };
+  });
   const est: Estimate = {
     warmupSeconds: now() - t0,
     measured: { microStep, update, generateBatch, scorePerSample },
-    perGeneration: { train: trainSecs, generate: generateSecs, evaluate: evaluateSecs, total: per },
+    setupSeconds,
+    perGeneration,
     generations: cfg.generations,
     seeds: opts.seeds,
-    totalSeconds: per * cfg.generations * opts.seeds,
+    totalSeconds: setupSeconds + perGeneration.reduce((a, p) => a + p.total, 0) * cfg.generations * opts.seeds,
   };
-  writeJsonAtomic(join(layout.root, 'estimate.json'), est);
+  writeJsonAtomic(layout.estimate, est);
   return est;
 }
 
 export function describeEstimate(e: Estimate): string {
-  const p = e.perGeneration;
+  const per = e.perGeneration
+    .map((p) => `${e.perGeneration.length > 1 ? `${p.setting}: ` : ''}train ${formatDuration(p.train)}, generate ${formatDuration(p.generate)}, evaluate ${formatDuration(p.evaluate)}`)
+    .join('; ');
   return (
-    `estimate: ${formatDuration(e.totalSeconds)} for ${e.seeds} seed(s) x ${e.generations} generations ` +
-    `(per generation: train ${formatDuration(p.train)}, generate ${formatDuration(p.generate)}, evaluate ${formatDuration(p.evaluate)}; ` +
-    `from a ${e.warmupSeconds.toFixed(0)} s warm-up)`
+    `estimate: ${formatDuration(e.totalSeconds)} for ${e.perGeneration.length} setting(s) x ${e.seeds} seed(s) x ${e.generations} generations ` +
+    `(${e.setupSeconds >= 1 ? `pretraining and zero-shot ${formatDuration(e.setupSeconds)}; ` : ''}per generation: ${per}; from a ${e.warmupSeconds.toFixed(0)} s warm-up)`
   );
 }

@@ -1,39 +1,120 @@
-// Where everything of a run lives: runs/NAME/{run.json, data/, base/, seed-S/gen-K/{model, train-corpus,
-// corpus, metrics.json, log}}. Every stage writes its outputs atomically and then a `<stage>.done.json`
-// marker, so that a rerun skips finished stages and `collapse status` can read the state from disk alone.
-import { existsSync } from 'node:fs';
-import { readJsonFile } from '../../models/util/json.js';
+// Where everything of a run lives; the only module that knows the paths:
+//   runs/NAME/run.json, estimate.json
+//   runs/NAME/data/{train,valid,test,pretrain}/        the original blocks
+//   runs/NAME/base/{init,model}/, base/base.json, base/zero-shot.json
+//   runs/NAME/[SETTING/]seed-S/tail-reference.json
+//   runs/NAME/[SETTING/]seed-S/gen-K/{model, model.ckpt, train-corpus, corpus, train-log.json, metrics.json, sample_ppl.json}
+//   runs/NAME/report/
+// A run with one setting keeps its seeds directly under runs/NAME; a run with several settings gives each
+// its own folder. Every step writes its outputs atomically and then a `<step>.done.json` marker (beside its
+// generation's outputs, or at the run's root), so that a rerun skips finished steps and `collapse status`
+// can read the state from disk alone.
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeJsonAtomic } from '../../models/util/atomic.js';
+import { readJsonFile } from '../../models/util/json.js';
 
-export const STAGES = ['train-corpus', 'finetune', 'generate', 'evaluate'] as const;
-export type Stage = (typeof STAGES)[number];
-
-export class RunLayout {
-  constructor(readonly root: string) {}
-  get manifest(): string { return join(this.root, 'run.json'); }
-  get dataDir(): string { return join(this.root, 'data'); }
-  split(name: 'train' | 'valid' | 'test'): string { return join(this.dataDir, name); }
-  get baseModel(): string { return join(this.root, 'base', 'model'); }
-  seedDir(seed: number): string { return join(this.root, `seed-${seed}`); }
-  genDir(seed: number, gen: number): string { return join(this.seedDir(seed), `gen-${gen}`); }
-  model(seed: number, gen: number): string { return join(this.genDir(seed, gen), 'model'); }
-  trainCorpus(seed: number, gen: number): string { return join(this.genDir(seed, gen), 'train-corpus'); }
-  corpus(seed: number, gen: number): string { return join(this.genDir(seed, gen), 'corpus'); }
-  metrics(seed: number, gen: number): string { return join(this.genDir(seed, gen), 'metrics.json'); }
-  log(seed: number, gen: number): string { return join(this.genDir(seed, gen), 'log'); }
-  checkpoint(seed: number, gen: number): string { return join(this.genDir(seed, gen), 'model.ckpt'); }
-  marker(dir: string, stage: string): string { return join(dir, `${stage}.done.json`); }
+/** One generation of one seed of one setting. */
+export interface GenAt {
+  setting: string;
+  seed: number;
+  gen: number;
 }
 
-export interface Marker { stage: string; finishedAt: string; seconds: number; [k: string]: unknown }
+export type Split = 'train' | 'valid' | 'test' | 'pretrain';
+
+export class RunLayout {
+  /** `settings`: the run's setting names in order (one setting: no setting folder). */
+  constructor(readonly root: string, readonly settings: readonly string[] = ['replace']) {
+    if (settings.length === 0) throw new Error('a run has at least one setting');
+  }
+
+  /** The layout of an existing run directory, from its run.json. */
+  static open(root: string): RunLayout {
+    const manifest = join(root, 'run.json');
+    if (!existsSync(manifest)) return new RunLayout(root, RunLayout.settingsOnDisk(root));
+    const raw = readJsonFile(manifest) as { config?: { settings?: { name: string }[]; mix?: { mode?: string } } };
+    const c = raw.config ?? {};
+    return new RunLayout(root, c.settings?.map((s) => s.name) ?? [c.mix?.mode ?? 'replace']);
+  }
+
+  /** Without run.json: setting folders holding seed-S folders, else the root's own seeds as one setting. */
+  private static settingsOnDisk(root: string): string[] {
+    if (!existsSync(root)) return ['replace'];
+    const named = readdirSync(root, { withFileTypes: true })
+      .filter((e) => e.isDirectory() && numbered(join(root, e.name), 'seed').length > 0)
+      .map((e) => e.name);
+    return named.length > 0 && numbered(root, 'seed').length === 0 ? named.sort() : ['replace'];
+  }
+
+  get manifest(): string { return join(this.root, 'run.json'); }
+  get estimate(): string { return join(this.root, 'estimate.json'); }
+  get dataDir(): string { return join(this.root, 'data'); }
+  split(name: Split): string { return join(this.dataDir, name); }
+  get baseDir(): string { return join(this.root, 'base'); }
+  /** The tiny base's random init, or an imported checkpoint, before pretraining. */
+  get initModel(): string { return join(this.baseDir, 'init'); }
+  /** The base as this run made it (pretrained or imported); see baseInfo for the one every generation starts from. */
+  get baseModel(): string { return join(this.baseDir, 'model'); }
+  /** Where the base model is (base-model step's output). */
+  get baseInfo(): string { return join(this.baseDir, 'base.json'); }
+  /** The base model's real test perplexity before fine-tuning (zero-shot step's output). */
+  get zeroShot(): string { return join(this.baseDir, 'zero-shot.json'); }
+  get reportDir(): string { return join(this.root, 'report'); }
+
+  /** The folder of a setting (the root itself when the run has one setting). */
+  settingDir(setting: string): string {
+    if (!this.settings.includes(setting)) throw new Error(`setting "${setting}" is not one of this run's settings (${this.settings.join(', ')})`);
+    return this.settings.length === 1 ? this.root : join(this.root, setting);
+  }
+  seedDir(setting: string, seed: number): string { return join(this.settingDir(setting), `seed-${seed}`); }
+  /** Real test data's per-sample perplexity percentiles under the generation-0 model of a setting and seed. */
+  tailReference(setting: string, seed: number): string { return join(this.seedDir(setting, seed), 'tail-reference.json'); }
+  genDir(at: GenAt): string { return join(this.seedDir(at.setting, at.seed), `gen-${at.gen}`); }
+  model(at: GenAt): string { return join(this.genDir(at), 'model'); }
+  checkpoint(at: GenAt): string { return join(this.genDir(at), 'model.ckpt'); }
+  trainCorpus(at: GenAt): string { return join(this.genDir(at), 'train-corpus'); }
+  corpus(at: GenAt): string { return join(this.genDir(at), 'corpus'); }
+  trainLog(at: GenAt): string { return join(this.genDir(at), 'train-log.json'); }
+  metrics(at: GenAt): string { return join(this.genDir(at), 'metrics.json'); }
+  samplePpl(at: GenAt): string { return join(this.genDir(at), 'sample_ppl.json'); }
+
+  /** A step's marker: beside its generation's outputs, or at the run's root for a run-wide step. */
+  marker(step: string, at?: GenAt): string {
+    return join(at ? this.genDir(at) : this.root, `${step}.done.json`);
+  }
+
+  /** The generation folders that exist on disk, in setting, seed, generation order. */
+  generationsOnDisk(): (GenAt & { dir: string })[] {
+    const out: (GenAt & { dir: string })[] = [];
+    for (const setting of this.settings) {
+      const sdir = this.settingDir(setting);
+      for (const seed of numbered(sdir, 'seed'))
+        for (const gen of numbered(this.seedDir(setting, seed), 'gen')) out.push({ setting, seed, gen, dir: this.genDir({ setting, seed, gen }) });
+    }
+    return out;
+  }
+}
+
+/** The N of the `prefix-N` folders of a directory, ascending. */
+function numbered(dir: string, prefix: string): number[] {
+  if (!existsSync(dir)) return [];
+  const re = new RegExp(`^${prefix}-(\\d+)$`);
+  return readdirSync(dir, { withFileTypes: true })
+    .filter((e) => e.isDirectory() && re.test(e.name))
+    .map((e) => Number(re.exec(e.name)![1]))
+    .sort((a, b) => a - b);
+}
+
+export interface Marker { step: string; finishedAt: string; seconds: number; [k: string]: unknown }
 
 export function isDone(markerPath: string): boolean {
   return existsSync(markerPath);
 }
+/** For `collapse status`: when and how long (markers are records for people, not data for later steps). */
 export function readMarker(markerPath: string): Marker | null {
   return existsSync(markerPath) ? readJsonFile<Marker>(markerPath) : null;
 }
-export function markDone(markerPath: string, stage: string, seconds: number, extra: Record<string, unknown> = {}): void {
-  writeJsonAtomic(markerPath, { stage, finishedAt: new Date().toISOString(), seconds, ...extra });
+export function markDone(markerPath: string, step: string, seconds: number, result: unknown = undefined): void {
+  writeJsonAtomic(markerPath, { step, finishedAt: new Date().toISOString(), seconds, ...(result === undefined ? {} : { result }) });
 }

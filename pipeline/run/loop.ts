@@ -1,35 +1,17 @@
-// The generational loop (the paper's Figure 1): for each seed, generation k fine-tunes a model on its
-// training corpus, keeps the epoch with the best REAL validation loss, writes a continuation for every
-// ORIGINAL training block, evaluates, and mixes the next generation's training corpus.
-// Like a datatrove pipeline it is a list of steps; each step reads, writes atomically and leaves a marker,
-// so that a rerun resumes, and steps shard by rank so that many processes can share one run directory.
+// The generational loop (the paper's Figure 1): for each setting and seed, generation k fine-tunes a model
+// on its training corpus, keeps the epoch with the best REAL validation loss, writes a continuation for
+// every ORIGINAL training block, evaluates, and mixes the next generation's training corpus.
+// It runs the declared list of steps (steps.ts): each step writes its outputs atomically and leaves a
+// marker, so that a rerun resumes; sharded steps split their work by rank, so that many processes can share
+// one run directory (the others wait for rank 0's unsharded steps). Final steps (the report) run every time.
 import { existsSync } from 'node:fs';
-import { readJsonFile } from '../../models/util/json.js';
 import { join } from 'node:path';
 import { writeJsonAtomic } from '../../models/util/atomic.js';
-import type { RunConfig } from './config.js';
-import { isDone, markDone, RunLayout } from './layout.js';
-
-/** What each step does; implemented in stages.ts on top of datasets/, pipeline/train, generate and eval. */
-export interface Stages {
-  /** Tokenize and block the original train/valid/test splits into layout.split(...). */
-  prepareData(cfg: RunConfig, layout: RunLayout): Promise<Record<string, unknown>>;
-  /** The starting model: imported, or a tiny OPT from a seeded init (its tokenizer prepares the data). */
-  baseModel(cfg: RunConfig, layout: RunLayout): Promise<Record<string, unknown>>;
-  /** When model.pretrainEpochs > 0: teach the base the real data first (OPT-125m arrives pretrained). */
-  pretrain(cfg: RunConfig, layout: RunLayout): Promise<Record<string, unknown>>;
-  /** The training corpus of generation `gen` (gen 0: the original blocks). */
-  trainCorpus(cfg: RunConfig, layout: RunLayout, seed: number, gen: number): Promise<Record<string, unknown>>;
-  finetune(cfg: RunConfig, layout: RunLayout, seed: number, gen: number): Promise<Record<string, unknown>>;
-  /** Generates this rank's shards of the corpus (committed one by one, so an interrupted run resumes). */
-  generate(cfg: RunConfig, layout: RunLayout, seed: number, gen: number, shard: Shard): Promise<void>;
-  /** Whether every shard of the generated corpus is committed (by any rank). */
-  generationComplete(cfg: RunConfig, layout: RunLayout, seed: number, gen: number): Promise<boolean>;
-  evaluate(cfg: RunConfig, layout: RunLayout, seed: number, gen: number): Promise<Record<string, unknown>>;
-  report(cfg: RunConfig, layout: RunLayout): Promise<string>;
-  /** A measured warm-up turned into a duration estimate (one line for the log). */
-  estimate(cfg: RunConfig, layout: RunLayout, opts: { seeds: number; shards: number }): Promise<string>;
-}
+import { readJsonFile } from '../../models/util/json.js';
+import { runSettings, type RunConfig } from './config.js';
+import { isDone, markDone, RunLayout, type GenAt } from './layout.js';
+import type { StepContext } from './stages.js';
+import { finalSteps, generationSteps, setupSteps, type GenerationStep, type RunStep } from './steps.js';
 
 export interface Shard {
   index: number;
@@ -51,6 +33,11 @@ export interface RunOptions {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The layout of a configuration's run directory. */
+export function layoutOf(cfg: RunConfig): RunLayout {
+  return new RunLayout(join(cfg.runsDir, cfg.name), runSettings(cfg).map((s) => s.name));
+}
+
 /** Writes run.json, or checks that an existing run directory holds the same configuration. */
 export function writeRunManifest(cfg: RunConfig, layout: RunLayout, opts: RunOptions): void {
   const config = JSON.parse(JSON.stringify(cfg)) as RunConfig;
@@ -59,7 +46,7 @@ export function writeRunManifest(cfg: RunConfig, layout: RunLayout, opts: RunOpt
     const a = JSON.stringify({ ...prev.config, seeds: [] });
     const b = JSON.stringify({ ...config, seeds: [] });
     // Before the first step finished nothing depends on the old config (e.g. a bad model.base): replace it.
-    const started = isDone(layout.marker(join(layout.root, 'base'), 'base-model'));
+    const started = isDone(layout.marker('base-model'));
     if (a !== b && started) {
       throw new Error(
         `${layout.manifest} was written for a different configuration; resume with the same config, ` +
@@ -76,62 +63,67 @@ export function writeRunManifest(cfg: RunConfig, layout: RunLayout, opts: RunOpt
   });
 }
 
-export async function runExperiment(cfg: RunConfig, stages: Stages, opts: RunOptions = {}): Promise<{ root: string; report?: string }> {
+const where = (at?: GenAt): string => (at ? `${at.setting} seed ${at.seed} gen ${at.gen}` : 'run');
+
+export async function runExperiment(cfg: RunConfig, opts: RunOptions = {}): Promise<{ root: string; report?: string }> {
   const log = opts.log ?? ((s: string) => process.stderr.write(`${s}\n`));
   const shard = opts.shard ?? { index: 0, count: 1 };
   const leader = shard.index === 0;
-  const layout = new RunLayout(join(cfg.runsDir, cfg.name));
+  const layout = layoutOf(cfg);
   const poll = (opts.pollSeconds ?? 10) * 1000;
+  const seeds = opts.seeds ?? cfg.seeds;
+  for (const s of seeds) if (!cfg.seeds.includes(s)) throw new Error(`--seed ${s} is not among the config's seeds [${cfg.seeds}]`);
+  const ctx: StepContext = { cfg, layout, seeds, shard, log };
 
-  /** Runs `fn` once (on the leader) and leaves a marker; other ranks wait for the marker. */
-  async function step(dir: string, stage: string, fn: () => Promise<Record<string, unknown>>): Promise<void> {
-    const marker = layout.marker(dir, stage);
+  /** An unsharded step runs once (on rank 0) and leaves its marker; other ranks wait for the marker. */
+  async function once(step: RunStep | GenerationStep, at?: GenAt): Promise<void> {
+    const marker = layout.marker(step.name, at);
     if (isDone(marker)) return;
     if (!leader) {
-      log(`[rank ${shard.index}] waiting for ${stage} in ${dir}`);
+      log(`[rank ${shard.index}] waiting for ${step.name} (${where(at)})`);
       while (!isDone(marker)) {
-        opts.onWait?.(`${stage} in ${dir}`);
+        opts.onWait?.(`${step.name} (${where(at)})`);
         await sleep(poll);
       }
       return;
     }
     const t0 = Date.now();
-    log(`${stage}: ${dir}`);
-    const info = await fn();
-    markDone(marker, stage, (Date.now() - t0) / 1000, info);
+    log(`${step.name}: ${where(at)}`);
+    const result = at ? await (step as GenerationStep).run(ctx, at) : await (step as RunStep).run(ctx);
+    markDone(marker, step.name, (Date.now() - t0) / 1000, result);
+  }
+
+  /** A sharded step: every rank its share; rank 0 waits for the others' shares, then seals it. */
+  async function sharded(step: GenerationStep, at: GenAt): Promise<void> {
+    const marker = layout.marker(step.name, at);
+    if (isDone(marker)) return;
+    const t0 = Date.now();
+    log(`${step.name}: ${where(at)} (shard ${shard.index + 1}/${shard.count})`);
+    await step.run(ctx, at);
+    if (!leader) return;
+    while (step.complete && !(await step.complete(ctx, at))) {
+      log(`${step.name}: waiting for the other ranks' shards (${where(at)})`);
+      opts.onWait?.(`the other ranks' shards of ${step.name} (${where(at)})`);
+      await sleep(poll);
+    }
+    markDone(marker, step.name, (Date.now() - t0) / 1000);
   }
 
   if (leader) writeRunManifest(cfg, layout, opts);
-  await step(join(layout.root, 'base'), 'base-model', () => stages.baseModel(cfg, layout));
-  await step(layout.dataDir, 'prepare', () => stages.prepareData(cfg, layout));
-  if (cfg.model.pretrainEpochs > 0) await step(join(layout.root, 'base'), 'pretrain', () => stages.pretrain(cfg, layout));
-
-  const seeds = opts.seeds ?? cfg.seeds;
-  for (const s of seeds) if (!cfg.seeds.includes(s)) throw new Error(`--seed ${s} is not among the config's seeds [${cfg.seeds}]`);
-  const started = seeds.some((s) => isDone(layout.marker(layout.genDir(s, 0), 'finetune')));
-  if (leader && !started && cfg.estimate) log(await stages.estimate(cfg, layout, { seeds: seeds.length, shards: shard.count }));
-  for (const seed of seeds) {
-    for (let gen = 0; gen < cfg.generations; gen++) {
-      const dir = layout.genDir(seed, gen);
-      await step(dir, 'train-corpus', () => stages.trainCorpus(cfg, layout, seed, gen));
-      await step(dir, 'finetune', () => stages.finetune(cfg, layout, seed, gen));
-      const genMarker = layout.marker(dir, 'generate');
-      if (!isDone(genMarker)) {
-        const t0 = Date.now();
-        log(`generate: ${dir} (shard ${shard.index + 1}/${shard.count})`);
-        await stages.generate(cfg, layout, seed, gen, shard);
-        // The leader waits until every rank's shards are committed, then seals the corpus.
-        while (leader && !(await stages.generationComplete(cfg, layout, seed, gen))) {
-          log(`generate: waiting for the other ranks' shards of ${dir}`);
-          opts.onWait?.(`the other ranks' shards of ${dir}`);
-          await sleep(poll);
-        }
-        if (leader) markDone(genMarker, 'generate', (Date.now() - t0) / 1000);
+  for (const step of setupSteps(cfg)) await once(step);
+  for (const setting of layout.settings) {
+    for (const seed of seeds) {
+      for (let gen = 0; gen < cfg.generations; gen++) {
+        const at: GenAt = { setting, seed, gen };
+        for (const step of generationSteps(cfg)) await (step.sharded ? sharded(step, at) : once(step, at));
       }
-      await step(dir, 'evaluate', () => stages.evaluate(cfg, layout, seed, gen));
     }
   }
   if (!leader) return { root: layout.root };
-  const report = await stages.report(cfg, layout);
+  let report: string | undefined;
+  for (const step of finalSteps(cfg)) {
+    const r = await step.run(ctx);
+    if (step.name === 'report' && typeof r === 'string') report = r;
+  }
   return { root: layout.root, report };
 }

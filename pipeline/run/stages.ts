@@ -1,77 +1,121 @@
-// The steps of the generational loop, on top of datasets/ (sources, blocks, corpus store), models/ (model
-// directories), pipeline/train, pipeline/generate and pipeline/eval. Each reads its inputs from the run
-// directory and writes its outputs atomically; the loop (loop.ts) leaves the markers.
-import { existsSync, rmSync } from 'node:fs';
+// What each step of the generational loop does, on top of datasets/ (sources, blocks, corpus store),
+// models/ (model directories), pipeline/train, pipeline/generate and pipeline/eval. Each reads its inputs
+// from the run directory (through RunLayout) and writes its outputs atomically; it returns a typed result.
+// Later steps read earlier steps' OUTPUTS (typed files), never their markers. The order is declared in steps.ts.
+import { existsSync } from 'node:fs';
 import { readJsonFile } from '../../models/util/json.js';
-import { join, resolve } from 'node:path';
-import { concatCorpora, fixedFraction, readBlocks, readCorpus, subsampleIndices, writeCorpus, type CorpusRow } from '../../datasets/corpus.js';
-import { buildBlocks } from '../../datasets/blocks.js';
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { readBlocks, readCorpus, writeCorpus, type CorpusRow } from '../../datasets/corpus.js';
+import { buildBlocks, groupingOptions } from '../../datasets/blocks.js';
 import { SyntheticSource } from '../../datasets/synthetic.js';
 import { loadTokenizer, tinyTokenizerFiles, type Tokenizer } from '../../datasets/tokenizer.js';
 import { loadSourceRows } from '../../datasets/prepare.js';
 import { hubSnapshot, isHubId } from '../../models/hub.js';
 import { GRAPH_FILES, importHfCheckpoint, openModelDir, writeModelDir } from '../../models/model-dir.js';
 import { initOptWeights, TINY_CONFIG } from '../../models/opt/index.js';
-import { writeFileAtomic } from '../../models/util/atomic.js';
+import { writeJsonAtomic } from '../../models/util/atomic.js';
 import { blockTexts, loadEvalCorpus } from '../eval/corpus-input.js';
 import { evaluateGeneration, realReference, type EvalCorpus } from '../eval/evaluate.js';
+import { degenerateDataWarnings } from '../eval/guard.js';
+import { readGenerationMetrics, TailReferenceSchema, writeGenerationEval, type GenerationMetrics } from '../eval/metrics-schema.js';
+import { perplexityOf, type Blocks } from '../eval/perplexity.js';
 import type { TailReference } from '../eval/tail.js';
-import { writeGenerationEval } from '../eval/metrics-schema.js';
+import { tailTable, truthMetrics, type TailTable, type TokenPair } from '../eval/truth.js';
 import { generateCorpus, generationComplete } from '../generate/run.js';
 import { buildReport } from '../report/report.js';
 import { finetune } from '../train.js';
-import type { RunConfig } from './config.js';
+import { runSettings, type RunConfig, type Setting } from './config.js';
 import { describeEstimate, estimateRun } from './estimate.js';
-import type { Stages } from './loop.js';
-import { readMarker, RunLayout } from './layout.js';
+import type { GenAt, RunLayout, Split } from './layout.js';
+import { mixTrainCorpus, trainCorpusPath, type MixResult } from './mixing.js';
 
-type Info = Record<string, unknown>;
-const SPLITS = ['train', 'valid', 'test'] as const;
-
-/** Where generation `gen`'s training corpus lives (generation 0 trains on the original blocks). */
-export function trainCorpusPath(layout: RunLayout, seed: number, gen: number): string {
-  return gen === 0 ? layout.split('train') : layout.trainCorpus(seed, gen);
+export interface StepContext {
+  cfg: RunConfig;
+  layout: RunLayout;
+  /** The seeds this process runs (all of the config's, or --seed). */
+  seeds: number[];
+  shard: { index: number; count: number };
+  log: (line: string) => void;
 }
 
-/** The model generation `gen` starts from. */
-function startModel(cfg: RunConfig, layout: RunLayout, seed: number, gen: number): string {
-  return cfg.model.initFrom === 'previous' && gen > 0 ? layout.model(seed, gen - 1) : baseModelDir(cfg, layout);
-}
+// ------------------------------------------------------------------------------------- typed outputs
 
-const initDir = (layout: RunLayout): string => join(layout.root, 'base', 'init');
+const BaseInfoSchema = z
+  .object({ base: z.string(), dir: z.string(), imported: z.string().optional(), family: z.string().optional(), modelType: z.string().optional() })
+  .strict();
+export type BaseInfo = z.infer<typeof BaseInfoSchema>;
+const ZeroShotSchema = z.object({ model: z.string(), test_perplexity: z.number(), test_blocks: z.number() }).strict();
+export type ZeroShot = z.infer<typeof ZeroShotSchema>;
+const TrainLogSchema = z.object({ bestEpoch: z.number(), validLosses: z.array(z.number()), trainLosses: z.array(z.number()), steps: z.number() }).passthrough();
 
-/** The untrained starting point: a tiny OPT from a seeded init, an imported HF checkpoint, or a model dir. */
-async function baseModel(cfg: RunConfig, layout: RunLayout): Promise<Info> {
-  const target = cfg.model.pretrainEpochs > 0 ? initDir(layout) : layout.baseModel;
-  const spec = cfg.model.base;
-  if (spec === 'tiny') {
-    writeModelDir(target, { config: TINY_CONFIG, weights: initOptWeights(TINY_CONFIG, cfg.model.initSeed), tokenizerFiles: tinyTokenizerFiles() });
-    return { base: 'tiny', initSeed: cfg.model.initSeed, dir: target };
-  }
-  let dir = spec;
-  if (isHubId(spec)) dir = await hubSnapshot(spec);
-  else if (!existsSync(spec)) {
-    throw new Error(`model.base ${spec}: no such directory; use tiny, a model directory, or a hub id such as facebook/opt-125m`);
-  }
-  // A directory with an ONNX graph is used as it is (any family); a bare checkpoint is imported (OPT).
-  if (GRAPH_FILES.some((f) => existsSync(join(dir, f)))) {
-    const md = openModelDir(dir); // validates config, graphs and tokenizer before the first stage
-    if (cfg.model.pretrainEpochs === 0) return { base: spec, dir: resolve(dir), family: md.config.family, modelType: md.config.modelType };
-  }
-  importHfCheckpoint(dir, target);
-  return { base: spec, imported: dir, dir: target };
+function readTyped<T>(schema: z.ZodType<T>, path: string, step: string): T {
+  if (!existsSync(path)) throw new Error(`${path} is missing: the ${step} step has not run (rerun \`collapse run\`)`);
+  const r = schema.safeParse(readJsonFile(path));
+  if (!r.success) throw new Error(`${path} is not what the ${step} step writes (${r.error.issues[0]?.message}); delete it and rerun`);
+  return r.data;
 }
 
 /** The model every generation fine-tunes: the base itself, or (tiny) the base pretrained on real data. */
 export function baseModelDir(cfg: RunConfig, layout: RunLayout): string {
-  const m = readMarker(layout.marker(join(layout.root, 'base'), 'base-model'));
-  if (cfg.model.pretrainEpochs === 0 && m && typeof m.dir === 'string') return m.dir;
-  return layout.baseModel;
+  if (cfg.model.pretrainEpochs > 0) return layout.baseModel;
+  return readTyped(BaseInfoSchema, layout.baseInfo, 'base-model').dir;
 }
 
-async function sourceRows(cfg: RunConfig, split: (typeof SPLITS)[number]): Promise<{ rows: string[]; provenance: Info }> {
+export function settingOf(cfg: RunConfig, name: string): Setting {
+  const s = runSettings(cfg).find((x) => x.name === name);
+  if (!s) throw new Error(`setting "${name}" is not in the configuration`);
+  return s;
+}
+
+// ------------------------------------------------------------------------------------- setup steps
+
+/** The untrained starting point: a tiny OPT from a seeded init, an imported HF checkpoint, or a model dir. */
+export async function baseModel({ cfg, layout }: StepContext): Promise<BaseInfo> {
+  const target = cfg.model.pretrainEpochs > 0 ? layout.initModel : layout.baseModel;
+  const spec = cfg.model.base;
+  let info: BaseInfo;
+  if (spec === 'tiny') {
+    writeModelDir(target, { config: TINY_CONFIG, weights: initOptWeights(TINY_CONFIG, cfg.model.initSeed), tokenizerFiles: tinyTokenizerFiles() });
+    info = { base: 'tiny', dir: target };
+  } else {
+    let dir = spec;
+    if (isHubId(spec)) dir = await hubSnapshot(spec);
+    else if (!existsSync(spec)) {
+      throw new Error(`model.base ${spec}: no such directory; use tiny, a model directory, or a hub id such as facebook/opt-125m`);
+    }
+    // A directory with an ONNX graph is used as it is (any family); a bare checkpoint is imported (OPT).
+    const hasGraph = GRAPH_FILES.some((f) => existsSync(resolve(dir, f)));
+    const md = hasGraph ? openModelDir(dir) : null; // validates config, graphs and tokenizer before the first stage
+    if (md && cfg.model.pretrainEpochs === 0) info = { base: spec, dir: resolve(dir), family: md.config.family, modelType: md.config.modelType };
+    else {
+      importHfCheckpoint(dir, target);
+      info = { base: spec, imported: dir, dir: target };
+    }
+  }
+  writeJsonAtomic(layout.baseInfo, info);
+  return info;
+}
+
+/** The tokenizer's directory: the base's (before pretraining, the init's). */
+function tokenizerModel(cfg: RunConfig, layout: RunLayout): string {
+  return cfg.model.pretrainEpochs > 0 ? layout.initModel : baseModelDir(cfg, layout);
+}
+
+/** The pretraining corpus of a tiny base: the source's own pretraining split when it has one. */
+function pretrainSplit(cfg: RunConfig): Split {
+  return cfg.data.source === 'synthetic' && cfg.data.synthetic.pretrainRows > 0 ? 'pretrain' : 'train';
+}
+
+export function dataSplits(cfg: RunConfig): Split[] {
+  const splits: Split[] = ['train', 'valid', 'test'];
+  if (cfg.model.pretrainEpochs > 0 && pretrainSplit(cfg) === 'pretrain') splits.push('pretrain');
+  return splits;
+}
+
+async function sourceRows(cfg: RunConfig, split: Split): Promise<{ rows: string[]; provenance: Record<string, unknown> }> {
   const d = cfg.data;
-  const n = { train: d.synthetic.trainRows, valid: d.synthetic.validRows, test: d.synthetic.testRows }[split];
+  const n = { train: d.synthetic.trainRows, valid: d.synthetic.validRows, test: d.synthetic.testRows, pretrain: d.synthetic.pretrainRows }[split];
   const src = await loadSourceRows(d.source === 'synthetic' ? 'synthetic' : (d.path ?? d.source), {
     split: split === 'valid' ? 'validation' : split,
     variant: d.source === 'synthetic' ? undefined : d.source,
@@ -80,28 +124,30 @@ async function sourceRows(cfg: RunConfig, split: (typeof SPLITS)[number]): Promi
   return { rows: src.rows, provenance: src.source };
 }
 
-async function prepareData(cfg: RunConfig, layout: RunLayout): Promise<Info> {
-  const md = openModelDir(cfg.model.pretrainEpochs > 0 ? initDir(layout) : baseModelDir(cfg, layout));
+/** Tokenize and block the original splits into layout.split(...). */
+export async function prepareData({ cfg, layout }: StepContext): Promise<Record<string, { rows: number; kept: number }>> {
+  const md = openModelDir(tokenizerModel(cfg, layout));
   const tok = loadTokenizer(md.tokenizerDir);
-  const counts: Info = {};
-  for (const split of SPLITS) {
+  const counts: Record<string, { rows: number; kept: number }> = {};
+  for (const split of dataSplits(cfg)) {
     const out = layout.split(split);
-    if (existsSync(join(out, 'manifest.json'))) {
-      counts[split] = { rows: readCorpus(out).rows, reused: true };
+    if (existsSync(resolve(out, 'manifest.json'))) {
+      const rows = readCorpus(out).rows;
+      counts[split] = { rows, kept: rows };
       continue;
     }
     const { rows, provenance } = await sourceRows(cfg, split);
-    const blocks = buildBlocks(tok, rows, { blockSize: cfg.data.blockSize, concat: cfg.data.grouping });
-    const cap = split === 'train' ? cfg.data.maxTrainBlocks : cfg.data.maxEvalBlocks;
+    const blocks = buildBlocks(tok, rows, groupingOptions(cfg.data.blockSize, cfg.data.grouping));
+    const cap = split === 'train' ? cfg.data.maxTrainBlocks : split === 'pretrain' ? 0 : cfg.data.maxEvalBlocks;
     const n = cap > 0 ? Math.min(cap, blocks.counts.blocks) : blocks.counts.blocks;
     if (n === 0) throw new Error(`data.${split}: ${rows.length} rows give no ${cfg.data.blockSize}-token block; use more rows or a smaller data.blockSize`);
     writeCorpus(out, blockRows(tok, blocks.ids, n, cfg.data.blockSize), {
       blockSize: cfg.data.blockSize,
       provenance: { ...provenance, tokenizer: md.tokenizerDir, counts: blocks.counts, kept: n },
     });
-    counts[split] = { ...blocks.counts, kept: n };
+    counts[split] = { rows: rows.length, kept: n };
   }
-  return { counts };
+  return counts;
 }
 
 function* blockRows(tok: Tokenizer, ids: Int32Array, n: number, size: number): Generator<CorpusRow> {
@@ -111,120 +157,95 @@ function* blockRows(tok: Tokenizer, ids: Int32Array, n: number, size: number): G
   }
 }
 
-function trainOptions(cfg: RunConfig) {
+export async function estimate(ctx: StepContext): Promise<string> {
+  const { cfg, layout } = ctx;
+  const line = describeEstimate(await estimateRun(cfg, layout, tokenizerModel(cfg, layout), { seeds: ctx.seeds.length, shards: ctx.shard.count }));
+  ctx.log(line);
+  return line;
+}
+
+export function trainOptions(cfg: RunConfig) {
   const t = cfg.train;
   return {
     batchSize: t.batchSize,
     microBatchSize: t.microBatchSize,
     optimizer: t.optimizer,
     weightDecay: t.weightDecay,
+    decayExclude: t.decayExclude,
     schedule: t.schedule,
     warmupSteps: t.warmupSteps,
+    minLr: t.minLr,
     maxGradNorm: t.clipNorm > 0 ? t.clipNorm : null,
+    dropout: t.dropout,
+    attentionDropout: t.attentionDropout,
     threads: cfg.threads || undefined,
     provider: cfg.provider,
   };
 }
 
-/** Tiny preset: teach the randomly initialised base the real source first (OPT-125m arrives pretrained). */
-async function pretrain(cfg: RunConfig, layout: RunLayout): Promise<Info> {
+/** When model.pretrainEpochs > 0: teach the base the language first (OPT-125m arrives pretrained). */
+export async function pretrain({ cfg, layout }: StepContext): Promise<{ trainLosses: number[]; steps: number }> {
   const r = await finetune({
     ...trainOptions(cfg),
-    model: initDir(layout),
-    train: layout.split('train'),
-    valid: layout.split('valid'),
+    model: layout.initModel,
+    train: layout.split(pretrainSplit(cfg)),
+    // The base learns its own corpus: the last epoch is kept (no model selection on the task's data).
+    valid: null,
     out: layout.baseModel,
     epochs: cfg.model.pretrainEpochs,
     lr: cfg.model.pretrainLr,
     seed: cfg.model.initSeed,
   });
-  return { bestEpoch: r.bestEpoch, validLosses: r.validLosses };
+  return { trainLosses: r.trainLosses, steps: r.steps };
 }
 
-/** p_{i+1} from the last generation's data, the previous training corpus and the original blocks. */
-async function trainCorpus(cfg: RunConfig, layout: RunLayout, seed: number, gen: number): Promise<Info> {
-  if (gen === 0) return { path: layout.split('train'), mode: 'original' };
-  const out = layout.trainCorpus(seed, gen);
-  const original = layout.split('train');
-  const generated = layout.corpus(seed, gen - 1);
-  const n = readCorpus(original).rows;
-  const key = seed * 100_003 + gen; // a different subsample each generation, the same on every rerun
-  const m = cfg.mix;
-  const prov = { generation: gen, seed, mix: m };
-  rmSync(out, { recursive: true, force: true }); // what an interrupted earlier attempt left
-  switch (m.mode) {
-    case 'replace':
-      concatCorpora([generated], out, { provenance: prov });
-      break;
-    case 'keep-original': {
-      // The same seeded subset of original blocks every generation; every other block is replaced by the
-      // continuation generated from it, so the size stays that of the original corpus.
-      const origIds = readBlocks(original).blockIds;
-      const keepRows = fixedFraction(origIds, m.originalFraction, seed);
-      const kept = new Set(Array.from(keepRows, (r) => origIds[r]!));
-      const prompts = Array.from(readCorpus(generated).rowsIter(), (r) => r.prompt_block_id);
-      const replaced = Int32Array.from(prompts.keys()).filter((i) => !kept.has(prompts[i] ?? -1));
-      concatCorpora([original, generated], out, { provenance: prov, select: (src) => (src === 0 ? keepRows : replaced) });
-      break;
-    }
-    case 'accumulate':
-    case 'accumulate-subsample': {
-      const sources = [original, ...Array.from({ length: gen }, (_, g) => layout.corpus(seed, g))];
-      const sizes = sources.map((s) => readCorpus(s).rows);
-      const total = sizes.reduce((a, b) => a + b, 0);
-      if (m.mode === 'accumulate') concatCorpora(sources, out, { provenance: prov });
-      else {
-        const pick = subsampleIndices(total, n, key);
-        const offsets = sizes.map((_, i) => sizes.slice(0, i).reduce((a, b) => a + b, 0));
-        concatCorpora(sources, out, {
-          provenance: prov,
-          select: (src, rows) => pick.filter((p) => p >= offsets[src]! && p < offsets[src]! + rows).map((p) => p - offsets[src]!),
-        });
-      }
-      break;
-    }
-    case 'proportions': {
-      const p = m.proportions!;
-      const previous = trainCorpusPath(layout, seed, gen - 1);
-      const parts = [
-        { path: generated, share: p.generated },
-        { path: previous, share: p.previous },
-        { path: original, share: p.original },
-      ].filter((x) => x.share > 0);
-      const want = parts.map((x) => Math.round(x.share * n));
-      want[want.length - 1] = n - want.slice(0, -1).reduce((a, b) => a + b, 0);
-      concatCorpora(parts.map((x) => x.path), out, {
-        provenance: prov,
-        select: (src, rows) => subsampleIndices(rows, Math.min(rows, want[src]!), key * 7 + src),
-      });
-      break;
-    }
-  }
-  return { path: out, mode: m.mode, rows: readCorpus(out).rows };
+const scoringOf = (cfg: RunConfig) => ({ threads: cfg.threads || undefined, provider: cfg.provider });
+
+function testBlocks(layout: RunLayout): Blocks {
+  const test = readBlocks(layout.split('test'));
+  return { ids: test.ids, rows: test.rows, blockSize: test.blockSize };
 }
 
-async function finetuneStage(cfg: RunConfig, layout: RunLayout, seed: number, gen: number): Promise<Info> {
+/** The base model's real test perplexity before any fine-tuning (the paper's zero-shot 115). */
+export async function zeroShot({ cfg, layout }: StepContext): Promise<ZeroShot> {
+  const model = baseModelDir(cfg, layout);
+  const test = testBlocks(layout);
+  const r = await perplexityOf(model, test, { ...scoringOf(cfg), label: 'zero-shot test perplexity (base model)' });
+  const out: ZeroShot = { model, test_perplexity: r.perplexity, test_blocks: test.rows };
+  writeJsonAtomic(layout.zeroShot, out);
+  return out;
+}
+
+// ------------------------------------------------------------------------------------- generation steps
+
+export async function trainCorpus({ cfg, layout }: StepContext, at: GenAt): Promise<MixResult> {
+  return mixTrainCorpus(layout, settingOf(cfg, at.setting), at);
+}
+
+export async function finetuneGeneration({ cfg, layout }: StepContext, at: GenAt): Promise<{ bestEpoch: number; validLoss: number | null; steps: number }> {
+  const setting = settingOf(cfg, at.setting);
+  const start = cfg.model.initFrom === 'previous' && at.gen > 0 ? layout.model({ ...at, gen: at.gen - 1 }) : baseModelDir(cfg, layout);
   const r = await finetune({
     ...trainOptions(cfg),
-    model: startModel(cfg, layout, seed, gen),
-    train: trainCorpusPath(layout, seed, gen),
+    model: start,
+    train: trainCorpusPath(layout, at),
     valid: layout.split('valid'),
-    out: layout.model(seed, gen),
-    epochs: cfg.train.epochs,
+    out: layout.model(at),
+    epochs: setting.epochs,
     lr: cfg.train.lr,
-    seed: seed * 1000 + gen,
+    seed: at.seed * 1000 + at.gen,
   });
-  writeFileAtomic(join(layout.genDir(seed, gen), 'train-log.json'), JSON.stringify(r, null, 2));
-  const best = r.validLosses[r.bestEpoch] ?? null;
-  return { bestEpoch: r.bestEpoch, validLosses: r.validLosses, trainLosses: r.trainLosses, validLoss: best, steps: r.steps };
+  writeJsonAtomic(layout.trainLog(at), { ...r, outDir: undefined });
+  return { bestEpoch: r.bestEpoch, validLoss: r.validLosses[r.bestEpoch] ?? null, steps: r.steps };
 }
 
-async function generateStage(cfg: RunConfig, layout: RunLayout, seed: number, gen: number, shard: { index: number; count: number }): Promise<void> {
+/** Generates this rank's shards of the corpus (committed one by one, so an interrupted run resumes). */
+export async function generate({ cfg, layout, shard }: StepContext, at: GenAt): Promise<void> {
   const g = cfg.generate;
   await generateCorpus({
-    model: layout.model(seed, gen),
+    model: layout.model(at),
     prompts: layout.split('train'),
-    out: layout.corpus(seed, gen),
+    out: layout.corpus(at),
     strategy: g.method,
     numBeams: g.numBeams,
     newTokens: g.newTokens,
@@ -234,67 +255,100 @@ async function generateStage(cfg: RunConfig, layout: RunLayout, seed: number, ge
     temperature: g.temperature,
     topK: g.topK,
     topP: g.topP,
-    seed: seed * 1000 + gen,
+    seed: at.seed * 1000 + at.gen,
     batchSize: g.batchSize,
     chunkSize: g.chunkSize,
     threads: cfg.threads || undefined,
     provider: cfg.provider,
     shardIndex: shard.index,
     numShards: shard.count,
-    generation: gen,
+    generation: at.gen,
   });
 }
 
-async function evaluateStage(cfg: RunConfig, layout: RunLayout, seed: number, gen: number): Promise<Info> {
-  const scorer = layout.model(seed, 0);
+export const generateComplete = async ({ layout }: StepContext, at: GenAt): Promise<boolean> => generationComplete(layout.corpus(at));
+
+let truthCache: { source: SyntheticSource; table: TailTable } | null = null;
+
+/** The generation's continuations and the real next blocks of the same prompts, against the true source. */
+function truthOf(layout: RunLayout, at: GenAt, padId: number) {
+  truthCache ??= (() => {
+    const source = new SyntheticSource();
+    return { source, table: tailTable(source) };
+  })();
+  const tok = loadTokenizer(openModelDir(layout.model(at)).tokenizerDir);
+  const toTokens = (ids: ArrayLike<number>) => {
+    const out: string[] = [];
+    for (let i = 0; i < ids.length; i++) if (ids[i] !== padId) out.push(tok.idToToken(ids[i]!) ?? '<unk>');
+    return out;
+  };
+  const original = readBlocks(layout.split('train'));
+  const T = original.blockSize;
+  const byId = new Map<number, number>();
+  original.blockIds.forEach((b, r) => byId.set(b, r));
+  const block = (r: number) => original.ids.subarray(r * T, (r + 1) * T);
+  const generated: TokenPair[] = [];
+  const real: TokenPair[] = [];
+  for (const row of readCorpus(layout.corpus(at)).rowsIter()) {
+    const r = byId.get(row.prompt_block_id ?? -1);
+    if (r === undefined) continue;
+    const prompt = toTokens(block(r));
+    generated.push({ prompt, continuation: toTokens(row.input_ids) });
+    if (r + 1 < original.rows) real.push({ prompt, continuation: toTokens(block(r + 1)) });
+  }
+  return truthMetrics(truthCache.source, truthCache.table, generated, real);
+}
+
+export async function evaluate(ctx: StepContext, at: GenAt): Promise<{ test_perplexity: number; warnings: string[] }> {
+  const { cfg, layout } = ctx;
+  const gen0 = { ...at, gen: 0 };
+  const scorer = layout.model(gen0);
   const padId = openModelDir(scorer).generation.padId;
   // Rows that ended early (min_new_tokens < new_tokens) are scored on their real tokens only.
-  const corpus: EvalCorpus = { ...loadEvalCorpus(layout.corpus(seed, gen), { padId }), promptText: blockTexts(layout.split('train')) };
-  const test = readBlocks(layout.split('test'));
-  const testBlocks = { ids: test.ids, rows: test.rows, blockSize: test.blockSize };
-  const scoring = { threads: cfg.threads || undefined, provider: cfg.provider };
+  const corpus: EvalCorpus = { ...loadEvalCorpus(layout.corpus(at), { padId }), promptText: blockTexts(layout.split('train')) };
+  const test = testBlocks(layout);
+  const scoring = scoringOf(cfg);
   // The real data's percentiles under the generation-0 model are the same for every generation of a seed.
-  const refPath = join(layout.seedDir(seed), 'tail-reference.json');
+  const refPath = layout.tailReference(at.setting, at.seed);
   let reference: TailReference;
-  if (existsSync(refPath)) reference = readJson<TailReference>(refPath);
+  if (existsSync(refPath)) reference = readTyped(TailReferenceSchema, refPath, 'evaluate');
   else {
-    reference = await realReference(scorer, testBlocks, scoring);
-    writeFileAtomic(refPath, JSON.stringify(reference, null, 2));
+    reference = await realReference(scorer, test, scoring);
+    writeJsonAtomic(refPath, reference);
   }
-  const source = cfg.data.source === 'synthetic' ? new SyntheticSource() : null;
-  const ft = readMarker(layout.marker(layout.genDir(seed, gen), 'finetune'));
+  const trainLog = readTyped(TrainLogSchema, layout.trainLog(at), 'finetune');
   const { metrics, samplePpl } = await evaluateGeneration({
     ...scoring,
-    generation: gen,
-    seed,
-    model: layout.model(seed, gen),
+    setting: at.setting,
+    generation: at.gen,
+    seed: at.seed,
+    model: layout.model(at),
     scorer,
     corpus,
-    test: testBlocks,
-    validLoss: typeof ft?.validLoss === 'number' ? ft.validLoss : null,
+    test,
+    validLoss: trainLog.validLosses[trainLog.bestEpoch] ?? null,
     reference,
-    trueLogProb: source ? (t: string) => source.logProb(t) : undefined,
+    baseTestPerplexity: at.gen === 0 ? readTyped(ZeroShotSchema, layout.zeroShot, 'zero-shot').test_perplexity : null,
+    gen0P99: at.gen === 0 ? null : (readGenerationMetrics(layout.genDir(gen0)).per_sample_ppl_quantiles.p99 ?? null),
+    truth: cfg.data.source === 'synthetic' ? truthOf(layout, at, padId) : null,
     selfBleuSamples: cfg.eval.selfBleuSamples,
   });
-  writeGenerationEval(layout.genDir(seed, gen), metrics, samplePpl);
-  return { test_perplexity: metrics.test_perplexity };
+  writeGenerationEval(layout.genDir(at), metrics, samplePpl);
+  // The guard: degenerate data said loudly, once, when its evidence (generations 0 and 1) is in.
+  let warnings: string[] = [];
+  if (at.gen <= 1) {
+    const records: GenerationMetrics[] = [metrics];
+    if (at.gen === 1) records.unshift(readGenerationMetrics(layout.genDir(gen0)));
+    warnings = degenerateDataWarnings(records).filter((w) => w.generation === at.gen).map((w) => w.message);
+    for (const w of warnings) ctx.log(`WARNING: ${w}`);
+  }
+  return { test_perplexity: metrics.test_perplexity, warnings };
 }
 
-export function makeStages(): Stages {
-  return {
-    baseModel,
-    prepareData,
-    pretrain,
-    trainCorpus,
-    finetune: finetuneStage,
-    generate: generateStage,
-    generationComplete: async (_cfg, layout, seed, gen) => generationComplete(layout.corpus(seed, gen)),
-    evaluate: evaluateStage,
-    estimate: async (cfg, layout, o) => describeEstimate(await estimateRun(cfg, layout, baseModelDir(cfg, layout), o)),
-    report: async (cfg, layout) => (await buildReport(layout.root, { histogramGenerations: cfg.eval.histogramGenerations })).html,
-  };
-}
+// ------------------------------------------------------------------------------------- final step
 
-export function readJson<T>(path: string): T {
-  return readJsonFile<T>(path);
+export async function report({ cfg, layout, log }: StepContext): Promise<string> {
+  const r = await buildReport(layout.root, { histogramGenerations: cfg.eval.histogramGenerations, log });
+  for (const w of r.warnings) log(`WARNING: ${w}`);
+  return r.html;
 }

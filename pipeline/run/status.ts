@@ -1,67 +1,42 @@
-// `collapse status RUN_DIR`: each seed's and generation's stages and their state, read from disk alone
-// (markers, checkpoints, committed corpus shards), so it works while other processes are running.
-import { existsSync, readdirSync } from 'node:fs';
+// `collapse status RUN_DIR`: each setting's, seed's and generation's steps and their state, read from disk
+// alone (markers, checkpoints, committed corpus shards), so it works while other processes are running.
+// The steps and their order come from the loop's own declared list (steps.ts).
+import { existsSync } from 'node:fs';
 import { readJsonFile } from '../../models/util/json.js';
-import { join } from 'node:path';
-import { readMarker, RunLayout, STAGES } from './layout.js';
+import { validateConfig } from './config.js';
+import { readMarker, RunLayout, type GenAt } from './layout.js';
+import { generationSteps, setupSteps, type Step } from './steps.js';
 
 export interface StageState { stage: string; state: 'done' | 'partial' | 'pending'; detail: string }
-export interface GenStatus { seed: number; gen: number; stages: StageState[] }
-
-function partialDetail(layout: RunLayout, seed: number, gen: number, stage: string): string | null {
-  if (stage === 'finetune' && existsSync(join(layout.model(seed, gen), 'train-summary.json'))) return 'model written; the next run records it';
-  if (stage === 'finetune' && existsSync(layout.checkpoint(seed, gen))) return 'checkpoint present (resumes from it)';
-  if (stage === 'generate') {
-    const dir = layout.corpus(seed, gen);
-    if (!existsSync(dir)) return null;
-    const shards = readdirSync(dir).filter((f) => f.endsWith('.arrow')).length;
-    return shards > 0 ? `${shards} shard(s) committed` : null;
-  }
-  return null;
-}
-
-/** Pretraining (tiny preset): done, or partial with the model or the checkpoint it resumes from. */
-function pretrainState(layout: RunLayout, s: StageState): StageState {
-  if (s.state === 'done') return s;
-  if (existsSync(join(layout.baseModel, 'train-summary.json'))) return { stage: s.stage, state: 'partial', detail: 'model written; the next run records it' };
-  if (existsSync(`${layout.baseModel}.ckpt`)) return { stage: s.stage, state: 'partial', detail: 'checkpoint present (resumes from it)' };
-  return s;
-}
+export interface GenStatus { setting: string; seed: number; gen: number; stages: StageState[] }
 
 export function runStatus(root: string): { config: unknown; data: StageState[]; gens: GenStatus[] } {
-  const layout = new RunLayout(root);
-  if (!existsSync(layout.manifest)) throw new Error(`${root} is not a run directory (no run.json); pass runs/NAME`);
-  const manifest = readJsonFile(layout.manifest) as { config: { seeds: number[]; generations: number; model?: { pretrainEpochs?: number } } };
-  const { seeds, generations } = manifest.config;
-  const one = (dir: string, stage: string): StageState => {
-    const m = readMarker(layout.marker(dir, stage));
-    return m ? { stage, state: 'done', detail: `${m.seconds.toFixed(1)} s` } : { stage, state: 'pending', detail: '' };
+  if (!existsSync(`${root}/run.json`)) throw new Error(`${root} is not a run directory (no run.json); pass runs/NAME`);
+  const layout = RunLayout.open(root);
+  const manifest = readJsonFile(layout.manifest) as { config: unknown };
+  const cfg = validateConfig(manifest.config, layout.manifest);
+  const one = (step: Step, at?: GenAt): StageState => {
+    const m = readMarker(layout.marker(step.name, at));
+    if (m) return { stage: step.name, state: 'done', detail: `${m.seconds.toFixed(1)} s` };
+    const p = at && step.phase === 'generation' ? (step.partial?.(layout, at) ?? null) : step.phase !== 'generation' ? (step.partial?.(layout) ?? null) : null;
+    return p ? { stage: step.name, state: 'partial', detail: p } : { stage: step.name, state: 'pending', detail: '' };
   };
-  const data = [one(layout.dataDir, 'prepare'), one(join(root, 'base'), 'base-model')];
-  if ((manifest.config.model?.pretrainEpochs ?? 0) > 0) data.push(pretrainState(layout, one(join(root, 'base'), 'pretrain')));
+  const data = setupSteps(cfg).map((s) => one(s));
   const gens: GenStatus[] = [];
-  for (const seed of seeds) {
-    for (let gen = 0; gen < generations; gen++) {
-      const dir = layout.genDir(seed, gen);
-      const stages = STAGES.map((stage) => {
-        const s = one(dir, stage);
-        if (s.state === 'pending') {
-          const p = partialDetail(layout, seed, gen, stage);
-          if (p) return { stage, state: 'partial' as const, detail: p };
-        }
-        return s;
-      });
-      gens.push({ seed, gen, stages });
-    }
-  }
+  for (const setting of layout.settings)
+    for (const seed of cfg.seeds)
+      for (let gen = 0; gen < cfg.generations; gen++) {
+        const at = { setting, seed, gen };
+        gens.push({ setting, seed, gen, stages: generationSteps(cfg).map((s) => one(s, at)) });
+      }
   return { config: manifest.config, data, gens };
 }
 
 export function formatStatus(st: ReturnType<typeof runStatus>): string {
   const mark = { done: 'done', partial: 'PARTIAL', pending: '-' } as const;
-  const lines = [`data: ${st.data.map((d) => `${d.stage} ${mark[d.state]} ${d.detail}`.trim()).join(', ')}`];
-  const head = ['seed', 'gen', ...st.gens[0]?.stages.map((s) => s.stage) ?? []];
-  const rows = st.gens.map((g) => [String(g.seed), String(g.gen), ...g.stages.map((s) => `${mark[s.state]}${s.detail ? ` (${s.detail})` : ''}`)]);
+  const lines = [`run: ${st.data.map((d) => `${d.stage} ${mark[d.state]} ${d.detail}`.trim()).join(', ')}`];
+  const head = ['setting', 'seed', 'gen', ...st.gens[0]?.stages.map((s) => s.stage) ?? []];
+  const rows = st.gens.map((g) => [g.setting, String(g.seed), String(g.gen), ...g.stages.map((s) => `${mark[s.state]}${s.detail ? ` (${s.detail})` : ''}`)]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const fmt = (r: string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ');
   lines.push(fmt(head), ...rows.map(fmt));

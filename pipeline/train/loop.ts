@@ -5,8 +5,9 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { ensureDir } from '../../models/util/atomic.js';
 import { join } from 'node:path';
+import type { DropoutMask } from '../../models/grad/index.js';
 import type { MicroBatch, TrainEngine } from '../../models/train/engine.js';
-import { lrFactor, momentKinds, momentName, type ScheduleConfig } from '../../models/train/optimizers.js';
+import { scheduledLr, momentKinds, momentName, type ScheduleConfig } from '../../models/train/optimizers.js';
 import { readTensorFile, readTensorFileMetadata, writeTensorFile, type TensorEntry, type TensorMap } from '../../models/train/tensor-file.js';
 import { Rng, type RngState } from '../../models/util/rng.js';
 import { keyChanges } from '../../models/util/resume-key.js';
@@ -124,9 +125,10 @@ export async function evaluate(engine: TrainEngine, c: BlockCorpus, padId: numbe
   return sum / n;
 }
 
-function fingerprint(o: LoopOptions, train: BlockCorpus, micro: number): string {
+function fingerprint(o: LoopOptions, train: BlockCorpus, micro: number, dropout: readonly DropoutMask[]): string {
   const h = createHash('sha256');
-  h.update(JSON.stringify({ e: o.epochs, b: o.batchSize, m: micro, lr: o.lr, s: o.schedule, c: o.maxGradNorm, seed: o.seed, pad: o.padId, rows: train.rows, T: train.blockSize }));
+  const dr = dropout.length ? { dr: dropout.map((m) => [m.name, m.ratio]) } : {};
+  h.update(JSON.stringify({ e: o.epochs, b: o.batchSize, m: micro, lr: o.lr, s: o.schedule, c: o.maxGradNorm, seed: o.seed, pad: o.padId, rows: train.rows, T: train.blockSize, ...dr }));
   if (o.resumeKey) h.update(JSON.stringify(o.resumeKey));
   h.update(new Uint8Array(train.ids.buffer, train.ids.byteOffset, train.ids.byteLength));
   return h.digest('hex').slice(0, 16);
@@ -194,7 +196,7 @@ export async function trainLoop(engine: TrainEngine, train: BlockCorpus, valid: 
   if (o.batchSize % micro !== 0) throw new Error(`--batch-size ${o.batchSize} must be a multiple of --micro-batch-size ${micro}`);
   const stepsPerEpoch = Math.ceil(train.rows / o.batchSize);
   const totalSteps = stepsPerEpoch * o.epochs;
-  const fp = fingerprint(o, train, micro);
+  const fp = fingerprint(o, train, micro, engine.spec.dropout ?? []);
   const log = o.log ?? (() => {});
   if (o.checkpointDir) ensureDir(o.checkpointDir);
 
@@ -207,7 +209,7 @@ export async function trainLoop(engine: TrainEngine, train: BlockCorpus, valid: 
   // else a copy (the engine updates weights in place).
   const snapshot = (): TensorMap => new Map([...engine.weights].map(([k, v]) => [k, v.slice()]));
   let best: TensorMap | null = null;
-  const resumed = o.checkpointDir ? loadCheckpoint(o.checkpointDir, engine, fp, o.resumeKey, fingerprint({ ...o, resumeKey: undefined }, train, micro)) : null;
+  const resumed = o.checkpointDir ? loadCheckpoint(o.checkpointDir, engine, fp, o.resumeKey, fingerprint({ ...o, resumeKey: undefined }, train, micro, engine.spec.dropout ?? [])) : null;
   if (resumed) {
     st = resumed;
     // best.safetensors may be newer than the checkpoint (a crash between the two writes); the redone epoch
@@ -235,18 +237,19 @@ export async function trainLoop(engine: TrainEngine, train: BlockCorpus, valid: 
       const rows = st.perm.slice(b * o.batchSize, Math.min((b + 1) * o.batchSize, train.rows));
       const mbs = microBatches(train, rows, micro, o.padId);
       const targets = mbs.reduce((a, mb) => a + countTargets(mb, T), 0);
-      const lr = o.lr * lrFactor(o.schedule, st.step, totalSteps);
+      const lr = scheduledLr(o.schedule, o.lr, { step: st.step, totalSteps, epoch: st.epoch, epochs: o.epochs });
       const where = `optimizer step ${st.step + 1} (epoch ${st.epoch + 1}, batch ${b + 1}/${stepsPerEpoch})`;
       const stopped = `training stopped; nothing was written after the checkpoint at step ${lastCkpt}`;
       if (targets === 0) throw new Error(`${where}: every label in the batch is ignored (all padding?); check the corpus`);
       let lossSum = 0, gradNorm: number;
       if (o.fusedStep && mbs.length === 1 && engine.canFuse) {
-        const r = await engine.fusedStep(mbs[0]!, 1 / targets, lr, o.maxGradNorm);
+        const r = await engine.fusedStep(mbs[0]!, 1 / targets, lr, o.maxGradNorm, { seed: o.seed, step: st.step, micro: 0 });
         lossSum = r.lossSum;
         gradNorm = r.gradNorm;
       } else {
-        for (const mb of mbs) {
-          const r = await engine.accumulate(mb, 1 / targets);
+        for (const [i, mb] of mbs.entries()) {
+          // Dropout masks are a function of (seed, step, micro-batch): a resumed step draws the same ones.
+          const r = await engine.accumulate(mb, 1 / targets, { seed: o.seed, step: st.step, micro: i });
           if (!Number.isFinite(r.lossSum)) {
             engine.discardGradients();
             throw new Error(`non-finite loss (${r.lossSum}) at ${where}; ${stopped}. Try a lower --lr or set --max-grad-norm`);

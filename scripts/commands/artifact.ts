@@ -39,7 +39,8 @@ const build: CommandModule<object, BuildArgs> = {
       loadTrainingSource(a.model),
       {
         microBatch: a['micro-batch-size'], blockSize: a['block-size'], trainable: a.trainable,
-        optimizer: { name: a.optimizer, weightDecay: a['weight-decay'], beta1: a['adam-beta1'], beta2: a['adam-beta2'], eps: a['adam-epsilon'] },
+        optimizer: { name: a.optimizer, weightDecay: a['weight-decay'], beta1: a['adam-beta1'], beta2: a['adam-beta2'], eps: a['adam-epsilon'], decayExclude: a['decay-exclude'] },
+        dropout: { hidden: a.dropout, attention: a['attention-dropout'] },
       },
       a.out,
       log,

@@ -139,6 +139,11 @@ const info: CommandModule<object, InfoArgs> = {
       tokenizer: { bosId: tok.bosId, prependsBos: tok.prependsBos, family: FAMILY_BOS[c.family] },
       stages: stagePlan(md),
       safetensors: md.safetensorsPath ? `${md.safetensorsPath} (${mb(md.safetensorsPath)})` : 'none',
+      // Training rebuilds the OPT graph from config + safetensors (dropout sites known); otherwise it trains the
+      // ONNX graph as it is, whose dropout sites are unknown.
+      trainingDropout: md.rebuildable
+        ? 'sites known (OPT graph rebuilt for training): dropout after the attention output projection and fc2, attention dropout on the attention probabilities'
+        : 'sites unknown (the ONNX graph is trained as it is, a foreign graph): trained without dropout',
     };
     if (args.json) {
       process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
@@ -159,6 +164,7 @@ const info: CommandModule<object, InfoArgs> = {
       `  generate with: ${summary.stages.generate}`,
       `  eval with: ${summary.stages.eval}`,
       `  safetensors: ${summary.safetensors}`,
+      `  training dropout: ${summary.trainingDropout}`,
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
   },

@@ -15,6 +15,7 @@ interface PrepareArgs {
   'block-size': number;
   'batch-size': number;
   concat: 'batched' | 'global';
+  'num-proc': number;
   out?: string;
   force: boolean;
   text: boolean;
@@ -40,6 +41,7 @@ const prepare: CommandModule<object, PrepareArgs> = {
       .option('block-size', { type: 'number', default: 64, describe: 'Tokens per block' })
       .option('batch-size', { type: 'number', default: 1000, describe: 'Rows per map batch; each batch drops its own remainder (HF datasets.map default 1000)' })
       .option('concat', { type: 'string', choices: ['batched', 'global'] as const, default: 'batched' as const, describe: 'batched: run_clm semantics; global: concatenate all rows, drop only the final remainder' })
+      .option('num-proc', { type: 'number', default: 1, describe: 'datasets.map num_proc: split the rows into N contiguous shards, each batched on its own (the paper\'s code: 4)' })
       .option('out', { type: 'string', describe: 'Corpus directory to write; without it only the counts are printed' })
       .option('force', { type: 'boolean', default: false, describe: 'Replace an existing --out' })
       .option('text', { type: 'boolean', default: true, describe: 'Store each block\'s decoded text (--no-text leaves the column empty)' })
@@ -50,7 +52,8 @@ const prepare: CommandModule<object, PrepareArgs> = {
       .example('$0 prepare --data ../shared/data/wikitext-2 --tokenizer ../shared/tokenizers/opt-125m --out runs/wt2-train', 'WikiText-2 train in 64-token blocks')
       .example('$0 prepare --data synthetic --rows 5000 --out runs/synth-train', 'synthetic source, tiny tokenizer') as never,
   handler: async (a) => {
-    for (const [flag, v] of [['--block-size', a['block-size']], ['--batch-size', a['batch-size']], ['--rows', a.rows]] as const) {
+    a['num-proc'] ??= 1;
+    for (const [flag, v] of [['--block-size', a['block-size']], ['--batch-size', a['batch-size']], ['--rows', a.rows], ['--num-proc', a['num-proc']]] as const) {
       if (!Number.isInteger(v) || v < 1) throw new Error(`${flag} must be a positive integer, got ${v}`);
     }
     if (a.out) checkWritable(a.out, '--out');
@@ -67,6 +70,7 @@ const prepare: CommandModule<object, PrepareArgs> = {
       blockSize: a['block-size'],
       batchSize: a['batch-size'],
       concat: a.concat,
+      numProc: a['num-proc'],
       out: a.out,
       force: a.force,
       withText: a.text,

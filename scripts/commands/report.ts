@@ -44,6 +44,7 @@ const report: CommandModule<object, ReportArgs> = {
       bins: a.bins,
       log: (l) => process.stderr.write(`${l}\n`),
     });
+    for (const w of r.warnings) process.stderr.write(`WARNING: ${w}\n`);
     process.stdout.write(`report: ${r.html}\n`);
     if (a.screenshot) {
       const check = await checkPage<{ id: string; marks: number }[]>(r.html, { expression: FIGURE_CHECK, screenshot: a.screenshot });

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CommandModule } from 'yargs';
 import { deepMerge, parseOverrides, readConfigFile, validateConfig, type RunConfig } from '../../pipeline/run/config.js';
-import { PRESETS, presetConfig } from '../../pipeline/run/presets.js';
+import { formatConfig, isPaperPreset, PRESETS, presetConfig } from '../../pipeline/run/presets.js';
 import { formatStatus, runStatus } from '../../pipeline/run/status.js';
 import { resolveShard } from '../../pipeline/shards.js';
 import { preflightRun } from '../../pipeline/run/preflight-run.js';
@@ -37,6 +37,13 @@ export function resolveRunConfig(args: { preset?: string; config?: string; set?:
   return validateConfig(raw, origin);
 }
 
+/** The paper preset a configuration starts from (--preset, or a config file's `preset:`), if any. */
+function paperPresetOf(args: { preset?: string; config?: string }): string | undefined {
+  let name = args.preset;
+  if (args.config) name = ((readConfigFile(args.config) ?? {}) as { preset?: string }).preset ?? name;
+  return isPaperPreset(name) ? name : undefined;
+}
+
 function projectVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
@@ -62,7 +69,8 @@ const run: CommandModule<object, RunArgs> = {
   handler: async (args) => {
     const cfg = resolveRunConfig(args);
     if (args['print-config']) {
-      process.stdout.write(`${JSON.stringify(cfg, null, 2)}\n`);
+      const preset = paperPresetOf(args);
+      process.stdout.write(formatConfig(cfg, preset ? { preset: resolveRunConfig({ preset }) } : undefined));
       return;
     }
     const shard = resolveShard({ shardIndex: args['shard-index'], numShards: args['num-shards'] });
@@ -70,14 +78,13 @@ const run: CommandModule<object, RunArgs> = {
     // Before any compute and before run.json: a bad config fails now and leaves nothing that blocks its fix.
     preflightRun(cfg);
     const { runExperiment } = await import('../../pipeline/run/loop.js');
-    const { makeStages } = await import('../../pipeline/run/stages.js');
     const log = (s: string): void => void process.stderr.write(`${s}\n`);
     const lock = lockRunDir(join(cfg.runsDir, cfg.name), shard, log);
     const t0 = Date.now();
     let res: Awaited<ReturnType<typeof runExperiment>>;
     try {
       const onWait = shard.count > 1 ? peerWatch(join(cfg.runsDir, cfg.name), shard, Math.max(600, 30 * args['poll-seconds'])) : undefined;
-      res = await runExperiment(cfg, makeStages(), { seeds: args.seed, shard, projectVersion: projectVersion(), pollSeconds: args['poll-seconds'], log, onWait });
+      res = await runExperiment(cfg, { seeds: args.seed, shard, projectVersion: projectVersion(), pollSeconds: args['poll-seconds'], log, onWait });
     } finally {
       lock.release();
     }

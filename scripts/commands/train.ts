@@ -14,8 +14,9 @@ interface TrainArgs extends OptimizerArgs {
   'batch-size': number;
   'micro-batch-size': number;
   lr: number;
-  schedule: 'linear' | 'cosine' | 'constant';
+  schedule: 'linear' | 'cosine' | 'constant' | 'cosine-epoch';
   'warmup-steps': number;
+  'min-lr': number;
   'max-grad-norm': number;
   seed: number;
   'checkpoint-every': number;
@@ -49,7 +50,8 @@ const train: CommandModule<object, TrainArgs> = {
         .option('batch-size', { type: 'number', default: 128, describe: 'Blocks per optimizer step (the paper: 128)' })
         .option('micro-batch-size', { type: 'number', default: 8, describe: 'Blocks per forward/backward pass; divides --batch-size (memory vs speed)' })
         .option('lr', { type: 'number', default: 2e-5, describe: 'Peak learning rate (the paper: 2e-5)' })
-        .option('schedule', { choices: ['linear', 'cosine', 'constant'] as const, default: 'linear' as const, describe: 'LR schedule (HF Trainer default: linear decay)' })
+        .option('schedule', { choices: ['linear', 'cosine', 'constant', 'cosine-epoch'] as const, default: 'linear' as const, describe: 'LR schedule: per step as the HF Trainer (default linear decay), or cosine-epoch: CosineAnnealingLR(T_max=epochs, eta_min=--min-lr) stepped once per epoch (the paper\'s code)' })
+        .option('min-lr', { type: 'number', default: 0, describe: 'cosine-epoch: the floor eta_min (the paper\'s code: 1e-6)' })
         .option('warmup-steps', { type: 'number', default: 0, describe: 'Linear warmup steps' })
         .option('max-grad-norm', { type: 'number', default: 0, describe: 'Clip gradients to this global norm (0 = off; HF Trainer uses 1.0)' })
         .option('seed', { type: 'number', default: 0, describe: 'Seed of the data order' })
@@ -63,6 +65,7 @@ const train: CommandModule<object, TrainArgs> = {
       model: a.model, artifact: a.artifact, train: a.train, valid: a.valid ?? null, out: a.out,
       epochs: a.epochs, batchSize: a['batch-size'], microBatchSize: a['micro-batch-size'], lr: a.lr,
       optimizer: a.optimizer, weightDecay: a['weight-decay'], beta1: a['adam-beta1'], beta2: a['adam-beta2'], eps: a['adam-epsilon'],
+      decayExclude: a['decay-exclude'], dropout: a.dropout, attentionDropout: a['attention-dropout'], minLr: a['min-lr'],
       schedule: a.schedule, warmupSteps: a['warmup-steps'], maxGradNorm: a['max-grad-norm'] > 0 ? a['max-grad-norm'] : null,
       seed: a.seed, checkpointEvery: a['checkpoint-every'], fusedStep: a['fused-step'], threads: a.threads, provider: a.provider ?? providerFromEnv(),
     });

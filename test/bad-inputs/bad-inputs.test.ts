@@ -131,9 +131,9 @@ describe('one error path: message, exit 1, no stack trace', () => {
 
   it('status: a truncated marker names its file', async () => {
     const run = p('run-trunc');
-    mkdirSync(join(run, 'data'), { recursive: true });
+    mkdirSync(run, { recursive: true });
     writeFileSync(join(run, 'run.json'), JSON.stringify({ config: { seeds: [0], generations: 1 } }));
-    writeFileSync(join(run, 'data', 'prepare.done.json'), '{"stage": "prep');
+    writeFileSync(join(run, 'prepare.done.json'), '{"stage": "prep');
     expectFailure(await collapse('status', run), /prepare\.done\.json is not valid JSON .*truncated by a crash/);
   });
 
@@ -533,10 +533,10 @@ describe('run directory lock and hygiene', () => {
     const run = p('run-pretrain');
     mkdirSync(join(run, 'base', 'model.ckpt'), { recursive: true });
     writeFileSync(join(run, 'run.json'), JSON.stringify({ config: { seeds: [0], generations: 1, model: { pretrainEpochs: 2 } } }));
-    writeFileSync(join(run, 'base', 'base-model.done.json'), JSON.stringify({ stage: 'base-model', seconds: 1.5 }));
+    writeFileSync(join(run, 'base-model.done.json'), JSON.stringify({ step: 'base-model', seconds: 1.5 }));
     const r = await collapse('status', run);
     expect(r.code).toBe(0);
-    expect(r.out).toMatch(/data: prepare -, base-model done 1\.5 s, pretrain PARTIAL checkpoint present \(resumes from it\)/);
+    expect(r.out).toMatch(/run: base-model done 1\.5 s, prepare -, estimate -, pretrain PARTIAL checkpoint present \(resumes from it\), zero-shot -/);
   });
 
   it('run.json of a run whose first step never finished is replaced by the corrected config', () => {
@@ -547,8 +547,7 @@ describe('run directory lock and hygiene', () => {
     writeRunManifest(good, layout, {});
     expect(JSON.parse(readFileSync(layout.manifest, 'utf8')).config.model.base).toBe('tiny');
     // Once the first step has finished, a different config is refused as before.
-    mkdirSync(join(layout.root, 'base'), { recursive: true });
-    writeFileSync(layout.marker(join(layout.root, 'base'), 'base-model'), '{}');
+    writeFileSync(layout.marker('base-model'), '{}');
     expect(() => writeRunManifest(bad, layout, {})).toThrow(/was written for a different configuration/);
   });
 

@@ -1,72 +1,119 @@
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../../models/util/rng.js';
-import { SyntheticSource } from '../../datasets/synthetic.js';
+import { SyntheticSource, type SyntheticDomain } from '../../datasets/synthetic.js';
 
-/** Every sentence of 1..maxLen words over V words, as word-index arrays. */
-function allSentences(V: number, maxLen: number): number[][] {
-  const out: number[][] = [];
-  let layer: number[][] = [[]];
-  for (let len = 1; len <= maxLen; len++) {
-    layer = layer.flatMap((s) => Array.from({ length: V }, (_, w) => [...s, w]));
-    out.push(...layer);
+// A source small enough to enumerate: 5 words in 2 classes, 3 topics.
+const SMALL = {
+  vocabSize: 5,
+  classSizes: [2, 3],
+  functionClasses: 1,
+  topics: 3,
+  topicWordsPerClass: 1,
+  recurClass: 1,
+  recurRate: 0.5,
+  recurMemory: 2,
+  pEnd: 0.4,
+  sentencesPerRow: 1,
+  taskTopicWeights: [0.5, 0.3, 0.2],
+  pretrainTopicWeights: [0.2, 0.2, 0.6],
+  seed: 3,
+};
+
+const tokensOf = (src: SyntheticSource, ids: number[]) => ids.map((i) => (i < 0 ? '.' : src.words[i]!));
+
+/**
+ * The probability of a row prefix by brute force: sum over topics of the prior times the product of the
+ * token probabilities, the recurring words tracked by hand (an independent path to the forward algorithm).
+ */
+function naiveProb(src: SyntheticSource, ids: number[], domain: SyntheticDomain): number {
+  let total = 0;
+  for (let t = 0; t < src.topics; t++) {
+    let p = src.topicWeights[domain][t]!;
+    let prev = -1;
+    let recent: number[] = [];
+    for (const id of ids) {
+      p *= src.tokenProbability(prev, id, t, domain, recent);
+      if (id >= 0 && src.wordClass[id] === src.cfg.recurClass) recent = [id, ...recent.filter((x) => x !== id)];
+      prev = id;
+    }
+    total += p;
   }
-  return out;
+  return total;
 }
 
 describe('synthetic source', () => {
-  it('log-probabilities of all texts sum to 1 on an enumerable configuration', () => {
-    for (const cfg of [
-      { vocabSize: 3, maxLen: 4, pEnd: 0.3, seed: 1 },
-      { vocabSize: 5, maxLen: 3, pEnd: 0.05, seed: 9, zipf: 2 },
-    ]) {
-      const src = new SyntheticSource({ ...cfg, sentencesPerRow: 1 });
-      const sentences = allSentences(cfg.vocabSize, cfg.maxLen);
-      // Through the text path, so rendering and parsing are covered too.
-      const total = sentences.reduce((s, w) => s + Math.exp(src.logProb(src.renderSentence(w))), 0);
+  it('every next-token distribution sums to 1, with and without recurring words', () => {
+    const src = new SyntheticSource(SMALL);
+    for (const domain of ['task', 'pretrain'] as const)
+      for (let t = 0; t < src.topics; t++)
+        for (const seen of [[], [2], [2, 4], [4, 3, 2]])
+          for (let prev = -1; prev < 5; prev++) {
+            let sum = 0;
+            for (let next = -1; next < 5; next++) sum += src.tokenProbability(prev, next, t, domain, seen);
+            expect(sum).toBeCloseTo(1, 12);
+          }
+  });
+
+  it('the forward algorithm gives the brute-force probability of every 4-token prefix, and they sum to 1', () => {
+    const src = new SyntheticSource(SMALL);
+    for (const domain of ['task', 'pretrain'] as const) {
+      let total = 0;
+      const all: number[][] = [[]];
+      for (let len = 0; len < 4; len++) {
+        const next: number[][] = [];
+        for (const s of all.splice(0)) for (let v = -1; v < 5; v++) next.push([...s, v]);
+        all.push(...next);
+      }
+      for (const ids of all) {
+        const p = naiveProb(src, ids, domain);
+        total += p;
+        const lp = src.tokenLogProbs(tokensOf(src, ids), { domain });
+        if (p === 0) expect(lp).toBeNull();
+        else expect(Array.from(lp!).reduce((a, b) => a + b, 0)).toBeCloseTo(Math.log(p), 10);
+      }
       expect(total).toBeCloseTo(1, 12);
-      // Two-sentence rows: a product distribution, also summing to 1.
-      const pairs = sentences.slice(0, 40).flatMap((a) => sentences.map((b) => [a, b] as const));
-      const massOfFirst40 = sentences.slice(0, 40).reduce((s, w) => s + Math.exp(src.sentenceLogProb(w)), 0);
-      const pairTotal = pairs.reduce((s, [a, b]) => s + Math.exp(src.logProb(`${src.renderSentence(a)} ${src.renderSentence(b)}`)), 0);
-      expect(pairTotal).toBeCloseTo(massOfFirst40, 12);
     }
   });
 
-  it('samples with the frequencies its log-probabilities give', () => {
-    const src = new SyntheticSource({ vocabSize: 3, maxLen: 2, pEnd: 0.5, sentencesPerRow: 1, seed: 4 });
+  it('samples with the frequencies its probabilities give', () => {
+    const src = new SyntheticSource({ ...SMALL, sentencesPerRow: 2 });
     const rng = new Rng(123);
+    const N = 40_000;
     const counts = new Map<string, number>();
-    const N = 60_000;
     for (let i = 0; i < N; i++) {
-      const k = src.sampleSentence(rng).join(',');
+      const k = src.sampleRow(rng).text.split(' ').slice(0, 3).join(' ');
       counts.set(k, (counts.get(k) ?? 0) + 1);
     }
-    const sentences = allSentences(3, 2);
-    expect(counts.size).toBeLessThanOrEqual(sentences.length);
-    for (const s of sentences) {
-      const p = Math.exp(src.sentenceLogProb(s));
-      const f = (counts.get(s.join(',')) ?? 0) / N;
-      expect(Math.abs(f - p)).toBeLessThan(5 * Math.sqrt((p * (1 - p)) / N) + 1e-4);
+    for (const [k, c] of counts) {
+      const ids = k.split(' ').map((w) => src.tokenId(w)!);
+      const p = naiveProb(src, ids, 'task');
+      const f = c / N;
+      expect(Math.abs(f - p), k).toBeLessThan(5 * Math.sqrt((p * (1 - p)) / N) + 1e-4);
     }
   });
 
-  it('is seeded, heavy-tailed, and scores impossible text as -Infinity', () => {
+  it('is seeded; a row keeps its topic and reuses its entities; the pretraining domain scores the task worse', () => {
     const src = new SyntheticSource();
     expect(src.sample(5, 3)).toEqual(new SyntheticSource().sample(5, 3));
     expect(src.sample(5, 3)).not.toEqual(src.sample(5, 4));
-    const rows = src.sample(200, 1);
+    const rows = src.sample(300, 1);
+    let repeats = 0;
     for (const r of rows) {
       expect(r.endsWith(' .\n')).toBe(true);
-      expect(SyntheticSource.countSentences(r)).toBe(3);
+      expect(SyntheticSource.countSentences(r)).toBe(src.cfg.sentencesPerRow);
       expect(Number.isFinite(src.logProb(r))).toBe(true);
+      const ents = r.split(/\s+/).filter((w) => src.wordId(w) !== undefined && src.wordClass[src.wordId(w)!] === src.cfg.recurClass);
+      repeats += ents.length - new Set(ents).size;
     }
-    // Heavy tail: the most frequent word is far more frequent than the median word.
-    const freq = new Map<string, number>();
-    for (const r of src.sample(2000, 2)) for (const w of r.split(/\s+/)) if (w && w !== '.') freq.set(w, (freq.get(w) ?? 0) + 1);
-    const sorted = [...freq.values()].sort((a, b) => b - a);
-    expect(sorted[0]! / sorted[Math.floor(sorted.length / 2)]!).toBeGreaterThan(50);
+    expect(repeats / rows.length).toBeGreaterThan(2); // entities recur within a row
+    // Per-token perplexity of the task under the truth is in the tens; under the pretraining domain higher.
+    const tokens = rows.reduce((a, r) => a + r.trim().split(' ').length, 0);
+    const ppl = (d: SyntheticDomain) => Math.exp(-rows.reduce((a, r) => a + src.logProb(r, d), 0) / tokens);
+    expect(ppl('task')).toBeGreaterThan(10);
+    expect(ppl('task')).toBeLessThan(100);
+    expect(ppl('pretrain')).toBeGreaterThan(1.2 * ppl('task'));
     expect(src.logProb('notaword .')).toBe(-Infinity);
-    expect(src.logProb(`${src.words[0]}`)).toBe(-Infinity); // no end of sentence
+    expect(src.logProb(`${src.words[30]}`)).toBe(-Infinity); // no end of sentence
     expect(src.logProb(' . ')).toBe(-Infinity); // empty sentence
   });
 });

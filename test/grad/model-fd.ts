@@ -79,7 +79,7 @@ export async function checkModelGradients(
   forward: ModelProto,
   gg: GradientGraph,
   b: Batch,
-  opts: { samples: number; eps: number; rtol: number; atolFrac: number; seed?: number },
+  opts: { samples: number; eps: number; rtol: number; atolFrac: number; seed?: number; extraFeeds?: Record<string, ort.Tensor> },
 ): Promise<GradCheck> {
   const weights = new Map(((forward.graph?.initializer ?? []) as TensorProto[]).map((t) => [t.name, t]));
   const s = await openSession(gg.model, { threads: 2 });
@@ -89,6 +89,7 @@ export async function checkModelGradients(
     input_ids: int64(b.ids, [b.batch, b.seq]),
     labels: int64(b.labels, [b.batch, b.seq]),
     loss_scale: scale,
+    ...opts.extraFeeds,
   };
   if (s.inputNames.includes('attention_mask')) feeds.attention_mask = int64(b.mask ?? b.ids.map(() => 1), [b.batch, b.seq]);
   const values = new Map<string, Floats>();

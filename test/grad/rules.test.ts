@@ -13,7 +13,11 @@ const pos = (...shape: number[]): { shape: number[]; positive: true } => ({ shap
 
 const CASES: Record<string, OpCase[]> = {
   Identity: [{ op: 'Identity', inputs: [x(2, 3)] }],
-  Dropout: [{ op: 'Dropout', inputs: [x(2, 3)] }],
+  Dropout: [
+    { op: 'Dropout', inputs: [x(2, 3)] },
+    // A ratio with training_mode false: still the identity.
+    { op: 'Dropout', inputs: [x(2, 3), { constant: Float64Array.of(0.3), dims: [] }, bools([], [0])] },
+  ],
   Cast: [{ op: 'Cast', inputs: [x(2, 3)], attrs: { to: 11 } }],
   Reshape: [{ op: 'Reshape', inputs: [x(2, 3, 2), i64(3, 4)] }],
   Flatten: [{ op: 'Flatten', inputs: [x(2, 3, 2)], attrs: { axis: 2 } }],
@@ -130,4 +134,34 @@ describe('gradient rules vs central finite differences', () => {
       });
     });
   }
+});
+
+describe('Dropout in training mode', () => {
+  // Its mask changes from run to run, so finite differences cannot check it; within one run the gradient must
+  // pass exactly through the kept units, scaled by 1 / (1 - ratio).
+  it('the gradient is the run\'s own mask / (1 - ratio)', async () => {
+    const { GraphBuilder } = await import('../../models/onnx/graph.js');
+    const { DataType } = await import('../../models/onnx/proto.js');
+    const { buildGradientOf } = await import('../../models/grad/index.js');
+    const { openSession } = await import('../../models/session.js');
+    const ort = await import('onnxruntime-node');
+    const g = new GraphBuilder();
+    g.input('x', DataType.FLOAT, [8, 16]);
+    const ratio = g.scalar(0.25);
+    const training = g.initializer('training', [], Uint8Array.of(1), DataType.BOOL);
+    const [y] = g.opN('Dropout', ['x', ratio, training], {}, { outputs: ['y', 'mask'] });
+    g.op('ReduceSum', [y!], { keepdims: 0 }, { outputs: ['loss'] });
+    g.output('loss', DataType.FLOAT, []);
+    const model = g.model({ name: 'dropout', opset: 17 });
+    const feeds = { x: new ort.Tensor('float32', new Float32Array(128).fill(1), [8, 16]) };
+    const gm = await buildGradientOf(model, { loss: 'loss', wrt: ['x'], feeds });
+    const s = await openSession(gm, { threads: 1 });
+    const r = await s.run(feeds);
+    await s.release();
+    const dx = r['grad.x']!.data as Float32Array;
+    const kept = dx.filter((v) => v !== 0).length;
+    expect(dx.every((v) => v === 0 || v === Math.fround(1 / 0.75))).toBe(true);
+    expect(kept).toBeGreaterThan(64); // about 96 of 128 kept
+    expect(Number(r.loss!.data[0])).toBeCloseTo(kept / 0.75, 3); // loss = sum of kept x / (1 - ratio): the same units
+  });
 });

@@ -67,8 +67,18 @@ function act(name: string, x: number): number {
   }
 }
 
+/**
+ * Dropout multipliers of ONE sequence, per layer (0 or 1/(1-p)), at HF OPT's train-mode sites: `attention`
+ * [heads, T, T] on the attention probabilities, `outProj` and `fc2` [T, H] before their residual adds.
+ */
+export interface NaiveDropout {
+  attention?: (layer: number) => ArrayLike<number>;
+  outProj?: (layer: number) => ArrayLike<number>;
+  fc2?: (layer: number) => ArrayLike<number>;
+}
+
 /** Logits [T, V] of ONE sequence (ids, mask of the same length T; mask 0 = padding), as HF OPT computes them. */
-export function naiveOptLogits(cfg: OptConfig, w: W, ids: number[], mask: number[]): Float64Array {
+export function naiveOptLogits(cfg: OptConfig, w: W, ids: number[], mask: number[], drop: NaiveDropout = {}): Float64Array {
   const T = ids.length;
   const H = cfg.hidden_size;
   const D = cfg.word_embed_proj_dim;
@@ -113,18 +123,22 @@ export function naiveOptLogits(cfg: OptConfig, w: W, ids: number[], mask: number
         const m = Math.max(...s);
         let z = 0;
         for (let j = 0; j < T; j++) z += (s[j] = Math.exp(s[j]! - m));
+        const am = drop.attention?.(l);
+        if (am) for (let j = 0; j < T; j++) s[j] = s[j]! * am[(a * T + i) * T + j]!;
         for (let j = 0; j < T; j++)
           for (let c = 0; c < hd; c++) ctx[i * H + a * hd + c] = ctx[i * H + a * hd + c]! + (s[j]! / z) * v[j * H + a * hd + c]!;
       }
     const o = lin(ctx, H, `${p}.self_attn.out_proj`);
-    for (let k2 = 0; k2 < h.length; k2++) o[k2] = o[k2]! + h[k2]!;
+    const om = drop.outProj?.(l);
+    for (let k2 = 0; k2 < h.length; k2++) o[k2] = o[k2]! * (om ? om[k2]! : 1) + h[k2]!;
     h = cfg.do_layer_norm_before ? o : ln(o, `${p}.self_attn_layer_norm`);
 
     x = cfg.do_layer_norm_before ? ln(h, `${p}.final_layer_norm`) : h;
     const f1 = lin(x, H, `${p}.fc1`);
     for (let k2 = 0; k2 < f1.length; k2++) f1[k2] = act(cfg.activation_function, f1[k2]!);
     const f2 = linear(f1, T, cfg.ffn_dim, get(w, `${p}.fc2.weight`), opt(`${p}.fc2.bias`));
-    for (let k2 = 0; k2 < h.length; k2++) f2[k2] = f2[k2]! + h[k2]!;
+    const fm = drop.fc2?.(l);
+    for (let k2 = 0; k2 < h.length; k2++) f2[k2] = f2[k2]! * (fm ? fm[k2]! : 1) + h[k2]!;
     h = cfg.do_layer_norm_before ? f2 : ln(f2, `${p}.final_layer_norm`);
   }
   if (cfg.do_layer_norm_before && !cfg._remove_final_layer_norm) h = ln(h, `${pre}.final_layer_norm`);

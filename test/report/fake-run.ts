@@ -16,11 +16,12 @@ export interface FakeRun {
 }
 
 /** Log-normal per-sample perplexities that narrow and shift down with the generation, plus a growing tail. */
-export function makeFakeRun(root: string, opts: { seeds?: number[]; generations?: number; samples?: number; histogramGenerations?: number[] } = {}): FakeRun {
+/** `degenerate`: generation-0 data that loop (rep-2 75%) and a generation-1 model 3x worse, for the guard. */
+export function makeFakeRun(root: string, opts: { seeds?: number[]; generations?: number; samples?: number; histogramGenerations?: number[]; degenerate?: boolean } = {}): FakeRun {
   const seeds = opts.seeds ?? [0, 1];
   const generations = Array.from({ length: opts.generations ?? 10 }, (_, g) => g);
   const samples = opts.samples ?? 200;
-  const testPerplexity = (seed: number, gen: number): number => 30 + 2.5 * gen + seed * 0.75;
+  const testPerplexity = (seed: number, gen: number): number => (opts.degenerate && gen > 0 ? 100 : 30 + 2.5 * gen + seed * 0.75);
   mkdirSync(root, { recursive: true });
   writeJsonAtomic(join(root, 'run.json'), {
     name: 'micro',
@@ -32,9 +33,13 @@ export function makeFakeRun(root: string, opts: { seeds?: number[]; generations?
       const ppl = Array.from({ length: samples }, () => Math.exp(Math.log(20 / (1 + 0.08 * gen)) + (0.6 / (1 + 0.15 * gen)) * rng.normal() + (rng.next() < 0.01 * gen ? 2 : 0)));
       const mean = ppl.reduce((a, b) => a + b, 0) / samples;
       const metrics: GenerationMetrics = {
-        schema_version: 1,
+        schema_version: 2,
+        setting: 'replace',
         generation: gen,
         seed,
+        base_test_perplexity: gen === 0 ? 45 + seed : null,
+        tail_mass_vs_gen0: { above_p99: 0.01 + 0.003 * gen },
+        truth: null,
         model: join(root, `seed-${seed}`, 'gen-0', 'model'),
         corpus: join(root, `seed-${seed}`, `gen-${gen}`, 'corpus'),
         samples,
@@ -44,7 +49,7 @@ export function makeFakeRun(root: string, opts: { seeds?: number[]; generations?
         mean_nll: Math.log(mean * 0.95),
         per_sample_ppl_mean: mean,
         per_sample_ppl_quantiles: quantiles(ppl),
-        rep2: 5 + 3 * gen,
+        rep2: opts.degenerate ? 75 : 5 + 3 * gen,
         rep3: 2 + 2 * gen,
         rep4: 1 + 1.5 * gen,
         distinct1: 0.3 - 0.01 * gen,

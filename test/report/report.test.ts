@@ -23,7 +23,7 @@ const figDir = () => join(run.root, 'report', 'figures');
 
 describe('collapse report', () => {
   it('writes every figure as SVG, PNG, Vega-Lite spec, CSV and JSON', () => {
-    expect(report.figures).toEqual(['ppl-histogram', 'ppl-ridgeline', 'test-perplexity', 'diversity', 'tail-mass']);
+    expect(report.figures).toEqual(['test-perplexity', 'ppl-histogram', 'ppl-ridgeline', 'diversity', 'tail-mass']);
     for (const id of report.figures)
       for (const ext of ['svg', 'png', 'vl.json', 'csv', 'json']) expect(statSync(join(figDir(), `${id}.${ext}`)).size, `${id}.${ext}`).toBeGreaterThan(100);
   });
@@ -47,7 +47,10 @@ describe('collapse report', () => {
       expect(r.hi).toBeCloseTo(Math.max(...vs), 10);
       expect(r.seeds).toBe(2);
     }
-    expect(readFileSync(join(figDir(), 'test-perplexity.csv'), 'utf8').split('\n')[0]).toBe('generation,mean,lo,hi,std,seeds');
+    expect(readFileSync(join(figDir(), 'test-perplexity.csv'), 'utf8').split('\n')[0]).toBe('generation,setting,mean,lo,hi,std,seeds');
+    // The zero-shot baseline (mean of the seeds' generation-0 records: 45 and 46) as a dashed rule.
+    const spec = readJson<{ layer: { data?: { values: { zero_shot: number }[] } }[] }>(join(figDir(), 'test-perplexity.vl.json'));
+    expect(spec.layer.find((l) => l.data)?.data?.values[0]?.zero_shot).toBeCloseTo(45.5, 10);
   });
 
   it('builds one self-contained page: inline figures, the metrics table, escaped examples across generations', () => {
@@ -61,6 +64,19 @@ describe('collapse report', () => {
     expect(html).toContain('&lt;b&gt;late&lt;/b&gt;');
     for (const g of run.generations) expect(html).toContain(`gen ${g} seed 0: the tower`);
     expect(html).toContain('Not evaluated yet');
+    expect(html).toContain('zero-shot): <b>45.5</b>');
+    expect(html).not.toContain('class="warning"');
+    expect(report.warnings).toEqual([]);
+  });
+
+  it('shows the degenerate-data guard as a banner naming the cause', async () => {
+    const bad = makeFakeRun(join(tmp, 'runs', 'bad'), { seeds: [0], generations: 2, degenerate: true });
+    const r = await buildReport(bad.root);
+    expect(r.warnings.join('\n')).toMatch(/rep-2 7\d\.\d% > 50%/);
+    expect(r.warnings.join('\n')).toMatch(/generation-1 test perplexity .* over 2x/);
+    const html = readFileSync(r.html, 'utf8');
+    expect(html).toContain('class="warning"');
+    expect(html).toMatch(/the model repeats itself/);
   });
 
   it('falls back to the generations present when the requested ones are missing', async () => {

@@ -16,6 +16,8 @@ const MICRO = [
   '--set', 'generations=2',
   '--set', 'threads=1',
   '--set', 'estimate=false',
+  // One setting (the tiny preset has two): the seeds directly under runs/NAME.
+  '--set', 'settings=[{name: replace, mix: {mode: replace}}]',
   '--set', 'data.blockSize=16',
   '--set', 'data.synthetic={trainRows: 24, validRows: 8, testRows: 8, seed: 7}',
   '--set', 'data.maxTrainBlocks=8',

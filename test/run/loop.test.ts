@@ -15,7 +15,9 @@ const CLI = join(REPO_ROOT, 'scripts', 'collapse.mjs');
 const MICRO = [
   '--set', 'generations=2',
   '--set', 'threads=1',
-  '--set', 'data.synthetic={trainRows: 40, validRows: 12, testRows: 12, seed: 7}',
+  // One setting: the run's seeds directly under runs/NAME.
+  '--set', 'settings=[{name: replace, mix: {mode: replace}}]',
+  '--set', 'data.synthetic={trainRows: 40, validRows: 12, testRows: 12, pretrainRows: 30, seed: 7}',
   '--set', 'model.pretrainEpochs=1',
   '--set', 'train={epochs: 2, batchSize: 8, microBatchSize: 8, lr: 0.001}',
   '--set', 'generate.batchSize=8',

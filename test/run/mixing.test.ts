@@ -6,9 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fixedFraction, readCorpus, writeCorpus, type CorpusRow } from '../../datasets/corpus.js';
-import { validateConfig } from '../../pipeline/run/config.js';
+import { runSettings, validateConfig } from '../../pipeline/run/config.js';
 import { RunLayout } from '../../pipeline/run/layout.js';
-import { makeStages, trainCorpusPath } from '../../pipeline/run/stages.js';
+import { mixTrainCorpus, trainCorpusPath } from '../../pipeline/run/mixing.js';
 
 const N = 40;
 const SIZE = 4;
@@ -27,7 +27,7 @@ function setup(): RunLayout {
   });
   writeCorpus(layout.split('train'), Array.from({ length: N }, (_, b) => row(b, b, null)), { blockSize: SIZE });
   for (let g = 0; g < 3; g++) {
-    writeCorpus(layout.corpus(SEED, g), Array.from({ length: N }, (_, b) => row(b, 1000 * (g + 1) + b, g)), { blockSize: SIZE });
+    writeCorpus(layout.corpus({ setting: 'replace', seed: SEED, gen: g }), Array.from({ length: N }, (_, b) => row(b, 1000 * (g + 1) + b, g)), { blockSize: SIZE });
   }
   return layout;
 }
@@ -36,8 +36,9 @@ const fills = (dir: string): number[] => [...readCorpus(dir).rowsIter()].map((r)
 
 async function mix(layout: RunLayout, mixCfg: unknown, gen: number): Promise<number[]> {
   const cfg = validateConfig({ mix: mixCfg, data: { blockSize: SIZE }, generate: { newTokens: SIZE } });
-  await makeStages().trainCorpus(cfg, layout, SEED, gen);
-  return fills(trainCorpusPath(layout, SEED, gen));
+  const at = { setting: 'replace', seed: SEED, gen };
+  mixTrainCorpus(layout, runSettings(cfg)[0]!, at);
+  return fills(trainCorpusPath(layout, at));
 }
 
 describe('mixing the next training corpus', () => {
