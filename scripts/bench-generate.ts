@@ -6,7 +6,8 @@
 //   npx tsx scripts/bench-generate.ts [--new-tokens 16] [--prompts 16] [--beams 5] [--threads 2] [--no-cache] [--provider cpu|cuda]
 // Measured 2026-11-30 side by side (issue #16; shared 2 cores at load 8-10, so CPU per token is the figure to
 // compare): before 38.9-40.7 ms CPU per token (12.3-16.3 tokens/s wall), after 24.2-25.2 ms (22.5-24.1 tokens/s
-// wall), i.e. ~80 tokens/s on 2 idle cores; same tokens checksum. --new-tokens 16 at load 5-6: 26.5-30.2 tokens/s
+// wall), i.e. ~80 tokens/s on 2 idle cores; same tokens checksum. Again at load 7-8: before 36.0-39.8 ms
+// (19.9-24.3 tokens/s), after 25.3-26.7 ms (30.0-33.5 tokens/s). --new-tokens 16 at load 5-6: 26.5-30.2 tokens/s
 // wall (29.7-33.6 ms CPU per token), before 19.8 (43.9 ms). --prompts 32: 28.1 ms per token, peak RSS 4.05 GB.
 // Any model directory (its generation plan: KV cache where its graph has one, else recomputation):
 //   npx tsx scripts/bench-generate.ts --model DIR [--no-cache]
