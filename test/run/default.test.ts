@@ -2,16 +2,14 @@
 // real CLI: one record per setting, seed and generation with every field the report and
 // scripts/check-default.ts read; and the degenerate-data guard, which a deliberately degenerate
 // configuration (greedy decoding of a barely trained model, no repetition penalty) must trigger.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { GenerationMetricsSchema } from '../../pipeline/eval/metrics-schema.js';
 import { runStatus } from '../../pipeline/run/status.js';
-import { REPO_ROOT } from '../helpers/shared.js';
+import { spawnCollapse } from '../helpers/cli.js';
 
-const CLI = join(REPO_ROOT, 'scripts', 'collapse.mjs');
 const micro = (generations: number) => [
   '--set', 'seeds=[0]',
   '--set', `generations=${generations}`,
@@ -22,16 +20,7 @@ const micro = (generations: number) => [
   '--set', 'eval.selfBleuSamples=10',
 ];
 
-function collapse(args: string[]): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CI: '1' } });
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.stdout.resume();
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stderr }));
-  });
-}
+const collapse = spawnCollapse;
 
 describe('the default (tiny preset) in miniature', () => {
   const runs = mkdtempSync(join(tmpdir(), 'collapse-default-'));

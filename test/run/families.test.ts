@@ -1,7 +1,6 @@
 // End to end on other families: `collapse run --set model.base=DIR` with a micro configuration on each
 // shared export (GPT-2, Llama, Llama with an Optimum KV cache): prepare with the model's tokenizer,
 // fine-tune the exported graph, generate through its interface (cache or recomputation), score, report.
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,9 +8,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { readCorpus } from '../../datasets/corpus.js';
 import { loadTokenizer } from '../../datasets/tokenizer.js';
 import { openModelDir } from '../../models/model-dir.js';
-import { REPO_ROOT, sharedPath } from '../helpers/shared.js';
+import { sharedPath } from '../helpers/shared.js';
+import { spawnCollapse } from '../helpers/cli.js';
 
-const CLI = join(REPO_ROOT, 'scripts', 'collapse.mjs');
 const MICRO = [
   '--set', 'generations=2',
   '--set', 'threads=1',
@@ -28,16 +27,7 @@ const MICRO = [
   '--set', 'eval.selfBleuSamples=4',
 ];
 
-function collapse(args: string[]): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CI: '1' } });
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.stdout.resume();
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stderr }));
-  });
-}
+const collapse = spawnCollapse;
 
 const base = mkdtempSync(join(tmpdir(), 'collapse-families-'));
 afterAll(() => rmSync(base, { recursive: true, force: true }));

@@ -1,29 +1,13 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it, vi } from 'vitest';
-import yargs from 'yargs';
-import theory from '../../scripts/commands/theory.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runTheory } from './run-theory.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'theory-cmd-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** Runs `collapse theory ...` through yargs with only this command loaded; returns stdout. */
-async function run(args: string[]): Promise<string> {
-  let out = '';
-  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => {
-    out += String(s);
-    return true;
-  });
-  try {
-    await yargs(args).command(theory).strict().fail((msg, err) => {
-      throw err ?? new Error(msg);
-    }).parseAsync();
-  } finally {
-    spy.mockRestore();
-  }
-  return out;
-}
+const run = runTheory;
 
 describe('collapse theory', () => {
   it('discrete with explicit probabilities writes tables and prints a summary', async () => {

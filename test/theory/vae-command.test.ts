@@ -1,29 +1,14 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it, vi } from 'vitest';
-import yargs from 'yargs';
-import theory from '../../scripts/commands/theory.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runTheory } from './run-theory.js';
 import { collapse, expectFailure, snapshot } from '../bad-inputs/harness.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'theory-vae-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function run(args: string[]): Promise<string> {
-  let out = '';
-  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => {
-    out += String(s);
-    return true;
-  });
-  try {
-    await yargs(args).command(theory).strict().fail((msg, err) => {
-      throw err ?? new Error(msg);
-    }).parseAsync();
-  } finally {
-    spy.mockRestore();
-  }
-  return out;
-}
+const run = runTheory;
 
 describe('collapse theory vae', () => {
   it('runs on the bundled digits with small settings and writes the table and summary', async () => {
