@@ -295,44 +295,45 @@ function cropKernel(c: GradContext, x: string, have: number[], kernel: number[])
 const convLength = (len: number, k: number, stride: number, dilation: number, padBegin: number, padEnd: number): number =>
   Math.floor((len + padBegin + padEnd - ((k - 1) * dilation + 1)) / stride) + 1;
 
+/** What both convolution rules read: inputs, output gradient, geometry and shapes. */
+function convParts(n: NodeProto, dy: Grad[], c: GradContext) {
+  const [x, w, b] = [inp(n, 0), inp(n, 1), inp(n, 2)];
+  return { x, w, b, d: first(dy), geo: convGeometry(n, c), xs: c.shape(x), ys: c.shape(out(n)) };
+}
+
+/**
+ * The weight gradient of either op: Conv of `data`^T (batch <-> channels) with `kern`^T as the kernel, dilated
+ * by the stride and strided by the dilation, cropped to the kernel. For Conv data = x and kern = dy
+ * (dW[co, ci, k] = sum_{n, o} dy[n, co, o] x[n, ci, o*s + k*dil - pad]); for ConvTranspose data = dy, kern = x.
+ */
+function correlationGrad(c: GradContext, geo: ConvGeometry, data: string, dataShape: number[], kern: string, kernShape: number[]): string {
+  const { spatial, kernel, strides, dilations, pads } = geo;
+  const corr = c.g.op('Conv', [swapFirstTwo(c, data, dataShape.length), swapFirstTwo(c, kern, kernShape.length)], { strides: dilations, dilations: strides, pads });
+  const have = kernel.map((_, i) => convLength(dataShape[2 + i]!, kernShape[2 + i]!, dilations[i]!, strides[i]!, pads[i]!, pads[spatial + i]!));
+  return cropKernel(c, swapFirstTwo(c, corr, dataShape.length), have, kernel);
+}
+
+/** The bias gradient of either op: dy summed over the batch and every spatial axis. */
+const convBiasGrad = (c: GradContext, geo: ConvGeometry, b: string, d: string): string | null =>
+  b ? c.reduce('ReduceSum', d, [0, ...geo.kernel.map((_, i) => i + 2)], false) : null;
+
 /** y = Conv(x, W [Cout, Cin, k...], b). */
 const convGrad: GradRule = (n, dy, c) => {
-  const g = c.g;
-  const [x, w, b] = [inp(n, 0), inp(n, 1), inp(n, 2)];
-  const d = first(dy);
-  const geo = convGeometry(n, c);
-  const xs = c.shape(x);
-  const ys = c.shape(out(n));
+  const { x, w, b, d, geo, xs, ys } = convParts(n, dy, c);
   const { spatial, kernel, strides, dilations, pads } = geo;
   // dx: the transposed convolution of dy with the same weight; output_padding restores rows the stride skipped.
   const outputPadding = kernel.map((k, i) => xs[2 + i]! - ((ys[2 + i]! - 1) * strides[i]! - pads[i]! - pads[spatial + i]! + (k - 1) * dilations[i]! + 1));
-  const dx = g.op('ConvTranspose', [d, w], { strides, pads, dilations, output_padding: outputPadding });
-  // dW[co, ci, k] = sum_{n, o} dy[n, co, o] x[n, ci, o*s + k*dil - pad]: Conv of x^T (batch <-> channels) with
-  // dy^T as the kernel, dilated by the stride and strided by the dilation.
-  const corr = g.op('Conv', [swapFirstTwo(c, x, xs.length), swapFirstTwo(c, d, ys.length)], { strides: dilations, dilations: strides, pads });
-  const have = kernel.map((_, i) => convLength(xs[2 + i]!, ys[2 + i]!, dilations[i]!, strides[i]!, pads[i]!, pads[spatial + i]!));
-  const dw = cropKernel(c, swapFirstTwo(c, corr, xs.length), have, kernel);
-  const db = b ? c.reduce('ReduceSum', d, [0, ...kernel.map((_, i) => i + 2)], false) : null;
-  return [dx, dw, db];
+  const dx = c.g.op('ConvTranspose', [d, w], { strides, pads, dilations, output_padding: outputPadding });
+  return [dx, correlationGrad(c, geo, x, xs, d, ys), convBiasGrad(c, geo, b, d)];
 };
 
 /** y = ConvTranspose(x, W [Cin, Cout, k...], b). */
 const convTransposeGrad: GradRule = (n, dy, c) => {
-  const g = c.g;
-  const [x, w, b] = [inp(n, 0), inp(n, 1), inp(n, 2)];
-  const d = first(dy);
-  const geo = convGeometry(n, c);
-  const xs = c.shape(x);
-  const ys = c.shape(out(n));
-  const { spatial, kernel, strides, dilations, pads } = geo;
+  const { x, w, b, d, geo, xs, ys } = convParts(n, dy, c);
+  const { strides, pads, dilations } = geo;
   // dx: the forward convolution of dy with the same weight (rows added by output_padding fall outside every window).
-  const dx = g.op('Conv', [d, w], { strides, pads, dilations });
-  // dW[ci, co, k] = sum_{n, i} x[n, ci, i] dy[n, co, i*s + k*dil - pad]: Conv of dy^T with x^T as the kernel.
-  const corr = g.op('Conv', [swapFirstTwo(c, d, ys.length), swapFirstTwo(c, x, xs.length)], { strides: dilations, dilations: strides, pads });
-  const have = kernel.map((_, i) => convLength(ys[2 + i]!, xs[2 + i]!, dilations[i]!, strides[i]!, pads[i]!, pads[spatial + i]!));
-  const dw = cropKernel(c, swapFirstTwo(c, corr, ys.length), have, kernel);
-  const db = b ? c.reduce('ReduceSum', d, [0, ...kernel.map((_, i) => i + 2)], false) : null;
-  return [dx, dw, db];
+  const dx = c.g.op('Conv', [d, w], { strides, pads, dilations });
+  return [dx, correlationGrad(c, geo, d, ys, x, xs), convBiasGrad(c, geo, b, d)];
 };
 
 export const RULES: Record<string, GradRule> = {
