@@ -9,6 +9,8 @@
 // wall), i.e. ~80 tokens/s on 2 idle cores; same tokens checksum. Again at load 7-8: before 36.0-39.8 ms
 // (19.9-24.3 tokens/s), after 25.3-26.7 ms (30.0-33.5 tokens/s). --new-tokens 16 at load 5-6: 26.5-30.2 tokens/s
 // wall (29.7-33.6 ms CPU per token), before 19.8 (43.9 ms). --prompts 32: 28.1 ms per token, peak RSS 4.05 GB.
+// At low load (0.3-1.3), one sitting: before 71.9 tokens/s, after 80.3-82.4 (20.3-20.8 ms CPU per token, 2.8 GB);
+// --new-tokens 16: 61.0 tokens/s (PyTorch 1.13 reference above: 13.4).
 // Any model directory (its generation plan: KV cache where its graph has one, else recomputation):
 //   npx tsx scripts/bench-generate.ts --model DIR [--no-cache]
 // Measured 2026-11-30 (2 shared cores): the tiny Llamas of ../shared/models, --prompts 4 --prompt-len 64
