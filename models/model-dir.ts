@@ -8,6 +8,7 @@
 // OPT directories with HF-named weights can be rebuilt from config + weights (models/opt); any other
 // family runs on its exported graph, as long as that graph has the standard interface.
 import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readJsonFile } from './util/json.js';
 import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { describeCausalLm, describeInterface, type CausalLm, type KvHints } from './causal-lm.js';
@@ -116,14 +117,6 @@ export interface ModelDir {
   producer: string;
 }
 
-function readJson(path: string): Json {
-  try {
-    return JSON.parse(readFileSync(path, 'utf8')) as Json;
-  } catch (e) {
-    throw new Error(`cannot read ${path}: ${(e as Error).message}`);
-  }
-}
-
 const num = (raw: Json, ...keys: string[]): number | null => {
   for (const k of keys) if (typeof raw[k] === 'number') return raw[k] as number;
   return null;
@@ -209,7 +202,7 @@ export function openModelDir(dir: string): ModelDir {
   if (!existsSync(dir)) throw new Error(`model directory ${dir} does not exist (create one with \`collapse model init\` or \`collapse model import\`)`);
   const configPath = join(dir, CONFIG_FILE);
   if (!existsSync(configPath)) throw new Error(`${dir} is not a model directory: ${CONFIG_FILE} is missing`);
-  const raw = readJson(configPath);
+  const raw = readJsonFile<Json>(configPath);
   const config = readModelConfig(raw, configPath);
   // The OPT config must be valid where the graph is rebuilt from it (HF-named weights); an exported OPT
   // graph runs on its own, so a config this project cannot rebuild from does not stop it.
@@ -223,7 +216,7 @@ export function openModelDir(dir: string): ModelDir {
     }
   }
   const genPath = join(dir, GENERATION_CONFIG_FILE);
-  const generationConfig = existsSync(genPath) ? readJson(genPath) : opt ? generationConfigJson(opt) : {};
+  const generationConfig = existsSync(genPath) ? readJsonFile<Json>(genPath) : opt ? generationConfigJson(opt) : {};
   const generation = generationSettings(generationConfig, raw, dir);
   const hints: KvHints = { kvHeads: config.kvHeads ?? undefined, headDim: config.headDim ?? undefined };
   const graphs = GRAPH_FILES.filter((rel) => existsSync(join(dir, rel))).map((rel) => readGraphFile(dir, rel, hints));
@@ -610,7 +603,7 @@ export function writeFinetuned(src: TrainingSource, weights: Map<string, Float32
     saveModel(model, out);
     wroteData ||= existsSync(`${out}_data`);
   }
-  if (wroteData) writeJsonAtomic(join(outDir, CONFIG_FILE), markExternalData(readJson(join(outDir, CONFIG_FILE)), outDir));
+  if (wroteData) writeJsonAtomic(join(outDir, CONFIG_FILE), markExternalData(readJsonFile<Json>(join(outDir, CONFIG_FILE)), outDir));
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -630,7 +623,7 @@ function checkpointFiles(hfDir: string): string[] {
   if (existsSync(single)) return [single];
   const index = join(hfDir, 'model.safetensors.index.json');
   if (existsSync(index)) {
-    const map = (readJson(index).weight_map ?? {}) as Record<string, string>;
+    const map = (readJsonFile<Json>(index).weight_map ?? {}) as Record<string, string>;
     return [...new Set(Object.values(map))].map((f) => join(hfDir, f));
   }
   if (existsSync(join(hfDir, 'pytorch_model.bin')))
@@ -651,7 +644,7 @@ function checkpointFiles(hfDir: string): string[] {
 export function importHfCheckpoint(hfDir: string, outDir: string): { config: OptConfig; ignored: string[] } {
   const configPath = join(hfDir, CONFIG_FILE);
   if (!existsSync(configPath)) throw new Error(`${hfDir}: ${CONFIG_FILE} is missing (is this a Hugging Face model directory?)`);
-  const raw = readJson(configPath);
+  const raw = readJsonFile<Json>(configPath);
   const family = readModelConfig(raw, configPath).family;
   if (family !== 'opt')
     throw new Error(
@@ -684,7 +677,7 @@ export function importHfCheckpoint(hfDir: string, outDir: string): { config: Opt
     config,
     weights,
     tokenizerFiles,
-    generationConfig: existsSync(genPath) ? readJson(genPath) : generationConfigJson(config),
+    generationConfig: existsSync(genPath) ? readJsonFile<Json>(genPath) : generationConfigJson(config),
   });
   return { config, ignored };
 }

@@ -1,7 +1,8 @@
 // Reads what the evaluate step left in a run directory (paths from RunLayout): run.json and, per setting,
 // seed and generation, metrics.json and sample_ppl.json. Generations whose evaluation has not finished yet
 // are listed as pending, not an error, so that a report can be drawn while a run is still going.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { readJsonFile } from '../../models/util/json.js';
 import { join } from 'node:path';
 import { readGenerationMetrics, readSamplePpl, type GenerationMetrics } from '../eval/metrics-schema.js';
 import { RunLayout } from '../run/layout.js';
@@ -29,7 +30,7 @@ export function readRunData(root: string): RunData {
   if (!existsSync(root)) throw new Error(`run directory not found: ${root}`);
   const layout = RunLayout.open(root);
   let manifest: Record<string, unknown> | null = null;
-  if (existsSync(layout.manifest)) manifest = JSON.parse(readFileSync(layout.manifest, 'utf8')) as Record<string, unknown>;
+  if (existsSync(layout.manifest)) manifest = readJsonFile<Record<string, unknown>>(layout.manifest);
   const dirs = layout.generationsOnDisk();
   if (dirs.length === 0) throw new Error(`${root} has no seed-S/gen-K directories: is it a run directory (runs/NAME)? Run \`collapse run\` first`);
   const metrics: GenerationMetrics[] = [];

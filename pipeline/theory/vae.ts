@@ -8,6 +8,7 @@
 // Every generation draws from its own generators (runRng(seed, 2g) for training, runRng(seed, 2g + 1) for the
 // measurements), so a resumed run reproduces an uninterrupted one bit for bit.
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { readJsonFile } from '../../models/util/json.js';
 import { join } from 'node:path';
 import type { ImageSet } from '../../datasets/digit-images.js';
 import { writeFileAtomic, writeJsonAtomic } from '../../models/util/atomic.js';
@@ -171,7 +172,7 @@ function loadGeneration(dir: string, fingerprint: string, k: number, arch: VaeAr
   const meta = join(dir, `gen-${k}.json`);
   const weights = join(dir, `gen-${k}.weights.f32`);
   if (!existsSync(meta) || !existsSync(weights)) return null;
-  const c = JSON.parse(readFileSync(meta, 'utf8')) as Checkpoint;
+  const c = readJsonFile<Checkpoint>(meta);
   if (c.fingerprint !== fingerprint) {
     throw new Error(`--resume: ${meta} was made with other options or data; rerun with the same options, or without --resume to start over`);
   }
