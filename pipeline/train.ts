@@ -1,7 +1,7 @@
 // Fine-tuning a model directory on a block corpus: the programmatic API behind `collapse train`, and what the
 // generational loop calls. Builds (or reuses) the training artifact, runs the resumable loop, and writes the
 // best epoch's weights as a model directory in the family and layout of its input (models/model-dir.ts).
-import { createHash } from 'node:crypto';
+import { sha256 } from '../models/util/sha256.js';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { readBlocks } from '../datasets/corpus.js';
@@ -94,7 +94,7 @@ export function finetuneResumeKey(o: FinetuneOptions, valid: BlockCorpus | null,
   // Options added later enter the key only when they differ from their default, so that outputs and checkpoints
   // made before they existed still match.
   for (const [k, d] of Object.entries(LATER_DEFAULTS)) if (resolved[k] === d) delete resolved[k];
-  const validSha = valid ? createHash('sha256').update(new Uint8Array(valid.ids.buffer, valid.ids.byteOffset, valid.ids.byteLength)).digest('hex') : null;
+  const validSha = valid ? sha256(new Uint8Array(valid.ids.buffer, valid.ids.byteOffset, valid.ids.byteLength)) : null;
   return { model: modelSha, valid: validSha, ...Object.fromEntries(Object.entries(resolved).sort(([a], [b]) => (a < b ? -1 : 1))) };
 }
 
