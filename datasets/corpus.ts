@@ -26,10 +26,10 @@ import {
   vectorFromArray,
   type Data,
 } from 'apache-arrow';
-import { ensureDir, tmpName, writeFileAtomic, writeJsonAtomic } from '../models/util/atomic.js';
-import { readJsonFile } from '../models/util/json.js';
-import { Rng } from '../models/util/rng.js';
-import { sha256 } from '../models/util/sha256.js';
+import { ensureDir, tmpName, writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
+import { readJsonFile } from '../util/json.js';
+import { Rng } from '../util/rng.js';
+import { sha256 } from '../util/sha256.js';
 
 export const CORPUS_FORMAT = 'model-collapse-corpus';
 export const CORPUS_SCHEMA_VERSION = 1;

@@ -5,7 +5,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
-import { decodePngGray } from '../models/util/png.js';
+import { decodePngGray } from '../util/png.js';
 
 export interface ImageSet {
   /** Row-major [count, height, width], values in [0, 1]. */

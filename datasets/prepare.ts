@@ -1,16 +1,16 @@
 // Source rows -> tokenized run_clm blocks -> an Arrow corpus (generation 0, origin 'original').
 // Shared by `collapse prepare` and the generational loop.
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { writeDirAtomic } from '../models/util/atomic.js';
+import { writeDirAtomic } from '../util/atomic.js';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { progress } from '../pipeline/progress.js';
+import { progress } from '../util/progress.js';
 import { groupTexts, tokenizeRows, type BlockCounts, type Blocks } from './blocks.js';
 import { writeCorpus, type CorpusManifest, type CorpusRow } from './corpus.js';
 import { SyntheticSource, type SyntheticConfig } from './synthetic.js';
 import { tinyTokenizerFiles } from './tiny-tokenizer.js';
 import { loadTokenizer, type LoadedTokenizer } from './tokenizer.js';
-import { sha256 } from '../models/util/sha256.js';
+import { sha256 } from '../util/sha256.js';
 import { loadWikitext } from './wikitext.js';
 
 export interface SourceRows {

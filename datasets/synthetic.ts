@@ -20,7 +20,7 @@
 // Exact probabilities: a window of tokens is scored by the forward algorithm over the K topics (the
 // topic's posterior given the window so far), so log p(continuation | prompt) is exact for a prompt that
 // starts a row, and conditional on the prompt's first token otherwise.
-import { Rng } from '../models/util/rng.js';
+import { Rng } from '../util/rng.js';
 
 export const END_OF_SENTENCE = '.';
 /** The token that separates rows (the tiny tokenizer prepends it to each row): the topic is drawn anew. */

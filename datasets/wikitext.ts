@@ -10,9 +10,9 @@
 //      beside the file and checked on every later use).
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { writeFileAtomic } from '../models/util/atomic.js';
-import { cacheDir } from '../models/util/cache.js';
-import { sha256 } from '../models/util/sha256.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { cacheDir } from '../util/cache.js';
+import { sha256 } from '../util/sha256.js';
 
 export const WIKITEXT_VARIANTS = ['wikitext-2-raw-v1', 'wikitext-2-v1'] as const;
 export type WikitextVariant = (typeof WIKITEXT_VARIANTS)[number];

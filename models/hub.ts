@@ -4,9 +4,9 @@
 // says how to point at local files instead. Each file is written atomically with its sha256 beside it.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic } from './util/atomic.js';
-import { cacheDir } from './util/cache.js';
-import { sha256 } from './util/sha256.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { cacheDir } from '../util/cache.js';
+import { sha256 } from '../util/sha256.js';
 
 export const HUB_MODEL_FILES = {
   required: ['config.json'],

@@ -8,7 +8,7 @@
 // OPT directories with HF-named weights can be rebuilt from config + weights (models/opt); any other
 // family runs on its exported graph, as long as that graph has the standard interface.
 import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { readJsonFile } from './util/json.js';
+import { readJsonFile } from '../util/json.js';
 import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { describeCausalLm, describeInterface, type CausalLm, type KvHints } from './causal-lm.js';
@@ -18,7 +18,7 @@ import { checkWeights, DECODER, EMBED_TOKENS, LM_HEAD, optParamSpecs, type Weigh
 import { loadModel, saveModel } from './onnx/io.js';
 import { DataType, decodeModel, encodeModel, makeTensor, onnx, tensorValues, type ModelProto, type TensorProto } from './onnx/proto.js';
 import { readSafetensors, readSafetensorsHeader, writeSafetensors } from './safetensors.js';
-import { ensureDir, tmpName, writeJsonAtomic } from './util/atomic.js';
+import { ensureDir, tmpName, writeJsonAtomic } from '../util/atomic.js';
 
 export const CONFIG_FILE = 'config.json';
 export const GENERATION_CONFIG_FILE = 'generation_config.json';

@@ -4,7 +4,7 @@
 // the format in ~200 lines: reading F32/F16/BF16/F64 (as Float32Array), I64 and I32; writing F32/I64/I32.
 // Every check names the file and the tensor, so that a truncated download is obvious.
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { writeFileAtomic } from './util/atomic.js';
+import { writeFileAtomic } from '../util/atomic.js';
 
 export type SafeDtype = 'F32' | 'F16' | 'BF16' | 'F64' | 'I64' | 'I32';
 const DTYPE_BYTES: Record<SafeDtype, number> = { F32: 4, F16: 2, BF16: 2, F64: 8, I64: 8, I32: 4 };

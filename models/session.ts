@@ -18,7 +18,7 @@ export interface SessionConfig {
   optimization?: 'disabled' | 'basic' | 'extended' | 'all';
   /** CUDA device id. */
   deviceId?: number;
-  /** onnxruntime's CPU memory arena (default on). Training turns it off when glibc keeps large blocks itself (models/util/malloc.ts). */
+  /** onnxruntime's CPU memory arena (default on). Training turns it off when glibc keeps large blocks itself (util/malloc.ts). */
   memArena?: boolean;
   /** onnxruntime's memory-pattern planning (default on): preallocates one block for all intermediates. */
   memPattern?: boolean;

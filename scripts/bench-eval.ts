@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { saveModel } from '../models/onnx/io.js';
 import { buildOptForward, initOptWeights, OPT_125M } from '../models/opt/index.js';
 import { floatData, i64, openSession, type Provider } from '../models/session.js';
-import { Rng } from '../models/util/rng.js';
+import { Rng } from '../util/rng.js';
 import { openScorer, scoreBlocks } from '../pipeline/eval/perplexity.js';
 
 const { values } = parseArgs({

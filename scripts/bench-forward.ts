@@ -13,7 +13,7 @@ import { buildOptForward } from '../models/opt/graph.js';
 import { initOptWeights, optParamCount } from '../models/opt/weights.js';
 import { saveModel } from '../models/onnx/io.js';
 import { i64, openSession, type Provider } from '../models/session.js';
-import { Rng } from '../models/util/rng.js';
+import { Rng } from '../util/rng.js';
 
 const { values: a } = parseArgs({
   options: {

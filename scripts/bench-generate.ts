@@ -26,7 +26,7 @@ import type { ModelProto } from '../models/onnx/proto.js';
 import { OPT_125M, TINY_CONFIG } from '../models/opt/config.js';
 import { buildOptForward } from '../models/opt/graph.js';
 import { optParamSpecs, type Weights } from '../models/opt/weights.js';
-import { Rng } from '../models/util/rng.js';
+import { Rng } from '../util/rng.js';
 import { beamSearch } from '../pipeline/generate/beam-search.js';
 import { openDecoder, type Decoder } from '../pipeline/generate/decoder.js';
 

@@ -3,8 +3,8 @@
 //   GMM, 2 full-covariance components, N = 1000 points, 2000 generations, EM tol 1e-5 / at most 2000 iterations.
 // Usage: npx tsx scripts/bench-theory.ts [--quick]
 import { cpus, loadavg } from 'node:os';
-import { simulateGaussian } from '../pipeline/theory/gaussian.js';
-import { simulateGmm } from '../pipeline/theory/gmm.js';
+import { simulateGaussian } from '../theory/gaussian.js';
+import { simulateGmm } from '../theory/gmm.js';
 
 const quick = process.argv.includes('--quick');
 const scale = quick ? 10 : 1;

@@ -42,8 +42,8 @@ import type { ForwardSource } from '../models/model-dir.js';
 import { buildArtifact, loadArtifact } from '../models/train/artifact.js';
 import { TrainEngine } from '../models/train/engine.js';
 import { buildOptForward, initOptWeights, OPT_125M } from '../models/opt/index.js';
-import { withHeapTunables, withoutHeapTunables } from '../models/util/malloc.js';
-import { Rng } from '../models/util/rng.js';
+import { withHeapTunables, withoutHeapTunables } from '../util/malloc.js';
+import { Rng } from '../util/rng.js';
 import { countTargets, microBatches } from '../pipeline/train/loop.js';
 
 const a = yargs(hideBin(process.argv))
@@ -55,7 +55,7 @@ const a = yargs(hideBin(process.argv))
   .option('mode', { choices: ['split', 'fused'] as const, default: 'split' as const, describe: 'split: grad graph + chunked update graphs; fused: one graph (accum 1 only)' })
   .option('provider', { choices: ['cpu', 'cuda'] as const, default: 'cpu' as const, describe: 'onnxruntime execution provider' })
   .option('torch', { choices: ['auto', 'off'] as const, default: 'auto' as const })
-  .option('malloc', { choices: ['heap', 'default'] as const, default: 'heap' as const, describe: "heap: glibc tunables of the `collapse` bin (models/util/malloc.ts); default: glibc's defaults" })
+  .option('malloc', { choices: ['heap', 'default'] as const, default: 'heap' as const, describe: "heap: glibc tunables of the `collapse` bin (util/malloc.ts); default: glibc's defaults" })
   .option('torch-malloc', { choices: ['default', 'heap'] as const, default: 'default' as const, describe: 'the allocator setting of the PyTorch reference' })
   .option('artifact', { type: 'string', describe: 'Artifact directory (default: a temp dir, built first)' })
   .option('dropout', { type: 'number', default: 0, describe: 'Also measure training with this OPT dropout (after out_proj and fc2), side by side with none' })

@@ -443,7 +443,7 @@ export const RULES: Record<string, GradRule> = {
   },
   Slice: sliceGrad,
 
-  // Convolutional VAE (pipeline/theory/vae.ts).
+  // Convolutional VAE (theory/vae.ts).
   Conv: convGrad,
   ConvTranspose: convTransposeGrad,
   Softplus: unary((n, d, c) => c.g.op('Mul', [d, c.g.op('Sigmoid', [inp(n, 0)])])),

@@ -2,7 +2,7 @@
 // 2 GB message limit work, and so that onnxruntime can memory-map weights. Writes are atomic.
 import { closeSync, existsSync, openSync, readFileSync, readSync, renameSync, writeSync, fstatSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { tmpName } from '../util/atomic.js';
+import { tmpName } from '../../util/atomic.js';
 import { decodeModel, encodeModel, onnx, type ModelProto, type TensorProto } from './proto.js';
 
 export interface SaveOptions {

@@ -1,6 +1,6 @@
 // OPT parameters under their Hugging Face names (`model.decoder.layers.0.self_attn.q_proj.weight`, ...),
 // their shapes (linear weights [out, in] as PyTorch stores them) and HF's `_init_weights` initialisation.
-import { Rng } from '../util/rng.js';
+import { Rng } from '../../util/rng.js';
 import { hasFinalLayerNorm, hasProjections, type OptConfig } from './config.js';
 
 export type Weights = Map<string, Float32Array>;

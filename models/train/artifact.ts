@@ -18,13 +18,13 @@ import { loadModel, saveModel } from '../onnx/io.js';
 import { DataType, dimsOf, tensorValues, valueInfo, type GraphProto, type ModelProto, type TensorProto } from '../onnx/proto.js';
 import { modelSha256, structureHash, type ForwardSource } from '../model-dir.js';
 import { buildOptForward, type DropoutRates } from '../opt/index.js';
-import { writeDirAtomic, writeJsonAtomic } from '../util/atomic.js';
-import { cacheDir } from '../util/cache.js';
+import { writeDirAtomic, writeJsonAtomic } from '../../util/atomic.js';
+import { cacheDir } from '../../util/cache.js';
 import type { EngineGraphs, EngineSpec } from './engine.js';
 import { fuseStep } from './fuse.js';
 import { buildFlatUpdateGraph, buildNormGraph, noDecayOf, type DecayExclude, type OptimizerConfig, type ParamSpec } from './optimizers.js';
 import { readTensorFile, writeTensorFile, type TensorMap } from './tensor-file.js';
-import { readJsonFile } from '../util/json.js';
+import { readJsonFile } from '../../util/json.js';
 
 export const ARTIFACT_FORMAT = 'collapse-train-artifact';
 export const ARTIFACT_VERSION = 3;

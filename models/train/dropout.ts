@@ -1,7 +1,7 @@
 // Dropout masks for the training graphs (see models/grad `dropout: 'masks'`): each mask is drawn from a
 // counter-based stream seeded by (run seed, optimizer step, micro-batch, site), so the masks of a step do not
 // depend on anything that happened before it and a resumed run replays them exactly.
-import { seedOf } from '../util/rng.js';
+import { seedOf } from '../../util/rng.js';
 import type { DropoutMask } from '../grad/index.js';
 
 /** Where a micro-batch sits in a run: what its dropout masks are a function of. */

@@ -18,8 +18,8 @@ import { existsSync } from 'node:fs';
 import { loadModel } from '../onnx/io.js';
 import { numel, type ModelProto } from '../onnx/proto.js';
 import { openSession, type Provider } from '../session.js';
-import { collectGarbage } from '../util/gc.js';
-import { heapKeepsLargeBlocks } from '../util/malloc.js';
+import { collectGarbage } from '../../util/gc.js';
+import { heapKeepsLargeBlocks } from '../../util/malloc.js';
 import { accName, accumulatingGrad } from './fuse.js';
 import { gradName, momentKinds, momentName, newName, updateScalars, UPDATE_CHUNK_ELEMENTS, UPDATE_SCALARS, type OptimizerConfig, type ParamSpec } from './optimizers.js';
 import type { TensorMap } from './tensor-file.js';
@@ -63,7 +63,7 @@ export interface SessionOpts {
 
 /**
  * Opens a training session. onnxruntime's CPU arena is on only when glibc would map every large block fresh from
- * the kernel (see models/util/malloc.ts: with the CLI's heap tunables the arena only adds slack). Memory-pattern
+ * the kernel (see util/malloc.ts: with the CLI's heap tunables the arena only adds slack). Memory-pattern
  * planning stays off (a preplanned block per run: +140 MB, same speed), and so does spinning: the gradient,
  * norm and update sessions run in turn on the same cores, and one session's spinning threads slowed the next
  * (OPT-125m AdamW update: 1.9 -> 0.9 s/step without spinning).

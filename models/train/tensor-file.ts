@@ -1,7 +1,7 @@
 // Float32 tensor maps on disk in the safetensors layout (8-byte header length, JSON header, raw data), used for
 // checkpoints, artifact weights and best-epoch weights. Written atomically; reads check sizes.
 import { closeSync, openSync, readSync, fstatSync, existsSync } from 'node:fs';
-import { writeFileAtomic } from '../util/atomic.js';
+import { writeFileAtomic } from '../../util/atomic.js';
 
 export type TensorMap = Map<string, Float32Array>;
 

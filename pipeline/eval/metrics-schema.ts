@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { writeJsonAtomic } from '../../models/util/atomic.js';
+import { writeJsonAtomic } from '../../util/atomic.js';
 
 export const METRICS_FILE = 'metrics.json';
 export const SAMPLE_PPL_FILE = 'sample_ppl.json';

@@ -11,8 +11,8 @@ import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, linkSync, readdirSync, readFileSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { GraphBuilder, opsetOf } from '../../models/onnx/graph.js';
-import { ensureDir, writeDirAtomic, writeFileAtomic } from '../../models/util/atomic.js';
-import { cacheDir } from '../../models/util/cache.js';
+import { ensureDir, writeDirAtomic, writeFileAtomic } from '../../util/atomic.js';
+import { cacheDir } from '../../util/cache.js';
 import { DataType, decodeModel, encodeModel, onnx, valueInfo, type GraphProto, type ModelProto, type NodeProto } from '../../models/onnx/proto.js';
 
 export const NLL_OUTPUT = 'nll';

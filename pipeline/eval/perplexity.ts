@@ -10,7 +10,7 @@ import { CONFIG_FILE, forwardGraph, GRAPH_FILES, openModelDir } from '../../mode
 import type { ort } from '../../models/session.js';
 import { floatData, openSession, type Provider } from '../../models/session.js';
 import { decodeModel } from '../../models/onnx/proto.js';
-import { progress } from '../progress.js';
+import { progress } from '../../util/progress.js';
 import { cachedNllGraph, NLL_OUTPUT } from './nll-head.js';
 
 /** Token blocks, row-major: `rows` blocks of `blockSize` ids (the in-memory corpus form). */

@@ -6,7 +6,7 @@
 //              sampled sequences as references. BLEU: clipped (modified) n-gram precision for n = 1..4, uniform
 //              weights, brevity penalty with the closest reference length (ties: the shorter), and smoothing
 //              method 1 of Chen & Cherry (2014) as in NLTK/Texygen: a zero match count is replaced by eps = 0.1.
-import { Rng } from '../../models/util/rng.js';
+import { Rng } from '../../util/rng.js';
 
 export type Sequence = ArrayLike<number>;
 

@@ -22,10 +22,10 @@ import {
 import { loadTokenizer, type Tokenizer } from '../../datasets/tokenizer.js';
 import { generationPlan, modelSha256, openModelDir, type GenerationPlan } from '../../models/model-dir.js';
 import type { Provider } from '../../models/session.js';
-import { keyChanges } from '../../models/util/resume-key.js';
-import { sha256 } from '../../models/util/sha256.js';
+import { keyChanges } from '../../util/resume-key.js';
+import { sha256 } from '../../util/sha256.js';
 import { checkModelFits, checkWritable } from '../preflight.js';
-import { progress } from '../progress.js';
+import { progress } from '../../util/progress.js';
 import { beamSearch, type GenerationResult } from './beam-search.js';
 import { openDecoder, type Decoder } from './decoder.js';
 import { sampleSearch } from './sampling.js';

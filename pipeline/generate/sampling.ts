@@ -4,7 +4,7 @@
 // A row that emits EOS is finished; it is padded with pad id, and decoding stops when every row is.
 // Each prompt draws from its own Rng seeded by (seed, prompt key), so that a prompt's sample does not
 // depend on the batch or shard it falls in.
-import { Rng } from '../../models/util/rng.js';
+import { Rng } from '../../util/rng.js';
 import type { GenerationResult } from './beam-search.js';
 import type { Decoder } from './decoder.js';
 import { logSumExp, processRow, warpedProbabilities, type ProcessorOptions } from './logits.js';

@@ -3,13 +3,13 @@
 // needed. Collects console errors, uncaught exceptions and non-local requests, evaluates an expression in
 // the page, and optionally saves a full-page screenshot.
 import { spawn } from 'node:child_process';
-import { withoutHeapTunables } from '../../models/util/malloc.js';
+import { withoutHeapTunables } from '../../util/malloc.js';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Readable, Writable } from 'node:stream';
-import { writeFileAtomic } from '../../models/util/atomic.js';
+import { writeFileAtomic } from '../../util/atomic.js';
 
 const CANDIDATES = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome', '/usr/bin/google-chrome-stable'];
 

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Resvg } from '@resvg/resvg-js';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
-import { writeFileAtomic, writeJsonAtomic } from '../../models/util/atomic.js';
+import { writeFileAtomic, writeJsonAtomic } from '../../util/atomic.js';
 
 export type { TopLevelSpec };
 export type Cell = string | number | boolean | null;

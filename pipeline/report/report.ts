@@ -2,7 +2,7 @@
 // and one self-contained RUN_DIR/report/report.html.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic, writeJsonAtomic } from '../../models/util/atomic.js';
+import { writeFileAtomic, writeJsonAtomic } from '../../util/atomic.js';
 import { degenerateDataWarnings } from '../eval/guard.js';
 import { reportFigures } from './figures.js';
 import { reportHtml, type HtmlFigure } from './html.js';

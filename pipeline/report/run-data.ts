@@ -2,7 +2,7 @@
 // seed and generation, metrics.json and sample_ppl.json. Generations whose evaluation has not finished yet
 // are listed as pending, not an error, so that a report can be drawn while a run is still going.
 import { existsSync } from 'node:fs';
-import { readJsonFile } from '../../models/util/json.js';
+import { readJsonFile } from '../../util/json.js';
 import { join } from 'node:path';
 import { readGenerationMetrics, readSamplePpl, type GenerationMetrics } from '../eval/metrics-schema.js';
 import { RunLayout } from '../run/layout.js';

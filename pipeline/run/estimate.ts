@@ -5,7 +5,7 @@ import { readBlocks } from '../../datasets/corpus.js';
 import { generationPlan, loadTrainingSource, openModelDir } from '../../models/model-dir.js';
 import { cachedArtifact } from '../../models/train/artifact.js';
 import { TrainEngine } from '../../models/train/engine.js';
-import { writeJsonAtomic } from '../../models/util/atomic.js';
+import { writeJsonAtomic } from '../../util/atomic.js';
 import { openScorer, scoreBlocks } from '../eval/perplexity.js';
 import { beamSearch } from '../generate/beam-search.js';
 import { openDecoder } from '../generate/decoder.js';

@@ -11,8 +11,8 @@
 // can read the state from disk alone.
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeJsonAtomic } from '../../models/util/atomic.js';
-import { readJsonFile } from '../../models/util/json.js';
+import { writeJsonAtomic } from '../../util/atomic.js';
+import { readJsonFile } from '../../util/json.js';
 
 /** One generation of one seed of one setting. */
 export interface GenAt {

@@ -6,8 +6,8 @@
 // one run directory (the others wait for rank 0's unsharded steps). Final steps (the report) run every time.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeJsonAtomic } from '../../models/util/atomic.js';
-import { readJsonFile } from '../../models/util/json.js';
+import { writeJsonAtomic } from '../../util/atomic.js';
+import { readJsonFile } from '../../util/json.js';
 import { runSettings, type RunConfig } from './config.js';
 import { isDone, markDone, RunLayout, type GenAt } from './layout.js';
 import type { StepContext } from './stages.js';

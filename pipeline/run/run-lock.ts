@@ -5,9 +5,9 @@
 // are removed (see removeStaleTmp for the ones that are kept).
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { acquireLock, lockHolder, type Lock } from '../../models/util/lock.js';
+import { acquireLock, lockHolder, type Lock } from '../../util/lock.js';
 import { artifactCacheRoot } from '../../models/train/artifact.js';
-import { removeStaleTmp } from '../../models/util/stale-tmp.js';
+import { removeStaleTmp } from '../../util/stale-tmp.js';
 import type { Shard } from './loop.js';
 
 export function lockRunDir(root: string, shard: Shard, log: (s: string) => void): Lock {

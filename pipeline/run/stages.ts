@@ -3,7 +3,7 @@
 // from the run directory (through RunLayout) and writes its outputs atomically; it returns a typed result.
 // Later steps read earlier steps' OUTPUTS (typed files), never their markers. The order is declared in steps.ts.
 import { existsSync } from 'node:fs';
-import { readJsonFile } from '../../models/util/json.js';
+import { readJsonFile } from '../../util/json.js';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { readBlocks, readCorpus, writeCorpus, type CorpusRow } from '../../datasets/corpus.js';
@@ -14,7 +14,7 @@ import { loadSourceRows } from '../../datasets/prepare.js';
 import { hubSnapshot, isHubId } from '../../models/hub.js';
 import { GRAPH_FILES, importHfCheckpoint, openModelDir, writeModelDir } from '../../models/model-dir.js';
 import { initOptWeights, TINY_CONFIG } from '../../models/opt/index.js';
-import { writeJsonAtomic } from '../../models/util/atomic.js';
+import { writeJsonAtomic } from '../../util/atomic.js';
 import { blockTexts, loadEvalCorpus } from '../eval/corpus-input.js';
 import { evaluateGeneration, realReference, type EvalCorpus } from '../eval/evaluate.js';
 import { degenerateDataWarnings } from '../eval/guard.js';
@@ -24,7 +24,7 @@ import type { TailReference } from '../eval/tail.js';
 import { tailTable, truthMetrics, type TailTable, type TokenPair } from '../eval/truth.js';
 import { generateCorpus, generationComplete } from '../generate/run.js';
 import { buildReport } from '../report/report.js';
-import { finetune } from '../train.js';
+import { finetune } from '../train/finetune.js';
 import { runSettings, type RunConfig, type Setting } from './config.js';
 import { describeEstimate, estimateRun } from './estimate.js';
 import type { GenAt, RunLayout, Split } from './layout.js';

@@ -2,7 +2,7 @@
 // alone (markers, checkpoints, committed corpus shards), so it works while other processes are running.
 // The steps and their order come from the loop's own declared list (steps.ts).
 import { existsSync } from 'node:fs';
-import { readJsonFile } from '../../models/util/json.js';
+import { readJsonFile } from '../../util/json.js';
 import { validateConfig } from './config.js';
 import { readMarker, RunLayout, type GenAt } from './layout.js';
 import { generationSteps, setupSteps, type Step } from './steps.js';

@@ -3,15 +3,15 @@
 // bit for bit (the weights, moments, step, data order and RNG state are all in one file).
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { ensureDir } from '../../models/util/atomic.js';
+import { ensureDir } from '../../util/atomic.js';
 import { join } from 'node:path';
 import type { DropoutMask } from '../../models/grad/index.js';
 import type { MicroBatch, TrainEngine } from '../../models/train/engine.js';
 import { scheduledLr, momentKinds, momentName, type ScheduleConfig } from '../../models/train/optimizers.js';
 import { readTensorFile, readTensorFileMetadata, writeTensorFile, type TensorEntry, type TensorMap } from '../../models/train/tensor-file.js';
-import { Rng, type RngState } from '../../models/util/rng.js';
-import { keyChanges } from '../../models/util/resume-key.js';
-import { progress } from '../progress.js';
+import { Rng, type RngState } from '../../util/rng.js';
+import { keyChanges } from '../../util/resume-key.js';
+import { progress } from '../../util/progress.js';
 
 /** Fixed-length token blocks, row-major. */
 export interface BlockCorpus {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { readCorpus, type Provenance } from '../../datasets/corpus.js';
 import { checkWritable } from '../../pipeline/preflight.js';
 import { SyntheticSource } from '../../datasets/synthetic.js';
-import { writeFileAtomic } from '../../models/util/atomic.js';
+import { writeFileAtomic } from '../../util/atomic.js';
 
 interface SynthArgs {
   rows: number;

@@ -6,7 +6,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { DEFAULT_SYNTHETIC, SyntheticSource } from '../../datasets/synthetic.js';
 import { openModelDir } from '../../models/model-dir.js';
 import { providerFromEnv, type Provider } from '../../models/session.js';
-import { writeJsonAtomic } from '../../models/util/atomic.js';
+import { writeJsonAtomic } from '../../util/atomic.js';
 import { loadEvalCorpus } from '../../pipeline/eval/corpus-input.js';
 import { evaluateCorpus, realReference } from '../../pipeline/eval/evaluate.js';
 

@@ -1,7 +1,7 @@
 // `collapse generate`: one continuation per prompt block (5-way beam search by default, HF semantics),
 // written as a sharded, resumable corpus.
 import type { Argv, CommandModule } from 'yargs';
-import { resolveShard } from '../../pipeline/shards.js';
+import { resolveShard } from '../shards.js';
 import { generateCorpus, openGenerationModel, type Strategy } from '../../pipeline/generate/run.js';
 import { providerFromEnv, type Provider } from '../../models/session.js';
 

@@ -15,7 +15,7 @@ import {
 } from '../../models/model-dir.js';
 import { PRESETS, readOptConfig, type OptConfig } from '../../models/opt/config.js';
 import { initOptWeights, optParamCount } from '../../models/opt/weights.js';
-import { guardOutputDir, MODEL_DIR_GUARD } from '../../models/util/output-guard.js';
+import { guardOutputDir, MODEL_DIR_GUARD } from '../../util/output-guard.js';
 
 interface InitArgs {
   config: string;

@@ -5,7 +5,7 @@ import type { CommandModule } from 'yargs';
 import { deepMerge, parseOverrides, readConfigFile, validateConfig, type RunConfig } from '../../pipeline/run/config.js';
 import { formatConfig, isPaperPreset, PRESETS, presetConfig } from '../../pipeline/run/presets.js';
 import { formatStatus, runStatus } from '../../pipeline/run/status.js';
-import { resolveShard } from '../../pipeline/shards.js';
+import { resolveShard } from '../shards.js';
 import { preflightRun } from '../../pipeline/run/preflight-run.js';
 import { lockRunDir, peerWatch } from '../../pipeline/run/run-lock.js';
 

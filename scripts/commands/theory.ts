@@ -2,16 +2,16 @@
 // `collapse theory vae`: its convolutional VAE on handwritten digits, in minutes.
 import { join, resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import { namedDistribution, normalizeProbs, simulateDiscrete, type DiscreteMode } from '../../pipeline/theory/discrete.js';
-import { simulateGaussian, type GaussianMode, type GaussianResult, type GaussianSampler } from '../../pipeline/theory/gaussian.js';
-import { simulateGaussianNd } from '../../pipeline/theory/gaussian-nd.js';
-import { DEFAULT_MIXTURE, mixture, simulateGmm } from '../../pipeline/theory/gmm.js';
-import { writeDiscrete, writeGaussian, writeGmm } from '../../pipeline/theory/outputs.js';
-import { parseIntList } from '../../pipeline/theory/stats.js';
+import { namedDistribution, normalizeProbs, simulateDiscrete, type DiscreteMode } from '../../theory/discrete.js';
+import { simulateGaussian, type GaussianMode, type GaussianResult, type GaussianSampler } from '../../theory/gaussian.js';
+import { simulateGaussianNd } from '../../theory/gaussian-nd.js';
+import { DEFAULT_MIXTURE, mixture, simulateGmm } from '../../theory/gmm.js';
+import { writeDiscrete, writeGaussian, writeGmm } from '../../theory/outputs.js';
+import { parseIntList } from '../../theory/stats.js';
 import { BUNDLED_DIGITS, loadDigitImages } from '../../datasets/digit-images.js';
 import { checkWritable } from '../../pipeline/preflight.js';
-import { presetFor, simulateVae, VAE_PRESETS } from '../../pipeline/theory/vae.js';
-import { writeVae } from '../../pipeline/theory/vae-outputs.js';
+import { presetFor, simulateVae, VAE_PRESETS } from '../../theory/vae.js';
+import { writeVae } from '../../theory/vae-outputs.js';
 
 interface CommonArgs {
   out?: string;

@@ -1,7 +1,7 @@
 // `collapse train`: fine-tune a model directory on a block corpus (AdamW/SGD on ONNX Runtime), resumable.
 import type { Argv, CommandModule } from 'yargs';
 import { providerFromEnv, type Provider } from '../../models/session.js';
-import { finetune } from '../../pipeline/train.js';
+import { finetune } from '../../pipeline/train/finetune.js';
 import { optimizerOptions, type OptimizerArgs } from '../../pipeline/train/cli-options.js';
 
 interface TrainArgs extends OptimizerArgs {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { deflateSync, gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BUNDLED_DIGITS, loadDigitImages } from '../../datasets/digit-images.js';
-import { decodePngGray, encodeGrayPng } from '../../models/util/png.js';
+import { decodePngGray, encodeGrayPng } from '../../util/png.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'digits-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Rng } from '../../models/util/rng.js';
+import { Rng } from '../../util/rng.js';
 import { SyntheticSource, type SyntheticDomain } from '../../datasets/synthetic.js';
 
 // A source small enough to enumerate: 5 words in 2 classes, 3 topics.

@@ -10,7 +10,7 @@ import { writeCorpus } from '../../datasets/corpus.js';
 import { tinyTokenizerFiles } from '../../datasets/tokenizer.js';
 import { writeModelDir } from '../../models/model-dir.js';
 import { initOptWeights, TINY_CONFIG } from '../../models/opt/index.js';
-import { Rng } from '../../models/util/rng.js';
+import { Rng } from '../../util/rng.js';
 import { loadEvalCorpus } from '../../pipeline/eval/corpus-input.js';
 import { evaluateCorpus } from '../../pipeline/eval/evaluate.js';
 import { CorpusEvalSchema } from '../../pipeline/eval/metrics-schema.js';

@@ -11,7 +11,7 @@ import { loadTokenizer, tinyTokenizerFiles } from '../../datasets/tokenizer.js';
 import { writeModelDir } from '../../models/model-dir.js';
 import { buildOptForward, initOptWeights, TINY_CONFIG } from '../../models/opt/index.js';
 import { floatData, i64, openSession } from '../../models/session.js';
-import { writeFileAtomic } from '../../models/util/atomic.js';
+import { writeFileAtomic } from '../../util/atomic.js';
 import { blockTexts, loadEvalCorpus } from '../../pipeline/eval/corpus-input.js';
 import { evaluateGeneration } from '../../pipeline/eval/evaluate.js';
 import { GenerationMetricsSchema, readGenerationMetrics, readSamplePpl, writeGenerationEval } from '../../pipeline/eval/metrics-schema.js';

@@ -8,7 +8,7 @@ import { GraphBuilder } from '../../models/onnx/graph.js';
 import { saveModel } from '../../models/onnx/io.js';
 import { DataType, type ModelProto } from '../../models/onnx/proto.js';
 import { floatData, i64, openSession } from '../../models/session.js';
-import { Rng } from '../../models/util/rng.js';
+import { Rng } from '../../util/rng.js';
 import { forwardModelPath, openScorer, scoreBlocks, trailingPadLengths, type Blocks } from '../../pipeline/eval/perplexity.js';
 import { sharedPath } from '../helpers/shared.js';
 

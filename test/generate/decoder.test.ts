@@ -2,7 +2,7 @@
 // left padding, expansion to beams, random reorders and drops, steps past the initial slot capacity
 // (no reserve, so the slot buffers must grow), and reuse for a second batch.
 import { describe, expect, it } from 'vitest';
-import { Rng } from '../../models/util/rng.js';
+import { Rng } from '../../util/rng.js';
 import { openDecoder, type Decoder, type Logits } from '../../pipeline/generate/decoder.js';
 import { PAD, PROMPTS, tinyModels } from './fixtures.js';
 

@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type * as ort from 'onnxruntime-node';
 import { i64, openSession } from '../../models/session.js';
-import { Rng } from '../../models/util/rng.js';
+import { Rng } from '../../util/rng.js';
 import { openDecoder, permuteRowsInPlace } from '../../pipeline/generate/decoder.js';
 import { bannedNgramTokens, TopK, warpedProbabilities } from '../../pipeline/generate/logits.js';
 import { sampleSearch } from '../../pipeline/generate/sampling.js';

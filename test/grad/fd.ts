@@ -5,7 +5,7 @@ import { DataType, onnx, type ModelProto, type TypedArray } from '../../models/o
 import { buildGradientOf } from '../../models/grad/index.js';
 import { openSession, type ort } from '../../models/session.js';
 import * as ortRuntime from 'onnxruntime-node';
-import { Rng } from '../../models/util/rng.js';
+import { Rng } from '../../util/rng.js';
 
 export type Precision = 'f64' | 'f32';
 

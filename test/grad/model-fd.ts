@@ -4,7 +4,7 @@ import * as ortRuntime from 'onnxruntime-node';
 import { buildGradientGraph, type GradientGraph } from '../../models/grad/index.js';
 import { DataType, type GraphProto, type ModelProto, type TensorProto } from '../../models/onnx/proto.js';
 import { openSession, type ort } from '../../models/session.js';
-import { Rng } from '../../models/util/rng.js';
+import { Rng } from '../../util/rng.js';
 
 type Floats = Float32Array | Float64Array;
 

@@ -9,7 +9,7 @@ import { loadModel } from '../../models/onnx/io.js';
 import { DataType, type GraphProto, type ModelProto, type TensorProto } from '../../models/onnx/proto.js';
 import { buildOptForward, initOptWeights, TINY_CONFIG } from '../../models/opt/index.js';
 import { openSession, type ort } from '../../models/session.js';
-import { Rng } from '../../models/util/rng.js';
+import { Rng } from '../../util/rng.js';
 import { sharedPath } from '../helpers/shared.js';
 import { checkModelGradients, compareGrads, floatValues, referenceLossSum, type Batch } from './model-fd.js';
 import { toDouble } from './precision.js';

@@ -3,7 +3,7 @@
 // ReduceMean/Sub/Pow/Sqrt/Div, exporter-style names, and a tied LM head (Transpose of the token embedding).
 import { GraphBuilder } from '../../models/onnx/graph.js';
 import { DataType, makeTensor, type ModelProto } from '../../models/onnx/proto.js';
-import { Rng } from '../../models/util/rng.js';
+import { Rng } from '../../util/rng.js';
 
 export interface ToyDims {
   vocab: number;

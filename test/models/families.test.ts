@@ -14,11 +14,11 @@ import { forwardGraph, generationPlan, openModelDir, stagePlan } from '../../mod
 import { loadModel, saveModel } from '../../models/onnx/io.js';
 import { DataType, onnx, valueInfo, type ModelProto, type TensorProto } from '../../models/onnx/proto.js';
 import { openSession } from '../../models/session.js';
-import { Rng } from '../../models/util/rng.js';
+import { Rng } from '../../util/rng.js';
 import { beamSearch } from '../../pipeline/generate/beam-search.js';
 import { openDecoder, PresentCacheDecoder } from '../../pipeline/generate/decoder.js';
 import { withLogSumExp } from '../../pipeline/generate/graph-surgery.js';
-import { finetune } from '../../pipeline/train.js';
+import { finetune } from '../../pipeline/train/finetune.js';
 import { toDouble } from '../grad/precision.js';
 import { sharedPath } from '../helpers/shared.js';
 

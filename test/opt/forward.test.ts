@@ -5,7 +5,7 @@ import { parseOptConfig, TINY_CONFIG, type OptConfig } from '../../models/opt/co
 import { buildOptForward } from '../../models/opt/graph.js';
 import { initOptWeights, optParamShapes, EMBED_TOKENS } from '../../models/opt/weights.js';
 import { floatData, i64, openSession } from '../../models/session.js';
-import { Rng } from '../../models/util/rng.js';
+import { Rng } from '../../util/rng.js';
 import { naiveOptLogits, noisyWeights, sameFloats } from './naive.js';
 
 async function onnxLogits(cfg: OptConfig, w: Map<string, Float32Array>, ids: number[][], mask: number[][]): Promise<Float32Array> {

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { TINY_CONFIG } from '../../models/opt/config.js';
 import { buildOptForward, pastName, presentName } from '../../models/opt/graph.js';
 import { f32, floatData, i64, openSession, type ort } from '../../models/session.js';
-import { Rng } from '../../models/util/rng.js';
+import { Rng } from '../../util/rng.js';
 import { noisyWeights } from './naive.js';
 
 describe('KV cache', () => {

@@ -2,7 +2,7 @@
 // the reference the ONNX graph is checked against.
 import type { OptConfig } from '../../models/opt/config.js';
 import { initOptWeights } from '../../models/opt/weights.js';
-import { Rng } from '../../models/util/rng.js';
+import { Rng } from '../../util/rng.js';
 
 type W = Map<string, Float32Array>;
 

@@ -2,8 +2,8 @@
 // report tests before and independently of the generational loop.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeJsonAtomic } from '../../models/util/atomic.js';
-import { Rng } from '../../models/util/rng.js';
+import { writeJsonAtomic } from '../../util/atomic.js';
+import { Rng } from '../../util/rng.js';
 import { writeGenerationEval, type GenerationMetrics } from '../../pipeline/eval/metrics-schema.js';
 import { quantiles } from '../../pipeline/eval/tail.js';
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { resolveRunConfig } from '../../scripts/commands/run.js';
 import { parseOverrides, validateConfig } from '../../pipeline/run/config.js';
 import { PRESETS } from '../../pipeline/run/presets.js';
-import { resolveShard } from '../../pipeline/shards.js';
+import { resolveShard } from '../../scripts/shards.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

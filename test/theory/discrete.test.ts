@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { namedDistribution, simulateDiscrete } from '../../pipeline/theory/discrete.js';
+import { namedDistribution, simulateDiscrete } from '../../theory/discrete.js';
 
 describe('discrete resampling', () => {
   // Theory: the fitted probabilities are a martingale and the chain absorbs in a delta, so the state a run

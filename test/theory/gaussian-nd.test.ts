@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { cholesky, simulateGaussianNd, symmetricEigenvalues, w2ToStandard } from '../../pipeline/theory/gaussian-nd.js';
-import { simulateGaussian } from '../../pipeline/theory/gaussian.js';
+import { cholesky, simulateGaussianNd, symmetricEigenvalues, w2ToStandard } from '../../theory/gaussian-nd.js';
+import { simulateGaussian } from '../../theory/gaussian.js';
 
 describe('linear algebra helpers', () => {
   it('Jacobi eigenvalues of Q diag(l) Q^T recover l; Cholesky reproduces the matrix', () => {

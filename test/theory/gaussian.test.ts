@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { simulateGaussian, w2Gaussian1d } from '../../pipeline/theory/gaussian.js';
-import { Rng } from '../../models/util/rng.js';
-import { chiSquare } from '../../pipeline/theory/stats.js';
+import { simulateGaussian, w2Gaussian1d } from '../../theory/gaussian.js';
+import { Rng } from '../../util/rng.js';
+import { chiSquare } from '../../theory/stats.js';
 
 describe('Gaussian refitting', () => {
   const M = 20;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Rng } from '../../models/util/rng.js';
-import { fitGmm, mixture, mixtureDensity, mixtureL2, sampleMixture, simulateGmm, type Mixture2 } from '../../pipeline/theory/gmm.js';
+import { Rng } from '../../util/rng.js';
+import { fitGmm, mixture, mixtureDensity, mixtureL2, sampleMixture, simulateGmm, type Mixture2 } from '../../theory/gmm.js';
 
 /** ∫(f-g)^2 by the midpoint rule on a square grid wide enough to hold both mixtures' mass. */
 function l2Numeric(f: Mixture2, g: Mixture2, lim = 12, h = 0.02): number {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Rng } from '../../models/util/rng.js';
-import { zigguratNormal } from '../../pipeline/theory/normal.js';
+import { Rng } from '../../util/rng.js';
+import { zigguratNormal } from '../../theory/normal.js';
 
 /** Φ(x) via erfc (Abramowitz-Stegun 7.1.26, absolute error < 1.5e-7). */
 function phi(x: number): number {

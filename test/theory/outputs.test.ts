@@ -2,10 +2,10 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { simulateDiscrete } from '../../pipeline/theory/discrete.js';
-import { simulateGaussian } from '../../pipeline/theory/gaussian.js';
-import { simulateGmm } from '../../pipeline/theory/gmm.js';
-import { binomialInterval, writeDiscrete, writeGaussian, writeGmm } from '../../pipeline/theory/outputs.js';
+import { simulateDiscrete } from '../../theory/discrete.js';
+import { simulateGaussian } from '../../theory/gaussian.js';
+import { simulateGmm } from '../../theory/gmm.js';
+import { binomialInterval, writeDiscrete, writeGaussian, writeGmm } from '../../theory/outputs.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'theory-out-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,6 +1,6 @@
 // An independent float64 VAE for the tests: loops over every index, binary cross-entropy on sigmoid
 // probabilities (not the logit form of the graph), gradients by central differences.
-import { paramSpecs, type VaeArch, type VaeParams } from '../../pipeline/theory/vae-graph.js';
+import { paramSpecs, type VaeArch, type VaeParams } from '../../theory/vae-graph.js';
 
 type P = Map<string, Float64Array>;
 

@@ -4,12 +4,12 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ImageSet } from '../../datasets/digit-images.js';
 import { f32 } from '../../models/session.js';
-import { Rng } from '../../models/util/rng.js';
-import { initParams, paramSpecs, type VaeArch } from '../../pipeline/theory/vae-graph.js';
-import { covariance, logDet, meanPairwiseDistance, principalAxes, trace } from '../../pipeline/theory/vae-metrics.js';
-import { writeVae } from '../../pipeline/theory/vae-outputs.js';
-import { VaeSessions, VaeTrainer } from '../../pipeline/theory/vae-train.js';
-import { simulateVae, splitImages, type VaeOptions } from '../../pipeline/theory/vae.js';
+import { Rng } from '../../util/rng.js';
+import { initParams, paramSpecs, type VaeArch } from '../../theory/vae-graph.js';
+import { covariance, logDet, meanPairwiseDistance, principalAxes, trace } from '../../theory/vae-metrics.js';
+import { writeVae } from '../../theory/vae-outputs.js';
+import { VaeSessions, VaeTrainer } from '../../theory/vae-train.js';
+import { simulateVae, splitImages, type VaeOptions } from '../../theory/vae.js';
 import { naiveGradient, naiveLoss, toF64 } from './vae-naive.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vae-'));

@@ -6,7 +6,7 @@ import type { ForwardSource } from '../../models/model-dir.js';
 import { buildArtifact, loadArtifact } from '../../models/train/artifact.js';
 import { TrainEngine, type MicroBatch } from '../../models/train/engine.js';
 import { buildOptForward, initOptWeights, TINY_CONFIG } from '../../models/opt/index.js';
-import { Rng } from '../../models/util/rng.js';
+import { Rng } from '../../util/rng.js';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { f32, openSession } from '../../models/session.js';
 import { buildFlatUpdateGraph, buildUpdateGraph, momentKinds, updateScalars, type OptimizerConfig } from '../../models/train/optimizers.js';
-import { Rng } from '../../models/util/rng.js';
+import { Rng } from '../../util/rng.js';
 
 const cfg: OptimizerConfig = { name: 'adam', weightDecay: 0.3, beta1: 0.8, beta2: 0.95, eps: 0.05, noDecay: ['b'] };
 const n = 6;

@@ -11,7 +11,7 @@ import { buildArtifact, describeDropout, loadArtifact } from '../../models/train
 import type { ForwardSource as SourceModel } from '../../models/model-dir.js';
 import { dropoutMasks, fillDropoutMask } from '../../models/train/dropout.js';
 import { TrainEngine } from '../../models/train/engine.js';
-import { Rng, seedOf } from '../../models/util/rng.js';
+import { Rng, seedOf } from '../../util/rng.js';
 import { checkModelGradients, type Batch } from '../grad/model-fd.js';
 import { toDouble } from '../grad/precision.js';
 import { naiveOptLogits, noisyWeights } from '../opt/naive.js';
@@ -219,8 +219,8 @@ describe('training artifact with dropout', () => {
 
 describe('resume key', () => {
   it('a rerun with other dropout or optimizer options is refused by name; defaults leave older keys unchanged', async () => {
-    const { finetuneResumeKey } = await import('../../pipeline/train.js');
-    const { keyChanges } = await import('../../models/util/resume-key.js');
+    const { finetuneResumeKey } = await import('../../pipeline/train/finetune.js');
+    const { keyChanges } = await import('../../util/resume-key.js');
     const o = { model: 'm', train: 't', out: 'o', epochs: 1, batchSize: 4, microBatchSize: 4, lr: 1e-3 };
     const base = finetuneResumeKey(o, null, 'sha');
     expect(finetuneResumeKey({ ...o, dropout: 0, attentionDropout: 0, decayExclude: 'bias-and-norm', minLr: 0 }, null, 'sha')).toEqual(base);

@@ -9,7 +9,7 @@ import { loadTrainingSource } from '../../models/model-dir.js';
 import { buildArtifact, loadArtifact } from '../../models/train/artifact.js';
 import { TrainEngine } from '../../models/train/engine.js';
 import { countTargets, microBatches } from '../../pipeline/train/loop.js';
-import { finetune } from '../../pipeline/train.js';
+import { finetune } from '../../pipeline/train/finetune.js';
 import { sharedPath } from '../helpers/shared.js';
 import { patternBlocks, writeBlocksCorpus, writeTinyOptDir } from './fixtures.js';
 

@@ -5,7 +5,7 @@ import { writeCorpus } from '../../datasets/corpus.js';
 import { tinyTokenizerFiles } from '../../datasets/tokenizer.js';
 import { configJson, initOptWeights, optParamShapes, TINY_CONFIG } from '../../models/opt/index.js';
 import { writeSafetensors } from '../../models/safetensors.js';
-import { Rng } from '../../models/util/rng.js';
+import { Rng } from '../../util/rng.js';
 
 /** An OPT model dir (config.json, tokenizer files, model.safetensors; no ONNX file: training builds the graph). */
 export function writeTinyOptDir(dir: string, seed = 0): void {

@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { finetune } from '../../pipeline/train.js';
+import { finetune } from '../../pipeline/train/finetune.js';
 import { REPO_ROOT } from '../helpers/shared.js';
 import { patternBlocks, writeBlocksCorpus, writeTinyOptDir } from './fixtures.js';
 

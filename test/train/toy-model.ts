@@ -3,7 +3,7 @@
 // contract (inputs input_ids, labels, loss_scale, params; outputs loss_sum, token_count, grad.<param>).
 import { GraphBuilder } from '../../models/onnx/graph.js';
 import { DataType, type ModelProto } from '../../models/onnx/proto.js';
-import { Rng } from '../../models/util/rng.js';
+import { Rng } from '../../util/rng.js';
 import type { ParamSpec } from '../../models/train/optimizers.js';
 
 const I = DataType.INT64, F = DataType.FLOAT;

@@ -1,5 +1,5 @@
 // Test helper for runUnderHeapTunables: prints what the working process sees; `wait` keeps it alive.
-import { heapKeepsLargeBlocks, runUnderHeapTunables } from '../../models/util/malloc.js';
+import { heapKeepsLargeBlocks, runUnderHeapTunables } from '../../util/malloc.js';
 
 runUnderHeapTunables();
 console.log(JSON.stringify({ pid: process.pid, heap: heapKeepsLargeBlocks(), tunables: process.env.GLIBC_TUNABLES ?? null }));

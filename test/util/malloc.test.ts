@@ -1,7 +1,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { HEAP_TUNABLES, heapKeepsLargeBlocks, isGlibc, withHeapTunables, withoutHeapTunables } from '../../models/util/malloc.js';
+import { HEAP_TUNABLES, heapKeepsLargeBlocks, isGlibc, withHeapTunables, withoutHeapTunables } from '../../util/malloc.js';
 
 const CHILD = fileURLToPath(new URL('./heap-child.ts', import.meta.url));
 const clean = withoutHeapTunables(process.env);

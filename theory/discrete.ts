@@ -6,7 +6,7 @@
 //
 // Refitting from M samples and resampling M from the fit is the same as drawing M items with replacement
 // from the previous M samples, so one generation is M random indices into an Int32Array: O(M), exact.
-import { progress } from '../progress.js';
+import { progress } from '../util/progress.js';
 import { runRng } from './stats.js';
 
 export type DiscreteMode = 'replace' | 'accumulate';

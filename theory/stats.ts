@@ -1,6 +1,6 @@
 // Small statistics over the runs of a simulation. Matrices are generation-major
 // (`m[g * runs + r]`), so that one generation's runs are a contiguous slice.
-import { Rng } from '../../models/util/rng.js';
+import { Rng } from '../util/rng.js';
 import { zigguratNormal } from './normal.js';
 
 /** Quantile of sorted values with linear interpolation (numpy's default, type 7). */

@@ -8,12 +8,12 @@
 // Every generation draws from its own generators (runRng(seed, 2g) for training, runRng(seed, 2g + 1) for the
 // measurements), so a resumed run reproduces an uninterrupted one bit for bit.
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { readJsonFile } from '../../models/util/json.js';
+import { readJsonFile } from '../util/json.js';
 import { join } from 'node:path';
-import type { ImageSet } from '../../datasets/digit-images.js';
-import { writeFileAtomic, writeJsonAtomic } from '../../models/util/atomic.js';
-import { Rng } from '../../models/util/rng.js';
-import { progress } from '../progress.js';
+import type { ImageSet } from '../datasets/digit-images.js';
+import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
+import { Rng } from '../util/rng.js';
+import { progress } from '../util/progress.js';
 import { runRng } from './stats.js';
 import { checkArch, initParams, paramSpecs, type VaeArch, type VaeParams } from './vae-graph.js';
 import { covariance, latentSpread, meanPairwiseDistance, principalAxes } from './vae-metrics.js';

@@ -3,8 +3,8 @@
 // between each generation's fit and the generation-0 fit shows the mixture drifting and losing its tails.
 //
 // Points are interleaved Float64Arrays [x0, y0, x1, y1, ...]; covariances are [a, b, c] for [[a, b], [b, c]].
-import type { Rng } from '../../models/util/rng.js';
-import { progress } from '../progress.js';
+import type { Rng } from '../util/rng.js';
+import { progress } from '../util/progress.js';
 import { runRng } from './stats.js';
 import { zigguratNormal } from './normal.js';
 

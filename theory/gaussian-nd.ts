@@ -6,7 +6,7 @@
 // Samples are m + L z (S = L L^T), so the fit only needs zbar and the scatter Z of the z's: the new mean is
 // m + L zbar, the new scatter L Z L^T. sampler 'statistics' draws zbar ~ N(0, I/M) and Z ~ Wishart(I, M-1)
 // (Bartlett decomposition) directly: same distribution, no O(M) loop.
-import { progress } from '../progress.js';
+import { progress } from '../util/progress.js';
 import { zigguratNormal } from './normal.js';
 import { chiSquare, generationSlice, runRng, summarize } from './stats.js';
 import { generationStats, type GaussianGenerationStats, type GaussianMode, type GaussianOptions, type GaussianResult, type GaussianSampler } from './gaussian.js';

@@ -2,9 +2,9 @@
 // and figures: one 10 x 10 sample grid per generation (PNG written directly, SVG wrapping it), all grids side by
 // side, the distribution of the original encoder's latent means per generation, and the collapse measures.
 import { join } from 'node:path';
-import { writeFileAtomic, writeJsonAtomic } from '../../models/util/atomic.js';
-import { encodeGrayPng } from '../../models/util/png.js';
-import { lineBandChart, renderFigure, renderFigureWithData, renderPng, scatterChart, writeData, type Row } from '../report/plot.js';
+import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
+import { encodeGrayPng } from '../util/png.js';
+import { lineBandChart, renderFigure, renderFigureWithData, renderPng, scatterChart, writeData, type Row } from '../pipeline/report/plot.js';
 import { GRID, type VaeResult } from './vae.js';
 
 export interface VaeOutputOptions {

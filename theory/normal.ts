@@ -1,7 +1,7 @@
 // Standard normal variates by the ziggurat method (Marsaglia and Tsang, 2000, 128 layers), driven by the
 // project's seeded Rng. About 99% of draws cost one uint32 and one multiply, against two uniforms, a log,
 // a sqrt and a sin/cos per pair for Box-Muller: the Gaussian model draws 10^8 of them.
-import type { Rng } from '../../models/util/rng.js';
+import type { Rng } from '../util/rng.js';
 
 const LAYERS = 128;
 const R = 3.442619855899; // start of the tail

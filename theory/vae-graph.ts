@@ -6,10 +6,10 @@
 // The loss is the notebook's: summed binary cross-entropy + beta x KL(q(z|x) || N(0, I)), summed over the batch.
 // The cross-entropy is taken from the logits (softplus(l) - x l, the same value as BCE(sigmoid(l), x) without
 // torch's clamp of log p at -100, which only matters for saturated pixels).
-import { GraphBuilder } from '../../models/onnx/graph.js';
-import { DataType, type ModelProto } from '../../models/onnx/proto.js';
-import type { ParamSpec } from '../../models/train/optimizers.js';
-import type { Rng } from '../../models/util/rng.js';
+import { GraphBuilder } from '../models/onnx/graph.js';
+import { DataType, type ModelProto } from '../models/onnx/proto.js';
+import type { ParamSpec } from '../models/train/optimizers.js';
+import type { Rng } from '../util/rng.js';
 
 export interface VaeArch {
   height: number;

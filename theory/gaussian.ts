@@ -10,7 +10,7 @@
 // sees: for normal data the sample mean of z is N(0, 1/M) and (M-1) times the unbiased variance of z is
 // chi-square(M-1), independently (Cochran's theorem), so one generation costs O(1) and has exactly the
 // same distribution.
-import { progress } from '../progress.js';
+import { progress } from '../util/progress.js';
 import { chiSquare, generationSlice, runRng, summarize } from './stats.js';
 import { zigguratNormal } from './normal.js';
 

@@ -1,22 +1,22 @@
 // Fine-tuning a model directory on a block corpus: the programmatic API behind `collapse train`, and what the
 // generational loop calls. Builds (or reuses) the training artifact, runs the resumable loop, and writes the
 // best epoch's weights as a model directory in the family and layout of its input (models/model-dir.ts).
-import { sha256 } from '../models/util/sha256.js';
+import { sha256 } from '../../util/sha256.js';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { readBlocks } from '../datasets/corpus.js';
-import { loadTrainingSource, modelSha256, writeFinetuned } from '../models/model-dir.js';
-import { cachedArtifact, checkCompatible, describeDropout, loadArtifact, sourceSha256, type LoadedArtifact } from '../models/train/artifact.js';
-import { TrainEngine } from '../models/train/engine.js';
-import { DEFAULT_ADAMW, type DecayExclude, type OptimizerName, type ScheduleName } from '../models/train/optimizers.js';
-import type { TensorMap } from '../models/train/tensor-file.js';
-import { ensureDir, writeDirAtomic, writeJsonAtomic } from '../models/util/atomic.js';
-import { readJsonFile } from '../models/util/json.js';
-import type { Provider } from '../models/session.js';
-import { checkModelFits, checkWritable } from './preflight.js';
-import { checkNumber } from './train/cli-options.js';
-import { checkResumeKey, trainLoop, type BlockCorpus } from './train/loop.js';
-import { keyChanges } from '../models/util/resume-key.js';
+import { readBlocks } from '../../datasets/corpus.js';
+import { loadTrainingSource, modelSha256, writeFinetuned } from '../../models/model-dir.js';
+import { cachedArtifact, checkCompatible, describeDropout, loadArtifact, sourceSha256, type LoadedArtifact } from '../../models/train/artifact.js';
+import { TrainEngine } from '../../models/train/engine.js';
+import { DEFAULT_ADAMW, type DecayExclude, type OptimizerName, type ScheduleName } from '../../models/train/optimizers.js';
+import type { TensorMap } from '../../models/train/tensor-file.js';
+import { ensureDir, writeDirAtomic, writeJsonAtomic } from '../../util/atomic.js';
+import { readJsonFile } from '../../util/json.js';
+import type { Provider } from '../../models/session.js';
+import { checkModelFits, checkWritable } from '../preflight.js';
+import { checkNumber } from './cli-options.js';
+import { checkResumeKey, trainLoop, type BlockCorpus } from './loop.js';
+import { keyChanges } from '../../util/resume-key.js';
 
 export interface FinetuneOptions {
   /** Model directory to fine-tune (its weights are the starting point). */

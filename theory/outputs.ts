@@ -1,8 +1,8 @@
 // Results of the analytic models as files: CSV + JSON for every table, figures through the report's
 // plotting path, a summary.json, and a few summary lines for the terminal.
 import { join } from 'node:path';
-import { writeJsonAtomic } from '../../models/util/atomic.js';
-import { barChart, lineBandChart, logHistogramChart, logHistogramRows, renderFigure, renderFigureWithData, scatterChart, writeData, type Row } from '../report/plot.js';
+import { writeJsonAtomic } from '../util/atomic.js';
+import { barChart, lineBandChart, logHistogramChart, logHistogramRows, renderFigure, renderFigureWithData, scatterChart, writeData, type Row } from '../pipeline/report/plot.js';
 import type { DiscreteResult } from './discrete.js';
 import type { GaussianResult } from './gaussian.js';
 import type { GmmResult } from './gmm.js';

@@ -1,9 +1,9 @@
 // Training and running the VAE graphs of vae-graph.ts: the gradient graph comes from the project's gradient
 // builder (models/grad), the update from the optimizer graphs (torch.optim.Adam with coupled L2 by default).
 // Weights live in JavaScript and are fed to the sessions, so one set of sessions serves every generation.
-import { buildGradientOf } from '../../models/grad/index.js';
-import { f32, openSession, type ort } from '../../models/session.js';
-import { buildFlatUpdateGraph, momentKinds, momentName, updateScalars, UPDATE_SCALARS, type OptimizerConfig } from '../../models/train/optimizers.js';
+import { buildGradientOf } from '../models/grad/index.js';
+import { f32, openSession, type ort } from '../models/session.js';
+import { buildFlatUpdateGraph, momentKinds, momentName, updateScalars, UPDATE_SCALARS, type OptimizerConfig } from '../models/train/optimizers.js';
 import { decodeGraph, elboGraph, encodeGraph, lossGraph, paramSpecs, type VaeArch, type VaeParams } from './vae-graph.js';
 
 export interface VaeTrainConfig {
