@@ -9,6 +9,7 @@
 // (`preprocess_datasets`, num_proc=4) run it: the rows are first split into N contiguous shards
 // (Dataset.shard(N, i, contiguous=True): n // N rows each, the first n % N shards one row more), each shard is
 // then grouped in its own batches of 1000 rows, and the shards' blocks are concatenated in order.
+import type { Blocks } from './block-set.js';
 import type { Tokenizer } from './tokenizer.js';
 
 export interface TokenizedRows {
@@ -26,10 +27,8 @@ export interface BlockCounts {
   batches: number;
 }
 
-export interface Blocks {
-  blockSize: number;
-  /** blocks x blockSize, row-major. */
-  ids: Int32Array;
+/** The blocks of a grouping, with its counts. */
+export interface GroupedBlocks extends Blocks {
   counts: BlockCounts;
   /** Index of the first row whose tokens are in each block (provenance / debugging). */
   firstRow: Int32Array;
@@ -105,7 +104,7 @@ export function blockRanges(offsets: Int32Array, opts: BlockOptions): { start: n
 }
 
 /** Cuts tokenized rows into blocks (see the file comment for the exact semantics). */
-export function groupTexts(tokenized: TokenizedRows, opts: BlockOptions): Blocks {
+export function groupTexts(tokenized: TokenizedRows, opts: BlockOptions): GroupedBlocks {
   const { blockSize } = opts;
   const ranges = blockRanges(tokenized.offsets, opts);
   const nBlocks = ranges.reduce((s, r) => s + r.blocks, 0);
@@ -128,6 +127,7 @@ export function groupTexts(tokenized: TokenizedRows, opts: BlockOptions): Blocks
   return {
     blockSize,
     ids,
+    rows: nBlocks,
     firstRow,
     counts: {
       rows: offsets.length - 1,
@@ -144,7 +144,7 @@ export function buildBlocks(
   tok: Tokenizer,
   rows: readonly string[],
   opts: BlockOptions & { onProgress?: (doneRows: number, tokens: number) => void },
-): Blocks {
+): GroupedBlocks {
   return groupTexts(tokenizeRows(tok, rows, opts.onProgress), opts);
 }
 

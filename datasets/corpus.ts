@@ -29,6 +29,7 @@ import {
 import { ensureDir, tmpName, writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { readJsonFile } from '../util/json.js';
 import { Rng } from '../util/rng.js';
+import type { Blocks } from './block-set.js';
 import { sha256 } from '../util/sha256.js';
 
 export const CORPUS_FORMAT = 'model-collapse-corpus';
@@ -473,15 +474,8 @@ export function readCorpus(dir: string, opts: { allowIncomplete?: boolean } = {}
   return { dir, manifest, shards, rows, blockSize, batches, rowsIter };
 }
 
-/** The in-memory form for training: all input_ids back to back. */
-export interface BlockSet {
-  ids: Int32Array;
-  rows: number;
-  blockSize: number;
-  blockIds: Int32Array;
-}
-
-export function readBlocks(dir: string): BlockSet {
+/** A corpus's blocks in memory, with their block ids. */
+export function readBlocks(dir: string): Blocks & { blockIds: Int32Array } {
   const c = readCorpus(dir);
   const ids = new Int32Array(c.rows * c.blockSize);
   const blockIds = new Int32Array(c.rows);
@@ -523,46 +517,10 @@ export function fixedFraction(blockIds: ArrayLike<number>, fraction: number, see
   return Int32Array.from(idx.slice(0, k)).sort();
 }
 
-/** Rows of a block set in a seeded random order. */
-export function shuffledOrder(n: number, seed: number): Int32Array {
-  return new Rng(seed).permutation(n);
-}
-
 /** `size` rows chosen uniformly without replacement (seeded), kept in their original order. */
 export function subsampleIndices(n: number, size: number, seed: number): Int32Array {
   if (!Number.isInteger(size) || size < 0 || size > n) throw new Error(`subsample size ${size} must be an integer in [0, ${n}]`);
   return new Rng(seed).permutation(n).subarray(0, size).slice().sort();
-}
-
-/** The rows `indices` of a block set, in that order. */
-export function selectBlocks(set: BlockSet, indices: ArrayLike<number>): BlockSet {
-  const { blockSize } = set;
-  const ids = new Int32Array(indices.length * blockSize);
-  const blockIds = new Int32Array(indices.length);
-  for (let i = 0; i < indices.length; i++) {
-    const r = indices[i]!;
-    if (r < 0 || r >= set.rows) throw new Error(`row ${r} out of range [0, ${set.rows})`);
-    ids.set(set.ids.subarray(r * blockSize, (r + 1) * blockSize), i * blockSize);
-    blockIds[i] = set.blockIds[r]!;
-  }
-  return { ids, rows: indices.length, blockSize, blockIds };
-}
-
-/** Block sets one after the other (same block size). */
-export function concatBlocks(sets: readonly BlockSet[]): BlockSet {
-  if (sets.length === 0) throw new Error('concatBlocks needs at least one block set');
-  const blockSize = sets[0]!.blockSize;
-  for (const s of sets) if (s.blockSize !== blockSize) throw new Error(`cannot concatenate block sizes ${blockSize} and ${s.blockSize}`);
-  const rows = sets.reduce((a, s) => a + s.rows, 0);
-  const ids = new Int32Array(rows * blockSize);
-  const blockIds = new Int32Array(rows);
-  let r = 0;
-  for (const s of sets) {
-    ids.set(s.ids, r * blockSize);
-    blockIds.set(s.blockIds, r);
-    r += s.rows;
-  }
-  return { ids, rows, blockSize, blockIds };
 }
 
 /**

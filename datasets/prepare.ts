@@ -5,7 +5,7 @@ import { writeDirAtomic } from '../util/atomic.js';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { progress } from '../util/progress.js';
-import { groupTexts, tokenizeRows, type BlockCounts, type Blocks } from './blocks.js';
+import { groupTexts, tokenizeRows, type BlockCounts, type GroupedBlocks } from './blocks.js';
 import { writeCorpus, type CorpusManifest, type CorpusRow } from './corpus.js';
 import { SyntheticSource, type SyntheticConfig } from './synthetic.js';
 import { tinyTokenizerFiles } from './tiny-tokenizer.js';
@@ -91,7 +91,7 @@ export interface PrepareOptions {
 
 export interface PrepareResult {
   counts: BlockCounts;
-  blocks: Blocks;
+  blocks: GroupedBlocks;
   manifest: CorpusManifest | null;
   seconds: { load: number; tokenize: number; write: number };
 }

@@ -2,7 +2,7 @@
 // the decoded texts and the prompt each generated row continues.
 import { readCorpus } from '../../datasets/corpus.js';
 import type { EvalCorpus } from './evaluate.js';
-import { trailingPadLengths, type Blocks } from './perplexity.js';
+import { trailingPadLengths, type Blocks } from '../../datasets/block-set.js';
 
 /**
  * A corpus with its texts and prompt ids. With `padId`, trailing padding (a generated row that ended early)

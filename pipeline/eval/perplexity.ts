@@ -11,30 +11,9 @@ import type { ort } from '../../models/session.js';
 import { floatData, openSession, type Provider } from '../../models/session.js';
 import { decodeModel } from '../../models/onnx/proto.js';
 import { progress } from '../../util/progress.js';
+import type { Blocks } from '../../datasets/block-set.js';
 import { cachedNllGraph, NLL_OUTPUT } from './nll-head.js';
 
-/** Token blocks, row-major: `rows` blocks of `blockSize` ids (the in-memory corpus form). */
-export interface Blocks {
-  ids: Int32Array;
-  rows: number;
-  blockSize: number;
-  /**
-   * Real tokens per row (default: blockSize). A generated row that ended early is padded to the block size;
-   * only the predictions of its real tokens count (see trailingPadLengths).
-   */
-  lengths?: ArrayLike<number>;
-}
-
-/** Row lengths without trailing `padId` tokens. */
-export function trailingPadLengths(b: Blocks, padId: number): Int32Array {
-  const out = new Int32Array(b.rows);
-  for (let r = 0; r < b.rows; r++) {
-    let n = b.blockSize;
-    while (n > 0 && b.ids[r * b.blockSize + n - 1] === padId) n--;
-    out[r] = n;
-  }
-  return out;
-}
 
 export interface ScorerOptions {
   provider?: Provider;

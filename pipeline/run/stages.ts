@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import { readBlocks, readCorpus, writeCorpus, type CorpusRow } from '../../datasets/corpus.js';
 import { buildBlocks, groupingOptions } from '../../datasets/blocks.js';
+import { blockRow, type Blocks } from '../../datasets/block-set.js';
 import { SyntheticSource } from '../../datasets/synthetic.js';
 import { loadTokenizer, tinyTokenizerFiles, type Tokenizer } from '../../datasets/tokenizer.js';
 import { loadSourceRows } from '../../datasets/prepare.js';
@@ -19,7 +20,7 @@ import { blockTexts, loadEvalCorpus } from '../eval/corpus-input.js';
 import { evaluateGeneration, realReference, type EvalCorpus } from '../eval/evaluate.js';
 import { degenerateDataWarnings } from '../eval/guard.js';
 import { readGenerationMetrics, TailReferenceSchema, writeGenerationEval, type GenerationMetrics } from '../eval/metrics-schema.js';
-import { perplexityOf, type Blocks } from '../eval/perplexity.js';
+import { perplexityOf } from '../eval/perplexity.js';
 import type { TailReference } from '../eval/tail.js';
 import { tailTable, truthMetrics, type TailTable, type TokenPair } from '../eval/truth.js';
 import { generateCorpus, generationComplete } from '../generate/run.js';
@@ -201,10 +202,7 @@ export async function pretrain({ cfg, layout }: StepContext): Promise<{ trainLos
 
 const scoringOf = (cfg: RunConfig) => ({ threads: cfg.threads || undefined, provider: cfg.provider });
 
-function testBlocks(layout: RunLayout): Blocks {
-  const test = readBlocks(layout.split('test'));
-  return { ids: test.ids, rows: test.rows, blockSize: test.blockSize };
-}
+const testBlocks = (layout: RunLayout): Blocks => readBlocks(layout.split('test'));
 
 /** The base model's real test perplexity before any fine-tuning (the paper's zero-shot 115). */
 export async function zeroShot({ cfg, layout }: StepContext): Promise<ZeroShot> {
@@ -283,18 +281,16 @@ function truthOf(layout: RunLayout, at: GenAt, padId: number) {
     return out;
   };
   const original = readBlocks(layout.split('train'));
-  const T = original.blockSize;
   const byId = new Map<number, number>();
   original.blockIds.forEach((b, r) => byId.set(b, r));
-  const block = (r: number) => original.ids.subarray(r * T, (r + 1) * T);
   const generated: TokenPair[] = [];
   const real: TokenPair[] = [];
   for (const row of readCorpus(layout.corpus(at)).rowsIter()) {
     const r = byId.get(row.prompt_block_id ?? -1);
     if (r === undefined) continue;
-    const prompt = toTokens(block(r));
+    const prompt = toTokens(blockRow(original, r));
     generated.push({ prompt, continuation: toTokens(row.input_ids) });
-    if (r + 1 < original.rows) real.push({ prompt, continuation: toTokens(block(r + 1)) });
+    if (r + 1 < original.rows) real.push({ prompt, continuation: toTokens(blockRow(original, r + 1)) });
   }
   return truthMetrics(truthCache.source, truthCache.table, generated, real);
 }

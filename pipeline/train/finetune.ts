@@ -15,7 +15,8 @@ import { readJsonFile } from '../../util/json.js';
 import type { Provider } from '../../models/session.js';
 import { checkModelFits, checkWritable } from '../preflight.js';
 import { checkNumber } from './cli-options.js';
-import { checkResumeKey, trainLoop, type BlockCorpus } from './loop.js';
+import { checkResumeKey, trainLoop } from './loop.js';
+import type { Blocks } from '../../datasets/block-set.js';
 import { keyChanges } from '../../util/resume-key.js';
 
 export interface FinetuneOptions {
@@ -23,8 +24,8 @@ export interface FinetuneOptions {
   model: string;
   /** A prebuilt artifact directory; default: build/reuse one in the artifact cache. */
   artifact?: string;
-  train: string | BlockCorpus;
-  valid?: string | BlockCorpus | null;
+  train: string | Blocks;
+  valid?: string | Blocks | null;
   out: string;
   epochs: number;
   batchSize: number;
@@ -68,11 +69,10 @@ export interface FinetuneResult {
 
 const SUMMARY = 'train-summary.json';
 
-function corpusOf(c: string | BlockCorpus, flag: string): BlockCorpus {
+function corpusOf(c: string | Blocks, flag: string): Blocks {
   if (typeof c !== 'string') return c;
   if (!existsSync(join(c, 'manifest.json'))) throw new Error(`${flag} ${c}: not a corpus directory (no manifest.json); create one with \`collapse prepare\``);
-  const b = readBlocks(c);
-  return { ids: b.ids, rows: b.rows, blockSize: b.blockSize };
+  return readBlocks(c);
 }
 
 /** Options that do not change the trained weights (where and how fast), left out of the resume key. */
@@ -85,7 +85,7 @@ const NOT_IN_KEY = ['model', 'artifact', 'train', 'valid', 'out', 'threads', 'pr
  */
 const LATER_DEFAULTS: Record<string, unknown> = { decayExclude: 'bias-and-norm', minLr: 0, dropout: 0, attentionDropout: 0 };
 
-export function finetuneResumeKey(o: FinetuneOptions, valid: BlockCorpus | null, modelSha: string): Record<string, unknown> {
+export function finetuneResumeKey(o: FinetuneOptions, valid: Blocks | null, modelSha: string): Record<string, unknown> {
   const rest: Record<string, unknown> = { ...o };
   for (const k of NOT_IN_KEY) delete rest[k];
   const defaults = { optimizer: 'adamw', weightDecay: DEFAULT_ADAMW.weightDecay, beta1: DEFAULT_ADAMW.beta1, beta2: DEFAULT_ADAMW.beta2, eps: DEFAULT_ADAMW.eps, schedule: 'linear', warmupSteps: 0, maxGradNorm: null, seed: 0, fusedStep: false };

@@ -15,7 +15,7 @@ import { writeFileAtomic } from '../../util/atomic.js';
 import { blockTexts, loadEvalCorpus } from '../../pipeline/eval/corpus-input.js';
 import { evaluateGeneration } from '../../pipeline/eval/evaluate.js';
 import { GenerationMetricsSchema, readGenerationMetrics, readSamplePpl, writeGenerationEval } from '../../pipeline/eval/metrics-schema.js';
-import type { Blocks } from '../../pipeline/eval/perplexity.js';
+import type { Blocks } from '../../datasets/block-set.js';
 import { tailReference } from '../../pipeline/eval/tail.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'eval-gen-'));

@@ -1,3 +1,4 @@
+import type { Blocks } from '../../datasets/block-set.js';
 import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,7 +19,7 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const ADAMW = { name: 'adamw' as const, weightDecay: 0, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
 
 /** Mean next-token NLL of blocks under a forward ONNX file, computed from its logits in JS. */
-async function forwardNll(onnxPath: string, b: { ids: Int32Array; rows: number; blockSize: number }): Promise<number> {
+async function forwardNll(onnxPath: string, b: Blocks): Promise<number> {
   const model = loadModel(onnxPath);
   const s = await openSession(model, { threads: 1 });
   const T = b.blockSize;
