@@ -1,6 +1,6 @@
-// Corpora from the Arrow corpus store (datasets/corpus.ts) in the form evaluation uses: token blocks plus
+// Corpora from the Arrow corpus store (datasets/corpus-store.ts) in the form evaluation uses: token blocks plus
 // the decoded texts and the prompt each generated row continues.
-import { readCorpus } from '../../datasets/corpus.js';
+import { readCorpus } from '../../datasets/corpus-store.js';
 import type { EvalCorpus } from './evaluate.js';
 import { trailingPadLengths, type Blocks } from '../../datasets/block-set.js';
 

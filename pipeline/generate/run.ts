@@ -7,18 +7,9 @@
 //     Kubernetes indexed job) fill one corpus and the shard set is the corpus;
 //   - batches never straddle chunks, so every prompt is decoded in the same batch whoever runs it.
 // The process that commits the last chunk finalizes the corpus manifest.
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import {
-  checkWriters,
-  CorpusWriter,
-  createCorpus,
-  finalizeCorpus,
-  readBlocks,
-  readManifest,
-  shardManifests,
-  type CorpusRow,
-} from '../../datasets/corpus.js';
+import { readBlocks } from '../../datasets/block-set.js';
+import type { CorpusRow } from '../../datasets/corpus-codec.js';
+import { checkWriters, corpusComplete, CorpusWriter, createCorpus, finalizeCorpus, shardManifests, writerDone } from '../../datasets/corpus-store.js';
 import { loadTokenizer, type Tokenizer } from '../../datasets/tokenizer.js';
 import { generationPlan, modelSha256, openModelDir, type GenerationPlan } from '../../models/model-dir.js';
 import type { Provider } from '../../models/session.js';
@@ -96,14 +87,6 @@ export interface GenerateCorpusResult {
 }
 
 export const chunkWriter = (c: number): string => `c${String(c).padStart(6, '0')}`;
-
-const doneMarker = (dir: string, writer: string): string => join(dir, `${writer}.done.json`);
-
-/** Whether every chunk of a generated corpus is committed (by any process). */
-export function generationComplete(dir: string): boolean {
-  if (!existsSync(join(dir, 'manifest.json'))) return false;
-  return readManifest(dir).expectedWriters.every((w) => existsSync(doneMarker(dir, w)));
-}
 
 function checkOptions(o: GenerateCorpusOptions): void {
   const positive = (name: string, v: number | undefined): void => {
@@ -214,7 +197,7 @@ export async function generateCorpus(options: GenerateCorpusOptions): Promise<Ge
   let skipped = 0;
   for (const c of mine) {
     const w = writers[c]!;
-    if (existsSync(doneMarker(o.out, w))) skipped++;
+    if (writerDone(o.out, w)) skipped++;
     else if (committed.has(w)) {
       // Killed between the shard and its done marker: the shard holds the whole chunk.
       new CorpusWriter(o.out, { writer: w }).close();
@@ -269,7 +252,7 @@ export async function generateCorpus(options: GenerateCorpusOptions): Promise<Ge
     }
   }
   const seconds = (performance.now() - start) / 1000;
-  const complete = generationComplete(o.out);
+  const complete = corpusComplete(o.out); // every chunk committed, by any process
   if (complete) finalizeCorpus(o.out);
   return { chunks, skipped, prompts: done, seconds, tokensPerSecond: seconds > 0 ? tokens / seconds : 0, complete };
 }

@@ -1,7 +1,7 @@
 // Before a long run: how long will it take? A short warm-up measures the three costs that dominate a
 // generation on this machine (a training micro-step and an optimizer update, a beam-search batch of a few
 // decoding steps, and scoring one batch), then scales them by the configuration's counts.
-import { readBlocks } from '../../datasets/corpus.js';
+import { readBlocks } from '../../datasets/block-set.js';
 import { generationPlan, loadTrainingSource, openModelDir } from '../../models/model-dir.js';
 import { cachedArtifact } from '../../models/train/artifact.js';
 import { TrainEngine } from '../../models/train/engine.js';

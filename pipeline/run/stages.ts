@@ -6,9 +6,10 @@ import { existsSync } from 'node:fs';
 import { readJsonFile } from '../../util/json.js';
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { readBlocks, readCorpus, writeCorpus, type CorpusRow } from '../../datasets/corpus.js';
+import type { CorpusRow } from '../../datasets/corpus-codec.js';
+import { corpusComplete, readCorpus, writeCorpus } from '../../datasets/corpus-store.js';
 import { buildBlocks, groupingOptions } from '../../datasets/blocks.js';
-import { blockRow, type Blocks } from '../../datasets/block-set.js';
+import { blockRow, readBlocks, type Blocks } from '../../datasets/block-set.js';
 import { SyntheticSource } from '../../datasets/synthetic.js';
 import { loadTokenizer, tinyTokenizerFiles, type Tokenizer } from '../../datasets/tokenizer.js';
 import { loadSourceRows } from '../../datasets/prepare.js';
@@ -23,7 +24,7 @@ import { readGenerationMetrics, TailReferenceSchema, writeGenerationEval, type G
 import { perplexityOf } from '../eval/perplexity.js';
 import type { TailReference } from '../eval/tail.js';
 import { tailTable, truthMetrics, type TailTable, type TokenPair } from '../eval/truth.js';
-import { generateCorpus, generationComplete } from '../generate/run.js';
+import { generateCorpus } from '../generate/run.js';
 import { buildReport } from '../report/report.js';
 import { finetune } from '../train/finetune.js';
 import { runSettings, type RunConfig, type Setting } from './config.js';
@@ -264,7 +265,7 @@ export async function generate({ cfg, layout, shard }: StepContext, at: GenAt): 
   });
 }
 
-export const generateComplete = async ({ layout }: StepContext, at: GenAt): Promise<boolean> => generationComplete(layout.corpus(at));
+export const generateComplete = async ({ layout }: StepContext, at: GenAt): Promise<boolean> => corpusComplete(layout.corpus(at));
 
 let truthCache: { source: SyntheticSource; table: TailTable } | null = null;
 

@@ -4,7 +4,7 @@
 import { sha256 } from '../../util/sha256.js';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { readBlocks } from '../../datasets/corpus.js';
+import { readBlocks } from '../../datasets/block-set.js';
 import { loadTrainingSource, modelSha256, writeFinetuned } from '../../models/model-dir.js';
 import { cachedArtifact, checkCompatible, describeDropout, loadArtifact, sourceSha256, type LoadedArtifact } from '../../models/train/artifact.js';
 import { TrainEngine } from '../../models/train/engine.js';

@@ -3,18 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Field, Float32, List, Table, tableFromArrays, tableToIPC, vectorFromArray } from 'apache-arrow';
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  concatCorpora,
-  CorpusWriter,
-  createCorpus,
-  finalizeCorpus,
-  fixedFraction,
-  readBlocks,
-  readCorpus,
-  subsampleIndices,
-  writeCorpus,
-  type CorpusRow,
-} from '../../datasets/corpus.js';
+import { concatCorpora, readBlocks } from '../../datasets/block-set.js';
+import type { CorpusRow } from '../../datasets/corpus-codec.js';
+import { CorpusWriter, createCorpus, finalizeCorpus, readCorpus, writeCorpus } from '../../datasets/corpus-store.js';
+import { fixedFraction, subsampleIndices } from '../../datasets/sampling.js';
 import { sha256 } from '../../datasets/wikitext.js';
 import { Rng } from '../../util/rng.js';
 
