@@ -80,6 +80,8 @@ export interface PrepareOptions {
   concat?: 'batched' | 'global';
   /** datasets.map's num_proc (the paper's code: 4); see datasets/blocks.ts. */
   numProc?: number;
+  /** Keep only the first maxBlocks blocks (0 or absent: all of them). */
+  maxBlocks?: number;
   /** Output corpus directory (written whole under a temporary name, then renamed); without it only counts. */
   out?: string;
   /** Replace an existing --out. */
@@ -92,6 +94,8 @@ export interface PrepareOptions {
 
 export interface PrepareResult {
   counts: BlockCounts;
+  /** Blocks written (counts.blocks, or maxBlocks when that is fewer). */
+  kept: number;
   blocks: GroupedBlocks;
   manifest: CorpusManifest | null;
   seconds: { load: number; tokenize: number; write: number };
@@ -108,12 +112,15 @@ export async function prepareCorpus(o: PrepareOptions): Promise<PrepareResult> {
   bar.stop();
   const blocks = groupTexts(tokenized, { blockSize: o.blockSize, batchSize: o.batchSize, concat: o.concat, numProc: o.numProc });
   const t2 = performance.now();
+  const kept = o.maxBlocks ? Math.min(o.maxBlocks, blocks.rows) : blocks.rows;
   let manifest: CorpusManifest | null = null;
   if (o.out) {
+    if (kept === 0)
+      throw new Error(`${o.data} (${o.split ?? 'train'}): ${src.rows.length} rows give no ${o.blockSize}-token block; use more rows or a smaller block size`);
     const bs = o.blockSize;
     const withText = o.withText ?? true;
     function* rows(): Generator<CorpusRow> {
-      for (let k = 0; k < blocks.counts.blocks; k++) {
+      for (let k = 0; k < kept; k++) {
         const ids = blocks.ids.subarray(k * bs, (k + 1) * bs);
         yield {
           block_id: k,
@@ -136,10 +143,11 @@ export async function prepareCorpus(o: PrepareOptions): Promise<PrepareResult> {
           generation: 0,
           ...(o.data === 'synthetic' ? { seed: o.synthetic?.seed ?? 0 } : {}),
           config: { blockSize: bs, batchSize: o.batchSize ?? 1000, concat: o.concat ?? 'batched', numProc: o.numProc ?? 1, counts: blocks.counts },
+          ...(kept < blocks.rows ? { kept } : {}),
         },
       });
     });
   }
   const t3 = performance.now();
-  return { counts: blocks.counts, blocks, manifest, seconds: { load: (t1 - t0) / 1000, tokenize: (t2 - t1) / 1000, write: (t3 - t2) / 1000 } };
+  return { counts: blocks.counts, kept, blocks, manifest, seconds: { load: (t1 - t0) / 1000, tokenize: (t2 - t1) / 1000, write: (t3 - t2) / 1000 } };
 }

@@ -6,13 +6,12 @@ import { existsSync } from 'node:fs';
 import { readJsonFile } from '../../util/json.js';
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import type { CorpusRow } from '../../datasets/corpus-codec.js';
-import { corpusComplete, readCorpus, writeCorpus } from '../../datasets/corpus-store.js';
-import { buildBlocks, groupingOptions } from '../../datasets/blocks.js';
+import { corpusComplete, readCorpus } from '../../datasets/corpus-store.js';
+import { groupingOptions } from '../../datasets/blocks.js';
 import { blockRow, readBlocks, type Blocks } from '../../datasets/block-set.js';
 import { SyntheticSource } from '../../datasets/synthetic.js';
-import { loadTokenizer, tinyTokenizerFiles, type Tokenizer } from '../../datasets/tokenizer.js';
-import { loadSourceRows } from '../../datasets/prepare.js';
+import { loadTokenizer, tinyTokenizerFiles } from '../../datasets/tokenizer.js';
+import { prepareCorpus } from '../../datasets/prepare.js';
 import { hubSnapshot, isHubId } from '../../models/hub.js';
 import { GRAPH_FILES, importHfCheckpoint, openModelDir, writeModelDir } from '../../models/model-dir.js';
 import { initOptWeights, TINY_CONFIG } from '../../models/opt/index.js';
@@ -115,21 +114,10 @@ export function dataSplits(cfg: RunConfig): Split[] {
   return splits;
 }
 
-async function sourceRows(cfg: RunConfig, split: Split): Promise<{ rows: string[]; provenance: Record<string, unknown> }> {
-  const d = cfg.data;
-  const n = { train: d.synthetic.trainRows, valid: d.synthetic.validRows, test: d.synthetic.testRows, pretrain: d.synthetic.pretrainRows }[split];
-  const src = await loadSourceRows(d.source === 'synthetic' ? 'synthetic' : (d.path ?? d.source), {
-    split: split === 'valid' ? 'validation' : split,
-    variant: d.source === 'synthetic' ? undefined : d.source,
-    synthetic: { rows: n, seed: d.synthetic.seed },
-  });
-  return { rows: src.rows, provenance: src.source };
-}
-
-/** Tokenize and block the original splits into layout.split(...). */
+/** Tokenize and block the original splits into layout.split(...) (what `collapse prepare` does, per split). */
 export async function prepareData({ cfg, layout }: StepContext): Promise<Record<string, { rows: number; kept: number }>> {
-  const md = openModelDir(tokenizerModel(cfg, layout));
-  const tok = loadTokenizer(md.tokenizerDir);
+  const tokenizer = openModelDir(tokenizerModel(cfg, layout)).tokenizerDir;
+  const d = cfg.data;
   const counts: Record<string, { rows: number; kept: number }> = {};
   for (const split of dataSplits(cfg)) {
     const out = layout.split(split);
@@ -138,25 +126,19 @@ export async function prepareData({ cfg, layout }: StepContext): Promise<Record<
       counts[split] = { rows, kept: rows };
       continue;
     }
-    const { rows, provenance } = await sourceRows(cfg, split);
-    const blocks = buildBlocks(tok, rows, groupingOptions(cfg.data.blockSize, cfg.data.grouping));
-    const cap = split === 'train' ? cfg.data.maxTrainBlocks : split === 'pretrain' ? 0 : cfg.data.maxEvalBlocks;
-    const n = cap > 0 ? Math.min(cap, blocks.counts.blocks) : blocks.counts.blocks;
-    if (n === 0) throw new Error(`data.${split}: ${rows.length} rows give no ${cfg.data.blockSize}-token block; use more rows or a smaller data.blockSize`);
-    writeCorpus(out, blockRows(tok, blocks.ids, n, cfg.data.blockSize), {
-      blockSize: cfg.data.blockSize,
-      provenance: { ...provenance, tokenizer: md.tokenizerDir, counts: blocks.counts, kept: n },
+    const r = await prepareCorpus({
+      data: d.source === 'synthetic' ? 'synthetic' : (d.path ?? d.source),
+      split: split === 'valid' ? 'validation' : split,
+      variant: d.source === 'synthetic' ? undefined : d.source,
+      synthetic: { rows: { train: d.synthetic.trainRows, valid: d.synthetic.validRows, test: d.synthetic.testRows, pretrain: d.synthetic.pretrainRows }[split], seed: d.synthetic.seed },
+      tokenizer,
+      ...groupingOptions(d.blockSize, d.grouping),
+      maxBlocks: split === 'train' ? d.maxTrainBlocks : split === 'pretrain' ? 0 : d.maxEvalBlocks,
+      out,
     });
-    counts[split] = { rows: rows.length, kept: n };
+    counts[split] = { rows: r.counts.rows, kept: r.kept };
   }
   return counts;
-}
-
-function* blockRows(tok: Tokenizer, ids: Int32Array, n: number, size: number): Generator<CorpusRow> {
-  for (let b = 0; b < n; b++) {
-    const input_ids = ids.subarray(b * size, (b + 1) * size);
-    yield { block_id: b, input_ids, text: tok.decode(input_ids), origin: 'original', generation: 0, prompt_block_id: null, score: null };
-  }
 }
 
 export async function estimate(ctx: StepContext): Promise<string> {
