@@ -27,7 +27,8 @@ import { readTensorFile, writeTensorFile, type TensorMap } from './tensor-file.j
 import { readJsonFile } from '../../util/json.js';
 
 export const ARTIFACT_FORMAT = 'collapse-train-artifact';
-export const ARTIFACT_VERSION = 3;
+/** Bumped when a graph changes (4: the eval graph uses the one NLL head, models/grad/loss.ts). */
+export const ARTIFACT_VERSION = 4;
 
 export interface ArtifactManifest {
   format: typeof ARTIFACT_FORMAT;

@@ -1,5 +1,5 @@
 // Perplexity of fixed-length token blocks under a causal LM, forward only, through the NLL graph
-// (nll-head.ts), batched.
+// (scoring-graph.ts), batched.
 //   per-sample perplexity: exp(mean NLL of the T-1 next-token predictions inside one sample)
 //   corpus perplexity:     exp(mean NLL over every prediction of every block), the Hugging Face
 //                          run_clm convention for validation/test perplexity (all blocks have equal length).
@@ -12,7 +12,8 @@ import { floatData, openSession, type Provider } from '../../models/session.js';
 import { decodeModel } from '../../models/onnx/proto.js';
 import { progress } from '../../util/progress.js';
 import type { Blocks } from '../../datasets/block-set.js';
-import { cachedNllGraph, NLL_OUTPUT } from './nll-head.js';
+import { NLL_OUTPUT } from '../../models/grad/loss.js';
+import { cachedNllGraph } from './scoring-graph.js';
 
 
 export interface ScorerOptions {
