@@ -164,7 +164,7 @@ describe('tiny OPT from models/opt (float32, attention_mask with padding)', () =
     expect(scoring.outputs).toEqual(['nll']);
     expect(scoring.dims).toEqual([B, T - 1]);
     // Not bit for bit: the validation graph's forward is the static (constant-folded, Gemm-fused) copy.
-    scoring.nll.forEach((v, k) => expect(v).toBeCloseTo(validation.nll[k]!, 5));
+    Array.from(scoring.nll).forEach((v, k) => expect(v).toBeCloseTo(validation.nll[k]!, 5));
   });
 });
 
