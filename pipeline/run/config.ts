@@ -4,6 +4,7 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { TRAIN_DEFAULTS, trainFields, withTrainRules } from '../train/options.js';
 
 const int = (min = 0) => z.number().int().min(min);
 const fraction = z.number().min(0, 'must be in [0, 1]').max(1, 'must be in [0, 1]');
@@ -57,34 +58,20 @@ export const ModelSchema = z
   })
   .strict();
 
-export const TrainSchema = z
-  .object({
-    epochs: int(1).default(5),
-    batchSize: int(1).default(128),
-    microBatchSize: int(1).default(8),
-    lr: z.number().positive().default(2e-5),
-    optimizer: z.enum(['adamw', 'sgd']).default('adamw'),
-    weightDecay: z.number().min(0).default(0),
-    /** Parameters weight decay skips: `bias-and-norm` (HF Trainer) or `none` (torch.optim.AdamW, the paper's code). */
-    decayExclude: z.enum(['bias-and-norm', 'none']).default('bias-and-norm'),
-    /** Per-step linear/cosine/constant (HF Trainer), or `cosine-epoch`: CosineAnnealingLR(T_max=epochs, eta_min=minLr) stepped per epoch. */
-    schedule: z.enum(['linear', 'constant', 'cosine', 'cosine-epoch']).default('linear'),
-    warmupSteps: int().default(0),
-    /** The floor of `cosine-epoch` (eta_min). */
-    minLr: z.number().min(0).default(0),
-    /** Global gradient-norm clipping; 0 turns it off. */
-    clipNorm: z.number().min(0).default(1),
-    /** OPT `dropout` during training (after the attention output projection and fc2); 0 = off. */
-    dropout: z.number().min(0).lt(1, 'must be below 1').default(0),
-    /** OPT `attention_dropout` during training (on the attention probabilities); 0 = off. */
-    attentionDropout: z.number().min(0).lt(1, 'must be below 1').default(0),
-  })
-  .strict()
-  .refine((t) => t.schedule !== 'cosine-epoch' || t.warmupSteps === 0, {
-    message: 'schedule cosine-epoch has no warmup (CosineAnnealingLR): set train.warmupSteps to 0',
-    path: ['warmupSteps'],
-  })
-  .refine((t) => t.minLr <= t.lr, { message: 'train.minLr must not exceed train.lr', path: ['minLr'] });
+const { epochs, batchSize, microBatchSize, lr, optimizer, weightDecay, decayExclude, schedule, warmupSteps, minLr, dropout, attentionDropout } = trainFields;
+
+/** Fine-tuning: the training options' own fields and defaults (pipeline/train/options.ts), with the run's names. */
+export const TrainSchema = withTrainRules(
+  z
+    .object({
+      epochs, batchSize, microBatchSize, lr, optimizer, weightDecay, decayExclude, schedule, warmupSteps, minLr,
+      /** Global gradient-norm clipping (the training option maxGradNorm); 0 turns it off. */
+      clipNorm: z.number().min(0).default(TRAIN_DEFAULTS.maxGradNorm ?? 0),
+      dropout, attentionDropout,
+    })
+    .strict(),
+  (k) => `train.${k}`,
+);
 
 export const GenerateSchema = z
   .object({
@@ -176,10 +163,6 @@ export const RunConfigSchema = z
     message: 'settings: every setting needs its own name',
     path: ['settings'],
   })
-  .refine((c) => c.train.batchSize % c.train.microBatchSize === 0, {
-    message: 'train.batchSize must be a multiple of train.microBatchSize',
-    path: ['train', 'batchSize'],
-  })
   .refine((c) => c.generate.newTokens === c.data.blockSize, {
     message: 'generate.newTokens must equal data.blockSize: each continuation becomes one training block of the next generation',
     path: ['generate', 'newTokens'],
@@ -257,4 +240,26 @@ export function parseOverrides(sets: readonly string[]): Obj {
     node[keys[keys.length - 1]!] = value;
   }
   return out;
+}
+
+/** The run's training options as `finetune` takes them (epochs, lr and seed are per step). */
+export function trainOptions(cfg: RunConfig) {
+  const t = cfg.train;
+  return {
+    epochs: t.epochs,
+    lr: t.lr,
+    batchSize: t.batchSize,
+    microBatchSize: t.microBatchSize,
+    optimizer: t.optimizer,
+    weightDecay: t.weightDecay,
+    decayExclude: t.decayExclude,
+    schedule: t.schedule,
+    warmupSteps: t.warmupSteps,
+    minLr: t.minLr,
+    maxGradNorm: t.clipNorm > 0 ? t.clipNorm : null,
+    dropout: t.dropout,
+    attentionDropout: t.attentionDropout,
+    threads: cfg.threads || undefined,
+    provider: cfg.provider,
+  };
 }

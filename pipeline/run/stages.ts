@@ -26,7 +26,7 @@ import { tailTable, truthMetrics, type TailTable, type TokenPair } from '../eval
 import { generateCorpus } from '../generate/run.js';
 import { buildReport } from '../report/report.js';
 import { finetune } from '../train/finetune.js';
-import { runSettings, type RunConfig, type Setting } from './config.js';
+import { runSettings, trainOptions, type RunConfig, type Setting } from './config.js';
 import { describeEstimate, estimateRun } from './estimate.js';
 import type { GenAt, RunLayout, Split } from './layout.js';
 import { mixTrainCorpus, trainCorpusPath, type MixResult } from './mixing.js';
@@ -146,25 +146,6 @@ export async function estimate(ctx: StepContext): Promise<string> {
   const line = describeEstimate(await estimateRun(cfg, layout, tokenizerModel(cfg, layout), { seeds: ctx.seeds.length, shards: ctx.shard.count }));
   ctx.log(line);
   return line;
-}
-
-export function trainOptions(cfg: RunConfig) {
-  const t = cfg.train;
-  return {
-    batchSize: t.batchSize,
-    microBatchSize: t.microBatchSize,
-    optimizer: t.optimizer,
-    weightDecay: t.weightDecay,
-    decayExclude: t.decayExclude,
-    schedule: t.schedule,
-    warmupSteps: t.warmupSteps,
-    minLr: t.minLr,
-    maxGradNorm: t.clipNorm > 0 ? t.clipNorm : null,
-    dropout: t.dropout,
-    attentionDropout: t.attentionDropout,
-    threads: cfg.threads || undefined,
-    provider: cfg.provider,
-  };
 }
 
 /** When model.pretrainEpochs > 0: teach the base the language first (OPT-125m arrives pretrained). */

@@ -2,7 +2,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { loadTrainingSource } from '../../models/model-dir.js';
 import { buildArtifact, loadArtifact } from '../../models/train/artifact.js';
-import { checkNumber, optimizerOptions, type OptimizerArgs } from '../../pipeline/train/cli-options.js';
+import { optimizerOptions, type OptimizerArgs } from '../optimizer-flags.js';
 
 interface BuildArgs extends OptimizerArgs {
   model: string;
@@ -32,8 +32,6 @@ const build: CommandModule<object, BuildArgs> = {
         .option('out', { type: 'string', demandOption: true, describe: 'Artifact directory to write' }),
     ) as never,
   handler: async (a) => {
-    checkNumber('--micro-batch-size', a['micro-batch-size'], { int: true, min: 1 });
-    checkNumber('--block-size', a['block-size'], { int: true, min: 2 });
     const log = (s: string): void => void process.stderr.write(`${s}\n`);
     const m = await buildArtifact(
       loadTrainingSource(a.model),
