@@ -8,7 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import yargs, { type CommandModule } from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { OptionError } from '../util/option-error.js';
+import { OptionError } from '../util/options.js';
 import { flagOf, strictFlags } from './flags.js';
 
 const dir = join(dirname(fileURLToPath(import.meta.url)), 'commands');

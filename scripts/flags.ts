@@ -3,7 +3,7 @@
 // turn `--epochs 3 --epochs 4` into an array). The CLI applies `checkFlags` as a middleware after each
 // command's builder, so a command cannot forget it; commands may still check more (e.g. cross-flag rules).
 import type { Argv } from 'yargs';
-import { checkOption } from '../util/option-error.js';
+import { checkOption } from '../util/options.js';
 
 type Range = { int?: boolean; min?: number; gt?: number; max?: number };
 

@@ -4,9 +4,13 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { generateFields } from '../generate/options.js';
 import { TRAIN_DEFAULTS, trainFields, withTrainRules } from '../train/options.js';
 
 const int = (min = 0) => z.number().int().min(min);
+/** Some fields of a library's option schema, in the order given (the order of the keys in run.json). */
+const pick = <T extends Record<string, z.ZodType>, K extends keyof T>(fields: T, keys: readonly K[]): Pick<T, K> =>
+  Object.fromEntries(keys.map((k) => [k, fields[k]])) as Pick<T, K>;
 const fraction = z.number().min(0, 'must be in [0, 1]').max(1, 'must be in [0, 1]');
 
 export const DataSchema = z
@@ -58,36 +62,25 @@ export const ModelSchema = z
   })
   .strict();
 
-const { epochs, batchSize, microBatchSize, lr, optimizer, weightDecay, decayExclude, schedule, warmupSteps, minLr, dropout, attentionDropout } = trainFields;
 
 /** Fine-tuning: the training options' own fields and defaults (pipeline/train/options.ts), with the run's names. */
 export const TrainSchema = withTrainRules(
   z
     .object({
-      epochs, batchSize, microBatchSize, lr, optimizer, weightDecay, decayExclude, schedule, warmupSteps, minLr,
+      ...pick(trainFields, ['epochs', 'batchSize', 'microBatchSize', 'lr', 'optimizer', 'weightDecay', 'decayExclude', 'schedule', 'warmupSteps', 'minLr']),
       /** Global gradient-norm clipping (the training option maxGradNorm); 0 turns it off. */
       clipNorm: z.number().min(0).default(TRAIN_DEFAULTS.maxGradNorm ?? 0),
-      dropout, attentionDropout,
+      ...pick(trainFields, ['dropout', 'attentionDropout']),
     })
     .strict(),
   (k) => `train.${k}`,
 );
 
+/** Decoding: the generation options' own fields and defaults (pipeline/generate/options.ts); `method` is its `strategy`. */
 export const GenerateSchema = z
   .object({
-    method: z.enum(['beam', 'greedy', 'sample']).default('beam'),
-    numBeams: int(1).default(5),
-    newTokens: int(1).default(64),
-    /** Defaults to newTokens: the paper forces exactly 64 new tokens. */
-    minNewTokens: int().optional(),
-    repetitionPenalty: z.number().positive().default(1),
-    noRepeatNgramSize: int().default(0),
-    temperature: z.number().positive().default(1),
-    topK: int().default(0),
-    topP: fraction.default(1),
-    batchSize: int(1).default(16),
-    /** Prompts per committed corpus shard: the unit that an interrupted run does not redo. */
-    chunkSize: int(1).default(64),
+    method: generateFields.strategy,
+    ...pick(generateFields, ['numBeams', 'newTokens', 'minNewTokens', 'repetitionPenalty', 'noRepeatNgramSize', 'temperature', 'topK', 'topP', 'batchSize', 'chunkSize']),
   })
   .strict();
 

@@ -211,7 +211,7 @@ export async function generate({ cfg, layout, shard }: StepContext, at: GenAt): 
     strategy: g.method,
     numBeams: g.numBeams,
     newTokens: g.newTokens,
-    minNewTokens: g.minNewTokens ?? g.newTokens,
+    minNewTokens: g.minNewTokens,
     repetitionPenalty: g.repetitionPenalty,
     noRepeatNgramSize: g.noRepeatNgramSize,
     temperature: g.temperature,

@@ -13,7 +13,7 @@ import { writeDirAtomic, writeJsonAtomic } from '../../util/atomic.js';
 import { readJsonFile } from '../../util/json.js';
 import type { Provider } from '../../models/session.js';
 import { checkModelFits, checkWritable } from '../preflight.js';
-import { OptionError } from '../../util/option-error.js';
+import { OptionError } from '../../util/options.js';
 import { resolveTrainOptions, TRAIN_DEFAULTS, type TrainOptions, type TrainOptionsInput } from './options.js';
 import { checkResumeKey, trainLoop } from './loop.js';
 import type { Blocks } from '../../datasets/block-set.js';

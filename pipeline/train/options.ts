@@ -3,7 +3,7 @@
 // / `collapse artifact build` read their flag defaults from TRAIN_DEFAULTS.
 import { z } from 'zod';
 import { DEFAULT_ADAMW } from '../../models/train/optimizers.js';
-import { OptionError } from '../../util/option-error.js';
+import { parseOptions } from '../../util/options.js';
 
 const int = (min = 0) => z.number().int().min(min);
 const probability = z.number().min(0).lt(1, 'expected a probability in [0, 1)');
@@ -66,16 +66,5 @@ export const TRAIN_DEFAULTS: TrainOptions = TrainOptionsSchema.parse({});
 /** With option names as {name} markers, for OptionError to fill in. */
 const MarkedSchema = withTrainRules(z.object(trainFields), (k) => `{${k}}`);
 
-/**
- * The training options of `input` (other keys are ignored) with their defaults filled in. An invalid one is an
- * OptionError naming the option and its value.
- */
-export function resolveTrainOptions(input: TrainOptionsInput): TrainOptions {
-  const given = input as Record<string, unknown>;
-  const picked = Object.fromEntries(Object.keys(trainFields).filter((k) => given[k] !== undefined).map((k) => [k, given[k]]));
-  const r = MarkedSchema.safeParse(picked);
-  if (r.success) return r.data;
-  const i = r.error.issues[0]!;
-  const key = String(i.path[0] ?? '');
-  throw new OptionError(key, picked[key], (name) => i.message.replace(/\{(\w+)\}/g, (_, k: string) => name(k)));
-}
+/** The training options of `input` (other keys ignored) with their defaults; an invalid one is an OptionError. */
+export const resolveTrainOptions = (input: TrainOptionsInput): TrainOptions => parseOptions(MarkedSchema, trainFields, input);

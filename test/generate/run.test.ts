@@ -1,7 +1,8 @@
 // generateCorpus: one row per prompt through the corpus store; a run SIGKILLed mid-way and rerun gives
 // the same corpus as an uninterrupted run (no duplicate or missing rows); 2 shards in 2 runs equal 1.
+import { describeError } from '../../scripts/cli.js';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -99,6 +100,13 @@ describe('generateCorpus', () => {
     expect(corpusComplete(out)).toBe(true);
     expect(shardFiles(out)).toEqual(shardFiles(join(tmp, 'straight')));
     expect(rowsOf(out)).toEqual(reference);
+  });
+
+  it('names an invalid option by its own name (the CLI prints its flag)', async () => {
+    const bad = await generateCorpus({ ...childOptions(prompts, join(tmp, 'bad')), minNewTokens: 9 }).catch((e: Error) => e);
+    expect((bad as Error).message).toBe('minNewTokens 9: must be between 0 and newTokens');
+    expect(describeError(bad)).toBe('collapse: --min-new-tokens 9: must be between 0 and --new-tokens\n');
+    expect(existsSync(join(tmp, 'bad'))).toBe(false);
   });
 
   it('refuses to resume a corpus started with other settings', async () => {

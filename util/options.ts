@@ -1,6 +1,7 @@
-// An invalid option value of a library call, named by the option's own name (`batchSize`), so that a call from
-// a config file or from code reads in that call's terms. The CLI prints the same error with its flag names
-// (scripts/flags.ts): the problem text is a function of a namer, so names inside it are translated too.
+// Library options: an invalid value is an OptionError named by the option's own name (`batchSize`), so that a
+// call from a config file or from code reads in that call's terms. The CLI prints the same error with its flag
+// names (scripts/flags.ts): the problem text is a function of a namer, so names inside it are translated too.
+import type { z } from 'zod';
 
 export type Namer = (option: string) => string;
 
@@ -29,4 +30,18 @@ export function checkOption(option: string, v: number, o: { int?: boolean; min?:
   const bounds = [o.min !== undefined ? `>= ${o.min}` : '', o.gt !== undefined ? `> ${o.gt}` : '', o.max !== undefined ? `<= ${o.max}` : ''].filter(Boolean);
   const want = `${o.int ? 'an integer' : 'a number'}${bounds.length ? ` ${bounds.join(' and ')}` : ''}`;
   throw new OptionError(option, v, () => `expected ${want}`);
+}
+
+/**
+ * The keys of `fields` in `input` (other keys ignored, undefined ones defaulted) parsed by `schema`. An invalid
+ * option is an OptionError; `{name}` markers in the schema's messages become option names (or flags).
+ */
+export function parseOptions<S extends z.ZodType>(schema: S, fields: Record<string, unknown>, input: object): z.output<S> {
+  const given = input as Record<string, unknown>;
+  const picked = Object.fromEntries(Object.keys(fields).filter((k) => given[k] !== undefined).map((k) => [k, given[k]]));
+  const r = schema.safeParse(picked);
+  if (r.success) return r.data;
+  const i = r.error.issues[0]!;
+  const key = String(i.path[0] ?? '');
+  throw new OptionError(key, picked[key], (name) => i.message.replace(/\{(\w+)\}/g, (_, k: string) => name(k)));
 }
