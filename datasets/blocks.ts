@@ -9,6 +9,7 @@
 // (`preprocess_datasets`, num_proc=4) run it: the rows are first split into N contiguous shards
 // (Dataset.shard(N, i, contiguous=True): n // N rows each, the first n % N shards one row more), each shard is
 // then grouped in its own batches of 1000 rows, and the shards' blocks are concatenated in order.
+import { checkOption, OptionError } from '../util/options.js';
 import type { Blocks } from './block-set.js';
 import type { Tokenizer } from './tokenizer.js';
 
@@ -86,13 +87,14 @@ export function tokenizeRows(
 /** Block arithmetic alone: the ranges of the token stream that become blocks. */
 export function blockRanges(offsets: Int32Array, opts: BlockOptions): { start: number; blocks: number; firstRow: number }[] {
   const { blockSize } = opts;
-  if (!Number.isInteger(blockSize) || blockSize < 1) throw new Error(`--block-size must be a positive integer, got ${blockSize}`);
+  checkOption('blockSize', blockSize, { int: true, min: 1 });
   const rows = offsets.length - 1;
   const batchSize = opts.concat === 'global' ? Math.max(rows, 1) : (opts.batchSize ?? 1000);
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`batch size must be a positive integer, got ${batchSize}`);
+  checkOption('batchSize', batchSize, { int: true, min: 1 });
   const numProc = opts.numProc ?? 1;
-  if (!Number.isInteger(numProc) || numProc < 1) throw new Error(`--num-proc must be a positive integer, got ${numProc}`);
-  if (numProc > 1 && opts.concat === 'global') throw new Error(`--num-proc ${numProc} shards run_clm's batched grouping; it does not combine with --concat global`);
+  checkOption('numProc', numProc, { int: true, min: 1 });
+  if (numProc > 1 && opts.concat === 'global')
+    throw new OptionError('numProc', numProc, (name) => `shards run_clm's batched grouping; it does not combine with ${name('concat')} global`);
   const out: { start: number; blocks: number; firstRow: number }[] = [];
   for (const [lo, hi] of contiguousShards(rows, numProc))
     for (let b = lo; b < hi; b += batchSize) {
