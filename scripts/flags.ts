@@ -116,7 +116,7 @@ export function strictFlags<T>(y: Argv<T>, given: readonly string[]): Argv<T> {
 }
 
 /** Library option names whose flag is not their kebab-case form. */
-const FLAG_OF_OPTION: Record<string, string> = { beta1: 'adam-beta1', beta2: 'adam-beta2', eps: 'adam-epsilon', strategy: 'strategy' };
+const FLAG_OF_OPTION: Record<string, string> = { beta1: 'adam-beta1', beta2: 'adam-beta2', eps: 'adam-epsilon', microBatch: 'micro-batch-size' };
 
 /** The flag of a library option (`microBatchSize` -> `--micro-batch-size`), for OptionError messages. */
 export function flagOf(option: string): string {

@@ -12,6 +12,7 @@ import { readTensorFile, readTensorFileMetadata, writeTensorFile, type TensorEnt
 import { Rng, type RngState } from '../../util/rng.js';
 import { keyChanges } from '../../util/resume-key.js';
 import { progress } from '../../util/progress.js';
+import { OptionError } from '../../util/options.js';
 import { blockRow, type Blocks } from '../../datasets/block-set.js';
 
 
@@ -188,7 +189,7 @@ export async function trainLoop(engine: TrainEngine, train: Blocks, valid: Block
   if (train.blockSize !== T) throw new Error(`the training corpus has blocks of ${train.blockSize} tokens; the artifact was built for --block-size ${T}`);
   if (valid && valid.blockSize !== T) throw new Error(`the validation corpus has blocks of ${valid.blockSize} tokens; the artifact was built for --block-size ${T}`);
   if (train.rows === 0) throw new Error('the training corpus is empty');
-  if (o.batchSize % micro !== 0) throw new Error(`--batch-size ${o.batchSize} must be a multiple of --micro-batch-size ${micro}`);
+  if (o.batchSize % micro !== 0) throw new OptionError('batchSize', o.batchSize, () => `must be a multiple of the artifact's micro-batch ${micro}`);
   const stepsPerEpoch = Math.ceil(train.rows / o.batchSize);
   const totalSteps = stepsPerEpoch * o.epochs;
   const fp = fingerprint(o, train, micro, engine.spec.dropout ?? []);
