@@ -5,7 +5,7 @@ import { writeDirAtomic } from '../util/atomic.js';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { progress } from '../util/progress.js';
-import { groupTexts, tokenizeRows, type BlockCounts, type GroupedBlocks } from './blocks.js';
+import { groupTexts, resolveBlockOptions, tokenizeRows, type BlockCounts, type GroupedBlocks } from './blocks.js';
 import type { CorpusRow } from './corpus-codec.js';
 import { writeCorpus, type CorpusManifest } from './corpus-store.js';
 import { SyntheticSource, type SyntheticConfig } from './synthetic.js';
@@ -26,6 +26,9 @@ export interface SyntheticRowsOptions {
   config?: Partial<SyntheticConfig>;
 }
 
+/** The synthetic rows of a `prepare` that names none (`collapse prepare --rows`, `--seed`). */
+export const SYNTHETIC_ROWS_DEFAULTS: SyntheticRowsOptions = { rows: 20_000, seed: 0 };
+
 /**
  * Rows of a data source: 'synthetic', a WikiText variant name, a directory of original or parquet
  * WikiText files, or one parquet file.
@@ -36,7 +39,7 @@ export async function loadSourceRows(
 ): Promise<SourceRows> {
   const split = opts.split ?? 'train';
   if (data === 'synthetic') {
-    const s = opts.synthetic ?? { rows: 20_000, seed: 0 };
+    const s = opts.synthetic ?? SYNTHETIC_ROWS_DEFAULTS;
     // Splits draw disjoint seeds from the same source, so validation is not a copy of train.
     // The `pretrain` split is drawn from the source's broader pretraining mixture of topics.
     const splitOffset = { train: 0, validation: 1, valid: 1, test: 2, pretrain: 3 }[split];
@@ -110,7 +113,8 @@ export async function prepareCorpus(o: PrepareOptions): Promise<PrepareResult> {
   const bar = progress('tokenize', src.rows.length, { unit: 'rows', logEvery: 10_000 });
   const tokenized = tokenizeRows(tokenizer, src.rows, (done, tokens) => bar.update(done, { tokens }));
   bar.stop();
-  const blocks = groupTexts(tokenized, { blockSize: o.blockSize, batchSize: o.batchSize, concat: o.concat, numProc: o.numProc });
+  const grouping = resolveBlockOptions(o);
+  const blocks = groupTexts(tokenized, grouping);
   const t2 = performance.now();
   const kept = o.maxBlocks ? Math.min(o.maxBlocks, blocks.rows) : blocks.rows;
   let manifest: CorpusManifest | null = null;
@@ -142,7 +146,9 @@ export async function prepareCorpus(o: PrepareOptions): Promise<PrepareResult> {
           tokenizer: name,
           generation: 0,
           ...(o.data === 'synthetic' ? { seed: o.synthetic?.seed ?? 0 } : {}),
-          config: { blockSize: bs, batchSize: o.batchSize ?? 1000, concat: o.concat ?? 'batched', numProc: o.numProc ?? 1, counts: blocks.counts },
+          // Beside the source's own `config` (the synthetic source's parameters), not over it.
+          grouping: { blockSize: bs, batchSize: grouping.batchSize, concat: grouping.concat, numProc: grouping.numProc },
+          counts: blocks.counts,
           ...(kept < blocks.rows ? { kept } : {}),
         },
       });

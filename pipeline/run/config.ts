@@ -48,6 +48,9 @@ export const DataSchema = z
   })
   .strict();
 
+/** The data section at its defaults (`collapse prepare` and `collapse artifact build` take their --block-size from it). */
+export const DATA_DEFAULTS = DataSchema.parse({});
+
 export const ModelSchema = z
   .object({
     /** `tiny` (built from a seeded random init), a model directory, or a hub id (e.g. facebook/opt-125m). */

@@ -30,7 +30,7 @@ describe('run_clm group_texts', () => {
     expect(Array.from(b.firstRow)).toEqual([0, 1, 3, 4]);
     const g = buildBlocks(charTok, rows, { blockSize: 4, concat: 'global' });
     expect(g.counts).toEqual({ rows: 5, tokens: 22, blocks: 5, droppedTokens: 2, batches: 1 });
-    expect(() => buildBlocks(charTok, rows, { blockSize: 0 })).toThrow(/^blockSize 0: expected an integer >= 1$/);
+    expect(() => buildBlocks(charTok, rows, { blockSize: 0 })).toThrow(/^blockSize 0: /);
   });
 
   it.skipIf(!optDir || !tokensDir)('WikiText-2 train (tokens variant, OPT tokenizer): block count equals an independent count', async () => {
