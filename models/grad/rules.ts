@@ -2,9 +2,8 @@
 // A rule receives the forward node, the gradients of its outputs (null where nothing flows back) and the context;
 // it returns one gradient (or null) per node input. Rules may emit gradients nobody needs: dead nodes are pruned.
 import { attrFloat, attrInt, attrInts, attrString, float } from '../onnx/graph.js';
-import { DataType, makeTensor, type NodeProto } from '../onnx/proto.js';
+import { DataType, FLOAT_TYPES, makeTensor, type NodeProto } from '../onnx/proto.js';
 import { axisOf, type GradContext } from './context.js';
-import { FLOAT_TYPES } from './static.js';
 
 export type Grad = string | null;
 export type GradRule = (node: NodeProto, dy: Grad[], c: GradContext) => Grad[];
