@@ -335,4 +335,4 @@ export function loadTokenizer(dir: string): LoadedTokenizer {
   };
 }
 
-export { tinyTokenizerFiles, tinyVocabulary, TINY_VOCAB_SIZE } from './tiny-tokenizer.js';
+export { tinyTokenizerFiles, tinyVocabulary, TINY_CONFIG, TINY_VOCAB_SIZE } from './tiny-tokenizer.js';
