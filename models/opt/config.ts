@@ -126,28 +126,12 @@ export const OPT_125M: OptConfig = parseOptConfig(
 
 /**
  * A tiny OPT for tests and quick experiments, with one embedding row per token of a word-level tokenizer of
- * `vocabSize` tokens (`<pad>` = 1, `</s>` = 2); the project's tiny tokenizer pairs it as TINY_CONFIG.
+ * `vocabSize` tokens: OPT-125m's settings (`<pad>` = 1, `</s>` = 2, ReLU, pre-LayerNorm, tied head) at 64 wide and
+ * 2 layers deep. The project's tiny tokenizer pairs it as TINY_CONFIG.
  */
 export function tinyOptConfig(vocabSize: number): OptConfig {
-  return parseOptConfig(
-    {
-      vocab_size: vocabSize,
-      hidden_size: 64,
-      num_hidden_layers: 2,
-      num_attention_heads: 4,
-      ffn_dim: 256,
-      max_position_embeddings: 256,
-      word_embed_proj_dim: 64,
-      do_layer_norm_before: true,
-      activation_function: 'relu',
-      init_std: 0.02,
-      pad_token_id: 1,
-      bos_token_id: 2,
-      eos_token_id: 2,
-      tie_word_embeddings: true,
-    },
-    'the tiny OPT config',
-  );
+  const size = { hidden_size: 64, word_embed_proj_dim: 64, num_hidden_layers: 2, num_attention_heads: 4, ffn_dim: 256, max_position_embeddings: 256 };
+  return parseOptConfig({ ...OPT_125M, ...size, vocab_size: vocabSize }, 'the tiny OPT config');
 }
 
 /** The named configs (`tiny` sized for a tokenizer of `tinyVocabSize` tokens). */
