@@ -143,7 +143,7 @@ export function buildOptForward(cfg: OptConfig, weights: Weights, opts: OptForwa
     let heads: string; // attention output [B, heads, T, hd]
     if (opts.withPast) {
       // Attention over the past and the new keys as two products, never over Concat(past, new): that concat
-      // copies the whole cache every decode step (a third of a step's time at 80 beams x 128 slots). The
+      // copies the whole cache every decode step (scripts/bench-generate.ts's header has its cost). The
       // presents are still Concat(past, new), as outputs only (generation replaces them by the new part).
       const kNew = splitHeads(linear(x, `${p}.self_attn.k_proj`));
       const vNew = splitHeads(linear(x, `${p}.self_attn.v_proj`));
