@@ -36,7 +36,7 @@ export const trainFields = {
   seed: int().default(0),
   /** Checkpoint every N optimizer steps (0: only at epoch ends). */
   checkpointEvery: int().default(50),
-  /** When one micro-batch makes a batch, one graph computes gradients and update (more peak memory). */
+  /** When one micro-batch makes a batch, one graph computes gradients and update (a cross-check: slower, more peak memory). */
   fusedStep: z.boolean().default(false),
 };
 

@@ -9,9 +9,9 @@ import { Field, Float32, List, Table, tableFromArrays, tableToIPC, vectorFromArr
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CorpusRow } from '../../datasets/corpus-codec.js';
 import { readManifest, writeCorpus } from '../../datasets/corpus-store.js';
-import { tinyTokenizerFiles } from '../../datasets/tokenizer.js';
+import { TINY_CONFIG, tinyTokenizerFiles } from '../../datasets/tokenizer.js';
 import { writeModelDir } from '../../models/model-dir.js';
-import { initOptWeights, TINY_CONFIG } from '../../models/opt/index.js';
+import { initOptWeights } from '../../models/opt/index.js';
 import { ensureDir } from '../../util/atomic.js';
 import { acquireLock } from '../../util/lock.js';
 import { sha256 } from '../../util/sha256.js';

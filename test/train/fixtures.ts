@@ -3,8 +3,8 @@ import type { Blocks } from '../../datasets/block-set.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeCorpus } from '../../datasets/corpus-store.js';
-import { tinyTokenizerFiles } from '../../datasets/tokenizer.js';
-import { configJson, initOptWeights, optParamShapes, TINY_CONFIG } from '../../models/opt/index.js';
+import { TINY_CONFIG, tinyTokenizerFiles } from '../../datasets/tokenizer.js';
+import { configJson, initOptWeights, optParamShapes } from '../../models/opt/index.js';
 import { writeSafetensors } from '../../models/safetensors.js';
 import { Rng } from '../../util/rng.js';
 
