@@ -66,9 +66,29 @@ export async function cachedNllGraph(forwardPath: string, opts: { cacheDir?: str
     throw new Error(`could not write the scoring graph for ${forwardPath} to ${root} (${(e as Error).message}); set COLLAPSE_CACHE_DIR to a writable directory`);
   }
   if (!existsSync(path)) throw new Error(`internal: the scoring graph ${path} was not written`);
-  const entries = readdirSync(root)
-    .map((f) => ({ f, t: statSync(join(root, f)).mtimeMs }))
-    .sort((a, b) => b.t - a.t);
-  for (const { f } of entries.slice(KEEP)) rmSync(join(root, f), { recursive: true, force: true });
+  evictOld(root);
   return path;
+}
+
+/** An entry used within this long may be in use by another process (a parallel run or test): never evicted. */
+const IN_USE_MS = 10 * 60 * 1000;
+
+/**
+ * Keeps the KEEP most recently used entries, and any used within IN_USE_MS. Other processes share the cache:
+ * their temporary folders (`.tmp-`) are theirs to finish or clean, and an entry may vanish between the
+ * listing and its stat.
+ */
+function evictOld(root: string): void {
+  const entries: { f: string; t: number }[] = [];
+  for (const f of readdirSync(root)) {
+    if (f.includes('.tmp-')) continue;
+    try {
+      entries.push({ f, t: statSync(join(root, f)).mtimeMs });
+    } catch {
+      // Removed by another process since the listing.
+    }
+  }
+  entries.sort((a, b) => b.t - a.t);
+  const now = Date.now();
+  for (const { f, t } of entries.slice(KEEP)) if (now - t > IN_USE_MS) rmSync(join(root, f), { recursive: true, force: true });
 }
