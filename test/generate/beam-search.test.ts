@@ -113,8 +113,9 @@ describe('beam search matches a brute-force HF reference on the tiny OPT', () =>
         eosId: EOS,
         padId: PAD,
       };
-      for (const noCache of [false, true]) {
-        const dec = await openDecoder(noCache ? models.noPast : models.withPast, { threads: 1 });
+      // KV cache, recomputation, and the KV cache with the LM head split into vocabulary slices (splitLmHead).
+      for (const [noCache, lmHeadColumns] of [[false, undefined], [true, undefined], [false, 61]] as const) {
+        const dec = await openDecoder(noCache ? models.noPast : models.withPast, { threads: 1, lmHeadColumns });
         const got = await beamSearch(dec, PROMPTS, opts);
         await dec.release();
         expect(got.tokens.map((t) => [...t])).toEqual(want.map((w) => w.tokens));
