@@ -11,6 +11,13 @@
 // wall (29.7-33.6 ms CPU per token), before 19.8 (43.9 ms). --prompts 32: 28.1 ms per token, peak RSS 4.05 GB.
 // At low load (0.3-1.3), one sitting: before 71.9 tokens/s, after 80.3-82.4 (20.3-20.8 ms CPU per token, 2.8 GB);
 // --new-tokens 16: 61.0 tokens/s (PyTorch 1.13 reference above: 13.4).
+// Then the LM head as products over vocabulary slices of 2048 columns and the log-sum-exp spelled out
+// (pipeline/generate/graph-surgery.ts), side by side with b9d02ed in one sitting at load 1.5-3.4: before 21.2 ms
+// CPU per token (48.5 tokens/s wall, 94 on 2 idle cores), after 18.6 ms (56.3 wall, 108 idle), same checksum,
+// 2.9 GB; --new-tokens 16: before 33.0 ms (31.2 wall), after 25.2 ms (40.9 wall, 79.5 idle). Forward 16.75 ->
+// 13.60 s, cache reorder 1.75 s, search 1.31 s, prefill 1.51 s. Where a step's forward goes now (profile, 1
+// thread, 80 rows x 128 slots): the layers' and LM head's products ~2/3, attention over the cache ~1/4
+// (memory-bound: 755 MB of keys and values read per step), the rest small.
 // Any model directory (its generation plan: KV cache where its graph has one, else recomputation):
 //   npx tsx scripts/bench-generate.ts --model DIR [--no-cache]
 // Measured 2026-11-30 (2 shared cores): the tiny Llamas of ../shared/models, --prompts 4 --prompt-len 64
