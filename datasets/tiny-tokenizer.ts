@@ -1,6 +1,7 @@
 // The project's own small word-level tokenizer (the tiny model cannot download one): the default synthetic
 // source's words plus ".", specials `<s>`=0 `<pad>`=1 `</s>`=2 `<unk>`=3, and an OPT-like post-processor
 // that prepends `</s>`. Loads in @huggingface/tokenizers (through loadTokenizer) and transformers.js.
+import { tinyOptConfig, type OptConfig } from '../models/opt/config.js';
 import { DEFAULT_SYNTHETIC, END_OF_SENTENCE, syntheticWords } from './synthetic.js';
 
 export const TINY_SPECIALS = ['<s>', '<pad>', '</s>', '<unk>'] as const;
@@ -12,6 +13,9 @@ export function tinyVocabulary(words: string[] = syntheticWords(DEFAULT_SYNTHETI
 
 /** 4 specials + "." + 507 words: the embedding of the tiny model has this many rows. */
 export const TINY_VOCAB_SIZE = TINY_SPECIALS.length + 1 + DEFAULT_SYNTHETIC.vocabSize;
+
+/** The tiny OPT, one embedding row per token of this tokenizer. */
+export const TINY_CONFIG: OptConfig = tinyOptConfig(TINY_VOCAB_SIZE);
 
 /** File name -> content of the tiny tokenizer (tokenizer.json, tokenizer_config.json, special_tokens_map.json). */
 export function tinyTokenizerFiles(words?: string[]): Record<string, string> {

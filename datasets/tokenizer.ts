@@ -162,7 +162,7 @@ export function byteLevelBpeJson(dir: string): { tokenizerJson: Json; config: Js
  * splits on added tokens, matches the ByteLevel regex, maps each piece to byte characters and runs BPE
  * on each piece independently, then applies the post-processor template. Each distinct piece's ids are
  * computed once by the library itself and memoized, which removes most of the per-call overhead
- * (WikiText-2 train: ~4x). Returns null when the tokenizer has any feature this path does not reproduce.
+ * (scripts/bench-prepare.ts against --slow). Returns null when the tokenizer has any feature this path does not reproduce.
  */
 function byteLevelFastEncoder(hf: HfTokenizer, tj: Json, cfg: Json): ((text: string, addSpecial: boolean) => number[]) | null {
   const pre = tj.pre_tokenizer as Json | null;
@@ -335,4 +335,4 @@ export function loadTokenizer(dir: string): LoadedTokenizer {
   };
 }
 
-export { tinyTokenizerFiles, tinyVocabulary, TINY_VOCAB_SIZE } from './tiny-tokenizer.js';
+export { tinyTokenizerFiles, tinyVocabulary, TINY_CONFIG, TINY_VOCAB_SIZE } from './tiny-tokenizer.js';

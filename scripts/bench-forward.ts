@@ -8,7 +8,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { PRESETS, readOptConfig } from '../models/opt/config.js';
+import { TINY_VOCAB_SIZE } from '../datasets/tokenizer.js';
+import { optPresets, readOptConfig } from '../models/opt/config.js';
 import { buildOptForward } from '../models/opt/graph.js';
 import { initOptWeights, optParamCount } from '../models/opt/weights.js';
 import { saveModel } from '../models/onnx/io.js';
@@ -32,7 +33,7 @@ const int = (name: keyof typeof a): number => {
   return v;
 };
 const [B, T, threads, warmup, runs] = [int('batch'), int('seq'), int('threads'), int('warmup'), int('runs')];
-const cfg = PRESETS[a.config!] ?? readOptConfig(a.config!);
+const cfg = optPresets(TINY_VOCAB_SIZE)[a.config!] ?? readOptConfig(a.config!);
 if (T > cfg.max_position_embeddings) throw new Error(`--seq ${T} exceeds max_position_embeddings ${cfg.max_position_embeddings}`);
 
 const dir = mkdtempSync(join(tmpdir(), 'bench-forward-'));

@@ -11,6 +11,9 @@
 // wall (29.7-33.6 ms CPU per token), before 19.8 (43.9 ms). --prompts 32: 28.1 ms per token, peak RSS 4.05 GB.
 // At low load (0.3-1.3), one sitting: before 71.9 tokens/s, after 80.3-82.4 (20.3-20.8 ms CPU per token, 2.8 GB);
 // --new-tokens 16: 61.0 tokens/s (PyTorch 1.13 reference above: 13.4).
+// Same day, the choices behind that (OPT-125m, 80 beam rows x 128 slots): attention over Concat(past, new) spent a
+// third of a decode step copying the cache (now two products); sessions without spinning ~20% less CPU per token,
+// the same or better wall time under load.
 // Then the LM head as products over vocabulary slices of 2048 columns and the log-sum-exp spelled out
 // (pipeline/generate/graph-surgery.ts), side by side with b9d02ed in one sitting at load 1.5-3.4: before 21.2 ms
 // CPU per token (48.5 tokens/s wall, 94 on 2 idle cores), after 18.6 ms (56.3 wall, 108 idle), same checksum,
@@ -30,7 +33,8 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { generationPlan, openModelDir } from '../models/model-dir.js';
 import type { ModelProto } from '../models/onnx/proto.js';
-import { OPT_125M, TINY_CONFIG } from '../models/opt/config.js';
+import { OPT_125M } from '../models/opt/config.js';
+import { TINY_CONFIG } from '../datasets/tokenizer.js';
 import { buildOptForward } from '../models/opt/graph.js';
 import { optParamSpecs, type Weights } from '../models/opt/weights.js';
 import { Rng } from '../util/rng.js';

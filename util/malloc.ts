@@ -4,10 +4,8 @@
 // free, so a training step that allocates gigabytes of activations and output copies spends seconds in page faults.
 // onnxruntime's arena avoids that but keeps its peak plus doubling slack for the life of the session. Told to serve
 // every block from its heap and to keep freed memory (the tunables below), glibc reuses freed blocks best-fit with
-// neither cost. Measured on OPT-125m, micro-batch 8 x 64, AdamW, 2 threads (scripts/bench-train.ts):
-//   default malloc, arena on:   grad 2.0-2.9 s per micro-batch, peak RSS 3.34 GB
-//   default malloc, arena off:  grad 3.9-4.4 s,                  peak RSS 2.92 GB
-//   these tunables, arena off:  grad 1.5-1.7 s,                  peak RSS 2.95 GB
+// neither cost: the fastest gradient step at the lower peak (scripts/bench-train.ts --malloc heap|default
+// measures it; the README's "The allocator" and the bench's header have the figures).
 // The price: memory freed is kept by the process (its peak is not returned to the system until it exits).
 // Tunables are read when a process starts, so the `collapse` bin re-executes itself with them (runUnderHeapTunables).
 import { spawnSync } from 'node:child_process';

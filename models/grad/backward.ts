@@ -1,9 +1,8 @@
 // The reverse walk: visit forward nodes last to first, sum the gradient contributions of each output, apply the
 // op's rule, and hand the results to the node's inputs. Only tensors on a path from a parameter get gradients.
-import type { NodeProto } from '../onnx/proto.js';
+import { FLOAT_TYPES, type NodeProto } from '../onnx/proto.js';
 import type { GradContext } from './context.js';
 import { RULES } from './rules.js';
-import { FLOAT_TYPES } from './static.js';
 
 /** Float tensors that depend on one of `params` (the only ones worth differentiating). */
 export function requiresGrad(nodes: readonly NodeProto[], params: Iterable<string>, c: GradContext): Set<string> {

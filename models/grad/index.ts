@@ -5,6 +5,7 @@ import { attrFloat, GraphBuilder, makeModel, opsetOf } from '../onnx/graph.js';
 import {
   DataType,
   dimsOf,
+  FLOAT_TYPES,
   onnx,
   tensorNumbers,
   toNumber,
@@ -21,7 +22,6 @@ import { GradContext } from './context.js';
 import { appendLossHead, appendNllHead } from './loss.js';
 import { foldScatterIntoSum, foldTransposedGemms } from './peephole.js';
 import {
-  FLOAT_TYPES,
   copyNodes,
   initializerMap,
   probeTensors,

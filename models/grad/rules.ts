@@ -2,9 +2,8 @@
 // A rule receives the forward node, the gradients of its outputs (null where nothing flows back) and the context;
 // it returns one gradient (or null) per node input. Rules may emit gradients nobody needs: dead nodes are pruned.
 import { attrFloat, attrInt, attrInts, attrString, float } from '../onnx/graph.js';
-import { DataType, makeTensor, type NodeProto } from '../onnx/proto.js';
+import { DataType, FLOAT_TYPES, type NodeProto } from '../onnx/proto.js';
 import { axisOf, type GradContext } from './context.js';
-import { FLOAT_TYPES } from './static.js';
 
 export type Grad = string | null;
 export type GradRule = (node: NodeProto, dy: Grad[], c: GradContext) => Grad[];
@@ -16,27 +15,27 @@ const first = (dy: Grad[]): string => {
   return dy[0];
 };
 
-/** Elementwise binary op: local gradients for a and b (before broadcast undo). */
-function binary(local: (n: NodeProto, d: string, c: GradContext) => [string, string]): GradRule {
+/** Elementwise binary op y = f(a, b): local gradients for a and b from d = dL/dy (broadcasting undone here). */
+function binary(local: (d: string, a: string, b: string, y: string, c: GradContext, n: NodeProto) => [string, string]): GradRule {
   return (n, dy, c) => {
-    const [da, db] = local(n, first(dy), c);
+    const [da, db] = local(first(dy), inp(n, 0), inp(n, 1), out(n), c, n);
     const y = c.shape(out(n));
     return [c.unbroadcast(da, y, c.shape(inp(n, 0))), c.unbroadcast(db, y, c.shape(inp(n, 1)))];
   };
 }
 
-/** Elementwise unary op: dx = dy * f'(x, y). */
-function unary(local: (n: NodeProto, d: string, c: GradContext) => string): GradRule {
-  return (n, dy, c) => [local(n, first(dy), c)];
+/** Elementwise unary op y = f(x): dx = d * f'(x), from d = dL/dy. */
+function unary(local: (d: string, x: string, y: string, c: GradContext, n: NodeProto) => string): GradRule {
+  return (n, dy, c) => [local(first(dy), inp(n, 0), out(n), c, n)];
 }
 
 const same: GradRule = (_n, dy) => [first(dy)];
-const reshapeBack: GradRule = (n, dy, c) => [c.reshape(first(dy), c.shape(inp(n, 0)))];
+const reshapeBack: GradRule = (n, dy, { reshape, shape }) => [reshape(first(dy), shape(inp(n, 0)))];
 
-function swapLast(c: GradContext, x: string, rank: number): string {
+function swapLast({ transpose }: GradContext, x: string, rank: number): string {
   const perm = Array.from({ length: rank }, (_, k) => k);
   [perm[rank - 2], perm[rank - 1]] = [perm[rank - 1]!, perm[rank - 2]!];
-  return c.g.op('Transpose', [x], { perm });
+  return transpose(x, perm);
 }
 
 /** Axes of ReduceSum/ReduceMean (attribute before the opset moved them to an input), normalised; [] = all. */
@@ -53,16 +52,16 @@ function reduceAxes(n: NodeProto, c: GradContext): number[] {
 
 function reduceGrad(mean: boolean): GradRule {
   return (n, dy, c) => {
+    const { expand, mul, reshape, scalar } = c;
     const x = c.shape(inp(n, 0));
     const axes = reduceAxes(n, c);
     const kept = x.map((d, k) => (axes.includes(k) ? 1 : d));
-    let d = c.g.op('Expand', [c.reshape(first(dy), kept), c.g.i64(x)]);
-    if (mean) d = c.g.op('Mul', [d, c.scalar(1 / axes.reduce((p, a) => p * x[a]!, 1), inp(n, 0))]);
-    return [d, null];
+    const d = expand(reshape(first(dy), kept), x);
+    return [mean ? mul(d, scalar(1 / axes.reduce((p, a) => p * x[a]!, 1), inp(n, 0))) : d, null];
   };
 }
 
-/** d softmax: y * (dy - sum(dy * y)) along the axis. */
+/** The axis Softmax/LogSoftmax normalise over (opsets before 13 flatten from `axis` on). */
 function softmaxAxis(n: NodeProto, c: GradContext): number {
   const rank = c.shape(inp(n, 0)).length;
   const axis = axisOf(attrInt(n, 'axis', c.opset >= 13 ? -1 : 1), rank);
@@ -72,72 +71,62 @@ function softmaxAxis(n: NodeProto, c: GradContext): number {
 
 function selectGrad(n: NodeProto, d: string, c: GradContext, cmp: 'GreaterOrEqual' | 'LessOrEqual'): [string, string] {
   if (n.input.length !== 2) throw new Error(`node ${n.name} (${n.opType}): only the two-input form can be differentiated`);
+  const { expand, scalar, shape, where } = c;
   const first = c.g.op(cmp, [inp(n, 0), inp(n, 1)]);
-  const zero = c.scalar(0, out(n));
+  const zero = scalar(0, out(n));
   // Expand each side to the output shape before selecting, so that broadcast inputs are undone by the caller.
-  const full = c.g.op('Expand', [d, c.g.i64(c.shape(out(n)))]);
-  return [c.g.op('Where', [first, full, zero]), c.g.op('Where', [first, zero, full])];
+  const full = expand(d, shape(out(n)));
+  return [where(first, full, zero), where(first, zero, full)];
 }
 
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
 
-function geluGrad(n: NodeProto, d: string, c: GradContext): string {
-  const g = c.g;
-  const x = inp(n, 0);
+function geluGrad(d: string, x: string, _y: string, c: GradContext, n: NodeProto): string {
+  const { add, erf, exp, mul, sub, tanh } = c;
   const k = (v: number): string => c.scalar(v, x);
   if (attrString(n, 'approximate', 'none') === 'tanh') {
     // y = 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3)
-    const x2 = g.op('Mul', [x, x]);
-    const u = g.op('Mul', [k(SQRT_2_OVER_PI), g.op('Add', [x, g.op('Mul', [k(0.044715), g.op('Mul', [x2, x])])])]);
-    const t = g.op('Tanh', [u]);
-    const du = g.op('Mul', [k(SQRT_2_OVER_PI), g.op('Add', [k(1), g.op('Mul', [k(3 * 0.044715), x2])])]);
-    const left = g.op('Mul', [k(0.5), g.op('Add', [k(1), t])]);
-    const right = g.op('Mul', [g.op('Mul', [k(0.5), x]), g.op('Mul', [g.op('Sub', [k(1), g.op('Mul', [t, t])]), du])]);
-    return g.op('Mul', [d, g.op('Add', [left, right])]);
+    const x2 = mul(x, x);
+    const t = tanh(mul(k(SQRT_2_OVER_PI), add(x, mul(k(0.044715), mul(x2, x)))));
+    const du = mul(k(SQRT_2_OVER_PI), add(k(1), mul(k(3 * 0.044715), x2)));
+    const left = mul(k(0.5), add(k(1), t));
+    const right = mul(mul(k(0.5), x), mul(sub(k(1), mul(t, t)), du));
+    return mul(d, add(left, right));
   }
   // y = x Phi(x): dy/dx = Phi(x) + x phi(x)
-  const phiCdf = g.op('Mul', [k(0.5), g.op('Add', [k(1), g.op('Erf', [g.op('Mul', [x, k(Math.SQRT1_2)])])])]);
-  const pdf = g.op('Mul', [k(INV_SQRT_2PI), g.op('Exp', [g.op('Mul', [k(-0.5), g.op('Mul', [x, x])])])]);
-  return g.op('Mul', [d, g.op('Add', [phiCdf, g.op('Mul', [x, pdf])])]);
+  const phiCdf = mul(k(0.5), add(k(1), erf(mul(x, k(Math.SQRT1_2)))));
+  const pdf = mul(k(INV_SQRT_2PI), exp(mul(k(-0.5), mul(x, x))));
+  return mul(d, add(phiCdf, mul(x, pdf)));
 }
 
 /** Gather gradient: scatter-add dy rows into zeros (repeated ids accumulate). Axis moved to the front if needed. */
 const gatherGrad: GradRule = (n, dy, c) => {
-  const g = c.g;
+  const { add, cast, less, reshape, transpose, where } = c;
   const data = inp(n, 0);
   const xs = c.shape(data);
   const axis = axisOf(attrInt(n, 'axis', 0), xs.length);
   const ishape = c.shape(inp(n, 1));
   let idx = inp(n, 1);
-  if (c.dtype(idx) !== DataType.INT64) idx = g.op('Cast', [idx], { to: DataType.INT64 });
+  if (c.dtype(idx) !== DataType.INT64) idx = cast(idx, DataType.INT64);
   // Negative ids count from the end, as Gather reads them.
   const size = c.g.i64([xs[axis]!], []);
-  idx = g.op('Where', [g.op('Less', [idx, c.g.i64([0], [])]), g.op('Add', [idx, size]), idx]);
-  idx = c.reshape(idx, [-1, 1]);
+  idx = reshape(where(less(idx, c.g.i64([0], [])), add(idx, size), idx), [-1, 1]);
   let d = first(dy);
   const ri = ishape.length;
   const rest = [...xs.slice(0, axis), ...xs.slice(axis + 1)];
   if (axis !== 0) {
     // dy: data[:axis] + I + data[axis+1:]  ->  I + data[:axis] + data[axis+1:]
-    const perm = [
+    d = transpose(d, [
       ...Array.from({ length: ri }, (_, k) => axis + k),
       ...Array.from({ length: axis }, (_, k) => k),
       ...Array.from({ length: xs.length - axis - 1 }, (_, k) => axis + ri + k),
-    ];
-    d = g.op('Transpose', [d], { perm });
+    ]);
   }
-  d = c.reshape(d, [-1, ...rest]);
-  const frontShape = [xs[axis]!, ...rest];
-  const zeros = g.op('ConstantOfShape', [g.i64(frontShape)], {
-    value: makeTensor('value', [1], c.dtype(data) === DataType.DOUBLE ? new Float64Array(1) : new Float32Array(1)),
-  });
-  let dx = g.op('ScatterND', [zeros, idx, d], { reduction: 'add' });
-  if (axis !== 0) {
-    const perm = [...Array.from({ length: axis }, (_, k) => k + 1), 0, ...Array.from({ length: xs.length - axis - 1 }, (_, k) => axis + 1 + k)];
-    dx = g.op('Transpose', [dx], { perm });
-  }
-  return [dx, null];
+  d = reshape(d, [-1, ...rest]);
+  const dx = c.g.op('ScatterND', [c.zeros([xs[axis]!, ...rest], c.dtype(data)), idx, d], { reduction: 'add' });
+  if (axis === 0) return [dx, null];
+  return [transpose(dx, [...Array.from({ length: axis }, (_, k) => k + 1), 0, ...Array.from({ length: xs.length - axis - 1 }, (_, k) => axis + 1 + k)]), null];
 };
 
 /** Slice with unit steps: the gradient pads dy back with zeros. Bounds are clamped exactly as ONNX does. */
@@ -158,12 +147,12 @@ const sliceGrad: GradRule = (n, dy, c) => {
     pads[a] = s;
     pads[xs.length + a] = dim - e;
   });
-  return [c.g.op('Pad', [first(dy), c.g.i64(pads)], { mode: 'constant' }), null, null, null, null];
+  return [c.pad(first(dy), pads), null, null, null, null];
 };
 
 const layerNormGrad: GradRule = (n, dy, c) => {
   if (dy[1] || dy[2]) throw new Error(`node ${n.name} (LayerNormalization): gradients through Mean/InvStdDev outputs are not supported`);
-  const g = c.g;
+  const { cast, mean, mul, sub, sum, unbroadcast } = c;
   const [x, scale, bias] = [inp(n, 0), inp(n, 1), inp(n, 2)];
   const xs = c.shape(x);
   const axis = axisOf(attrInt(n, 'axis', -1), xs.length);
@@ -171,23 +160,22 @@ const layerNormGrad: GradRule = (n, dy, c) => {
   const leadAxes = Array.from({ length: axis }, (_, k) => k);
   const d = first(dy);
   // Mean/InvStdDev are kept in stash_type (float32 by default), whatever the input type.
-  const stashed = (t: string): string => (c.dtype(t) === c.dtype(x) ? t : g.op('Cast', [t], { to: c.dtype(x) }));
+  const stashed = (t: string): string => (c.dtype(t) === c.dtype(x) ? t : cast(t, c.dtype(x)));
   const invStd = stashed(out(n, 2));
-  const xhat = g.op('Mul', [g.op('Sub', [x, stashed(out(n, 1))]), invStd]);
+  const xhat = mul(sub(x, stashed(out(n, 1))), invStd);
   const normShape = xs.slice(axis);
-  const sumLead = (t: string): string => (leadAxes.length ? c.reduce('ReduceSum', t, leadAxes, false) : t);
-  const dScale = c.unbroadcast(sumLead(g.op('Mul', [d, xhat])), normShape, c.shape(scale));
-  const dBias = bias ? c.unbroadcast(sumLead(d), normShape, c.shape(bias)) : null;
-  const dxhat = g.op('Mul', [d, scale]);
-  const m1 = c.reduce('ReduceMean', dxhat, normAxes, true);
-  const m2 = c.reduce('ReduceMean', g.op('Mul', [dxhat, xhat]), normAxes, true);
-  const dx = g.op('Mul', [invStd, g.op('Sub', [g.op('Sub', [dxhat, m1]), g.op('Mul', [xhat, m2])])]);
-  return [dx, dScale, dBias];
+  const sumLead = (t: string): string => (leadAxes.length ? sum(t, leadAxes) : t);
+  const dScale = unbroadcast(sumLead(mul(d, xhat)), normShape, c.shape(scale));
+  const dBias = bias ? unbroadcast(sumLead(d), normShape, c.shape(bias)) : null;
+  const dxhat = mul(d, scale);
+  const m1 = mean(dxhat, normAxes, true);
+  const m2 = mean(mul(dxhat, xhat), normAxes, true);
+  return [mul(invStd, sub(sub(dxhat, m1), mul(xhat, m2))), dScale, dBias];
 };
 
 /** MatMul: a [.., M, K] x b [.., K, N]. A 2-D weight gets its gradient from one 2-D Gemm over all rows. */
 const matmulGrad: GradRule = (n, dy, c) => {
-  const g = c.g;
+  const { gemm, matmul, reshape, unbroadcast } = c;
   const [a, b] = [inp(n, 0), inp(n, 1)];
   const sa = c.shape(a);
   const sb = c.shape(b);
@@ -196,34 +184,28 @@ const matmulGrad: GradRule = (n, dy, c) => {
   if (sa.length < 2 || sb.length < 2) throw new Error(`node ${n.name} (MatMul): 1-D operands are not supported by the gradient rule`);
   if (sb.length === 2) {
     const [K, N] = sb as [number, number];
-    const d2 = c.reshape(d, [-1, N]);
-    const da = c.reshape(g.op('Gemm', [d2, b], { transB: 1 }), sa);
-    const db = g.op('Gemm', [c.reshape(a, [-1, K]), d2], { transA: 1 });
-    return [da, db];
+    const d2 = reshape(d, [-1, N]);
+    return [reshape(gemm(d2, b, { transB: 1 }), sa), gemm(reshape(a, [-1, K]), d2, { transA: 1 })];
   }
-  const da = g.op('MatMul', [d, swapLast(c, b, sb.length)]);
-  const db = g.op('MatMul', [swapLast(c, a, sa.length), d]);
+  const da = matmul(d, swapLast(c, b, sb.length));
+  const db = matmul(swapLast(c, a, sa.length), d);
   const daShape = [...sy.slice(0, -2), sa[sa.length - 2]!, sa[sa.length - 1]!];
   const dbShape = [...sy.slice(0, -2), sb[sb.length - 2]!, sb[sb.length - 1]!];
-  return [c.unbroadcast(da, daShape, sa), c.unbroadcast(db, dbShape, sb)];
+  return [unbroadcast(da, daShape, sa), unbroadcast(db, dbShape, sb)];
 };
 
 /** Gemm: y = alpha A' B' + beta C, with A' = transA ? A^T : A (same for B). */
 const gemmGrad: GradRule = (n, dy, c) => {
-  const g = c.g;
+  const { gemm, mul, scalar, unbroadcast } = c;
   const [a, b, cc] = [inp(n, 0), inp(n, 1), inp(n, 2)];
-  const alpha = attrFloat(n, 'alpha', 1);
+  const alpha = float(attrFloat(n, 'alpha', 1));
   const beta = attrFloat(n, 'beta', 1);
   const tA = attrInt(n, 'transA', 0);
   const tB = attrInt(n, 'transB', 0);
   const d = first(dy);
-  const da = tA
-    ? g.op('Gemm', [b, d], { alpha: float(alpha), transA: tB, transB: 1 })
-    : g.op('Gemm', [d, b], { alpha: float(alpha), transB: tB ? 0 : 1 });
-  const db = tB
-    ? g.op('Gemm', [d, a], { alpha: float(alpha), transA: 1, transB: tA })
-    : g.op('Gemm', [a, d], { alpha: float(alpha), transA: tA ? 0 : 1 });
-  const dc = cc ? c.unbroadcast(g.op('Mul', [d, c.scalar(beta, cc)]), c.shape(out(n)), c.shape(cc)) : null;
+  const da = tA ? gemm(b, d, { alpha, transA: tB, transB: 1 }) : gemm(d, b, { alpha, transB: tB ? 0 : 1 });
+  const db = tB ? gemm(d, a, { alpha, transA: 1, transB: tA }) : gemm(a, d, { alpha, transA: tA ? 0 : 1 });
+  const dc = cc ? unbroadcast(mul(d, scalar(beta, cc)), c.shape(out(n)), c.shape(cc)) : null;
   return [da, db, dc];
 };
 
@@ -241,9 +223,9 @@ const dropoutGrad: GradRule = (n, dy, c) => {
   if (!mask) throw new Error(`node ${n.name} (Dropout): in training mode its mask output is needed to differentiate it`);
   const ratio = inp(n, 1) ? c.ints(inp(n, 1))?.[0] : attrFloat(n, 'ratio', 0.5);
   if (ratio === undefined) throw new Error(`node ${n.name} (Dropout): the ratio must be constant to differentiate`);
+  const { cast, mul, scalar } = c;
   const x = inp(n, 0);
-  const kept = c.g.op('Cast', [mask], { to: c.dtype(x) });
-  return [c.g.op('Mul', [first(dy), c.g.op('Mul', [kept, c.scalar(ratio < 1 ? 1 / (1 - ratio) : 0, x)])]), null, null];
+  return [mul(first(dy), mul(cast(mask, c.dtype(x)), scalar(ratio < 1 ? 1 / (1 - ratio) : 0, x))), null, null];
 };
 
 // ---------------------------------------------------------------------------------------- convolutions
@@ -280,15 +262,13 @@ function convGeometry(n: NodeProto, c: GradContext): ConvGeometry {
 }
 
 /** [a, b, ...spatial] -> [b, a, ...spatial]. */
-function swapFirstTwo(c: GradContext, x: string, rank: number): string {
-  return c.g.op('Transpose', [x], { perm: [1, 0, ...Array.from({ length: rank - 2 }, (_, k) => k + 2)] });
-}
+const swapFirstTwo = ({ transpose }: GradContext, x: string, rank: number): string =>
+  transpose(x, [1, 0, ...Array.from({ length: rank - 2 }, (_, k) => k + 2)]);
 
 /** Keeps the first `kernel` positions of each spatial axis (a correlation may yield a few more). */
-function cropKernel(c: GradContext, x: string, have: number[], kernel: number[]): string {
+function cropKernel({ slice }: GradContext, x: string, have: number[], kernel: number[]): string {
   if (have.every((h, k) => h === kernel[k])) return x;
-  const axes = kernel.map((_, k) => k + 2);
-  return c.g.op('Slice', [x, c.g.i64(kernel.map(() => 0)), c.g.i64(kernel), c.g.i64(axes)]);
+  return slice(x, kernel.map(() => 0), kernel, kernel.map((_, k) => k + 2));
 }
 
 /** Output length of a convolution along one axis. */
@@ -315,7 +295,7 @@ function correlationGrad(c: GradContext, geo: ConvGeometry, data: string, dataSh
 
 /** The bias gradient of either op: dy summed over the batch and every spatial axis. */
 const convBiasGrad = (c: GradContext, geo: ConvGeometry, b: string, d: string): string | null =>
-  b ? c.reduce('ReduceSum', d, [0, ...geo.kernel.map((_, i) => i + 2)], false) : null;
+  b ? c.sum(d, [0, ...geo.kernel.map((_, i) => i + 2)]) : null;
 
 /** y = Conv(x, W [Cout, Cin, k...], b). */
 const convGrad: GradRule = (n, dy, c) => {
@@ -339,7 +319,7 @@ const convTransposeGrad: GradRule = (n, dy, c) => {
 export const RULES: Record<string, GradRule> = {
   Identity: same,
   Dropout: dropoutGrad,
-  Cast: (n, dy, c) => [FLOAT_TYPES.has(c.dtype(inp(n, 0))) ? c.g.op('Cast', [first(dy)], { to: c.dtype(inp(n, 0)) }) : null],
+  Cast: (n, dy, c) => [FLOAT_TYPES.has(c.dtype(inp(n, 0))) ? c.cast(first(dy), c.dtype(inp(n, 0))) : null],
   Reshape: (n, dy, c) => [...reshapeBack(n, dy, c), null],
   Flatten: reshapeBack,
   Squeeze: (n, dy, c) => [...reshapeBack(n, dy, c), null],
@@ -349,67 +329,57 @@ export const RULES: Record<string, GradRule> = {
     const perm = attrInts(n, 'perm', undefined) ?? Array.from({ length: rank }, (_, k) => rank - 1 - k);
     const inv = new Array<number>(rank);
     perm.forEach((p, k) => (inv[p] = k));
-    return [c.g.op('Transpose', [first(dy)], { perm: inv })];
+    return [c.transpose(first(dy), inv)];
   },
   Expand: (n, dy, c) => [c.unbroadcast(first(dy), c.shape(out(n)), c.shape(inp(n, 0))), null],
 
-  Add: binary((_n, d) => [d, d]),
-  Sub: binary((_n, d, c) => [d, c.g.op('Neg', [d])]),
-  Mul: binary((n, d, c) => [c.g.op('Mul', [d, inp(n, 1)]), c.g.op('Mul', [d, inp(n, 0)])]),
-  Div: binary((n, d, c) => {
-    const da = c.g.op('Div', [d, inp(n, 1)]);
-    return [da, c.g.op('Neg', [c.g.op('Mul', [da, out(n)])])]; // -dy * a / b^2 = -(dy / b) * y
+  Add: binary((d) => [d, d]),
+  Sub: binary((d, _a, _b, _y, { neg }) => [d, neg(d)]),
+  Mul: binary((d, a, b, _y, { mul }) => [mul(d, b), mul(d, a)]),
+  Div: binary((d, _a, b, y, { div, mul, neg }) => {
+    const da = div(d, b);
+    return [da, neg(mul(da, y))]; // -dy * a / b^2 = -(dy / b) * y
   }),
-  Pow: binary((n, d, c) => {
-    const [a, b] = [inp(n, 0), inp(n, 1)];
-    const bf = FLOAT_TYPES.has(c.dtype(b)) ? b : c.g.op('Cast', [b], { to: c.dtype(a) });
-    const da = c.g.op('Mul', [d, c.g.op('Mul', [bf, c.g.op('Pow', [a, c.g.op('Sub', [bf, c.scalar(1, a)])])])]);
-    const db = c.g.op('Mul', [d, c.g.op('Mul', [out(n), c.g.op('Log', [a])])]);
-    return [da, db];
+  Pow: binary((d, a, b, y, c) => {
+    const { cast, log, mul, pow, scalar, sub } = c;
+    const bf = FLOAT_TYPES.has(c.dtype(b)) ? b : cast(b, c.dtype(a));
+    return [mul(d, mul(bf, pow(a, sub(bf, scalar(1, a))))), mul(d, mul(y, log(a)))];
   }),
-  Where: (n, dy, c) => {
-    const [cond, a, b] = [inp(n, 0), inp(n, 1), inp(n, 2)];
-    const d = first(dy);
-    const zero = c.scalar(0, out(n));
-    const y = c.shape(out(n));
-    return [
-      null,
-      c.unbroadcast(c.g.op('Where', [cond, d, zero]), y, c.shape(a)),
-      c.unbroadcast(c.g.op('Where', [cond, zero, d]), y, c.shape(b)),
-    ];
+  Where: (n, dy, { scalar, shape, unbroadcast, where }) => {
+    const [cond, a, b, d] = [inp(n, 0), inp(n, 1), inp(n, 2), first(dy)];
+    const zero = scalar(0, out(n));
+    const y = shape(out(n));
+    return [null, unbroadcast(where(cond, d, zero), y, shape(a)), unbroadcast(where(cond, zero, d), y, shape(b))];
   },
   Sum: (n, dy, c) => n.input.map((x) => c.unbroadcast(first(dy), c.shape(out(n)), c.shape(x))),
 
-  Neg: unary((_n, d, c) => c.g.op('Neg', [d])),
-  Sqrt: unary((n, d, c) => c.g.op('Div', [c.g.op('Mul', [d, c.scalar(0.5, out(n))]), out(n)])),
-  Reciprocal: unary((n, d, c) => c.g.op('Neg', [c.g.op('Mul', [d, c.g.op('Mul', [out(n), out(n)])])])),
-  Exp: unary((n, d, c) => c.g.op('Mul', [d, out(n)])),
-  Log: unary((n, d, c) => c.g.op('Div', [d, inp(n, 0)])),
-  Tanh: unary((n, d, c) => c.g.op('Mul', [d, c.g.op('Sub', [c.scalar(1, out(n)), c.g.op('Mul', [out(n), out(n)])])])),
-  Sigmoid: unary((n, d, c) => c.g.op('Mul', [d, c.g.op('Mul', [out(n), c.g.op('Sub', [c.scalar(1, out(n)), out(n)])])])),
-  Erf: unary((n, d, c) => {
-    const x = inp(n, 0);
-    const e = c.g.op('Exp', [c.g.op('Neg', [c.g.op('Mul', [x, x])])]);
-    return c.g.op('Mul', [d, c.g.op('Mul', [e, c.scalar(2 / Math.sqrt(Math.PI), x)])]);
-  }),
-  Sin: unary((n, d, c) => c.g.op('Mul', [d, c.g.op('Cos', [inp(n, 0)])])),
-  Cos: unary((n, d, c) => c.g.op('Neg', [c.g.op('Mul', [d, c.g.op('Sin', [inp(n, 0)])])])),
-  Abs: unary((n, d, c) => c.g.op('Mul', [d, c.g.op('Sign', [inp(n, 0)])])),
+  Neg: unary((d, _x, _y, { neg }) => neg(d)),
+  Sqrt: unary((d, _x, y, { div, mul, scalar }) => div(mul(d, scalar(0.5, y)), y)),
+  Reciprocal: unary((d, _x, y, { mul, neg }) => neg(mul(d, mul(y, y)))),
+  Exp: unary((d, _x, y, { mul }) => mul(d, y)),
+  Log: unary((d, x, _y, { div }) => div(d, x)),
+  Tanh: unary((d, _x, y, { mul, scalar, sub }) => mul(d, sub(scalar(1, y), mul(y, y)))),
+  Sigmoid: unary((d, _x, y, { mul, scalar, sub }) => mul(d, mul(y, sub(scalar(1, y), y)))),
+  Erf: unary((d, x, _y, { exp, mul, neg, scalar }) => mul(d, mul(exp(neg(mul(x, x))), scalar(2 / Math.sqrt(Math.PI), x)))),
+  Sin: unary((d, x, _y, { cos, mul }) => mul(d, cos(x))),
+  Cos: unary((d, x, _y, { mul, neg, sin }) => neg(mul(d, sin(x)))),
+  Abs: unary((d, x, _y, { mul, sign }) => mul(d, sign(x))),
   // Max/Min of two inputs: the gradient goes to the selected one (to the first on ties).
-  Max: binary((n, d, c) => selectGrad(n, d, c, 'GreaterOrEqual')),
-  Min: binary((n, d, c) => selectGrad(n, d, c, 'LessOrEqual')),
-  Relu: unary((n, d, c) => c.g.op('Where', [c.g.op('Greater', [inp(n, 0), c.scalar(0, inp(n, 0))]), d, c.scalar(0, inp(n, 0))])),
+  Max: binary((d, _a, _b, _y, c, n) => selectGrad(n, d, c, 'GreaterOrEqual')),
+  Min: binary((d, _a, _b, _y, c, n) => selectGrad(n, d, c, 'LessOrEqual')),
+  Relu: unary((d, x, _y, { greater, scalar, where }) => where(greater(x, scalar(0, x)), d, scalar(0, x))),
   Gelu: unary(geluGrad),
+  // d softmax = y * (d - sum(d * y)); d log-softmax = d - exp(y) * sum(d), along the axis.
   Softmax: (n, dy, c) => {
-    const d = first(dy);
-    const y = out(n);
-    const s = c.reduce('ReduceSum', c.g.op('Mul', [d, y]), [softmaxAxis(n, c)], true);
-    return [c.g.op('Mul', [y, c.g.op('Sub', [d, s])])];
+    const { mul, sub, sum } = c;
+    const [d, y] = [first(dy), out(n)];
+    return [mul(y, sub(d, sum(mul(d, y), [softmaxAxis(n, c)], true)))];
   },
   LogSoftmax: (n, dy, c) => {
+    const { exp, mul, sub, sum } = c;
     const d = first(dy);
-    const s = c.reduce('ReduceSum', d, [softmaxAxis(n, c)], true);
-    return [c.g.op('Sub', [d, c.g.op('Mul', [c.g.op('Exp', [out(n)]), s])])];
+    const s = sum(d, [softmaxAxis(n, c)], true);
+    return [sub(d, mul(exp(out(n)), s))];
   },
   LayerNormalization: layerNormGrad,
   ReduceSum: reduceGrad(false),
@@ -419,32 +389,26 @@ export const RULES: Record<string, GradRule> = {
   Gemm: gemmGrad,
   Gather: gatherGrad,
   GatherElements: (n, dy, c) => {
-    const axis = attrInt(n, 'axis', 0);
-    const dx = c.g.op('ScatterElements', [c.zerosLike(inp(n, 0)), inp(n, 1), first(dy)], { axis, reduction: 'add' });
+    const dx = c.g.op('ScatterElements', [c.zerosLike(inp(n, 0)), inp(n, 1), first(dy)], { axis: attrInt(n, 'axis', 0), reduction: 'add' });
     return [dx, null];
   },
   Concat: (n, dy, c) => {
-    const rank = c.shape(out(n)).length;
-    const axis = axisOf(attrInt(n, 'axis', 0), rank);
+    const axis = axisOf(attrInt(n, 'axis', 0), c.shape(out(n)).length);
     let offset = 0;
     return n.input.map((x) => {
-      const len = c.shape(x)[axis]!;
-      const start = offset;
+      const [start, len] = [offset, c.shape(x)[axis]!];
       offset += len;
-      if (len === 0 || !FLOAT_TYPES.has(c.dtype(x))) return null;
-      return c.g.op('Slice', [first(dy), c.g.i64([start]), c.g.i64([start + len]), c.g.i64([axis])]);
+      return len === 0 || !FLOAT_TYPES.has(c.dtype(x)) ? null : c.slice(first(dy), [start], [start + len], [axis]);
     });
   },
   Split: (n, dy, c) => {
-    const rank = c.shape(inp(n, 0)).length;
-    const axis = axisOf(attrInt(n, 'axis', 0), rank);
-    const parts = n.output.map((o, k) => dy[k] ?? c.zerosLike(o));
-    return [c.g.op('Concat', parts, { axis }), null];
+    const axis = axisOf(attrInt(n, 'axis', 0), c.shape(inp(n, 0)).length);
+    return [c.concat(n.output.map((o, k) => dy[k] ?? c.zerosLike(o)), axis), null];
   },
   Slice: sliceGrad,
 
   // Convolutional VAE (theory/vae.ts).
   Conv: convGrad,
   ConvTranspose: convTransposeGrad,
-  Softplus: unary((n, d, c) => c.g.op('Mul', [d, c.g.op('Sigmoid', [inp(n, 0)])])),
+  Softplus: unary((d, x, _y, { mul, sigmoid }) => mul(d, sigmoid(x))),
 };

@@ -6,7 +6,9 @@ import * as ortRuntime from 'onnxruntime-node';
 import { attrInt, constantNodeValue, opsetOf } from '../onnx/graph.js';
 import {
   DataType,
+  dataTypeOfOrt,
   dimsOf,
+  FLOAT_TYPES,
   makeTensor,
   numel,
   onnx,
@@ -39,18 +41,6 @@ export interface StaticForward {
   logits: string;
   vocab: number;
 }
-
-export const FLOAT_TYPES = new Set<DataType>([DataType.FLOAT, DataType.DOUBLE]);
-
-const ORT_TO_ONNX: Record<string, DataType> = {
-  float32: DataType.FLOAT,
-  float64: DataType.DOUBLE,
-  int32: DataType.INT32,
-  int64: DataType.INT64,
-  bool: DataType.BOOL,
-  uint8: DataType.UINT8,
-  int8: DataType.INT8,
-};
 
 /** Float buffers that exporters keep as initializers but that are not parameters (rotary tables, mask fills). */
 const BUFFERS = /(^|[./_])(inv_freq|cos_cached|sin_cached|masked_bias)$/;
@@ -109,7 +99,7 @@ function ownBytes(t: TensorProto): TensorProto {
 }
 
 function ortToTensor(name: string, t: ort.Tensor): TensorProto {
-  const dtype = ORT_TO_ONNX[t.type];
+  const dtype = dataTypeOfOrt(t.type);
   if (dtype === undefined) throw new Error(`tensor ${name}: unsupported element type ${t.type}`);
   return makeTensor(name, t.dims, t.data as TypedArray, dtype);
 }
@@ -177,7 +167,7 @@ export async function probeTensors(
       for (const name of part) {
         const t = res[name];
         if (!t) throw new Error(`probe run did not return ${name}`);
-        const dtype = ORT_TO_ONNX[t.type];
+        const dtype = dataTypeOfOrt(t.type);
         if (dtype === undefined) throw new Error(`tensor ${name}: unsupported element type ${t.type}`);
         info.set(name, { dtype, shape: [...t.dims] });
         seenBytes += numel([...t.dims]) * 4;

@@ -27,9 +27,13 @@ export type TypedArray =
   | Uint32Array
   | BigUint64Array;
 
-/** Element type names as onnxruntime's Tensor uses them. */
+/** The element types that carry gradients. */
+export const FLOAT_TYPES: ReadonlySet<DataType> = new Set<DataType>([DataType.FLOAT, DataType.DOUBLE]);
+
+/** Element type names as onnxruntime's Tensor uses them (kept here so that graph code need not load onnxruntime). */
 export type OrtType = 'float32' | 'float64' | 'int32' | 'int64' | 'bool' | 'uint8' | 'int8' | 'float16';
 
+/** The ONNX <-> onnxruntime element type map, one entry per type both sides know. */
 export const ORT_TYPE: Partial<Record<number, OrtType>> = {
   [DataType.FLOAT]: 'float32',
   [DataType.DOUBLE]: 'float64',
@@ -40,6 +44,13 @@ export const ORT_TYPE: Partial<Record<number, OrtType>> = {
   [DataType.INT8]: 'int8',
   [DataType.FLOAT16]: 'float16',
 };
+
+const DATA_TYPE_OF_ORT = new Map<string, DataType>(Object.entries(ORT_TYPE).map(([dtype, name]) => [name!, Number(dtype)]));
+
+/** The ONNX data type of an onnxruntime Tensor's `type` (undefined when the map has none). */
+export function dataTypeOfOrt(type: string): DataType | undefined {
+  return DATA_TYPE_OF_ORT.get(type);
+}
 
 export function dataTypeOf(array: TypedArray): DataType {
   if (array instanceof Float32Array) return DataType.FLOAT;

@@ -2,7 +2,6 @@
 // the presets the project uses (OPT-125m as in the paper, and a tiny model for tests and quick runs).
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { TINY_VOCAB_SIZE } from '../../datasets/tokenizer.js';
 
 export const ACTIVATIONS = ['relu', 'gelu', 'gelu_new', 'gelu_pytorch_tanh', 'tanh', 'sigmoid'] as const;
 export type Activation = (typeof ACTIVATIONS)[number];
@@ -125,28 +124,17 @@ export const OPT_125M: OptConfig = parseOptConfig(
   'OPT_125M',
 );
 
-// The tiny model's embedding has one row per token of the project's tiny word-level tokenizer.
-export { TINY_VOCAB_SIZE };
+/**
+ * A tiny OPT for tests and quick experiments, with one embedding row per token of a word-level tokenizer of
+ * `vocabSize` tokens: OPT-125m's settings (`<pad>` = 1, `</s>` = 2, ReLU, pre-LayerNorm, tied head) at 64 wide and
+ * 2 layers deep. The project's tiny tokenizer pairs it as TINY_CONFIG.
+ */
+export function tinyOptConfig(vocabSize: number): OptConfig {
+  const size = { hidden_size: 64, word_embed_proj_dim: 64, num_hidden_layers: 2, num_attention_heads: 4, ffn_dim: 256, max_position_embeddings: 256 };
+  return parseOptConfig({ ...OPT_125M, ...size, vocab_size: vocabSize }, 'the tiny OPT config');
+}
 
-/** A tiny OPT for tests and quick experiments (the project's word-level tokenizer, `<pad>` = 1, `</s>` = 2). */
-export const TINY_CONFIG: OptConfig = parseOptConfig(
-  {
-    vocab_size: TINY_VOCAB_SIZE,
-    hidden_size: 64,
-    num_hidden_layers: 2,
-    num_attention_heads: 4,
-    ffn_dim: 256,
-    max_position_embeddings: 256,
-    word_embed_proj_dim: 64,
-    do_layer_norm_before: true,
-    activation_function: 'relu',
-    init_std: 0.02,
-    pad_token_id: 1,
-    bos_token_id: 2,
-    eos_token_id: 2,
-    tie_word_embeddings: true,
-  },
-  'TINY_CONFIG',
-);
-
-export const PRESETS: Record<string, OptConfig> = { tiny: TINY_CONFIG, 'opt-125m': OPT_125M };
+/** The named configs (`tiny` sized for a tokenizer of `tinyVocabSize` tokens). */
+export function optPresets(tinyVocabSize: number): Record<string, OptConfig> {
+  return { tiny: tinyOptConfig(tinyVocabSize), 'opt-125m': OPT_125M };
+}

@@ -132,11 +132,9 @@ export function buildOptForward(cfg: OptConfig, weights: Weights, opts: OptForwa
   h = g.op('Add', [h, posEmb]);
 
   const scaling = g.scalar(hd ** -0.5);
-  for (let l = 0; l < cfg.num_hidden_layers; l++) {
+  /** Self-attention of layer l over x (normalised or not, as the config says), through out_proj. */
+  const attention = (l: number, x: string): string => {
     const p = layerPrefix(l);
-    // Self-attention block.
-    let residual = h;
-    let x = cfg.do_layer_norm_before ? layerNorm(h, `${p}.self_attn_layer_norm`) : h;
     const q = splitHeads(g.op('Mul', [linear(x, `${p}.self_attn.q_proj`), scaling]));
     const presentK = withPresent ? presentName(l, 'key') : undefined;
     const presentV = withPresent ? presentName(l, 'value') : undefined;
@@ -145,7 +143,7 @@ export function buildOptForward(cfg: OptConfig, weights: Weights, opts: OptForwa
     let heads: string; // attention output [B, heads, T, hd]
     if (opts.withPast) {
       // Attention over the past and the new keys as two products, never over Concat(past, new): that concat
-      // copies the whole cache every decode step (a third of a step's time at 80 beams x 128 slots). The
+      // copies the whole cache every decode step (scripts/bench-generate.ts's header has its cost). The
       // presents are still Concat(past, new), as outputs only (generation replaces them by the new part).
       const kNew = splitHeads(linear(x, `${p}.self_attn.k_proj`));
       const vNew = splitHeads(linear(x, `${p}.self_attn.v_proj`));
@@ -162,15 +160,21 @@ export function buildOptForward(cfg: OptConfig, weights: Weights, opts: OptForwa
       heads = g.op('MatMul', [probs, v]);
     }
     const ctx = g.op('Reshape', [g.op('Transpose', [heads], { perm: [0, 2, 1, 3] }), g.i64([0, 0, H])]);
-    h = g.op('Add', [residual, dropout(linear(ctx, `${p}.self_attn.out_proj`), opts.dropout?.hidden ?? 0, `${l}.out_proj`)]);
-    if (!cfg.do_layer_norm_before) h = layerNorm(h, `${p}.self_attn_layer_norm`);
+    return dropout(linear(ctx, `${p}.self_attn.out_proj`), opts.dropout?.hidden ?? 0, `${l}.out_proj`);
+  };
+  /** The feed-forward block of layer l: fc2(activation(fc1(x))). */
+  const mlp = (l: number, x: string): string => {
+    const p = layerPrefix(l);
+    return dropout(linear(activation(linear(x, `${p}.fc1`)), `${p}.fc2`), opts.dropout?.hidden ?? 0, `${l}.fc2`);
+  };
+  /** A residual block around f: pre-LayerNorm h + f(LN(h)) (OPT-125m), or post-LayerNorm LN(h + f(h)) (OPT-350m). */
+  const residual = (h: string, norm: string, f: (x: string) => string): string =>
+    cfg.do_layer_norm_before ? g.op('Add', [h, f(layerNorm(h, norm))]) : layerNorm(g.op('Add', [h, f(h)]), norm);
 
-    // Feed-forward block.
-    residual = h;
-    x = cfg.do_layer_norm_before ? layerNorm(h, `${p}.final_layer_norm`) : h;
-    x = dropout(linear(activation(linear(x, `${p}.fc1`)), `${p}.fc2`), opts.dropout?.hidden ?? 0, `${l}.fc2`);
-    h = g.op('Add', [residual, x]);
-    if (!cfg.do_layer_norm_before) h = layerNorm(h, `${p}.final_layer_norm`);
+  for (let l = 0; l < cfg.num_hidden_layers; l++) {
+    const p = layerPrefix(l);
+    h = residual(h, `${p}.self_attn_layer_norm`, (x) => attention(l, x));
+    h = residual(h, `${p}.final_layer_norm`, (x) => mlp(l, x));
   }
   if (hasFinalLayerNorm(cfg)) h = layerNorm(h, `${DECODER}.final_layer_norm`);
   if (hasProjections(cfg)) h = linear(h, `${DECODER}.project_out`);

@@ -14,7 +14,7 @@ export interface DropoutKey {
 /**
  * Fills `out` with 0 (probability `ratio`) or float32(1 / (1 - ratio)), as torch's dropout scales kept values.
  * The uniform draws are mulberry32 (a Weyl sequence through a mixing function): one multiply-xorshift chain per
- * element, fast enough that OPT-125m's 24 masks per micro-batch cost a few tens of milliseconds.
+ * element, fast enough that drawing OPT-125m's masks is a small part of a step (scripts/bench-train.ts --dropout).
  */
 export function fillDropoutMask(out: Float32Array, ratio: number, seed: number): void {
   if (!(ratio >= 0 && ratio < 1)) throw new Error(`dropout ratio must be in [0, 1), got ${ratio}`);

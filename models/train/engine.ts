@@ -7,12 +7,12 @@
 //     pre-allocated output in place; the binding still copies it into a fresh array we drop), summed here over
 //     micro-batches; a norm graph returns one scalar; then one small flat update graph runs over 1 MB slices of
 //     every parameter with each output's buffer aliasing its input slice, so weights and moments are updated in
-//     place with no parameter-sized temporaries. Measured on OPT-125m (8 x 64, AdamW, 2 threads): a whole-model
-//     update graph held old state + outputs + JS copies (peak RSS 5.9 GB); 16 MB slices copied back by hand took
-//     2.7 s/step, 1 MB slices in place 0.45-0.9 s.
+//     place with no parameter-sized temporaries (a whole-model update graph held old state + outputs + JS copies,
+//     and larger slices copied back by hand were slower).
 //   - fused step (one micro-batch per batch, opt-in): gradients + update in one graph, 3x weights out and
-//     installed as new arrays; peaks at ~2x the state and is now slower than the split step (OPT-125m, 8 x 64:
-//     161 vs 186-214 tokens/s, 5.45 vs 2.93 GB), kept as a cross-check of the split step.
+//     installed as new arrays; peaks at ~2x the state and is slower than the split step, kept as a cross-check
+//     of the split step.
+// The figures behind these choices are in scripts/bench-train.ts's header (`--mode fused` measures the fused step).
 import * as ort from 'onnxruntime-node';
 import { existsSync } from 'node:fs';
 import { loadModel } from '../onnx/io.js';
@@ -64,9 +64,9 @@ export interface SessionOpts {
 /**
  * Opens a training session. onnxruntime's CPU arena is on only when glibc would map every large block fresh from
  * the kernel (see util/malloc.ts: with the CLI's heap tunables the arena only adds slack). Memory-pattern
- * planning stays off (a preplanned block per run: +140 MB, same speed), and so does spinning: the gradient,
- * norm and update sessions run in turn on the same cores, and one session's spinning threads slowed the next
- * (OPT-125m AdamW update: 1.9 -> 0.9 s/step without spinning).
+ * planning stays off (a preplanned block per run costs memory and gained no speed), and so does spinning: the
+ * gradient, norm and update sessions run in turn on the same cores, and one session's spinning threads slowed the
+ * next (scripts/bench-train.ts's header has the figures).
  */
 export async function openTrainSession(model: string | ModelProto, o: SessionOpts & { arena?: boolean } = {}): Promise<ort.InferenceSession> {
   if (typeof model === 'string' && !existsSync(model)) throw new Error(`training graph not found: ${model} (rebuild the artifact with \`collapse artifact build\`)`);
@@ -173,7 +173,8 @@ export class TrainEngine {
     const first = !this.gradAcc;
     const session = first ? this.grad : (this.accSession ??= await openTrainSession(this.accGraph(), this.lazy.opts));
     // The binding's copies of the last run's gradients are garbage by now: collect them before this run makes more
-    // (OPT-125m, 4 micro-batches per step: peak RSS 3.55 -> 3.05 GB). Small models skip the cost of a full GC.
+    // (it lowers the peak RSS with several micro-batches per step; bench-train --accum 4). Small models skip the
+    // cost of a full GC.
     if (this.gradBytes >= 64 << 20) collectGarbage();
     const feeds = this.dataFeeds(session, b, lossScale, dropout);
     this.paramFeeds(feeds);
@@ -234,8 +235,7 @@ export class TrainEngine {
       // onnxruntime writes a pre-allocated output directly into its buffer (measured, onnxruntime-node 1.30),
       // and in the flat update graph every read of param/m/v is an ancestor of the node that writes its new
       // value, which is element-wise (Add/Sub), so no element is read after it was overwritten. (The binding
-      // still copies each output into a fresh array we drop; with 1 MB slices that copy stays in cache.
-      // OPT-125m AdamW: 2.0 s -> 0.45 s/step.)
+      // still copies each output into a fresh array we drop; with 1 MB slices that copy stays in cache.)
       for (let off = 0; off < w.length; off += this.updateChunk) {
         const end = Math.min(w.length, off + this.updateChunk);
         const view = (a: Float32Array) => f32(a.subarray(off, end), [end - off]);

@@ -185,7 +185,7 @@ export function buildUpdateGraph(
 
 
 /** Elements per update call: the flat update graph runs on slices of this size. 1 MB slices keep the
- *  intermediates in cache (OPT-125m AdamW, 2 threads: 4M-element slices 2.1 s/step, 1M 1.5 s, 256K 0.45 s, 32K 1.5 s). */
+ *  intermediates in cache (the fastest of the sizes tried; scripts/bench-train.ts's header has the figures). */
 export const UPDATE_CHUNK_ELEMENTS = 1 << 18;
 
 /**

@@ -64,8 +64,8 @@ export async function openDecoder(model: string | ModelProto, opts: DecoderOptio
   if (!opts.fullLogits) proto = sliceLogitsToLastPosition(proto);
   proto = withLogSumExp(splitLmHead(proto, 'logits', opts.lmHeadColumns));
   // No spinning: between steps the cores do JavaScript work (search, cache reorder), and on a shared machine
-  // spinning threads take cycles from every other process. Measured on OPT-125m, 80 beam rows: ~20% less CPU
-  // per token, the same or better wall time under load.
+  // spinning threads take cycles from every other process (less CPU per token, the same or better wall time
+  // under load: scripts/bench-generate.ts's header).
   const sessionOpts = { threads: opts.threads, provider: opts.provider, spinning: false };
   if (lm.kv && !opts.noCache) {
     const split = lm.attentionMask ? withNewKeyValueOutputs(proto, lm.kv) : null;

@@ -1,6 +1,7 @@
 // The self-contained report page: figures as inline SVG, the metrics table, and example continuations of the
 // same prompt across generations (the paper's Example 1). No script, stylesheet, font or image is fetched.
 import type { GenerationMetrics } from '../eval/metrics-schema.js';
+import { RunConfigSchema, runSettings } from '../run/config.js';
 import type { RunData } from './run-data.js';
 
 export interface HtmlFigure {
@@ -77,6 +78,33 @@ ${rows}
   return parts.join('\n');
 }
 
+/** What the run did, from run.json: a reader judges the curves by the decoding and training that made them. */
+function setupSection(run: RunData): string {
+  const parsed = RunConfigSchema.safeParse((run.manifest as { config?: unknown } | null)?.config);
+  if (!parsed.success) return '<p class="note">run.json has no readable configuration.</p>';
+  const c = parsed.data;
+  const g = c.generate;
+  const decoding =
+    g.method === 'beam'
+      ? `${g.numBeams}-beam search`
+      : `sampling (temperature ${g.temperature}${g.topK ? `, top-k ${g.topK}` : ''}${g.topP < 1 ? `, top-p ${g.topP}` : ''})`;
+  const penalty =
+    g.repetitionPenalty === 1
+      ? 'no repetition penalty (the paper\'s text; its code passes repetition_penalty=3.0)'
+      : `repetition penalty ${g.repetitionPenalty}${g.repetitionPenalty === 3 ? ' (as the paper\'s code: its only generate call passes repetition_penalty=3.0)' : ' (the paper\'s code: 3.0)'}`;
+  const ngram = g.noRepeatNgramSize > 0 ? `, no repeated ${g.noRepeatNgramSize}-gram (our addition; the paper's code has none)` : '';
+  const t = c.train;
+  const settings = runSettings(c)
+    .map((s) => `<li>${escapeHtml(s.name)}: ${escapeHtml(s.mix.mode)}${s.mix.mode === 'keep-original' ? ` (${fmt(100 * s.mix.originalFraction)}% original blocks)` : ''}, ${s.epochs} epochs</li>`)
+    .join('');
+  return `<ul>
+<li>Model: ${escapeHtml(c.model.base)}; every generation fine-tunes ${c.model.initFrom === 'base' ? 'the pretrained base (as the paper)' : 'the previous generation\'s model'}.</li>
+<li>Data: ${escapeHtml(c.data.source)}, ${c.data.blockSize}-token blocks.</li>
+<li>Fine-tuning: ${escapeHtml(t.optimizer)}, lr ${t.lr}, batch ${t.batchSize}, ${escapeHtml(t.schedule)} schedule.</li>
+<li>Decoding: ${decoding}, ${g.newTokens} new tokens per original block, ${penalty}${ngram}.</li>
+</ul><p>Settings:</p><ul>${settings}</ul>`;
+}
+
 /** The zero-shot baseline against generation 0 after fine-tuning, per setting (the paper's 115 -> 34). */
 function baselineSection(run: RunData): string {
   const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
@@ -126,6 +154,8 @@ ${f.svg}
 <p>${run.settings.length > 1 ? `Settings ${run.settings.map(escapeHtml).join(', ')}; s` : 'S'}eeds ${run.seeds.join(', ')}; generations ${run.generations.join(', ')}. Generated ${escapeHtml(opts.generatedAt ?? new Date().toISOString())}.</p>
 ${warnings}
 ${pending}
+<h2>Setup</h2>
+${setupSection(run)}
 <h2>Zero-shot baseline</h2>
 ${baselineSection(run)}
 <h2>Figures</h2>

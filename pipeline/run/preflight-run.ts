@@ -2,10 +2,8 @@
 // bad configuration fails in a second (not after pretraining) and leaves no run.json behind to block its fix.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadTokenizer } from '../../datasets/tokenizer.js';
+import { loadTokenizer, TINY_CONFIG, TINY_VOCAB_SIZE } from '../../datasets/tokenizer.js';
 import { isHubId } from '../../models/hub.js';
-import { TINY_CONFIG } from '../../models/opt/index.js';
-import { TINY_VOCAB_SIZE } from '../../datasets/tokenizer.js';
 import { checkModelFits, checkTokenizerFits, checkWritable, modelLimits, type ModelLimits } from '../preflight.js';
 import type { RunConfig } from './config.js';
 

@@ -50,7 +50,7 @@ export interface FinetuneOptions {
   threads?: number;
   provider?: Provider;
   checkpointEvery?: number;
-  /** Fused grad+update graph when --batch-size equals --micro-batch-size (faster, more peak memory). */
+  /** Fused grad+update graph when --batch-size equals --micro-batch-size (a cross-check: slower, more peak memory). */
   fusedStep?: boolean;
   artifactCache?: string;
   /** Testing aid (see LoopOptions.haltAfterSteps). */

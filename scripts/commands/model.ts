@@ -1,7 +1,7 @@
 // `collapse model init|import|info`: create and import OPT model directories; inspect any model directory.
 import { existsSync, statSync } from 'node:fs';
 import type { Argv, CommandModule } from 'yargs';
-import { loadTokenizer, tinyTokenizerFiles } from '../../datasets/tokenizer.js';
+import { loadTokenizer, tinyTokenizerFiles, TINY_VOCAB_SIZE } from '../../datasets/tokenizer.js';
 import { checkTokenizerFits, checkWritable } from '../../pipeline/preflight.js';
 import {
   FAMILY_BOS,
@@ -13,9 +13,11 @@ import {
   writeModelDir,
   type FileContents,
 } from '../../models/model-dir.js';
-import { PRESETS, readOptConfig, type OptConfig } from '../../models/opt/config.js';
+import { optPresets, readOptConfig, type OptConfig } from '../../models/opt/config.js';
 import { initOptWeights, optParamCount } from '../../models/opt/weights.js';
 import { guardOutputDir, MODEL_DIR_GUARD } from '../../util/output-guard.js';
+
+const PRESETS = optPresets(TINY_VOCAB_SIZE);
 
 interface InitArgs {
   config: string;

@@ -56,7 +56,7 @@ const train: CommandModule<object, TrainArgs> = {
         .option('max-grad-norm', { type: 'number', default: 0, describe: 'Clip gradients to this global norm (0 = off; HF Trainer uses 1.0)' })
         .option('seed', { type: 'number', default: 0, describe: 'Seed of the data order' })
         .option('checkpoint-every', { type: 'number', default: 50, describe: 'Checkpoint every N optimizer steps (0 = only at epoch ends)' })
-        .option('fused-step', { type: 'boolean', default: false, describe: 'When --batch-size = --micro-batch-size, one graph computes gradients and update; it returns new weights and moments as copies, so it is slower than the default in-place step and peaks at ~2x the state (OPT-125m, 8 x 64: 161 vs 186-214 tokens/s, 5.45 vs 2.93 GB)' })
+        .option('fused-step', { type: 'boolean', default: false, describe: 'When --batch-size = --micro-batch-size, one graph computes gradients and update; it returns new weights and moments as copies, so it is slower than the default in-place step and peaks at ~2x the state (figures: README, "Where the training state lives")' })
         .option('threads', { type: 'number', describe: 'onnxruntime intra-op threads (default: all cores)' })
         .option('provider', { choices: ['cpu', 'cuda'] as const, describe: 'Execution provider (default: COLLAPSE_PROVIDER or cpu)' }),
     ) as never,

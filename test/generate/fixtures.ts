@@ -1,6 +1,6 @@
 // A tiny random OPT whose EOS row of the (tied) embedding is scaled up, so that EOS often ranks among the
 // top candidates and the early-finish paths of beam search are exercised.
-import { TINY_CONFIG } from '../../models/opt/config.js';
+import { TINY_CONFIG } from '../../datasets/tiny-tokenizer.js';
 import { buildOptForward } from '../../models/opt/graph.js';
 import { EMBED_TOKENS, initOptWeights } from '../../models/opt/weights.js';
 import type { ModelProto } from '../../models/onnx/proto.js';

@@ -3,7 +3,8 @@
 import { describe, expect, it } from 'vitest';
 import { staticForward, weightNames } from '../../models/grad/static.js';
 import { tensorNumbers } from '../../models/onnx/proto.js';
-import { buildOptForward, initOptWeights, TINY_CONFIG } from '../../models/opt/index.js';
+import { buildOptForward, initOptWeights } from '../../models/opt/index.js';
+import { TINY_CONFIG } from '../../datasets/tiny-tokenizer.js';
 import { DataType } from '../../models/onnx/proto.js';
 import { buildToyTransformer } from './toy-transformer.js';
 

@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hubSnapshot, isHubId } from '../../models/hub.js';
 import { importHfCheckpoint, readWeights, writeModelDir } from '../../models/model-dir.js';
-import { initOptWeights, TINY_CONFIG } from '../../models/opt/index.js';
-import { tinyTokenizerFiles } from '../../datasets/tokenizer.js';
+import { initOptWeights } from '../../models/opt/index.js';
+import { TINY_CONFIG, tinyTokenizerFiles } from '../../datasets/tokenizer.js';
 import { openModelDir } from '../../models/model-dir.js';
 import { sharedPath } from '../helpers/shared.js';
 

@@ -1,7 +1,8 @@
 // The ONNX OPT forward against an independent plain-loop forward (test/opt/naive.ts), for the tiny preset
 // and for the variants (post-LN, projections, gelu, untied head, no biases, no LayerNorm affine).
 import { describe, expect, it } from 'vitest';
-import { parseOptConfig, TINY_CONFIG, type OptConfig } from '../../models/opt/config.js';
+import { parseOptConfig, type OptConfig } from '../../models/opt/config.js';
+import { TINY_CONFIG } from '../../datasets/tiny-tokenizer.js';
 import { buildOptForward } from '../../models/opt/graph.js';
 import { initOptWeights, optParamShapes, EMBED_TOKENS } from '../../models/opt/weights.js';
 import { floatData, i64, openSession } from '../../models/session.js';

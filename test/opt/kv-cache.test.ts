@@ -1,7 +1,7 @@
 // Decoding one token at a time through the KV cache (past_key_values -> present) gives the logits of the
 // full-sequence forward, with and without left padding.
 import { describe, expect, it } from 'vitest';
-import { TINY_CONFIG } from '../../models/opt/config.js';
+import { TINY_CONFIG } from '../../datasets/tiny-tokenizer.js';
 import { buildOptForward, pastName, presentName } from '../../models/opt/graph.js';
 import { f32, floatData, i64, openSession, type ort } from '../../models/session.js';
 import { Rng } from '../../util/rng.js';

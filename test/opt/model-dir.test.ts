@@ -4,10 +4,9 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { tinyTokenizerFiles } from '../../datasets/tokenizer.js';
+import { TINY_CONFIG, tinyTokenizerFiles } from '../../datasets/tokenizer.js';
 import { forwardGraph, loadTrainingSource, openModelDir, readWeights, writeFinetuned, writeModelDir } from '../../models/model-dir.js';
 import { buildOptForward } from '../../models/opt/graph.js';
-import { TINY_CONFIG } from '../../models/opt/config.js';
 import { initOptWeights } from '../../models/opt/weights.js';
 import { saveModel } from '../../models/onnx/io.js';
 import { f32, floatData, i64, openSession } from '../../models/session.js';

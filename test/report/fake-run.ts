@@ -25,7 +25,14 @@ export function makeFakeRun(root: string, opts: { seeds?: number[]; generations?
   mkdirSync(root, { recursive: true });
   writeJsonAtomic(join(root, 'run.json'), {
     name: 'micro',
-    config: { name: 'micro', seeds, generations: generations.length, eval: { histogramGenerations: opts.histogramGenerations ?? [0, 1, 2, 3, 5, 9] } },
+    config: {
+      name: 'micro',
+      seeds,
+      generations: generations.length,
+      generate: { repetitionPenalty: 3, noRepeatNgramSize: 4 },
+      train: { epochs: 4 },
+      eval: { histogramGenerations: opts.histogramGenerations ?? [0, 1, 2, 3, 5, 9] },
+    },
   });
   for (const seed of seeds) {
     for (const gen of generations) {

@@ -65,6 +65,10 @@ describe('collapse report', () => {
     for (const g of run.generations) expect(html).toContain(`gen ${g} seed 0: the tower`);
     expect(html).toContain('Not evaluated yet');
     expect(html).toContain('zero-shot): <b>45.5</b>');
+    // The setup, from run.json: the decoding that made the data, and each setting's mixing and epochs.
+    expect(html).toContain("repetition penalty 3 (as the paper's code");
+    expect(html).toContain('no repeated 4-gram (our addition');
+    expect(html).toContain('<li>replace: replace, 4 epochs</li>');
     expect(html).not.toContain('class="warning"');
     expect(report.warnings).toEqual([]);
   });

@@ -2,8 +2,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeCorpus } from '../../datasets/corpus.js';
-import { tinyTokenizerFiles } from '../../datasets/tokenizer.js';
-import { configJson, initOptWeights, optParamShapes, TINY_CONFIG } from '../../models/opt/index.js';
+import { TINY_CONFIG, tinyTokenizerFiles } from '../../datasets/tokenizer.js';
+import { configJson, initOptWeights, optParamShapes } from '../../models/opt/index.js';
 import { writeSafetensors } from '../../models/safetensors.js';
 import { Rng } from '../../util/rng.js';
 

@@ -7,7 +7,8 @@ import { trainOptions } from '../../pipeline/run/stages.js';
 import { trainLoop } from '../../pipeline/train/loop.js';
 import { TrainEngine, type MicroBatch } from '../../models/train/engine.js';
 import { buildFlatUpdateGraph, buildNormGraph, noDecayOf, scheduledLr, type OptimizerConfig, type ScheduleConfig } from '../../models/train/optimizers.js';
-import { optParamShapes, TINY_CONFIG } from '../../models/opt/index.js';
+import { optParamShapes } from '../../models/opt/index.js';
+import { TINY_CONFIG } from '../../datasets/tiny-tokenizer.js';
 import { toyCorpus, toyGradGraph, toyNllGraph, toyParams, toyWeights } from './toy-model.js';
 
 const V = 7, B = 2, T = 6;
