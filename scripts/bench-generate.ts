@@ -110,6 +110,7 @@ const decoder: Decoder = {
   get rows() {
     return inner.rows;
   },
+  reserve: (rows, length) => inner.reserve?.(rows, length), // as beam search sizes the cache in `collapse generate`
   prefill: (p, pad, copies) => timed('prefill', () => inner.prefill(p, pad, copies)),
   step: (tok) => (timing.steps++, timed('step', () => inner.step(tok))),
   select: (from) => {

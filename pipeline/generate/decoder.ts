@@ -279,10 +279,17 @@ export class KvCacheDecoder implements Decoder {
       if (!t) throw new Error(`the model did not return ${n.fresh}`);
       const src = t.data as Float32Array;
       const dst = this.cache[i]!;
+      const piece = seq * hd; // floats per (row, head)
       for (let r = 0; r < this.rows; r++) {
         const s = Math.floor(r / copies);
-        for (let h = 0; h < H; h++)
-          dst.set(src.subarray((s * H + h) * seq * hd, (s * H + h + 1) * seq * hd), ((r * H + h) * this.maxLen + this.filled) * hd);
+        for (let h = 0; h < H; h++) {
+          // A decode step stores rows x heads x layers x 2 pieces of head_dim floats: a plain loop, as a subarray
+          // per piece (for dst.set) costs more than the copy. The prefill's long pieces are copied by set.
+          const from = (s * H + h) * piece;
+          const to = ((r * H + h) * this.maxLen + this.filled) * hd;
+          if (piece > 256) dst.set(src.subarray(from, from + piece), to);
+          else for (let j = 0; j < piece; j++) dst[to + j] = src[from + j]!;
+        }
       }
     });
   }
