@@ -23,6 +23,8 @@
 // --new-tokens 16: before 81.7 tokens/s (21.7 ms), after 87.0 (19.9 ms; PyTorch 1.13 reference above: 13.4).
 // Where a step's forward goes now (profile, 1 thread, 80 rows x 128 slots): the layers' and LM head's products
 // ~2/3, attention over the cache ~1/4 (memory-bound: 755 MB of keys and values read per step), the rest small.
+// --prompts 32, same sitting (load 3.5-5.5): 16.7 ms CPU per token (95.5 tokens/s), peak 3.4 GB; --prompts 16:
+// 16.2 ms (100.0 tokens/s), 2.75 GB. The earlier 4.05 GB was the growth relayout holding two caches at once.
 // Any model directory (its generation plan: KV cache where its graph has one, else recomputation):
 //   npx tsx scripts/bench-generate.ts --model DIR [--no-cache]
 // Measured 2026-11-30 (2 shared cores): the tiny Llamas of ../shared/models, --prompts 4 --prompt-len 64
