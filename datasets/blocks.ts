@@ -9,6 +9,9 @@
 // (`preprocess_datasets`, num_proc=4) run it: the rows are first split into N contiguous shards
 // (Dataset.shard(N, i, contiguous=True): n // N rows each, the first n % N shards one row more), each shard is
 // then grouped in its own batches of 1000 rows, and the shards' blocks are concatenated in order.
+import { z } from 'zod';
+import { parseOptions } from '../util/options.js';
+import type { Blocks } from './block-set.js';
 import type { Tokenizer } from './tokenizer.js';
 
 export interface TokenizedRows {
@@ -26,23 +29,36 @@ export interface BlockCounts {
   batches: number;
 }
 
-export interface Blocks {
-  blockSize: number;
-  /** blocks x blockSize, row-major. */
-  ids: Int32Array;
+/** The blocks of a grouping, with its counts. */
+export interface GroupedBlocks extends Blocks {
   counts: BlockCounts;
   /** Index of the first row whose tokens are in each block (provenance / debugging). */
   firstRow: Int32Array;
 }
 
-export interface BlockOptions {
-  blockSize: number;
-  /** Rows per map batch (HF default 1000). */
-  batchSize?: number;
-  concat?: 'batched' | 'global';
-  /** datasets.map's num_proc: contiguous row shards, each batched on its own (default 1). */
-  numProc?: number;
-}
+const int = (min: number) => z.number().int().min(min);
+
+/** The grouping options with their defaults (`collapse prepare` reads its flag defaults from BLOCK_DEFAULTS). */
+const blockFields = {
+  blockSize: int(1),
+  /** Rows per map batch (HF datasets.map's default 1000); `global` ignores it. */
+  batchSize: int(1).default(1000),
+  concat: z.enum(['batched', 'global']).default('batched'),
+  /** datasets.map's num_proc: contiguous row shards, each batched on its own. */
+  numProc: int(1).default(1),
+};
+const BlockOptionsSchema = z
+  .object(blockFields)
+  .refine((o) => o.numProc === 1 || o.concat !== 'global', {
+    message: "shards run_clm's batched grouping; it does not combine with {concat} global",
+    path: ['numProc'],
+  });
+
+export type BlockOptions = z.input<typeof BlockOptionsSchema>;
+export const BLOCK_DEFAULTS = z.object(blockFields).omit({ blockSize: true }).parse({});
+
+/** Grouping options with their defaults; an invalid one is an OptionError. */
+export const resolveBlockOptions = (o: BlockOptions): z.output<typeof BlockOptionsSchema> => parseOptions(BlockOptionsSchema, blockFields, o);
 
 /** Row ranges [start, end) of datasets' contiguous sharding of `rows` rows into `n` shards. */
 export function contiguousShards(rows: number, n: number): [number, number][] {
@@ -86,14 +102,9 @@ export function tokenizeRows(
 
 /** Block arithmetic alone: the ranges of the token stream that become blocks. */
 export function blockRanges(offsets: Int32Array, opts: BlockOptions): { start: number; blocks: number; firstRow: number }[] {
-  const { blockSize } = opts;
-  if (!Number.isInteger(blockSize) || blockSize < 1) throw new Error(`--block-size must be a positive integer, got ${blockSize}`);
+  const { blockSize, concat, numProc, ...o } = resolveBlockOptions(opts);
   const rows = offsets.length - 1;
-  const batchSize = opts.concat === 'global' ? Math.max(rows, 1) : (opts.batchSize ?? 1000);
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`batch size must be a positive integer, got ${batchSize}`);
-  const numProc = opts.numProc ?? 1;
-  if (!Number.isInteger(numProc) || numProc < 1) throw new Error(`--num-proc must be a positive integer, got ${numProc}`);
-  if (numProc > 1 && opts.concat === 'global') throw new Error(`--num-proc ${numProc} shards run_clm's batched grouping; it does not combine with --concat global`);
+  const batchSize = concat === 'global' ? Math.max(rows, 1) : o.batchSize;
   const out: { start: number; blocks: number; firstRow: number }[] = [];
   for (const [lo, hi] of contiguousShards(rows, numProc))
     for (let b = lo; b < hi; b += batchSize) {
@@ -105,7 +116,7 @@ export function blockRanges(offsets: Int32Array, opts: BlockOptions): { start: n
 }
 
 /** Cuts tokenized rows into blocks (see the file comment for the exact semantics). */
-export function groupTexts(tokenized: TokenizedRows, opts: BlockOptions): Blocks {
+export function groupTexts(tokenized: TokenizedRows, opts: BlockOptions): GroupedBlocks {
   const { blockSize } = opts;
   const ranges = blockRanges(tokenized.offsets, opts);
   const nBlocks = ranges.reduce((s, r) => s + r.blocks, 0);
@@ -128,6 +139,7 @@ export function groupTexts(tokenized: TokenizedRows, opts: BlockOptions): Blocks
   return {
     blockSize,
     ids,
+    rows: nBlocks,
     firstRow,
     counts: {
       rows: offsets.length - 1,
@@ -144,7 +156,7 @@ export function buildBlocks(
   tok: Tokenizer,
   rows: readonly string[],
   opts: BlockOptions & { onProgress?: (doneRows: number, tokens: number) => void },
-): Blocks {
+): GroupedBlocks {
   return groupTexts(tokenizeRows(tok, rows, opts.onProgress), opts);
 }
 

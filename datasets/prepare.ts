@@ -5,8 +5,9 @@ import { writeDirAtomic } from '../util/atomic.js';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { progress } from '../util/progress.js';
-import { groupTexts, tokenizeRows, type BlockCounts, type Blocks } from './blocks.js';
-import { writeCorpus, type CorpusManifest, type CorpusRow } from './corpus.js';
+import { groupTexts, resolveBlockOptions, tokenizeRows, type BlockCounts, type GroupedBlocks } from './blocks.js';
+import type { CorpusRow } from './corpus-codec.js';
+import { writeCorpus, type CorpusManifest } from './corpus-store.js';
 import { SyntheticSource, type SyntheticConfig } from './synthetic.js';
 import { tinyTokenizerFiles } from './tiny-tokenizer.js';
 import { loadTokenizer, type LoadedTokenizer } from './tokenizer.js';
@@ -25,6 +26,9 @@ export interface SyntheticRowsOptions {
   config?: Partial<SyntheticConfig>;
 }
 
+/** The synthetic rows of a `prepare` that names none (`collapse prepare --rows`, `--seed`). */
+export const SYNTHETIC_ROWS_DEFAULTS: SyntheticRowsOptions = { rows: 20_000, seed: 0 };
+
 /**
  * Rows of a data source: 'synthetic', a WikiText variant name, a directory of original or parquet
  * WikiText files, or one parquet file.
@@ -35,7 +39,7 @@ export async function loadSourceRows(
 ): Promise<SourceRows> {
   const split = opts.split ?? 'train';
   if (data === 'synthetic') {
-    const s = opts.synthetic ?? { rows: 20_000, seed: 0 };
+    const s = opts.synthetic ?? SYNTHETIC_ROWS_DEFAULTS;
     // Splits draw disjoint seeds from the same source, so validation is not a copy of train.
     // The `pretrain` split is drawn from the source's broader pretraining mixture of topics.
     const splitOffset = { train: 0, validation: 1, valid: 1, test: 2, pretrain: 3 }[split];
@@ -79,6 +83,8 @@ export interface PrepareOptions {
   concat?: 'batched' | 'global';
   /** datasets.map's num_proc (the paper's code: 4); see datasets/blocks.ts. */
   numProc?: number;
+  /** Keep only the first maxBlocks blocks (0 or absent: all of them). */
+  maxBlocks?: number;
   /** Output corpus directory (written whole under a temporary name, then renamed); without it only counts. */
   out?: string;
   /** Replace an existing --out. */
@@ -91,7 +97,9 @@ export interface PrepareOptions {
 
 export interface PrepareResult {
   counts: BlockCounts;
-  blocks: Blocks;
+  /** Blocks written (counts.blocks, or maxBlocks when that is fewer). */
+  kept: number;
+  blocks: GroupedBlocks;
   manifest: CorpusManifest | null;
   seconds: { load: number; tokenize: number; write: number };
 }
@@ -105,14 +113,18 @@ export async function prepareCorpus(o: PrepareOptions): Promise<PrepareResult> {
   const bar = progress('tokenize', src.rows.length, { unit: 'rows', logEvery: 10_000 });
   const tokenized = tokenizeRows(tokenizer, src.rows, (done, tokens) => bar.update(done, { tokens }));
   bar.stop();
-  const blocks = groupTexts(tokenized, { blockSize: o.blockSize, batchSize: o.batchSize, concat: o.concat, numProc: o.numProc });
+  const grouping = resolveBlockOptions(o);
+  const blocks = groupTexts(tokenized, grouping);
   const t2 = performance.now();
+  const kept = o.maxBlocks ? Math.min(o.maxBlocks, blocks.rows) : blocks.rows;
   let manifest: CorpusManifest | null = null;
   if (o.out) {
+    if (kept === 0)
+      throw new Error(`${o.data} (${o.split ?? 'train'}): ${src.rows.length} rows give no ${o.blockSize}-token block; use more rows or a smaller block size`);
     const bs = o.blockSize;
     const withText = o.withText ?? true;
     function* rows(): Generator<CorpusRow> {
-      for (let k = 0; k < blocks.counts.blocks; k++) {
+      for (let k = 0; k < kept; k++) {
         const ids = blocks.ids.subarray(k * bs, (k + 1) * bs);
         yield {
           block_id: k,
@@ -134,11 +146,14 @@ export async function prepareCorpus(o: PrepareOptions): Promise<PrepareResult> {
           tokenizer: name,
           generation: 0,
           ...(o.data === 'synthetic' ? { seed: o.synthetic?.seed ?? 0 } : {}),
-          config: { blockSize: bs, batchSize: o.batchSize ?? 1000, concat: o.concat ?? 'batched', numProc: o.numProc ?? 1, counts: blocks.counts },
+          // Beside the source's own `config` (the synthetic source's parameters), not over it.
+          grouping: { blockSize: bs, batchSize: grouping.batchSize, concat: grouping.concat, numProc: grouping.numProc },
+          counts: blocks.counts,
+          ...(kept < blocks.rows ? { kept } : {}),
         },
       });
     });
   }
   const t3 = performance.now();
-  return { counts: blocks.counts, blocks, manifest, seconds: { load: (t1 - t0) / 1000, tokenize: (t2 - t1) / 1000, write: (t3 - t2) / 1000 } };
+  return { counts: blocks.counts, kept, blocks, manifest, seconds: { load: (t1 - t0) / 1000, tokenize: (t2 - t1) / 1000, write: (t3 - t2) / 1000 } };
 }

@@ -1,6 +1,6 @@
 // Benchmark: per-sample perplexity of 64-token samples under an OPT-125m-shaped model (random weights),
 // 2 intra-op threads. Compares the plain forward that hands full logits [B, 64, 50272] to JavaScript for a
-// log-softmax there, with the scoring graph (pipeline/eval/nll-head.ts) that returns only NLLs [B, 63].
+// log-softmax there, with the scoring graph (models/grad/loss.ts withNllHead, cached by pipeline/eval/scoring-graph.ts) that returns only NLLs [B, 63].
 //   npx tsx scripts/bench-eval.ts [--samples 48] [--batch 8] [--threads 2] [--seq 64] [--provider cpu|cuda]
 import './bench-malloc.js'; // first: the allocator setting of the collapse bin
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';

@@ -100,4 +100,12 @@ function main(): void {
   if (rows.some((c) => !c.pass)) process.exitCode = 1;
 }
 
-if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) main();
+if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
+  try {
+    main();
+  } catch (e) {
+    // A user's mistake (no run yet, a wrong directory) gets its message, not a stack.
+    process.stderr.write(`check-default: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exitCode = 1;
+  }
+}

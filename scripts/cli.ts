@@ -8,7 +8,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import yargs, { type CommandModule } from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { strictFlags } from './flags.js';
+import { OptionError } from '../util/options.js';
+import { flagOf, strictFlags } from './flags.js';
 
 const dir = join(dirname(fileURLToPath(import.meta.url)), 'commands');
 
@@ -48,7 +49,8 @@ const SYSTEM_CAUSES: Record<string, string> = {
 export function describeError(e: unknown, debug = !!process.env.COLLAPSE_DEBUG): string {
   if (!(e instanceof Error)) return `collapse: ${String(e)}\n`;
   const code = (e as NodeJS.ErrnoException).code;
-  let msg = e.message;
+  // A library call's option error, told in the flags the user typed.
+  let msg = e instanceof OptionError ? e.describe(flagOf) : e.message;
   if (code && SYSTEM_CAUSES[code] && !msg.includes(SYSTEM_CAUSES[code]!)) msg = `${SYSTEM_CAUSES[code]} (${msg})`;
   if (e instanceof SyntaxError && /JSON/.test(msg)) msg = `invalid JSON: ${msg} (a file was read without naming it; set COLLAPSE_DEBUG=1 to see where)`;
   let out = `collapse: ${msg}\n`;

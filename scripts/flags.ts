@@ -3,7 +3,7 @@
 // turn `--epochs 3 --epochs 4` into an array). The CLI applies `checkFlags` as a middleware after each
 // command's builder, so a command cannot forget it; commands may still check more (e.g. cross-flag rules).
 import type { Argv } from 'yargs';
-import { checkNumber } from '../pipeline/train/cli-options.js';
+import { checkOption } from '../util/options.js';
 
 type Range = { int?: boolean; min?: number; gt?: number; max?: number };
 
@@ -91,7 +91,7 @@ export function checkFlags(argv: Record<string, unknown>, opts: YargsOptions, gi
         const raw = rawValue(given, key);
         throw new Error(`--${key} ${raw ?? String(x)}: not a number`);
       }
-      checkNumber(`--${key}`, x, range);
+      checkOption(`--${key}`, x, range);
     }
   }
 }
@@ -113,4 +113,13 @@ export function strictFlags<T>(y: Argv<T>, given: readonly string[]): Argv<T> {
     checkFlags(argv as Record<string, unknown>, opts, given);
   };
   return y.middleware(check as never, false);
+}
+
+/** Library option names whose flag is not their kebab-case form. */
+const FLAG_OF_OPTION: Record<string, string> = { beta1: 'adam-beta1', beta2: 'adam-beta2', eps: 'adam-epsilon', microBatch: 'micro-batch-size' };
+
+/** The flag of a library option (`microBatchSize` -> `--micro-batch-size`), for OptionError messages. */
+export function flagOf(option: string): string {
+  if (option.startsWith('-')) return option;
+  return `--${FLAG_OF_OPTION[option] ?? option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 }

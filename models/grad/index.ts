@@ -19,7 +19,7 @@ import {
 import type { ort } from '../session.js';
 import { backward } from './backward.js';
 import { GradContext } from './context.js';
-import { appendLossHead, appendNllHead } from './loss.js';
+import { appendLossHead, appendNllHead, NLL_OUTPUT } from './loss.js';
 import { foldScatterIntoSum, foldTransposedGemms } from './peephole.js';
 import {
   copyNodes,
@@ -198,18 +198,15 @@ export async function buildGradientGraph(forward: ModelProto, opts: GradientGrap
 export async function buildNllGraph(forward: ModelProto, opts: { batch: number; seq: number }): Promise<ModelProto> {
   const sf = await staticForwardOnce(forward, opts.batch, opts.seq, weightNames(forward));
   const dtype = sf.info.get(sf.logits)!.dtype;
-  const g = newBuilder(sf, ['nll']);
+  const g = newBuilder(sf, [NLL_OUTPUT]);
   // Evaluation never drops: Dropout nodes (inference mode already) become plain identities.
   g.nodes.forEach((n, k) => {
     if (n.opType === 'Dropout' && !n.output[1]) g.nodes[k] = onnx.NodeProto.create({ opType: 'Identity', name: n.name, input: [n.input[0]!], output: [n.output[0]!] });
   });
   for (const v of sf.inputs) g.inputs.push(v);
-  const ids = sf.inputs.find((v) => v.name === 'input_ids')!;
-  const idsType = sf.info.get(ids.name)!.dtype;
-  const targets = idsType === DataType.INT64 ? ids.name : g.op('Cast', [ids.name], { to: DataType.INT64 });
-  const nll = appendNllHead(g, sf.logits, targets, { batch: opts.batch, seq: opts.seq, dtype });
-  g.op('Identity', [nll], {}, { outputs: ['nll'] });
-  g.output('nll', dtype, [opts.batch, opts.seq - 1]);
+  // The same head as the scoring graph (withNllHead): validation loss and perplexity are one computation.
+  appendNllHead(g, sf.logits, 'input_ids', { opset: sf.opset, out: NLL_OUTPUT });
+  g.output(NLL_OUTPUT, dtype, [opts.batch, opts.seq - 1]);
   // Weights from the model as it is now (the memoised static forward may predate a weight update).
   const current = initializerMap(forward);
   const inits = new Map([...sf.initializers].map(([name, t]) => [name, current.get(name) ?? t]));

@@ -24,10 +24,12 @@ import type { EngineGraphs, EngineSpec } from './engine.js';
 import { fuseStep } from './fuse.js';
 import { buildFlatUpdateGraph, buildNormGraph, noDecayOf, type DecayExclude, type OptimizerConfig, type ParamSpec } from './optimizers.js';
 import { readTensorFile, writeTensorFile, type TensorMap } from './tensor-file.js';
+import { checkOption } from '../../util/options.js';
 import { readJsonFile } from '../../util/json.js';
 
 export const ARTIFACT_FORMAT = 'collapse-train-artifact';
-export const ARTIFACT_VERSION = 3;
+/** Bumped when a graph changes (4: the eval graph uses the one NLL head, models/grad/loss.ts). */
+export const ARTIFACT_VERSION = 4;
 
 export interface ArtifactManifest {
   format: typeof ARTIFACT_FORMAT;
@@ -97,8 +99,8 @@ export function initializersToInputs(model: ModelProto, names: readonly string[]
 }
 
 export async function buildArtifact(src: ForwardSource, o: ArtifactOptions, outDir: string, log: (s: string) => void = () => {}): Promise<ArtifactManifest> {
-  if (!Number.isInteger(o.microBatch) || o.microBatch < 1) throw new Error(`--micro-batch-size must be a positive integer, got ${o.microBatch}`);
-  if (!Number.isInteger(o.blockSize) || o.blockSize < 2) throw new Error(`--block-size must be an integer >= 2, got ${o.blockSize}`);
+  checkOption('microBatch', o.microBatch, { int: true, min: 1 });
+  checkOption('blockSize', o.blockSize, { int: true, min: 2 });
   const t0 = Date.now();
   log(`building the gradient graph (micro-batch ${o.microBatch} x ${o.blockSize} tokens)...`);
   // OPT models get the dropout sites in their training forward (inference-mode Dropout nodes, identities in the

@@ -1,8 +1,8 @@
-// Corpora from the Arrow corpus store (datasets/corpus.ts) in the form evaluation uses: token blocks plus
+// Corpora from the Arrow corpus store (datasets/corpus-store.ts) in the form evaluation uses: token blocks plus
 // the decoded texts and the prompt each generated row continues.
-import { readCorpus } from '../../datasets/corpus.js';
+import { readCorpus } from '../../datasets/corpus-store.js';
 import type { EvalCorpus } from './evaluate.js';
-import { trailingPadLengths, type Blocks } from './perplexity.js';
+import { trailingPadLengths, type Blocks } from '../../datasets/block-set.js';
 
 /**
  * A corpus with its texts and prompt ids. With `padId`, trailing padding (a generated row that ended early)

@@ -3,7 +3,8 @@
 // plus the generation's own model on the real test blocks).
 import type { Provider } from '../../models/session.js';
 import type { CorpusEval, GenerationMetrics, Truth } from './metrics-schema.js';
-import { perplexityOf, type BlockScores, type Blocks } from './perplexity.js';
+import type { Blocks } from '../../datasets/block-set.js';
+import { perplexityOf, type BlockScores } from './perplexity.js';
 import { quantiles, tailMass, tailReference, trueLoglik, type TailReference } from './tail.js';
 import { textMetrics } from './text-metrics.js';
 

@@ -1,5 +1,5 @@
 // Perplexity of fixed-length token blocks under a causal LM, forward only, through the NLL graph
-// (nll-head.ts), batched.
+// (scoring-graph.ts), batched.
 //   per-sample perplexity: exp(mean NLL of the T-1 next-token predictions inside one sample)
 //   corpus perplexity:     exp(mean NLL over every prediction of every block), the Hugging Face
 //                          run_clm convention for validation/test perplexity (all blocks have equal length).
@@ -11,30 +11,10 @@ import type { ort } from '../../models/session.js';
 import { floatData, openSession, type Provider } from '../../models/session.js';
 import { decodeModel } from '../../models/onnx/proto.js';
 import { progress } from '../../util/progress.js';
-import { cachedNllGraph, NLL_OUTPUT } from './nll-head.js';
+import type { Blocks } from '../../datasets/block-set.js';
+import { NLL_OUTPUT } from '../../models/grad/loss.js';
+import { cachedNllGraph } from './scoring-graph.js';
 
-/** Token blocks, row-major: `rows` blocks of `blockSize` ids (the in-memory corpus form). */
-export interface Blocks {
-  ids: Int32Array;
-  rows: number;
-  blockSize: number;
-  /**
-   * Real tokens per row (default: blockSize). A generated row that ended early is padded to the block size;
-   * only the predictions of its real tokens count (see trailingPadLengths).
-   */
-  lengths?: ArrayLike<number>;
-}
-
-/** Row lengths without trailing `padId` tokens. */
-export function trailingPadLengths(b: Blocks, padId: number): Int32Array {
-  const out = new Int32Array(b.rows);
-  for (let r = 0; r < b.rows; r++) {
-    let n = b.blockSize;
-    while (n > 0 && b.ids[r * b.blockSize + n - 1] === padId) n--;
-    out[r] = n;
-  }
-  return out;
-}
 
 export interface ScorerOptions {
   provider?: Provider;

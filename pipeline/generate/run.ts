@@ -7,18 +7,9 @@
 //     Kubernetes indexed job) fill one corpus and the shard set is the corpus;
 //   - batches never straddle chunks, so every prompt is decoded in the same batch whoever runs it.
 // The process that commits the last chunk finalizes the corpus manifest.
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import {
-  checkWriters,
-  CorpusWriter,
-  createCorpus,
-  finalizeCorpus,
-  readBlocks,
-  readManifest,
-  shardManifests,
-  type CorpusRow,
-} from '../../datasets/corpus.js';
+import { readBlocks } from '../../datasets/block-set.js';
+import type { CorpusRow } from '../../datasets/corpus-codec.js';
+import { checkWriters, corpusComplete, CorpusWriter, createCorpus, finalizeCorpus, shardManifests, writerDone } from '../../datasets/corpus-store.js';
 import { loadTokenizer, type Tokenizer } from '../../datasets/tokenizer.js';
 import { generationPlan, modelSha256, openModelDir, type GenerationPlan } from '../../models/model-dir.js';
 import type { Provider } from '../../models/session.js';
@@ -29,6 +20,7 @@ import { progress } from '../../util/progress.js';
 import { beamSearch, type GenerationResult } from './beam-search.js';
 import { openDecoder, type Decoder } from './decoder.js';
 import { sampleSearch } from './sampling.js';
+import { resolveGenerateOptions, type GenerateOptions, type GenerateOptionsInput } from './options.js';
 
 /** What decoding needs from a model (models/model-dir.ts generationPlan), and a tokenizer for the texts. */
 export interface GenerationModel extends GenerationPlan {
@@ -45,39 +37,19 @@ export function openGenerationModel(dir: string, log: (line: string) => void = (
   return { ...plan, tokenizer: loadTokenizer(md.tokenizerDir), sha256: modelSha256(dir) };
 }
 
-export type Strategy = 'beam' | 'greedy' | 'sample';
+export type Strategy = GenerateOptions['strategy'];
 
-export interface GenerateCorpusOptions {
+/** What to continue, with which model, and where to write it, with the generation options (defaults: options.ts). */
+export interface GenerateCorpusOptions extends GenerateOptionsInput {
   /** A model directory, or a generation model already opened. */
   model: string | GenerationModel;
   /** Corpus whose blocks are the prompts (each whole block is one prompt). */
   prompts: string;
   /** Output corpus directory (created, or resumed when it exists with the same layout). */
   out: string;
-  strategy?: Strategy;
-  numBeams?: number;
-  newTokens?: number;
-  /** Default: newTokens (exactly newTokens new tokens, as the paper). */
-  minNewTokens?: number;
-  repetitionPenalty?: number;
-  noRepeatNgramSize?: number;
-  lengthPenalty?: number;
-  scoreLength?: 'sequence' | 'generated';
-  temperature?: number;
-  topK?: number;
-  topP?: number;
-  seed?: number;
-  /** Prompts decoded together (default 16). */
-  batchSize?: number;
-  /** Prompts per committed shard (default 64). */
-  chunkSize?: number;
   threads?: number;
   provider?: Provider;
   noCache?: boolean;
-  shardIndex?: number;
-  numShards?: number;
-  /** Generation number stored in every row. */
-  generation?: number;
   /** Called after each decoding step of each batch (tests use it to interrupt a run). */
   onStep?: (info: { chunk: number; batch: number; step: number }) => void;
   log?: (line: string) => void;
@@ -97,50 +69,22 @@ export interface GenerateCorpusResult {
 
 export const chunkWriter = (c: number): string => `c${String(c).padStart(6, '0')}`;
 
-const doneMarker = (dir: string, writer: string): string => join(dir, `${writer}.done.json`);
-
-/** Whether every chunk of a generated corpus is committed (by any process). */
-export function generationComplete(dir: string): boolean {
-  if (!existsSync(join(dir, 'manifest.json'))) return false;
-  return readManifest(dir).expectedWriters.every((w) => existsSync(doneMarker(dir, w)));
-}
-
-function checkOptions(o: GenerateCorpusOptions): void {
-  const positive = (name: string, v: number | undefined): void => {
-    if (v !== undefined && !(Number.isInteger(v) && v >= 1)) throw new Error(`--${name} ${v}: must be a positive integer`);
-  };
-  positive('num-beams', o.numBeams);
-  positive('new-tokens', o.newTokens);
-  positive('batch-size', o.batchSize);
-  positive('chunk-size', o.chunkSize);
-  positive('num-shards', o.numShards);
-  if (o.minNewTokens !== undefined && !(o.minNewTokens >= 0 && o.minNewTokens <= (o.newTokens ?? 64)))
-    throw new Error(`--min-new-tokens ${o.minNewTokens}: must be between 0 and --new-tokens`);
-  if (o.repetitionPenalty !== undefined && !(o.repetitionPenalty > 0))
-    throw new Error(`--repetition-penalty ${o.repetitionPenalty}: must be > 0 (1 = off)`);
-  const idx = o.shardIndex ?? 0;
-  if (!(Number.isInteger(idx) && idx >= 0 && idx < (o.numShards ?? 1)))
-    throw new Error(`--shard-index ${idx}: must be in 0..${(o.numShards ?? 1) - 1}`);
-}
-
-async function decodeBatch(decoder: Decoder, prompts: Int32Array[], keys: number[], o: GenerateCorpusOptions & { model: GenerationModel }, onStep: (s: number) => void): Promise<GenerationResult> {
-  const newTokens = o.newTokens ?? 64;
+async function decodeBatch(decoder: Decoder, prompts: Int32Array[], keys: number[], o: GenerateOptions, model: GenerationModel, onStep: (s: number) => void): Promise<GenerationResult> {
   const common = {
-    maxNewTokens: newTokens,
-    minNewTokens: o.minNewTokens ?? newTokens,
-    repetitionPenalty: o.repetitionPenalty ?? 1,
-    noRepeatNgramSize: o.noRepeatNgramSize ?? 0,
-    eosId: o.model.eosId,
-    padId: o.model.padId,
+    maxNewTokens: o.newTokens,
+    minNewTokens: o.minNewTokens,
+    repetitionPenalty: o.repetitionPenalty,
+    noRepeatNgramSize: o.noRepeatNgramSize,
+    eosId: model.eosId,
+    padId: model.padId,
     onStep,
   };
-  const strategy = o.strategy ?? 'beam';
-  if (strategy === 'beam') {
-    return beamSearch(decoder, prompts, { ...common, numBeams: o.numBeams ?? 5, lengthPenalty: o.lengthPenalty, scoreLength: o.scoreLength });
+  if (o.strategy === 'beam') {
+    return beamSearch(decoder, prompts, { ...common, numBeams: o.numBeams, lengthPenalty: o.lengthPenalty, scoreLength: o.scoreLength });
   }
   return sampleSearch(decoder, prompts, {
     ...common,
-    doSample: strategy === 'sample',
+    doSample: o.strategy === 'sample',
     temperature: o.temperature,
     topK: o.topK,
     topP: o.topP,
@@ -150,14 +94,10 @@ async function decodeBatch(decoder: Decoder, prompts: Int32Array[], keys: number
 }
 
 export async function generateCorpus(options: GenerateCorpusOptions): Promise<GenerateCorpusResult> {
-  checkOptions(options);
+  const g = resolveGenerateOptions(options);
+  const { newTokens, chunkSize, batchSize, shardIndex, numShards } = g;
   const log = options.log ?? (() => {});
   const o = { ...options, model: typeof options.model === 'string' ? openGenerationModel(options.model, log) : options.model };
-  const newTokens = o.newTokens ?? 64;
-  const chunkSize = o.chunkSize ?? 64;
-  const batchSize = o.batchSize ?? 16;
-  const shardIndex = o.shardIndex ?? 0;
-  const numShards = o.numShards ?? 1;
   checkWritable(o.out, '--out');
   const blocks = readBlocks(o.prompts);
   if (blocks.rows === 0) throw new Error(`--prompts ${o.prompts}: the corpus has no rows`);
@@ -168,18 +108,18 @@ export async function generateCorpus(options: GenerateCorpusOptions): Promise<Ge
   const writers = Array.from({ length: chunks }, (_, c) => chunkWriter(c));
 
   const settings = {
-    strategy: o.strategy ?? 'beam',
-    numBeams: o.numBeams ?? 5,
+    strategy: g.strategy,
+    numBeams: g.numBeams,
     newTokens,
-    minNewTokens: o.minNewTokens ?? newTokens,
-    repetitionPenalty: o.repetitionPenalty ?? 1,
-    noRepeatNgramSize: o.noRepeatNgramSize ?? 0,
-    lengthPenalty: o.lengthPenalty ?? 1,
-    scoreLength: o.scoreLength ?? 'sequence',
-    temperature: o.temperature,
-    topK: o.topK,
-    topP: o.topP,
-    seed: o.seed,
+    minNewTokens: g.minNewTokens,
+    repetitionPenalty: g.repetitionPenalty,
+    noRepeatNgramSize: g.noRepeatNgramSize,
+    lengthPenalty: g.lengthPenalty,
+    scoreLength: g.scoreLength,
+    temperature: g.temperature,
+    topK: g.topK,
+    topP: g.topP,
+    seed: g.seed,
     batchSize,
     chunkSize,
     // What the rows are made from: a resumed corpus must not mix two models or two prompt sets.
@@ -189,7 +129,7 @@ export async function generateCorpus(options: GenerateCorpusOptions): Promise<Ge
   const manifest = createCorpus(o.out, {
     blockSize: newTokens,
     expectedWriters: writers,
-    provenance: { source: o.prompts, model: o.model.name, generation: o.generation ?? 0, seed: o.seed, config: settings },
+    provenance: { source: o.prompts, model: o.model.name, generation: g.generation, seed: g.seed, config: settings },
   });
   // A resumed corpus must have been started with the same model, prompts and decoding settings. (Corpora
   // started before model/prompts were recorded are checked on the settings they have.)
@@ -214,7 +154,7 @@ export async function generateCorpus(options: GenerateCorpusOptions): Promise<Ge
   let skipped = 0;
   for (const c of mine) {
     const w = writers[c]!;
-    if (existsSync(doneMarker(o.out, w))) skipped++;
+    if (writerDone(o.out, w)) skipped++;
     else if (committed.has(w)) {
       // Killed between the shard and its done marker: the shard holds the whole chunk.
       new CorpusWriter(o.out, { writer: w }).close();
@@ -239,7 +179,7 @@ export async function generateCorpus(options: GenerateCorpusOptions): Promise<Ge
           const n = Math.min(batchSize, hi - b);
           const prompts = Array.from({ length: n }, (_, i) => blocks.ids.subarray((b + i) * blocks.blockSize, (b + i + 1) * blocks.blockSize));
           const keys = Array.from({ length: n }, (_, i) => blocks.blockIds[b + i]!);
-          const res = await decodeBatch(decoder, prompts, keys, o, (step) => {
+          const res = await decodeBatch(decoder, prompts, keys, g, o.model, (step) => {
             tokens += n;
             const s = (performance.now() - start) / 1000;
             bar.update(done, { rate: `${(tokens / s).toFixed(1)} tok/s` });
@@ -252,7 +192,7 @@ export async function generateCorpus(options: GenerateCorpusOptions): Promise<Ge
               input_ids: ids,
               text: o.model.tokenizer?.decode(ids.subarray(0, res.lengths[i]), { skipSpecialTokens: true }) ?? '',
               origin: 'generated',
-              generation: o.generation ?? 0,
+              generation: g.generation,
               prompt_block_id: blockId,
               score: res.scores[i]!,
             });
@@ -269,7 +209,7 @@ export async function generateCorpus(options: GenerateCorpusOptions): Promise<Ge
     }
   }
   const seconds = (performance.now() - start) / 1000;
-  const complete = generationComplete(o.out);
+  const complete = corpusComplete(o.out); // every chunk committed, by any process
   if (complete) finalizeCorpus(o.out);
   return { chunks, skipped, prompts: done, seconds, tokensPerSecond: seconds > 0 ? tokens / seconds : 0, complete };
 }

@@ -4,8 +4,13 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { generateFields } from '../generate/options.js';
+import { TRAIN_DEFAULTS, trainFields, withTrainRules } from '../train/options.js';
 
 const int = (min = 0) => z.number().int().min(min);
+/** Some fields of a library's option schema, in the order given (the order of the keys in run.json). */
+const pick = <T extends Record<string, z.ZodType>, K extends keyof T>(fields: T, keys: readonly K[]): Pick<T, K> =>
+  Object.fromEntries(keys.map((k) => [k, fields[k]])) as Pick<T, K>;
 const fraction = z.number().min(0, 'must be in [0, 1]').max(1, 'must be in [0, 1]');
 
 export const DataSchema = z
@@ -43,6 +48,9 @@ export const DataSchema = z
   })
   .strict();
 
+/** The data section at its defaults (`collapse prepare` and `collapse artifact build` take their --block-size from it). */
+export const DATA_DEFAULTS = DataSchema.parse({});
+
 export const ModelSchema = z
   .object({
     /** `tiny` (built from a seeded random init), a model directory, or a hub id (e.g. facebook/opt-125m). */
@@ -57,50 +65,25 @@ export const ModelSchema = z
   })
   .strict();
 
-export const TrainSchema = z
-  .object({
-    epochs: int(1).default(5),
-    batchSize: int(1).default(128),
-    microBatchSize: int(1).default(8),
-    lr: z.number().positive().default(2e-5),
-    optimizer: z.enum(['adamw', 'sgd']).default('adamw'),
-    weightDecay: z.number().min(0).default(0),
-    /** Parameters weight decay skips: `bias-and-norm` (HF Trainer) or `none` (torch.optim.AdamW, the paper's code). */
-    decayExclude: z.enum(['bias-and-norm', 'none']).default('bias-and-norm'),
-    /** Per-step linear/cosine/constant (HF Trainer), or `cosine-epoch`: CosineAnnealingLR(T_max=epochs, eta_min=minLr) stepped per epoch. */
-    schedule: z.enum(['linear', 'constant', 'cosine', 'cosine-epoch']).default('linear'),
-    warmupSteps: int().default(0),
-    /** The floor of `cosine-epoch` (eta_min). */
-    minLr: z.number().min(0).default(0),
-    /** Global gradient-norm clipping; 0 turns it off. */
-    clipNorm: z.number().min(0).default(1),
-    /** OPT `dropout` during training (after the attention output projection and fc2); 0 = off. */
-    dropout: z.number().min(0).lt(1, 'must be below 1').default(0),
-    /** OPT `attention_dropout` during training (on the attention probabilities); 0 = off. */
-    attentionDropout: z.number().min(0).lt(1, 'must be below 1').default(0),
-  })
-  .strict()
-  .refine((t) => t.schedule !== 'cosine-epoch' || t.warmupSteps === 0, {
-    message: 'schedule cosine-epoch has no warmup (CosineAnnealingLR): set train.warmupSteps to 0',
-    path: ['warmupSteps'],
-  })
-  .refine((t) => t.minLr <= t.lr, { message: 'train.minLr must not exceed train.lr', path: ['minLr'] });
 
+/** Fine-tuning: the training options' own fields and defaults (pipeline/train/options.ts), with the run's names. */
+export const TrainSchema = withTrainRules(
+  z
+    .object({
+      ...pick(trainFields, ['epochs', 'batchSize', 'microBatchSize', 'lr', 'optimizer', 'weightDecay', 'decayExclude', 'schedule', 'warmupSteps', 'minLr']),
+      /** Global gradient-norm clipping (the training option maxGradNorm); 0 turns it off. */
+      clipNorm: z.number().min(0).default(TRAIN_DEFAULTS.maxGradNorm ?? 0),
+      ...pick(trainFields, ['dropout', 'attentionDropout']),
+    })
+    .strict(),
+  (k) => `train.${k}`,
+);
+
+/** Decoding: the generation options' own fields and defaults (pipeline/generate/options.ts); `method` is its `strategy`. */
 export const GenerateSchema = z
   .object({
-    method: z.enum(['beam', 'greedy', 'sample']).default('beam'),
-    numBeams: int(1).default(5),
-    newTokens: int(1).default(64),
-    /** Defaults to newTokens: the paper forces exactly 64 new tokens. */
-    minNewTokens: int().optional(),
-    repetitionPenalty: z.number().positive().default(1),
-    noRepeatNgramSize: int().default(0),
-    temperature: z.number().positive().default(1),
-    topK: int().default(0),
-    topP: fraction.default(1),
-    batchSize: int(1).default(16),
-    /** Prompts per committed corpus shard: the unit that an interrupted run does not redo. */
-    chunkSize: int(1).default(64),
+    method: generateFields.strategy,
+    ...pick(generateFields, ['numBeams', 'newTokens', 'minNewTokens', 'repetitionPenalty', 'noRepeatNgramSize', 'temperature', 'topK', 'topP', 'batchSize', 'chunkSize']),
   })
   .strict();
 
@@ -175,10 +158,6 @@ export const RunConfigSchema = z
   .refine((c) => !c.settings || new Set(c.settings.map((s) => s.name)).size === c.settings.length, {
     message: 'settings: every setting needs its own name',
     path: ['settings'],
-  })
-  .refine((c) => c.train.batchSize % c.train.microBatchSize === 0, {
-    message: 'train.batchSize must be a multiple of train.microBatchSize',
-    path: ['train', 'batchSize'],
   })
   .refine((c) => c.generate.newTokens === c.data.blockSize, {
     message: 'generate.newTokens must equal data.blockSize: each continuation becomes one training block of the next generation',
@@ -257,4 +236,26 @@ export function parseOverrides(sets: readonly string[]): Obj {
     node[keys[keys.length - 1]!] = value;
   }
   return out;
+}
+
+/** The run's training options as `finetune` takes them (epochs, lr and seed are per step). */
+export function trainOptions(cfg: RunConfig) {
+  const t = cfg.train;
+  return {
+    epochs: t.epochs,
+    lr: t.lr,
+    batchSize: t.batchSize,
+    microBatchSize: t.microBatchSize,
+    optimizer: t.optimizer,
+    weightDecay: t.weightDecay,
+    decayExclude: t.decayExclude,
+    schedule: t.schedule,
+    warmupSteps: t.warmupSteps,
+    minLr: t.minLr,
+    maxGradNorm: t.clipNorm > 0 ? t.clipNorm : null,
+    dropout: t.dropout,
+    attentionDropout: t.attentionDropout,
+    threads: cfg.threads || undefined,
+    provider: cfg.provider,
+  };
 }

@@ -1,7 +1,7 @@
 // Before a long run: how long will it take? A short warm-up measures the three costs that dominate a
 // generation on this machine (a training micro-step and an optimizer update, a beam-search batch of a few
 // decoding steps, and scoring one batch), then scales them by the configuration's counts.
-import { readBlocks } from '../../datasets/corpus.js';
+import { readBlocks } from '../../datasets/block-set.js';
 import { generationPlan, loadTrainingSource, openModelDir } from '../../models/model-dir.js';
 import { cachedArtifact } from '../../models/train/artifact.js';
 import { TrainEngine } from '../../models/train/engine.js';
@@ -11,7 +11,9 @@ import { beamSearch } from '../generate/beam-search.js';
 import { openDecoder } from '../generate/decoder.js';
 import { sampleSearch } from '../generate/sampling.js';
 import { existsSync } from 'node:fs';
-import { runSettings, type RunConfig } from './config.js';
+import { runSettings, trainOptions, type RunConfig } from './config.js';
+import { artifactOptimizer } from '../train/finetune.js';
+import { resolveTrainOptions } from '../train/options.js';
 import type { RunLayout } from './layout.js';
 
 export interface Estimate {
@@ -44,6 +46,7 @@ export function formatDuration(s: number): string {
 export async function estimateRun(cfg: RunConfig, layout: RunLayout, model: string, opts: { seeds: number; shards: number }): Promise<Estimate> {
   const t0 = now();
   const t = cfg.train;
+  const h = resolveTrainOptions(trainOptions(cfg));
   const threads = cfg.threads || undefined;
   const train = readBlocks(layout.split('train'));
   const valid = readBlocks(layout.split('valid'));
@@ -54,8 +57,8 @@ export async function estimateRun(cfg: RunConfig, layout: RunLayout, model: stri
   const art = await cachedArtifact(loadTrainingSource(model), {
     microBatch: t.microBatchSize,
     blockSize: T,
-    optimizer: { name: t.optimizer, weightDecay: t.weightDecay, beta1: 0.9, beta2: 0.999, eps: 1e-8, decayExclude: t.decayExclude },
-    dropout: { hidden: t.dropout, attention: t.attentionDropout },
+    optimizer: artifactOptimizer(h), // as finetune builds it, so that the run reuses this artifact
+    dropout: { hidden: h.dropout, attention: h.attentionDropout },
   });
   const [trainOpen, engine] = await time(() => TrainEngine.open(art.graphs, art.spec, art.initialWeights(), null, { threads, provider: cfg.provider }));
   const B = t.microBatchSize;
@@ -68,7 +71,7 @@ export async function estimateRun(cfg: RunConfig, layout: RunLayout, model: stri
   const step = async () => {
     const [first] = await time(() => engine.accumulate(batch, 1 / (B * T), { seed: 0, step: 0, micro: 0 }));
     const [later] = microPerStep > 1 ? await time(() => engine.accumulate(batch, 1 / (B * T), { seed: 0, step: 0, micro: 1 })) : [0];
-    const [update] = await time(() => engine.applyUpdate(1e-12, t.clipNorm > 0 ? t.clipNorm : null)); // as the loop calls it (clipping reads every gradient)
+    const [update] = await time(() => engine.applyUpdate(1e-12, h.maxGradNorm)); // as the loop calls it (clipping reads every gradient)
     return { first, later, update };
   };
   await step();

@@ -2,7 +2,9 @@
 // previous training corpus and the original blocks (replace, keep-original, accumulate, accumulate-subsample,
 // proportions). Every seeded choice derives its seed here.
 import { rmSync } from 'node:fs';
-import { concatCorpora, fixedFraction, readBlocks, readCorpus, subsampleIndices } from '../../datasets/corpus.js';
+import { concatCorpora, readBlocks } from '../../datasets/block-set.js';
+import { readCorpus } from '../../datasets/corpus-store.js';
+import { fixedFraction, subsampleIndices } from '../../datasets/sampling.js';
 import type { Setting } from './config.js';
 import type { GenAt, RunLayout } from './layout.js';
 

@@ -6,11 +6,12 @@ import { existsSync } from 'node:fs';
 import { readJsonFile } from '../../util/json.js';
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { readBlocks, readCorpus, writeCorpus, type CorpusRow } from '../../datasets/corpus.js';
-import { buildBlocks, groupingOptions } from '../../datasets/blocks.js';
+import { corpusComplete, readCorpus } from '../../datasets/corpus-store.js';
+import { groupingOptions } from '../../datasets/blocks.js';
+import { blockRow, readBlocks, type Blocks } from '../../datasets/block-set.js';
 import { SyntheticSource } from '../../datasets/synthetic.js';
-import { loadTokenizer, TINY_CONFIG, tinyTokenizerFiles, type Tokenizer } from '../../datasets/tokenizer.js';
-import { loadSourceRows } from '../../datasets/prepare.js';
+import { loadTokenizer, TINY_CONFIG, tinyTokenizerFiles } from '../../datasets/tokenizer.js';
+import { prepareCorpus } from '../../datasets/prepare.js';
 import { hubSnapshot, isHubId } from '../../models/hub.js';
 import { GRAPH_FILES, importHfCheckpoint, openModelDir, writeModelDir } from '../../models/model-dir.js';
 import { initOptWeights } from '../../models/opt/index.js';
@@ -19,13 +20,13 @@ import { blockTexts, loadEvalCorpus } from '../eval/corpus-input.js';
 import { evaluateGeneration, realReference, type EvalCorpus } from '../eval/evaluate.js';
 import { degenerateDataWarnings } from '../eval/guard.js';
 import { readGenerationMetrics, TailReferenceSchema, writeGenerationEval, type GenerationMetrics } from '../eval/metrics-schema.js';
-import { perplexityOf, type Blocks } from '../eval/perplexity.js';
+import { perplexityOf } from '../eval/perplexity.js';
 import type { TailReference } from '../eval/tail.js';
 import { tailTable, truthMetrics, type TailTable, type TokenPair } from '../eval/truth.js';
-import { generateCorpus, generationComplete } from '../generate/run.js';
+import { generateCorpus } from '../generate/run.js';
 import { buildReport } from '../report/report.js';
 import { finetune } from '../train/finetune.js';
-import { runSettings, type RunConfig, type Setting } from './config.js';
+import { runSettings, trainOptions, type RunConfig, type Setting } from './config.js';
 import { describeEstimate, estimateRun } from './estimate.js';
 import type { GenAt, RunLayout, Split } from './layout.js';
 import { mixTrainCorpus, trainCorpusPath, type MixResult } from './mixing.js';
@@ -113,21 +114,10 @@ export function dataSplits(cfg: RunConfig): Split[] {
   return splits;
 }
 
-async function sourceRows(cfg: RunConfig, split: Split): Promise<{ rows: string[]; provenance: Record<string, unknown> }> {
-  const d = cfg.data;
-  const n = { train: d.synthetic.trainRows, valid: d.synthetic.validRows, test: d.synthetic.testRows, pretrain: d.synthetic.pretrainRows }[split];
-  const src = await loadSourceRows(d.source === 'synthetic' ? 'synthetic' : (d.path ?? d.source), {
-    split: split === 'valid' ? 'validation' : split,
-    variant: d.source === 'synthetic' ? undefined : d.source,
-    synthetic: { rows: n, seed: d.synthetic.seed },
-  });
-  return { rows: src.rows, provenance: src.source };
-}
-
-/** Tokenize and block the original splits into layout.split(...). */
+/** Tokenize and block the original splits into layout.split(...) (what `collapse prepare` does, per split). */
 export async function prepareData({ cfg, layout }: StepContext): Promise<Record<string, { rows: number; kept: number }>> {
-  const md = openModelDir(tokenizerModel(cfg, layout));
-  const tok = loadTokenizer(md.tokenizerDir);
+  const tokenizer = openModelDir(tokenizerModel(cfg, layout)).tokenizerDir;
+  const d = cfg.data;
   const counts: Record<string, { rows: number; kept: number }> = {};
   for (const split of dataSplits(cfg)) {
     const out = layout.split(split);
@@ -136,25 +126,19 @@ export async function prepareData({ cfg, layout }: StepContext): Promise<Record<
       counts[split] = { rows, kept: rows };
       continue;
     }
-    const { rows, provenance } = await sourceRows(cfg, split);
-    const blocks = buildBlocks(tok, rows, groupingOptions(cfg.data.blockSize, cfg.data.grouping));
-    const cap = split === 'train' ? cfg.data.maxTrainBlocks : split === 'pretrain' ? 0 : cfg.data.maxEvalBlocks;
-    const n = cap > 0 ? Math.min(cap, blocks.counts.blocks) : blocks.counts.blocks;
-    if (n === 0) throw new Error(`data.${split}: ${rows.length} rows give no ${cfg.data.blockSize}-token block; use more rows or a smaller data.blockSize`);
-    writeCorpus(out, blockRows(tok, blocks.ids, n, cfg.data.blockSize), {
-      blockSize: cfg.data.blockSize,
-      provenance: { ...provenance, tokenizer: md.tokenizerDir, counts: blocks.counts, kept: n },
+    const r = await prepareCorpus({
+      data: d.source === 'synthetic' ? 'synthetic' : (d.path ?? d.source),
+      split: split === 'valid' ? 'validation' : split,
+      variant: d.source === 'synthetic' ? undefined : d.source,
+      synthetic: { rows: { train: d.synthetic.trainRows, valid: d.synthetic.validRows, test: d.synthetic.testRows, pretrain: d.synthetic.pretrainRows }[split], seed: d.synthetic.seed },
+      tokenizer,
+      ...groupingOptions(d.blockSize, d.grouping),
+      maxBlocks: split === 'train' ? d.maxTrainBlocks : split === 'pretrain' ? 0 : d.maxEvalBlocks,
+      out,
     });
-    counts[split] = { rows: rows.length, kept: n };
+    counts[split] = { rows: r.counts.rows, kept: r.kept };
   }
   return counts;
-}
-
-function* blockRows(tok: Tokenizer, ids: Int32Array, n: number, size: number): Generator<CorpusRow> {
-  for (let b = 0; b < n; b++) {
-    const input_ids = ids.subarray(b * size, (b + 1) * size);
-    yield { block_id: b, input_ids, text: tok.decode(input_ids), origin: 'original', generation: 0, prompt_block_id: null, score: null };
-  }
 }
 
 export async function estimate(ctx: StepContext): Promise<string> {
@@ -162,25 +146,6 @@ export async function estimate(ctx: StepContext): Promise<string> {
   const line = describeEstimate(await estimateRun(cfg, layout, tokenizerModel(cfg, layout), { seeds: ctx.seeds.length, shards: ctx.shard.count }));
   ctx.log(line);
   return line;
-}
-
-export function trainOptions(cfg: RunConfig) {
-  const t = cfg.train;
-  return {
-    batchSize: t.batchSize,
-    microBatchSize: t.microBatchSize,
-    optimizer: t.optimizer,
-    weightDecay: t.weightDecay,
-    decayExclude: t.decayExclude,
-    schedule: t.schedule,
-    warmupSteps: t.warmupSteps,
-    minLr: t.minLr,
-    maxGradNorm: t.clipNorm > 0 ? t.clipNorm : null,
-    dropout: t.dropout,
-    attentionDropout: t.attentionDropout,
-    threads: cfg.threads || undefined,
-    provider: cfg.provider,
-  };
 }
 
 /** When model.pretrainEpochs > 0: teach the base the language first (OPT-125m arrives pretrained). */
@@ -201,10 +166,7 @@ export async function pretrain({ cfg, layout }: StepContext): Promise<{ trainLos
 
 const scoringOf = (cfg: RunConfig) => ({ threads: cfg.threads || undefined, provider: cfg.provider });
 
-function testBlocks(layout: RunLayout): Blocks {
-  const test = readBlocks(layout.split('test'));
-  return { ids: test.ids, rows: test.rows, blockSize: test.blockSize };
-}
+const testBlocks = (layout: RunLayout): Blocks => readBlocks(layout.split('test'));
 
 /** The base model's real test perplexity before any fine-tuning (the paper's zero-shot 115). */
 export async function zeroShot({ cfg, layout }: StepContext): Promise<ZeroShot> {
@@ -249,7 +211,7 @@ export async function generate({ cfg, layout, shard }: StepContext, at: GenAt): 
     strategy: g.method,
     numBeams: g.numBeams,
     newTokens: g.newTokens,
-    minNewTokens: g.minNewTokens ?? g.newTokens,
+    minNewTokens: g.minNewTokens,
     repetitionPenalty: g.repetitionPenalty,
     noRepeatNgramSize: g.noRepeatNgramSize,
     temperature: g.temperature,
@@ -266,7 +228,7 @@ export async function generate({ cfg, layout, shard }: StepContext, at: GenAt): 
   });
 }
 
-export const generateComplete = async ({ layout }: StepContext, at: GenAt): Promise<boolean> => generationComplete(layout.corpus(at));
+export const generateComplete = async ({ layout }: StepContext, at: GenAt): Promise<boolean> => corpusComplete(layout.corpus(at));
 
 let truthCache: { source: SyntheticSource; table: TailTable } | null = null;
 
@@ -283,18 +245,16 @@ function truthOf(layout: RunLayout, at: GenAt, padId: number) {
     return out;
   };
   const original = readBlocks(layout.split('train'));
-  const T = original.blockSize;
   const byId = new Map<number, number>();
   original.blockIds.forEach((b, r) => byId.set(b, r));
-  const block = (r: number) => original.ids.subarray(r * T, (r + 1) * T);
   const generated: TokenPair[] = [];
   const real: TokenPair[] = [];
   for (const row of readCorpus(layout.corpus(at)).rowsIter()) {
     const r = byId.get(row.prompt_block_id ?? -1);
     if (r === undefined) continue;
-    const prompt = toTokens(block(r));
+    const prompt = toTokens(blockRow(original, r));
     generated.push({ prompt, continuation: toTokens(row.input_ids) });
-    if (r + 1 < original.rows) real.push({ prompt, continuation: toTokens(block(r + 1)) });
+    if (r + 1 < original.rows) real.push({ prompt, continuation: toTokens(blockRow(original, r + 1)) });
   }
   return truthMetrics(truthCache.source, truthCache.table, generated, real);
 }

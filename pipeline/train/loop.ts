@@ -12,13 +12,9 @@ import { readTensorFile, readTensorFileMetadata, writeTensorFile, type TensorEnt
 import { Rng, type RngState } from '../../util/rng.js';
 import { keyChanges } from '../../util/resume-key.js';
 import { progress } from '../../util/progress.js';
+import { OptionError } from '../../util/options.js';
+import { blockRow, type Blocks } from '../../datasets/block-set.js';
 
-/** Fixed-length token blocks, row-major. */
-export interface BlockCorpus {
-  ids: Int32Array;
-  rows: number;
-  blockSize: number;
-}
 
 export interface LoopOptions {
   epochs: number;
@@ -89,7 +85,7 @@ function fillRow(mb: MicroBatch, r: number, block: Int32Array, padId: number | n
 }
 
 /** Micro-batches over the given rows; the last is filled with copies of a real row whose labels are all ignored. */
-export function microBatches(c: BlockCorpus, rows: ArrayLike<number>, micro: number, padId: number | null): MicroBatch[] {
+export function microBatches(c: Blocks, rows: ArrayLike<number>, micro: number, padId: number | null): MicroBatch[] {
   const T = c.blockSize;
   const out: MicroBatch[] = [];
   for (let s = 0; s < rows.length; s += micro) {
@@ -97,7 +93,7 @@ export function microBatches(c: BlockCorpus, rows: ArrayLike<number>, micro: num
     for (let r = 0; r < micro; r++) {
       const real = s + r < rows.length;
       const row = rows[real ? s + r : s]!;
-      fillRow(mb, r, c.ids.subarray(row * T, (row + 1) * T), padId, real);
+      fillRow(mb, r, blockRow(c, row), padId, real);
     }
     out.push(mb);
   }
@@ -112,7 +108,7 @@ export function countTargets(mb: MicroBatch, T: number): number {
 }
 
 /** Mean per-token NLL of a corpus under the engine's current weights. */
-export async function evaluate(engine: TrainEngine, c: BlockCorpus, padId: number | null): Promise<number> {
+export async function evaluate(engine: TrainEngine, c: Blocks, padId: number | null): Promise<number> {
   const T = c.blockSize, Tm = T - 1;
   let sum = 0, n = 0;
   const rows = Int32Array.from({ length: c.rows }, (_, i) => i);
@@ -125,7 +121,7 @@ export async function evaluate(engine: TrainEngine, c: BlockCorpus, padId: numbe
   return sum / n;
 }
 
-function fingerprint(o: LoopOptions, train: BlockCorpus, micro: number, dropout: readonly DropoutMask[]): string {
+function fingerprint(o: LoopOptions, train: Blocks, micro: number, dropout: readonly DropoutMask[]): string {
   const h = createHash('sha256');
   const dr = dropout.length ? { dr: dropout.map((m) => [m.name, m.ratio]) } : {};
   h.update(JSON.stringify({ e: o.epochs, b: o.batchSize, m: micro, lr: o.lr, s: o.schedule, c: o.maxGradNorm, seed: o.seed, pad: o.padId, rows: train.rows, T: train.blockSize, ...dr }));
@@ -187,13 +183,13 @@ function loadCheckpoint(dir: string, engine: TrainEngine, fp: string, key: Recor
   return st;
 }
 
-export async function trainLoop(engine: TrainEngine, train: BlockCorpus, valid: BlockCorpus | null, o: LoopOptions): Promise<LoopResult> {
+export async function trainLoop(engine: TrainEngine, train: Blocks, valid: Blocks | null, o: LoopOptions): Promise<LoopResult> {
   const micro = engine.spec.microBatch;
   const T = engine.spec.blockSize;
   if (train.blockSize !== T) throw new Error(`the training corpus has blocks of ${train.blockSize} tokens; the artifact was built for --block-size ${T}`);
   if (valid && valid.blockSize !== T) throw new Error(`the validation corpus has blocks of ${valid.blockSize} tokens; the artifact was built for --block-size ${T}`);
   if (train.rows === 0) throw new Error('the training corpus is empty');
-  if (o.batchSize % micro !== 0) throw new Error(`--batch-size ${o.batchSize} must be a multiple of --micro-batch-size ${micro}`);
+  if (o.batchSize % micro !== 0) throw new OptionError('batchSize', o.batchSize, () => `must be a multiple of the artifact's micro-batch ${micro}`);
   const stepsPerEpoch = Math.ceil(train.rows / o.batchSize);
   const totalSteps = stepsPerEpoch * o.epochs;
   const fp = fingerprint(o, train, micro, engine.spec.dropout ?? []);

@@ -2,7 +2,8 @@
 import type { Argv, CommandModule } from 'yargs';
 import { loadTrainingSource } from '../../models/model-dir.js';
 import { buildArtifact, loadArtifact } from '../../models/train/artifact.js';
-import { checkNumber, optimizerOptions, type OptimizerArgs } from '../../pipeline/train/cli-options.js';
+import { optimizerOptions, type OptimizerArgs } from '../optimizer-flags.js';
+import { DATA_DEFAULTS } from '../../pipeline/run/config.js';
 
 interface BuildArgs extends OptimizerArgs {
   model: string;
@@ -27,13 +28,11 @@ const build: CommandModule<object, BuildArgs> = {
         )
         .option('model', { type: 'string', demandOption: true, describe: 'Model directory (OPT dir or any dir with onnx/model.onnx)' })
         .option('micro-batch-size', { type: 'number', demandOption: true, describe: 'Blocks per forward/backward pass' })
-        .option('block-size', { type: 'number', default: 64, describe: 'Tokens per block (the paper: 64)' })
+        .option('block-size', { type: 'number', default: DATA_DEFAULTS.blockSize, describe: 'Tokens per block (the paper: 64)' })
         .option('trainable', { type: 'string', array: true, describe: 'Initializers to train (default: every float weight)' })
         .option('out', { type: 'string', demandOption: true, describe: 'Artifact directory to write' }),
     ) as never,
   handler: async (a) => {
-    checkNumber('--micro-batch-size', a['micro-batch-size'], { int: true, min: 1 });
-    checkNumber('--block-size', a['block-size'], { int: true, min: 2 });
     const log = (s: string): void => void process.stderr.write(`${s}\n`);
     const m = await buildArtifact(
       loadTrainingSource(a.model),

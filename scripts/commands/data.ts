@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { readCorpus, type Provenance } from '../../datasets/corpus.js';
+import { readCorpus, type Provenance } from '../../datasets/corpus-store.js';
 import { checkWritable } from '../../pipeline/preflight.js';
 import { SyntheticSource } from '../../datasets/synthetic.js';
 import { writeFileAtomic } from '../../util/atomic.js';

@@ -4,6 +4,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { resolveShard } from '../shards.js';
 import { generateCorpus, openGenerationModel, type Strategy } from '../../pipeline/generate/run.js';
 import { providerFromEnv, type Provider } from '../../models/session.js';
+import { GENERATE_DEFAULTS as d } from '../../pipeline/generate/options.js';
 
 interface GenerateArgs {
   model: string;
@@ -45,29 +46,29 @@ const generate: CommandModule<object, GenerateArgs> = {
       .option('model', { type: 'string', demandOption: true, describe: 'Model directory (collapse model init/import, or a fine-tuned one)' })
       .option('prompts', { type: 'string', demandOption: true, describe: 'Corpus whose blocks are the prompts' })
       .option('out', { type: 'string', demandOption: true, describe: 'Output corpus directory (created or resumed)' })
-      .option('strategy', { choices: ['beam', 'greedy', 'sample'] as const, default: 'beam' as const, describe: 'Decoding strategy' })
-      .option('num-beams', { type: 'number', default: 5, describe: 'Beams per prompt (beam strategy)' })
-      .option('new-tokens', { type: 'number', default: 64, describe: 'max_new_tokens: length of each continuation' })
+      .option('strategy', { choices: ['beam', 'greedy', 'sample'] as const, default: d.strategy, describe: 'Decoding strategy' })
+      .option('num-beams', { type: 'number', default: d.numBeams, describe: 'Beams per prompt (beam strategy)' })
+      .option('new-tokens', { type: 'number', default: d.newTokens, describe: 'max_new_tokens: length of each continuation' })
       .option('min-new-tokens', { type: 'number', describe: 'min_new_tokens: EOS is blocked before this many tokens (default: --new-tokens)' })
-      .option('repetition-penalty', { type: 'number', default: 1, describe: 'HF repetition_penalty (the paper: 2.0 in the text, 3.0 in its code; 1 = off)' })
-      .option('no-repeat-ngram-size', { type: 'number', default: 0, describe: 'Ban repeating n-grams of this size (0 = off)' })
-      .option('length-penalty', { type: 'number', default: 1, describe: 'Exponent of the length that divides a hypothesis score' })
+      .option('repetition-penalty', { type: 'number', default: d.repetitionPenalty, describe: 'HF repetition_penalty (the paper: 2.0 in the text, 3.0 in its code; 1 = off)' })
+      .option('no-repeat-ngram-size', { type: 'number', default: d.noRepeatNgramSize, describe: 'Ban repeating n-grams of this size (0 = off)' })
+      .option('length-penalty', { type: 'number', default: d.lengthPenalty, describe: 'Exponent of the length that divides a hypothesis score' })
       .option('score-length', {
         choices: ['sequence', 'generated'] as const,
-        default: 'sequence' as const,
+        default: d.scoreLength,
         describe: 'Length in the hypothesis score: prompt + generated (transformers 4.27-4.33) or generated only (>= 4.35)',
       })
-      .option('temperature', { type: 'number', default: 1, describe: 'Sampling temperature (sample strategy)' })
-      .option('top-k', { type: 'number', default: 0, describe: 'Top-k filtering (sample strategy; 0 = off)' })
-      .option('top-p', { type: 'number', default: 1, describe: 'Nucleus filtering (sample strategy; 1 = off)' })
-      .option('seed', { type: 'number', default: 0, describe: 'Sampling seed (each prompt draws from (seed, block id))' })
-      .option('batch-size', { type: 'number', default: 16, describe: 'Prompts decoded together' })
-      .option('chunk-size', { type: 'number', default: 64, describe: 'Prompts per committed shard (the unit of resumption and sharding)' })
+      .option('temperature', { type: 'number', default: d.temperature, describe: 'Sampling temperature (sample strategy)' })
+      .option('top-k', { type: 'number', default: d.topK, describe: 'Top-k filtering (sample strategy; 0 = off)' })
+      .option('top-p', { type: 'number', default: d.topP, describe: 'Nucleus filtering (sample strategy; 1 = off)' })
+      .option('seed', { type: 'number', default: d.seed, describe: 'Sampling seed (each prompt draws from (seed, block id))' })
+      .option('batch-size', { type: 'number', default: d.batchSize, describe: 'Prompts decoded together' })
+      .option('chunk-size', { type: 'number', default: d.chunkSize, describe: 'Prompts per committed shard (the unit of resumption and sharding)' })
       .option('threads', { type: 'number', describe: 'onnxruntime intra-op threads (default: all cores)' })
       .option('provider', { choices: ['cpu', 'cuda'] as const, describe: 'Execution provider (default: COLLAPSE_PROVIDER or cpu)' })
       .option('shard-index', { type: 'number', describe: 'This process does chunks c with c % num-shards == shard-index' })
       .option('num-shards', { type: 'number', describe: 'Number of processes sharing --out' })
-      .option('generation', { type: 'number', default: 0, describe: 'Generation number stored in every row' }) as never,
+      .option('generation', { type: 'number', default: d.generation, describe: 'Generation number stored in every row' }) as never,
   handler: async (args) => {
     const shard = resolveShard({ shardIndex: args['shard-index'], numShards: args['num-shards'] });
     const log = (line: string): void => void process.stderr.write(`${line}\n`);

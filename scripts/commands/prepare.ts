@@ -2,7 +2,9 @@
 import type { CommandModule } from 'yargs';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { prepareCorpus } from '../../datasets/prepare.js';
+import { BLOCK_DEFAULTS } from '../../datasets/blocks.js';
+import { prepareCorpus, SYNTHETIC_ROWS_DEFAULTS } from '../../datasets/prepare.js';
+import { DATA_DEFAULTS } from '../../pipeline/run/config.js';
 import { loadTokenizer } from '../../datasets/tokenizer.js';
 import { checkTokenizerFits, checkWritable, modelLimits } from '../../pipeline/preflight.js';
 import { WIKITEXT_VARIANTS } from '../../datasets/wikitext.js';
@@ -38,24 +40,20 @@ const prepare: CommandModule<object, PrepareArgs> = {
       .option('split', { type: 'string', default: 'train', describe: 'train, validation (or valid) or test' })
       .option('variant', { type: 'string', choices: [...WIKITEXT_VARIANTS], describe: 'WikiText variant, when a directory holds both .raw and .tokens files' })
       .option('tokenizer', { type: 'string', default: 'tiny', describe: 'Tokenizer directory (tokenizer.json, or vocab.json + merges.txt), a model directory, or "tiny" (the project\'s word-level tokenizer)' })
-      .option('block-size', { type: 'number', default: 64, describe: 'Tokens per block' })
-      .option('batch-size', { type: 'number', default: 1000, describe: 'Rows per map batch; each batch drops its own remainder (HF datasets.map default 1000)' })
-      .option('concat', { type: 'string', choices: ['batched', 'global'] as const, default: 'batched' as const, describe: 'batched: run_clm semantics; global: concatenate all rows, drop only the final remainder' })
-      .option('num-proc', { type: 'number', default: 1, describe: 'datasets.map num_proc: split the rows into N contiguous shards, each batched on its own (the paper\'s code: 4)' })
+      .option('block-size', { type: 'number', default: DATA_DEFAULTS.blockSize, describe: 'Tokens per block (the paper: 64)' })
+      .option('batch-size', { type: 'number', default: BLOCK_DEFAULTS.batchSize, describe: 'Rows per map batch; each batch drops its own remainder (HF datasets.map default 1000)' })
+      .option('concat', { type: 'string', choices: ['batched', 'global'] as const, default: BLOCK_DEFAULTS.concat, describe: 'batched: run_clm semantics; global: concatenate all rows, drop only the final remainder' })
+      .option('num-proc', { type: 'number', default: BLOCK_DEFAULTS.numProc, describe: 'datasets.map num_proc: split the rows into N contiguous shards, each batched on its own (the paper\'s code: 4)' })
       .option('out', { type: 'string', describe: 'Corpus directory to write; without it only the counts are printed' })
       .option('force', { type: 'boolean', default: false, describe: 'Replace an existing --out' })
       .option('text', { type: 'boolean', default: true, describe: 'Store each block\'s decoded text (--no-text leaves the column empty)' })
-      .option('rows', { type: 'number', default: 20000, describe: 'synthetic: number of text rows to sample' })
-      .option('seed', { type: 'number', default: 0, describe: 'synthetic: sampling seed (each split uses its own stream)' })
+      .option('rows', { type: 'number', default: SYNTHETIC_ROWS_DEFAULTS.rows, describe: 'synthetic: number of text rows to sample' })
+      .option('seed', { type: 'number', default: SYNTHETIC_ROWS_DEFAULTS.seed, describe: 'synthetic: sampling seed (each split uses its own stream)' })
       .option('source-seed', { type: 'number', default: 0, describe: 'synthetic: seed of the source\'s transition probabilities' })
       .option('json', { type: 'boolean', default: false, describe: 'Print the counts as JSON' })
       .example('$0 prepare --data ../shared/data/wikitext-2 --tokenizer ../shared/tokenizers/opt-125m --out runs/wt2-train', 'WikiText-2 train in 64-token blocks')
       .example('$0 prepare --data synthetic --rows 5000 --out runs/synth-train', 'synthetic source, tiny tokenizer') as never,
   handler: async (a) => {
-    a['num-proc'] ??= 1;
-    for (const [flag, v] of [['--block-size', a['block-size']], ['--batch-size', a['batch-size']], ['--rows', a.rows], ['--num-proc', a['num-proc']]] as const) {
-      if (!Number.isInteger(v) || v < 1) throw new Error(`${flag} must be a positive integer, got ${v}`);
-    }
     if (a.out) checkWritable(a.out, '--out');
     // A model directory given as --tokenizer: its tokenizer must fit its vocab_size (ids beyond it crash later).
     if (existsSync(join(a.tokenizer, 'config.json'))) {

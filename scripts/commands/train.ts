@@ -2,7 +2,8 @@
 import type { Argv, CommandModule } from 'yargs';
 import { providerFromEnv, type Provider } from '../../models/session.js';
 import { finetune } from '../../pipeline/train/finetune.js';
-import { optimizerOptions, type OptimizerArgs } from '../../pipeline/train/cli-options.js';
+import { optimizerOptions, type OptimizerArgs } from '../optimizer-flags.js';
+import { TRAIN_DEFAULTS as d } from '../../pipeline/train/options.js';
 
 interface TrainArgs extends OptimizerArgs {
   model: string;
@@ -46,17 +47,17 @@ const train: CommandModule<object, TrainArgs> = {
         .option('train', { type: 'string', demandOption: true, describe: 'Training corpus directory (collapse prepare / generate)' })
         .option('valid', { type: 'string', describe: 'Validation corpus directory (default: none; the training loss then picks the best epoch)' })
         .option('out', { type: 'string', demandOption: true, describe: 'Output model directory (written when training ends)' })
-        .option('epochs', { type: 'number', default: 5, describe: 'Passes over the training corpus (the paper: 5)' })
-        .option('batch-size', { type: 'number', default: 128, describe: 'Blocks per optimizer step (the paper: 128)' })
-        .option('micro-batch-size', { type: 'number', default: 8, describe: 'Blocks per forward/backward pass; divides --batch-size (memory vs speed)' })
-        .option('lr', { type: 'number', default: 2e-5, describe: 'Peak learning rate (the paper: 2e-5)' })
-        .option('schedule', { choices: ['linear', 'cosine', 'constant', 'cosine-epoch'] as const, default: 'linear' as const, describe: 'LR schedule: per step as the HF Trainer (default linear decay), or cosine-epoch: CosineAnnealingLR(T_max=epochs, eta_min=--min-lr) stepped once per epoch (the paper\'s code)' })
-        .option('min-lr', { type: 'number', default: 0, describe: 'cosine-epoch: the floor eta_min (the paper\'s code: 1e-6)' })
-        .option('warmup-steps', { type: 'number', default: 0, describe: 'Linear warmup steps' })
-        .option('max-grad-norm', { type: 'number', default: 0, describe: 'Clip gradients to this global norm (0 = off; HF Trainer uses 1.0)' })
-        .option('seed', { type: 'number', default: 0, describe: 'Seed of the data order' })
-        .option('checkpoint-every', { type: 'number', default: 50, describe: 'Checkpoint every N optimizer steps (0 = only at epoch ends)' })
-        .option('fused-step', { type: 'boolean', default: false, describe: 'When --batch-size = --micro-batch-size, one graph computes gradients and update; it returns new weights and moments as copies, so it is slower than the default in-place step and peaks at ~2x the state (figures: README, "Where the training state lives")' })
+        .option('epochs', { type: 'number', default: d.epochs, describe: 'Passes over the training corpus (the paper: 5)' })
+        .option('batch-size', { type: 'number', default: d.batchSize, describe: 'Blocks per optimizer step (the paper: 128)' })
+        .option('micro-batch-size', { type: 'number', default: d.microBatchSize, describe: 'Blocks per forward/backward pass; divides --batch-size (memory vs speed)' })
+        .option('lr', { type: 'number', default: d.lr, describe: 'Peak learning rate (the paper: 2e-5)' })
+        .option('schedule', { choices: ['linear', 'cosine', 'constant', 'cosine-epoch'] as const, default: d.schedule, describe: 'LR schedule: per step as the HF Trainer (default linear decay), or cosine-epoch: CosineAnnealingLR(T_max=epochs, eta_min=--min-lr) stepped once per epoch (the paper\'s code)' })
+        .option('min-lr', { type: 'number', default: d.minLr, describe: 'cosine-epoch: the floor eta_min (the paper\'s code: 1e-6)' })
+        .option('warmup-steps', { type: 'number', default: d.warmupSteps, describe: 'Linear warmup steps' })
+        .option('max-grad-norm', { type: 'number', default: d.maxGradNorm ?? 0, describe: 'Clip gradients to this global norm (0 = off; the default is the HF Trainer\'s and the run config\'s train.clipNorm)' })
+        .option('seed', { type: 'number', default: d.seed, describe: 'Seed of the data order' })
+        .option('checkpoint-every', { type: 'number', default: d.checkpointEvery, describe: 'Checkpoint every N optimizer steps (0 = only at epoch ends)' })
+        .option('fused-step', { type: 'boolean', default: d.fusedStep, describe: 'When --batch-size = --micro-batch-size, one graph computes gradients and update; it returns new weights and moments as copies, so it is slower than the default in-place step and peaks at ~2x the state (figures: README, "Where the training state lives")' })
         .option('threads', { type: 'number', describe: 'onnxruntime intra-op threads (default: all cores)' })
         .option('provider', { choices: ['cpu', 'cuda'] as const, describe: 'Execution provider (default: COLLAPSE_PROVIDER or cpu)' }),
     ) as never,

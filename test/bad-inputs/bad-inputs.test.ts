@@ -7,7 +7,8 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Field, Float32, List, Table, tableFromArrays, tableToIPC, vectorFromArray } from 'apache-arrow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readManifest, writeCorpus, type CorpusRow } from '../../datasets/corpus.js';
+import type { CorpusRow } from '../../datasets/corpus-codec.js';
+import { readManifest, writeCorpus } from '../../datasets/corpus-store.js';
 import { TINY_CONFIG, tinyTokenizerFiles } from '../../datasets/tokenizer.js';
 import { writeModelDir } from '../../models/model-dir.js';
 import { initOptWeights } from '../../models/opt/index.js';
@@ -379,7 +380,7 @@ describe('resume refuses changed inputs: train', () => {
     await expect(
       finetune({
         model, train: trainCorpus, valid: null, out, epochs: 1, batchSize: 4, microBatchSize: 4, lr: 2e-5, optimizer: 'adamw', weightDecay: 0,
-        beta1: 0.9, beta2: 0.999, eps: 1e-8, schedule: 'linear', warmupSteps: 0, maxGradNorm: null, seed: 0, checkpointEvery: 1, fusedStep: false,
+        beta1: 0.9, beta2: 0.999, eps: 1e-8, schedule: 'linear', warmupSteps: 0, maxGradNorm: 1, seed: 0, checkpointEvery: 1, fusedStep: false,
         threads: 1, haltAfterSteps: 1, log: () => {},
       }),
     ).rejects.toThrow(/halted after step 1/);

@@ -30,7 +30,7 @@ describe('run_clm group_texts', () => {
     expect(Array.from(b.firstRow)).toEqual([0, 1, 3, 4]);
     const g = buildBlocks(charTok, rows, { blockSize: 4, concat: 'global' });
     expect(g.counts).toEqual({ rows: 5, tokens: 22, blocks: 5, droppedTokens: 2, batches: 1 });
-    expect(() => buildBlocks(charTok, rows, { blockSize: 0 })).toThrow(/--block-size/);
+    expect(() => buildBlocks(charTok, rows, { blockSize: 0 })).toThrow(/^blockSize 0: /);
   });
 
   it.skipIf(!optDir || !tokensDir)('WikiText-2 train (tokens variant, OPT tokenizer): block count equals an independent count', async () => {
@@ -97,8 +97,8 @@ describe('run_clm group_texts', () => {
     // Map batches of 2 rows inside each shard: {0,1}=5 {2}=4 | {3,4}=7 {5}=3 | {6,7}=6 | {8,9}=7 -> 1+1+1+0+1+1 = 5.
     expect(buildBlocks(charTok, rows, { blockSize: 4, numProc: 4, batchSize: 2 }).counts).toMatchObject({ blocks: 5, batches: 6 });
     expect(groupingOptions(64, 'batched-4')).toEqual({ blockSize: 64, concat: 'batched', numProc: 4 });
-    expect(() => buildBlocks(charTok, rows, { blockSize: 4, numProc: 4, concat: 'global' })).toThrow(/--num-proc 4/);
-    expect(() => buildBlocks(charTok, rows, { blockSize: 4, numProc: 0 })).toThrow(/--num-proc/);
+    expect(() => buildBlocks(charTok, rows, { blockSize: 4, numProc: 4, concat: 'global' })).toThrow(/^numProc 4: .*does not combine with concat global/);
+    expect(() => buildBlocks(charTok, rows, { blockSize: 4, numProc: 0 })).toThrow(/^numProc 0: /);
   });
 
   it('prepareCorpus with numProc 4 (collapse prepare --num-proc 4) groups the same way', async () => {

@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { readBlocks, readCorpus } from '../../datasets/corpus.js';
+import { readBlocks } from '../../datasets/block-set.js';
+import { readCorpus } from '../../datasets/corpus-store.js';
 import { loadSourceRows, prepareCorpus, resolveTokenizer } from '../../datasets/prepare.js';
 import prepareCommand from '../../scripts/commands/prepare.js';
 

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeCorpus } from '../../datasets/corpus.js';
+import { writeCorpus } from '../../datasets/corpus-store.js';
 import { TINY_CONFIG, tinyTokenizerFiles } from '../../datasets/tokenizer.js';
 import { writeModelDir } from '../../models/model-dir.js';
 import { initOptWeights } from '../../models/opt/index.js';

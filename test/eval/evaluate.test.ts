@@ -5,7 +5,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeCorpus, type CorpusRow } from '../../datasets/corpus.js';
+import type { CorpusRow } from '../../datasets/corpus-codec.js';
+import { writeCorpus } from '../../datasets/corpus-store.js';
 import { SyntheticSource } from '../../datasets/synthetic.js';
 import { loadTokenizer, TINY_CONFIG, tinyTokenizerFiles } from '../../datasets/tokenizer.js';
 import { writeModelDir } from '../../models/model-dir.js';
@@ -15,7 +16,7 @@ import { writeFileAtomic } from '../../util/atomic.js';
 import { blockTexts, loadEvalCorpus } from '../../pipeline/eval/corpus-input.js';
 import { evaluateGeneration } from '../../pipeline/eval/evaluate.js';
 import { GenerationMetricsSchema, readGenerationMetrics, readSamplePpl, writeGenerationEval } from '../../pipeline/eval/metrics-schema.js';
-import type { Blocks } from '../../pipeline/eval/perplexity.js';
+import type { Blocks } from '../../datasets/block-set.js';
 import { tailReference } from '../../pipeline/eval/tail.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'eval-gen-'));

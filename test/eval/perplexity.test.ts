@@ -9,7 +9,8 @@ import { saveModel } from '../../models/onnx/io.js';
 import { DataType, type ModelProto } from '../../models/onnx/proto.js';
 import { floatData, i64, openSession } from '../../models/session.js';
 import { Rng } from '../../util/rng.js';
-import { forwardModelPath, openScorer, scoreBlocks, trailingPadLengths, type Blocks } from '../../pipeline/eval/perplexity.js';
+import { trailingPadLengths, type Blocks } from '../../datasets/block-set.js';
+import { forwardModelPath, openScorer, scoreBlocks } from '../../pipeline/eval/perplexity.js';
 import { sharedPath } from '../helpers/shared.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'eval-ppl-'));

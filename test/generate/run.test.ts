@@ -1,14 +1,16 @@
 // generateCorpus: one row per prompt through the corpus store; a run SIGKILLed mid-way and rerun gives
 // the same corpus as an uninterrupted run (no duplicate or missing rows); 2 shards in 2 runs equal 1.
+import { describeError } from '../../scripts/cli.js';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readCorpus, writeCorpus, type CorpusRow } from '../../datasets/corpus.js';
+import type { CorpusRow } from '../../datasets/corpus-codec.js';
+import { corpusComplete, readCorpus, writeCorpus } from '../../datasets/corpus-store.js';
 import { beamSearch } from '../../pipeline/generate/beam-search.js';
 import { openDecoder } from '../../pipeline/generate/decoder.js';
-import { generateCorpus, generationComplete } from '../../pipeline/generate/run.js';
+import { generateCorpus } from '../../pipeline/generate/run.js';
 import { REPO_ROOT } from '../helpers/shared.js';
 import { CHILD_SETTINGS, childOptions } from './generate-child.js';
 import { EOS, PAD, tinyModels } from './fixtures.js';
@@ -74,13 +76,13 @@ describe('generateCorpus', () => {
     // 6 steps per batch, 2 batches per chunk: step 16 is inside the second chunk's second batch.
     const killed = child(prompts, out, { KILL_AT_STEP: '16' });
     expect(killed.signal).toBe('SIGKILL');
-    expect(generationComplete(out)).toBe(false);
+    expect(corpusComplete(out)).toBe(false);
     const before = shardFiles(out);
     expect(before.length).toBeGreaterThan(0);
     expect(before.length).toBeLessThan(4);
     const resumed = child(prompts, out);
     expect(resumed.status, resumed.stderr).toBe(0);
-    expect(generationComplete(out)).toBe(true);
+    expect(corpusComplete(out)).toBe(true);
     expect(shardFiles(out)).toEqual(shardFiles(join(tmp, 'straight')));
     const rows = rowsOf(out);
     expect(new Set(rows.map((r) => r.block_id)).size).toBe(N_PROMPTS);
@@ -91,13 +93,20 @@ describe('generateCorpus', () => {
     const out = join(tmp, 'sharded');
     const first = child(prompts, out, {}, ['1', '2']);
     expect(first.status, first.stderr).toBe(0);
-    expect(generationComplete(out)).toBe(false);
+    expect(corpusComplete(out)).toBe(false);
     expect(() => readCorpus(out)).toThrow(/incomplete/);
     const second = child(prompts, out, {}, ['0', '2']);
     expect(second.status, second.stderr).toBe(0);
-    expect(generationComplete(out)).toBe(true);
+    expect(corpusComplete(out)).toBe(true);
     expect(shardFiles(out)).toEqual(shardFiles(join(tmp, 'straight')));
     expect(rowsOf(out)).toEqual(reference);
+  });
+
+  it('names an invalid option by its own name (the CLI prints its flag)', async () => {
+    const bad = await generateCorpus({ ...childOptions(prompts, join(tmp, 'bad')), minNewTokens: 9 }).catch((e: Error) => e);
+    expect((bad as Error).message).toBe('minNewTokens 9: must be between 0 and newTokens');
+    expect(describeError(bad)).toBe('collapse: --min-new-tokens 9: must be between 0 and --new-tokens\n');
+    expect(existsSync(join(tmp, 'bad'))).toBe(false);
   });
 
   it('refuses to resume a corpus started with other settings', async () => {

@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import * as ortRuntime from 'onnxruntime-node';
 import { buildGradientGraph, buildNllGraph } from '../../models/grad/index.js';
+import { withNllHead } from '../../models/grad/loss.js';
 import { GraphBuilder } from '../../models/onnx/graph.js';
 import { loadModel } from '../../models/onnx/io.js';
 import { DataType, type GraphProto, type ModelProto, type TensorProto } from '../../models/onnx/proto.js';
@@ -156,6 +157,15 @@ describe('tiny OPT from models/opt (float32, attention_mask with padding)', () =
     const ref = await referenceLossSum(forward, b);
     const r = await runNll(nllModel, b);
     ref.nll.forEach((v, k) => expect(r.nll[k]).toBeCloseTo(v, 3));
+  });
+
+  it('the validation graph (buildNllGraph) and the scoring graph (withNllHead) give the same NLLs', async () => {
+    const validation = await runNll(await buildNllGraph(forward, { batch: B, seq: T }), b);
+    const scoring = await runNll(withNllHead(forward), b);
+    expect(scoring.outputs).toEqual(['nll']);
+    expect(scoring.dims).toEqual([B, T - 1]);
+    // Not bit for bit: the validation graph's forward is the static (constant-folded, Gemm-fused) copy.
+    Array.from(scoring.nll).forEach((v, k) => expect(v).toBeCloseTo(validation.nll[k]!, 5));
   });
 });
 

@@ -48,9 +48,9 @@ describe('the default (tiny preset) in miniature', () => {
     }
     // Generation 0's own data: the share above its own p99 is what interpolated quantiles give (about 1%).
     for (const m of records.filter((x) => x.generation === 0)) expect(m.tail_mass_vs_gen0!.above_p99).toBeLessThan(0.1);
-    // keep-original trains longer than replace (3 epochs against 2; the paper's 10 against 5).
+    // keep-original trains longer than replace (16 epochs against 8; the paper's 10 against 5).
     const log = (s: string) => JSON.parse(readFileSync(join(root, s, 'seed-0', 'gen-0', 'train-log.json'), 'utf8')) as { validLosses: number[] };
-    expect([log('replace').validLosses.length, log('keep-original').validLosses.length]).toEqual([2, 3]);
+    expect([log('replace').validLosses.length, log('keep-original').validLosses.length]).toEqual([8, 16]);
     const html = readFileSync(join(root, 'report', 'report.html'), 'utf8');
     for (const id of ['test-perplexity', 'ppl-histogram-replace', 'ppl-histogram-keep-original', 'true-loglik', 'true-tail']) expect(html).toContain(`data-figure="${id}"`);
     expect(html).toContain('Zero-shot baseline');

@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { readCorpus } from '../../datasets/corpus.js';
+import { readCorpus } from '../../datasets/corpus-store.js';
 import { loadTokenizer } from '../../datasets/tokenizer.js';
 import { openModelDir } from '../../models/model-dir.js';
 import { sharedPath } from '../helpers/shared.js';

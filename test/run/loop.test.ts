@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readCorpus } from '../../datasets/corpus.js';
+import { readCorpus } from '../../datasets/corpus-store.js';
 import { runStatus } from '../../pipeline/run/status.js';
 import { REPO_ROOT, sharedPath } from '../helpers/shared.js';
 

@@ -1,3 +1,5 @@
+import type { Blocks } from '../../datasets/block-set.js';
+import { describeError } from '../../scripts/cli.js';
 import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,7 +20,7 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const ADAMW = { name: 'adamw' as const, weightDecay: 0, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
 
 /** Mean next-token NLL of blocks under a forward ONNX file, computed from its logits in JS. */
-async function forwardNll(onnxPath: string, b: { ids: Int32Array; rows: number; blockSize: number }): Promise<number> {
+async function forwardNll(onnxPath: string, b: Blocks): Promise<number> {
   const model = loadModel(onnxPath);
   const s = await openSession(model, { threads: 1 });
   const T = b.blockSize;
@@ -108,8 +110,13 @@ describe('tiny OPT training', () => {
     expect(m.graphs.update.length).toBeGreaterThanOrEqual(1);
     const train = patternBlocks(4, 16, 512, 7);
     const base = { model, artifact: art, train, epochs: 1, batchSize: 4, lr: 1e-3, threads: 1, log: () => {} };
-    await expect(finetune({ ...base, microBatchSize: 4, out: join(tmp, 'a1') })).rejects.toThrow(/built for micro-batch 2, not --micro-batch-size 4/);
+    await expect(finetune({ ...base, microBatchSize: 4, out: join(tmp, 'a1') })).rejects.toThrow(/microBatchSize 4: the artifact .* was built for micro-batch 2; pass microBatchSize 2/);
     await expect(finetune({ ...base, microBatchSize: 2, out: join(tmp, 'a2'), train: join(tmp, 'nope') })).rejects.toThrow(/--train .*nope: not a corpus directory/);
+    // A library call's error names the option; the CLI tells the same error in flags.
+    const bad = await finetune({ ...base, batchSize: 6, microBatchSize: 4, out: join(tmp, 'a4') }).catch((e: Error) => e);
+    expect((bad as Error).message).toBe('batchSize 6: batchSize must be a multiple of microBatchSize');
+    expect(describeError(bad)).toBe('collapse: --batch-size 6: --batch-size must be a multiple of --micro-batch-size\n');
+    await expect(finetune({ ...base, microBatchSize: 2, beta1: 1.5, out: join(tmp, 'a5') })).rejects.toThrow(/^beta1 1\.5: /);
     const res = await finetune({ ...base, microBatchSize: 2, out: join(tmp, 'a3') });
     expect(res.steps).toBe(1);
     expect(res.validLosses).toHaveLength(1);

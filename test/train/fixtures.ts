@@ -1,7 +1,8 @@
 // Tiny OPT model directories and corpora for training tests (nothing from ../shared is copied).
+import type { Blocks } from '../../datasets/block-set.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeCorpus } from '../../datasets/corpus.js';
+import { writeCorpus } from '../../datasets/corpus-store.js';
 import { TINY_CONFIG, tinyTokenizerFiles } from '../../datasets/tokenizer.js';
 import { configJson, initOptWeights, optParamShapes } from '../../models/opt/index.js';
 import { writeSafetensors } from '../../models/safetensors.js';
@@ -18,7 +19,7 @@ export function writeTinyOptDir(dir: string, seed = 0): void {
 }
 
 /** Blocks of a noisy repeating pattern over ids [4, vocab), so there is something to learn. */
-export function patternBlocks(rows: number, T: number, vocab: number, seed: number): { ids: Int32Array; rows: number; blockSize: number } {
+export function patternBlocks(rows: number, T: number, vocab: number, seed: number): Blocks {
   const r = new Rng(seed);
   const ids = new Int32Array(rows * T);
   const span = Math.min(vocab, 60) - 4;
@@ -32,7 +33,7 @@ export function patternBlocks(rows: number, T: number, vocab: number, seed: numb
   return { ids, rows, blockSize: T };
 }
 
-export function writeBlocksCorpus(dir: string, b: { ids: Int32Array; rows: number; blockSize: number }): void {
+export function writeBlocksCorpus(dir: string, b: Blocks): void {
   const T = b.blockSize;
   writeCorpus(
     dir,

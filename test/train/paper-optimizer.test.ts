@@ -3,7 +3,7 @@
 // no gradient clipping when train.clipNorm is 0.
 import { describe, expect, it } from 'vitest';
 import { validateConfig } from '../../pipeline/run/config.js';
-import { trainOptions } from '../../pipeline/run/stages.js';
+import { trainOptions } from '../../pipeline/run/config.js';
 import { trainLoop } from '../../pipeline/train/loop.js';
 import { TrainEngine, type MicroBatch } from '../../models/train/engine.js';
 import { buildFlatUpdateGraph, buildNormGraph, noDecayOf, scheduledLr, type OptimizerConfig, type ScheduleConfig } from '../../models/train/optimizers.js';

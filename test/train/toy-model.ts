@@ -1,6 +1,7 @@
 // A tiny differentiable "language model" for training tests that do not need models/opt or models/grad:
 // a bigram table (logits[t] = W[id_t] + b) with hand-written gradients, following the gradient-builder
 // contract (inputs input_ids, labels, loss_scale, params; outputs loss_sum, token_count, grad.<param>).
+import type { Blocks } from '../../datasets/block-set.js';
 import { GraphBuilder } from '../../models/onnx/graph.js';
 import { DataType, type ModelProto } from '../../models/onnx/proto.js';
 import { Rng } from '../../util/rng.js';
@@ -68,7 +69,7 @@ export function toyNllGraph(V: number, B: number, T: number): ModelProto {
 }
 
 /** A corpus of `rows` blocks of `T` ids in [0, V) (a repeating pattern plus noise, so there is something to learn). */
-export function toyCorpus(V: number, rows: number, T: number, seed: number): { ids: Int32Array; rows: number; blockSize: number } {
+export function toyCorpus(V: number, rows: number, T: number, seed: number): Blocks {
   const r = new Rng(seed);
   const ids = new Int32Array(rows * T);
   for (let i = 0; i < rows; i++) {

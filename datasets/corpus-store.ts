@@ -1,7 +1,7 @@
-// The Arrow corpus store. A corpus is a directory:
+// The corpus store. A corpus is a directory:
 //   manifest.json          corpus header: format, schema version, block size, provenance, expected writers,
 //                          and (once finalized) the aggregated shard list and row count;
-//   <shard>.arrow          Arrow IPC FILE-format shards (readable by pyarrow.ipc.open_file);
+//   <shard>.arrow          Arrow IPC FILE-format shards (corpus-codec.ts);
 //   <shard>.json           one manifest per shard: rows, bytes, sha256, schema version, writer.
 // Every file is written atomically (temporary name, then rename), the shard before its manifest, so a
 // shard without a manifest is an unfinished write and is ignored. Writers never touch each other's
@@ -10,43 +10,13 @@
 // writer has finished, and verifies each shard's size, sha256 and schema before yielding any of its data.
 import { existsSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  Field,
-  Float64,
-  Int32,
-  List,
-  makeData,
-  RecordBatch,
-  Schema,
-  Struct,
-  Table,
-  tableFromIPC,
-  tableToIPC,
-  Utf8,
-  vectorFromArray,
-  type Data,
-} from 'apache-arrow';
+import type { RecordBatch } from 'apache-arrow';
 import { ensureDir, tmpName, writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { readJsonFile } from '../util/json.js';
-import { Rng } from '../util/rng.js';
 import { sha256 } from '../util/sha256.js';
+import { batchRows, CORPUS_SCHEMA_VERSION, CorpusError, decodeShard, encodeShard, type CorpusRow } from './corpus-codec.js';
 
 export const CORPUS_FORMAT = 'model-collapse-corpus';
-export const CORPUS_SCHEMA_VERSION = 1;
-
-export type Origin = 'original' | 'generated';
-
-export interface CorpusRow {
-  block_id: number;
-  input_ids: ArrayLike<number>;
-  text: string;
-  origin: Origin;
-  generation: number;
-  /** The block whose prefix prompted this generated row (null for original data). */
-  prompt_block_id: number | null;
-  /** Generation score (e.g. beam log-probability; null for original data). */
-  score: number | null;
-}
 
 export interface Provenance {
   source?: string;
@@ -80,23 +50,6 @@ export interface CorpusManifest {
   shards?: ShardManifest[];
 }
 
-/** The Arrow schema every shard must have. */
-export function corpusSchema(): Schema {
-  return new Schema([
-    new Field('block_id', new Int32(), false),
-    new Field('input_ids', new List(new Field('item', new Int32(), true)), false),
-    new Field('text', new Utf8(), false),
-    new Field('origin', new Utf8(), false),
-    new Field('generation', new Int32(), false),
-    new Field('prompt_block_id', new Int32(), true),
-    new Field('score', new Float64(), true),
-  ]);
-}
-
-function schemaSignature(s: Schema): string[] {
-  return s.fields.map((f) => `${f.name}: ${String(f.type)}`);
-}
-
 // ---------------------------------------------------------------- writing
 
 /** Creates (or re-opens, if identical) a corpus directory; call once, before the writers start. */
@@ -126,50 +79,6 @@ export function createCorpus(
 
 function validWriterName(w: string): void {
   if (!/^[A-Za-z0-9_]+$/.test(w)) throw new Error(`corpus writer name ${JSON.stringify(w)} must be letters, digits or _`);
-}
-
-function nullBitmap(values: readonly (number | null)[]): Uint8Array | undefined {
-  if (!values.some((v) => v === null)) return undefined;
-  const bm = new Uint8Array(Math.ceil(values.length / 8));
-  values.forEach((v, i) => {
-    if (v !== null) bm[i >> 3]! |= 1 << (i & 7);
-  });
-  return bm;
-}
-
-/** One record batch from rows; input_ids must all have length blockSize. */
-export function rowsToBatch(rows: readonly CorpusRow[], blockSize: number): RecordBatch {
-  const n = rows.length;
-  const ids = new Int32Array(n * blockSize);
-  const offsets = new Int32Array(n + 1);
-  rows.forEach((r, i) => {
-    if (r.input_ids.length !== blockSize) {
-      throw new Error(`row with block_id ${r.block_id} has ${r.input_ids.length} input_ids, the corpus block size is ${blockSize}`);
-    }
-    for (let j = 0; j < blockSize; j++) ids[i * blockSize + j] = r.input_ids[j]!;
-    offsets[i + 1] = (i + 1) * blockSize;
-  });
-  const schema = corpusSchema();
-  const f = (name: string) => schema.fields.find((x) => x.name === name)!;
-  const int32Col = (vals: readonly (number | null)[]): Data<Int32> =>
-    makeData({ type: new Int32(), length: n, data: Int32Array.from(vals, (v) => v ?? 0), nullBitmap: nullBitmap(vals) });
-  const scores = rows.map((r) => r.score);
-  const children: Data[] = [
-    int32Col(rows.map((r) => r.block_id)),
-    makeData({
-      type: f('input_ids').type as List<Int32>,
-      length: n,
-      valueOffsets: offsets,
-      child: makeData({ type: new Int32(), length: ids.length, data: ids }),
-    }),
-    vectorFromArray(rows.map((r) => r.text), new Utf8()).data[0]!,
-    vectorFromArray(rows.map((r) => r.origin), new Utf8()).data[0]!,
-    int32Col(rows.map((r) => r.generation)),
-    int32Col(rows.map((r) => r.prompt_block_id)),
-    makeData({ type: new Float64(), length: n, data: Float64Array.from(scores, (v) => v ?? 0), nullBitmap: nullBitmap(scores) }),
-  ];
-  const struct = makeData({ type: new Struct(schema.fields), length: n, children });
-  return new RecordBatch(schema, struct);
 }
 
 /**
@@ -209,8 +118,7 @@ export class CorpusWriter {
   /** Commits pending rows as one shard: the .arrow file atomically, then its manifest. */
   flush(): ShardManifest | null {
     if (this.pending.length === 0) return null;
-    const batch = rowsToBatch(this.pending, this.blockSize);
-    const bytes = tableToIPC(new Table([batch]), 'file');
+    const bytes = encodeShard(this.pending, this.blockSize);
     const name = `part-${this.writer}-${String(this.seq).padStart(5, '0')}`;
     writeFileAtomic(join(this.dir, `${name}.arrow`), bytes);
     const sm: ShardManifest = {
@@ -289,10 +197,21 @@ function doneMarker(dir: string, writer: string): string {
   return join(dir, `${writer}.done.json`);
 }
 
+/** Whether `writer` has finished (written its done marker). */
+export const writerDone = (dir: string, writer: string): boolean => existsSync(doneMarker(dir, writer));
+
+const unfinishedWriters = (dir: string, m: CorpusManifest): string[] => m.expectedWriters.filter((w) => !writerDone(dir, w));
+
+/** Whether `dir` is a corpus whose expected writers have all finished (by any process). */
+export function corpusComplete(dir: string): boolean {
+  if (!existsSync(join(dir, 'manifest.json'))) return false;
+  return unfinishedWriters(dir, readManifest(dir)).length === 0;
+}
+
 /** Writes the aggregated shard list and row count into manifest.json (after all writers closed). */
 export function finalizeCorpus(dir: string): CorpusManifest {
   const m = readManifest(dir);
-  const missing = m.expectedWriters.filter((w) => !existsSync(doneMarker(dir, w)));
+  const missing = unfinishedWriters(dir, m);
   if (missing.length > 0) throw new Error(`${dir}: writers ${missing.join(', ')} have not finished; cannot finalize the corpus`);
   const shards = shardManifests(dir);
   checkWriters(dir, m.expectedWriters, shards);
@@ -362,10 +281,8 @@ export function shardManifests(dir: string): ShardManifest[] {
     });
 }
 
-export class CorpusError extends Error {}
-
 /** Reads and verifies one shard: size, sha256, then schema. Throws a CorpusError naming the file. */
-export function readShard(dir: string, s: ShardManifest, blockSize: number): RecordBatch[] {
+function readShard(dir: string, s: ShardManifest, blockSize: number): RecordBatch[] {
   const path = join(dir, s.file);
   if (!existsSync(path)) throw new CorpusError(`shard ${path} is missing (its manifest ${s.file.replace(/\.arrow$/, '.json')} exists)`);
   const size = statSync(path).size;
@@ -375,41 +292,10 @@ export function readShard(dir: string, s: ShardManifest, blockSize: number): Rec
   const bytes = readFileSync(path);
   const got = sha256(bytes);
   if (got !== s.sha256) throw new CorpusError(`shard ${path} fails its checksum: sha256 ${got}, its manifest says ${s.sha256}`);
-  let table: Table;
-  try {
-    table = tableFromIPC(bytes);
-  } catch (e) {
-    throw new CorpusError(`shard ${path} is not an Arrow IPC file: ${(e as Error).message}`);
-  }
-  const batches = table.batches;
-  const want = schemaSignature(corpusSchema());
-  const have = schemaSignature(table.schema);
-  if (want.join('\n') !== have.join('\n')) {
-    const diff = want.filter((x) => !have.includes(x));
-    const extra = have.filter((x) => !want.includes(x));
-    throw new CorpusError(`shard ${path} has the wrong schema: expected [${diff.join(', ')}] but found [${extra.join(', ')}]`);
-  }
-  let rows = 0;
-  for (const b of batches) {
-    rows += b.numRows;
-    const offs = listOffsets(b);
-    for (let i = 0; i < b.numRows; i++) {
-      if (offs[i + 1]! - offs[i]! !== blockSize) throw new CorpusError(`shard ${path}: row ${i} has ${offs[i + 1]! - offs[i]!} input_ids, the corpus block size is ${blockSize}`);
-    }
-  }
+  const batches = decodeShard(bytes, path, blockSize);
+  const rows = batches.reduce((n, b) => n + b.numRows, 0);
   if (rows !== s.rows) throw new CorpusError(`shard ${path} has ${rows} rows, its manifest says ${s.rows}`);
   return batches;
-}
-
-function listData(b: RecordBatch): Data<List<Int32>> {
-  const col = b.getChild('input_ids');
-  if (!col || col.data.length !== 1) throw new CorpusError('input_ids column missing');
-  return col.data[0] as Data<List<Int32>>;
-}
-
-function listOffsets(b: RecordBatch): Int32Array {
-  const d = listData(b);
-  return (d.valueOffsets as Int32Array).subarray(d.offset, d.offset + d.length + 1);
 }
 
 export interface Corpus {
@@ -434,7 +320,7 @@ export function readCorpus(dir: string, opts: { allowIncomplete?: boolean } = {}
   const onDisk = shardManifests(dir);
   checkWriters(dir, manifest.expectedWriters, onDisk);
   if (!opts.allowIncomplete) {
-    const missing = manifest.expectedWriters.filter((w) => !existsSync(doneMarker(dir, w)));
+    const missing = unfinishedWriters(dir, manifest);
     if (missing.length > 0) {
       throw new CorpusError(`corpus ${dir} is incomplete: writer(s) ${missing.join(', ')} have not finished (no ${missing[0]}.done.json); resume them`);
     }
@@ -451,143 +337,8 @@ export function readCorpus(dir: string, opts: { allowIncomplete?: boolean } = {}
     for (const s of shards) yield* readShard(dir, s, blockSize);
   }
   function* rowsIter(): Generator<CorpusRow> {
-    for (const b of batches()) {
-      const d = listData(b);
-      const values = d.children[0]!.values as Int32Array;
-      const offs = listOffsets(b);
-      const col = (n: string) => b.getChild(n)!;
-      const [blockId, text, origin, gen, prompt, score] = ['block_id', 'text', 'origin', 'generation', 'prompt_block_id', 'score'].map(col);
-      for (let i = 0; i < b.numRows; i++) {
-        yield {
-          block_id: blockId!.get(i) as number,
-          input_ids: values.slice(offs[i]!, offs[i + 1]!),
-          text: text!.get(i) as string,
-          origin: origin!.get(i) as Origin,
-          generation: gen!.get(i) as number,
-          prompt_block_id: prompt!.get(i) as number | null,
-          score: score!.get(i) as number | null,
-        };
-      }
-    }
+    for (const b of batches()) yield* batchRows(b);
   }
   return { dir, manifest, shards, rows, blockSize, batches, rowsIter };
 }
 
-/** The in-memory form for training: all input_ids back to back. */
-export interface BlockSet {
-  ids: Int32Array;
-  rows: number;
-  blockSize: number;
-  blockIds: Int32Array;
-}
-
-export function readBlocks(dir: string): BlockSet {
-  const c = readCorpus(dir);
-  const ids = new Int32Array(c.rows * c.blockSize);
-  const blockIds = new Int32Array(c.rows);
-  let r = 0;
-  for (const b of c.batches()) {
-    const d = listData(b);
-    const values = d.children[0]!.values as Int32Array;
-    const offs = listOffsets(b);
-    ids.set(values.subarray(offs[0]!, offs[b.numRows]!), r * c.blockSize);
-    const bid = b.getChild('block_id')!.toArray() as Int32Array;
-    blockIds.set(bid, r);
-    r += b.numRows;
-  }
-  return { ids, rows: c.rows, blockSize: c.blockSize, blockIds };
-}
-
-// ---------------------------------------------------------------- operations
-
-/** 32-bit mix of (seed, block id): the per-row key that makes a fraction stable across generations. */
-export function rowKey(seed: number, blockId: number): number {
-  let h = (Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(blockId, 0xc2b2ae35)) >>> 0;
-  h = Math.imul(h ^ (h >>> 16), 0x7feb352d) >>> 0;
-  h = Math.imul(h ^ (h >>> 15), 0x846ca68b) >>> 0;
-  return (h ^ (h >>> 16)) >>> 0;
-}
-
-/**
- * Indices of a seeded fixed fraction of rows: the round(fraction * n) rows with the smallest key
- * (seed, block_id). The same block ids give the same subset in every generation for a seed, whatever
- * the row order. Returned in ascending row order.
- */
-export function fixedFraction(blockIds: ArrayLike<number>, fraction: number, seed: number): Int32Array {
-  if (!(fraction >= 0 && fraction <= 1)) throw new Error(`fraction must be in [0, 1], got ${fraction}`);
-  const n = blockIds.length;
-  const k = Math.round(fraction * n);
-  const idx = Array.from({ length: n }, (_, i) => i);
-  const keys = Float64Array.from({ length: n }, (_, i) => rowKey(seed, blockIds[i]!) * 4294967296 + i);
-  idx.sort((a, b) => keys[a]! - keys[b]!);
-  return Int32Array.from(idx.slice(0, k)).sort();
-}
-
-/** Rows of a block set in a seeded random order. */
-export function shuffledOrder(n: number, seed: number): Int32Array {
-  return new Rng(seed).permutation(n);
-}
-
-/** `size` rows chosen uniformly without replacement (seeded), kept in their original order. */
-export function subsampleIndices(n: number, size: number, seed: number): Int32Array {
-  if (!Number.isInteger(size) || size < 0 || size > n) throw new Error(`subsample size ${size} must be an integer in [0, ${n}]`);
-  return new Rng(seed).permutation(n).subarray(0, size).slice().sort();
-}
-
-/** The rows `indices` of a block set, in that order. */
-export function selectBlocks(set: BlockSet, indices: ArrayLike<number>): BlockSet {
-  const { blockSize } = set;
-  const ids = new Int32Array(indices.length * blockSize);
-  const blockIds = new Int32Array(indices.length);
-  for (let i = 0; i < indices.length; i++) {
-    const r = indices[i]!;
-    if (r < 0 || r >= set.rows) throw new Error(`row ${r} out of range [0, ${set.rows})`);
-    ids.set(set.ids.subarray(r * blockSize, (r + 1) * blockSize), i * blockSize);
-    blockIds[i] = set.blockIds[r]!;
-  }
-  return { ids, rows: indices.length, blockSize, blockIds };
-}
-
-/** Block sets one after the other (same block size). */
-export function concatBlocks(sets: readonly BlockSet[]): BlockSet {
-  if (sets.length === 0) throw new Error('concatBlocks needs at least one block set');
-  const blockSize = sets[0]!.blockSize;
-  for (const s of sets) if (s.blockSize !== blockSize) throw new Error(`cannot concatenate block sizes ${blockSize} and ${s.blockSize}`);
-  const rows = sets.reduce((a, s) => a + s.rows, 0);
-  const ids = new Int32Array(rows * blockSize);
-  const blockIds = new Int32Array(rows);
-  let r = 0;
-  for (const s of sets) {
-    ids.set(s.ids, r * blockSize);
-    blockIds.set(s.blockIds, r);
-    r += s.rows;
-  }
-  return { ids, rows, blockSize, blockIds };
-}
-
-/**
- * Writes a new corpus from rows of existing corpora: all rows of each source in order, or the rows
- * `select(corpusIndex, rowsOfThatCorpus)` picks (indices into that corpus).
- */
-export function concatCorpora(
-  sources: readonly string[],
-  out: string,
-  opts: { provenance?: Provenance; select?: (source: number, rows: number, blockIds: Int32Array) => ArrayLike<number> } = {},
-): CorpusManifest {
-  const corpora = sources.map((s) => readCorpus(s));
-  const blockSize = corpora[0]?.blockSize;
-  if (blockSize === undefined) throw new Error('concatCorpora needs at least one source corpus');
-  for (const c of corpora) if (c.blockSize !== blockSize) throw new Error(`${c.dir} has block size ${c.blockSize}, ${corpora[0]!.dir} has ${blockSize}`);
-  function* rows(): Generator<CorpusRow> {
-    for (const [ci, c] of corpora.entries()) {
-      if (!opts.select) {
-        yield* c.rowsIter();
-        continue;
-      }
-      const all = [...c.rowsIter()];
-      const picked = opts.select(ci, all.length, Int32Array.from(all, (r) => r.block_id));
-      for (let i = 0; i < picked.length; i++) yield all[picked[i]!]!;
-    }
-  }
-  return writeCorpus(out, rows(), { blockSize, provenance: { sources: [...sources], ...opts.provenance } });
-}

@@ -1,0 +1,78 @@
+// Token blocks in memory: the one form every stage passes around (training and validation data, prompts,
+// scored corpora). The run_clm grouping (blocks.ts) produces it; a stored corpus is read into it by readBlocks.
+// Also the block operations on stored corpora (concatCorpora: rows of corpora into a new one).
+import { batchIds, type CorpusRow } from './corpus-codec.js';
+import { readCorpus, writeCorpus, type CorpusManifest, type Provenance } from './corpus-store.js';
+
+/** `rows` fixed-length token blocks of `blockSize` ids, row-major. */
+export interface Blocks {
+  ids: Int32Array;
+  rows: number;
+  blockSize: number;
+  /** Each row's block_id in the corpus it was read from (absent for blocks made in memory). */
+  blockIds?: Int32Array;
+  /**
+   * Real tokens per row (default: blockSize). A generated row that ended early is padded to the block size;
+   * only the predictions of its real tokens count (see trailingPadLengths).
+   */
+  lengths?: ArrayLike<number>;
+}
+
+/** Row r's ids (a view, no copy). */
+export function blockRow(b: Blocks, r: number): Int32Array {
+  return b.ids.subarray(r * b.blockSize, (r + 1) * b.blockSize);
+}
+
+/** Row lengths without trailing `padId` tokens. */
+export function trailingPadLengths(b: Blocks, padId: number): Int32Array {
+  const out = new Int32Array(b.rows);
+  for (let r = 0; r < b.rows; r++) {
+    let n = b.blockSize;
+    while (n > 0 && b.ids[r * b.blockSize + n - 1] === padId) n--;
+    out[r] = n;
+  }
+  return out;
+}
+
+/** A corpus's blocks in memory, with their block ids. */
+export function readBlocks(dir: string): Blocks & { blockIds: Int32Array } {
+  const c = readCorpus(dir);
+  const ids = new Int32Array(c.rows * c.blockSize);
+  const blockIds = new Int32Array(c.rows);
+  let r = 0;
+  for (const b of c.batches()) {
+    const { values, offsets } = batchIds(b);
+    ids.set(values.subarray(offsets[0]!, offsets[b.numRows]!), r * c.blockSize);
+    const bid = b.getChild('block_id')!.toArray() as Int32Array;
+    blockIds.set(bid, r);
+    r += b.numRows;
+  }
+  return { ids, rows: c.rows, blockSize: c.blockSize, blockIds };
+}
+
+/**
+ * Writes a new corpus from rows of existing corpora: all rows of each source in order, or the rows
+ * `select(corpusIndex, rowsOfThatCorpus)` picks (indices into that corpus).
+ */
+export function concatCorpora(
+  sources: readonly string[],
+  out: string,
+  opts: { provenance?: Provenance; select?: (source: number, rows: number, blockIds: Int32Array) => ArrayLike<number> } = {},
+): CorpusManifest {
+  const corpora = sources.map((s) => readCorpus(s));
+  const blockSize = corpora[0]?.blockSize;
+  if (blockSize === undefined) throw new Error('concatCorpora needs at least one source corpus');
+  for (const c of corpora) if (c.blockSize !== blockSize) throw new Error(`${c.dir} has block size ${c.blockSize}, ${corpora[0]!.dir} has ${blockSize}`);
+  function* rows(): Generator<CorpusRow> {
+    for (const [ci, c] of corpora.entries()) {
+      if (!opts.select) {
+        yield* c.rowsIter();
+        continue;
+      }
+      const all = [...c.rowsIter()];
+      const picked = opts.select(ci, all.length, Int32Array.from(all, (r) => r.block_id));
+      for (let i = 0; i < picked.length; i++) yield all[picked[i]!]!;
+    }
+  }
+  return writeCorpus(out, rows(), { blockSize, provenance: { sources: [...sources], ...opts.provenance } });
+}

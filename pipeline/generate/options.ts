@@ -1,0 +1,54 @@
+// The decoding and corpus-writing options of generateCorpus: one zod schema holds every default. generateCorpus
+// resolves its options through it (errors name the option), the run config's `generate` section takes its fields
+// from it, and `collapse generate` reads its flag defaults from GENERATE_DEFAULTS.
+import { z } from 'zod';
+import { parseOptions } from '../../util/options.js';
+
+const int = (min = 0) => z.number().int().min(min);
+
+export const generateFields = {
+  strategy: z.enum(['beam', 'greedy', 'sample']).default('beam'),
+  numBeams: int(1).default(5),
+  /** max_new_tokens: the length of each continuation. */
+  newTokens: int(1).default(64),
+  /** min_new_tokens: EOS is blocked before this many tokens. Defaults to newTokens: the paper forces exactly 64. */
+  minNewTokens: int().optional(),
+  /** HF repetition_penalty (1 = off). */
+  repetitionPenalty: z.number().positive().default(1),
+  noRepeatNgramSize: int().default(0),
+  lengthPenalty: z.number().default(1),
+  /** Length in the hypothesis score: prompt + generated (transformers 4.27-4.33) or generated only (>= 4.35). */
+  scoreLength: z.enum(['sequence', 'generated']).default('sequence'),
+  temperature: z.number().positive().default(1),
+  topK: int().default(0),
+  topP: z.number().gt(0).max(1).default(1),
+  /** Sampling seed (each prompt draws from (seed, block id)). */
+  seed: int().default(0),
+  /** Prompts decoded together. */
+  batchSize: int(1).default(16),
+  /** Prompts per committed corpus shard: the unit that an interrupted run does not redo. */
+  chunkSize: int(1).default(64),
+  /** This process does chunks c with c % numShards == shardIndex. */
+  shardIndex: int().default(0),
+  numShards: int(1).default(1),
+  /** Generation number stored in every row. */
+  generation: int().default(0),
+};
+
+const Schema = z
+  .object(generateFields)
+  .refine((o) => o.minNewTokens === undefined || o.minNewTokens <= o.newTokens, {
+    message: 'must be between 0 and {newTokens}',
+    path: ['minNewTokens'],
+  })
+  .refine((o) => o.shardIndex < o.numShards, { message: 'must be below {numShards}', path: ['shardIndex'] })
+  .transform((o) => ({ ...o, minNewTokens: o.minNewTokens ?? o.newTokens }));
+
+export type GenerateOptions = z.output<typeof Schema>;
+export type GenerateOptionsInput = z.input<typeof Schema>;
+
+/** Every option at its default. */
+export const GENERATE_DEFAULTS: GenerateOptions = Schema.parse({});
+
+/** The generation options of `input` (other keys ignored) with their defaults; an invalid one is an OptionError. */
+export const resolveGenerateOptions = (input: GenerateOptionsInput): GenerateOptions => parseOptions(Schema, generateFields, input);
