@@ -14,6 +14,17 @@
 // Same day, the choices behind that (OPT-125m, 80 beam rows x 128 slots): attention over Concat(past, new) spent a
 // third of a decode step copying the cache (now two products); sessions without spinning ~20% less CPU per token,
 // the same or better wall time under load.
+// Second round (issue #16): the LM head as products over vocabulary slices of 2048 columns, the log-sum-exp
+// spelled out (pipeline/generate/graph-surgery.ts), continuing beams left in their parent's row (placeBeams), and
+// this script forwarding reserve() as `collapse generate` does (before, the cache grew at the first step: a
+// relayout that cost the 16-new-token figures above a third of their CPU time). Side by side with b9d02ed (same
+// script), one sitting, load 2.7-5.5: before 20.1-23.8 ms CPU per token (37.5-85.0 tokens/s), after 16.7-18.3 ms
+// (92.6-102.8 tokens/s, 109-120 on 2 idle cores), 2.7-2.9 GB, same checksum; cache reorder 1.30-2.40 -> 0.53-0.61 s.
+// --new-tokens 16: before 81.7 tokens/s (21.7 ms), after 87.0 (19.9 ms; PyTorch 1.13 reference above: 13.4).
+// Where a step's forward goes now (profile, 1 thread, 80 rows x 128 slots): the layers' and LM head's products
+// ~2/3, attention over the cache ~1/4 (memory-bound: 755 MB of keys and values read per step), the rest small.
+// --prompts 32, same sitting (load 3.5-5.5): 16.7 ms CPU per token (95.5 tokens/s), peak 3.4 GB; --prompts 16:
+// 16.2 ms (100.0 tokens/s), 2.75 GB. The earlier 4.05 GB was the growth relayout holding two caches at once.
 // Any model directory (its generation plan: KV cache where its graph has one, else recomputation):
 //   npx tsx scripts/bench-generate.ts --model DIR [--no-cache]
 // Measured 2026-11-30 (2 shared cores): the tiny Llamas of ../shared/models, --prompts 4 --prompt-len 64
@@ -103,6 +114,7 @@ const decoder: Decoder = {
   get rows() {
     return inner.rows;
   },
+  reserve: (rows, length) => inner.reserve?.(rows, length), // as beam search sizes the cache in `collapse generate`
   prefill: (p, pad, copies) => timed('prefill', () => inner.prefill(p, pad, copies)),
   step: (tok) => (timing.steps++, timed('step', () => inner.step(tok))),
   select: (from) => {

@@ -80,6 +80,28 @@ class Hypotheses {
   }
 }
 
+/**
+ * Row offsets (within a prompt's k decoder rows) for the new beams, given their parents' offsets: the first
+ * child of each parent keeps the parent's row, the other children take the rows of beams that ended, in
+ * order. Any placement gives the same results; this one leaves most cache rows where they are.
+ */
+export function placeBeams(parentOffsets: readonly number[]): Int32Array {
+  const k = parentOffsets.length;
+  const taken = new Uint8Array(k);
+  const out = new Int32Array(k).fill(-1);
+  parentOffsets.forEach((o, b) => {
+    if (!taken[o]) (taken[o] = 1), (out[b] = o);
+  });
+  let free = 0;
+  for (let b = 0; b < k; b++) {
+    if (out[b] !== -1) continue;
+    while (taken[free]) free++;
+    taken[free] = 1;
+    out[b] = free;
+  }
+  return out;
+}
+
 export async function beamSearch(
   decoder: Decoder,
   prompts: readonly Int32Array[],
@@ -109,8 +131,11 @@ export async function beamSearch(
   const hyps = Array.from({ length: P }, () => new Hypotheses(k, lp));
   const done = new Uint8Array(P);
   let finishedByEos = 0;
-  // `active` lists the prompts still in the decoder, in decoder row order (k rows each).
+  // `active` lists the prompts still in the decoder, in decoder row order (k rows each). Within its k rows, a
+  // prompt's beam b sits at row offset place[prompt * k + b]: a beam that continues from one parent takes the
+  // parent's row, so the decoder moves only the cache rows of beams that fork (see placeBeams).
   let active = Array.from({ length: P }, (_, i) => i);
+  const place = Int32Array.from({ length: P * k }, (_, i) => i % k);
   decoder.reserve?.(P * k, width);
   // The decoder holds k rows per prompt from the start; the first logits come once per prompt.
   let logits: Logits = await decoder.prefill(prompts, opts.padId, k);
@@ -121,7 +146,7 @@ export async function beamSearch(
   for (; generated < maxNew; generated++) {
     const V = logits.vocab;
     const curLen = promptLen + generated;
-    const nextFrom: number[] = []; // decoder rows to keep, in new order
+    const nextParent: number[] = []; // per active prompt, per new beam: the beam it continues
     const nextTokens: number[] = [];
     const nextActive: number[] = [];
     const newHist = new Int32Array(hist.length);
@@ -131,7 +156,7 @@ export async function beamSearch(
       top.reset();
       for (let b = 0; b < k; b++) {
         const row = prompt * k + b;
-        const lrow = firstStep ? a : a * k + b;
+        const lrow = firstStep ? a : a * k + place[row]!;
         const off = lrow * V;
         const lse = logits.logSumExp?.[lrow] ?? logSumExp(logits.data, off, V);
         const ids = hist.subarray(row * width, row * width + curLen);
@@ -158,7 +183,7 @@ export async function beamSearch(
           newHist.set(hist.subarray(src * width, src * width + curLen), dst * width);
           newHist[dst * width + curLen] = token;
           newScores[dst] = score;
-          nextFrom.push(a * k + beam);
+          nextParent.push(beam);
           nextTokens.push(token);
           kept++;
         }
@@ -177,19 +202,25 @@ export async function beamSearch(
       break;
     }
     const keep = new Set(nextActive);
-    const from: number[] = [];
-    const tokens: number[] = [];
+    const from = new Int32Array(nextActive.length * k);
+    const tokens = new Int32Array(nextActive.length * k);
+    let na = 0;
     active.forEach((prompt, a) => {
       if (!keep.has(prompt)) return;
+      const parents = nextParent.slice(a * k, (a + 1) * k);
+      const oldPlace = place.slice(prompt * k, (prompt + 1) * k);
+      const newPlace = placeBeams(parents.map((parent) => oldPlace[parent]!));
       for (let b = 0; b < k; b++) {
-        from.push(nextFrom[a * k + b]!);
-        tokens.push(nextTokens[a * k + b]!);
+        from[na * k + newPlace[b]!] = a * k + oldPlace[parents[b]!]!;
+        tokens[na * k + newPlace[b]!] = nextTokens[a * k + b]!;
+        place[prompt * k + b] = newPlace[b]!;
       }
+      na++;
     });
-    decoder.select(Int32Array.from(from));
+    decoder.select(from);
     firstStep = false;
     active = nextActive;
-    logits = await decoder.step(Int32Array.from(tokens));
+    logits = await decoder.step(tokens);
   }
 
   // BeamSearchScorer.finalize: running beams of unfinished prompts become hypotheses.

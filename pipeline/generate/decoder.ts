@@ -17,7 +17,7 @@ import { describeCausalLm, kvNames, lmFeeds, type CausalLm, type KvHints, type K
 import { loadModel } from '../../models/onnx/io.js';
 import type { ModelProto } from '../../models/onnx/proto.js';
 import { openSession, type Provider } from '../../models/session.js';
-import { LOGSUMEXP, newKvName, sliceLogitsToLastPosition, withLogSumExp, withNewKeyValueOutputs } from './graph-surgery.js';
+import { LOGSUMEXP, newKvName, sliceLogitsToLastPosition, splitLmHead, withLogSumExp, withNewKeyValueOutputs } from './graph-surgery.js';
 
 export interface Decoder {
   /** Rows currently held. */
@@ -53,6 +53,8 @@ export interface DecoderOptions {
   fullLogits?: boolean;
   /** Cache heads and head size from config.json, for graphs that leave them symbolic. */
   kvHints?: KvHints;
+  /** Vocabulary columns per LM-head product (graph-surgery splitLmHead); tests use small ones on tiny vocabularies. */
+  lmHeadColumns?: number;
 }
 
 /** Opens the right decoder for a model file or in-memory graph. */
@@ -60,7 +62,7 @@ export async function openDecoder(model: string | ModelProto, opts: DecoderOptio
   let proto = typeof model === 'string' ? loadModel(model) : model;
   const lm = describeCausalLm(proto, typeof model === 'string' ? model : 'model', opts.kvHints);
   if (!opts.fullLogits) proto = sliceLogitsToLastPosition(proto);
-  proto = withLogSumExp(proto);
+  proto = withLogSumExp(splitLmHead(proto, 'logits', opts.lmHeadColumns));
   // No spinning: between steps the cores do JavaScript work (search, cache reorder), and on a shared machine
   // spinning threads take cycles from every other process (less CPU per token, the same or better wall time
   // under load: scripts/bench-generate.ts's header).
@@ -277,10 +279,17 @@ export class KvCacheDecoder implements Decoder {
       if (!t) throw new Error(`the model did not return ${n.fresh}`);
       const src = t.data as Float32Array;
       const dst = this.cache[i]!;
+      const piece = seq * hd; // floats per (row, head)
       for (let r = 0; r < this.rows; r++) {
         const s = Math.floor(r / copies);
-        for (let h = 0; h < H; h++)
-          dst.set(src.subarray((s * H + h) * seq * hd, (s * H + h + 1) * seq * hd), ((r * H + h) * this.maxLen + this.filled) * hd);
+        for (let h = 0; h < H; h++) {
+          // A decode step stores rows x heads x layers x 2 pieces of head_dim floats: a plain loop, as a subarray
+          // per piece (for dst.set) costs more than the copy. The prefill's long pieces are copied by set.
+          const from = (s * H + h) * piece;
+          const to = ((r * H + h) * this.maxLen + this.filled) * hd;
+          if (piece > 256) dst.set(src.subarray(from, from + piece), to);
+          else for (let j = 0; j < piece; j++) dst[to + j] = src[from + j]!;
+        }
       }
     });
   }

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type * as ort from 'onnxruntime-node';
 import { i64, openSession } from '../../models/session.js';
-import { beamSearch, type BeamSearchOptions } from '../../pipeline/generate/beam-search.js';
+import { beamSearch, placeBeams, type BeamSearchOptions } from '../../pipeline/generate/beam-search.js';
 import { openDecoder } from '../../pipeline/generate/decoder.js';
 import { EOS, PAD, PROMPTS, tinyModels } from './fixtures.js';
 
@@ -113,8 +113,9 @@ describe('beam search matches a brute-force HF reference on the tiny OPT', () =>
         eosId: EOS,
         padId: PAD,
       };
-      for (const noCache of [false, true]) {
-        const dec = await openDecoder(noCache ? models.noPast : models.withPast, { threads: 1 });
+      // KV cache, recomputation, and the KV cache with the LM head split into vocabulary slices (splitLmHead).
+      for (const [noCache, lmHeadColumns] of [[false, undefined], [true, undefined], [false, 61]] as const) {
+        const dec = await openDecoder(noCache ? models.noPast : models.withPast, { threads: 1, lmHeadColumns });
         const got = await beamSearch(dec, PROMPTS, opts);
         await dec.release();
         expect(got.tokens.map((t) => [...t])).toEqual(want.map((w) => w.tokens));
@@ -126,6 +127,13 @@ describe('beam search matches a brute-force HF reference on the tiny OPT', () =>
       }
     });
   }
+
+  it('placeBeams keeps a parent\'s row for its first child and gives forks the rows of ended beams', () => {
+    // Parents at rows 2, 2, 0, 4, 1: row 3's beam ended, so the second child of row 2 goes there.
+    expect([...placeBeams([2, 2, 0, 4, 1])]).toEqual([2, 3, 0, 4, 1]);
+    expect([...placeBeams([0, 0, 0])]).toEqual([0, 1, 2]);
+    expect([...placeBeams([1, 0])]).toEqual([1, 0]); // a swap moves nothing
+  });
 
   it('a prompt gives the same result alone as in a batch of equal-length prompts', async () => {
     const opts: BeamSearchOptions = { numBeams: 3, maxNewTokens: 6, minNewTokens: 6, eosId: EOS, padId: PAD, repetitionPenalty: 2 };

@@ -5,8 +5,9 @@ import { loadModel } from '../../models/onnx/io.js';
 import { f32, i64, openSession } from '../../models/session.js';
 import { describeCausalLm } from '../../models/causal-lm.js';
 import { openDecoder } from '../../pipeline/generate/decoder.js';
-import { LOGSUMEXP, newKvName, sliceLogitsToLastPosition, withLogSumExp, withNewKeyValueOutputs } from '../../pipeline/generate/graph-surgery.js';
+import { LOGSUMEXP, newKvName, sliceLogitsToLastPosition, splitLmHead, withLogSumExp, withNewKeyValueOutputs } from '../../pipeline/generate/graph-surgery.js';
 import { logSumExp } from '../../pipeline/generate/logits.js';
+import { EMBED_TOKENS } from '../../models/opt/weights.js';
 import { sharedPath } from '../helpers/shared.js';
 import { PAD, tinyModels } from './fixtures.js';
 
@@ -29,6 +30,30 @@ describe('graph surgery', () => {
       for (let v = 0; v < V; v++) expect(fb[r * V + v]).toBeCloseTo(fa[(r * 6 + 5) * V + v]!, 5);
       expect((b[LOGSUMEXP]!.data as Float32Array)[r]).toBeCloseTo(logSumExp(fa, (r * 6 + 5) * V, V), 4);
     }
+    await full.release();
+    await cut.release();
+  });
+
+  it('the LM head split into vocabulary slices gives the same logits (tiny OPT, tied head, uneven last slice)', async () => {
+    const { noPast, vocab } = tinyModels();
+    const split = splitLmHead(noPast, 'logits', 61);
+    const nodes = split.graph!.node ?? [];
+    expect(nodes.filter((n) => n.opType === 'MatMul' && n.name?.includes('lm_head_slice')).length).toBe(Math.ceil(vocab / 61));
+    // The whole transposed embedding no longer feeds anything, so it is gone.
+    const transposesOfEmbedding = (m: typeof noPast) => (m.graph!.node ?? []).filter((n) => n.opType === 'Transpose' && n.input?.[0] === EMBED_TOKENS).length;
+    expect(transposesOfEmbedding(noPast)).toBe(1);
+    expect(transposesOfEmbedding(split)).toBe(0); // each slice transposes its own part
+    expect(splitLmHead(noPast, 'logits', vocab)).toBe(noPast); // too few columns to split: unchanged
+    const full = await openSession(noPast, { threads: 1 });
+    const cut = await openSession(withLogSumExp(split), { threads: 1 });
+    const feeds = { input_ids: i64(ids, [2, 6]), attention_mask: i64(mask, [2, 6]) };
+    const a = (await full.run(feeds)).logits!;
+    const b = await cut.run(feeds);
+    expect(b.logits!.dims).toEqual(a.dims);
+    const fa = a.data as Float32Array;
+    const fb = b.logits!.data as Float32Array;
+    for (let i = 0; i < fa.length; i++) expect(fb[i]).toBeCloseTo(fa[i]!, 5);
+    for (let r = 0; r < 12; r++) expect((b[LOGSUMEXP]!.data as Float32Array)[r]).toBeCloseTo(logSumExp(fa, r * vocab, vocab), 4);
     await full.release();
     await cut.release();
   });
