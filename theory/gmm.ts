@@ -53,15 +53,16 @@ function logNormal2(dx: number, dy: number, a: number, b: number, c: number): nu
   return -LOG_2PI - 0.5 * Math.log(det) - 0.5 * q;
 }
 
+/** Component k's covariance [a, b, c] = [var x, cov xy, var y]. */
+const covOf = (m: Mixture2, k: number): [number, number, number] => [m.covs[3 * k]!, m.covs[3 * k + 1]!, m.covs[3 * k + 2]!];
+
 /** Draws n points from a mixture. */
 export function sampleMixture(m: Mixture2, n: number, rng: Rng, out = new Float64Array(2 * n)): Float64Array {
   const K = m.weights.length;
   // Cholesky factors [l11, l21, l22] per component.
   const chol = new Float64Array(3 * K);
   for (let k = 0; k < K; k++) {
-    const a = m.covs[3 * k]!;
-    const b = m.covs[3 * k + 1]!;
-    const c = m.covs[3 * k + 2]!;
+    const [a, b, c] = covOf(m, k);
     const l11 = Math.sqrt(a);
     const l21 = b / l11;
     chol[3 * k] = l11;
@@ -188,9 +189,7 @@ function eStep(points: Float64Array, m: Mixture2, resp: Float64Array): number {
   // Per component: log weight + log normaliser, the precision matrix [pa, pb, pc] and the mean.
   const cst = new Float64Array(6 * K);
   for (let k = 0; k < K; k++) {
-    const a = m.covs[3 * k]!;
-    const b = m.covs[3 * k + 1]!;
-    const c = m.covs[3 * k + 2]!;
+    const [a, b, c] = covOf(m, k);
     const det = a * c - b * b;
     cst[6 * k] = Math.log(m.weights[k]!) - LOG_2PI - 0.5 * Math.log(det);
     cst[6 * k + 1] = c / det;
@@ -281,7 +280,7 @@ export function mixtureL2(f: Mixture2, g: Mixture2): number {
 export function mixtureDensity(m: Mixture2, x: number, y: number): number {
   let s = 0;
   for (let k = 0; k < m.weights.length; k++) {
-    s += m.weights[k]! * Math.exp(logNormal2(x - m.means[2 * k]!, y - m.means[2 * k + 1]!, m.covs[3 * k]!, m.covs[3 * k + 1]!, m.covs[3 * k + 2]!));
+    s += m.weights[k]! * Math.exp(logNormal2(x - m.means[2 * k]!, y - m.means[2 * k + 1]!, ...covOf(m, k)));
   }
   return s;
 }
