@@ -56,8 +56,13 @@ export function runUnderHeapTunables(optOut = false): void {
   if (process.env[CHILD_MARK] === '1') {
     delete process.env[CHILD_MARK];
     const pipe = new Socket({ fd: PARENT_FD, readable: true, writable: false });
-    pipe.on('close', () => process.kill(process.pid, 'SIGKILL'));
-    pipe.on('error', () => process.kill(process.pid, 'SIGKILL'));
+    // Said before ending, so that a death from this watchdog is never silent (the parent may still read it).
+    const orphaned = (why: string) => {
+      process.stderr.write(`collapse: stopping, the parent process is gone (${why})\n`);
+      process.kill(process.pid, 'SIGKILL');
+    };
+    pipe.on('close', () => orphaned('its pipe closed'));
+    pipe.on('error', (e) => orphaned(e.message));
     pipe.resume();
     pipe.unref();
     return;
@@ -71,6 +76,12 @@ export function runUnderHeapTunables(optOut = false): void {
     console.error(`could not start ${process.argv[1]} again under GLIBC_TUNABLES (${r.error.message})`);
     process.exit(1);
   }
-  if (r.signal) process.kill(process.pid, r.signal);
+  if (r.signal) {
+    // A signal the user sent reached this process too; one they did not (the kernel's out-of-memory killer,
+    // a crash) would otherwise end the run without a word.
+    if (r.signal !== 'SIGINT' && r.signal !== 'SIGTERM' && r.signal !== 'SIGHUP')
+      console.error(`collapse: the worker process was ended by ${r.signal}${r.signal === 'SIGKILL' ? ' (out of memory? see `dmesg`)' : ''}; rerun the same command to resume`);
+    process.kill(process.pid, r.signal);
+  }
   process.exit(r.status ?? 1);
 }

@@ -43,4 +43,15 @@ describe.skipIf(!isGlibc())('re-executing under the heap tunables (glibc)', () =
     while (alive() && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 50));
     expect(alive()).toBe(false);
   });
+
+  it('says so when the working process is ended by a signal nobody sent the started one (the OOM killer), and ends the same way', async () => {
+    const p = spawn(process.execPath, ['--import', 'tsx', CHILD, 'wait'], { env: clean, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const pid = await new Promise<number>((resolve) => p.stdout.once('data', (d: Buffer) => resolve((JSON.parse(d.toString().trim()) as { pid: number }).pid)));
+    const ended = new Promise<NodeJS.Signals | null>((resolve) => p.on('close', (_code, signal) => resolve(signal)));
+    process.kill(pid, 'SIGKILL');
+    expect(await ended).toBe('SIGKILL');
+    expect(stderr).toMatch(/the worker process was ended by SIGKILL \(out of memory\? see `dmesg`\); rerun the same command to resume/);
+  });
 });
