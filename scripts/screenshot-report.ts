@@ -13,7 +13,15 @@ if (!runDir) {
   process.exit(2);
 }
 let html = join(runDir, 'report', 'report.html');
-if (!existsSync(html)) html = (await buildReport(runDir, { log: (l) => process.stderr.write(`${l}\n`) })).html;
+if (!existsSync(html)) {
+  try {
+    html = (await buildReport(runDir, { log: (l) => process.stderr.write(`${l}\n`) })).html;
+  } catch (e) {
+    // Not a run directory (e.g. the report.html itself was given): its message, not a stack.
+    process.stderr.write(`screenshot-report: ${(e as Error).message}\n`);
+    process.exit(1);
+  }
+}
 const out = outArg ?? join(runDir, 'report', 'report.png');
 const check = await checkPage<{ id: string; width: number; height: number; marks: number }[]>(html, { expression: FIGURE_CHECK, screenshot: out });
 for (const f of check.value) process.stdout.write(`figure ${f.id}: ${Math.round(f.width)}x${Math.round(f.height)} px, ${f.marks} marks\n`);
