@@ -1,7 +1,7 @@
 // Reads what the evaluate step left in a run directory (paths from RunLayout): run.json and, per setting,
 // seed and generation, metrics.json and sample_ppl.json. Generations whose evaluation has not finished yet
 // are listed as pending, not an error, so that a report can be drawn while a run is still going.
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { readJsonFile } from '../../util/json.js';
 import { join } from 'node:path';
 import { readGenerationMetrics, readSamplePpl, type GenerationMetrics } from '../eval/metrics-schema.js';
@@ -28,6 +28,7 @@ export const pplKey = (setting: string, seed: number, generation: number): strin
 
 export function readRunData(root: string): RunData {
   if (!existsSync(root)) throw new Error(`run directory not found: ${root}`);
+  if (!statSync(root).isDirectory()) throw new Error(`${root} is a file, not a run directory: give runs/NAME`);
   const layout = RunLayout.open(root);
   let manifest: Record<string, unknown> | null = null;
   if (existsSync(layout.manifest)) manifest = readJsonFile<Record<string, unknown>>(layout.manifest);

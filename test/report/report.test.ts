@@ -90,6 +90,8 @@ describe('collapse report', () => {
 
   it('names the directory when it is not a run', async () => {
     await expect(buildReport(join(tmp, 'nope'))).rejects.toThrow(/run directory not found: .*nope/);
+    // The report page itself given in place of its run directory.
+    await expect(buildReport(report.html)).rejects.toThrow(/report\.html is a file, not a run directory: give runs\/NAME/);
   });
 
   const chromium = findChromium();
