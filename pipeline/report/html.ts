@@ -90,8 +90,8 @@ function setupSection(run: RunData): string {
       : `sampling (temperature ${g.temperature}${g.topK ? `, top-k ${g.topK}` : ''}${g.topP < 1 ? `, top-p ${g.topP}` : ''})`;
   const penalty =
     g.repetitionPenalty === 1
-      ? 'no repetition penalty (the paper\'s text; its code passes repetition_penalty=3.0)'
-      : `repetition penalty ${g.repetitionPenalty}${g.repetitionPenalty === 3 ? ' (as the paper\'s code: its only generate call passes repetition_penalty=3.0)' : ' (the paper\'s code: 3.0)'}`;
+      ? 'no repetition penalty (as the paper\'s main runs; its code passes repetition_penalty=3.0)'
+      : `repetition penalty ${g.repetitionPenalty}${g.repetitionPenalty === 3 ? ' (as the paper\'s code: its only generate call passes repetition_penalty=3.0)' : ' (the paper\'s code: 3.0; its text\'s ablation: 2.0)'}`;
   const ngram = g.noRepeatNgramSize > 0 ? `, no repeated ${g.noRepeatNgramSize}-gram (our addition; the paper's code has none)` : '';
   const t = c.train;
   const settings = runSettings(c)
