@@ -5,6 +5,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { GenerationMetricsSchema, type GenerationMetrics } from '../pipeline/eval/metrics-schema.js';
+import { describeError } from './cli.js';
 
 export interface Criterion { id: number; name: string; value: string; pass: boolean }
 
@@ -104,8 +105,8 @@ if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).
   try {
     main();
   } catch (e) {
-    // A user's mistake (no run yet, a wrong directory) gets its message, not a stack.
-    process.stderr.write(`check-default: ${e instanceof Error ? e.message : String(e)}\n`);
+    // A user's mistake (no run yet, a wrong directory) gets the CLI's one error path: its message, not a stack.
+    process.stderr.write(describeError(e));
     process.exitCode = 1;
   }
 }

@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkPage, FIGURE_CHECK } from '../pipeline/report/headless.js';
 import { buildReport } from '../pipeline/report/report.js';
+import { describeError } from './cli.js';
 
 const [runDir, outArg] = process.argv.slice(2);
 if (!runDir) {
@@ -17,8 +18,8 @@ if (!existsSync(html)) {
   try {
     html = (await buildReport(runDir, { log: (l) => process.stderr.write(`${l}\n`) })).html;
   } catch (e) {
-    // Not a run directory (e.g. the report.html itself was given): its message, not a stack.
-    process.stderr.write(`screenshot-report: ${(e as Error).message}\n`);
+    // Not a run directory (e.g. the report.html itself was given): the CLI's one error path, not a stack.
+    process.stderr.write(describeError(e));
     process.exit(1);
   }
 }
