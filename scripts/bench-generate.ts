@@ -55,6 +55,7 @@ const args = await yargs(hideBin(process.argv))
   .option('model', { type: 'string', default: 'opt-125m', describe: 'opt-125m or tiny (random OPT weights), or a model directory of any family' })
   .option('provider', { choices: ['cpu', 'cuda'] as const, default: 'cpu' as const, describe: 'onnxruntime execution provider' })
   .option('no-cache', { type: 'boolean', default: false, describe: 'recompute every step without the KV cache' })
+  .option('whole-logits', { type: 'boolean', default: false, describe: 'return every logit to JavaScript and search there (the path before beam candidates)' })
   .parserConfiguration({ 'boolean-negation': false }) // --no-cache is a flag of its own
   .strict()
   .help()
@@ -101,7 +102,7 @@ if (preset) {
   ids = { vocab: md.config.vocabSize ?? md.graphs[0]!.lm.vocab ?? 1000, bos: md.generation.bosId, eos: plan.eosId, pad: plan.padId };
   console.log(`model ${args.model}: ${md.config.family} family; ${args['no-cache'] ? 'recomputation (--no-cache)' : plan.how}`);
 }
-const inner = await openDecoder(graph, { threads: args.threads, provider: args.provider, noCache: args['no-cache'], kvHints });
+const inner = await openDecoder(graph, { threads: args.threads, provider: args.provider, noCache: args['no-cache'], kvHints, candidates: !args['whole-logits'] });
 // Time spent in each decoder call, to split the total into prefill, per-step forward, cache reorder and search.
 const timing = { prefill: 0, step: 0, select: 0, steps: 0 };
 const timed = async <T>(key: 'prefill' | 'step', f: () => Promise<T>): Promise<T> => {
@@ -114,9 +115,10 @@ const decoder: Decoder = {
   get rows() {
     return inner.rows;
   },
+  candidates: inner.candidates,
   reserve: (rows, length) => inner.reserve?.(rows, length), // as beam search sizes the cache in `collapse generate`
-  prefill: (p, pad, copies) => timed('prefill', () => inner.prefill(p, pad, copies)),
-  step: (tok) => (timing.steps++, timed('step', () => inner.step(tok))),
+  prefill: (p, pad, copies, excluded) => timed('prefill', () => inner.prefill(p, pad, copies, excluded)),
+  step: (tok, excluded) => (timing.steps++, timed('step', () => inner.step(tok, excluded))),
   select: (from) => {
     const t0 = performance.now();
     inner.select(from);
@@ -149,7 +151,7 @@ const tokens = res.tokens.length * args['new-tokens'];
 const rssMiB = process.resourceUsage().maxRSS / 1024;
 console.log(
   `${args.prompts} prompts x ${args['prompt-len']} tokens, ${args.beams} beams, ${args['new-tokens']} new tokens, ` +
-    `${args.threads} threads${args['no-cache'] ? ', no cache' : ''}: ${s.toFixed(2)} s, ` +
+    `${args.threads} threads${args['no-cache'] ? ', no cache' : ''}${inner.candidates ? ', candidates' : ', whole logits'}: ${s.toFixed(2)} s, ` +
     `${(tokens / s).toFixed(1)} continuation tokens/s (reference PyTorch 1.13: 13.4 at 16 new tokens), ` +
     `peak RSS ${rssMiB.toFixed(0)} MiB`,
 );

@@ -12,8 +12,10 @@
 //   - at max_new_tokens the running beams are finalised the same way; the best hypothesis is returned,
 //     followed by EOS if it finished early and padded with pad id to max_new_tokens.
 // Initial beam scores are 0 for beam 0 and -1e9 for the others, so the first step draws from beam 0.
-import type { Decoder, Logits } from './decoder.js';
-import { logSumExp, processRow, scanRow, TopK, type ProcessorOptions } from './logits.js';
+// A candidates decoder (DecoderOptions.candidates) returns each row's 2k best tokens and the processed tokens'
+// logits instead of all of them; the scores and their order are the same as from the whole row.
+import type { Candidates, Decoder, Excluded, Logits } from './decoder.js';
+import { logSumExp, processedIds, processRow, scanRow, scanTokens, TopK, type ProcessorOptions } from './logits.js';
 
 export interface BeamSearchOptions extends ProcessorOptions {
   numBeams: number;
@@ -81,6 +83,48 @@ class Hypotheses {
 }
 
 /**
+ * The request of a candidates decoder for its rows: per row (`histRows`, rows of `hist` of `width`, first `len`
+ * ids) the tokens the processors will set, padded with 0 (a token excluded but not processed is scored from
+ * its logit like the others), and `k` candidates besides.
+ */
+function excludedFor(hist: Int32Array, width: number, histRows: ArrayLike<number>, len: number, generated: number, k: number, opts: BeamSearchOptions): Excluded {
+  const lists = Array.from(histRows, (r) => processedIds(hist.subarray(r * width, r * width + len), generated, opts));
+  const w = Math.max(0, ...lists.map((l) => l.length));
+  const ids = new Int32Array(lists.length * w);
+  lists.forEach((l, r) => ids.set(l, r * w));
+  return { ids, width: w, k };
+}
+
+/**
+ * scanRow of one beam's row from a candidates decoder: the processors see the excluded tokens' logits; the
+ * row's best other tokens and the excluded tokens the processors left alone are scanned in token order.
+ */
+function scanCandidateRow(c: Candidates, lrow: number, lse: number, ids: Int32Array, generated: number, beamScore: number, base: number, top: TopK, opts: BeamSearchOptions): void {
+  const w = c.excluded.width;
+  const raw = new Map<number, number>();
+  for (let j = 0; j < w; j++) raw.set(c.excluded.ids[lrow * w + j]!, c.excludedLogits[lrow * w + j]!);
+  const overrides = processRow(
+    (v) => {
+      const x = raw.get(v);
+      if (x === undefined) throw new Error(`beam search: token ${v} is processed but was not excluded from the candidates`);
+      return x - lse;
+    },
+    ids,
+    generated,
+    opts,
+  );
+  for (const [v, s] of overrides) overrides.set(v, s + beamScore);
+  const list: [number, number][] = [];
+  for (let j = 0; j < c.k; j++) {
+    const v = c.indices[lrow * c.k + j]!;
+    if (!raw.has(v)) list.push([v, c.values[lrow * c.k + j]!]);
+  }
+  for (const [v, x] of raw) if (!overrides.has(v)) list.push([v, x]);
+  list.sort((p, q) => p[0] - q[0]);
+  scanTokens(Int32Array.from(list, (p) => p[0]), Float64Array.from(list, (p) => p[1]), beamScore - lse, overrides, base, top);
+}
+
+/**
  * Row offsets (within a prompt's k decoder rows) for the new beams, given their parents' offsets: the first
  * child of each parent keeps the parent's row, the other children take the rows of beams that ended, in
  * order. Any placement gives the same results; this one leaves most cache rows where they are.
@@ -137,8 +181,10 @@ export async function beamSearch(
   let active = Array.from({ length: P }, (_, i) => i);
   const place = Int32Array.from({ length: P * k }, (_, i) => i % k);
   decoder.reserve?.(P * k, width);
+  const request = (histRows: ArrayLike<number>, len: number, generated: number): Excluded | undefined =>
+    decoder.candidates ? excludedFor(hist, width, histRows, len, generated, 2 * k, opts) : undefined;
   // The decoder holds k rows per prompt from the start; the first logits come once per prompt.
-  let logits: Logits = await decoder.prefill(prompts, opts.padId, k);
+  let logits: Logits = await decoder.prefill(prompts, opts.padId, k, request(Int32Array.from({ length: P }, (_, i) => i * k), promptLen, 0));
   let firstStep = true;
   const top = new TopK(2 * k);
   let generated = 0;
@@ -160,6 +206,10 @@ export async function beamSearch(
         const off = lrow * V;
         const lse = logits.logSumExp?.[lrow] ?? logSumExp(logits.data, off, V);
         const ids = hist.subarray(row * width, row * width + curLen);
+        if (logits.candidates) {
+          scanCandidateRow(logits.candidates, lrow, lse, ids, generated, beamScores[row]!, b * V, top, opts);
+          continue;
+        }
         const overrides = processRow((v) => logits.data[off + v]! - lse, ids, generated, opts);
         for (const [v, s] of overrides) overrides.set(v, s + beamScores[row]!);
         scanRow(logits.data, off, V, beamScores[row]! - lse, overrides, b * V, top);
@@ -204,6 +254,7 @@ export async function beamSearch(
     const keep = new Set(nextActive);
     const from = new Int32Array(nextActive.length * k);
     const tokens = new Int32Array(nextActive.length * k);
+    const histRows = new Int32Array(nextActive.length * k); // per new decoder row, its beam's row of `hist`
     let na = 0;
     active.forEach((prompt, a) => {
       if (!keep.has(prompt)) return;
@@ -213,6 +264,7 @@ export async function beamSearch(
       for (let b = 0; b < k; b++) {
         from[na * k + newPlace[b]!] = a * k + oldPlace[parents[b]!]!;
         tokens[na * k + newPlace[b]!] = nextTokens[a * k + b]!;
+        histRows[na * k + newPlace[b]!] = prompt * k + b;
         place[prompt * k + b] = newPlace[b]!;
       }
       na++;
@@ -220,7 +272,7 @@ export async function beamSearch(
     decoder.select(from);
     firstStep = false;
     active = nextActive;
-    logits = await decoder.step(tokens);
+    logits = await decoder.step(tokens, request(histRows, promptLen + generated + 1, generated + 1));
   }
 
   // BeamSearchScorer.finalize: running beams of unfinished prompts become hypotheses.

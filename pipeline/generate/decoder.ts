@@ -10,38 +10,64 @@
 // RecomputeDecoder reruns the whole sequence each step (a KV graph gets empty pasts): slow, but it works on
 // any causal-LM export (e.g. a torch.onnx export) and is the reference the caches are tested against.
 // Both graphs are rewritten to compute the LM head on the last position only and to output the log-softmax
-// normaliser (graph-surgery.ts).
+// normaliser (graph-surgery.ts). Opened for beam search (`candidates`), they return each row's best tokens and
+// the processed tokens' logits instead of the whole [rows, vocab] logits (withBeamCandidates).
 import type { InferenceSession, Tensor } from 'onnxruntime-common';
 import * as ort from 'onnxruntime-node';
 import { describeCausalLm, kvNames, lmFeeds, type CausalLm, type KvHints, type KvLayout } from '../../models/causal-lm.js';
 import { loadModel } from '../../models/onnx/io.js';
 import type { ModelProto } from '../../models/onnx/proto.js';
 import { openSession, type Provider } from '../../models/session.js';
-import { LOGSUMEXP, newKvName, sliceLogitsToLastPosition, splitLmHead, withLogSumExp, withNewKeyValueOutputs } from './graph-surgery.js';
+import { CANDIDATES, LOGSUMEXP, newKvName, sliceLogitsToLastPosition, splitLmHead, withBeamCandidates, withLogSumExp, withNewKeyValueOutputs } from './graph-surgery.js';
 
 export interface Decoder {
   /** Rows currently held. */
   readonly rows: number;
+  /** Whether it returns beam-search candidates (DecoderOptions.candidates): then every call takes `Excluded`. */
+  readonly candidates: boolean;
   /**
    * Runs the prompts (left-padded with `padId` to a common length) once and holds `copies` rows per prompt
    * (rows p * copies .. p * copies + copies - 1: the beams); returns the last logits [prompts, vocab].
    */
-  prefill(prompts: readonly Int32Array[], padId: number, copies?: number): Promise<Logits>;
+  prefill(prompts: readonly Int32Array[], padId: number, copies?: number, excluded?: Excluded): Promise<Logits>;
   /** New row i takes old row `from[i]`; `from` may be shorter or longer than the current row count. */
   select(from: Int32Array): void;
   /** Optional hint: at most `rows` rows of up to `length` positions will be held (buffers are sized once). */
   reserve?(rows: number, length: number): void;
   /** Feeds one token per row; returns logits [rows, vocab], valid until the next call. */
-  step(tokens: Int32Array): Promise<Logits>;
+  step(tokens: Int32Array, excluded?: Excluded): Promise<Logits>;
   release(): Promise<void>;
 }
 
 export interface Logits {
+  /** [rows, vocab]; empty when the decoder returns `candidates` instead. */
   data: Float32Array;
   rows: number;
   vocab: number;
   /** Per row log(sum(exp(logits))), when the graph computes it. */
   logSumExp?: Float32Array;
+  candidates?: Candidates;
+}
+
+/**
+ * Per row, the tokens whose scores beam search's logits processors set, [rows, width] (a row with fewer
+ * repeats one of its own), and how many other tokens to return per row.
+ */
+export interface Excluded {
+  ids: Int32Array;
+  width: number;
+  k: number;
+}
+
+/** A candidates decoder's answer: per row, the k best logits of the tokens not excluded, and the excluded tokens' logits. */
+export interface Candidates {
+  k: number;
+  /** [rows, k], best first (ties: lower token id first), and their token ids. */
+  values: Float32Array;
+  indices: Int32Array;
+  /** The request: [rows, width] excluded ids, and their logits in the same places. */
+  excluded: Excluded;
+  excludedLogits: Float32Array;
 }
 
 export interface DecoderOptions {
@@ -55,24 +81,73 @@ export interface DecoderOptions {
   kvHints?: KvHints;
   /** Vocabulary columns per LM-head product (graph-surgery splitLmHead); tests use small ones on tiny vocabularies. */
   lmHeadColumns?: number;
+  /** Return beam-search candidates instead of whole logits (withBeamCandidates), where the graph allows. */
+  candidates?: boolean;
 }
 
 /** Opens the right decoder for a model file or in-memory graph. */
 export async function openDecoder(model: string | ModelProto, opts: DecoderOptions = {}): Promise<Decoder> {
   let proto = typeof model === 'string' ? loadModel(model) : model;
   const lm = describeCausalLm(proto, typeof model === 'string' ? model : 'model', opts.kvHints);
+  const whole = proto;
   if (!opts.fullLogits) proto = sliceLogitsToLastPosition(proto);
+  const sliced = proto !== whole;
   proto = withLogSumExp(splitLmHead(proto, 'logits', opts.lmHeadColumns));
+  // Candidates need the vocabulary size (beam search numbers a prompt's candidates beam * vocab + token).
+  const withCandidates = opts.candidates && !opts.fullLogits && lm.vocab ? withBeamCandidates(proto, { lastPosition: !sliced }) : null;
+  if (withCandidates) proto = withCandidates;
+  const io = new DecoderIo(withCandidates ? lm.vocab : null);
   // No spinning: between steps the cores do JavaScript work (search, cache reorder), and on a shared machine
   // spinning threads take cycles from every other process (less CPU per token, the same or better wall time
   // under load: scripts/bench-generate.ts's header).
   const sessionOpts = { threads: opts.threads, provider: opts.provider, spinning: false };
   if (lm.kv && !opts.noCache) {
     const split = lm.attentionMask ? withNewKeyValueOutputs(proto, lm.kv) : null;
-    if (split) return new KvCacheDecoder(await openSession(split.model, sessionOpts), lm, lm.kv);
-    return new PresentCacheDecoder(await openSession(proto, sessionOpts), lm, lm.kv);
+    if (split) return new KvCacheDecoder(await openSession(split.model, sessionOpts), lm, lm.kv, io);
+    return new PresentCacheDecoder(await openSession(proto, sessionOpts), lm, lm.kv, io);
   }
-  return new RecomputeDecoder(await openSession(proto, sessionOpts), lm);
+  return new RecomputeDecoder(await openSession(proto, sessionOpts), lm, io);
+}
+
+/** What every decoder adds to its feeds and reads from its outputs besides the model's own inputs: the logits or candidates. */
+export class DecoderIo {
+  /** `vocab`: the vocabulary size when the graph returns candidates, else null. */
+  constructor(private readonly vocab: number | null) {}
+
+  get candidates(): boolean {
+    return this.vocab !== null;
+  }
+
+  feeds(rows: number, excluded: Excluded | undefined): Record<string, Tensor> {
+    if (!this.candidates) return {};
+    if (!excluded) throw new Error('a candidates decoder needs the excluded tokens of every call');
+    if (excluded.ids.length !== rows * excluded.width) throw new Error(`excluded ids: ${excluded.ids.length} values for ${rows} rows x ${excluded.width}`);
+    return {
+      [CANDIDATES.excludedIds]: new ort.Tensor('int64', BigInt64Array.from(excluded.ids, (v) => BigInt(v)), [rows, excluded.width]),
+      [CANDIDATES.k]: new ort.Tensor('int64', BigInt64Array.of(BigInt(Math.min(excluded.k, this.vocab!))), [1]),
+    };
+  }
+
+  read(out: Record<string, Tensor>, excluded: Excluded | undefined): Logits {
+    if (!this.candidates) return lastLogits(out.logits, out[LOGSUMEXP]);
+    const values = out[CANDIDATES.values];
+    const indices = out[CANDIDATES.indices];
+    const excludedLogits = out[CANDIDATES.excludedLogits];
+    const lse = out[LOGSUMEXP];
+    if (!values || !indices || !excludedLogits || !lse) throw new Error('the candidates graph did not return its outputs');
+    const [rows, k] = values.dims as [number, number];
+    const l = lse.data as Float32Array;
+    const seq = lse.dims[1] ?? 1;
+    const logSumExp = seq === 1 ? l : Float32Array.from({ length: rows }, (_, r) => l[r * seq + seq - 1]!);
+    const candidates: Candidates = {
+      k,
+      values: values.data as Float32Array,
+      indices: Int32Array.from(indices.data as BigInt64Array, Number),
+      excluded: excluded!,
+      excludedLogits: excludedLogits.data as Float32Array,
+    };
+    return { data: new Float32Array(0), rows, vocab: this.vocab!, logSumExp, candidates };
+  }
 }
 
 /** Last-position logits of a [rows, seq, vocab] output (and of the [rows, seq] log-sum-exp, if any). */
@@ -221,6 +296,7 @@ export class KvCacheDecoder implements Decoder {
     private readonly session: InferenceSession,
     private readonly lm: CausalLm,
     kv: KvLayout,
+    private readonly io = new DecoderIo(null),
   ) {
     if (!lm.attentionMask) throw new Error('the KV-cache decoder needs a graph with an attention_mask input');
     this.heads = kv.kvHeads;
@@ -249,7 +325,11 @@ export class KvCacheDecoder implements Decoder {
     this.scratch = new Float32Array(0);
   }
 
-  async prefill(prompts: readonly Int32Array[], padId: number, copies = 1): Promise<Logits> {
+  get candidates(): boolean {
+    return this.io.candidates;
+  }
+
+  async prefill(prompts: readonly Int32Array[], padId: number, copies = 1, excluded?: Excluded): Promise<Logits> {
     const { ids, mask, len } = leftPad(prompts, padId);
     const P = prompts.length;
     this.rows = P * copies;
@@ -258,13 +338,13 @@ export class KvCacheDecoder implements Decoder {
     const rowCap = Math.max(this.reserved.rows, P * copies);
     if (maxLen !== this.maxLen || rowCap > this.rowCapacity) this.allocate(rowCap, maxLen, 0);
     else this.slotMask.fill(0);
-    const out = await this.session.run(lmFeeds(this.lm, { ids, rows: P, seq: len, mask }));
+    const out = await this.session.run({ ...lmFeeds(this.lm, { ids, rows: P, seq: len, mask }), ...this.io.feeds(P, excluded) });
     this.store(out, len, copies);
     for (let r = 0; r < this.rows; r++) this.slotMask.set(mask.subarray(Math.floor(r / copies) * len, (Math.floor(r / copies) + 1) * len), r * this.maxLen);
     this.filled = len;
     this.promptLen = len;
     this.origin = Int32Array.from({ length: this.rows }, (_, i) => Math.floor(i / copies));
-    return lastLogits(out.logits, out[LOGSUMEXP]);
+    return this.io.read(out, excluded);
   }
 
   /**
@@ -318,7 +398,7 @@ export class KvCacheDecoder implements Decoder {
     this.rows = from.length;
   }
 
-  async step(tokens: Int32Array): Promise<Logits> {
+  async step(tokens: Int32Array, excluded?: Excluded): Promise<Logits> {
     if (tokens.length !== this.rows) throw new Error(`step: ${tokens.length} tokens for ${this.rows} rows`);
     if (this.filled === this.maxLen) this.allocate(this.rowCapacity, this.maxLen * 2, this.rows);
     const S = this.maxLen;
@@ -337,11 +417,12 @@ export class KvCacheDecoder implements Decoder {
     this.names.forEach((n, i) => {
       past[n.past] = new ort.Tensor('float32', this.cache[i]!.subarray(0, size), [this.rows, this.heads, S, this.headDim]);
     });
-    const out = await this.session.run(lmFeeds(this.lm, { ids: tokens, rows: this.rows, seq: 1, mask, pastLength: S, past, positions }));
+    const feeds = lmFeeds(this.lm, { ids: tokens, rows: this.rows, seq: 1, mask, pastLength: S, past, positions });
+    const out = await this.session.run({ ...feeds, ...this.io.feeds(this.rows, excluded) });
     this.store(out, 1);
     for (let r = 0; r < this.rows; r++) this.slotMask[r * S + this.filled] = 1;
     this.filled++;
-    return lastLogits(out.logits, out[LOGSUMEXP]);
+    return this.io.read(out, excluded);
   }
 
   async release(): Promise<void> {
@@ -359,15 +440,20 @@ export class RecomputeDecoder implements Decoder {
   constructor(
     private readonly session: InferenceSession,
     private readonly lm: CausalLm,
+    private readonly io = new DecoderIo(null),
   ) {}
 
-  async prefill(prompts: readonly Int32Array[], padId: number, copies = 1): Promise<Logits> {
+  get candidates(): boolean {
+    return this.io.candidates;
+  }
+
+  async prefill(prompts: readonly Int32Array[], padId: number, copies = 1, excluded?: Excluded): Promise<Logits> {
     const { ids, mask, len } = leftPad(prompts, padId);
     if (!this.lm.attentionMask && mask.some((m) => m === 0)) {
       throw new Error('prompts of different lengths need a graph with an attention_mask input');
     }
     Object.assign(this, { ids, mask, len, rows: prompts.length });
-    const logits = await this.run();
+    const logits = await this.run(excluded);
     this.select(Int32Array.from({ length: prompts.length * copies }, (_, i) => Math.floor(i / copies)));
     return logits;
   }
@@ -379,7 +465,7 @@ export class RecomputeDecoder implements Decoder {
     this.rows = from.length;
   }
 
-  async step(tokens: Int32Array): Promise<Logits> {
+  async step(tokens: Int32Array, excluded?: Excluded): Promise<Logits> {
     const w = this.len + 1;
     const ids = new Int32Array(this.rows * w);
     const mask = new Uint8Array(this.rows * w);
@@ -390,12 +476,12 @@ export class RecomputeDecoder implements Decoder {
       mask[r * w + this.len] = 1;
     }
     Object.assign(this, { ids, mask, len: w });
-    return this.run();
+    return this.run(excluded);
   }
 
-  private async run(): Promise<Logits> {
-    const out = await this.session.run(lmFeeds(this.lm, { ids: this.ids, rows: this.rows, seq: this.len, mask: this.mask }));
-    return lastLogits(out.logits, out[LOGSUMEXP]);
+  private async run(excluded: Excluded | undefined): Promise<Logits> {
+    const feeds = lmFeeds(this.lm, { ids: this.ids, rows: this.rows, seq: this.len, mask: this.mask });
+    return this.io.read(await this.session.run({ ...feeds, ...this.io.feeds(this.rows, excluded) }), excluded);
   }
 
   async release(): Promise<void> {
@@ -419,8 +505,13 @@ export class PresentCacheDecoder implements Decoder {
     private readonly session: InferenceSession,
     private readonly lm: CausalLm,
     private readonly kv: KvLayout,
+    private readonly io = new DecoderIo(null),
   ) {
     this.names = kvNames(kv);
+  }
+
+  get candidates(): boolean {
+    return this.io.candidates;
   }
 
   private keep(out: Record<string, Tensor>, from: Int32Array): void {
@@ -432,16 +523,16 @@ export class PresentCacheDecoder implements Decoder {
     }
   }
 
-  async prefill(prompts: readonly Int32Array[], padId: number, copies = 1): Promise<Logits> {
+  async prefill(prompts: readonly Int32Array[], padId: number, copies = 1, excluded?: Excluded): Promise<Logits> {
     const { ids, mask, len } = leftPad(prompts, padId);
     if (!this.lm.attentionMask && mask.some((m) => m === 0)) throw new Error('prompts of different lengths need a graph with an attention_mask input');
-    const out = await this.session.run(lmFeeds(this.lm, { ids, rows: prompts.length, seq: len, mask }));
+    const out = await this.session.run({ ...lmFeeds(this.lm, { ids, rows: prompts.length, seq: len, mask }), ...this.io.feeds(prompts.length, excluded) });
     const from = Int32Array.from({ length: prompts.length * copies }, (_, i) => Math.floor(i / copies));
     this.len = len;
     this.keep(out, from);
     this.mask = gatherRows(mask, len, from, (k) => new Uint8Array(k));
     this.rows = from.length;
-    return lastLogits(out.logits, out[LOGSUMEXP]);
+    return this.io.read(out, excluded);
   }
 
   select(from: Int32Array): void {
@@ -452,7 +543,7 @@ export class PresentCacheDecoder implements Decoder {
     this.rows = from.length;
   }
 
-  async step(tokens: Int32Array): Promise<Logits> {
+  async step(tokens: Int32Array, excluded?: Excluded): Promise<Logits> {
     if (tokens.length !== this.rows) throw new Error(`step: ${tokens.length} tokens for ${this.rows} rows`);
     const L = this.len;
     const mask = new Uint8Array(this.rows * (L + 1));
@@ -462,11 +553,11 @@ export class PresentCacheDecoder implements Decoder {
     }
     const past: Record<string, Tensor> = {};
     for (const n of this.names) past[n.past] = new ort.Tensor('float32', this.past[n.past]!, [this.rows, this.kv.kvHeads, L, this.kv.headDim]);
-    const out = await this.session.run(lmFeeds(this.lm, { ids: tokens, rows: this.rows, seq: 1, mask, pastLength: L, past }));
+    const out = await this.session.run({ ...lmFeeds(this.lm, { ids: tokens, rows: this.rows, seq: 1, mask, pastLength: L, past }), ...this.io.feeds(this.rows, excluded) });
     this.len = L + 1;
     this.mask = mask;
     this.keep(out, Int32Array.from({ length: this.rows }, (_, i) => i));
-    return lastLogits(out.logits, out[LOGSUMEXP]);
+    return this.io.read(out, excluded);
   }
 
   async release(): Promise<void> {

@@ -236,3 +236,89 @@ export function withNewKeyValueOutputs(model: ModelProto, kv: KvLayout): { model
   });
   return { model: onnx.ModelProto.create({ ...model, graph: newGraph }), layers: kv.layers };
 }
+
+/** Inputs and outputs that `withBeamCandidates` adds (the `logits` output is dropped). */
+export const CANDIDATES = {
+  /** int64 [batch, width]: per row, the tokens whose scores the logits processors set (masked out of the top-k). */
+  excludedIds: 'candidate_excluded_ids',
+  /** int64 [1]: how many candidates per row. */
+  k: 'candidate_k',
+  /** float [batch, width]: the raw logits of the excluded tokens, for the processors. */
+  excludedLogits: 'candidate_excluded_logits',
+  /** float / int64 [batch, k]: the k largest logits of the other tokens and their token ids, best first. */
+  values: 'candidate_values',
+  indices: 'candidate_indices',
+} as const;
+
+/**
+ * Beam search needs, of each row's 50k logits, only the few best and the few that its logits processors change
+ * (repetition penalty, banned n-grams, EOS before the minimum length): the processors only lower scores, so a
+ * row's best 2k candidates are its best 2k unprocessed tokens or processed ones. This makes the graph return
+ * exactly those: TopK over the last position's logits with the processed tokens set to -inf
+ * (ScatterElements), and the processed tokens' raw logits (GatherElements); `logits` stops being an output.
+ * The 16 MB of logits per step then never leave onnxruntime (its outputs are copied into JavaScript), and the
+ * top-k runs on onnxruntime's threads instead of a 4M-element JavaScript scan (scripts/bench-generate.ts).
+ * TopK breaks ties by the lower index, as the JavaScript scan does. `lastPosition` adds the slice to the last
+ * position for graphs whose logits sliceLogitsToLastPosition could not reduce. Null where the graph has no
+ * rank-3 `logits` output or an opset below 11 (GatherElements, ScatterElements, TopK's `largest`).
+ */
+export function withBeamCandidates(model: ModelProto, opts: { lastPosition: boolean }, output = 'logits'): ModelProto | null {
+  const graph = model.graph;
+  const out = (graph?.output ?? []).find((o) => o.name === output);
+  if (!graph || out?.type?.tensorType?.shape?.dim?.length !== 3) return null;
+  const opset = (model.opsetImport ?? []).find((o) => !o.domain || o.domain === 'ai.onnx');
+  if (Number(opset?.version ?? 0) < 11) return null;
+  const c = CANDIDATES;
+  const INT = onnx.AttributeProto.AttributeType.INT;
+  const INTS = onnx.AttributeProto.AttributeType.INTS;
+  const n = (opType: string, input: string[], outs: string[], attribute: onnxProto.onnx.IAttributeProto[] = []): NodeProto =>
+    onnx.NodeProto.create({ opType, name: `${outs[0]}__node`, input, output: outs, attribute });
+  const lastAxis = [{ name: 'axis', type: INT, i: -1 }];
+  const version = Number(opset!.version);
+  const unsqueeze = (x: string, y: string, axis: number): NodeProto =>
+    version >= 13 ? n('Unsqueeze', [x, `${y}__axes`], [y]) : n('Unsqueeze', [x], [y], [{ name: 'axes', type: INTS, ints: [axis] }]);
+  const squeeze = (x: string, y: string, axis: number): NodeProto =>
+    version >= 13 ? n('Squeeze', [x, `${y}__axes`], [y]) : n('Squeeze', [x], [y], [{ name: 'axes', type: INTS, ints: [axis] }]);
+  const consts = [
+    makeTensor(`${c.excludedIds}__3d__axes`, [1], BigInt64Array.of(1n)),
+    makeTensor(`${c.excludedLogits}__axes`, [1], BigInt64Array.of(1n)),
+    makeTensor(`${c.values}__axes`, [1], BigInt64Array.of(1n)),
+    makeTensor(`${c.indices}__axes`, [1], BigInt64Array.of(1n)),
+    makeTensor(`${c.excludedIds}__minus_inf`, [1, 1, 1], Float32Array.of(-Infinity)),
+  ];
+  let logits = output;
+  const nodes: NodeProto[] = [];
+  if (opts.lastPosition) {
+    logits = `${c.values}__last_position`;
+    consts.push(makeTensor(`${logits}__starts`, [1], BigInt64Array.of(-1n)), makeTensor(`${logits}__ends`, [1], BigInt64Array.of(9223372036854775807n)));
+    nodes.push(n('Slice', [output, `${logits}__starts`, `${logits}__ends`, `${c.values}__axes`], [logits]));
+  }
+  const ids3 = `${c.excludedIds}__3d`; // [batch, 1, width], the logits' rank
+  nodes.push(
+    unsqueeze(c.excludedIds, ids3, 1),
+    n('GatherElements', [logits, ids3], [`${c.excludedLogits}__3d`], lastAxis),
+    squeeze(`${c.excludedLogits}__3d`, c.excludedLogits, 1),
+    n('Shape', [ids3], [`${ids3}__shape`]),
+    n('Expand', [`${c.excludedIds}__minus_inf`, `${ids3}__shape`], [`${ids3}__fill`]),
+    n('ScatterElements', [logits, ids3, `${ids3}__fill`], [`${c.values}__masked`], lastAxis),
+    n('TopK', [`${c.values}__masked`, c.k], [`${c.values}__3d`, `${c.indices}__3d`], [...lastAxis, { name: 'largest', type: INT, i: 1 }, { name: 'sorted', type: INT, i: 1 }]),
+    squeeze(`${c.values}__3d`, c.values, 1),
+    squeeze(`${c.indices}__3d`, c.indices, 1),
+  );
+  const io = (name: string, elemType: number, dims: (string | number)[]) =>
+    onnx.ValueInfoProto.create({ name, type: { tensorType: { elemType, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } } });
+  const { FLOAT, INT64 } = onnx.TensorProto.DataType;
+  const newGraph = onnx.GraphProto.create({
+    ...graph,
+    node: [...(graph.node ?? []), ...nodes],
+    initializer: [...(graph.initializer ?? []), ...consts],
+    input: [...(graph.input ?? []), io(c.excludedIds, INT64, ['batch_size', 'excluded']), io(c.k, INT64, [1])],
+    output: [
+      ...(graph.output ?? []).filter((o) => o.name !== output),
+      io(c.excludedLogits, FLOAT, ['batch_size', 'excluded']),
+      io(c.values, FLOAT, ['batch_size', 'candidates']),
+      io(c.indices, INT64, ['batch_size', 'candidates']),
+    ],
+  });
+  return onnx.ModelProto.create({ ...model, graph: newGraph });
+}

@@ -55,6 +55,19 @@ export function processRow(
   return out;
 }
 
+/**
+ * The tokens whose scores processRow sets for a row (its keys), computed before the scores exist: beam search
+ * asks a candidates decoder for these tokens' logits and for the best of the others (DecoderOptions.candidates).
+ */
+export function processedIds(ids: Int32Array, generated: number, opts: ProcessorOptions): number[] {
+  const out = new Set<number>();
+  if ((opts.repetitionPenalty ?? 1) !== 1) for (const id of ids) out.add(id);
+  const n = opts.noRepeatNgramSize ?? 0;
+  if (n > 0 && ids.length + 1 >= n) for (const v of bannedNgramTokens(ids, n)) out.add(v);
+  if (generated < (opts.minNewTokens ?? 0)) out.add(opts.eosId);
+  return [...out];
+}
+
 /** Tokens that would complete an n-gram already present in `ids` (HF _get_ngrams / _get_generated_ngrams). */
 export function bannedNgramTokens(ids: Int32Array, n: number): number[] {
   const len = ids.length;
@@ -134,6 +147,29 @@ export function scanRow(
       raw = top.threshold - shift;
     }
   }
+  pushOverrides(overrides, base, top);
+}
+
+/**
+ * scanRow over a row's candidates only: `tokens` ascending (the order the full scan meets them) with their
+ * logits `values`. Gives scanRow's result when the candidates hold the row's best top.k tokens outside `overrides`.
+ */
+export function scanTokens(tokens: Int32Array, values: Float64Array, shift: number, overrides: Map<number, number>, base: number, top: TopK): void {
+  let raw = top.threshold - shift;
+  for (let i = 0; i < tokens.length; i++) {
+    const v = tokens[i]!;
+    const x = values[i]!;
+    if (x < raw || overrides.has(v)) continue;
+    const s = x + shift;
+    if (s > top.threshold || top.size < top.k) {
+      top.push(s, base + v);
+      raw = top.threshold - shift;
+    }
+  }
+  pushOverrides(overrides, base, top);
+}
+
+function pushOverrides(overrides: Map<number, number>, base: number, top: TopK): void {
   for (const [v, s] of overrides) if (s > -Infinity) top.push(s, base + v);
 }
 

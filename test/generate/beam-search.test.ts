@@ -113,11 +113,24 @@ describe('beam search matches a brute-force HF reference on the tiny OPT', () =>
         eosId: EOS,
         padId: PAD,
       };
-      // KV cache, recomputation, and the KV cache with the LM head split into vocabulary slices (splitLmHead).
-      for (const [noCache, lmHeadColumns] of [[false, undefined], [true, undefined], [false, 61]] as const) {
-        const dec = await openDecoder(noCache ? models.noPast : models.withPast, { threads: 1, lmHeadColumns });
+      // KV cache, recomputation, and the KV cache with the LM head split into vocabulary slices (splitLmHead),
+      // each returning whole logits or beam candidates (withBeamCandidates); candidates give the very same scores.
+      const whole = new Map<string, number[]>();
+      for (const [noCache, lmHeadColumns, candidates] of [
+        [false, undefined, false],
+        [true, undefined, false],
+        [false, 61, false],
+        [false, undefined, true],
+        [true, undefined, true],
+        [false, 61, true],
+      ] as const) {
+        const dec = await openDecoder(noCache ? models.noPast : models.withPast, { threads: 1, lmHeadColumns, candidates });
+        expect(dec.candidates).toBe(candidates);
         const got = await beamSearch(dec, PROMPTS, opts);
         await dec.release();
+        const key = `${noCache} ${lmHeadColumns}`;
+        if (!candidates) whole.set(key, got.scores);
+        else expect(got.scores).toEqual(whole.get(key));
         expect(got.tokens.map((t) => [...t])).toEqual(want.map((w) => w.tokens));
         got.scores.forEach((s, i) => expect(s).toBeCloseTo(want[i]!.score, 4));
         const eosHyps = want.reduce((a, w) => a + w.eosHyps, 0);
