@@ -7,6 +7,9 @@
 //   position_ids     [batch, seq]          optional; HF rule: cumsum(mask) - 1, padding positions 1
 //   past_key_values.N.key|value           optional, Optimum layout [batch, kv_heads, past, head_dim];
 //   present.N.key|value                   the matching outputs [batch, kv_heads, past + seq, head_dim]
+//   prompt_key_values.N.key|value         optional (our OPT decoding graph), [prompts, kv_heads, prompt, head_dim]: the
+//                                         keys/values of a common prefix per prompt, shared by its batch / prompts
+//                                         consecutive rows and attended before the past; fed empty when unused
 //   use_cache_branch [1] bool             Optimum merged decoders: true when a past is fed
 //   token_type_ids   [batch, seq]          optional, zeros; cache_position [seq]: past .. past+seq-1;
 //   num_logits_to_keep / logits_to_keep    optional scalar, 0 (every position)
@@ -44,6 +47,8 @@ export interface CausalLm {
   cachePosition: TensorSpec | null;
   logitsToKeep: TensorSpec | null;
   kv: KvLayout | null;
+  /** prompt_key_values.N.* inputs: a per-prompt prefix cache shared by the prompt's rows (see the header). */
+  sharedPrompt: boolean;
   logits: TensorSpec;
   /** Entries per token of the logits, when the graph states it. */
   vocab: number | null;
@@ -59,17 +64,19 @@ const LOGITS_TO_KEEP = ['num_logits_to_keep', 'logits_to_keep'];
 export const LOGITS = 'logits';
 export const pastName = (layer: number, kind: KvKind): string => `past_key_values.${layer}.${kind}`;
 export const presentName = (layer: number, kind: KvKind): string => `present.${layer}.${kind}`;
+export const promptKvName = (layer: number, kind: KvKind): string => `prompt_key_values.${layer}.${kind}`;
 const PAST = /^past_key_values\.(\d+)\.(key|value)$/;
+const PROMPT_KV = /^prompt_key_values\.(\d+)\.(key|value)$/;
 const PRESENT = /^present\.(\d+)\.(key|value)$/;
 
 /** Whether a graph input is a KV-cache input (Optimum naming). */
 export const isPastInput = (name: string): boolean => PAST.test(name);
 
 /** The past/present names of every layer, in feed order. */
-export function kvNames(kv: KvLayout): { past: string; present: string; layer: number; kind: KvKind }[] {
-  const out: { past: string; present: string; layer: number; kind: KvKind }[] = [];
+export function kvNames(kv: KvLayout): { past: string; present: string; prompt: string; layer: number; kind: KvKind }[] {
+  const out: { past: string; present: string; prompt: string; layer: number; kind: KvKind }[] = [];
   for (let l = 0; l < kv.layers; l++)
-    for (const kind of ['key', 'value'] as const) out.push({ past: pastName(l, kind), present: presentName(l, kind), layer: l, kind });
+    for (const kind of ['key', 'value'] as const) out.push({ past: pastName(l, kind), present: presentName(l, kind), prompt: promptKvName(l, kind), layer: l, kind });
   return out;
 }
 
@@ -109,7 +116,12 @@ export function describeCausalLm(model: ModelProto, source: string, hints: KvHin
       `${source} is not a causal-LM graph this project can use: missing ${missing.join(', ')}. ${describeIo()}; ` +
         'export it with input_ids (optionally attention_mask, position_ids, past_key_values.N.key/value) as inputs and logits as output',
     );
-  const known = new Set([INPUT_IDS, ATTENTION_MASK, POSITION_IDS, USE_CACHE_BRANCH, TOKEN_TYPE_IDS, CACHE_POSITION, ...LOGITS_TO_KEEP, ...past.map((p) => p.name)]);
+  const promptKv = inputs.filter((x) => PROMPT_KV.test(x.name));
+  const pastNames = new Set(past.map((p) => p.name));
+  const orphans = promptKv.filter((x) => !pastNames.has(x.name.replace('prompt_key_values', 'past_key_values')));
+  if (orphans.length > 0 || (promptKv.length > 0 && promptKv.length !== past.length))
+    throw new Error(`${source}: prompt_key_values inputs need a past_key_values input of the same layer and kind each. ${describeIo()}`);
+  const known = new Set([INPUT_IDS, ATTENTION_MASK, POSITION_IDS, USE_CACHE_BRANCH, TOKEN_TYPE_IDS, CACHE_POSITION, ...LOGITS_TO_KEEP, ...past.map((p) => p.name), ...promptKv.map((p) => p.name)]);
   const unknown = inputs.filter((x) => !known.has(x.name)).map((x) => x.name);
   if (unknown.length > 0)
     throw new Error(
@@ -130,6 +142,7 @@ export function describeCausalLm(model: ModelProto, source: string, hints: KvHin
     cachePosition: input(CACHE_POSITION),
     logitsToKeep: inputs.find((x) => LOGITS_TO_KEEP.includes(x.name)) ?? null,
     kv: past.length > 0 ? kvLayout(past, source, hints) : null,
+    sharedPrompt: promptKv.length > 0,
     logits,
     vocab,
   };
@@ -222,6 +235,8 @@ export interface FeedInput {
   mask?: Uint8Array;
   /** Cache tensors by past name, each [rows, kv_heads, past, head_dim]; default: empty (past length 0). */
   past?: Record<string, ort.Tensor>;
+  /** Shared-prompt tensors by prompt_key_values name, [prompts, kv_heads, prompt, head_dim]; default: empty. */
+  prompt?: Record<string, ort.Tensor>;
   /** Past length (the mask covers past + seq columns); default 0. */
   pastLength?: number;
   /** Position ids [rows, seq]; default: from the mask (positionsFromMask). */
@@ -243,7 +258,10 @@ export function lmFeeds(lm: CausalLm, f: FeedInput): Record<string, ort.Tensor> 
   }
   if (lm.kv) {
     const { kvHeads, headDim } = lm.kv;
-    for (const n of kvNames(lm.kv)) feeds[n.past] = f.past?.[n.past] ?? new ort.Tensor('float32', new Float32Array(0), [rows, kvHeads, 0, headDim]);
+    for (const n of kvNames(lm.kv)) {
+      feeds[n.past] = f.past?.[n.past] ?? new ort.Tensor('float32', new Float32Array(0), [rows, kvHeads, 0, headDim]);
+      if (lm.sharedPrompt) feeds[n.prompt] = f.prompt?.[n.prompt] ?? new ort.Tensor('float32', new Float32Array(0), [rows, kvHeads, 0, headDim]);
+    }
   }
   if (lm.useCacheBranch) feeds[USE_CACHE_BRANCH] = new ort.Tensor('bool', Uint8Array.of((f.pastLength ?? 0) > 0 ? 1 : 0), [1]);
   for (const n of neutralValues(lm, rows, seq, f.pastLength ?? 0)) feeds[n.spec.name] = intTensor(n.spec, n.values, n.dims);

@@ -278,14 +278,14 @@ export interface GenerationPlan {
 function generationGraph(md: ModelDir): { graph: GraphFile | 'rebuild'; how: string } {
   const kv = md.graphs.find((g) => g.lm.kv);
   if (kv) return { graph: kv, how: `KV cache through ${kv.rel}` };
-  if (md.rebuildable) return { graph: 'rebuild', how: `KV cache through the OPT graph rebuilt from ${SAFETENSORS_FILE}` };
+  if (md.rebuildable) return { graph: 'rebuild', how: `KV cache through the OPT graph rebuilt from ${SAFETENSORS_FILE}, each prompt's keys held once for its beams` };
   return { graph: md.graphs[0]!, how: `recomputation through ${md.graphs[0]!.rel} (it has no KV cache)` };
 }
 
 export function generationPlan(md: ModelDir): GenerationPlan {
   const { graph, how } = generationGraph(md);
   return {
-    graph: graph === 'rebuild' ? buildOptForward(md.opt!, readWeights(md.dir), { withPast: true }) : graph.path,
+    graph: graph === 'rebuild' ? buildOptForward(md.opt!, readWeights(md.dir), { withPast: true, sharedPrompt: true }) : graph.path,
     how,
     eosId: md.generation.eosId,
     padId: md.generation.padId,

@@ -55,6 +55,7 @@ const args = await yargs(hideBin(process.argv))
   .option('model', { type: 'string', default: 'opt-125m', describe: 'opt-125m or tiny (random OPT weights), or a model directory of any family' })
   .option('provider', { choices: ['cpu', 'cuda'] as const, default: 'cpu' as const, describe: 'onnxruntime execution provider' })
   .option('no-cache', { type: 'boolean', default: false, describe: 'recompute every step without the KV cache' })
+  .option('per-row-prompt', { type: 'boolean', default: false, describe: "hold the prompt's keys/values in every beam's row (the cache before shared prompts)" })
   .option('whole-logits', { type: 'boolean', default: false, describe: 'return every logit to JavaScript and search there (the path before beam candidates)' })
   .parserConfiguration({ 'boolean-negation': false }) // --no-cache is a flag of its own
   .strict()
@@ -91,7 +92,8 @@ let ids: { vocab: number; bos: number | null; eos: number; pad: number };
 let kvHints;
 if (preset) {
   const weights = fastRandomWeights(preset, 1);
-  graph = buildOptForward(preset, weights, { withPast: !args['no-cache'], present: !args['no-cache'] });
+  const withPast = !args['no-cache'];
+  graph = buildOptForward(preset, weights, { withPast, present: withPast, sharedPrompt: withPast && !args['per-row-prompt'] });
   weights.clear();
   ids = { vocab: preset.vocab_size, bos: preset.bos_token_id, eos: preset.eos_token_id, pad: preset.pad_token_id };
 } else {
@@ -151,7 +153,7 @@ const tokens = res.tokens.length * args['new-tokens'];
 const rssMiB = process.resourceUsage().maxRSS / 1024;
 console.log(
   `${args.prompts} prompts x ${args['prompt-len']} tokens, ${args.beams} beams, ${args['new-tokens']} new tokens, ` +
-    `${args.threads} threads${args['no-cache'] ? ', no cache' : ''}${inner.candidates ? ', candidates' : ', whole logits'}: ${s.toFixed(2)} s, ` +
+    `${args.threads} threads${args['no-cache'] ? ', no cache' : ''}${inner.candidates ? ', candidates' : ', whole logits'}${args['per-row-prompt'] ? ', per-row prompt' : ''}: ${s.toFixed(2)} s, ` +
     `${(tokens / s).toFixed(1)} continuation tokens/s (reference PyTorch 1.13: 13.4 at 16 new tokens), ` +
     `peak RSS ${rssMiB.toFixed(0)} MiB`,
 );

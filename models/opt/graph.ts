@@ -1,10 +1,12 @@
 // The OPT forward pass as an ONNX graph (opset 17), in the Optimum / transformers.js convention:
 //   inputs  input_ids int64 [batch, seq], attention_mask int64 [batch, past+seq],
 //           past_key_values.{i}.key|value float [batch, heads, past, head_dim] (withPast; past may be 0)
+//           prompt_key_values.{i}.key|value float [prompts, heads, prompt, head_dim] (sharedPrompt; may be empty)
 //   outputs logits [batch, seq, vocab], present.{i}.key|value [batch, heads, past+seq, head_dim]
 // It follows transformers' modeling_opt.py line by line (positions from the cumulative attention mask,
 // q scaled by head_dim**-0.5, eager attention with a min-float additive mask). Only plain ops are used
 // (MatMul, Add, LayerNormalization, Softmax, Gather, ...), because models/grad differentiates this graph.
+import { promptKvName } from '../causal-lm.js';
 import { GraphBuilder, float } from '../onnx/graph.js';
 import { DataType, type ModelProto } from '../onnx/proto.js';
 import { hasFinalLayerNorm, hasProjections, headDim, POSITION_OFFSET, type OptConfig } from './config.js';
@@ -15,6 +17,12 @@ export interface OptForwardOptions {
   withPast: boolean;
   /** Output present.* (default true). A plain scoring forward can drop them to save memory. */
   present?: boolean;
+  /**
+   * Also take prompt_key_values.* (with withPast): keys/values of a prefix held once per prompt for its
+   * batch / prompts consecutive rows (the beams), attended before the past; the attention mask covers
+   * prefix + past + new. Beam search then reads each prompt's keys once for its 5 beams instead of 5 times.
+   */
+  sharedPrompt?: boolean;
   /**
    * Compute logits for the last position only (logits [batch, 1, vocab]): the prefill of generation
    * needs no more, and the LM head is the largest matrix product of a small OPT.
@@ -61,6 +69,15 @@ export function buildOptForward(cfg: OptConfig, weights: Weights, opts: OptForwa
       past.push({
         key: g.input(pastName(l, 'key'), DataType.FLOAT, ['batch_size', nh, 'past_sequence_length', hd]),
         value: g.input(pastName(l, 'value'), DataType.FLOAT, ['batch_size', nh, 'past_sequence_length', hd]),
+      });
+
+  if (opts.sharedPrompt && !opts.withPast) throw new Error('buildOptForward: sharedPrompt needs withPast');
+  const prompt: { key: string; value: string }[] = [];
+  if (opts.sharedPrompt)
+    for (let l = 0; l < cfg.num_hidden_layers; l++)
+      prompt.push({
+        key: g.input(promptKvName(l, 'key'), DataType.FLOAT, ['prompt_count', nh, 'prompt_sequence_length', hd]),
+        value: g.input(promptKvName(l, 'value'), DataType.FLOAT, ['prompt_count', nh, 'prompt_sequence_length', hd]),
       });
 
   // Lengths: T new tokens, S = past + T keys.
@@ -131,6 +148,28 @@ export function buildOptForward(cfg: OptConfig, weights: Weights, opts: OptForwa
   if (hasProjections(cfg)) h = linear(h, `${DECODER}.project_in`);
   h = g.op('Add', [h, posEmb]);
 
+  // Shared prompt: rows come k = batch / prompts at a time per prompt. A [batch, heads, T, d] tensor is viewed as
+  // [prompts, heads, k * T, d] to multiply with the prompt's keys or values once, and back.
+  let toPromptRows = (x: string, _d: 'hd' | 'Lp'): string => x;
+  let fromPromptRows = toPromptRows;
+  let promptLen = '';
+  if (opts.sharedPrompt) {
+    const shape = g.op('Shape', [prompt[0]!.key]);
+    const P = g.op('Slice', [shape, g.i64([0]), g.i64([1])]);
+    promptLen = g.op('Gather', [shape, g.scalar(2, DataType.INT64)], { axis: 0 });
+    const Tv = unsq0(T);
+    const Bv = g.op('Slice', [g.op('Shape', [ids]), g.i64([0]), g.i64([1])]);
+    const k = g.op('Div', [Bv, P]);
+    const kT = g.op('Mul', [k, Tv]);
+    const nhv = g.i64([nh]);
+    const last = (d: 'hd' | 'Lp'): string => (d === 'hd' ? g.i64([hd]) : unsq0(promptLen));
+    // Explicit dimensions with allowzero: the prefill's prompt input is empty (Lp = 0).
+    const reshape = (x: string, ...parts: string[]): string => g.op('Reshape', [x, g.op('Concat', parts, { axis: 0 })], { allowzero: 1 });
+    const swap = [0, 2, 1, 3, 4];
+    toPromptRows = (x, d) => reshape(g.op('Transpose', [reshape(x, P, k, nhv, Tv, last(d))], { perm: swap }), P, nhv, kT, last(d));
+    fromPromptRows = (y, d) => reshape(g.op('Transpose', [reshape(y, P, nhv, k, Tv, last(d))], { perm: swap }), Bv, nhv, Tv, last(d));
+  }
+
   const scaling = g.scalar(hd ** -0.5);
   /** Self-attention of layer l over x (normalised or not, as the config says), through out_proj. */
   const attention = (l: number, x: string): string => {
@@ -149,10 +188,15 @@ export function buildOptForward(cfg: OptConfig, weights: Weights, opts: OptForwa
       const vNew = splitHeads(linear(x, `${p}.self_attn.v_proj`));
       if (presentK) g.op('Concat', [past[l]!.key, kNew], { axis: 2 }, { outputs: [presentK] });
       if (presentV) g.op('Concat', [past[l]!.value, vNew], { axis: 2 }, { outputs: [presentV] });
-      const scores = g.op('Concat', [g.op('MatMul', [q, keysT(past[l]!.key)]), g.op('MatMul', [q, keysT(kNew)])], { axis: -1 });
-      const probs = attentionDropout(g.op('Softmax', [g.op('Add', [scores, bias])], { axis: -1 }));
+      const parts = [g.op('MatMul', [q, keysT(past[l]!.key)]), g.op('MatMul', [q, keysT(kNew)])];
+      if (opts.sharedPrompt) parts.unshift(fromPromptRows(g.op('MatMul', [toPromptRows(q, 'hd'), keysT(prompt[l]!.key)]), 'Lp'));
+      const probs = attentionDropout(g.op('Softmax', [g.op('Add', [g.op('Concat', parts, { axis: -1 }), bias])], { axis: -1 }));
       const split = (from: string, to: string): string => g.op('Slice', [probs, unsq0(from), unsq0(to), g.i64([3])]);
-      heads = g.op('Add', [g.op('MatMul', [split(zero, pastLen), past[l]!.value]), g.op('MatMul', [split(pastLen, S), vNew])]);
+      if (opts.sharedPrompt) {
+        const fromPrompt = fromPromptRows(g.op('MatMul', [toPromptRows(split(zero, promptLen), 'Lp'), prompt[l]!.value]), 'hd');
+        const fromPast = g.op('MatMul', [split(promptLen, pastLen), past[l]!.value]);
+        heads = g.op('Add', [g.op('Add', [fromPrompt, fromPast]), g.op('MatMul', [split(pastLen, S), vNew])]);
+      } else heads = g.op('Add', [g.op('MatMul', [split(zero, pastLen), past[l]!.value]), g.op('MatMul', [split(pastLen, S), vNew])]);
     } else {
       const k = splitHeads(linear(x, `${p}.self_attn.k_proj`), presentK);
       const v = splitHeads(linear(x, `${p}.self_attn.v_proj`), presentV);

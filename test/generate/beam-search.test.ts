@@ -113,30 +113,26 @@ describe('beam search matches a brute-force HF reference on the tiny OPT', () =>
         eosId: EOS,
         padId: PAD,
       };
-      // KV cache, recomputation, and the KV cache with the LM head split into vocabulary slices (splitLmHead),
-      // each returning whole logits or beam candidates (withBeamCandidates); candidates give the very same scores.
+      // KV cache, recomputation, the KV cache with the LM head split into vocabulary slices (splitLmHead) and the
+      // shared-prompt cache, each returning whole logits or beam candidates (withBeamCandidates); candidates give
+      // the very same scores.
       const whole = new Map<string, number[]>();
-      for (const [noCache, lmHeadColumns, candidates] of [
-        [false, undefined, false],
-        [true, undefined, false],
-        [false, 61, false],
-        [false, undefined, true],
-        [true, undefined, true],
-        [false, 61, true],
-      ] as const) {
-        const dec = await openDecoder(noCache ? models.noPast : models.withPast, { threads: 1, lmHeadColumns, candidates });
-        expect(dec.candidates).toBe(candidates);
-        const got = await beamSearch(dec, PROMPTS, opts);
-        await dec.release();
-        const key = `${noCache} ${lmHeadColumns}`;
-        if (!candidates) whole.set(key, got.scores);
-        else expect(got.scores).toEqual(whole.get(key));
-        expect(got.tokens.map((t) => [...t])).toEqual(want.map((w) => w.tokens));
-        got.scores.forEach((s, i) => expect(s).toBeCloseTo(want[i]!.score, 4));
-        const eosHyps = want.reduce((a, w) => a + w.eosHyps, 0);
-        expect(got.finishedByEos).toBe(eosHyps);
-        if (c.expectEos) expect(eosHyps).toBeGreaterThan(0);
-        else expect(got.tokens.every((t) => !t.includes(EOS))).toBe(true);
+      for (const graph of ['withPast', 'noPast', 'split', 'sharedPrompt'] as const) {
+        for (const candidates of [false, true]) {
+          const model = graph === 'split' ? models.withPast : models[graph];
+          const dec = await openDecoder(model, { threads: 1, lmHeadColumns: graph === 'split' ? 61 : undefined, candidates });
+          expect(dec.candidates).toBe(candidates);
+          const got = await beamSearch(dec, PROMPTS, opts);
+          await dec.release();
+          if (!candidates) whole.set(graph, got.scores);
+          else expect(got.scores).toEqual(whole.get(graph));
+          expect(got.tokens.map((t) => [...t])).toEqual(want.map((w) => w.tokens));
+          got.scores.forEach((s, i) => expect(s).toBeCloseTo(want[i]!.score, 4));
+          const eosHyps = want.reduce((a, w) => a + w.eosHyps, 0);
+          expect(got.finishedByEos).toBe(eosHyps);
+          if (c.expectEos) expect(eosHyps).toBeGreaterThan(0);
+          else expect(got.tokens.every((t) => !t.includes(EOS))).toBe(true);
+        }
       }
     });
   }

@@ -8,13 +8,14 @@ import type { ModelProto } from '../../models/onnx/proto.js';
 export const EOS = TINY_CONFIG.eos_token_id;
 export const PAD = TINY_CONFIG.pad_token_id;
 
-export function tinyModels(seed = 1, eosScale = 5): { withPast: ModelProto; noPast: ModelProto; vocab: number } {
+export function tinyModels(seed = 1, eosScale = 5): { withPast: ModelProto; sharedPrompt: ModelProto; noPast: ModelProto; vocab: number } {
   const w = initOptWeights(TINY_CONFIG, seed);
   const D = TINY_CONFIG.word_embed_proj_dim;
   const emb = w.get(EMBED_TOKENS)!;
   for (let i = EOS * D; i < (EOS + 1) * D; i++) emb[i]! *= eosScale;
   return {
     withPast: buildOptForward(TINY_CONFIG, w, { withPast: true }),
+    sharedPrompt: buildOptForward(TINY_CONFIG, w, { withPast: true, sharedPrompt: true }),
     noPast: buildOptForward(TINY_CONFIG, w, { withPast: false, present: false }),
     vocab: TINY_CONFIG.vocab_size,
   };
