@@ -4,6 +4,7 @@
 // Reference (issue #5): PyTorch 1.13 CPU KV-cache beam search, same semantics, 2 threads, 16 new tokens:
 // 13.4 continuation tokens/s.
 //   npx tsx scripts/bench-generate.ts [--new-tokens 16] [--prompts 16] [--beams 5] [--threads 2] [--no-cache] [--provider cpu|cuda]
+//     [--whole-logits] [--per-row-prompt]   (the paths before the third round, for side-by-side figures)
 // Measured 2026-11-30 side by side (issue #16; shared 2 cores at load 8-10, so CPU per token is the figure to
 // compare): before 38.9-40.7 ms CPU per token (12.3-16.3 tokens/s wall), after 24.2-25.2 ms (22.5-24.1 tokens/s
 // wall), i.e. ~80 tokens/s on 2 idle cores; same tokens checksum. Again at load 7-8: before 36.0-39.8 ms
@@ -25,6 +26,14 @@
 // ~2/3, attention over the cache ~1/4 (memory-bound: 755 MB of keys and values read per step), the rest small.
 // --prompts 32, same sitting (load 3.5-5.5): 16.7 ms CPU per token (95.5 tokens/s), peak 3.4 GB; --prompts 16:
 // 16.2 ms (100.0 tokens/s), 2.75 GB. The earlier 4.05 GB was the growth relayout holding two caches at once.
+// Third round (issue #16): beam candidates from the graph instead of whole logits (graph-surgery withBeamCandidates)
+// and the shared-prompt cache (each prompt's keys once for its beams, SharedPromptDecoder). Side by side with
+// 0827427, one sitting, load 1.2-1.6: before 101.8 and 105.6 tokens/s (16.8 and 16.2 ms CPU per token), after 120.1
+// and 120.8 (14.1 and 14.2 ms), same checksum; search 0.78 -> 0.26 s, forward 7.6-7.9 -> 7.2 s. --new-tokens 16:
+// before 95.5 and 93.3, after 101.5 and 95.6. Each part alone, same sitting, 3 pairs: --per-row-prompt 15.9-16.8 ms
+// against 14.3-15.2; --whole-logits search 0.77-0.84 s against 0.19-0.31 s. Tried and dropped: q, k and v as one
+// 2304-wide product (115.4-119.2 against 117-121 tokens/s); two batches on two sessions at once (115.8 against
+// 120.7 tokens/s, 4.1 GB); --prompts 32: 121.5 against 117.4 tokens/s for 16, 3.25 GB.
 // Any model directory (its generation plan: KV cache where its graph has one, else recomputation):
 //   npx tsx scripts/bench-generate.ts --model DIR [--no-cache]
 // Measured 2026-11-30 (2 shared cores): the tiny Llamas of ../shared/models, --prompts 4 --prompt-len 64
