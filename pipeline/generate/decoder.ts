@@ -271,6 +271,40 @@ export function permuteSlotRanges(
 }
 
 /**
+ * Copies the first `filled` slots of each of the first `blocks` blocks of a slot buffer with `oldSlots` slots per
+ * block into `fresh`, which has `slots` per block; a slot is `inner` values. Returns `fresh`.
+ */
+function relayoutSlots<T extends Float32Array | Uint8Array>(old: T, fresh: T, blocks: number, oldSlots: number, slots: number, filled: number, inner: number): T {
+  for (let b = 0; b < blocks; b++) fresh.set(old.subarray(b * oldSlots * inner, (b * oldSlots + filled) * inner), b * slots * inner);
+  return fresh;
+}
+
+/** What the two slot-cache decoders share: the session, the graph's interface, the cache's heads and tensor names. */
+abstract class SlotCacheDecoder {
+  rows = 0;
+  protected readonly heads: number; // KV heads (fewer than the attention heads under grouped-query attention)
+  protected readonly headDim: number;
+  /** Per (layer, key|value): the past and prompt inputs, and the output of the new positions' keys or values. */
+  protected readonly names: { past: string; prompt: string; fresh: string }[];
+
+  constructor(
+    protected readonly session: InferenceSession,
+    protected readonly lm: CausalLm,
+    kv: KvLayout,
+    protected readonly io = new DecoderIo(null),
+  ) {
+    if (!lm.attentionMask) throw new Error('the KV-cache decoder needs a graph with an attention_mask input');
+    this.heads = kv.kvHeads;
+    this.headDim = kv.headDim;
+    this.names = kvNames(kv).map((n) => ({ past: n.past, prompt: n.prompt, fresh: newKvName(n.layer, n.kind) }));
+  }
+
+  get candidates(): boolean {
+    return this.io.candidates;
+  }
+}
+
+/**
  * KV-cache decoding with the cache kept in JavaScript, in fixed slots: each cache tensor is
  * [rows, heads, maxLen, head_dim] and slot j holds position j of every row, so the cache is fed to the
  * graph without copying (onnxruntime wraps the buffer) and the graph returns only the new tokens' keys and
@@ -280,8 +314,7 @@ export function permuteSlotRanges(
  * masked attention scores. The cache holds the graph's KV heads (grouped-query attention: fewer than the
  * attention heads). Reordering beams moves only the rows that change, in place.
  */
-export class KvCacheDecoder implements Decoder {
-  rows = 0;
+export class KvCacheDecoder extends SlotCacheDecoder implements Decoder {
   private maxLen = 0; // slots per row
   private rowCapacity = 0;
   private filled = 0; // slots in use (the same for every row: left padding keeps rows aligned)
@@ -290,22 +323,7 @@ export class KvCacheDecoder implements Decoder {
   private scratch = new Float32Array(0); // saved rows while reordering, shared by all cache tensors
   private promptLen = 0;
   private origin = new Int32Array(0); // per row: the prompt it descends from (its prompt slots are that prompt's)
-  private readonly heads: number; // KV heads (fewer than the attention heads under grouped-query attention)
-  private readonly headDim: number;
   private reserved = { rows: 0, length: 0 };
-  private readonly names: { past: string; fresh: string }[];
-
-  constructor(
-    private readonly session: InferenceSession,
-    private readonly lm: CausalLm,
-    kv: KvLayout,
-    private readonly io = new DecoderIo(null),
-  ) {
-    if (!lm.attentionMask) throw new Error('the KV-cache decoder needs a graph with an attention_mask input');
-    this.heads = kv.kvHeads;
-    this.headDim = kv.headDim;
-    this.names = kvNames(kv).map((n) => ({ past: n.past, fresh: newKvName(n.layer, n.kind) }));
-  }
 
   reserve(rows: number, length: number): void {
     this.reserved = { rows: Math.max(rows, this.reserved.rows), length: Math.max(length, this.reserved.length) };
@@ -313,23 +331,14 @@ export class KvCacheDecoder implements Decoder {
 
   /** (Re)allocates the slot buffers for `rows` rows of `maxLen` slots, keeping the first `keepRows` rows' contents. */
   private allocate(rows: number, maxLen: number, keepRows: number): void {
-    const hd = this.headDim;
-    const relayout = (old: Float32Array | Uint8Array, make: (n: number) => Float32Array | Uint8Array, inner: number, groups: number) => {
-      const fresh = make(rows * groups * maxLen * inner);
-      for (let g = 0; g < keepRows * groups; g++)
-        fresh.set(old.subarray(g * this.maxLen * inner, (g * this.maxLen + this.filled) * inner), g * maxLen * inner);
-      return fresh;
-    };
-    const names = this.names;
-    this.cache = names.map((_, i) => relayout(this.cache[i] ?? new Float32Array(0), (n) => new Float32Array(n), hd, this.heads) as Float32Array);
-    this.slotMask = relayout(this.slotMask, (n) => new Uint8Array(n), 1, 1) as Uint8Array;
+    const { heads, headDim: hd, filled } = this;
+    this.cache = this.names.map((_, i) =>
+      relayoutSlots(this.cache[i] ?? new Float32Array(0), new Float32Array(rows * heads * maxLen * hd), keepRows * heads, this.maxLen, maxLen, filled, hd),
+    );
+    this.slotMask = relayoutSlots(this.slotMask, new Uint8Array(rows * maxLen), keepRows, this.maxLen, maxLen, filled, 1);
     this.rowCapacity = rows;
     this.maxLen = maxLen;
     this.scratch = new Float32Array(0);
-  }
-
-  get candidates(): boolean {
-    return this.io.candidates;
   }
 
   async prefill(prompts: readonly Int32Array[], padId: number, copies = 1, excluded?: Excluded): Promise<Logits> {
@@ -459,8 +468,7 @@ function copyIntoSlots(src: Float32Array, dst: Float32Array, pieces: number, siz
  * reorder rows within a prompt's group and drop or reorder whole groups. Attention then reads a prompt's
  * keys once for its k beams: for 5 beams and 64-token prompts, 40% less of the cache per step.
  */
-export class SharedPromptDecoder implements Decoder {
-  rows = 0;
+export class SharedPromptDecoder extends SlotCacheDecoder implements Decoder {
   private copies = 1; // rows per prompt
   private prompt: Float32Array[] = []; // per (layer, key|value): [prompts, heads, promptLen, headDim]
   private promptMask: Uint8Array = new Uint8Array(0); // [prompts, promptLen]
@@ -473,25 +481,6 @@ export class SharedPromptDecoder implements Decoder {
   private filled = 0; // generated positions held (the same for every row)
   private scratch = new Float32Array(0);
   private reservedRows = 0;
-  private readonly heads: number;
-  private readonly headDim: number;
-  private readonly names: { past: string; prompt: string; fresh: string }[];
-
-  constructor(
-    private readonly session: InferenceSession,
-    private readonly lm: CausalLm,
-    kv: KvLayout,
-    private readonly io = new DecoderIo(null),
-  ) {
-    if (!lm.attentionMask) throw new Error('the KV-cache decoder needs a graph with an attention_mask input');
-    this.heads = kv.kvHeads;
-    this.headDim = kv.headDim;
-    this.names = kvNames(kv).map((n) => ({ past: n.past, prompt: n.prompt, fresh: newKvName(n.layer, n.kind) }));
-  }
-
-  get candidates(): boolean {
-    return this.io.candidates;
-  }
 
   /** Sizes the rows once; the generated slots grow SLOT_CHUNK at a time whatever the length. */
   reserve(rows: number): void {
@@ -500,13 +489,11 @@ export class SharedPromptDecoder implements Decoder {
 
   /** (Re)allocates the generated slots for `rows` rows of `slots`, keeping the first `keepRows` rows' contents. */
   private allocate(rows: number, slots: number, keepRows: number): void {
-    const hd = this.headDim;
-    const relayout = <T extends Float32Array | Uint8Array>(old: T, fresh: T, inner: number, groups: number): T => {
-      for (let g = 0; g < keepRows * groups; g++) fresh.set(old.subarray(g * this.slots * inner, (g * this.slots + this.filled) * inner), g * slots * inner);
-      return fresh;
-    };
-    this.cache = this.names.map((_, i) => relayout(this.cache[i] ?? new Float32Array(0), new Float32Array(rows * this.heads * slots * hd), hd, this.heads));
-    this.slotMask = relayout(this.slotMask, new Uint8Array(rows * slots), 1, 1);
+    const { heads, headDim: hd, filled } = this;
+    this.cache = this.names.map((_, i) =>
+      relayoutSlots(this.cache[i] ?? new Float32Array(0), new Float32Array(rows * heads * slots * hd), keepRows * heads, this.slots, slots, filled, hd),
+    );
+    this.slotMask = relayoutSlots(this.slotMask, new Uint8Array(rows * slots), keepRows, this.slots, slots, filled, 1);
     this.rowCapacity = rows;
     this.slots = slots;
     this.scratch = new Float32Array(0);
