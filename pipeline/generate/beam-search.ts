@@ -99,7 +99,7 @@ function excludedFor(hist: Int32Array, width: number, histRows: ArrayLike<number
  * scanRow of one beam's row from a candidates decoder: the processors see the excluded tokens' logits; the
  * row's best other tokens and the excluded tokens the processors left alone are scanned in token order.
  */
-function scanCandidateRow(c: Candidates, lrow: number, lse: number, ids: Int32Array, generated: number, beamScore: number, base: number, top: TopK, opts: BeamSearchOptions): void {
+function scanCandidateRow(c: Candidates, vocab: number, lrow: number, lse: number, ids: Int32Array, generated: number, beamScore: number, base: number, top: TopK, opts: BeamSearchOptions): void {
   const w = c.excluded.width;
   const raw = new Map<number, number>();
   for (let j = 0; j < w; j++) raw.set(c.excluded.ids[lrow * w + j]!, c.excludedLogits[lrow * w + j]!);
@@ -115,10 +115,17 @@ function scanCandidateRow(c: Candidates, lrow: number, lse: number, ids: Int32Ar
   );
   for (const [v, s] of overrides) overrides.set(v, s + beamScore);
   const list: [number, number][] = [];
+  const best = new Set<number>();
   for (let j = 0; j < c.k; j++) {
+    const x = c.values[lrow * c.k + j]!;
+    if (x === -Infinity) break; // best first: the rest are -inf too
     const v = c.indices[lrow * c.k + j]!;
-    if (!raw.has(v)) list.push([v, c.values[lrow * c.k + j]!]);
+    list.push([v, x]);
+    best.add(v);
   }
+  // A row with fewer than k finite logits outside the excluded ids: its -inf places may hold excluded ids (masked to
+  // -inf), so they are refilled as the whole row would rank its -inf tokens: the lowest ids that are not excluded.
+  for (let v = 0; list.length < c.k && v < vocab; v++) if (!raw.has(v) && !best.has(v)) list.push([v, -Infinity]);
   for (const [v, x] of raw) if (!overrides.has(v)) list.push([v, x]);
   list.sort((p, q) => p[0] - q[0]);
   scanTokens(Int32Array.from(list, (p) => p[0]), Float64Array.from(list, (p) => p[1]), beamScore - lse, overrides, base, top);
@@ -207,7 +214,7 @@ export async function beamSearch(
         const lse = logits.logSumExp?.[lrow] ?? logSumExp(logits.data, off, V);
         const ids = hist.subarray(row * width, row * width + curLen);
         if (logits.candidates) {
-          scanCandidateRow(logits.candidates, lrow, lse, ids, generated, beamScores[row]!, b * V, top, opts);
+          scanCandidateRow(logits.candidates, V, lrow, lse, ids, generated, beamScores[row]!, b * V, top, opts);
           continue;
         }
         const overrides = processRow((v) => logits.data[off + v]! - lse, ids, generated, opts);

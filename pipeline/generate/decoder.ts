@@ -52,8 +52,9 @@ export interface Logits {
 }
 
 /**
- * Per row, the tokens whose scores beam search's logits processors set, [rows, width] (a row with fewer
- * repeats one of its own), and how many other tokens to return per row.
+ * Per row, the tokens whose scores beam search's logits processors set, [rows, width] (a row with fewer is
+ * padded with token 0, which beam search then scores from its logit like any other), and how many other tokens
+ * to return per row.
  */
 export interface Excluded {
   ids: Int32Array;
