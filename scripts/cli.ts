@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import yargs, { type CommandModule } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { OptionError } from '../util/options.js';
-import { flagOf, strictFlags } from './flags.js';
+import { flagOf, strictFlags, withOwnNoFlags } from './flags.js';
 
 const dir = join(dirname(fileURLToPath(import.meta.url)), 'commands');
 
@@ -73,7 +73,14 @@ export async function runCli(argv: string[], io: CliIo = {}): Promise<number> {
   const { commands, broken } = await loadCommands();
   if (broken.length) err(`collapse: some commands could not be loaded:\n  ${broken.join('\n  ')}\n`);
   let helpShown = false;
-  let cli = yargs(argv)
+  let line: string[];
+  try {
+    line = withOwnNoFlags(argv);
+  } catch (e) {
+    err(`${(e as Error).message}\n`);
+    return 1;
+  }
+  let cli = yargs(line)
     .scriptName('collapse')
     .usage('$0 <command> [options]\n\nModel-collapse experiments (Shumailov et al., Nature 2024) on ONNX Runtime.')
     .strict()
@@ -90,7 +97,7 @@ export async function runCli(argv: string[], io: CliIo = {}): Promise<number> {
       helpShown = true;
       throw new UsageError(msg);
     });
-  cli = strictFlags(cli, argv);
+  cli = strictFlags(cli, line);
   for (const c of commands) cli = cli.command(c);
   try {
     await cli.parseAsync();

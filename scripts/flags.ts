@@ -123,3 +123,23 @@ export function flagOf(option: string): string {
   if (option.startsWith('-')) return option;
   return `--${FLAG_OF_OPTION[option] ?? option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 }
+
+/**
+ * Flags whose own name starts with `no-` (Hugging Face's no_repeat_ngram_size). yargs reads `--no-x 4` as the
+ * negation of a flag `x` followed by a stray 4, so `withOwnNoFlags` joins such a flag to its value
+ * (`--no-repeat-ngram-size=4`, which yargs reads as the flag itself) before yargs sees the line. Such a flag
+ * without a value is refused here, by name (yargs would name the flag `x`).
+ */
+export const OWN_NO_FLAGS = Object.keys(FLAG_RANGES).filter((f) => f.startsWith('no-'));
+
+export function withOwnNoFlags(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const next = argv[i + 1];
+    if (!a.startsWith('--') || !OWN_NO_FLAGS.includes(a.slice(2))) out.push(a);
+    else if (next !== undefined && !next.startsWith('--')) out.push(`${a}=${next}`), i++;
+    else throw new Error(`${a} needs a value, e.g. \`${a} 3\` (0 = off)`);
+  }
+  return out;
+}

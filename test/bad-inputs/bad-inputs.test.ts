@@ -228,6 +228,15 @@ describe('strict flags', () => {
   const out = p('never-written');
   afterAll(() => expect(existsSync(out)).toBe(false));
   it('--top-p 2', async () => expectFailure(await generate(out, '--top-p', '2'), /--top-p 2: expected a number > 0 and <= 1/));
+  it('--no-repeat-ngram-size -1 (a flag whose own name starts with no-)', async () =>
+    expectFailure(await generate(out, '--no-repeat-ngram-size', '-1'), /--no-repeat-ngram-size -1: expected an integer >= 0/));
+  it('--no-repeat-ngram-size without a value', async () => expectFailure(await generate(out, '--no-repeat-ngram-size'), /--no-repeat-ngram-size needs a value/));
+  it('--no-repeat-ngram-size 2 is read as that flag, not as the negation of --repeat-ngram-size', async () => {
+    const d = p('ngram-2');
+    const r = await generate(d, '--no-repeat-ngram-size', '2');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(readFileSync(join(d, 'manifest.json'), 'utf8')).provenance.config.noRepeatNgramSize).toBe(2);
+  });
   it('--top-k -5', async () => expectFailure(await generate(out, '--top-k', '-5'), /--top-k -5: expected an integer >= 0/));
   it('--threads -1', async () => expectFailure(await collapse('generate', '--model', model, '--prompts', prompts, '--out', out, '--threads', '-1'), /--threads -1: expected an integer >= 0/));
   it('--temperature 0', async () => expectFailure(await generate(out, '--temperature', '0'), /--temperature 0: expected a number > 0/));
