@@ -31,6 +31,8 @@ export interface ProcessorOptions {
  * The processed values of one row that differ from the plain scores, as token -> new score.
  * `score(v)` is the unprocessed score of token v (a log-prob for beam search, a logit for sampling);
  * `ids` is the row's full history (prompt including padding, then generated tokens), as HF's input_ids.
+ * In HF's order: the repetition penalty on every id of the row, then banned n-grams and EOS before the minimum
+ * length set to -inf (the map's order is that of processorPlan's keys).
  */
 export function processRow(
   score: (v: number) => number,
@@ -38,20 +40,16 @@ export function processRow(
   generated: number,
   opts: ProcessorOptions,
 ): Map<number, number> {
-  const out = new Map<number, number>();
+  const { keys, blocked } = processorPlan(ids, generated, opts);
   const p = opts.repetitionPenalty ?? 1;
-  if (p !== 1) {
-    for (const id of ids) {
-      if (out.has(id)) continue;
-      const s = score(id);
-      out.set(id, s < 0 ? s * p : s / p);
+  const out = new Map<number, number>();
+  for (const v of keys) {
+    if (blocked.has(v)) out.set(v, -Infinity);
+    else {
+      const s = score(v); // p !== 1 here: without a penalty only blocked tokens are keys
+      out.set(v, s < 0 ? s * p : s / p);
     }
   }
-  const n = opts.noRepeatNgramSize ?? 0;
-  if (n > 0 && ids.length + 1 >= n) {
-    for (const v of bannedNgramTokens(ids, n)) out.set(v, -Infinity);
-  }
-  if (generated < (opts.minNewTokens ?? 0)) out.set(opts.eosId, -Infinity);
   return out;
 }
 
@@ -60,12 +58,18 @@ export function processRow(
  * asks a candidates decoder for these tokens' logits and for the best of the others (DecoderOptions.candidates).
  */
 export function processedIds(ids: Int32Array, generated: number, opts: ProcessorOptions): number[] {
-  const out = new Set<number>();
-  if ((opts.repetitionPenalty ?? 1) !== 1) for (const id of ids) out.add(id);
+  return processorPlan(ids, generated, opts).keys;
+}
+
+/** The tokens the processors touch, in first-touched order, and those set to -inf (banned n-grams, early EOS). */
+function processorPlan(ids: Int32Array, generated: number, opts: ProcessorOptions): { keys: number[]; blocked: Set<number> } {
+  const keys = new Set<number>();
+  const blocked = new Set<number>();
+  if ((opts.repetitionPenalty ?? 1) !== 1) for (const id of ids) keys.add(id);
   const n = opts.noRepeatNgramSize ?? 0;
-  if (n > 0 && ids.length + 1 >= n) for (const v of bannedNgramTokens(ids, n)) out.add(v);
-  if (generated < (opts.minNewTokens ?? 0)) out.add(opts.eosId);
-  return [...out];
+  if (n > 0 && ids.length + 1 >= n) for (const v of bannedNgramTokens(ids, n)) keys.add(v), blocked.add(v);
+  if (generated < (opts.minNewTokens ?? 0)) keys.add(opts.eosId), blocked.add(opts.eosId);
+  return { keys: [...keys], blocked };
 }
 
 /** Tokens that would complete an n-gram already present in `ids` (HF _get_ngrams / _get_generated_ngrams). */
