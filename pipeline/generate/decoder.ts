@@ -280,6 +280,16 @@ function relayoutSlots<T extends Float32Array | Uint8Array>(old: T, fresh: T, bl
   return fresh;
 }
 
+/**
+ * Writes `pieces` consecutive pieces of `size` floats of `src` into `dst` at `offset`, `offset + stride`, ...
+ * (one new position per (row, head) of a slot cache): a plain loop, as a subarray per piece costs more than the copy.
+ */
+function copyIntoSlots(src: Float32Array, dst: Float32Array, pieces: number, size: number, stride: number, offset: number): void {
+  let from = 0;
+  let to = offset;
+  for (let p = 0; p < pieces; p++, to += stride) for (let j = 0; j < size; j++) dst[to + j] = src[from++]!;
+}
+
 /** What the two slot-cache decoders share: the session, the graph's interface, the cache's heads and tensor names. */
 abstract class SlotCacheDecoder {
   rows = 0;
@@ -302,6 +312,13 @@ abstract class SlotCacheDecoder {
 
   get candidates(): boolean {
     return this.io.candidates;
+  }
+
+  /** The graph's output of the new positions' keys or values for cache tensor i. */
+  protected fresh(out: Record<string, Tensor>, i: number): Float32Array {
+    const t = out[this.names[i]!.fresh];
+    if (!t) throw new Error(`the model did not return ${this.names[i]!.fresh}`);
+    return t.data as Float32Array;
   }
 }
 
@@ -367,22 +384,15 @@ export class KvCacheDecoder extends SlotCacheDecoder implements Decoder {
   private store(out: Record<string, Tensor>, seq: number, copies = 1): void {
     const hd = this.headDim;
     const H = this.heads;
-    this.names.forEach((n, i) => {
-      const t = out[n.fresh];
-      if (!t) throw new Error(`the model did not return ${n.fresh}`);
-      const src = t.data as Float32Array;
+    this.names.forEach((_, i) => {
+      const src = this.fresh(out, i);
       const dst = this.cache[i]!;
+      // A decode step: rows x heads pieces of head_dim floats, one per row. The prefill's long pieces go by set.
+      if (seq === 1 && copies === 1) return copyIntoSlots(src, dst, this.rows * H, hd, this.maxLen * hd, this.filled * hd);
       const piece = seq * hd; // floats per (row, head)
       for (let r = 0; r < this.rows; r++) {
         const s = Math.floor(r / copies);
-        for (let h = 0; h < H; h++) {
-          // A decode step stores rows x heads x layers x 2 pieces of head_dim floats: a plain loop, as a subarray
-          // per piece (for dst.set) costs more than the copy. The prefill's long pieces are copied by set.
-          const from = (s * H + h) * piece;
-          const to = ((r * H + h) * this.maxLen + this.filled) * hd;
-          if (piece > 256) dst.set(src.subarray(from, from + piece), to);
-          else for (let j = 0; j < piece; j++) dst[to + j] = src[from + j]!;
-        }
+        for (let h = 0; h < H; h++) dst.set(src.subarray((s * H + h) * piece, (s * H + h + 1) * piece), ((r * H + h) * this.maxLen + this.filled) * hd);
       }
     });
   }
@@ -451,16 +461,6 @@ export class KvCacheDecoder extends SlotCacheDecoder implements Decoder {
 const SLOT_CHUNK = 16;
 
 /**
- * Writes `pieces` consecutive pieces of `size` floats of `src` into `dst` at `offset`, `offset + stride`, ...
- * (one new position per (row, head) of a slot cache): a plain loop, as a subarray per piece costs more than the copy.
- */
-function copyIntoSlots(src: Float32Array, dst: Float32Array, pieces: number, size: number, stride: number, offset: number): void {
-  let from = 0;
-  let to = offset;
-  for (let p = 0; p < pieces; p++, to += stride) for (let j = 0; j < size; j++) dst[to + j] = src[from++]!;
-}
-
-/**
  * KV-cache decoding for graphs with prompt_key_values inputs: the prefill's keys/values are kept once per prompt
  * ([prompts, heads, prompt, head_dim], the prefill's own outputs, never copied per beam) and only the
  * generated positions sit in per-row fixed slots [rows, heads, slots, head_dim] as in KvCacheDecoder, the slots
@@ -505,11 +505,7 @@ export class SharedPromptDecoder extends SlotCacheDecoder implements Decoder {
     const P = prompts.length;
     const out = await this.session.run({ ...lmFeeds(this.lm, { ids, rows: P, seq: len, mask }), ...this.io.feeds(P, excluded) });
     // The prefill's new keys/values are the prompts' cache as they come: [P, heads, len, headDim].
-    this.prompt = this.names.map((n) => {
-      const t = out[n.fresh];
-      if (!t) throw new Error(`the model did not return ${n.fresh}`);
-      return t.data as Float32Array;
-    });
+    this.prompt = this.names.map((_, i) => this.fresh(out, i));
     this.promptMask = mask;
     this.promptLen = len;
     this.prompts = P;
@@ -575,13 +571,7 @@ export class SharedPromptDecoder extends SlotCacheDecoder implements Decoder {
     });
     const feeds = lmFeeds(this.lm, { ids: tokens, rows: this.rows, seq: 1, mask, pastLength: width - 1, past, prompt, positions });
     const out = await this.session.run({ ...feeds, ...this.io.feeds(this.rows, excluded) });
-    this.names.forEach((n, i) => {
-      const t = out[n.fresh];
-      if (!t) throw new Error(`the model did not return ${n.fresh}`);
-      const src = t.data as Float32Array;
-      const dst = this.cache[i]!;
-      copyIntoSlots(src, dst, this.rows * heads, hd, slots * hd, this.filled * hd);
-    });
+    this.cache.forEach((c, i) => copyIntoSlots(this.fresh(out, i), c, this.rows * heads, hd, slots * hd, this.filled * hd));
     for (let r = 0; r < this.rows; r++) this.slotMask[r * slots + this.filled] = 1;
     this.filled++;
     return this.io.read(out, excluded);
