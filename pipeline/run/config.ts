@@ -90,13 +90,19 @@ export const GenerateSchema = z
 export const MixSchema = z
   .object({
     /**
-     * replace: train on the last generation's data only; keep-original: a fixed seeded fraction of original
-     * blocks plus generated ones (total unchanged); accumulate: all real plus all generated so far;
+     * replace: train on the last generation's data only; keep-original: a seeded fraction of original
+     * blocks (see originalSample) plus generated ones (total unchanged); accumulate: all real plus all generated so far;
      * accumulate-subsample: accumulate, then a seeded subsample back to the original size;
      * proportions: p_{i+1} = a p_theta + b p_i + g p_0 with `proportions` (sizes as in the original corpus).
      */
     mode: z.enum(['replace', 'keep-original', 'accumulate', 'accumulate-subsample', 'proportions']).default('replace'),
     originalFraction: fraction.default(0.1),
+    /**
+     * keep-original: which original blocks are kept. `per-generation` (the paper's text: "with every new
+     * generation of training, a random 10% of the original data points is sampled") draws a fresh seeded
+     * subset each generation; `fixed` keeps one subset for every generation of a seed.
+     */
+    originalSample: z.enum(['per-generation', 'fixed']).default('per-generation'),
     proportions: z
       .object({ generated: fraction, previous: fraction, original: fraction })
       .strict()
@@ -149,7 +155,7 @@ export const RunConfigSchema = z
     model: ModelSchema.default(ModelSchema.parse({})),
     train: TrainSchema.default(TrainSchema.parse({})),
     generate: GenerateSchema.default(GenerateSchema.parse({})),
-    mix: MixSchema.default({ mode: 'replace', originalFraction: 0.1 }),
+    mix: MixSchema.default({ mode: 'replace', originalFraction: 0.1, originalSample: 'per-generation' }),
     /** Several settings side by side (each with its own generations); default: one, from `mix`. */
     settings: z.array(SettingSchema).min(1).optional(),
     eval: EvalSchema.default(EvalSchema.parse({})),

@@ -10,8 +10,8 @@ import type { GenAt, RunLayout } from './layout.js';
 
 /** Seeds of the mixing choices, one place for all of them. */
 const mixSeeds = {
-  /** keep-original: the same subset of original blocks every generation of a seed. */
-  keptOriginal: (seed: number) => seed,
+  /** keep-original: `fixed`, the same subset every generation of a seed; `per-generation`, a fresh one each generation. */
+  keptOriginal: (seed: number, gen: number, sample: Setting['mix']['originalSample']) => (sample === 'fixed' ? seed : seed * 100_003 + gen + 0x51ed),
   /** accumulate-subsample, proportions: a different subsample each generation, the same on every rerun. */
   subsample: (seed: number, gen: number) => seed * 100_003 + gen,
   proportionsPart: (seed: number, gen: number, part: number) => (seed * 100_003 + gen) * 7 + part,
@@ -44,10 +44,11 @@ export function mixTrainCorpus(layout: RunLayout, setting: Setting, at: GenAt): 
       concatCorpora([generated], out, { provenance: prov });
       break;
     case 'keep-original': {
-      // The same seeded subset of original blocks every generation; every other block is replaced by the
-      // continuation generated from it, so the size stays that of the original corpus.
+      // A seeded subset of original blocks (drawn anew each generation, or one for all, by originalSample);
+      // every other block is replaced by the continuation generated from it, so the size stays that of the
+      // original corpus.
       const origIds = readBlocks(original).blockIds;
-      const keepRows = fixedFraction(origIds, m.originalFraction, mixSeeds.keptOriginal(seed));
+      const keepRows = fixedFraction(origIds, m.originalFraction, mixSeeds.keptOriginal(seed, gen, m.originalSample));
       const kept = new Set(Array.from(keepRows, (r) => origIds[r]!));
       const prompts = Array.from(readCorpus(generated).rowsIter(), (r) => r.prompt_block_id);
       const replaced = Int32Array.from(prompts.keys()).filter((i) => !kept.has(prompts[i] ?? -1));

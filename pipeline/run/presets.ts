@@ -105,6 +105,7 @@ export const PAPER_SOURCES: Record<string, { source: PaperSource; note: string }
   'generate.batchSize': { source: 'our choice', note: 'throughput only' },
   'mix.mode': { source: 'paper text', note: 'replace: no original data; keep-original: 10% of the original data kept' },
   'mix.originalFraction': { source: 'paper text', note: '10% in the keep-original runs' },
+  'mix.originalSample': { source: 'paper text', note: '"with every new generation of training, a random 10% of the original data points is sampled"' },
 };
 
 /** Sources that depend on the value (the -rp presets follow the code's repetition penalty). */

@@ -49,12 +49,12 @@ describe('mixing the next training corpus', () => {
     expect(await mix(layout, { mode: 'replace' }, 2)).toEqual(Array.from({ length: N }, (_, b) => 2000 + b));
   });
 
-  it('keep-original: the same seeded subset of original blocks every generation, continuations of the rest', async () => {
+  it('keep-original, originalSample fixed: the same seeded subset of original blocks every generation, continuations of the rest', async () => {
     const layout = setup();
     const keep = new Set(Array.from(fixedFraction(Int32Array.from({ length: N }, (_, b) => b), 0.25, SEED)));
     expect(keep.size).toBe(10);
     for (const gen of [1, 2, 3]) {
-      const got = await mix(layout, { mode: 'keep-original', originalFraction: 0.25 }, gen);
+      const got = await mix(layout, { mode: 'keep-original', originalFraction: 0.25, originalSample: 'fixed' }, gen);
       expect(got).toHaveLength(N);
       const originals = got.filter((v) => v < 1000);
       expect(new Set(originals)).toEqual(keep);
@@ -62,6 +62,29 @@ describe('mixing the next training corpus', () => {
       expect(generated.every((v) => Math.floor(v / 1000) === gen && !keep.has(v % 1000))).toBe(true);
       expect(new Set(generated.map((v) => v % 1000)).size).toBe(N - keep.size);
     }
+  });
+
+  it('keep-original, per generation (the default, the paper\'s text): a fresh seeded subset each generation, the same on a rerun', async () => {
+    const layout = setup();
+    const kept: Set<number>[] = [];
+    for (const gen of [1, 2, 3]) {
+      const got = await mix(layout, { mode: 'keep-original', originalFraction: 0.25 }, gen);
+      expect(got).toHaveLength(N);
+      const keep = new Set(got.filter((v) => v < 1000));
+      expect(keep.size).toBe(10);
+      // Every other prompt contributes its continuation of the previous generation, once.
+      const generated = got.filter((v) => v >= 1000);
+      expect(generated.every((v) => Math.floor(v / 1000) === gen && !keep.has(v % 1000))).toBe(true);
+      expect(new Set(generated.map((v) => v % 1000)).size).toBe(N - 10);
+      // A rerun draws the same subset.
+      expect(await mix(layout, { mode: 'keep-original', originalFraction: 0.25 }, gen)).toEqual(got);
+      kept.push(keep);
+    }
+    // Three generations, three different subsets (two equal 10-of-40 draws have odds of about 1 in 8.5e8).
+    const key = (k: Set<number>) => [...k].sort((a, b) => a - b).join(',');
+    expect(new Set(kept.map(key)).size).toBe(3);
+    // Over the generations more of the original data is seen than one fixed subset holds.
+    expect(new Set(kept.flatMap((k) => [...k])).size).toBeGreaterThan(10);
   });
 
   it('accumulate: all real data plus every generation so far', async () => {
