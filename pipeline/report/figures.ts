@@ -1,6 +1,6 @@
 // The report's figures as (data rows, Vega-Lite spec) pairs, built with the chart helpers of plot.ts:
-//   test-perplexity   real-test perplexity per generation, one line per setting (mean over seeds, band
-//                     min..max), the base model's zero-shot perplexity as a dashed line
+//   test-perplexity   real-test perplexity per generation: each seed thin, the mean over seeds bold, one
+//                     colour per setting; the base model's zero-shot perplexity as a dashed line
 //   ppl-histogram     per-sample perplexity (scored by the generation-0 model), overlaid per generation, log x
 //   ppl-ridgeline     the same distributions for every generation, stacked
 //   diversity         rep-2, distinct-2 and self-BLEU per generation (percent), mean over seeds, band min..max
@@ -8,7 +8,7 @@
 //   true-loglik       (synthetic source) exact log-likelihood of the data under the true source, per setting
 //   true-tail         (synthetic source) share of the true tail's mass present in the data, per setting
 // A run with several settings gets the per-setting figures once per setting (id suffixed `-SETTING`).
-import { lineBandChart, logBinEdges, logHistogramChart, logHistogramRows, ridgelineChart, type Row, type TopLevelSpec } from './plot.js';
+import { lineBandChart, logBinEdges, logHistogramChart, logHistogramRows, ridgelineChart, seriesColor, type Row, type TopLevelSpec } from './plot.js';
 import { pplKey, type RunData } from './run-data.js';
 
 export interface Figure {
@@ -85,9 +85,10 @@ function integerGenerationAxis(spec: TopLevelSpec): TopLevelSpec {
   return spec;
 }
 
-interface Spread { mean: number; lo: number; hi: number; std: number; n: number }
+export interface Spread { mean: number; lo: number; hi: number; std: number; n: number }
 
-function spread(values: number[]): Spread {
+/** Mean, sample standard deviation and min..max of values over seeds. */
+export function spread(values: number[]): Spread {
   const n = values.length;
   const mean = values.reduce((a, b) => a + b, 0) / n;
   const std = n > 1 ? Math.sqrt(values.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1)) : 0;
@@ -122,12 +123,26 @@ export function zeroShotPerplexity(run: RunData): number | null {
 }
 
 function testPerplexityFigure(run: RunData): Figure {
-  const rows = run.settings.flatMap((s) => seedSpreadRows(ofSetting(run, s), run.generations, (m) => m.test_perplexity, { setting: s }));
-  const spec = generationBandChart(rows, 'test perplexity', 'setting');
+  // As the paper shows its five runs: each seed's curve thin, the mean over seeds bold, one colour per setting.
+  const means = run.settings.flatMap((s) =>
+    seedSpreadRows(ofSetting(run, s), run.generations, (m) => m.test_perplexity, { setting: s }).map((r): Row => ({ ...r, curve: 'mean', test_perplexity: r.mean as number })),
+  );
+  const perSeed: Row[] = run.metrics
+    .filter((m) => Number.isFinite(m.test_perplexity))
+    .map((m) => ({ generation: m.generation, setting: m.setting, curve: `seed ${m.seed}`, seed: m.seed, test_perplexity: m.test_perplexity }))
+    .sort((a, b) => String(a.setting).localeCompare(String(b.setting)) || Number(a.seed) - Number(b.seed) || Number(a.generation) - Number(b.generation));
+  const rows = [...means, ...perSeed];
+  const x = { field: 'generation', type: 'quantitative', title: 'generation', axis: { tickMinStep: 1, format: 'd' } };
+  const y = { field: 'test_perplexity', type: 'quantitative', title: 'test perplexity', scale: { zero: false } };
+  const color = seriesColor(rows, 'setting');
+  const layer: object[] = [
+    { transform: [{ filter: "datum.curve !== 'mean'" }], mark: { type: 'line', strokeWidth: 0.9, opacity: 0.5 }, encoding: { x, y, color, detail: { field: 'seed', type: 'nominal' } } },
+    { transform: [{ filter: "datum.curve === 'mean'" }], mark: { type: 'line', point: true, strokeWidth: 3 }, encoding: { x, y, color } },
+  ];
   const zs = zeroShotPerplexity(run);
   if (zs !== null) {
     // The zero-shot baseline: a dashed horizontal line across the generations.
-    (spec as { layer: object[] }).layer.push({
+    layer.push({
       data: { values: [{ zero_shot: zs, label: `zero-shot (base) ${zs.toFixed(1)}` }] },
       layer: [
         { mark: { type: 'rule', strokeDash: [6, 4], color: '#555' }, encoding: { y: { field: 'zero_shot', type: 'quantitative' } } },
@@ -135,10 +150,18 @@ function testPerplexityFigure(run: RunData): Figure {
       ],
     });
   }
+  const spec = {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    data: { values: rows },
+    width: 520,
+    height: 320,
+    layer,
+    config: { legend: { symbolOpacity: 1, labelLimit: 320 } },
+  } as TopLevelSpec;
   return {
     id: 'test-perplexity',
     title: 'Real test perplexity per generation',
-    caption: `Perplexity of each generation's model on the real test blocks, one line per setting: mean over ${run.seeds.length} seed(s), band from the lowest to the highest seed (the paper's figure 1a).${zs !== null ? ' Dashed: the base model before any fine-tuning (zero-shot).' : ''}`,
+    caption: `Perplexity of each generation's model on the real test blocks: each seed's run thin, the mean over ${run.seeds.length} seed(s) bold, one colour per setting (the paper's figure 1a shows its five runs).${zs !== null ? ' Dashed: the base model before any fine-tuning (zero-shot).' : ''}`,
     rows,
     spec,
   };

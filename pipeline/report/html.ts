@@ -2,6 +2,7 @@
 // same prompt across generations (the paper's Example 1). No script, stylesheet, font or image is fetched.
 import type { GenerationMetrics } from '../eval/metrics-schema.js';
 import { RunConfigSchema, runSettings } from '../run/config.js';
+import { spread } from './figures.js';
 import type { RunData } from './run-data.js';
 
 export interface HtmlFigure {
@@ -95,7 +96,7 @@ function setupSection(run: RunData): string {
   const ngram = g.noRepeatNgramSize > 0 ? `, no repeated ${g.noRepeatNgramSize}-gram (our addition; the paper's code has none)` : '';
   const t = c.train;
   const settings = runSettings(c)
-    .map((s) => `<li>${escapeHtml(s.name)}: ${escapeHtml(s.mix.mode)}${s.mix.mode === 'keep-original' ? ` (${fmt(100 * s.mix.originalFraction)}% original blocks)` : ''}, ${s.epochs} epochs</li>`)
+    .map((s) => `<li>${escapeHtml(s.name)}: ${escapeHtml(s.mix.mode)}${s.mix.mode === 'keep-original' ? ` (${fmt(100 * s.mix.originalFraction)}% original blocks, ${s.mix.originalSample === 'fixed' ? 'the same subset every generation' : 'a fresh random subset each generation'})` : ''}, ${s.epochs} epochs</li>`)
     .join('');
   return `<ul>
 <li>Model: ${escapeHtml(c.model.base)}; every generation fine-tunes ${c.model.initFrom === 'base' ? 'the pretrained base (as the paper)' : 'the previous generation\'s model'}.</li>
@@ -115,6 +116,20 @@ function baselineSection(run: RunData): string {
     return g0.length ? `<li>${escapeHtml(s)}: generation 0 after fine-tuning ${fmt(mean(g0))} (${fmt(mean(g0) / mean(zs))} x the zero-shot)</li>` : '';
   });
   return `<p>Real test perplexity of the base model before any fine-tuning (zero-shot): <b>${fmt(mean(zs))}</b>.</p><ul>${items.join('')}</ul>`;
+}
+
+/** Each setting's real test perplexity per generation over seeds: mean ± standard deviation and min..max. */
+function seedSpreadTable(run: RunData): string {
+  const cell = (s: string, g: number): string => {
+    const v = run.metrics.filter((m) => m.setting === s && m.generation === g && Number.isFinite(m.test_perplexity)).map((m) => m.test_perplexity);
+    if (!v.length) return '–';
+    const r = spread(v);
+    return `${fmt(r.mean)} ± ${fmt(r.std)} (${fmt(r.lo)}–${fmt(r.hi)})`;
+  };
+  const head = `<tr><th>gen</th>${run.settings.map((s) => `<th>${escapeHtml(s)}</th>`).join('')}</tr>`;
+  const body = run.generations.map((g) => `<tr><th>${g}</th>${run.settings.map((s) => `<td>${cell(s, g)}</td>`).join('')}</tr>`).join('\n');
+  return `<p>Real test perplexity over ${run.seeds.length} seed(s): mean ± standard deviation (lowest–highest seed).</p>
+<table class="spread"><thead>${head}</thead><tbody>\n${body}\n</tbody></table>`;
 }
 
 const CSS = `
@@ -160,6 +175,8 @@ ${setupSection(run)}
 ${baselineSection(run)}
 <h2>Figures</h2>
 ${figs}
+<h2>Test perplexity over seeds</h2>
+${seedSpreadTable(run)}
 <h2>Metrics per generation and seed</h2>
 <div class="scroll">${metricsTable(run.metrics)}</div>
 <h2>Example continuations of the same prompt across generations</h2>

@@ -175,7 +175,9 @@ export const RunConfigSchema = z
   });
 
 export type RunConfig = z.infer<typeof RunConfigSchema>;
-type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] extends unknown[] ? T[K] : DeepPartial<T[K]>) : T[K] };
+type DeepPartial<T> = {
+  [K in keyof T]?: NonNullable<T[K]> extends (infer U)[] ? (U extends object ? DeepPartial<U>[] : T[K]) : T[K] extends object ? DeepPartial<T[K]> : T[K];
+};
 export type RunConfigInput = DeepPartial<RunConfig>;
 
 /** The run's settings, each with its epochs resolved (`settings`, else one setting from `mix`). */

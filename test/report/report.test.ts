@@ -37,20 +37,35 @@ describe('collapse report', () => {
     expect([...new Set(ridge.map((r) => r.generation))]).toEqual(run.generations);
   });
 
-  it('plots test perplexity as the mean over seeds with a min..max band', () => {
-    const rows = readJson<{ generation: number; mean: number; lo: number; hi: number; seeds: number }[]>(join(figDir(), 'test-perplexity.json'));
-    expect(rows.map((r) => r.generation)).toEqual(run.generations);
-    for (const r of rows) {
+  it('plots test perplexity per seed (thin) and as the mean over seeds (bold), with the zero-shot line', () => {
+    type R = { generation: number; curve: string; seed?: number; test_perplexity: number; mean?: number; lo?: number; hi?: number; seeds?: number };
+    const rows = readJson<R[]>(join(figDir(), 'test-perplexity.json'));
+    const means = rows.filter((r) => r.curve === 'mean');
+    expect(means.map((r) => r.generation)).toEqual(run.generations);
+    for (const r of means) {
       const vs = run.seeds.map((s) => run.testPerplexity(s, r.generation));
-      expect(r.mean).toBeCloseTo(vs.reduce((a, b) => a + b, 0) / vs.length, 10);
+      expect(r.test_perplexity).toBeCloseTo(vs.reduce((a, b) => a + b, 0) / vs.length, 10);
       expect(r.lo).toBeCloseTo(Math.min(...vs), 10);
       expect(r.hi).toBeCloseTo(Math.max(...vs), 10);
       expect(r.seeds).toBe(2);
     }
-    expect(readFileSync(join(figDir(), 'test-perplexity.csv'), 'utf8').split('\n')[0]).toBe('generation,setting,mean,lo,hi,std,seeds');
+    // One thin curve per seed, each holding that seed's own values.
+    for (const s of run.seeds) {
+      const curve = rows.filter((r) => r.curve === `seed ${s}`);
+      expect(curve.map((r) => r.generation)).toEqual(run.generations);
+      for (const r of curve) expect(r.test_perplexity).toBe(run.testPerplexity(s, r.generation));
+    }
+    const spec = readJson<{ layer: { mark?: { strokeWidth?: number }; transform?: { filter: string }[]; data?: { values: { zero_shot: number }[] } }[] }>(join(figDir(), 'test-perplexity.vl.json'));
+    const width = (f: string) => spec.layer.find((l) => l.transform?.[0]?.filter === f)?.mark?.strokeWidth ?? 0;
+    expect(width("datum.curve === 'mean'")).toBeGreaterThan(2 * width("datum.curve !== 'mean'"));
     // The zero-shot baseline (mean of the seeds' generation-0 records: 45 and 46) as a dashed rule.
-    const spec = readJson<{ layer: { data?: { values: { zero_shot: number }[] } }[] }>(join(figDir(), 'test-perplexity.vl.json'));
     expect(spec.layer.find((l) => l.data)?.data?.values[0]?.zero_shot).toBeCloseTo(45.5, 10);
+  });
+
+  it('tabulates each generation\'s test perplexity over seeds: mean ± sd (min–max)', () => {
+    const html = readFileSync(report.html, 'utf8');
+    // Generation 3: seeds 0 and 1 give 37.5 and 38.25 (30 + 2.5 g + 0.75 s): mean 37.875, sd 0.5303.
+    expect(html).toContain('<tr><th>3</th><td>37.88 ± 0.5303 (37.5–38.25)</td></tr>');
   });
 
   it('builds one self-contained page: inline figures, the metrics table, escaped examples across generations', () => {
