@@ -59,6 +59,14 @@ export interface SyntheticConfig {
   recurMemory: number;
   /** Standard deviation of the log-normal perturbation that turns the task's grammar into the pretraining one. */
   domainShift: number;
+  /**
+   * The task's own "format", in its function words (the most frequent tokens): their Zipf exponent in the
+   * task (`functionZipf`) and in the pretraining domain (`pretrainFunctionZipf`). A task whose function words
+   * are nearly fixed, after pretraining where any of a class's words is as likely, costs a base much on the
+   * task (the paper's zero-shot 115), is learnt from few examples, and survives beam search intact.
+   */
+  functionZipf: number;
+  pretrainFunctionZipf: number;
   /** Mixture over topics of the fine-tuning task's rows (normalised; missing topics have weight 0). */
   taskTopicWeights: number[];
   /** Mixture over topics of the pretraining rows (normalised): broader, shifted away from the task. */
@@ -80,6 +88,8 @@ export const DEFAULT_SYNTHETIC: SyntheticConfig = {
   topicWordsPerClass: 8,
   topicStrength: 2.5,
   domainShift: 1.5,
+  functionZipf: 1.6,
+  pretrainFunctionZipf: 1.6,
   recurClass: 4,
   recurRate: 0.8,
   recurMemory: 1,
@@ -145,6 +155,9 @@ export class SyntheticSource {
   /** Per topic and class: the class's words and their cumulative emission probabilities. */
   private readonly classWords: Int32Array[];
   private readonly cumEmission: Float64Array[][];
+  /** The pretraining domain's function-word emissions (rotated ranks, no topic): [V] and per class cumulative. */
+  private readonly pretrainFunctionEmission: Float64Array;
+  private readonly pretrainFunctionCum: Float64Array[];
 
   constructor(cfg: Partial<SyntheticConfig> = {}) {
     this.cfg = { ...DEFAULT_SYNTHETIC, ...cfg };
@@ -195,7 +208,10 @@ export class SyntheticSource {
 
     // Emissions: Zipf by rank in class, noise, and each topic's own words boosted.
     const baseWeight = new Float64Array(V);
-    for (let c = 0; c < C; c++) this.classWords[c]!.forEach((v, r) => (baseWeight[v] = Math.pow(r + 1, -zipf) * Math.exp(noise * rng.normal())));
+    const wordNoise = new Float64Array(V);
+    const zipfOf = (c: number) => (c < functionClasses ? this.cfg.functionZipf : zipf);
+    for (let c = 0; c < C; c++)
+      this.classWords[c]!.forEach((v, r) => (baseWeight[v] = Math.pow(r + 1, -zipfOf(c)) * (wordNoise[v] = Math.exp(noise * rng.normal()))));
     this.emission = new Float64Array(K * V);
     this.cumEmission = [];
     const boost = Math.exp(this.cfg.topicStrength);
@@ -222,6 +238,27 @@ export class SyntheticSource {
       }
       this.cumEmission.push(cums);
     }
+
+    // Pretraining's function words: the same words and noise with the pretraining Zipf exponent (no draw
+    // from rng, so the task's source is the same whatever the exponent). Function words have no topic.
+    this.pretrainFunctionEmission = new Float64Array(V);
+    this.pretrainFunctionCum = [];
+    for (let c = 0; c < functionClasses; c++) {
+      const ws = this.classWords[c]!;
+      let sum = 0;
+      ws.forEach((v, r) => (sum += this.pretrainFunctionEmission[v] = Math.pow(r + 1, -this.cfg.pretrainFunctionZipf) * wordNoise[v]!));
+      const cum = new Float64Array(ws.length);
+      let acc = 0;
+      ws.forEach((v, i) => (cum[i] = acc += this.pretrainFunctionEmission[v]! /= sum));
+      cum[ws.length - 1] = 1;
+      this.pretrainFunctionCum.push(cum);
+    }
+  }
+
+  /** P(word | its class, topic) in a domain (the domains differ in their function words' ranking). */
+  private emissionOf(word: number, topic: number, domain: SyntheticDomain): number {
+    if (domain === 'pretrain' && this.wordClass[word]! < this.cfg.functionClasses) return this.pretrainFunctionEmission[word]!;
+    return this.emission[topic * this.cfg.vocabSize + word]!;
   }
 
   get topics(): number {
@@ -239,7 +276,7 @@ export class SyntheticSource {
     const from = prev < 0 ? C : this.wordClass[prev]!;
     if (next < 0) return g[from * (C + 1) + C]!;
     const c = this.wordClass[next]!;
-    let e = this.emission[topic * this.cfg.vocabSize + next]!;
+    let e = this.emissionOf(next, topic, domain);
     if (c === this.cfg.recurClass && recent.length > 0) {
       const m = Math.min(recent.length, this.cfg.recurMemory);
       let hit = false;
@@ -297,7 +334,8 @@ export class SyntheticSource {
       if (c === this.cfg.recurClass && recent.length > 0 && rng.next() < this.cfg.recurRate) v = recent[rng.int(Math.min(recent.length, this.cfg.recurMemory))]!;
       else {
         const ws = this.classWords[c]!;
-        v = ws[this.drawIndex(this.cumEmission[topic]![c]!, ws.length, rng.next())]!;
+        const cum = domain === 'pretrain' && c < this.cfg.functionClasses ? this.pretrainFunctionCum[c]! : this.cumEmission[topic]![c]!;
+        v = ws[this.drawIndex(cum, ws.length, rng.next())]!;
       }
       this.remember(recent, v);
       out.push(v);
@@ -431,7 +469,7 @@ export class SyntheticSource {
     const w = this.topicWeights[domain];
     for (let v = 0; v < V; v++) {
       let e = 0;
-      for (let t = 0; t < this.cfg.topics; t++) e += w[t]! * this.emission[t * V + v]!;
+      for (let t = 0; t < this.cfg.topics; t++) e += w[t]! * this.emissionOf(v, t, domain);
       out[v] = pi[this.wordClass[v]!]! * e;
     }
     out[V] = pi[C]!;

@@ -19,6 +19,10 @@ const SMALL = {
   seed: 3,
 };
 
+// The same with a task "format": nearly fixed function words in the task, any of them in pretraining.
+const FORMAT = { ...SMALL, functionZipf: 4, pretrainFunctionZipf: 0 };
+const SOURCES = [['plain', SMALL], ['format', FORMAT]] as const;
+
 const tokensOf = (src: SyntheticSource, ids: number[]) => ids.map((i) => (i < 0 ? '.' : src.words[i]!));
 
 /**
@@ -42,8 +46,8 @@ function naiveProb(src: SyntheticSource, ids: number[], domain: SyntheticDomain)
 }
 
 describe('synthetic source', () => {
-  it('every next-token distribution sums to 1, with and without recurring words', () => {
-    const src = new SyntheticSource(SMALL);
+  it.each(SOURCES)('every next-token distribution sums to 1, with and without recurring words (%s)', (_, cfg) => {
+    const src = new SyntheticSource(cfg);
     for (const domain of ['task', 'pretrain'] as const)
       for (let t = 0; t < src.topics; t++)
         for (const seen of [[], [2], [2, 4], [4, 3, 2]])
@@ -54,8 +58,8 @@ describe('synthetic source', () => {
           }
   });
 
-  it('the forward algorithm gives the brute-force probability of every 4-token prefix, and they sum to 1', () => {
-    const src = new SyntheticSource(SMALL);
+  it.each(SOURCES)('the forward algorithm gives the brute-force probability of every 4-token prefix, and they sum to 1 (%s)', (_, cfg) => {
+    const src = new SyntheticSource(cfg);
     for (const domain of ['task', 'pretrain'] as const) {
       let total = 0;
       const all: number[][] = [[]];
@@ -75,18 +79,18 @@ describe('synthetic source', () => {
     }
   });
 
-  it('samples with the frequencies its probabilities give', () => {
-    const src = new SyntheticSource({ ...SMALL, sentencesPerRow: 2 });
+  it.each([...SOURCES.map(([n, c]) => [n, 'task', c] as const), ['format', 'pretrain', FORMAT] as const])('samples with the frequencies its probabilities give (%s, %s)', (_, domain, cfg) => {
+    const src = new SyntheticSource({ ...cfg, sentencesPerRow: 2 });
     const rng = new Rng(123);
     const N = 40_000;
     const counts = new Map<string, number>();
     for (let i = 0; i < N; i++) {
-      const k = src.sampleRow(rng).text.split(' ').slice(0, 3).join(' ');
+      const k = src.sampleRow(rng, domain).text.split(' ').slice(0, 3).join(' ');
       counts.set(k, (counts.get(k) ?? 0) + 1);
     }
     for (const [k, c] of counts) {
       const ids = k.split(' ').map((w) => src.tokenId(w)!);
-      const p = naiveProb(src, ids, 'task');
+      const p = naiveProb(src, ids, domain);
       const f = c / N;
       expect(Math.abs(f - p), k).toBeLessThan(5 * Math.sqrt((p * (1 - p)) / N) + 1e-4);
     }
@@ -115,5 +119,21 @@ describe('synthetic source', () => {
     expect(src.logProb('notaword .')).toBe(-Infinity);
     expect(src.logProb(`${src.words[30]}`)).toBe(-Infinity); // no end of sentence
     expect(src.logProb(' . ')).toBe(-Infinity); // empty sentence
+  });
+
+  it('a task format: the function words\' exponents shape their emissions in each domain, and nothing else changes', () => {
+    const plain = new SyntheticSource(SMALL);
+    const fmt = new SyntheticSource(FORMAT);
+    const fn = plain.words.map((_, v) => v).filter((v) => plain.wordClass[v]! < SMALL.functionClasses);
+    const content = plain.words.map((_, v) => v).filter((v) => plain.wordClass[v]! >= SMALL.functionClasses);
+    // Pretraining with exponent 0: the class's words are equally likely up to their noise, so the ratio of two
+    // words' probabilities is the ratio of their noise, while the task with exponent 4 favours rank 1 by 2^4.
+    const [a, b] = [fn[0]!, fn[1]!];
+    // Two words of one class after the same token: their probabilities' ratio is their emissions' ratio.
+    const ratio = (src: SyntheticSource, d: SyntheticDomain) => src.tokenProbability(-1, a, 0, d) / src.tokenProbability(-1, b, 0, d);
+    expect(ratio(fmt, 'task') / ratio(fmt, 'pretrain')).toBeCloseTo(2 ** 4, 8);
+    expect(ratio(plain, 'task') / ratio(plain, 'pretrain')).toBeCloseTo(1, 12);
+    // Content words are the same in both sources and domains (the rng stream is not touched).
+    for (const v of content) for (const d of ['task', 'pretrain'] as const) expect(fmt.tokenProbability(-1, v, 1, d)).toBe(plain.tokenProbability(-1, v, 1, d));
   });
 });
