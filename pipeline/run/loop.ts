@@ -10,6 +10,7 @@ import { writeJsonAtomic } from '../../util/atomic.js';
 import { readJsonFile } from '../../util/json.js';
 import { runSettings, type RunConfig } from './config.js';
 import { isDone, markDone, RunLayout, type GenAt } from './layout.js';
+import { checkSeeds } from './preflight-run.js';
 import type { StepContext } from './stages.js';
 import { finalSteps, generationSteps, setupSteps, type GenerationStep, type RunStep } from './steps.js';
 
@@ -72,7 +73,7 @@ export async function runExperiment(cfg: RunConfig, opts: RunOptions = {}): Prom
   const layout = layoutOf(cfg);
   const poll = (opts.pollSeconds ?? 10) * 1000;
   const seeds = opts.seeds ?? cfg.seeds;
-  for (const s of seeds) if (!cfg.seeds.includes(s)) throw new Error(`--seed ${s} is not among the config's seeds [${cfg.seeds}]`);
+  checkSeeds(cfg, seeds);
   const ctx: StepContext = { cfg, layout, seeds, shard, log };
 
   /** An unsharded step runs once (on rank 0) and leaves its marker; other ranks wait for the marker. */

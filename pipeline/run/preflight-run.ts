@@ -25,7 +25,13 @@ function baseLimits(cfg: RunConfig): { limits: ModelLimits; tokenizer?: { dir: s
   return { limits, tokenizer: hasTokenizer ? { dir: spec, vocabSize: loadTokenizer(spec).vocabSize } : undefined };
 }
 
-export function preflightRun(cfg: RunConfig): void {
+/** `--seed S` must be one of the config's seeds (checked before the run directory is created or locked). */
+export function checkSeeds(cfg: RunConfig, seeds: readonly number[] | undefined): void {
+  for (const s of seeds ?? []) if (!cfg.seeds.includes(s)) throw new Error(`--seed ${s} is not among the config's seeds [${cfg.seeds}]; pass one of them, or add it with --set seeds=[${[...cfg.seeds, s]}]`);
+}
+
+export function preflightRun(cfg: RunConfig, seeds?: readonly number[]): void {
+  checkSeeds(cfg, seeds);
   checkWritable(join(cfg.runsDir, cfg.name), 'runsDir');
   const base = baseLimits(cfg);
   if (!base) return;
