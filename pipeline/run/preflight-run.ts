@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadTokenizer, TINY_CONFIG, TINY_VOCAB_SIZE } from '../../datasets/tokenizer.js';
 import { isHubId } from '../../models/hub.js';
+import { checkThreads } from '../../util/cores.js';
 import { checkModelFits, checkTokenizerFits, checkWritable, modelLimits, type ModelLimits } from '../preflight.js';
 import type { RunConfig } from './config.js';
 
@@ -32,6 +33,7 @@ export function checkSeeds(cfg: RunConfig, seeds: readonly number[] | undefined)
 
 export function preflightRun(cfg: RunConfig, seeds?: readonly number[]): void {
   checkSeeds(cfg, seeds);
+  checkThreads('threads', cfg.threads);
   checkWritable(join(cfg.runsDir, cfg.name), 'runsDir');
   const base = baseLimits(cfg);
   if (!base) return;

@@ -28,6 +28,7 @@ import { buildReport } from '../report/report.js';
 import { finetune } from '../train/finetune.js';
 import { runSettings, trainOptions, type RunConfig, type Setting } from './config.js';
 import { describeEstimate, estimateRun } from './estimate.js';
+import { checkRunBatches } from './run-batches.js';
 import type { GenAt, RunLayout, Split } from './layout.js';
 import { mixTrainCorpus, trainCorpusPath, type MixResult } from './mixing.js';
 
@@ -143,6 +144,7 @@ export async function prepareData({ cfg, layout }: StepContext): Promise<Record<
 
 export async function estimate(ctx: StepContext): Promise<string> {
   const { cfg, layout } = ctx;
+  checkRunBatches(cfg, layout.split('train'), tokenizerModel(cfg, layout));
   const line = describeEstimate(await estimateRun(cfg, layout, tokenizerModel(cfg, layout), { seeds: ctx.seeds.length, shards: ctx.shard.count }));
   ctx.log(line);
   return line;
@@ -150,6 +152,7 @@ export async function estimate(ctx: StepContext): Promise<string> {
 
 /** When model.pretrainEpochs > 0: teach the base the language first (OPT-125m arrives pretrained). */
 export async function pretrain({ cfg, layout }: StepContext): Promise<{ trainLosses: number[]; steps: number }> {
+  checkRunBatches(cfg, layout.split(pretrainSplit(cfg)), layout.initModel);
   const r = await finetune({
     ...trainOptions(cfg),
     model: layout.initModel,
@@ -187,6 +190,7 @@ export async function trainCorpus({ cfg, layout }: StepContext, at: GenAt): Prom
 export async function finetuneGeneration({ cfg, layout }: StepContext, at: GenAt): Promise<{ bestEpoch: number; validLoss: number | null; steps: number }> {
   const setting = settingOf(cfg, at.setting);
   const start = cfg.model.initFrom === 'previous' && at.gen > 0 ? layout.model({ ...at, gen: at.gen - 1 }) : baseModelDir(cfg, layout);
+  checkRunBatches(cfg, trainCorpusPath(layout, at), start);
   const r = await finetune({
     ...trainOptions(cfg),
     model: start,

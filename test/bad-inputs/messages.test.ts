@@ -2,11 +2,14 @@
 // must be a regular, non-empty file, and a refused run leaves no empty run directory behind.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { checkDecodeBatch, checkTrainBatch } from '../../pipeline/batch-fits.js';
 import { describeError } from '../../scripts/cli.js';
+import { initModelDir } from '../../scripts/commands/model.js';
 import { makeFakeRun } from '../report/fake-run.js';
+import { patternBlocks, writeBlocksCorpus } from '../train/fixtures.js';
 import { collapse, expectFailure, snapshot } from './harness.js';
 
 const root = mkdtempSync(join(tmpdir(), 'messages-'));
@@ -14,9 +17,15 @@ const p = (...xs: string[]): string => join(root, ...xs);
 const savedEnv = { ...process.env };
 const LONG = 'a'.repeat(300);
 
+const model = p('model');
+const corpus8 = p('train-8');
+
 beforeAll(() => {
   process.env.CI = '1';
+  process.env.COLLAPSE_ARTIFACT_CACHE = p('artifacts');
   delete process.env.COLLAPSE_DEBUG;
+  initModelDir({ config: 'tiny', seed: 1, out: model });
+  writeBlocksCorpus(corpus8, patternBlocks(8, 16, 512, 3));
 });
 afterAll(() => {
   process.env = savedEnv;
@@ -127,5 +136,56 @@ describe('errno causes in words, with the path and what to do', () => {
       log.mockRestore();
     }
     expect(lines.join('\n')).toMatch(/RUN_DIR\/\[SETTING\/\]seed-S\/gen-K\/\{metrics\.json,sample_ppl\.json\}/);
+  });
+});
+
+describe('sizes have upper bounds, checked before any compute', () => {
+  const cores = availableParallelism();
+  const GB = 1024 ** 3;
+
+  it('--threads above the cores is refused by name (1000 threads made a 3 s job take 80 s)', async () => {
+    const out = p('never-threads');
+    const r = await collapse('generate', '--model', model, '--prompts', corpus8, '--out', out, '--threads', String(cores + 1), '--strategy', 'greedy');
+    expectFailure(r, new RegExp(`--threads ${cores + 1}: this machine has ${cores} CPU cores; use at most ${cores} \\(0 = all of them\\)`));
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('the run\'s threads key too, before the run directory exists', async () => {
+    const runs = p('runs-threads');
+    expectFailure(await collapse('run', '--set', `runsDir=${runs}`, '--set', 'threads=1000'), new RegExp(`threads 1000: this machine has ${cores} CPU cores`));
+    expect(existsSync(runs)).toBe(false);
+  });
+
+  it('--num-beams is bounded (20,000 ran on)', async () => {
+    const out = p('never-beams');
+    expectFailure(await collapse('generate', '--model', model, '--prompts', corpus8, '--out', out, '--num-beams', '20000'), /--num-beams 20000: expected an integer >= 1 and <= 64/);
+    expectFailure(await collapse('run', '--set', 'generate.numBeams=20000', '--print-config'), /generate\.numBeams: must be at most 64 \(every beam of every prompt holds its own KV cache/);
+  });
+
+  it('train: a batch larger than the corpus is refused before the artifact is built', async () => {
+    const out = p('never-trained');
+    const r = await collapse('train', '--model', model, '--train', corpus8, '--out', out, '--epochs', '1', '--batch-size', '16', '--micro-batch-size', '4', '--threads', '1');
+    expectFailure(r, /--batch-size 16: is larger than the 8 blocks of .*train-8: every epoch would be one step over 8 blocks\. Use --batch-size 8 or less/);
+    expect(existsSync(out)).toBe(false);
+    expect(existsSync(p('artifacts'))).toBe(false);
+  });
+
+  it('run: train.batchSize of 1e9 is refused in the config\'s terms before the estimate or any training', async () => {
+    const runs = p('runs-batch');
+    const r = await collapse('run', '--set', `runsDir=${runs}`, '--set', 'train.batchSize=1e9', '--set', 'model.pretrainEpochs=0', '--set', 'seeds=[0]');
+    expectFailure(r, /train\.batchSize 1000000000: is larger than the \d+ blocks of .*data\/train: every epoch would be one step over \d+ blocks\. Use train\.batchSize \d+ or less/);
+    expect(r.err).not.toMatch(/--batch-size/);
+    expect(existsSync(join(runs, 'tiny', 'estimate.done.json'))).toBe(false);
+    expect(existsSync(join(runs, 'tiny', 'replace', 'seed-0', 'gen-0', 'model'))).toBe(false);
+  }, 60_000);
+
+  it('memory estimates: a micro-batch or a decoding batch whose logits exceed half the memory', () => {
+    // OPT-125m's vocabulary: 64 x 64-token blocks need 3 x 4 x 64 x 64 x 50272 bytes = 2.5 GB of logits.
+    expect(() => checkTrainBatch({ batchSize: 64, microBatchSize: 64 }, { rows: 100, blockSize: 64, path: 'c' }, 50272, 4 * GB)).toThrow(
+      /microBatchSize 64: one micro-batch of 64-token blocks needs at least 2\.3 GB for its logits \(vocabulary 50272\), more than half of this machine's 4\.0 GB/,
+    );
+    expect(() => checkTrainBatch({ batchSize: 64, microBatchSize: 8 }, { rows: 100, blockSize: 64, path: 'c' }, 50272, 4 * GB)).not.toThrow();
+    expect(() => checkDecodeBatch({ batchSize: 1e6, numBeams: 5 }, 512, 4 * GB)).toThrow(/batchSize 1000000: 1000000 prompts x 5 beams need at least 19 GB/);
+    expect(() => checkDecodeBatch({ batchSize: 16, numBeams: 5 }, 50272, 4 * GB)).not.toThrow();
   });
 });
