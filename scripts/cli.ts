@@ -106,6 +106,14 @@ export async function main(): Promise<void> {
   };
   process.on('uncaughtException', fatal);
   process.on('unhandledRejection', fatal);
+  // Ctrl-C or a scheduler's SIGTERM: say how to go on; process.exit runs the 'exit' listeners, which release
+  // the run's lock (the default action would end the process without them).
+  const interrupted = (code: number) => (): void => {
+    process.stderr.write('\ncollapse: interrupted; rerun the same command to resume\n');
+    process.exit(code);
+  };
+  process.once('SIGINT', interrupted(130));
+  process.once('SIGTERM', interrupted(143));
   const code = await runCli(hideBin(process.argv));
   // Exit now on failure: onnxruntime sessions or worker threads must not keep a failed command alive.
   if (code !== 0) process.exit(code);

@@ -1,13 +1,14 @@
 // Issue 27, items 4-5: every message names the path and says what to do (errno causes in words), a config
 // must be a regular, non-empty file, and a refused run leaves no empty run directory behind.
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { checkDecodeBatch, checkTrainBatch } from '../../pipeline/batch-fits.js';
 import { describeError } from '../../scripts/cli.js';
 import { initModelDir } from '../../scripts/commands/model.js';
+import { REPO_ROOT } from '../helpers/shared.js';
 import { makeFakeRun } from '../report/fake-run.js';
 import { patternBlocks, writeBlocksCorpus } from '../train/fixtures.js';
 import { collapse, expectFailure, snapshot } from './harness.js';
@@ -188,4 +189,36 @@ describe('sizes have upper bounds, checked before any compute', () => {
     expect(() => checkDecodeBatch({ batchSize: 1e6, numBeams: 5 }, 512, 4 * GB)).toThrow(/batchSize 1000000: 1000000 prompts x 5 beams need at least 19 GB/);
     expect(() => checkDecodeBatch({ batchSize: 16, numBeams: 5 }, 50272, 4 * GB)).not.toThrow();
   });
+});
+
+describe('Ctrl-C', () => {
+  it('prints how to go on and releases the lock (the whole process group gets SIGINT, as from a terminal)', async () => {
+    const runs = p('runs-ctrl-c');
+    const lock = join(runs, 'tiny', '.lock');
+    // The binary as users start it (with its heap-tuned child process where glibc allows).
+    const run = spawn(process.execPath, [join(REPO_ROOT, 'scripts/collapse.mjs'), 'run', '--set', `runsDir=${runs}`, '--set', 'estimate=false'], {
+      env: { ...process.env, COLLAPSE_MALLOC: '' }, stdio: ['ignore', 'ignore', 'pipe'], detached: true,
+    });
+    let err = '';
+    run.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    // The started process ends with 130, or by SIGINT itself when it waits for its heap-tuned child (as a shell sees it).
+    const ended = new Promise<string>((r) => run.once('exit', (code, signal) => r(signal ?? String(code))));
+    try {
+      for (let i = 0; i < 600 && !existsSync(lock); i++) await new Promise((r) => setTimeout(r, 100));
+      expect(existsSync(lock)).toBe(true);
+      process.kill(-run.pid!, 'SIGINT');
+      expect(['130', 'SIGINT']).toContain(await ended);
+      // The working process (the child, where there is one) releases the lock as it exits.
+      for (let i = 0; i < 100 && existsSync(lock); i++) await new Promise((r) => setTimeout(r, 100));
+    } finally {
+      try {
+        process.kill(-run.pid!, 'SIGKILL');
+      } catch {
+        /* already ended */
+      }
+    }
+    expect(err).toMatch(/collapse: interrupted; rerun the same command to resume\n/);
+    expect(err).not.toMatch(/parent process is gone/);
+    expect(readdirSync(join(runs, 'tiny'))).not.toContain('.lock');
+  }, 90_000);
 });
