@@ -1,7 +1,7 @@
 // Issue 27, items 4-5: every message names the path and says what to do (errno causes in words), a config
 // must be a regular, non-empty file, and a refused run leaves no empty run directory behind.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -221,4 +221,18 @@ describe('Ctrl-C', () => {
     expect(err).not.toMatch(/parent process is gone/);
     expect(readdirSync(join(runs, 'tiny'))).not.toContain('.lock');
   }, 90_000);
+});
+
+describe('the training-artifact cache', () => {
+  it('a damaged entry (a truncated graph) is rebuilt, with a message naming it', async () => {
+    const train = (out: string) => collapse('train', '--model', model, '--train', corpus8, '--out', out, '--epochs', '1', '--batch-size', '8', '--micro-batch-size', '4', '--threads', '1');
+    expect((await train(p('trained-1'))).code).toBe(0);
+    const [entry] = readdirSync(p('artifacts')).filter((f) => !f.startsWith('.'));
+    const grad = p('artifacts', entry!, 'grad.onnx');
+    truncateSync(grad, 100);
+    const r = await train(p('trained-2'));
+    expect(r.err).toMatch(new RegExp(`the cached training artifact .*${entry} is damaged \\(grad\\.onnx has 100 bytes, its manifest says \\d+\\); building it again`));
+    expect(r.code).toBe(0);
+    expect(statSync(grad).size).toBeGreaterThan(100);
+  }, 60_000);
 });
