@@ -61,7 +61,7 @@ function readTyped<T>(schema: z.ZodType<T>, path: string, step: string): T {
 /** The model every generation fine-tunes: the base itself, or (tiny) the base pretrained on real data. */
 export function baseModelDir(cfg: RunConfig, layout: RunLayout): string {
   if (cfg.model.pretrainEpochs > 0) return layout.baseModel;
-  return readTyped(BaseInfoSchema, layout.baseInfo, 'base-model').dir;
+  return layout.resolvePath(readTyped(BaseInfoSchema, layout.baseInfo, 'base-model').dir);
 }
 
 export function settingOf(cfg: RunConfig, name: string): Setting {
@@ -95,8 +95,9 @@ export async function baseModel({ cfg, layout }: StepContext): Promise<BaseInfo>
       info = { base: spec, imported: dir, dir: target };
     }
   }
-  writeJsonAtomic(layout.baseInfo, info);
-  return info;
+  const recorded = { ...info, dir: layout.recordPath(info.dir) };
+  writeJsonAtomic(layout.baseInfo, recorded);
+  return recorded;
 }
 
 /** The tokenizer's directory: the base's (before pretraining, the init's). */
