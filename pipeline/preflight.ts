@@ -79,6 +79,14 @@ const NAME_MAX = 255;
 const probeCause = (code: string): string | undefined =>
   code === 'ENOENT' ? 'this file system does not allow creating entries here' : errnoCause(code);
 
+const isLink = (path: string): boolean => {
+  try {
+    return lstatSync(path).isSymbolicLink();
+  } catch {
+    return false; // absent, or below a file (ENOTDIR): look further up
+  }
+};
+
 /**
  * The output location can be created and written: probes its nearest existing ancestor with a directory.
  * `file`: the output is a file (its directory is what must be writable).
@@ -91,7 +99,7 @@ export function checkWritable(path: string, flag: string, opts: { file?: boolean
     throw new Error(`${flag} ${path}: the name ${long.slice(0, 24)}... is ${Buffer.byteLength(long)} bytes long, but a file name has at most ${NAME_MAX}; ${remedy}`);
   let dir = opts.file ? dirname(resolve(path)) : resolve(path);
   // lstat: a symbolic link loop or a dangling link "does not exist" for existsSync; statSync below names it.
-  while (!existsSync(dir) && !lstatSync(dir, { throwIfNoEntry: false })) {
+  while (!existsSync(dir) && !isLink(dir)) {
     const up = dirname(dir);
     if (up === dir) break;
     dir = up;

@@ -64,6 +64,13 @@ describe('--config: regular, non-empty files only', () => {
     );
   });
 
+  it('--out through the same loop is named too, before any compute', async () => {
+    expectFailure(
+      await collapse('generate', '--model', model, '--prompts', corpus8, '--out', join(p('loop-a'), 'out'), '--strategy', 'greedy'),
+      /too many levels of symbolic links .*: stat .*loop-a \(ELOOP\); fix or remove the symbolic link loop/,
+    );
+  });
+
   it('a 300-character name is named in words (was a raw ENAMETOOLONG)', async () => {
     expectFailure(await collapse('run', '--config', p(LONG), '--print-config'), /the file name is too long: stat .*a{300} \(ENAMETOOLONG\); use a shorter name/);
   });
