@@ -86,9 +86,10 @@ const run: CommandModule<object, RunArgs> = {
     const t0 = Date.now();
     let res: Awaited<ReturnType<typeof runExperiment>>;
     try {
-      const lock = lockRunDir(root, shard, log);
+      // A rank's heartbeat beats less often than it polls, so a waiting rank never looks busy to the others.
+      const lock = lockRunDir(root, shard, log, { heartbeatSeconds: Math.max(30, 2 * args['poll-seconds']) });
       try {
-        const onWait = shard.count > 1 ? peerWatch(root, shard, Math.max(600, 30 * args['poll-seconds'])) : undefined;
+        const onWait = shard.count > 1 ? peerWatch(root, shard, Math.max(600, 30 * args['poll-seconds']), lock.heartbeat) : undefined;
         res = await runExperiment(cfg, { seeds: args.seed, shard, projectVersion: projectVersion(), pollSeconds: args['poll-seconds'], log, onWait });
       } finally {
         lock.release();
