@@ -1,9 +1,10 @@
 // Preflight: checks that cost milliseconds and save hours, run before any compute. A block size plus new
 // tokens beyond the model's positions, or a token id beyond its vocabulary, would otherwise surface as
 // onnxruntime's raw "Gather ... idx=258 must be within [-258,257]" after pretraining and fine-tuning.
-import { accessSync, constants, existsSync, mkdtempSync, readFileSync, rmdirSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { accessSync, constants, existsSync, lstatSync, mkdtempSync, readFileSync, rmdirSync, statSync } from 'node:fs';
+import { dirname, join, resolve, sep } from 'node:path';
 import { readModelConfig } from '../models/model-dir.js';
+import { errnoCause } from '../util/errno.js';
 
 export interface ModelLimits {
   /** Model directory (for messages). */
@@ -71,33 +72,44 @@ export function checkTokenizerFits(tokenizer: { dir: string; vocabSize: number }
     );
 }
 
-const CAUSES: Record<string, string> = {
-  EROFS: 'the file system is read-only',
-  EACCES: 'permission denied',
-  EPERM: 'operation not permitted',
-  ENOSPC: 'no space left on the device',
-  EDQUOT: 'disk quota exceeded',
-  ENOENT: 'this file system does not allow creating entries here',
-  ENOTDIR: 'a part of the path is a file, not a directory',
+/** The longest file name (one path component) Linux and macOS file systems take, in bytes. */
+const NAME_MAX = 255;
+
+// ENOENT under an existing directory: mkdir refused by the file system itself (e.g. /proc).
+const probeCause = (code: string): string | undefined =>
+  code === 'ENOENT' ? 'this file system does not allow creating entries here' : errnoCause(code);
+
+const isLink = (path: string): boolean => {
+  try {
+    return lstatSync(path).isSymbolicLink();
+  } catch {
+    return false; // absent, or below a file (ENOTDIR): look further up
+  }
 };
 
 /**
  * The output location can be created and written: probes its nearest existing ancestor with a directory.
  * `file`: the output is a file (its directory is what must be writable).
  */
-export function checkWritable(path: string, flag: string, opts: { file?: boolean } = {}): void {
+export function checkWritable(path: string, flag: string, opts: { file?: boolean; remedy?: string } = {}): void {
+  const remedy = opts.remedy ?? `choose another ${flag}`;
+  // Found now, not by the mkdir of a later step (which would leave the folders above it behind).
+  const long = resolve(path).split(sep).find((c) => Buffer.byteLength(c) > NAME_MAX);
+  if (long !== undefined)
+    throw new Error(`${flag} ${path}: the name ${long.slice(0, 24)}... is ${Buffer.byteLength(long)} bytes long, but a file name has at most ${NAME_MAX}; ${remedy}`);
   let dir = opts.file ? dirname(resolve(path)) : resolve(path);
-  while (!existsSync(dir)) {
+  // lstat: a symbolic link loop or a dangling link "does not exist" for existsSync; statSync below names it.
+  while (!existsSync(dir) && !isLink(dir)) {
     const up = dirname(dir);
     if (up === dir) break;
     dir = up;
   }
-  if (!statSync(dir).isDirectory()) throw new Error(`${flag} ${path}: ${dir} is a file, not a directory; choose another ${flag}`);
+  if (!statSync(dir).isDirectory()) throw new Error(`${flag} ${path}: ${dir} is a file, not a directory; ${remedy}`);
   try {
     accessSync(dir, constants.W_OK);
     rmdirSync(mkdtempSync(join(dir, '.collapse-probe-')));
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? '';
-    throw new Error(`${flag} ${path} is not writable: ${CAUSES[code] ?? (e as Error).message} (${code || 'error'} in ${dir}); choose another ${flag}`);
+    throw new Error(`${flag} ${path} is not writable: ${probeCause(code) ?? (e as Error).message} (${code || 'error'} in ${dir}); ${remedy}`);
   }
 }

@@ -8,6 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import yargs, { type CommandModule } from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { describeErrno } from '../util/errno.js';
 import { OptionError } from '../util/options.js';
 import { flagOf, strictFlags, withOwnNoFlags } from './flags.js';
 
@@ -35,23 +36,11 @@ async function loadCommands(): Promise<{ commands: CommandModule[]; broken: stri
 /** A usage error found by yargs (unknown flag, missing option): the help text goes with it. */
 class UsageError extends Error {}
 
-/** Errors that come from the system rather than from our checks: name the cause in words. */
-const SYSTEM_CAUSES: Record<string, string> = {
-  ENOSPC: 'no space left on the device',
-  EROFS: 'the file system is read-only',
-  EACCES: 'permission denied',
-  EPERM: 'operation not permitted',
-  EDQUOT: 'disk quota exceeded',
-  EMFILE: 'too many open files',
-};
-
 /** The one-paragraph message for an error; a stack only with COLLAPSE_DEBUG=1. */
 export function describeError(e: unknown, debug = !!process.env.COLLAPSE_DEBUG): string {
   if (!(e instanceof Error)) return `collapse: ${String(e)}\n`;
-  const code = (e as NodeJS.ErrnoException).code;
-  // A library call's option error, told in the flags the user typed.
-  let msg = e instanceof OptionError ? e.describe(flagOf) : e.message;
-  if (code && SYSTEM_CAUSES[code] && !msg.includes(SYSTEM_CAUSES[code]!)) msg = `${SYSTEM_CAUSES[code]} (${msg})`;
+  // A library call's option error, told in the flags the user typed; a system error's errno in words.
+  let msg = e instanceof OptionError ? e.describe(flagOf) : (describeErrno(e) ?? e.message);
   if (e instanceof SyntaxError && /JSON/.test(msg)) msg = `invalid JSON: ${msg} (a file was read without naming it; set COLLAPSE_DEBUG=1 to see where)`;
   let out = `collapse: ${msg}\n`;
   if (debug && e.stack) out += `${e.stack}\n`;
@@ -117,6 +106,14 @@ export async function main(): Promise<void> {
   };
   process.on('uncaughtException', fatal);
   process.on('unhandledRejection', fatal);
+  // Ctrl-C or a scheduler's SIGTERM: say how to go on; process.exit runs the 'exit' listeners, which release
+  // the run's lock (the default action would end the process without them).
+  const interrupted = (code: number) => (): void => {
+    process.stderr.write('\ncollapse: interrupted; rerun the same command to resume\n');
+    process.exit(code);
+  };
+  process.once('SIGINT', interrupted(130));
+  process.once('SIGTERM', interrupted(143));
   const code = await runCli(hideBin(process.argv));
   // Exit now on failure: onnxruntime sessions or worker threads must not keep a failed command alive.
   if (code !== 0) process.exit(code);

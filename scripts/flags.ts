@@ -3,6 +3,8 @@
 // turn `--epochs 3 --epochs 4` into an array). The CLI applies `checkFlags` as a middleware after each
 // command's builder, so a command cannot forget it; commands may still check more (e.g. cross-flag rules).
 import type { Argv } from 'yargs';
+import { MAX_NUM_BEAMS } from '../pipeline/generate/options.js';
+import { checkThreads } from '../util/cores.js';
 import { checkOption } from '../util/options.js';
 
 type Range = { int?: boolean; min?: number; gt?: number; max?: number };
@@ -22,7 +24,7 @@ export const FLAG_RANGES: Record<string, Range> = {
   'micro-batch-size': INT1,
   'block-size': { int: true, min: 2 },
   'chunk-size': INT1,
-  'num-beams': INT1,
+  'num-beams': { int: true, min: 1, max: MAX_NUM_BEAMS },
   'new-tokens': INT1,
   'min-new-tokens': INT0,
   'no-repeat-ngram-size': INT0,
@@ -92,6 +94,7 @@ export function checkFlags(argv: Record<string, unknown>, opts: YargsOptions, gi
         throw new Error(`--${key} ${raw ?? String(x)}: not a number`);
       }
       checkOption(`--${key}`, x, range);
+      if (key === 'threads') checkThreads('--threads', x);
     }
   }
 }

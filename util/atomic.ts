@@ -1,6 +1,6 @@
 // Atomic file writes: write to a temporary name in the same directory, then rename, so that a crash
 // never leaves a half-written file where a later stage would read it.
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmdirSync, rmSync, statSync, writeSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 
 /**
@@ -8,6 +8,18 @@ import { dirname, resolve } from 'node:path';
  * answers ENOENT for an existing parent (e.g. under /proc). Creates each missing component in turn.
  */
 export function ensureDir(path: string): void {
+  for (const d of missingDirs(path).reverse()) {
+    try {
+      mkdirSync(d);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST' && statSync(d).isDirectory()) continue;
+      throw e;
+    }
+  }
+}
+
+/** The folders of `path` that do not exist yet, deepest first (ensureDir creates them, top first). */
+export function missingDirs(path: string): string[] {
   const missing: string[] = [];
   for (let p = resolve(path); !existsSync(p); ) {
     missing.push(p);
@@ -15,12 +27,19 @@ export function ensureDir(path: string): void {
     if (up === p) break;
     p = up;
   }
-  for (const d of missing.reverse()) {
+  return missing;
+}
+
+/**
+ * Removes the folders of `missingDirs` (deepest first) that are still empty: a command refused after it
+ * created its output folder leaves nothing behind. Stops at the first folder that holds something.
+ */
+export function removeEmptyDirs(dirs: readonly string[]): void {
+  for (const d of dirs) {
     try {
-      mkdirSync(d);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'EEXIST' && statSync(d).isDirectory()) continue;
-      throw e;
+      rmdirSync(d);
+    } catch {
+      return; // not empty (the command wrote there), or already gone
     }
   }
 }

@@ -49,7 +49,7 @@ const CHILD_MARK = 'COLLAPSE_HEAP_CHILD';
 /**
  * Runs this script again as a child under HEAP_TUNABLES and exits with its status, unless it already runs under
  * them, is not on glibc, or `optOut` is set; returns only when the current process should do the work itself.
- * The child holds a pipe from the parent and ends itself (SIGKILL, as its parent was) when the parent dies, so
+ * The child holds a pipe from the parent and ends itself (releasing its locks) when the parent dies, so
  * killing the process a user or a scheduler started never leaves the work running.
  */
 export function runUnderHeapTunables(optOut = false): void {
@@ -57,10 +57,13 @@ export function runUnderHeapTunables(optOut = false): void {
     delete process.env[CHILD_MARK];
     const pipe = new Socket({ fd: PARENT_FD, readable: true, writable: false });
     // Said before ending, so that a death from this watchdog is never silent (the parent may still read it).
-    const orphaned = (why: string) => {
-      process.stderr.write(`collapse: stopping, the parent process is gone (${why})\n`);
-      process.kill(process.pid, 'SIGKILL');
-    };
+    // A moment's delay lets a Ctrl-C that reached both processes be handled as one (its message, its exit);
+    // process.exit, not SIGKILL, so that the 'exit' listeners release the run's lock.
+    const orphaned = (why: string) =>
+      setTimeout(() => {
+        process.stderr.write(`collapse: stopping, the parent process is gone (${why}); rerun the same command to resume\n`);
+        process.exit(137);
+      }, 200);
     pipe.on('close', () => orphaned('its pipe closed'));
     pipe.on('error', (e) => orphaned(e.message));
     pipe.resume();

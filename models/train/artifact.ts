@@ -11,7 +11,7 @@
 // The initial optimizer state is step 0 with zero moments; it is implicit (manifest.optimizerState) rather than
 // gigabytes of zeros on disk.
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildGradientGraph, buildNllGraph, type DropoutMask } from '../grad/index.js';
 import { loadModel, saveModel } from '../onnx/io.js';
@@ -52,6 +52,8 @@ export interface ArtifactManifest {
   padId: number | null;
   graphs: { grad: string; norm: string; update: string; fused: string; eval: string };
   weights: string;
+  /** Bytes of each graph and weights file, so that a damaged cache entry is found and rebuilt (absent before issue 27). */
+  files?: Record<string, number>;
 }
 
 export interface ArtifactOptions {
@@ -134,6 +136,7 @@ export async function buildArtifact(src: ForwardSource, o: ArtifactOptions, outD
     saveModel(fused, join(tmp, manifest.graphs.fused));
     saveModel(evalModel, join(tmp, manifest.graphs.eval));
     writeTensorFile(join(tmp, manifest.weights), params.map((p) => [p.name, { data: src.weights.get(p.name)!, shape: p.shape }]));
+    manifest.files = Object.fromEntries(artifactFiles(manifest).map((f) => [f, statSync(join(tmp, f)).size]));
     writeJsonAtomic(join(tmp, 'manifest.json'), manifest);
   });
   log(`artifact written to ${outDir} (${params.length} trainable tensors, ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
@@ -167,11 +170,35 @@ export function artifactCacheRoot(): string {
   return process.env.COLLAPSE_ARTIFACT_CACHE ?? join(cacheDir(), 'artifacts');
 }
 
-/** The cached artifact for this model structure and options, built on first use. */
+const artifactFiles = (m: ArtifactManifest): string[] => [...Object.values(m.graphs), m.weights];
+
+/** What is wrong with a cache entry (a kill or a full disk while it was copied, a file edited or removed), or null. */
+function cacheDamage(dir: string): string | null {
+  let m: ArtifactManifest;
+  try {
+    m = readJsonFile<ArtifactManifest>(join(dir, 'manifest.json'));
+  } catch (e) {
+    return (e as Error).message;
+  }
+  if (m.format !== ARTIFACT_FORMAT || m.version !== ARTIFACT_VERSION) return `format ${m.format} v${m.version}, not ${ARTIFACT_FORMAT} v${ARTIFACT_VERSION}`;
+  for (const f of artifactFiles(m)) {
+    const st = statSync(join(dir, f), { throwIfNoEntry: false });
+    if (!st) return `${f} is missing`;
+    const want = m.files?.[f];
+    if (want !== undefined && st.size !== want) return `${f} has ${st.size} bytes, its manifest says ${want}`;
+  }
+  return null;
+}
+
+/** The cached artifact for this model structure and options, built on first use; a damaged entry is rebuilt. */
 export async function cachedArtifact(src: ForwardSource, o: ArtifactOptions, root = artifactCacheRoot(), log?: (s: string) => void): Promise<LoadedArtifact> {
   const dir = join(root, structuralKey(src, o));
-  if (!existsSync(join(dir, 'manifest.json'))) await buildArtifact(src, o, dir, log);
-  else log?.(`using the cached training artifact ${dir}`);
+  const damage = existsSync(dir) ? cacheDamage(dir) : 'absent';
+  if (damage === null) log?.(`using the cached training artifact ${dir}`);
+  else {
+    if (damage !== 'absent') (log ?? ((s: string) => process.stderr.write(`${s}\n`)))(`the cached training artifact ${dir} is damaged (${damage}); building it again`);
+    await buildArtifact(src, o, dir, log);
+  }
   return loadArtifact(dir);
 }
 

@@ -6,9 +6,12 @@ import { parseOptions } from '../../util/options.js';
 
 const int = (min = 0) => z.number().int().min(min);
 
+/** A bound on beams (20,000 beams ran on for hours; the paper uses 5, Hugging Face examples at most a few dozen). */
+export const MAX_NUM_BEAMS = 64;
+
 export const generateFields = {
   strategy: z.enum(['beam', 'greedy', 'sample']).default('beam'),
-  numBeams: int(1).default(5),
+  numBeams: int(1).max(MAX_NUM_BEAMS, `must be at most ${MAX_NUM_BEAMS} (every beam of every prompt holds its own KV cache; the paper uses 5)`).default(5),
   /** max_new_tokens: the length of each continuation. */
   newTokens: int(1).default(64),
   /** min_new_tokens: EOS is blocked before this many tokens. Defaults to newTokens: the paper forces exactly 64. */

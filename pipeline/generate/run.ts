@@ -16,6 +16,7 @@ import type { Provider } from '../../models/session.js';
 import { keyChanges } from '../../util/resume-key.js';
 import { sha256 } from '../../util/sha256.js';
 import { checkModelFits, checkWritable } from '../preflight.js';
+import { checkDecodeBatch } from '../batch-fits.js';
 import { progress } from '../../util/progress.js';
 import { beamSearch, type GenerationResult } from './beam-search.js';
 import { openDecoder, type Decoder } from './decoder.js';
@@ -104,6 +105,7 @@ export async function generateCorpus(options: GenerateCorpusOptions): Promise<Ge
   checkModelFits({ model: o.model.name ?? 'the model', positions: o.model.positions, vocabSize: o.model.vocabSize }, [
     { flag: '--prompts', path: o.prompts, blockSize: blocks.blockSize, ids: blocks.ids },
   ], newTokens);
+  checkDecodeBatch({ batchSize: Math.min(batchSize, blocks.rows), numBeams: g.strategy === 'beam' ? g.numBeams : 1 }, o.model.vocabSize);
   const chunks = Math.ceil(blocks.rows / chunkSize);
   const writers = Array.from({ length: chunks }, (_, c) => chunkWriter(c));
 

@@ -1,7 +1,7 @@
 // The experiment configuration: one zod schema, so that every key a user can write is declared, typed,
 // defaulted and documented in one visible place (nanoGPT style). YAML or JSON files and CLI overrides are
 // validated against it; errors name the key.
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync, statSync, type Stats } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { generateFields } from '../generate/options.js';
@@ -141,7 +141,7 @@ export const EvalSchema = z
 
 export const RunConfigSchema = z
   .object({
-    name: z.string().regex(/^[A-Za-z0-9._-]+$/, 'use letters, digits, ".", "_" and "-" only').default('tiny'),
+    name: z.string().regex(/^[A-Za-z0-9._-]+$/, 'use letters, digits, ".", "_" and "-" only').max(100, 'at most 100 characters (it names the run directory)').default('tiny'),
     /** Runs directory; the run lives in runs/NAME. */
     runsDir: z.string().default('runs'),
     seeds: z.array(int()).min(1).default([0]),
@@ -200,14 +200,33 @@ export function validateConfig(raw: unknown, origin = 'config'): RunConfig {
   throw new Error(`invalid ${origin}:\n${lines.join('\n')}`);
 }
 
+/** What a path is, for a message (only regular files are read: a FIFO would block the read forever). */
+function kindOf(st: Stats): string {
+  if (st.isDirectory()) return 'a directory';
+  if (st.isFIFO()) return 'a FIFO (named pipe)';
+  if (st.isSocket()) return 'a socket';
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
+  return 'not a regular file';
+}
+
 export function readConfigFile(path: string): unknown {
-  if (!existsSync(path)) throw new Error(`config file not found: ${path}`);
+  // statSync throws ELOOP, ENAMETOOLONG, EACCES... with the path; the CLI's error path puts them in words.
+  const st = statSync(path, { throwIfNoEntry: false });
+  if (!st) throw new Error(`--config ${path}: no such file; give a YAML or JSON file (or use --preset NAME)`);
+  if (!st.isFile()) throw new Error(`--config ${path} is ${kindOf(st)}; give a YAML or JSON file`);
   const text = readFileSync(path, 'utf8');
+  const json = /\.json$/i.test(path);
+  // An empty file would silently run every default: that is never what a user who wrote a file meant.
+  if (text.trim() === '') throw new Error(`--config ${path} is empty; write the keys to change (\`collapse run --print-config\` shows them all), or use --preset NAME`);
+  let parsed: unknown;
   try {
-    return /\.json$/i.test(path) ? JSON.parse(text) : parseYaml(text);
+    parsed = json ? JSON.parse(text) : parseYaml(text);
   } catch (e) {
-    throw new Error(`config file ${path} is not valid ${/\.json$/i.test(path) ? 'JSON' : 'YAML'}: ${(e as Error).message}`);
+    throw new Error(`config file ${path} is not valid ${json ? 'JSON' : 'YAML'}: ${(e as Error).message}`);
   }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
+    throw new Error(`--config ${path} holds no keys (only comments or a single value); write the keys to change as a mapping (\`collapse run --print-config\` prints one), or use --preset NAME`);
+  return parsed;
 }
 
 type Obj = Record<string, unknown>;

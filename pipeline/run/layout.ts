@@ -10,7 +10,7 @@
 // generation's outputs, or at the run's root), so that a rerun skips finished steps and `collapse status`
 // can read the state from disk alone.
 import { existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import { writeJsonAtomic } from '../../util/atomic.js';
 import { readJsonFile } from '../../util/json.js';
 
@@ -61,6 +61,16 @@ export class RunLayout {
   /** The base model's real test perplexity before fine-tuning (zero-shot step's output). */
   get zeroShot(): string { return join(this.baseDir, 'zero-shot.json'); }
   get reportDir(): string { return join(this.root, 'report'); }
+
+  /**
+   * A path as a run's own files record it: relative to the run when inside it (so that a moved run directory
+   * still finds its files), absolute otherwise. `resolvePath` reads it back; an absolute record stays as it is.
+   */
+  recordPath(path: string): string {
+    const rel = relative(resolve(this.root), resolve(path));
+    return rel === '' || rel.startsWith('..') || isAbsolute(rel) ? resolve(path) : rel;
+  }
+  resolvePath(recorded: string): string { return resolve(this.root, recorded); }
 
   /** The folder of a setting (the root itself when the run has one setting). */
   settingDir(setting: string): string {

@@ -10,6 +10,8 @@ import { writeJsonAtomic } from '../../util/atomic.js';
 import { readJsonFile } from '../../util/json.js';
 import { runSettings, type RunConfig } from './config.js';
 import { isDone, markDone, RunLayout, type GenAt } from './layout.js';
+import { checkSeeds } from './preflight-run.js';
+import { configChanges, describeChanges } from './config-diff.js';
 import type { StepContext } from './stages.js';
 import { finalSteps, generationSteps, setupSteps, type GenerationStep, type RunStep } from './steps.js';
 
@@ -43,17 +45,12 @@ export function writeRunManifest(cfg: RunConfig, layout: RunLayout, opts: RunOpt
   const config = JSON.parse(JSON.stringify(cfg)) as RunConfig;
   if (existsSync(layout.manifest)) {
     const prev = readJsonFile(layout.manifest) as { config: RunConfig };
-    const a = JSON.stringify({ ...prev.config, seeds: [] });
-    const b = JSON.stringify({ ...config, seeds: [] });
+    const changes = configChanges(prev.config, config);
     // Before the first step finished nothing depends on the old config (e.g. a bad model.base): replace it.
     const started = isDone(layout.marker('base-model'));
-    if (a !== b && started) {
-      throw new Error(
-        `${layout.manifest} was written for a different configuration; resume with the same config, ` +
-          `or start a new run with --set name=OTHER (or delete ${layout.root})`,
-      );
-    }
-    if (a === b || started) return;
+    if (changes.length && started) throw new Error(describeChanges(layout.manifest, changes));
+    // Only the location or the seeds differ (a moved run directory): run.json stays as it was written.
+    if (started || changes.length === 0) return;
   }
   writeJsonAtomic(layout.manifest, {
     config,
@@ -72,7 +69,7 @@ export async function runExperiment(cfg: RunConfig, opts: RunOptions = {}): Prom
   const layout = layoutOf(cfg);
   const poll = (opts.pollSeconds ?? 10) * 1000;
   const seeds = opts.seeds ?? cfg.seeds;
-  for (const s of seeds) if (!cfg.seeds.includes(s)) throw new Error(`--seed ${s} is not among the config's seeds [${cfg.seeds}]`);
+  checkSeeds(cfg, seeds);
   const ctx: StepContext = { cfg, layout, seeds, shard, log };
 
   /** An unsharded step runs once (on rank 0) and leaves its marker; other ranks wait for the marker. */

@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadTokenizer, TINY_CONFIG, TINY_VOCAB_SIZE } from '../../datasets/tokenizer.js';
 import { isHubId } from '../../models/hub.js';
+import { checkThreads } from '../../util/cores.js';
 import { checkModelFits, checkTokenizerFits, checkWritable, modelLimits, type ModelLimits } from '../preflight.js';
 import type { RunConfig } from './config.js';
 
@@ -25,7 +26,14 @@ function baseLimits(cfg: RunConfig): { limits: ModelLimits; tokenizer?: { dir: s
   return { limits, tokenizer: hasTokenizer ? { dir: spec, vocabSize: loadTokenizer(spec).vocabSize } : undefined };
 }
 
-export function preflightRun(cfg: RunConfig): void {
+/** `--seed S` must be one of the config's seeds (checked before the run directory is created or locked). */
+export function checkSeeds(cfg: RunConfig, seeds: readonly number[] | undefined): void {
+  for (const s of seeds ?? []) if (!cfg.seeds.includes(s)) throw new Error(`--seed ${s} is not among the config's seeds [${cfg.seeds}]; pass one of them, or add it with --set seeds=[${[...cfg.seeds, s]}]`);
+}
+
+export function preflightRun(cfg: RunConfig, seeds?: readonly number[]): void {
+  checkSeeds(cfg, seeds);
+  checkThreads('threads', cfg.threads);
   checkWritable(join(cfg.runsDir, cfg.name), 'runsDir');
   const base = baseLimits(cfg);
   if (!base) return;

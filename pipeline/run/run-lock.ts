@@ -3,14 +3,46 @@
 // .lock-rank-I instead: two processes claiming one rank, or a plain run beside a sharded one, are refused.
 // After taking the lock, temporaries left by killed processes (in the run directory and the artifact cache)
 // are removed (see removeStaleTmp for the ones that are kept).
-import { readdirSync } from 'node:fs';
+// A rank's lock file is also its heartbeat: its mtime is refreshed while the rank works (not while it only
+// waits), so that a waiting rank can tell other ranks' progress from a deadlock or a dead machine, and every
+// wait is bounded.
+import { readdirSync, statSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { acquireLock, lockHolder, type Lock } from '../../util/lock.js';
 import { artifactCacheRoot } from '../../models/train/artifact.js';
 import { removeStaleTmp } from '../../util/stale-tmp.js';
 import type { Shard } from './loop.js';
 
-export function lockRunDir(root: string, shard: Shard, log: (s: string) => void): Lock {
+export interface Heartbeat {
+  /** Called at each poll of a wait: the next beat is skipped (a waiting rank makes no progress). */
+  waiting(): void;
+  stop(): void;
+}
+
+/** Refreshes `path`'s mtime every `seconds`, except in an interval where its holder only waited. */
+export function startHeartbeat(path: string, seconds: number): Heartbeat {
+  let waited = false;
+  const beat = setInterval(() => {
+    if (!waited) {
+      try {
+        const now = new Date();
+        utimesSync(path, now, now);
+      } catch {
+        /* the lock was removed by hand: peers will see no progress and say so */
+      }
+    }
+    waited = false;
+  }, seconds * 1000);
+  beat.unref();
+  return { waiting: () => void (waited = true), stop: () => clearInterval(beat) };
+}
+
+export interface RunLock extends Lock {
+  /** A sharded rank's heartbeat (null for a plain run, which waits for nobody). */
+  heartbeat: Heartbeat | null;
+}
+
+export function lockRunDir(root: string, shard: Shard, log: (s: string) => void, opts: { heartbeatSeconds?: number } = {}): RunLock {
   const sharded = shard.count > 1;
   const lock = sharded
     ? acquireLock(root, `.lock-rank-${shard.index}`, `collapse run, rank ${shard.index} of ${shard.count}`, { conflicts: /^\.lock$/, log })
@@ -20,26 +52,55 @@ export function lockRunDir(root: string, shard: Shard, log: (s: string) => void)
   const HOUR = 3600;
   const removed = [...removeStaleTmp(root, 5, { minAgeSeconds: sharded ? HOUR : 0 }), ...removeStaleTmp(artifactCacheRoot(), 1, { minAgeSeconds: HOUR })];
   if (removed.length) log(`removed ${removed.length} temporary file(s) left by killed processes: ${removed.slice(0, 3).join(', ')}${removed.length > 3 ? ', ...' : ''}`);
-  return lock;
+  const heartbeat = sharded ? startHeartbeat(lock.path, opts.heartbeatSeconds ?? 30) : null;
+  return {
+    path: lock.path,
+    heartbeat,
+    release: () => {
+      heartbeat?.stop();
+      lock.release();
+    },
+  };
 }
 
 /**
- * For a rank waiting on the others: gives up (throws) once no other rank of the run has held a live lock for
- * `graceSeconds`, instead of polling forever for a step that nobody will do.
+ * For a rank waiting on the others: gives up (throws) once, for `graceSeconds`, no other rank of the run has
+ * held a live lock, or none has made progress (its lock's heartbeat stood still: every rank waits, e.g. ranks
+ * started with different --seed, or the others hang or their machine is gone), instead of polling forever for
+ * a step that nobody will do. Progress is judged by changes this process sees, so clocks need not agree.
  */
-export function peerWatch(root: string, shard: Shard, graceSeconds: number): (what: string) => void {
+export function peerWatch(root: string, shard: Shard, graceSeconds: number, heartbeat?: Heartbeat | null): (what: string) => void {
   let alone: number | null = null;
+  const seen = new Map<string, { mtime: number; at: number }>();
   return (what) => {
-    const peers = readdirSync(root).filter((f) => /^\.lock-rank-\d+$/.test(f) && f !== `.lock-rank-${shard.index}`);
-    if (peers.some((f) => lockHolder(join(root, f)) !== null)) {
-      alone = null;
+    heartbeat?.waiting();
+    const now = Date.now();
+    const live = readdirSync(root).filter((f) => /^\.lock-rank-\d+$/.test(f) && f !== `.lock-rank-${shard.index}` && lockHolder(join(root, f)) !== null);
+    if (live.length === 0) {
+      alone ??= now;
+      if (now - alone >= graceSeconds * 1000)
+        throw new Error(
+          `rank ${shard.index} of ${shard.count} waited ${graceSeconds} s for ${what}, but no other rank of this run is running ` +
+            `(no live .lock-rank-* in ${root}). Start the missing ranks (the same command with their --shard-index), then rerun this one`,
+        );
       return;
     }
-    alone ??= Date.now();
-    if (Date.now() - alone >= graceSeconds * 1000)
+    alone = null;
+    let lastProgress = -Infinity;
+    for (const f of live) {
+      const mtime = statSync(join(root, f), { throwIfNoEntry: false })?.mtimeMs ?? 0;
+      const prev = seen.get(f);
+      if (!prev || prev.mtime !== mtime) seen.set(f, { mtime, at: now });
+      lastProgress = Math.max(lastProgress, seen.get(f)!.at);
+    }
+    if (now - lastProgress > graceSeconds * 1000) {
+      const ranks = live.map((f) => f.replace('.lock-rank-', '')).join(', ');
+      const holders = live.length > 1 ? `ranks ${ranks} hold their locks` : `rank ${ranks} holds its lock`;
       throw new Error(
-        `rank ${shard.index} of ${shard.count} waited ${graceSeconds} s for ${what}, but no other rank of this run is running ` +
-          `(no live .lock-rank-* in ${root}). Start the missing ranks (the same command with their --shard-index), then rerun this one`,
+        `rank ${shard.index} of ${shard.count} waited ${graceSeconds} s for ${what}, but no other rank of this run made progress in that time ` +
+          `(${holders} in ${root} without working: waiting too, or hung). ` +
+          'Every rank must run the same command with its own --shard-index (the same --seed and config); check the other ranks, then rerun this one',
       );
+    }
   };
 }

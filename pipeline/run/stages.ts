@@ -28,6 +28,7 @@ import { buildReport } from '../report/report.js';
 import { finetune } from '../train/finetune.js';
 import { runSettings, trainOptions, type RunConfig, type Setting } from './config.js';
 import { describeEstimate, estimateRun } from './estimate.js';
+import { checkRunBatches } from './run-batches.js';
 import type { GenAt, RunLayout, Split } from './layout.js';
 import { mixTrainCorpus, trainCorpusPath, type MixResult } from './mixing.js';
 
@@ -60,7 +61,7 @@ function readTyped<T>(schema: z.ZodType<T>, path: string, step: string): T {
 /** The model every generation fine-tunes: the base itself, or (tiny) the base pretrained on real data. */
 export function baseModelDir(cfg: RunConfig, layout: RunLayout): string {
   if (cfg.model.pretrainEpochs > 0) return layout.baseModel;
-  return readTyped(BaseInfoSchema, layout.baseInfo, 'base-model').dir;
+  return layout.resolvePath(readTyped(BaseInfoSchema, layout.baseInfo, 'base-model').dir);
 }
 
 export function settingOf(cfg: RunConfig, name: string): Setting {
@@ -94,8 +95,9 @@ export async function baseModel({ cfg, layout }: StepContext): Promise<BaseInfo>
       info = { base: spec, imported: dir, dir: target };
     }
   }
-  writeJsonAtomic(layout.baseInfo, info);
-  return info;
+  const recorded = { ...info, dir: layout.recordPath(info.dir) };
+  writeJsonAtomic(layout.baseInfo, recorded);
+  return recorded;
 }
 
 /** The tokenizer's directory: the base's (before pretraining, the init's). */
@@ -143,6 +145,7 @@ export async function prepareData({ cfg, layout }: StepContext): Promise<Record<
 
 export async function estimate(ctx: StepContext): Promise<string> {
   const { cfg, layout } = ctx;
+  checkRunBatches(cfg, layout.split('train'), tokenizerModel(cfg, layout));
   const line = describeEstimate(await estimateRun(cfg, layout, tokenizerModel(cfg, layout), { seeds: ctx.seeds.length, shards: ctx.shard.count }));
   ctx.log(line);
   return line;
@@ -150,6 +153,7 @@ export async function estimate(ctx: StepContext): Promise<string> {
 
 /** When model.pretrainEpochs > 0: teach the base the language first (OPT-125m arrives pretrained). */
 export async function pretrain({ cfg, layout }: StepContext): Promise<{ trainLosses: number[]; steps: number }> {
+  checkRunBatches(cfg, layout.split(pretrainSplit(cfg)), layout.initModel);
   const r = await finetune({
     ...trainOptions(cfg),
     model: layout.initModel,
@@ -187,6 +191,7 @@ export async function trainCorpus({ cfg, layout }: StepContext, at: GenAt): Prom
 export async function finetuneGeneration({ cfg, layout }: StepContext, at: GenAt): Promise<{ bestEpoch: number; validLoss: number | null; steps: number }> {
   const setting = settingOf(cfg, at.setting);
   const start = cfg.model.initFrom === 'previous' && at.gen > 0 ? layout.model({ ...at, gen: at.gen - 1 }) : baseModelDir(cfg, layout);
+  checkRunBatches(cfg, trainCorpusPath(layout, at), start);
   const r = await finetune({
     ...trainOptions(cfg),
     model: start,

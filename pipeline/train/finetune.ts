@@ -13,6 +13,7 @@ import { writeDirAtomic, writeJsonAtomic } from '../../util/atomic.js';
 import { readJsonFile } from '../../util/json.js';
 import type { Provider } from '../../models/session.js';
 import { checkModelFits, checkWritable } from '../preflight.js';
+import { checkTrainBatch } from '../batch-fits.js';
 import { OptionError } from '../../util/options.js';
 import { resolveTrainOptions, TRAIN_DEFAULTS, type TrainOptions, type TrainOptionsInput } from './options.js';
 import { checkResumeKey, trainLoop } from './loop.js';
@@ -107,6 +108,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
     { flag: '--train', path: typeof o.train === 'string' ? o.train : '(in memory)', blockSize: train.blockSize, ids: train.ids },
     ...(valid ? [{ flag: '--valid', path: typeof o.valid === 'string' ? o.valid : '(in memory)', blockSize: valid.blockSize, ids: valid.ids }] : []),
   ]);
+  checkTrainBatch(h, { rows: train.rows, blockSize: train.blockSize, path: typeof o.train === 'string' ? o.train : 'the training data' }, limits.vocabSize);
   const dropout = { hidden: h.dropout, attention: h.attentionDropout };
   const art: LoadedArtifact = o.artifact
     ? loadArtifact(o.artifact)

@@ -1,5 +1,7 @@
 // `collapse report RUN_DIR`: figures and one self-contained report.html for a run.
+import { join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
+import { checkWritable } from '../../pipeline/preflight.js';
 import { buildReport } from '../../pipeline/report/report.js';
 import { checkPage, FIGURE_CHECK } from '../../pipeline/report/headless.js';
 
@@ -27,9 +29,9 @@ const report: CommandModule<object, ReportArgs> = {
     y
       .usage(
         '$0 report RUN_DIR [options]\n\n' +
-          'Reads RUN_DIR/seed-S/gen-K/{metrics.json,sample_ppl.json} and writes RUN_DIR/report/: report.html (figures ' +
-          'inline, no external requests), figures/*.{svg,png,vl.json,csv,json} and metrics.json. Generations not yet ' +
-          'evaluated are listed, not an error.',
+          'Reads RUN_DIR/run.json and RUN_DIR/[SETTING/]seed-S/gen-K/{metrics.json,sample_ppl.json} (a SETTING folder ' +
+          'per setting when the run has several, e.g. replace/ and keep-original/) and writes RUN_DIR/report/ (or --out): report.html (figures inline, no external requests), ' +
+          'figures/*.{svg,png,vl.json,csv,json} and metrics.json. Generations not yet evaluated are listed, not an error.',
       )
       .positional('run', { type: 'string', demandOption: true, describe: 'Run directory (runs/NAME)' })
       .option('out', { type: 'string', describe: 'Output directory (default RUN_DIR/report)' })
@@ -38,6 +40,9 @@ const report: CommandModule<object, ReportArgs> = {
       .option('screenshot', { type: 'string', describe: 'Also open the page in headless Chromium, check it, and save a PNG screenshot here' }) as unknown as Argv<ReportArgs>,
   handler: async (a) => {
     if (!Number.isInteger(a.bins) || a.bins < 2) throw new Error(`--bins ${a.bins}: expected an integer >= 2`);
+    // Before any figure is drawn: a read-only run directory (or --out) is named with what to do.
+    if (a.out) checkWritable(a.out, '--out');
+    else checkWritable(join(a.run, 'report'), 'report directory', { remedy: 'pass --out DIR on a writable file system' });
     const r = await buildReport(a.run, {
       out: a.out,
       histogramGenerations: a.generations ? parseGenerations(a.generations) : undefined,

@@ -8,6 +8,7 @@ import { formatStatus, runStatus } from '../../pipeline/run/status.js';
 import { resolveShard } from '../shards.js';
 import { preflightRun } from '../../pipeline/run/preflight-run.js';
 import { lockRunDir, peerWatch } from '../../pipeline/run/run-lock.js';
+import { missingDirs, removeEmptyDirs } from '../../util/atomic.js';
 
 interface RunArgs {
   preset?: string;
@@ -76,17 +77,25 @@ const run: CommandModule<object, RunArgs> = {
     const shard = resolveShard({ shardIndex: args['shard-index'], numShards: args['num-shards'] });
     if (!(args['poll-seconds'] > 0)) throw new Error(`--poll-seconds ${args['poll-seconds']}: must be a positive number`);
     // Before any compute and before run.json: a bad config fails now and leaves nothing that blocks its fix.
-    preflightRun(cfg);
+    preflightRun(cfg, args.seed);
     const { runExperiment } = await import('../../pipeline/run/loop.js');
     const log = (s: string): void => void process.stderr.write(`${s}\n`);
-    const lock = lockRunDir(join(cfg.runsDir, cfg.name), shard, log);
+    const root = join(cfg.runsDir, cfg.name);
+    // A run refused before it wrote anything leaves no empty run directory behind.
+    const created = missingDirs(root);
     const t0 = Date.now();
     let res: Awaited<ReturnType<typeof runExperiment>>;
     try {
-      const onWait = shard.count > 1 ? peerWatch(join(cfg.runsDir, cfg.name), shard, Math.max(600, 30 * args['poll-seconds'])) : undefined;
-      res = await runExperiment(cfg, { seeds: args.seed, shard, projectVersion: projectVersion(), pollSeconds: args['poll-seconds'], log, onWait });
+      // A rank's heartbeat beats less often than it polls, so a waiting rank never looks busy to the others.
+      const lock = lockRunDir(root, shard, log, { heartbeatSeconds: Math.max(30, 2 * args['poll-seconds']) });
+      try {
+        const onWait = shard.count > 1 ? peerWatch(root, shard, Math.max(600, 30 * args['poll-seconds']), lock.heartbeat) : undefined;
+        res = await runExperiment(cfg, { seeds: args.seed, shard, projectVersion: projectVersion(), pollSeconds: args['poll-seconds'], log, onWait });
+      } finally {
+        lock.release();
+      }
     } finally {
-      lock.release();
+      removeEmptyDirs(created);
     }
     const secs = ((Date.now() - t0) / 1000).toFixed(1);
     process.stdout.write(`run ${cfg.name} finished in ${secs} s: ${res.root}${res.report ? `\nreport: ${res.report}` : ''}\n`);

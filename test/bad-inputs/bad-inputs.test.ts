@@ -558,7 +558,7 @@ describe('run directory lock and hygiene', () => {
     expect(JSON.parse(readFileSync(layout.manifest, 'utf8')).config.model.base).toBe('tiny');
     // Once the first step has finished, a different config is refused as before.
     writeFileSync(layout.marker('base-model'), '{}');
-    expect(() => writeRunManifest(bad, layout, {})).toThrow(/was written for a different configuration/);
+    expect(() => writeRunManifest(bad, layout, {})).toThrow(/this run was started with other settings, and they change its results:\n  model\.base: "tiny" -> "\/nowhere"/);
   });
 
   it('no command above left a temporary behind', () => {
