@@ -19,6 +19,7 @@ import { loadModel, saveModel } from './onnx/io.js';
 import { DataType, decodeModel, encodeModel, makeTensor, onnx, tensorValues, type ModelProto, type TensorProto } from './onnx/proto.js';
 import { readSafetensors, readSafetensorsHeader, writeSafetensors } from './safetensors.js';
 import { ensureDir, tmpName, writeJsonAtomic } from '../util/atomic.js';
+import { tokenizerIdentity, type TokenizerIdentity } from './tokenizer-identity.js';
 
 export const CONFIG_FILE = 'config.json';
 export const GENERATION_CONFIG_FILE = 'generation_config.json';
@@ -114,6 +115,8 @@ export interface ModelDir {
   rebuildable: boolean;
   /** The directory itself: tokenizer files sit beside config.json, as on the hub. */
   tokenizerDir: string;
+  /** Its tokenizer's fingerprint, which description is used, and whether two descriptions disagree. */
+  tokenizer: TokenizerIdentity;
   producer: string;
 }
 
@@ -187,14 +190,12 @@ function readGraphFile(dir: string, rel: string, hints: KvHints): GraphFile {
   };
 }
 
-/** Whether model.safetensors holds HF-named OPT weights (so the graph can be rebuilt). */
+/**
+ * Whether model.safetensors holds HF-named OPT weights (so the graph can be rebuilt). A file that cannot be read
+ * (truncated, corrupt) is an error naming it: taken for "a foreign graph", it would be dropped from every copy.
+ */
 function hasOptWeights(path: string | null): boolean {
-  if (!path) return false;
-  try {
-    return readSafetensorsHeader(path).tensors.has(EMBED_TOKENS);
-  } catch {
-    return false;
-  }
+  return path !== null && readSafetensorsHeader(path).tensors.has(EMBED_TOKENS);
 }
 
 /** Opens and checks a model directory: config, graphs and their interface, tokenizer, generation settings. */
@@ -234,6 +235,7 @@ export function openModelDir(dir: string): ModelDir {
       throw new Error(`${dir}: the ONNX logits of ${g.rel} have ${g.lm.vocab} entries per token but ${CONFIG_FILE} says vocab_size ${config.vocabSize}`);
   }
   tokenizerFilesFrom(dir); // fails clearly when there is no tokenizer
+  const tokenizer = tokenizerIdentity(dir)!;
   const main = graphs[0];
   return {
     dir,
@@ -248,6 +250,7 @@ export function openModelDir(dir: string): ModelDir {
     safetensorsPath,
     rebuildable,
     tokenizerDir: dir,
+    tokenizer,
     producer: main?.producer ?? '',
   };
 }

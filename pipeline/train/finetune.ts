@@ -102,10 +102,10 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   }
   checkResumeKey(checkpointDirOf(out), key);
   const src = loadTrainingSource(o.model);
-  const limits = { model: o.model, positions: src.md.config.maxPositions ?? undefined, vocabSize: src.md.config.vocabSize ?? undefined };
+  const limits = { model: o.model, positions: src.md.config.maxPositions ?? undefined, vocabSize: src.md.config.vocabSize ?? undefined, tokenizer: src.md.tokenizer };
   checkModelFits(limits, [
-    { flag: '--train', path: typeof o.train === 'string' ? o.train : '(in memory)', blockSize: train.blockSize, ids: train.ids },
-    ...(valid ? [{ flag: '--valid', path: typeof o.valid === 'string' ? o.valid : '(in memory)', blockSize: valid.blockSize, ids: valid.ids }] : []),
+    { flag: '--train', path: typeof o.train === 'string' ? o.train : '(in memory)', stored: typeof o.train === 'string', blockSize: train.blockSize, ids: train.ids },
+    ...(valid ? [{ flag: '--valid', path: typeof o.valid === 'string' ? o.valid : '(in memory)', stored: typeof o.valid === 'string', blockSize: valid.blockSize, ids: valid.ids }] : []),
   ]);
   const dropout = { hidden: h.dropout, attention: h.attentionDropout };
   const art: LoadedArtifact = o.artifact

@@ -74,7 +74,7 @@ const evalCommand: CommandModule<object, EvalArgs> = {
     const padId = a['pad-id'] ?? modelPadId(a.model);
     const corpus = loadEvalCorpus(a.data, { padId });
     const limits = modelLimits(a.model);
-    checkModelFits(limits, [{ flag: '--data', path: a.data, blockSize: corpus.blocks.blockSize, ids: corpus.blocks.ids }]);
+    checkModelFits(limits, [{ flag: '--data', path: a.data, stored: true, blockSize: corpus.blocks.blockSize, ids: corpus.blocks.ids }]);
     if (a.out) checkWritable(a.out, '--out', { file: true });
     if (a['samples-out']) checkWritable(a['samples-out'], '--samples-out', { file: true });
     const reference = a.reference ? await realReference(a.model, loadEvalCorpus(a.reference).blocks, scoring) : null;
