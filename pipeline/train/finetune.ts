@@ -98,7 +98,8 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
     // The model is committed: a checkpoint left by a kill between the rename and this point is no longer needed.
     rmSync(checkpointDirOf(out), { recursive: true, force: true });
     log(`${out} is already trained (${SUMMARY}); delete it to train again`);
-    return { ...s, outDir: out };
+    // What the training that wrote it returned, nothing more (the summary also holds its options and source).
+    return { bestEpoch: s.bestEpoch, validLosses: s.validLosses, trainLosses: s.trainLosses, steps: s.steps, outDir: out };
   }
   checkResumeKey(checkpointDirOf(out), key);
   const src = loadTrainingSource(o.model);
