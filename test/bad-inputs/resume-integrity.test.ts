@@ -62,10 +62,9 @@ function normalized(root: string, file: string): unknown {
   // A copied run's files still name the run it was copied from (base.json's dir), and its run.json the runsDir
   // this test gave it: both are the run itself.
   const text = bytes.toString('utf8').replaceAll(root, '<run>').replaceAll(straight, '<run>').replaceAll(dirname(root), '<runs>').replaceAll(dirname(straight), '<runs>');
-  const json = strip(JSON.parse(text)) as { files?: { path: string }[] };
-  // A marker's record of a JSON file holds that file's times and paths; the file itself is compared above.
-  if (file.endsWith('.done.json') && Array.isArray(json.files))
-    json.files = json.files.map((r) => (r.path.endsWith('.json') ? { path: r.path } : r));
+  const json = strip(JSON.parse(text)) as { files?: { path?: string }[] };
+  // A step marker's record of a JSON file holds that file's times and paths; the file itself is compared on its own.
+  if (Array.isArray(json.files)) json.files = json.files.map((r) => (r.path?.endsWith('.json') ? { path: r.path } : r));
   return json;
 }
 
