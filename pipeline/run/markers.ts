@@ -21,12 +21,12 @@ export interface Marker {
 /** What a marker says about its step: done, not started (or unreadable), or done but since damaged. */
 export type MarkerState = { done: true } | { done: false; damaged?: string; unreadable?: string };
 
-/** The marker's content, or null when it is absent, empty or not a marker (all three: the step is not done). */
+/** The marker's content, or null when it is absent, empty or not a JSON object (all three: the step is not done). */
 function parseMarker(path: string): Marker | null {
   if (!existsSync(path)) return null;
   try {
     const m = JSON.parse(readFileSync(path, 'utf8')) as Marker;
-    return m !== null && typeof m === 'object' && typeof m.step === 'string' ? m : null;
+    return m !== null && typeof m === 'object' && !Array.isArray(m) ? m : null;
   } catch {
     return null;
   }

@@ -8,22 +8,14 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnCollapse } from '../helpers/cli.js';
+import { MICRO_RUN, spawnCollapse } from '../helpers/cli.js';
 
 const base = mkdtempSync(join(tmpdir(), 'resume-integrity-'));
 const NAME = 'micro';
 const micro = (runsDir: string): string[] => [
   'run',
-  '--set', 'generations=2',
+  ...MICRO_RUN,
   '--set', 'seeds=[0]',
-  '--set', 'threads=1',
-  '--set', 'settings=[{name: replace, mix: {mode: replace}}]',
-  '--set', 'data.synthetic={trainRows: 40, validRows: 12, testRows: 12, pretrainRows: 30, seed: 7}',
-  '--set', 'model.pretrainEpochs=1',
-  '--set', 'train={epochs: 2, batchSize: 8, microBatchSize: 8, lr: 0.001}',
-  '--set', 'generate.batchSize=8',
-  '--set', 'generate.chunkSize=8',
-  '--set', 'eval.selfBleuSamples=10',
   '--set', `runsDir=${runsDir}`,
   '--set', `name=${NAME}`,
 ];
