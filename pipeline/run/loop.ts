@@ -5,7 +5,7 @@
 // marker, so that a rerun resumes; sharded steps split their work by rank, so that many processes can share
 // one run directory (the others wait for rank 0's unsharded steps). Final steps (the report) run every time.
 import { existsSync, rmSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { isAbsolute, join, relative } from 'node:path';
 import { writeJsonAtomic } from '../../util/atomic.js';
 import { readJsonFile } from '../../util/json.js';
 import { runSettings, type RunConfig } from './config.js';
@@ -79,6 +79,12 @@ export async function runExperiment(cfg: RunConfig, opts: RunOptions = {}): Prom
   const outputsOf = (step: RunStep | GenerationStep, at?: GenAt): string[] =>
     at ? (step as GenerationStep).outputs(layout, at) : (step as RunStep).outputs(layout, cfg);
 
+  /** Only what the run wrote under its own directory is ever removed (a model.base of the user is not). */
+  const insideRun = (path: string): boolean => {
+    const rel = relative(layout.root, path);
+    return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel);
+  };
+
   /**
    * Whether the step is done (its marker verified). A damaged output is named, the step's outputs inside the
    * run directory are removed and the step runs again (it writes the same bytes: every step is seeded).
@@ -89,7 +95,7 @@ export async function runExperiment(cfg: RunConfig, opts: RunOptions = {}): Prom
     if (state.done) return true;
     if (state.damaged) {
       log(`${step.name} (${where(at)}): ${state.damaged}; running the step again`);
-      for (const out of outputsOf(step, at)) if (!relative(layout.root, out).startsWith('..')) rmSync(out, { recursive: true, force: true });
+      for (const out of outputsOf(step, at)) if (insideRun(out)) rmSync(out, { recursive: true, force: true });
       rmSync(marker, { force: true });
     } else if (state.unreadable) log(`${step.name} (${where(at)}): ${state.unreadable}; running the step again`);
     return false;

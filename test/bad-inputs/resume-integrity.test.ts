@@ -80,9 +80,21 @@ function expectSameAsStraight(root: string): void {
   for (const f of files(straight)) expect(normalized(root, f), f).toEqual(normalized(straight, f));
 }
 
-async function rerun(runsDir: string): Promise<{ code: number | null; stderr: string }> {
-  return spawnCollapse(micro(runsDir));
+/** Copies the uninterrupted run, damages the copy, reruns it (it must succeed); its root and stderr. */
+async function rerunDamaged(name: string, damage: (root: string) => void): Promise<{ root: string; stderr: string }> {
+  const { runsDir, root } = copyOfRun(name);
+  damage(root);
+  const r = await spawnCollapse(micro(runsDir));
+  expect(r.code, r.stderr.slice(-3000)).toBe(0);
+  return { root, stderr: r.stderr };
 }
+
+describe('a finished run, rerun', () => {
+  it('verifies every step and runs none again', async () => {
+    const { stderr } = await rerunDamaged('intact', () => {});
+    expect(stderr).not.toMatch(/running the step again|^(base-model|prepare|estimate|pretrain|zero-shot|train-corpus|finetune|generate|evaluate): /m);
+  }, 300_000);
+});
 
 describe('a damaged committed file is named and its step runs again', () => {
   const cases: [string, string, (p: string) => void, RegExp][] = [
@@ -101,48 +113,40 @@ describe('a damaged committed file is named and its step runs again', () => {
     ],
   ];
   it.each(cases)('%s', async (label, file, damage, message) => {
-    const { runsDir, root } = copyOfRun(label.replace(/\W+/g, '-'));
-    damage(join(root, file));
-    const r = await rerun(runsDir);
-    expect(r.code, r.stderr.slice(-3000)).toBe(0);
-    expect(r.stderr).toMatch(message);
+    const { root, stderr } = await rerunDamaged(label.replace(/\W+/g, '-'), (copy) => damage(join(copy, file)));
+    expect(stderr).toMatch(message);
     expectSameAsStraight(root);
   }, 300_000);
 });
 
 describe('a 0-byte or unparsable marker means "not done"', () => {
   it('an empty evaluate.done.json and a truncated generate.done.json: both steps run again and end as the uninterrupted run', async () => {
-    const { runsDir, root } = copyOfRun('markers');
-    const gen1 = join(root, 'seed-0', 'gen-1');
-    writeFileSync(join(gen1, 'evaluate.done.json'), '');
-    writeFileSync(join(gen1, 'generate.done.json'), '{"step": "gener');
-    const r = await rerun(runsDir);
-    expect(r.code, r.stderr.slice(-3000)).toBe(0);
-    expect(r.stderr).toMatch(/generate \(replace seed 0 gen 1\): \S+generate\.done\.json is empty or unreadable/);
-    expect(r.stderr).toMatch(/evaluate \(replace seed 0 gen 1\): \S+evaluate\.done\.json is empty or unreadable/);
+    const { root, stderr } = await rerunDamaged('markers', (copy) => {
+      writeFileSync(join(copy, 'seed-0', 'gen-1', 'evaluate.done.json'), '');
+      writeFileSync(join(copy, 'seed-0', 'gen-1', 'generate.done.json'), '{"step": "gener');
+    });
+    expect(stderr).toMatch(/generate \(replace seed 0 gen 1\): \S+generate\.done\.json is empty or unreadable/);
+    expect(stderr).toMatch(/evaluate \(replace seed 0 gen 1\): \S+evaluate\.done\.json is empty or unreadable/);
     expectSameAsStraight(root);
   }, 300_000);
 });
 
 describe('a rerun after a crash at a commit edge writes what an uninterrupted run writes', () => {
   it('killed just before finetune.done.json: train-log.json and the marker as the uninterrupted run', async () => {
-    const { runsDir, root } = copyOfRun('finetune-edge');
-    const gen1 = join(root, 'seed-0', 'gen-1');
     // The state a kill leaves between the model's commit (and its log) and the marker.
-    for (const f of ['finetune.done.json', 'generate.done.json', 'evaluate.done.json']) rmSync(join(gen1, f));
-    const r = await rerun(runsDir);
-    expect(r.code, r.stderr.slice(-3000)).toBe(0);
-    expect(readFileSync(join(gen1, 'train-log.json'), 'utf8')).toBe(readFileSync(join(straight, 'seed-0', 'gen-1', 'train-log.json'), 'utf8'));
+    const { root } = await rerunDamaged('finetune-edge', (copy) => {
+      for (const f of ['finetune.done.json', 'generate.done.json', 'evaluate.done.json']) rmSync(join(copy, 'seed-0', 'gen-1', f));
+    });
+    expect(readFileSync(join(root, 'seed-0', 'gen-1', 'train-log.json'), 'utf8')).toBe(readFileSync(join(straight, 'seed-0', 'gen-1', 'train-log.json'), 'utf8'));
     expectSameAsStraight(root);
   }, 300_000);
 
   it('killed during prepare (train written, the other splits not): prepare.done.json counts source rows as before', async () => {
-    const { runsDir, root } = copyOfRun('prepare-edge');
-    rmSync(join(root, 'prepare.done.json'));
-    for (const s of ['valid', 'test', 'pretrain']) rmSync(join(root, 'data', s), { recursive: true });
-    expect(existsSync(join(root, 'data', 'train', 'manifest.json'))).toBe(true);
-    const r = await rerun(runsDir);
-    expect(r.code, r.stderr.slice(-3000)).toBe(0);
+    const { root } = await rerunDamaged('prepare-edge', (copy) => {
+      rmSync(join(copy, 'prepare.done.json'));
+      for (const s of ['valid', 'test', 'pretrain']) rmSync(join(copy, 'data', s), { recursive: true });
+      expect(existsSync(join(copy, 'data', 'train', 'manifest.json'))).toBe(true);
+    });
     const result = (d: string) => JSON.parse(readFileSync(join(d, 'prepare.done.json'), 'utf8')).result;
     expect(result(root)).toEqual(result(straight));
     expect(result(root).train.rows).toBe(40); // the source's 40 rows (trainRows), not the corpus's blocks
