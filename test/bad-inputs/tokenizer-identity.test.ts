@@ -62,6 +62,13 @@ describe.skipIf(!gpt2Tok || !optTok || !optModel || !gpt2Model)('a corpus of ano
     );
   });
 
+  it('eval with a --reference corpus of another tokenizer', async () => {
+    expectFailure(
+      await collapse('eval', '--model', optModel!, '--data', optCorpus, '--reference', gpt2Corpus, '--threads', '1'),
+      new RegExp(`--reference ${gpt2Corpus} was tokenized by the tokenizer ${gpt2Tok} \\(fingerprint ${FP}\\), but the model ${optModel}`),
+    );
+  });
+
   it('generate with the GPT-2 model on OPT-tokenized prompts', async () => {
     const out = p('gen-opt');
     expectFailure(
