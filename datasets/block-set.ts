@@ -2,7 +2,8 @@
 // scored corpora). The run_clm grouping (blocks.ts) produces it; a stored corpus is read into it by readBlocks.
 // Also the block operations on stored corpora (concatCorpora: rows of corpora into a new one).
 import { batchIds, type CorpusRow } from './corpus-codec.js';
-import { readCorpus, writeCorpus, type CorpusManifest, type Provenance } from './corpus-store.js';
+import { readCorpus, writeCorpus, type Corpus, type CorpusManifest, type Provenance } from './corpus-store.js';
+import { short } from '../models/tokenizer-identity.js';
 
 /** `rows` fixed-length token blocks of `blockSize` ids, row-major. */
 export interface Blocks {
@@ -50,6 +51,18 @@ export function readBlocks(dir: string): Blocks & { blockIds: Int32Array } {
   return { ids, rows: c.rows, blockSize: c.blockSize, blockIds };
 }
 
+/** The tokenizer fingerprint the sources share (unknown when one is unknown); sources of two tokenizers are refused. */
+function sharedTokenizer(corpora: readonly Corpus[]): string | undefined {
+  const known = corpora.filter((c) => c.manifest.tokenizerFingerprint);
+  const other = known.find((c) => c.manifest.tokenizerFingerprint !== known[0]!.manifest.tokenizerFingerprint);
+  if (other)
+    throw new Error(
+      `${known[0]!.dir} and ${other.dir} were tokenized by different tokenizers (fingerprints ${short(known[0]!.manifest.tokenizerFingerprint!)} and ` +
+        `${short(other.manifest.tokenizerFingerprint!)}); their ids cannot be mixed: prepare both with one tokenizer`,
+    );
+  return known.length === corpora.length ? known[0]?.manifest.tokenizerFingerprint : undefined;
+}
+
 /**
  * Writes a new corpus from rows of existing corpora: all rows of each source in order, or the rows
  * `select(corpusIndex, rowsOfThatCorpus)` picks (indices into that corpus).
@@ -74,5 +87,5 @@ export function concatCorpora(
       for (let i = 0; i < picked.length; i++) yield all[picked[i]!]!;
     }
   }
-  return writeCorpus(out, rows(), { blockSize, provenance: { sources: [...sources], ...opts.provenance } });
+  return writeCorpus(out, rows(), { blockSize, provenance: { sources: [...sources], ...opts.provenance }, tokenizerFingerprint: sharedTokenizer(corpora) });
 }

@@ -42,6 +42,8 @@ export interface CorpusManifest {
   schemaVersion: number;
   blockSize: number;
   provenance: Provenance;
+  /** The fingerprint of the tokenizer whose ids the rows hold (models/tokenizer-identity.ts); absent: unknown. */
+  tokenizerFingerprint?: string;
   /** Writer names that must each have finalized (written a `<writer>.done.json`) before the corpus is complete. */
   expectedWriters: string[];
   createdAt: string;
@@ -55,7 +57,7 @@ export interface CorpusManifest {
 /** Creates (or re-opens, if identical) a corpus directory; call once, before the writers start. */
 export function createCorpus(
   dir: string,
-  opts: { blockSize: number; provenance?: Provenance; expectedWriters?: string[] },
+  opts: { blockSize: number; provenance?: Provenance; expectedWriters?: string[]; tokenizerFingerprint?: string },
 ): CorpusManifest {
   if (!Number.isInteger(opts.blockSize) || opts.blockSize < 1) throw new Error(`corpus block size must be a positive integer, got ${opts.blockSize}`);
   ensureDir(dir);
@@ -70,6 +72,7 @@ export function createCorpus(
     schemaVersion: CORPUS_SCHEMA_VERSION,
     blockSize: opts.blockSize,
     provenance: opts.provenance ?? {},
+    ...(opts.tokenizerFingerprint ? { tokenizerFingerprint: opts.tokenizerFingerprint } : {}),
     expectedWriters: opts.expectedWriters ?? ['w0'],
     createdAt: new Date().toISOString(),
   };
@@ -227,7 +230,7 @@ export function finalizeCorpus(dir: string): CorpusManifest {
 export function writeCorpus(
   dir: string,
   rows: Iterable<CorpusRow>,
-  opts: { blockSize: number; provenance?: Provenance; rowsPerShard?: number },
+  opts: { blockSize: number; provenance?: Provenance; rowsPerShard?: number; tokenizerFingerprint?: string },
 ): CorpusManifest {
   if (existsSync(dir)) {
     if (readdirSync(dir).length > 0) throw new Error(`${dir} already exists and is not empty: choose another output directory or delete it`);
@@ -235,7 +238,7 @@ export function writeCorpus(
   }
   const tmp = tmpName(dir);
   try {
-    createCorpus(tmp, { blockSize: opts.blockSize, provenance: opts.provenance, expectedWriters: ['w0'] });
+    createCorpus(tmp, { blockSize: opts.blockSize, provenance: opts.provenance, expectedWriters: ['w0'], tokenizerFingerprint: opts.tokenizerFingerprint });
     const w = new CorpusWriter(tmp, { writer: 'w0', rowsPerShard: opts.rowsPerShard });
     for (const r of rows) w.append(r);
     w.close();

@@ -108,6 +108,7 @@ export async function prepareCorpus(o: PrepareOptions): Promise<PrepareResult> {
   if (o.out && existsSync(o.out) && !o.force) throw new Error(`--out ${o.out} already exists: choose another directory or pass --force to replace it`);
   const t0 = performance.now();
   const { tokenizer, name } = resolveTokenizer(o.tokenizer);
+  if (tokenizer.identity.conflict) (o.log ?? ((l: string) => process.stderr.write(`${l}\n`)))(`WARNING: ${tokenizer.identity.conflict}`);
   const src = await loadSourceRows(o.data, { split: o.split, variant: o.variant, synthetic: o.synthetic });
   const t1 = performance.now();
   const bar = progress('tokenize', src.rows.length, { unit: 'rows', logEvery: 10_000 });
@@ -140,6 +141,7 @@ export async function prepareCorpus(o: PrepareOptions): Promise<PrepareResult> {
     await writeDirAtomic(o.out, (tmp) => {
       manifest = writeCorpus(tmp, rows(), {
         blockSize: bs,
+        tokenizerFingerprint: tokenizer.identity.fingerprint,
         provenance: {
           source: o.data,
           ...src.source,

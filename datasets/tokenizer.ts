@@ -4,6 +4,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
+import { tokenizerIdentity, type TokenizerIdentity } from '../models/tokenizer-identity.js';
 
 export interface Tokenizer {
   encode(text: string, opts?: { addSpecialTokens?: boolean }): number[];
@@ -24,6 +25,8 @@ export interface LoadedTokenizer extends Tokenizer {
   fast: boolean;
   /** Where it came from: `tokenizer.json` or `vocab.json+merges.txt`. */
   source: 'tokenizer.json' | 'vocab.json+merges.txt';
+  /** Its fingerprint (what corpus manifests record), and whether the directory's two descriptions disagree. */
+  identity: TokenizerIdentity;
   hf: HfTokenizer;
 }
 
@@ -331,6 +334,7 @@ export function loadTokenizer(dir: string): LoadedTokenizer {
     tokenToId: (t) => hf.token_to_id(t),
     idToToken: (i) => hf.id_to_token(i),
     source,
+    identity: tokenizerIdentity(dir)!,
     hf,
   };
 }

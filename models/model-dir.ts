@@ -7,7 +7,7 @@
 //   decoder_model.onnx + decoder_with_past_model.onnx; model.safetensors (OPT built here: HF names).
 // OPT directories with HF-named weights can be rebuilt from config + weights (models/opt); any other
 // family runs on its exported graph, as long as that graph has the standard interface.
-import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { readJsonFile } from '../util/json.js';
 import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
@@ -19,6 +19,8 @@ import { loadModel, saveModel } from './onnx/io.js';
 import { DataType, decodeModel, encodeModel, makeTensor, onnx, tensorValues, type ModelProto, type TensorProto } from './onnx/proto.js';
 import { readSafetensors, readSafetensorsHeader, writeSafetensors } from './safetensors.js';
 import { ensureDir, tmpName, writeJsonAtomic } from '../util/atomic.js';
+import { hashFileInto } from '../util/sha256.js';
+import { tokenizerIdentity, type TokenizerIdentity } from './tokenizer-identity.js';
 
 export const CONFIG_FILE = 'config.json';
 export const GENERATION_CONFIG_FILE = 'generation_config.json';
@@ -114,6 +116,8 @@ export interface ModelDir {
   rebuildable: boolean;
   /** The directory itself: tokenizer files sit beside config.json, as on the hub. */
   tokenizerDir: string;
+  /** Its tokenizer's fingerprint, which description is used, and whether two descriptions disagree. */
+  tokenizer: TokenizerIdentity;
   producer: string;
 }
 
@@ -187,14 +191,12 @@ function readGraphFile(dir: string, rel: string, hints: KvHints): GraphFile {
   };
 }
 
-/** Whether model.safetensors holds HF-named OPT weights (so the graph can be rebuilt). */
+/**
+ * Whether model.safetensors holds HF-named OPT weights (so the graph can be rebuilt). A file that cannot be read
+ * (truncated, corrupt) is an error naming it: taken for "a foreign graph", it would be dropped from every copy.
+ */
 function hasOptWeights(path: string | null): boolean {
-  if (!path) return false;
-  try {
-    return readSafetensorsHeader(path).tensors.has(EMBED_TOKENS);
-  } catch {
-    return false;
-  }
+  return path !== null && readSafetensorsHeader(path).tensors.has(EMBED_TOKENS);
 }
 
 /** Opens and checks a model directory: config, graphs and their interface, tokenizer, generation settings. */
@@ -234,6 +236,7 @@ export function openModelDir(dir: string): ModelDir {
       throw new Error(`${dir}: the ONNX logits of ${g.rel} have ${g.lm.vocab} entries per token but ${CONFIG_FILE} says vocab_size ${config.vocabSize}`);
   }
   tokenizerFilesFrom(dir); // fails clearly when there is no tokenizer
+  const tokenizer = tokenizerIdentity(dir)!;
   const main = graphs[0];
   return {
     dir,
@@ -248,6 +251,7 @@ export function openModelDir(dir: string): ModelDir {
     safetensorsPath,
     rebuildable,
     tokenizerDir: dir,
+    tokenizer,
     producer: main?.producer ?? '',
   };
 }
@@ -397,16 +401,6 @@ export function structureHash(src: ForwardSource): string {
   return h.update(encodeModel(stripped)).digest('hex');
 }
 
-function hashFile(h: ReturnType<typeof createHash>, path: string): void {
-  const fd = openSync(path, 'r');
-  const buf = new Uint8Array(1 << 22);
-  try {
-    for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0; ) h.update(buf.subarray(0, n));
-  } finally {
-    closeSync(fd);
-  }
-}
-
 /**
  * sha256 over the files that define a model directory: config, model.safetensors, every graph file and its
  * external weights (what a resumed training or generation must match, and a training summary records).
@@ -417,7 +411,7 @@ export function modelSha256(dir: string): string {
     const f = join(dir, rel);
     if (!existsSync(f)) continue;
     h.update(`/${rel}`);
-    hashFile(h, f);
+    hashFileInto(h, f);
   }
   return h.digest('hex');
 }

@@ -3,7 +3,9 @@
 // onnxruntime's raw "Gather ... idx=258 must be within [-258,257]" after pretraining and fine-tuning.
 import { accessSync, constants, existsSync, lstatSync, mkdtempSync, readFileSync, rmdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve, sep } from 'node:path';
+import { readManifest } from '../datasets/corpus-store.js';
 import { readModelConfig } from '../models/model-dir.js';
+import { tokenizerIdentity, tokenizerMismatch, type TokenizerIdentity } from '../models/tokenizer-identity.js';
 import { errnoCause } from '../util/errno.js';
 
 export interface ModelLimits {
@@ -12,6 +14,8 @@ export interface ModelLimits {
   /** max_position_embeddings (undefined: unknown, e.g. a foreign ONNX graph). */
   positions?: number;
   vocabSize?: number;
+  /** The model's tokenizer (undefined: unknown, e.g. a bare .onnx file). */
+  tokenizer?: TokenizerIdentity;
 }
 
 export interface CorpusInput {
@@ -20,6 +24,8 @@ export interface CorpusInput {
   blockSize: number;
   /** The corpus's token ids (its largest is compared with vocab_size); omitted when not loaded. */
   ids?: ArrayLike<number>;
+  /** Whether `path` is a stored corpus whose manifest's tokenizer is compared with the model's. */
+  stored?: boolean;
 }
 
 /** Positions and vocabulary of a model directory from its config.json (unknown for a foreign graph). */
@@ -29,7 +35,7 @@ export function modelLimits(dir: string): ModelLimits {
   try {
     // Any family: the keys differ (n_positions, max_position_embeddings...), models/model-dir.ts reads them.
     const c = readModelConfig(JSON.parse(readFileSync(cfg, 'utf8')) as Record<string, unknown>, cfg);
-    return { model: dir, positions: c.maxPositions ?? undefined, vocabSize: c.vocabSize ?? undefined };
+    return { model: dir, positions: c.maxPositions ?? undefined, vocabSize: c.vocabSize ?? undefined, tokenizer: tokenizerIdentity(dir) ?? undefined };
   } catch {
     return { model: dir }; // an unreadable config: the model directory's own checks report it
   }
@@ -42,9 +48,18 @@ function maxId(ids: ArrayLike<number>): { max: number; at: number } {
   return { max, at };
 }
 
-/** Every corpus fits the model: blockSize + newTokens <= positions, and every token id < vocab_size. */
+/**
+ * Every corpus fits the model: its tokenizer is the model's (when both are known), blockSize + newTokens <=
+ * positions, and every token id < vocab_size.
+ */
 export function checkModelFits(m: ModelLimits, corpora: readonly CorpusInput[], newTokens = 0): void {
   for (const c of corpora) {
+    if (c.stored) {
+      const manifest = readManifest(c.path);
+      const made = { flag: c.flag, path: c.path, fingerprint: manifest.tokenizerFingerprint, tokenizer: manifest.provenance.tokenizer };
+      const refusal = tokenizerMismatch(made, { name: m.model, fingerprint: m.tokenizer?.fingerprint, source: m.tokenizer?.source });
+      if (refusal) throw new Error(refusal);
+    }
     if (m.positions !== undefined && c.blockSize + newTokens > m.positions) {
       const need = newTokens > 0 ? `${c.blockSize}-token blocks plus ${newTokens} new tokens = ${c.blockSize + newTokens} positions` : `${c.blockSize}-token blocks`;
       throw new Error(

@@ -13,6 +13,7 @@ import { checkWriters, corpusComplete, CorpusWriter, createCorpus, finalizeCorpu
 import { loadTokenizer, type Tokenizer } from '../../datasets/tokenizer.js';
 import { generationPlan, modelSha256, openModelDir, type GenerationPlan } from '../../models/model-dir.js';
 import type { Provider } from '../../models/session.js';
+import type { TokenizerIdentity } from '../../models/tokenizer-identity.js';
 import { keyChanges } from '../../util/resume-key.js';
 import { sha256 } from '../../util/sha256.js';
 import { checkModelFits, checkWritable } from '../preflight.js';
@@ -26,6 +27,8 @@ import { resolveGenerateOptions, type GenerateOptions, type GenerateOptionsInput
 /** What decoding needs from a model (models/model-dir.ts generationPlan), and a tokenizer for the texts. */
 export interface GenerationModel extends GenerationPlan {
   tokenizer?: Tokenizer;
+  /** The model's tokenizer fingerprint: prompts of another tokenizer are refused, and the corpus records it. */
+  tokenizerIdentity?: TokenizerIdentity;
   /** sha256 of the model's files: a resumed corpus must come from the same model (else `name` is compared). */
   sha256?: string;
 }
@@ -35,7 +38,7 @@ export function openGenerationModel(dir: string, log: (line: string) => void = (
   const md = openModelDir(dir);
   const plan = generationPlan(md);
   log(`generate: ${plan.how}`);
-  return { ...plan, tokenizer: loadTokenizer(md.tokenizerDir), sha256: modelSha256(dir) };
+  return { ...plan, tokenizer: loadTokenizer(md.tokenizerDir), tokenizerIdentity: md.tokenizer, sha256: modelSha256(dir) };
 }
 
 export type Strategy = GenerateOptions['strategy'];
@@ -102,8 +105,8 @@ export async function generateCorpus(options: GenerateCorpusOptions): Promise<Ge
   checkWritable(o.out, '--out');
   const blocks = readBlocks(o.prompts);
   if (blocks.rows === 0) throw new Error(`--prompts ${o.prompts}: the corpus has no rows`);
-  checkModelFits({ model: o.model.name ?? 'the model', positions: o.model.positions, vocabSize: o.model.vocabSize }, [
-    { flag: '--prompts', path: o.prompts, blockSize: blocks.blockSize, ids: blocks.ids },
+  checkModelFits({ model: o.model.name ?? 'the model', positions: o.model.positions, vocabSize: o.model.vocabSize, tokenizer: o.model.tokenizerIdentity }, [
+    { flag: '--prompts', path: o.prompts, stored: true, blockSize: blocks.blockSize, ids: blocks.ids },
   ], newTokens);
   checkDecodeBatch({ batchSize: Math.min(batchSize, blocks.rows), numBeams: g.strategy === 'beam' ? g.numBeams : 1 }, o.model.vocabSize);
   const chunks = Math.ceil(blocks.rows / chunkSize);
@@ -131,6 +134,7 @@ export async function generateCorpus(options: GenerateCorpusOptions): Promise<Ge
   const manifest = createCorpus(o.out, {
     blockSize: newTokens,
     expectedWriters: writers,
+    tokenizerFingerprint: o.model.tokenizerIdentity?.fingerprint,
     provenance: { source: o.prompts, model: o.model.name, generation: g.generation, seed: g.seed, config: settings },
   });
   // A resumed corpus must have been started with the same model, prompts and decoding settings. (Corpora

@@ -11,7 +11,6 @@
 // can read the state from disk alone.
 import { existsSync, readdirSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
-import { writeJsonAtomic } from '../../util/atomic.js';
 import { readJsonFile } from '../../util/json.js';
 
 /** One generation of one seed of one setting. */
@@ -114,17 +113,4 @@ function numbered(dir: string, prefix: string): number[] {
     .filter((e) => e.isDirectory() && re.test(e.name))
     .map((e) => Number(re.exec(e.name)![1]))
     .sort((a, b) => a - b);
-}
-
-export interface Marker { step: string; finishedAt: string; seconds: number; [k: string]: unknown }
-
-export function isDone(markerPath: string): boolean {
-  return existsSync(markerPath);
-}
-/** For `collapse status`: when and how long (markers are records for people, not data for later steps). */
-export function readMarker(markerPath: string): Marker | null {
-  return existsSync(markerPath) ? readJsonFile<Marker>(markerPath) : null;
-}
-export function markDone(markerPath: string, step: string, seconds: number, result: unknown = undefined): void {
-  writeJsonAtomic(markerPath, { step, finishedAt: new Date().toISOString(), seconds, ...(result === undefined ? {} : { result }) });
 }

@@ -4,12 +4,13 @@
 // It runs the declared list of steps (steps.ts): each step writes its outputs atomically and leaves a
 // marker, so that a rerun resumes; sharded steps split their work by rank, so that many processes can share
 // one run directory (the others wait for rank 0's unsharded steps). Final steps (the report) run every time.
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, rmSync } from 'node:fs';
+import { isAbsolute, join, relative } from 'node:path';
 import { writeJsonAtomic } from '../../util/atomic.js';
 import { readJsonFile } from '../../util/json.js';
 import { runSettings, type RunConfig } from './config.js';
-import { isDone, markDone, RunLayout, type GenAt } from './layout.js';
+import { RunLayout, type GenAt } from './layout.js';
+import { markDone, markerState, markerWritten } from './markers.js';
 import { checkSeeds } from './preflight-run.js';
 import { configChanges, describeChanges } from './config-diff.js';
 import type { StepContext } from './stages.js';
@@ -47,7 +48,7 @@ export function writeRunManifest(cfg: RunConfig, layout: RunLayout, opts: RunOpt
     const prev = readJsonFile(layout.manifest) as { config: RunConfig };
     const changes = configChanges(prev.config, config);
     // Before the first step finished nothing depends on the old config (e.g. a bad model.base): replace it.
-    const started = isDone(layout.marker('base-model'));
+    const started = markerWritten(layout.marker('base-model'));
     if (changes.length && started) throw new Error(describeChanges(layout.manifest, changes));
     // Only the location or the seeds differ (a moved run directory): run.json stays as it was written.
     if (started || changes.length === 0) return;
@@ -72,28 +73,59 @@ export async function runExperiment(cfg: RunConfig, opts: RunOptions = {}): Prom
   checkSeeds(cfg, seeds);
   const ctx: StepContext = { cfg, layout, seeds, shard, log };
 
+  const outputsOf = (step: RunStep | GenerationStep, at?: GenAt): string[] =>
+    at ? (step as GenerationStep).outputs(layout, at) : (step as RunStep).outputs(layout, cfg);
+
+  /** Only what the run wrote under its own directory is ever removed (a model.base of the user is not). */
+  const insideRun = (path: string): boolean => {
+    const rel = relative(layout.root, path);
+    return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel);
+  };
+
+  /**
+   * Whether the step is done (its marker verified). A damaged output is named, the step's outputs inside the
+   * run directory are removed and the step runs again (it writes the same bytes: every step is seeded).
+   */
+  function done(step: RunStep | GenerationStep, at?: GenAt): boolean {
+    const marker = layout.marker(step.name, at);
+    const state = markerState(marker, layout.root);
+    if (state.done) return true;
+    if (state.damaged) {
+      log(`${step.name} (${where(at)}): ${state.damaged}; running the step again`);
+      for (const out of outputsOf(step, at)) if (insideRun(out)) rmSync(out, { recursive: true, force: true });
+      rmSync(marker, { force: true });
+    } else if (state.unreadable) log(`${step.name} (${where(at)}): ${state.unreadable}; running the step again`);
+    return false;
+  }
+
+  const seal = (step: RunStep | GenerationStep, t0: number, result: unknown, at?: GenAt): void =>
+    markDone(layout.marker(step.name, at), step.name, (Date.now() - t0) / 1000, result, { root: layout.root, outputs: outputsOf(step, at) });
+
   /** An unsharded step runs once (on rank 0) and leaves its marker; other ranks wait for the marker. */
   async function once(step: RunStep | GenerationStep, at?: GenAt): Promise<void> {
     const marker = layout.marker(step.name, at);
-    if (isDone(marker)) return;
     if (!leader) {
+      if (markerWritten(marker)) return;
       log(`[rank ${shard.index}] waiting for ${step.name} (${where(at)})`);
-      while (!isDone(marker)) {
+      while (!markerWritten(marker)) {
         opts.onWait?.(`${step.name} (${where(at)})`);
         await sleep(poll);
       }
       return;
     }
+    if (done(step, at)) return;
     const t0 = Date.now();
     log(`${step.name}: ${where(at)}`);
     const result = at ? await (step as GenerationStep).run(ctx, at) : await (step as RunStep).run(ctx);
-    markDone(marker, step.name, (Date.now() - t0) / 1000, result);
+    seal(step, t0, result, at);
   }
 
-  /** A sharded step: every rank its share; rank 0 waits for the others' shares, then seals it. */
+  /**
+   * A sharded step: every rank its share; rank 0 waits for the others' shares, then seals it. Its outputs are
+   * verified by a single process only: with several ranks, one rank cannot redo the others' finished shares.
+   */
   async function sharded(step: GenerationStep, at: GenAt): Promise<void> {
-    const marker = layout.marker(step.name, at);
-    if (isDone(marker)) return;
+    if (shard.count === 1 ? done(step, at) : markerWritten(layout.marker(step.name, at))) return;
     const t0 = Date.now();
     log(`${step.name}: ${where(at)} (shard ${shard.index + 1}/${shard.count})`);
     await step.run(ctx, at);
@@ -103,7 +135,7 @@ export async function runExperiment(cfg: RunConfig, opts: RunOptions = {}): Prom
       opts.onWait?.(`the other ranks' shards of ${step.name} (${where(at)})`);
       await sleep(poll);
     }
-    markDone(marker, step.name, (Date.now() - t0) / 1000);
+    seal(step, t0, undefined, at);
   }
 
   if (leader) writeRunManifest(cfg, layout, opts);

@@ -124,8 +124,10 @@ export async function prepareData({ cfg, layout }: StepContext): Promise<Record<
   for (const split of dataSplits(cfg)) {
     const out = layout.split(split);
     if (existsSync(resolve(out, 'manifest.json'))) {
-      const rows = readCorpus(out).rows;
-      counts[split] = { rows, kept: rows };
+      // Written before a crash: the counts an uninterrupted run reports, source rows from the corpus's provenance.
+      const c = readCorpus(out);
+      const source = (c.manifest.provenance.counts as { rows?: number } | undefined)?.rows;
+      counts[split] = { rows: source ?? c.rows, kept: c.rows };
       continue;
     }
     const r = await prepareCorpus({

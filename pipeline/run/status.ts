@@ -4,7 +4,8 @@
 import { existsSync } from 'node:fs';
 import { readJsonFile } from '../../util/json.js';
 import { validateConfig } from './config.js';
-import { readMarker, RunLayout, type GenAt } from './layout.js';
+import { RunLayout, type GenAt } from './layout.js';
+import { readMarker } from './markers.js';
 import { generationSteps, setupSteps, type Step } from './steps.js';
 
 export interface StageState { stage: string; state: 'done' | 'partial' | 'pending'; detail: string }

@@ -99,14 +99,15 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
     // The model is committed: a checkpoint left by a kill between the rename and this point is no longer needed.
     rmSync(checkpointDirOf(out), { recursive: true, force: true });
     log(`${out} is already trained (${SUMMARY}); delete it to train again`);
-    return { ...s, outDir: out };
+    // What the training that wrote it returned, nothing more (the summary also holds its options and source).
+    return { bestEpoch: s.bestEpoch, validLosses: s.validLosses, trainLosses: s.trainLosses, steps: s.steps, outDir: out };
   }
   checkResumeKey(checkpointDirOf(out), key);
   const src = loadTrainingSource(o.model);
-  const limits = { model: o.model, positions: src.md.config.maxPositions ?? undefined, vocabSize: src.md.config.vocabSize ?? undefined };
+  const limits = { model: o.model, positions: src.md.config.maxPositions ?? undefined, vocabSize: src.md.config.vocabSize ?? undefined, tokenizer: src.md.tokenizer };
   checkModelFits(limits, [
-    { flag: '--train', path: typeof o.train === 'string' ? o.train : '(in memory)', blockSize: train.blockSize, ids: train.ids },
-    ...(valid ? [{ flag: '--valid', path: typeof o.valid === 'string' ? o.valid : '(in memory)', blockSize: valid.blockSize, ids: valid.ids }] : []),
+    { flag: '--train', path: typeof o.train === 'string' ? o.train : '(in memory)', stored: typeof o.train === 'string', blockSize: train.blockSize, ids: train.ids },
+    ...(valid ? [{ flag: '--valid', path: typeof o.valid === 'string' ? o.valid : '(in memory)', stored: typeof o.valid === 'string', blockSize: valid.blockSize, ids: valid.ids }] : []),
   ]);
   checkTrainBatch(h, { rows: train.rows, blockSize: train.blockSize, path: typeof o.train === 'string' ? o.train : 'the training data' }, limits.vocabSize);
   const dropout = { hidden: h.dropout, attention: h.attentionDropout };

@@ -74,10 +74,14 @@ const evalCommand: CommandModule<object, EvalArgs> = {
     const padId = a['pad-id'] ?? modelPadId(a.model);
     const corpus = loadEvalCorpus(a.data, { padId });
     const limits = modelLimits(a.model);
-    checkModelFits(limits, [{ flag: '--data', path: a.data, blockSize: corpus.blocks.blockSize, ids: corpus.blocks.ids }]);
+    const refCorpus = a.reference ? loadEvalCorpus(a.reference) : null;
+    checkModelFits(limits, [
+      { flag: '--data', path: a.data, stored: true, blockSize: corpus.blocks.blockSize, ids: corpus.blocks.ids },
+      ...(a.reference && refCorpus ? [{ flag: '--reference', path: a.reference, stored: true, blockSize: refCorpus.blocks.blockSize, ids: refCorpus.blocks.ids }] : []),
+    ]);
     if (a.out) checkWritable(a.out, '--out', { file: true });
     if (a['samples-out']) checkWritable(a['samples-out'], '--samples-out', { file: true });
-    const reference = a.reference ? await realReference(a.model, loadEvalCorpus(a.reference).blocks, scoring) : null;
+    const reference = refCorpus ? await realReference(a.model, refCorpus.blocks, scoring) : null;
     const source = a.synthetic ? new SyntheticSource({ seed: a['synthetic-source-seed'] }) : null;
     const { result, samplePpl } = await evaluateCorpus(a.model, corpus, {
       ...scoring,

@@ -138,7 +138,7 @@ const info: CommandModule<object, InfoArgs> = {
       inputs: main ? [main.inputIds, main.attentionMask, main.positionIds].filter((x) => x !== null).map((x) => `${x.name} [${x.shape.join(', ')}]`) : [],
       kvCache: kv ? { layers: kv.layers, kvHeads: kv.kvHeads, headDim: kv.headDim, groupedQuery: c.heads !== null && c.heads > kv.kvHeads } : null,
       generation: md.generation,
-      tokenizer: { bosId: tok.bosId, prependsBos: tok.prependsBos, family: FAMILY_BOS[c.family] },
+      tokenizer: { bosId: tok.bosId, prependsBos: tok.prependsBos, family: FAMILY_BOS[c.family], ...md.tokenizer },
       stages: stagePlan(md),
       safetensors: md.safetensorsPath ? `${md.safetensorsPath} (${mb(md.safetensorsPath)})` : 'none',
       // Training rebuilds the OPT graph from config + safetensors (dropout sites known); otherwise it trains the
@@ -162,6 +162,8 @@ const info: CommandModule<object, InfoArgs> = {
       `  KV cache: ${kv ? `${kv.layers} layers x ${kv.kvHeads} KV heads x ${kv.headDim}${summary.kvCache!.groupedQuery ? ` (grouped-query attention: ${c.heads} query heads)` : ''}` : 'none'}`,
       `  special ids: eos ${g.eosIds.join('/')}, pad ${g.padId}${g.configPadId === null ? ' (no pad_token_id: EOS pads)' : ''}, bos ${g.bosId ?? '-'}`,
       `  tokenizer: ${tok.prependsBos ? `prepends BOS ${tok.bosId}` : 'adds no BOS'}${c.family === 'other' ? '' : ` (the ${c.family} family's own tokenizer ${FAMILY_BOS[c.family]})`}`,
+      `  tokenizer fingerprint: ${md.tokenizer.fingerprint} (${md.tokenizer.source})`,
+      ...(md.tokenizer.conflict ? [`  WARNING: ${md.tokenizer.conflict}`] : []),
       `  train with: ${summary.stages.train}`,
       `  generate with: ${summary.stages.generate}`,
       `  eval with: ${summary.stages.eval}`,
