@@ -11,6 +11,7 @@ import { readJsonFile } from '../../util/json.js';
 import { runSettings, type RunConfig } from './config.js';
 import { isDone, markDone, RunLayout, type GenAt } from './layout.js';
 import type { StepContext } from './stages.js';
+import { runMarked, where } from './step-run.js';
 import { finalSteps, generationSteps, setupSteps, type GenerationStep, type RunStep } from './steps.js';
 
 export interface Shard {
@@ -63,7 +64,6 @@ export function writeRunManifest(cfg: RunConfig, layout: RunLayout, opts: RunOpt
   });
 }
 
-const where = (at?: GenAt): string => (at ? `${at.setting} seed ${at.seed} gen ${at.gen}` : 'run');
 
 export async function runExperiment(cfg: RunConfig, opts: RunOptions = {}): Promise<{ root: string; report?: string }> {
   const log = opts.log ?? ((s: string) => process.stderr.write(`${s}\n`));
@@ -87,10 +87,7 @@ export async function runExperiment(cfg: RunConfig, opts: RunOptions = {}): Prom
       }
       return;
     }
-    const t0 = Date.now();
-    log(`${step.name}: ${where(at)}`);
-    const result = at ? await (step as GenerationStep).run(ctx, at) : await (step as RunStep).run(ctx);
-    markDone(marker, step.name, (Date.now() - t0) / 1000, result);
+    await runMarked(step, ctx, at);
   }
 
   /** A sharded step: every rank its share; rank 0 waits for the others' shares, then seals it. */

@@ -1,7 +1,7 @@
 // `collapse run` (the main job) and `collapse status`.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { CommandModule } from 'yargs';
+import type { Argv, CommandModule } from 'yargs';
 import { deepMerge, parseOverrides, readConfigFile, validateConfig, type RunConfig } from '../../pipeline/run/config.js';
 import { formatConfig, isPaperPreset, PRESETS, presetConfig } from '../../pipeline/run/presets.js';
 import { formatStatus, runStatus } from '../../pipeline/run/status.js';
@@ -44,7 +44,15 @@ function paperPresetOf(args: { preset?: string; config?: string }): string | und
   return isPaperPreset(name) ? name : undefined;
 }
 
-function projectVersion(): string {
+/** --preset, --config and --set: how `collapse run` and `collapse slurm submit` name a configuration. */
+export function configOptions<T>(y: Argv<T>) {
+  return y
+    .option('preset', { type: 'string', describe: `Named preset: ${Object.keys(PRESETS).join(', ')}` })
+    .option('config', { type: 'string', describe: 'YAML or JSON config file (may name `preset:` to start from)' })
+    .option('set', { type: 'string', array: true, default: [] as string[], describe: 'Override a config key, e.g. --set train.lr=1e-4 --set seeds=[0,1]' });
+}
+
+export function projectVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
 }
@@ -53,10 +61,7 @@ const run: CommandModule<object, RunArgs> = {
   command: 'run',
   describe: 'Run the generational model-collapse experiment (default: the tiny preset)',
   builder: (y) =>
-    y
-      .option('preset', { type: 'string', describe: `Named preset: ${Object.keys(PRESETS).join(', ')}` })
-      .option('config', { type: 'string', describe: 'YAML or JSON config file (may name `preset:` to start from)' })
-      .option('set', { type: 'string', array: true, default: [], describe: 'Override a config key, e.g. --set train.lr=1e-4 --set seeds=[0,1]' })
+    configOptions(y)
       .option('seed', { type: 'number', array: true, describe: 'Only run these seeds (one process or machine per seed)' })
       .option('shard-index', { type: 'number', describe: 'This process\'s generation shard (default from SLURM_ARRAY_TASK_ID / JOB_COMPLETION_INDEX)' })
       .option('num-shards', { type: 'number', describe: 'Number of processes sharing each generation (default from SLURM_ARRAY_TASK_COUNT / COLLAPSE_NUM_SHARDS)' })
