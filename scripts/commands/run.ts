@@ -78,7 +78,7 @@ const run: CommandModule<object, RunArgs> = {
       process.stdout.write(formatConfig(cfg, preset ? { preset: resolveRunConfig({ preset }) } : undefined));
       return;
     }
-    const shard = resolveShard({ shardIndex: args['shard-index'], numShards: args['num-shards'] });
+    const shard = resolveShard({ shardIndex: args['shard-index'], numShards: args['num-shards'], seeds: args.seed });
     if (!(args['poll-seconds'] > 0)) throw new Error(`--poll-seconds ${args['poll-seconds']}: must be a positive number`);
     // Before any compute and before run.json: a bad config fails now and leaves nothing that blocks its fix.
     preflightRun(cfg);
