@@ -160,7 +160,7 @@ describe.skipIf(skip !== null)('collapse slurm on a one-node Slurm cluster', () 
     writeFileSync(join(snap, 'config.json'), '{}');
     writeFileSync(join(snap, 'config.json.sha256'), `${'0'.repeat(64)}\n`);
     writeFileSync(join(snap, '.complete'), '');
-    const r = await submit('failed', ['--set', 'model.base=test-org/broken', '--set', 'model.pretrainEpochs=0'], { COLLAPSE_CACHE_DIR: cache });
+    const r = await submit('failed', ['--set', 'model.base=test-org/broken'], { COLLAPSE_CACHE_DIR: cache });
     expect(r.code, r.stderr).toBe(0);
     await waitIdle(120);
     const root = join(base, 'failed');
