@@ -56,6 +56,6 @@ export function checkOptions(o: SlurmOptions): void {
   if (!Number.isInteger(o.numShards) || o.numShards < 1) throw new Error(`--num-shards ${o.numShards}: must be a whole number of at least 1`);
   for (const e of o.extra) {
     if (/[\r\n]/.test(e) || !/^--?[A-Za-z]/.test(e.trim()))
-      throw new Error(`--sbatch "${e}": expected one sbatch option such as --qos=long (one line, starting with -), repeat the flag for more`);
+      throw new Error(`--sbatch ${JSON.stringify(e)}: expected one sbatch option such as --qos=long (one line, starting with -), repeat the flag for more`);
   }
 }
