@@ -98,7 +98,13 @@ export function initializersToInputs(model: ModelProto, names: readonly string[]
   return model;
 }
 
-export async function buildArtifact(src: ForwardSource, o: ArtifactOptions, outDir: string, log: (s: string) => void = () => {}): Promise<ArtifactManifest> {
+export async function buildArtifact(
+  src: ForwardSource,
+  o: ArtifactOptions,
+  outDir: string,
+  log: (s: string) => void = () => {},
+  write: { keepExisting?: boolean } = {},
+): Promise<ArtifactManifest> {
   checkOption('microBatch', o.microBatch, { int: true, min: 1 });
   checkOption('blockSize', o.blockSize, { int: true, min: 2 });
   const t0 = Date.now();
@@ -135,7 +141,7 @@ export async function buildArtifact(src: ForwardSource, o: ArtifactOptions, outD
     saveModel(evalModel, join(tmp, manifest.graphs.eval));
     writeTensorFile(join(tmp, manifest.weights), params.map((p) => [p.name, { data: src.weights.get(p.name)!, shape: p.shape }]));
     writeJsonAtomic(join(tmp, 'manifest.json'), manifest);
-  });
+  }, write);
   log(`artifact written to ${outDir} (${params.length} trainable tensors, ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
   return manifest;
 }
@@ -170,7 +176,8 @@ export function artifactCacheRoot(): string {
 /** The cached artifact for this model structure and options, built on first use. */
 export async function cachedArtifact(src: ForwardSource, o: ArtifactOptions, root = artifactCacheRoot(), log?: (s: string) => void): Promise<LoadedArtifact> {
   const dir = join(root, structuralKey(src, o));
-  if (!existsSync(join(dir, 'manifest.json'))) await buildArtifact(src, o, dir, log);
+  // Jobs of one run (seeds side by side under Slurm) may build the same entry at once: the first one stays.
+  if (!existsSync(join(dir, 'manifest.json'))) await buildArtifact(src, o, dir, log, { keepExisting: true });
   else log?.(`using the cached training artifact ${dir}`);
   return loadArtifact(dir);
 }
