@@ -2,7 +2,7 @@
 // checked first, and if sbatch refuses a job half-way, the jobs already submitted are cancelled and the error
 // says so. A resubmission submits only the steps without a marker (each resumes from its checkpoint or its
 // committed shards); it is refused while jobs of the last submission are still queued or running.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { lockHolder } from '../../util/lock.js';
 import { removeStaleTmp } from '../../util/stale-tmp.js';
@@ -13,7 +13,6 @@ import { checkName, checkOptions, type SlurmOptions } from './options.js';
 import { planJobs, type PlannedJob } from './plan.js';
 import { jobScript, type ScriptContext } from './script.js';
 import type { SlurmClient } from './client.js';
-import { readdirSync } from 'node:fs';
 
 export interface SubmitResult {
   /** The jobs submitted (or, with dryRun, that would be), with their scripts. */
@@ -107,8 +106,22 @@ export function submitRun(
   return { jobs, done };
 }
 
+/** For `collapse run`: refuses to run beside jobs of the same run directory that Slurm still runs. */
+export function refuseBesideSlurmJobs(layout: RunLayout, client: SlurmClient): void {
+  if (!existsSync(layout.slurmJobs)) return;
+  let alive: JobRecord[];
+  try {
+    alive = aliveJobs(layout, client);
+  } catch {
+    return; // no Slurm here (a copied run directory): nothing of it can be running
+  }
+  if (alive.length)
+    throw new Error(`${alive.length} Slurm job(s) of ${layout.root} are queued or running (submitted by \`collapse slurm submit\`); wait for them or \`collapse slurm cancel ${layout.root}\` before \`collapse run\``);
+}
+
 /** Cancels the recorded jobs Slurm still has queued or running; returns them. */
 export function cancelRun(layout: RunLayout, client: SlurmClient): JobRecord[] {
+  if (!existsSync(layout.slurmJobs)) throw new Error(`${layout.root} has no ${layout.slurmJobs}: it was not submitted with \`collapse slurm submit\` (pass the run directory, e.g. runs/NAME)`);
   const alive = aliveJobs(layout, client);
   client.cancel(alive.map((j) => j.jobId));
   return alive;

@@ -82,8 +82,11 @@ const run: CommandModule<object, RunArgs> = {
     if (!(args['poll-seconds'] > 0)) throw new Error(`--poll-seconds ${args['poll-seconds']}: must be a positive number`);
     // Before any compute and before run.json: a bad config fails now and leaves nothing that blocks its fix.
     preflightRun(cfg);
-    const { runExperiment } = await import('../../pipeline/run/loop.js');
+    const { runExperiment, layoutOf } = await import('../../pipeline/run/loop.js');
+    const { refuseBesideSlurmJobs } = await import('../../pipeline/slurm/submit.js');
+    const { slurmCommands } = await import('../../pipeline/slurm/client.js');
     const log = (s: string): void => void process.stderr.write(`${s}\n`);
+    refuseBesideSlurmJobs(layoutOf(cfg), slurmCommands());
     const lock = lockRunDir(join(cfg.runsDir, cfg.name), shard, log);
     const t0 = Date.now();
     let res: Awaited<ReturnType<typeof runExperiment>>;

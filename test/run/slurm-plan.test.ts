@@ -10,7 +10,7 @@ import { STEPS, stepEnabled } from '../../pipeline/run/steps.js';
 import type { SlurmClient, TaskState } from '../../pipeline/slurm/client.js';
 import { parseCpus, parsePerKind, parseTime, type SlurmOptions } from '../../pipeline/slurm/options.js';
 import { planJobs } from '../../pipeline/slurm/plan.js';
-import { submitRun } from '../../pipeline/slurm/submit.js';
+import { cancelRun, submitRun } from '../../pipeline/slurm/submit.js';
 import { resolveRunConfig } from '../../scripts/commands/run.js';
 
 const cfgOf = (runsDir: string, name = 'plan') => resolveRunConfig({ set: ['generations=3', 'seeds=[0, 1]', `runsDir=${runsDir}`, `name=${name}`] });
@@ -98,5 +98,7 @@ describe('slurm submit checks', () => {
     );
     expect(client.cancelled).toEqual(['101', '102', '103', '104']);
     expect(existsSync(layout.slurmJobs)).toBe(false);
+    // Nothing recorded, so nothing to cancel: said as such.
+    expect(() => cancelRun(layout, client)).toThrow(/has no .*jobs.json: it was not submitted with `collapse slurm submit`/);
   });
 });

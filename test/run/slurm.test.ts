@@ -5,7 +5,7 @@
 // why, where Slurm is not installed or cannot start.
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -96,6 +96,7 @@ describe.skipIf(skip !== null)('collapse slurm on a one-node Slurm cluster', () 
   }, 600_000);
   afterAll(async () => {
     if ('stop' in cluster) await cluster.stop();
+    rmSync(base, { recursive: true, force: true });
   }, 60_000);
 
   it('2 seeds x 3 generations with 2 generation shards as jobs: byte-identical to one collapse run', async () => {
@@ -180,6 +181,9 @@ describe.skipIf(skip !== null)('collapse slurm on a one-node Slurm cluster', () 
     const again = await submit('held', ['--sbatch=--hold']);
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/job\(s\) of the last submission of .* are still queued or running .*collapse slurm cancel/);
+    const plainBeside = await collapse(['run', ...MICRO, ...run('held')]);
+    expect(plainBeside.code).toBe(1);
+    expect(plainBeside.stderr).toMatch(/Slurm job\(s\) of .* are queued or running .*before `collapse run`/);
     const c = await collapse(['slurm', 'cancel', root]);
     expect(c.code, c.stderr).toBe(0);
     expect(c.stdout).toMatch(/cancelled 29 job\(s\)/);
