@@ -9,21 +9,11 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readCorpus } from '../../datasets/corpus-store.js';
 import { runStatus } from '../../pipeline/run/status.js';
+import { MICRO_RUN } from '../helpers/micro.js';
 import { REPO_ROOT, sharedPath } from '../helpers/shared.js';
 
 const CLI = join(REPO_ROOT, 'scripts', 'collapse.mjs');
-const MICRO = [
-  '--set', 'generations=2',
-  '--set', 'threads=1',
-  // One setting: the run's seeds directly under runs/NAME.
-  '--set', 'settings=[{name: replace, mix: {mode: replace}}]',
-  '--set', 'data.synthetic={trainRows: 40, validRows: 12, testRows: 12, pretrainRows: 30, seed: 7}',
-  '--set', 'model.pretrainEpochs=1',
-  '--set', 'train={epochs: 2, batchSize: 8, microBatchSize: 8, lr: 0.001}',
-  '--set', 'generate.batchSize=8',
-  '--set', 'generate.chunkSize=8',
-  '--set', 'eval.selfBleuSamples=10',
-];
+const MICRO = ['--set', 'generations=2', ...MICRO_RUN];
 
 interface Exit { code: number | null; signal: NodeJS.Signals | null; stderr: string }
 

@@ -10,22 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI } from '../helpers/cli.js';
+import { MICRO_RUN } from '../helpers/micro.js';
 import { REPO_ROOT } from '../helpers/shared.js';
 import { startCluster } from '../helpers/slurm-cluster.js';
 
-const MICRO = [
-  '--set', 'generations=3',
-  '--set', 'seeds=[0, 1]',
-  '--set', 'threads=1',
-  '--set', 'estimate=false',
-  '--set', 'settings=[{name: replace, mix: {mode: replace}}]',
-  '--set', 'data.synthetic={trainRows: 40, validRows: 12, testRows: 12, pretrainRows: 30, seed: 7}',
-  '--set', 'model.pretrainEpochs=1',
-  '--set', 'train={epochs: 2, batchSize: 8, microBatchSize: 8, lr: 0.001}',
-  '--set', 'generate.batchSize=8',
-  '--set', 'generate.chunkSize=8',
-  '--set', 'eval.selfBleuSamples=10',
-];
+const MICRO = ['--set', 'generations=3', '--set', 'seeds=[0, 1]', '--set', 'estimate=false', ...MICRO_RUN];
 
 const cluster = await startCluster({ cpus: 2 });
 const skip = 'skip' in cluster ? cluster.skip : null;
@@ -53,7 +42,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const ALIVE = /^(PENDING|RUNNING|CONFIGURING|COMPLETING|REQUEUED|SUSPENDED)/;
 
 /** The test's own polling (the jobs do not poll): until no job is queued or running. */
-async function waitIdle(timeoutS = 480): Promise<void> {
+async function waitIdle(timeoutS = 1200): Promise<void> {
   for (const t0 = Date.now(); Date.now() - t0 < timeoutS * 1000; await sleep(1000)) {
     if (!slurm('squeue', ['--me', '--noheader', '--array', '--format=%T']).split('\n').some((s) => ALIVE.test(s))) return;
   }
@@ -93,7 +82,7 @@ describe.skipIf(skip !== null)('collapse slurm on a one-node Slurm cluster', () 
     expect(r.code, r.stderr.slice(-3000)).toBe(0);
     plain = fingerprint(join(base, 'plain'));
     console.log(`[slurm] plain collapse run: ${((Date.now() - t0) / 1000).toFixed(0)} s`);
-  }, 600_000);
+  }, 1_500_000);
   afterAll(async () => {
     if ('stop' in cluster) await cluster.stop();
     rmSync(base, { recursive: true, force: true });
@@ -120,7 +109,7 @@ describe.skipIf(skip !== null)('collapse slurm on a one-node Slurm cluster', () 
     // For the record: what Slurm says of the jobs (jobcomp/filetxt; there is no accounting database).
     const ids = Object.values(jobs).map((j) => j.jobId).join(',');
     console.log(`[slurm] sacct --completion:\n${spawnSync('sacct', ['--completion', '--jobs', ids, '--format=JobID,JobName%40,State,Elapsed,ExitCode'], { env: env(), encoding: 'utf8' }).stdout}`);
-  }, 600_000);
+  }, 1_500_000);
 
   it('a generation array task cancelled mid-run, then resubmitted: byte-identical as well', async () => {
     const t0 = Date.now();
@@ -151,7 +140,7 @@ describe.skipIf(skip !== null)('collapse slurm on a one-node Slurm cluster', () 
     console.log(`[slurm] cancel + resubmit to idle: ${((Date.now() - t0) / 1000).toFixed(0)} s`);
     expect((await collapse(['status', root])).stdout).toContain('6/6 generations complete');
     expect(fingerprint(root)).toEqual(plain);
-  }, 600_000);
+  }, 1_500_000);
 
   it('a failed step stops its dependants; its error is in collapse status and in the job log', async () => {
     // A base model whose cached hub snapshot is corrupt: the preflight cannot see it, the base-model job fails.
