@@ -64,7 +64,6 @@ export function writeRunManifest(cfg: RunConfig, layout: RunLayout, opts: RunOpt
   });
 }
 
-
 export async function runExperiment(cfg: RunConfig, opts: RunOptions = {}): Promise<{ root: string; report?: string }> {
   const log = opts.log ?? ((s: string) => process.stderr.write(`${s}\n`));
   const shard = opts.shard ?? { index: 0, count: 1 };
