@@ -48,6 +48,7 @@ export const FLAG_RANGES: Record<string, Range> = {
   'shard-index': INT0,
   'num-shards': INT1,
   generation: INT0,
+  gen: INT0,
   generations: INT0,
   runs: INT1,
   'poll-seconds': POSITIVE,

@@ -70,11 +70,21 @@ export function writeJsonAtomic(path: string, value: unknown): void {
 }
 
 /** Builds a directory under a temporary name and renames it into place when `fill` succeeds. */
-export async function writeDirAtomic(path: string, fill: (tmpDir: string) => Promise<void> | void): Promise<void> {
+export async function writeDirAtomic(path: string, fill: (tmpDir: string) => Promise<void> | void, opts: { keepExisting?: boolean } = {}): Promise<void> {
   const tmp = tmpName(path);
   ensureDir(tmp);
   try {
     await fill(tmp);
+    if (opts.keepExisting) {
+      // A cache entry that another process published meanwhile (the same content) stays: it may be in use.
+      try {
+        renameSync(tmp, path);
+      } catch (e) {
+        if (!['ENOTEMPTY', 'EEXIST'].includes((e as NodeJS.ErrnoException).code ?? '')) throw e;
+        rmSync(tmp, { recursive: true, force: true });
+      }
+      return;
+    }
     rmSync(path, { recursive: true, force: true });
     renameSync(tmp, path);
   } catch (e) {

@@ -100,7 +100,13 @@ export function initializersToInputs(model: ModelProto, names: readonly string[]
   return model;
 }
 
-export async function buildArtifact(src: ForwardSource, o: ArtifactOptions, outDir: string, log: (s: string) => void = () => {}): Promise<ArtifactManifest> {
+export async function buildArtifact(
+  src: ForwardSource,
+  o: ArtifactOptions,
+  outDir: string,
+  log: (s: string) => void = () => {},
+  write: { keepExisting?: boolean } = {},
+): Promise<ArtifactManifest> {
   checkOption('microBatch', o.microBatch, { int: true, min: 1 });
   checkOption('blockSize', o.blockSize, { int: true, min: 2 });
   const t0 = Date.now();
@@ -138,7 +144,7 @@ export async function buildArtifact(src: ForwardSource, o: ArtifactOptions, outD
     writeTensorFile(join(tmp, manifest.weights), params.map((p) => [p.name, { data: src.weights.get(p.name)!, shape: p.shape }]));
     manifest.files = Object.fromEntries(artifactFiles(manifest).map((f) => [f, statSync(join(tmp, f)).size]));
     writeJsonAtomic(join(tmp, 'manifest.json'), manifest);
-  });
+  }, write);
   log(`artifact written to ${outDir} (${params.length} trainable tensors, ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
   return manifest;
 }
@@ -197,7 +203,9 @@ export async function cachedArtifact(src: ForwardSource, o: ArtifactOptions, roo
   if (damage === null) log?.(`using the cached training artifact ${dir}`);
   else {
     if (damage !== 'absent') (log ?? ((s: string) => process.stderr.write(`${s}\n`)))(`the cached training artifact ${dir} is damaged (${damage}); building it again`);
-    await buildArtifact(src, o, dir, log);
+    // Jobs of one run (seeds side by side under Slurm) may build a missing entry at once: the first one stays.
+    // A damaged entry is replaced.
+    await buildArtifact(src, o, dir, log, { keepExisting: damage === 'absent' });
   }
   return loadArtifact(dir);
 }

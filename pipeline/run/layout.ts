@@ -5,6 +5,7 @@
 //   runs/NAME/[SETTING/]seed-S/tail-reference.json
 //   runs/NAME/[SETTING/]seed-S/gen-K/{model, model.ckpt, train-corpus, corpus, train-log.json, metrics.json, sample_ppl.json}
 //   runs/NAME/report/
+//   runs/NAME/slurm/{jobs.json, KEY.sh, logs/KEY.JOBID[_TASK].out}   `collapse slurm submit`'s jobs
 // A run with one setting keeps its seeds directly under runs/NAME; a run with several settings gives each
 // its own folder. Every step writes its outputs atomically and then a `<step>.done.json` marker (beside its
 // generation's outputs, or at the run's root), so that a rerun skips finished steps and `collapse status`
@@ -87,6 +88,16 @@ export class RunLayout {
   trainLog(at: GenAt): string { return join(this.genDir(at), 'train-log.json'); }
   metrics(at: GenAt): string { return join(this.genDir(at), 'metrics.json'); }
   samplePpl(at: GenAt): string { return join(this.genDir(at), 'sample_ppl.json'); }
+
+  /** `collapse slurm submit`: the job scripts, jobs.json (which job runs which step) and the jobs' logs. */
+  get slurmDir(): string { return join(this.root, 'slurm'); }
+  get slurmJobs(): string { return join(this.slurmDir, 'jobs.json'); }
+  slurmScript(key: string): string { return join(this.slurmDir, `${key}.sh`); }
+  /** A job's log: Slurm's --output pattern (%j, or %A_%a for an array task), or the file of one job or task. */
+  slurmLog(key: string, job: { id: string; task?: number } | 'pattern-array' | 'pattern'): string {
+    const id = job === 'pattern' ? '%j' : job === 'pattern-array' ? '%A_%a' : job.task === undefined ? job.id : `${job.id}_${job.task}`;
+    return join(this.slurmDir, 'logs', `${key}.${id}.out`);
+  }
 
   /** A step's marker: beside its generation's outputs, or at the run's root for a run-wide step. */
   marker(step: string, at?: GenAt): string {

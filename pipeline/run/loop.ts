@@ -10,10 +10,11 @@ import { writeJsonAtomic } from '../../util/atomic.js';
 import { readJsonFile } from '../../util/json.js';
 import { runSettings, type RunConfig } from './config.js';
 import { RunLayout, type GenAt } from './layout.js';
-import { markDone, markerState, markerWritten } from './markers.js';
+import { markerWritten } from './markers.js';
 import { checkSeeds } from './preflight-run.js';
 import { configChanges, describeChanges } from './config-diff.js';
 import type { StepContext } from './stages.js';
+import { runMarked, sealStep, stepDone, where } from './step-run.js';
 import { finalSteps, generationSteps, setupSteps, type GenerationStep, type RunStep } from './steps.js';
 
 export interface Shard {
@@ -61,8 +62,6 @@ export function writeRunManifest(cfg: RunConfig, layout: RunLayout, opts: RunOpt
   });
 }
 
-const where = (at?: GenAt): string => (at ? `${at.setting} seed ${at.seed} gen ${at.gen}` : 'run');
-
 export async function runExperiment(cfg: RunConfig, opts: RunOptions = {}): Promise<{ root: string; report?: string }> {
   const log = opts.log ?? ((s: string) => process.stderr.write(`${s}\n`));
   const shard = opts.shard ?? { index: 0, count: 1 };
@@ -72,34 +71,6 @@ export async function runExperiment(cfg: RunConfig, opts: RunOptions = {}): Prom
   const seeds = opts.seeds ?? cfg.seeds;
   checkSeeds(cfg, seeds);
   const ctx: StepContext = { cfg, layout, seeds, shard, log };
-
-  const outputsOf = (step: RunStep | GenerationStep, at?: GenAt): string[] =>
-    at ? (step as GenerationStep).outputs(layout, at) : (step as RunStep).outputs(layout, cfg);
-
-  /** Only what the run wrote under its own directory is ever removed (a model.base of the user is not). */
-  const insideRun = (path: string): boolean => {
-    const rel = relative(layout.root, path);
-    return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel);
-  };
-
-  /**
-   * Whether the step is done (its marker verified). A damaged output is named, the step's outputs inside the
-   * run directory are removed and the step runs again (it writes the same bytes: every step is seeded).
-   */
-  function done(step: RunStep | GenerationStep, at?: GenAt): boolean {
-    const marker = layout.marker(step.name, at);
-    const state = markerState(marker, layout.root);
-    if (state.done) return true;
-    if (state.damaged) {
-      log(`${step.name} (${where(at)}): ${state.damaged}; running the step again`);
-      for (const out of outputsOf(step, at)) if (insideRun(out)) rmSync(out, { recursive: true, force: true });
-      rmSync(marker, { force: true });
-    } else if (state.unreadable) log(`${step.name} (${where(at)}): ${state.unreadable}; running the step again`);
-    return false;
-  }
-
-  const seal = (step: RunStep | GenerationStep, t0: number, result: unknown, at?: GenAt): void =>
-    markDone(layout.marker(step.name, at), step.name, (Date.now() - t0) / 1000, result, { root: layout.root, outputs: outputsOf(step, at) });
 
   /** An unsharded step runs once (on rank 0) and leaves its marker; other ranks wait for the marker. */
   async function once(step: RunStep | GenerationStep, at?: GenAt): Promise<void> {
@@ -113,11 +84,7 @@ export async function runExperiment(cfg: RunConfig, opts: RunOptions = {}): Prom
       }
       return;
     }
-    if (done(step, at)) return;
-    const t0 = Date.now();
-    log(`${step.name}: ${where(at)}`);
-    const result = at ? await (step as GenerationStep).run(ctx, at) : await (step as RunStep).run(ctx);
-    seal(step, t0, result, at);
+    await runMarked(step, ctx, at);
   }
 
   /**
@@ -125,7 +92,7 @@ export async function runExperiment(cfg: RunConfig, opts: RunOptions = {}): Prom
    * verified by a single process only: with several ranks, one rank cannot redo the others' finished shares.
    */
   async function sharded(step: GenerationStep, at: GenAt): Promise<void> {
-    if (shard.count === 1 ? done(step, at) : markerWritten(layout.marker(step.name, at))) return;
+    if (shard.count === 1 ? stepDone(step, ctx, at) : markerWritten(layout.marker(step.name, at))) return;
     const t0 = Date.now();
     log(`${step.name}: ${where(at)} (shard ${shard.index + 1}/${shard.count})`);
     await step.run(ctx, at);
@@ -135,7 +102,7 @@ export async function runExperiment(cfg: RunConfig, opts: RunOptions = {}): Prom
       opts.onWait?.(`the other ranks' shards of ${step.name} (${where(at)})`);
       await sleep(poll);
     }
-    seal(step, t0, undefined, at);
+    sealStep(step, ctx, t0, undefined, at);
   }
 
   if (leader) writeRunManifest(cfg, layout, opts);

@@ -1,26 +1,47 @@
 // `collapse status RUN_DIR`: each setting's, seed's and generation's steps and their state, read from disk
 // alone (markers, checkpoints, committed corpus shards), so it works while other processes are running.
-// The steps and their order come from the loop's own declared list (steps.ts).
+// The steps and their order come from the loop's own declared list (steps.ts). A run submitted to Slurm
+// (`collapse slurm submit`) also shows each step's job and the state Slurm reports, and a failed job's error.
 import { existsSync } from 'node:fs';
 import { readJsonFile } from '../../util/json.js';
 import { validateConfig } from './config.js';
 import { RunLayout, type GenAt } from './layout.js';
 import { readMarker } from './markers.js';
-import { generationSteps, setupSteps, type Step } from './steps.js';
+import { finalSteps, generationSteps, setupSteps, type Step } from './steps.js';
+import { jobKey } from '../slurm/plan.js';
+import { jobState, readJobs, type JobState } from '../slurm/jobs.js';
+import { slurmCommands, type SlurmClient, type TaskState } from '../slurm/client.js';
 
-export interface StageState { stage: string; state: 'done' | 'partial' | 'pending'; detail: string }
+export interface StageState { stage: string; state: 'done' | 'partial' | 'pending'; detail: string; slurm?: JobState }
 export interface GenStatus { setting: string; seed: number; gen: number; stages: StageState[] }
 
-export function runStatus(root: string): { config: unknown; data: StageState[]; gens: GenStatus[] } {
+export interface RunStatus { config: unknown; data: StageState[]; gens: GenStatus[]; final: StageState[]; slurmError?: string }
+
+export function runStatus(root: string, client: SlurmClient = slurmCommands()): RunStatus {
   if (!existsSync(`${root}/run.json`)) throw new Error(`${root} is not a run directory (no run.json); pass runs/NAME`);
   const layout = RunLayout.open(root);
   const manifest = readJsonFile(layout.manifest) as { config: unknown };
   const cfg = validateConfig(manifest.config, layout.manifest);
+  // The Slurm jobs, when the run was submitted; a cluster that cannot be asked is said once, not per step.
+  const jobs = readJobs(layout);
+  let states: Map<string, TaskState[]> | null = null;
+  let slurmError: string | undefined;
+  if (Object.keys(jobs).length) {
+    try {
+      states = client.states(Object.values(jobs).map((j) => j.jobId));
+    } catch (e) {
+      slurmError = (e as Error).message;
+    }
+  }
+  const slurmOf = (step: Step, at?: GenAt): { slurm?: JobState } => {
+    const rec = jobs[jobKey(step.name, at)];
+    return rec ? { slurm: jobState(layout, rec, states) } : {};
+  };
   const one = (step: Step, at?: GenAt): StageState => {
     const m = readMarker(layout.marker(step.name, at));
-    if (m) return { stage: step.name, state: 'done', detail: `${m.seconds.toFixed(1)} s` };
+    if (m) return { stage: step.name, state: 'done', detail: `${m.seconds.toFixed(1)} s`, ...slurmOf(step, at) };
     const p = at && step.phase === 'generation' ? (step.partial?.(layout, at) ?? null) : step.phase !== 'generation' ? (step.partial?.(layout) ?? null) : null;
-    return p ? { stage: step.name, state: 'partial', detail: p } : { stage: step.name, state: 'pending', detail: '' };
+    return { stage: step.name, ...(p ? { state: 'partial', detail: p } : { state: 'pending', detail: '' }), ...slurmOf(step, at) };
   };
   const data = setupSteps(cfg).map((s) => one(s));
   const gens: GenStatus[] = [];
@@ -30,18 +51,28 @@ export function runStatus(root: string): { config: unknown; data: StageState[]; 
         const at = { setting, seed, gen };
         gens.push({ setting, seed, gen, stages: generationSteps(cfg).map((s) => one(s, at)) });
       }
-  return { config: manifest.config, data, gens };
+  // Final steps leave no marker (the report is rebuilt every time); under Slurm they have a job.
+  const final = finalSteps(cfg).flatMap((s) => (jobs[jobKey(s.name)] ? [{ stage: s.name, state: 'pending' as const, detail: '', ...slurmOf(s) }] : []));
+  return { config: manifest.config, data, gens, final, ...(slurmError ? { slurmError } : {}) };
 }
 
-export function formatStatus(st: ReturnType<typeof runStatus>): string {
+/** `[job 12 RUNNING]` after a step's state. */
+const jobCell = (s: StageState): string => (s.slurm ? ` [job ${s.slurm.jobId} ${s.slurm.state}]` : '');
+
+export function formatStatus(st: RunStatus): string {
   const mark = { done: 'done', partial: 'PARTIAL', pending: '-' } as const;
-  const lines = [`run: ${st.data.map((d) => `${d.stage} ${mark[d.state]} ${d.detail}`.trim()).join(', ')}`];
+  const lines = [`run: ${st.data.map((d) => `${`${d.stage} ${mark[d.state]} ${d.detail}`.trim()}${jobCell(d)}`).join(', ')}`];
   const head = ['setting', 'seed', 'gen', ...st.gens[0]?.stages.map((s) => s.stage) ?? []];
-  const rows = st.gens.map((g) => [g.setting, String(g.seed), String(g.gen), ...g.stages.map((s) => `${mark[s.state]}${s.detail ? ` (${s.detail})` : ''}`)]);
+  const rows = st.gens.map((g) => [g.setting, String(g.seed), String(g.gen), ...g.stages.map((s) => `${mark[s.state]}${s.detail ? ` (${s.detail})` : ''}${jobCell(s)}`)]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const fmt = (r: string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ');
   lines.push(fmt(head), ...rows.map(fmt));
   const done = st.gens.filter((g) => g.stages.every((s) => s.state === 'done')).length;
   lines.push(`${done}/${st.gens.length} generations complete`);
+  for (const f of st.final) lines.push(`${f.stage}:${jobCell(f)}`);
+  if (st.slurmError) lines.push(`Slurm: ${st.slurmError}`);
+  // A failed job's error, from the end of its log: why its dependants were cancelled.
+  const all = [...st.data, ...st.gens.flatMap((g) => g.stages.map((s) => ({ ...s, stage: `${s.stage} (${g.setting} seed ${g.seed} gen ${g.gen})` }))), ...st.final];
+  for (const s of all) if (s.slurm?.error || s.slurm?.log) lines.push(`FAILED ${s.stage}, job ${s.slurm.jobId}: ${s.slurm.error ?? '(no error in the log)'}\n  log: ${s.slurm.log}`);
   return lines.join('\n');
 }

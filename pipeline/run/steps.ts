@@ -1,16 +1,23 @@
 // The generational loop as ONE declared list of steps, as datatrove's pipelines are: each with its name,
 // when it runs (once before the generations, per setting/seed/generation, or once at the end), whether it
-// is sharded across ranks, what it runs and which paths (RunLayout's) it writes. The loop (loop.ts) runs
-// this list; `collapse status` (status.ts) reports on it.
+// is sharded across ranks, what it runs, which paths (RunLayout's) it reads and writes, and what kind of
+// resources it needs. The loop (loop.ts) runs this list; `collapse status` (status.ts) reports on it;
+// `collapse slurm submit` (pipeline/slurm) turns it into jobs whose dependencies follow inputs to outputs.
 import type { RunConfig } from './config.js';
 import type { GenAt, RunLayout } from './layout.js';
 import * as stages from './stages.js';
 import type { StepContext } from './stages.js';
+import { trainCorpusPath } from './mixing.js';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
+/** What a step's job needs on a cluster: `--cpus`/`--time`/`--mem` of `collapse slurm submit` are given per kind. */
+export const STEP_KINDS = ['light', 'train', 'generate', 'evaluate'] as const;
+export type StepKind = (typeof STEP_KINDS)[number];
+
 interface StepBase {
   name: string;
+  kind: StepKind;
   /** Whether this configuration has the step (default: always). */
   enabled?(cfg: RunConfig): boolean;
 }
@@ -20,6 +27,8 @@ export interface RunStep extends StepBase {
   phase: 'setup' | 'final';
   sharded: false;
   outputs(layout: RunLayout, cfg: RunConfig): string[];
+  /** The paths it reads: a path another step writes makes this step wait for that one (Slurm dependencies). */
+  inputs(layout: RunLayout, cfg: RunConfig): string[];
   run(ctx: StepContext): Promise<unknown>;
   /** For status: what an unfinished run of the step left, or null. */
   partial?(layout: RunLayout): string | null;
@@ -31,6 +40,7 @@ export interface GenerationStep extends StepBase {
   /** Sharded: every rank runs its share; rank 0 waits until `complete`, then leaves the marker. */
   sharded: boolean;
   outputs(layout: RunLayout, at: GenAt): string[];
+  inputs(layout: RunLayout, at: GenAt, cfg: RunConfig): string[];
   run(ctx: StepContext, at: GenAt): Promise<unknown>;
   complete?(ctx: StepContext, at: GenAt): Promise<boolean>;
   /** For status: what an unfinished run of the step left (a checkpoint, committed shards), or null. */
@@ -46,48 +56,68 @@ function trainingLeft(modelDir: string): string | null {
   return null;
 }
 
+/** The model every generation starts from, as an input: the pretrained base, or base.json naming it. */
+const baseInput = (l: RunLayout, cfg: RunConfig): string => (cfg.model.pretrainEpochs > 0 ? l.baseModel : l.baseInfo);
+/** The tokenizer's model before the base exists: the tiny init, or base.json naming the base. */
+const tokenizerInput = (l: RunLayout, cfg: RunConfig): string => (cfg.model.pretrainEpochs > 0 ? l.initModel : l.baseInfo);
+const splits = (l: RunLayout, cfg: RunConfig): string[] => stages.dataSplits(cfg).map((s) => l.split(s));
+const prev = (at: GenAt): GenAt => ({ ...at, gen: at.gen - 1 });
+
 export const STEPS: readonly Step[] = [
   {
-    name: 'base-model', phase: 'setup', sharded: false,
+    name: 'base-model', phase: 'setup', sharded: false, kind: 'light',
+    inputs: () => [],
     outputs: (l, cfg) => [cfg.model.pretrainEpochs > 0 ? l.initModel : l.baseModel, l.baseInfo],
     run: stages.baseModel,
   },
   {
-    name: 'prepare', phase: 'setup', sharded: false,
-    outputs: (l, cfg) => stages.dataSplits(cfg).map((s) => l.split(s)),
+    name: 'prepare', phase: 'setup', sharded: false, kind: 'light',
+    inputs: (l, cfg) => [tokenizerInput(l, cfg)],
+    outputs: splits,
     run: stages.prepareData,
   },
   {
-    name: 'estimate', phase: 'setup', sharded: false,
+    name: 'estimate', phase: 'setup', sharded: false, kind: 'light',
     enabled: (cfg) => cfg.estimate,
+    inputs: (l, cfg) => [tokenizerInput(l, cfg), ...splits(l, cfg)],
     outputs: (l) => [l.estimate],
     run: stages.estimate,
   },
   {
-    name: 'pretrain', phase: 'setup', sharded: false,
+    name: 'pretrain', phase: 'setup', sharded: false, kind: 'train',
     enabled: (cfg) => cfg.model.pretrainEpochs > 0,
+    inputs: (l, cfg) => [l.initModel, ...splits(l, cfg)],
     outputs: (l) => [l.baseModel],
     run: stages.pretrain,
     partial: (l) => trainingLeft(l.baseModel),
   },
   {
-    name: 'zero-shot', phase: 'setup', sharded: false,
+    name: 'zero-shot', phase: 'setup', sharded: false, kind: 'evaluate',
+    inputs: (l, cfg) => [baseInput(l, cfg), l.split('test')],
     outputs: (l) => [l.zeroShot],
     run: stages.zeroShot,
   },
   {
-    name: 'train-corpus', phase: 'generation', sharded: false,
+    name: 'train-corpus', phase: 'generation', sharded: false, kind: 'light',
+    // Generation k mixes generation k-1's data, its training corpus and the original blocks.
+    inputs: (l, at) => (at.gen === 0 ? [l.split('train')] : [l.corpus(prev(at)), trainCorpusPath(l, prev(at)), l.split('train')]),
     outputs: (l, at) => (at.gen === 0 ? [] : [l.trainCorpus(at)]),
     run: stages.trainCorpus,
   },
   {
-    name: 'finetune', phase: 'generation', sharded: false,
+    name: 'finetune', phase: 'generation', sharded: false, kind: 'train',
+    inputs: (l, at, cfg) => [
+      trainCorpusPath(l, at),
+      l.split('valid'),
+      cfg.model.initFrom === 'previous' && at.gen > 0 ? l.model(prev(at)) : baseInput(l, cfg),
+    ],
     outputs: (l, at) => [l.model(at), l.trainLog(at)],
     run: stages.finetuneGeneration,
     partial: (l, at) => trainingLeft(l.model(at)),
   },
   {
-    name: 'generate', phase: 'generation', sharded: true,
+    name: 'generate', phase: 'generation', sharded: true, kind: 'generate',
+    inputs: (l, at) => [l.model(at), l.split('train')],
     outputs: (l, at) => [l.corpus(at)],
     run: stages.generate,
     complete: stages.generateComplete,
@@ -98,12 +128,19 @@ export const STEPS: readonly Step[] = [
     },
   },
   {
-    name: 'evaluate', phase: 'generation', sharded: false,
+    name: 'evaluate', phase: 'generation', sharded: false, kind: 'evaluate',
+    // Scored by the generation-0 model; generation 0 compares with the zero-shot base, later ones with generation 0.
+    inputs: (l, at) => {
+      const gen0 = { ...at, gen: 0 };
+      return [l.model(at), l.corpus(at), l.trainLog(at), l.model(gen0), l.split('train'), l.split('test'), at.gen === 0 ? l.zeroShot : l.metrics(gen0)];
+    },
     outputs: (l, at) => [l.metrics(at), l.samplePpl(at)],
     run: stages.evaluate,
   },
   {
-    name: 'report', phase: 'final', sharded: false,
+    name: 'report', phase: 'final', sharded: false, kind: 'light',
+    // Every evaluation of the run.
+    inputs: (l, cfg) => [l.zeroShot, ...allGenerations(l, cfg).map((at) => l.metrics(at))],
     outputs: (l) => [l.reportDir],
     run: stages.report,
   },
@@ -113,3 +150,10 @@ export const stepEnabled = (s: Step, cfg: RunConfig): boolean => s.enabled?.(cfg
 export const setupSteps = (cfg: RunConfig): RunStep[] => STEPS.filter((s): s is RunStep => s.phase === 'setup' && stepEnabled(s, cfg));
 export const generationSteps = (cfg: RunConfig): GenerationStep[] => STEPS.filter((s): s is GenerationStep => s.phase === 'generation' && stepEnabled(s, cfg));
 export const finalSteps = (cfg: RunConfig): RunStep[] => STEPS.filter((s): s is RunStep => s.phase === 'final' && stepEnabled(s, cfg));
+
+/** Every (setting, seed, generation) of a configuration, in the loop's order. */
+export function allGenerations(layout: RunLayout, cfg: RunConfig): GenAt[] {
+  const out: GenAt[] = [];
+  for (const setting of layout.settings) for (const seed of cfg.seeds) for (let gen = 0; gen < cfg.generations; gen++) out.push({ setting, seed, gen });
+  return out;
+}

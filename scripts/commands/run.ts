@@ -1,7 +1,7 @@
 // `collapse run` (the main job) and `collapse status`.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { CommandModule } from 'yargs';
+import type { Argv, CommandModule } from 'yargs';
 import { deepMerge, parseOverrides, readConfigFile, validateConfig, type RunConfig } from '../../pipeline/run/config.js';
 import { formatConfig, isPaperPreset, PRESETS, presetConfig } from '../../pipeline/run/presets.js';
 import { formatStatus, runStatus } from '../../pipeline/run/status.js';
@@ -45,7 +45,15 @@ function paperPresetOf(args: { preset?: string; config?: string }): string | und
   return isPaperPreset(name) ? name : undefined;
 }
 
-function projectVersion(): string {
+/** --preset, --config and --set: how `collapse run` and `collapse slurm submit` name a configuration. */
+export function configOptions<T>(y: Argv<T>) {
+  return y
+    .option('preset', { type: 'string', describe: `Named preset: ${Object.keys(PRESETS).join(', ')}` })
+    .option('config', { type: 'string', describe: 'YAML or JSON config file (may name `preset:` to start from)' })
+    .option('set', { type: 'string', array: true, default: [] as string[], describe: 'Override a config key, e.g. --set train.lr=1e-4 --set seeds=[0,1]' });
+}
+
+export function projectVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
 }
@@ -54,10 +62,7 @@ const run: CommandModule<object, RunArgs> = {
   command: 'run',
   describe: 'Run the generational model-collapse experiment (default: the tiny preset)',
   builder: (y) =>
-    y
-      .option('preset', { type: 'string', describe: `Named preset: ${Object.keys(PRESETS).join(', ')}` })
-      .option('config', { type: 'string', describe: 'YAML or JSON config file (may name `preset:` to start from)' })
-      .option('set', { type: 'string', array: true, default: [], describe: 'Override a config key, e.g. --set train.lr=1e-4 --set seeds=[0,1]' })
+    configOptions(y)
       .option('seed', { type: 'number', array: true, describe: 'Only run these seeds (one process or machine per seed)' })
       .option('shard-index', { type: 'number', describe: 'This process\'s generation shard (default from SLURM_ARRAY_TASK_ID / JOB_COMPLETION_INDEX)' })
       .option('num-shards', { type: 'number', describe: 'Number of processes sharing each generation (default from SLURM_ARRAY_TASK_COUNT / COLLAPSE_NUM_SHARDS)' })
@@ -74,12 +79,15 @@ const run: CommandModule<object, RunArgs> = {
       process.stdout.write(formatConfig(cfg, preset ? { preset: resolveRunConfig({ preset }) } : undefined));
       return;
     }
-    const shard = resolveShard({ shardIndex: args['shard-index'], numShards: args['num-shards'] });
+    const shard = resolveShard({ shardIndex: args['shard-index'], numShards: args['num-shards'], seeds: args.seed });
     if (!(args['poll-seconds'] > 0)) throw new Error(`--poll-seconds ${args['poll-seconds']}: must be a positive number`);
     // Before any compute and before run.json: a bad config fails now and leaves nothing that blocks its fix.
     preflightRun(cfg, args.seed);
-    const { runExperiment } = await import('../../pipeline/run/loop.js');
+    const { runExperiment, layoutOf } = await import('../../pipeline/run/loop.js');
+    const { refuseBesideSlurmJobs } = await import('../../pipeline/slurm/submit.js');
+    const { slurmCommands } = await import('../../pipeline/slurm/client.js');
     const log = (s: string): void => void process.stderr.write(`${s}\n`);
+    refuseBesideSlurmJobs(layoutOf(cfg), slurmCommands());
     const root = join(cfg.runsDir, cfg.name);
     // A run refused before it wrote anything leaves no empty run directory behind.
     const created = missingDirs(root);

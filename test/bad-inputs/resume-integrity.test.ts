@@ -8,12 +8,14 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MICRO_RUN, spawnCollapse } from '../helpers/cli.js';
+import { spawnCollapse } from '../helpers/cli.js';
+import { MICRO_RUN } from '../helpers/micro.js';
 
 const base = mkdtempSync(join(tmpdir(), 'resume-integrity-'));
 const NAME = 'micro';
 const micro = (runsDir: string): string[] => [
   'run',
+  '--set', 'generations=2',
   ...MICRO_RUN,
   '--set', 'seeds=[0]',
   '--set', `runsDir=${runsDir}`,

@@ -17,17 +17,3 @@ export function spawnCollapse(args: string[]): Promise<{ code: number | null; st
     child.on('close', (code) => resolve({ code, stderr }));
   });
 }
-
-/** `collapse run` overrides of the micro configuration: two generations of a tiny run in seconds of CPU. */
-export const MICRO_RUN = [
-  '--set', 'generations=2',
-  '--set', 'threads=1',
-  // One setting: the run's seeds directly under runs/NAME.
-  '--set', 'settings=[{name: replace, mix: {mode: replace}}]',
-  '--set', 'data.synthetic={trainRows: 40, validRows: 12, testRows: 12, pretrainRows: 30, seed: 7}',
-  '--set', 'model.pretrainEpochs=1',
-  '--set', 'train={epochs: 2, batchSize: 8, microBatchSize: 8, lr: 0.001}',
-  '--set', 'generate.batchSize=8',
-  '--set', 'generate.chunkSize=8',
-  '--set', 'eval.selfBleuSamples=10',
-];

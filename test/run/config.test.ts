@@ -63,6 +63,6 @@ describe('shard resolution', () => {
     expect(resolveShard({ shardIndex: 2, numShards: 4 }, {})).toEqual({ index: 2, count: 4 });
     expect(resolveShard({}, { SLURM_ARRAY_TASK_ID: '5', SLURM_ARRAY_TASK_MIN: '4', SLURM_ARRAY_TASK_COUNT: '3' })).toEqual({ index: 1, count: 3 });
     expect(resolveShard({ numShards: 8 }, { JOB_COMPLETION_INDEX: '7' })).toEqual({ index: 7, count: 8 });
-    expect(() => resolveShard({ shardIndex: 3, numShards: 3 }, {})).toThrow(/--shard-index 3 is not below --num-shards 3/);
+    expect(() => resolveShard({ shardIndex: 3, numShards: 3 }, {})).toThrow(/shard index 3 \(from --shard-index\) is not below the number of shards 3 \(from --num-shards\)/);
   });
 });

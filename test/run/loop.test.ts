@@ -9,11 +9,11 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readCorpus } from '../../datasets/corpus-store.js';
 import { runStatus } from '../../pipeline/run/status.js';
-import { MICRO_RUN } from '../helpers/cli.js';
+import { MICRO_RUN } from '../helpers/micro.js';
 import { REPO_ROOT, sharedPath } from '../helpers/shared.js';
 
 const CLI = join(REPO_ROOT, 'scripts', 'collapse.mjs');
-const MICRO = MICRO_RUN;
+const MICRO = ['--set', 'generations=2', ...MICRO_RUN];
 
 interface Exit { code: number | null; signal: NodeJS.Signals | null; stderr: string }
 
