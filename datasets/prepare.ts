@@ -24,6 +24,11 @@ export interface SyntheticRowsOptions {
   rows: number;
   seed: number;
   config?: Partial<SyntheticConfig>;
+  /**
+   * The `pretrain` split only: this share of its rows comes from the task's own domain (as a broad pretraining
+   * corpus holds some text of every kind), spread evenly through it; 0 or absent: none.
+   */
+  pretrainTaskShare?: number;
 }
 
 /** The synthetic rows of a `prepare` that names none (`collapse prepare --rows`, `--seed`). */
@@ -47,7 +52,18 @@ export async function loadSourceRows(
     const src = new SyntheticSource(s.config);
     const seed = s.seed * 3 + splitOffset + (split === 'pretrain' ? 1_000_003 : 0);
     const domain = split === 'pretrain' ? 'pretrain' : 'task';
-    return { rows: src.sample(s.rows, seed, domain), source: { kind: 'synthetic', config: src.cfg, rows: s.rows, sampleSeed: seed, split, domain } };
+    const share = split === 'pretrain' ? (s.pretrainTaskShare ?? 0) : 0;
+    if (!(share >= 0 && share <= 1)) throw new Error(`pretrainTaskShare ${share}: must be in [0, 1]`);
+    const source = { kind: 'synthetic', config: src.cfg, rows: s.rows, sampleSeed: seed, split, domain };
+    if (share === 0) return { rows: src.sample(s.rows, seed, domain), source };
+    // Task rows from their own seed (disjoint from every split's), each in place of the pretraining row at an
+    // evenly spaced position.
+    const taskRows = Math.round(share * s.rows);
+    const taskSeed = seed + 7_000_003;
+    const task = src.sample(taskRows, taskSeed, 'task');
+    const rows = src.sample(s.rows - taskRows, seed, domain);
+    for (let i = taskRows - 1; i >= 0; i--) rows.splice(Math.floor(((i + 0.5) * s.rows) / taskRows) - i, 0, task[i]!);
+    return { rows, source: { ...source, pretrainTaskShare: share, taskRows, taskSeed } };
   }
   const wt = await loadWikitext(data, split, opts.variant);
   return {

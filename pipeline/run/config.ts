@@ -4,6 +4,7 @@
 import { readFileSync, statSync, type Stats } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { SyntheticSource } from '../../datasets/synthetic.js';
 import { generateFields } from '../generate/options.js';
 import { TRAIN_DEFAULTS, trainFields, withTrainRules } from '../train/options.js';
 
@@ -12,6 +13,36 @@ const int = (min = 0) => z.number().int().min(min);
 const pick = <T extends Record<string, z.ZodType>, K extends keyof T>(fields: T, keys: readonly K[]): Pick<T, K> =>
   Object.fromEntries(keys.map((k) => [k, fields[k]])) as Pick<T, K>;
 const fraction = z.number().min(0, 'must be in [0, 1]').max(1, 'must be in [0, 1]');
+
+const weights = z.array(z.number().min(0)).min(1);
+/**
+ * The synthetic source's structure (the default source when absent). The vocabulary size is fixed: the tiny
+ * tokenizer is built for it.
+ */
+const SyntheticStructureSchema = z
+  .object({
+    classSizes: z.array(int(1)).min(2),
+    functionClasses: int(),
+    grammarPeak: z.number().min(0),
+    pEnd: z.number().gt(0).max(1),
+    zipf: z.number().min(0),
+    functionZipf: z.number().min(0),
+    pretrainFunctionZipf: z.number().min(0),
+    noise: z.number().min(0),
+    sentencesPerRow: int(1),
+    topics: int(1),
+    topicWordsPerClass: int(),
+    topicStrength: z.number(),
+    recurClass: z.number().int().min(-1),
+    recurRate: fraction,
+    recurMemory: int(1),
+    domainShift: z.number().min(0),
+    taskTopicWeights: weights,
+    pretrainTopicWeights: weights,
+    seed: int(),
+  })
+  .partial()
+  .strict();
 
 export const DataSchema = z
   .object({
@@ -42,6 +73,10 @@ export const DataSchema = z
         testRows: int(1).default(300),
         pretrainRows: int().default(0),
         seed: int().default(1234),
+        /** This share of the pretraining rows is drawn from the task's own domain (a broad corpus holds some of it). */
+        pretrainTaskShare: fraction.optional(),
+        /** The source's own structure (datasets/synthetic.ts SyntheticConfig), where it differs from the default. */
+        source: SyntheticStructureSchema.optional(),
       })
       .strict()
       .default({ trainRows: 2000, validRows: 300, testRows: 300, pretrainRows: 0, seed: 1234 }),
@@ -164,6 +199,15 @@ export const RunConfigSchema = z
   .refine((c) => !c.settings || new Set(c.settings.map((s) => s.name)).size === c.settings.length, {
     message: 'settings: every setting needs its own name',
     path: ['settings'],
+  })
+  .superRefine((c, ctx) => {
+    // The source is built here once, so that an impossible structure is named by its key before any compute.
+    if (c.data.source !== 'synthetic' || !c.data.synthetic.source) return;
+    try {
+      new SyntheticSource(c.data.synthetic.source);
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', path: ['data', 'synthetic', 'source'], message: (e as Error).message });
+    }
   })
   .refine((c) => c.generate.newTokens === c.data.blockSize, {
     message: 'generate.newTokens must equal data.blockSize: each continuation becomes one training block of the next generation',

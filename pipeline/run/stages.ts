@@ -134,7 +134,12 @@ export async function prepareData({ cfg, layout }: StepContext): Promise<Record<
       data: d.source === 'synthetic' ? 'synthetic' : (d.path ?? d.source),
       split: split === 'valid' ? 'validation' : split,
       variant: d.source === 'synthetic' ? undefined : d.source,
-      synthetic: { rows: { train: d.synthetic.trainRows, valid: d.synthetic.validRows, test: d.synthetic.testRows, pretrain: d.synthetic.pretrainRows }[split], seed: d.synthetic.seed },
+      synthetic: {
+        rows: { train: d.synthetic.trainRows, valid: d.synthetic.validRows, test: d.synthetic.testRows, pretrain: d.synthetic.pretrainRows }[split],
+        seed: d.synthetic.seed,
+        config: d.synthetic.source,
+        pretrainTaskShare: d.synthetic.pretrainTaskShare,
+      },
       tokenizer,
       ...groupingOptions(d.blockSize, d.grouping),
       maxBlocks: split === 'train' ? d.maxTrainBlocks : split === 'pretrain' ? 0 : d.maxEvalBlocks,
@@ -237,14 +242,15 @@ export async function generate({ cfg, layout, shard }: StepContext, at: GenAt): 
 
 export const generateComplete = async ({ layout }: StepContext, at: GenAt): Promise<boolean> => corpusComplete(layout.corpus(at));
 
-let truthCache: { source: SyntheticSource; table: TailTable } | null = null;
+let truthCache: { key: string; source: SyntheticSource; table: TailTable } | null = null;
 
 /** The generation's continuations and the real next blocks of the same prompts, against the true source. */
-function truthOf(layout: RunLayout, at: GenAt, padId: number) {
-  truthCache ??= (() => {
-    const source = new SyntheticSource();
-    return { source, table: tailTable(source) };
-  })();
+function truthOf(cfg: RunConfig, layout: RunLayout, at: GenAt, padId: number) {
+  const key = JSON.stringify(cfg.data.synthetic.source ?? {});
+  if (truthCache?.key !== key) {
+    const source = new SyntheticSource(cfg.data.synthetic.source);
+    truthCache = { key, source, table: tailTable(source) };
+  }
   const tok = loadTokenizer(openModelDir(layout.model(at)).tokenizerDir);
   const toTokens = (ids: ArrayLike<number>) => {
     const out: string[] = [];
@@ -297,7 +303,7 @@ export async function evaluate(ctx: StepContext, at: GenAt): Promise<{ test_perp
     reference,
     baseTestPerplexity: at.gen === 0 ? readTyped(ZeroShotSchema, layout.zeroShot, 'zero-shot').test_perplexity : null,
     gen0P99: at.gen === 0 ? null : (readGenerationMetrics(layout.genDir(gen0)).per_sample_ppl_quantiles.p99 ?? null),
-    truth: cfg.data.source === 'synthetic' ? truthOf(layout, at, padId) : null,
+    truth: cfg.data.source === 'synthetic' ? truthOf(cfg, layout, at, padId) : null,
     selfBleuSamples: cfg.eval.selfBleuSamples,
   });
   writeGenerationEval(layout.genDir(at), metrics, samplePpl);

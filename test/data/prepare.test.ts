@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 import { readBlocks } from '../../datasets/block-set.js';
 import { readCorpus } from '../../datasets/corpus-store.js';
 import { loadSourceRows, prepareCorpus, resolveTokenizer } from '../../datasets/prepare.js';
+import { SyntheticSource } from '../../datasets/synthetic.js';
 import prepareCommand from '../../scripts/commands/prepare.js';
 
 const root = mkdtempSync(join(tmpdir(), 'prepare-test-'));
@@ -33,6 +34,24 @@ describe('prepare', () => {
     // Validation rows come from another stream than train.
     const valid = await loadSourceRows('synthetic', { split: 'validation', synthetic: { rows: 300, seed: 5 } });
     expect(valid.rows).not.toEqual(rows);
+  });
+
+  it('a pretraining split with a task share: the task rows at evenly spaced places, the rest pretraining rows in order', async () => {
+    const config = { domainShift: 2 };
+    const { rows, source } = await loadSourceRows('synthetic', { split: 'pretrain', synthetic: { rows: 50, seed: 5, config, pretrainTaskShare: 0.1 } });
+    expect(rows).toHaveLength(50);
+    const src = new SyntheticSource(config);
+    const seed = 5 * 3 + 3 + 1_000_003; // the pretrain split's own seed (as without a share)
+    const task = src.sample(5, seed + 7_000_003, 'task');
+    const pretrain = src.sample(45, seed, 'pretrain');
+    // 5 task rows among 50: rows 5, 15, 25, 35 and 45 (the middle of each tenth).
+    const at = [5, 15, 25, 35, 45];
+    expect(at.map((i) => rows[i])).toEqual(task);
+    expect(rows.filter((_, i) => !at.includes(i))).toEqual(pretrain);
+    expect(source).toMatchObject({ pretrainTaskShare: 0.1, taskRows: 5, split: 'pretrain', config: { domainShift: 2 } });
+    // Without a share the split is the pretraining domain's alone, as before.
+    const plain = await loadSourceRows('synthetic', { split: 'pretrain', synthetic: { rows: 45, seed: 5, config } });
+    expect(plain.rows).toEqual(pretrain);
   });
 
   it('the command prints the counts', async () => {

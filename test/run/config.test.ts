@@ -25,6 +25,19 @@ describe('run configuration', () => {
     expect(resolveRunConfig({ preset: 'paper-5ep-rp' }).generate.repetitionPenalty).toBe(3);
   });
 
+  it('the synthetic source\'s structure is a config key, checked by building the source', () => {
+    const cfg = validateConfig({ data: { synthetic: { source: { domainShift: 3, functionZipf: 3 }, pretrainTaskShare: 0.02 } } });
+    expect(cfg.data.synthetic.source).toEqual({ domainShift: 3, functionZipf: 3 });
+    expect(cfg.data.synthetic.pretrainTaskShare).toBe(0.02);
+    // Absent by default, so that run.json of a run that sets neither is what it was.
+    expect(validateConfig({}).data.synthetic).not.toHaveProperty('source');
+    expect(() => validateConfig({ data: { synthetic: { source: { domainShit: 3 } } } })).toThrow(/data\.synthetic\.source\.domainShit: unknown key/);
+    expect(() => validateConfig({ data: { synthetic: { source: { vocabSize: 100 } } } })).toThrow(/vocabSize: unknown key/);
+    // 600 function words of a 507-word vocabulary leave the content class empty: said at the key, before any compute.
+    expect(() => validateConfig({ data: { synthetic: { source: { classSizes: [600, 10], functionClasses: 1 } } } })).toThrow(/data\.synthetic\.source: .*classSizes/);
+    expect(() => validateConfig({ data: { synthetic: { pretrainTaskShare: 2 } } })).toThrow(/data\.synthetic\.pretrainTaskShare: must be in \[0, 1\]/);
+  });
+
   it('errors name the key: unknown keys, wrong types, impossible values', () => {
     expect(() => validateConfig({ train: { lrr: 1 } })).toThrow(/train\.lrr: unknown key/);
     expect(() => validateConfig({ train: { lr: 'fast' } })).toThrow(/train\.lr:/);
