@@ -79,7 +79,7 @@ describe('--config: regular, non-empty files only', () => {
 describe('a refused run leaves no run directory behind', () => {
   it('--seed 5 (not among the seeds)', async () => {
     const runs = p('runs-seed');
-    expectFailure(await collapse('run', '--set', `runsDir=${runs}`, '--seed', '5'), /--seed 5 is not among the config's seeds \[0,1\]; pass one of them, or add it with --set seeds=\[0,1,5\]/);
+    expectFailure(await collapse('run', '--set', `runsDir=${runs}`, '--seed', '5'), /--seed 5 is not among the config's seeds \[0,1,2\]; pass one of them, or add it with --set seeds=\[0,1,2,5\]/);
     expect(existsSync(runs)).toBe(false);
   });
 
