@@ -66,8 +66,11 @@ describe('slurm submit checks', () => {
   it('refuses names and values Slurm cannot take, naming the key or flag', () => {
     const runs = mkdtempSync(join(tmpdir(), 'slurm-names-'));
     const env = { client: fakeClient(), cli: ['node', 'collapse.mjs'], cwd: runs, dryRun: true, writeManifest: () => {}, log: () => {} };
-    const long = cfgOf(runs, 'x'.repeat(101));
-    expect(() => submitRun(long, layoutOf(long), OPTS, env)).toThrow(/name "x+" cannot be used with Slurm: .*at most 100 characters; choose another with --set name=NAME/);
+    // A name the config takes but Slurm does not (it must start with a letter or digit).
+    const dash = cfgOf(runs, '-run');
+    expect(() => submitRun(dash, layoutOf(dash), OPTS, env)).toThrow(/name "-run" cannot be used with Slurm: .*starting with a letter or digit.*; choose another with --set name=NAME/);
+    // Too long a name is the config's to refuse (one owner of the run name's rules), before Slurm is asked.
+    expect(() => cfgOf(runs, 'x'.repeat(101))).toThrow(/name: at most 100 characters/);
     // Slurm reads % in --output as a pattern.
     const pct = cfgOf(join(runs, '50%'));
     expect(() => submitRun(pct, layoutOf(pct), OPTS, env)).toThrow(/contains % or a line break, which Slurm's --output cannot hold; choose another runsDir/);
