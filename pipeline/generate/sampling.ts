@@ -35,7 +35,7 @@ function mixSeed(seed: number, key: number): number {
 }
 
 /** The seed of sample `rank` of the prompt with `key`: rank 0 is the prompt's own stream. */
-function sampleSeed(seed: number, key: number, rank: number): number {
+export function sampleSeed(seed: number, key: number, rank: number): number {
   const own = mixSeed(seed, key);
   return rank === 0 ? own : mixSeed(own, rank);
 }
