@@ -24,7 +24,7 @@ async function lastLogits(s: ort.InferenceSession, ids: number[], mask: number[]
 
 async function referenceBeamSearch(s: ort.InferenceSession, prompts: Int32Array[], o: RefOptions) {
   const L = Math.max(...prompts.map((p) => p.length));
-  const results: { tokens: number[]; score: number; eosHyps: number }[] = [];
+  const results: { tokens: number[]; score: number; eosHyps: number; ranked: { tokens: number[]; score: number }[] }[] = [];
   for (const p of prompts) {
     const mask0 = [...new Array<number>(L - p.length).fill(0), ...new Array<number>(p.length).fill(1)];
     const ids0 = [...new Array<number>(L - p.length).fill(PAD), ...p];
@@ -77,11 +77,16 @@ async function referenceBeamSearch(s: ort.InferenceSession, prompts: Int32Array[
       }
     }
     if (!done) for (const b of beams) addHyp(b.ids.slice(L), b.score, L + steps);
-    const best = hyps.reduce((a, h) => (h.score > a.score || (h.score === a.score && h.order > a.order) ? h : a));
-    const tokens = [...best.gen];
-    if (tokens.length < o.maxNew) tokens.push(EOS);
-    while (tokens.length < o.maxNew) tokens.push(PAD);
-    results.push({ tokens, score: best.score, eosHyps });
+    // Every kept hypothesis, best first: Python's sorted(key=score) popped from the end, later ones first on ties.
+    const ranked = [...hyps]
+      .sort((a, b) => (a.score === b.score ? b.order - a.order : b.score - a.score))
+      .map((h) => {
+        const tokens = [...h.gen];
+        if (tokens.length < o.maxNew) tokens.push(EOS);
+        while (tokens.length < o.maxNew) tokens.push(PAD);
+        return { tokens, score: h.score };
+      });
+    results.push({ ...ranked[0]!, eosHyps, ranked });
   }
   return results;
 }
@@ -136,6 +141,19 @@ describe('beam search matches a brute-force HF reference on the tiny OPT', () =>
       }
     });
   }
+
+  it('numReturnSequences returns every kept hypothesis best first, EOS-finished and running alike', async () => {
+    for (const c of cases.filter((x) => x.expectEos)) {
+      const want = await referenceBeamSearch(ref, PROMPTS, c);
+      const dec = await openDecoder(models.withPast, { threads: 1, candidates: true });
+      const got = await beamSearch(dec, PROMPTS, { numBeams: c.k, maxNewTokens: c.maxNew, minNewTokens: c.minNew, repetitionPenalty: c.penalty, eosId: EOS, padId: PAD, numReturnSequences: c.k });
+      await dec.release();
+      const flat = want.flatMap((w) => w.ranked);
+      expect(got.tokens.map((t) => [...t])).toEqual(flat.map((h) => h.tokens));
+      got.scores.forEach((s, i) => expect(s).toBeCloseTo(flat[i]!.score, 4));
+      expect(flat.some((h) => h.tokens.includes(EOS)) && flat.some((h) => !h.tokens.includes(EOS))).toBe(true); // lengths differ
+    }
+  });
 
   it('placeBeams keeps a parent\'s row for its first child and gives forks the rows of ended beams', () => {
     // Parents at rows 2, 2, 0, 4, 1: row 3's beam ended, so the second child of row 2 goes there.
