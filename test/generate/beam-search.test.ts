@@ -1,12 +1,12 @@
 // Beam search against a brute-force reference written here, independently of pipeline/generate: no cache,
 // every beam's whole (left-padded) sequence recomputed each step on the no-past graph, one row at a time,
 // plain loops and a full sort of every (beam, token) candidate. HF 4.27-4.33 semantics (see beam-search.ts).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type * as ort from 'onnxruntime-node';
-import { i64, openSession } from '../../models/session.js';
+import { i64 } from '../../models/session.js';
 import { beamSearch, placeBeams, type BeamSearchOptions } from '../../pipeline/generate/beam-search.js';
 import { openDecoder } from '../../pipeline/generate/decoder.js';
-import { EOS, PAD, PROMPTS, tinyModels } from './fixtures.js';
+import { EOS, PAD, PROMPTS, sessionForTests, tinyModels } from './fixtures.js';
 
 interface RefOptions {
   k: number;
@@ -93,13 +93,7 @@ async function referenceBeamSearch(s: ort.InferenceSession, prompts: Int32Array[
 
 describe('beam search matches a brute-force HF reference on the tiny OPT', () => {
   const models = tinyModels();
-  let ref: ort.InferenceSession;
-  beforeAll(async () => {
-    ref = await openSession(models.noPast, { threads: 1 });
-  });
-  afterAll(async () => {
-    await ref.release();
-  });
+  const session = sessionForTests(models.noPast);
 
   const cases: (RefOptions & { name: string; expectEos: boolean })[] = [
     { name: 'min = max, no penalty', k: 3, maxNew: 10, minNew: 10, penalty: 1, expectEos: false },
@@ -109,7 +103,7 @@ describe('beam search matches a brute-force HF reference on the tiny OPT', () =>
   ];
   for (const c of cases) {
     it(c.name, async () => {
-      const want = await referenceBeamSearch(ref, PROMPTS, c);
+      const want = await referenceBeamSearch(session(), PROMPTS, c);
       const opts: BeamSearchOptions = {
         numBeams: c.k,
         maxNewTokens: c.maxNew,
@@ -144,7 +138,7 @@ describe('beam search matches a brute-force HF reference on the tiny OPT', () =>
 
   it('numReturnSequences returns every kept hypothesis best first, EOS-finished and running alike', async () => {
     for (const c of cases.filter((x) => x.expectEos)) {
-      const want = await referenceBeamSearch(ref, PROMPTS, c);
+      const want = await referenceBeamSearch(session(), PROMPTS, c);
       const dec = await openDecoder(models.withPast, { threads: 1, candidates: true });
       const got = await beamSearch(dec, PROMPTS, { numBeams: c.k, maxNewTokens: c.maxNew, minNewTokens: c.minNew, repetitionPenalty: c.penalty, eosId: EOS, padId: PAD, numReturnSequences: c.k });
       await dec.release();

@@ -6,12 +6,11 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CorpusRow } from '../../datasets/corpus-codec.js';
 import { readCorpus, readManifest, writeCorpus } from '../../datasets/corpus-store.js';
 import { generationPlan, openModelDir } from '../../models/model-dir.js';
-import { i64, openSession } from '../../models/session.js';
+import { i64 } from '../../models/session.js';
 import { beamSearch } from '../../pipeline/generate/beam-search.js';
 import { openDecoder } from '../../pipeline/generate/decoder.js';
 import { warpedProbabilities } from '../../pipeline/generate/logits.js';
@@ -21,7 +20,7 @@ import { describeError, runCli } from '../../scripts/cli.js';
 import { Rng } from '../../util/rng.js';
 import { sharedPath } from '../helpers/shared.js';
 import { childOptions } from './generate-child.js';
-import { EOS, PAD, PROMPTS, tinyModels } from './fixtures.js';
+import { EOS, PAD, PROMPTS, sessionForTests, tinyModels } from './fixtures.js';
 
 interface ReturnSequences {
   num_beams: number;
@@ -78,13 +77,7 @@ for (const name of ['gpt2-tiny-torch-export-opset17', 'llama-tiny-torch-export-o
 
 describe('k samples per prompt on the tiny OPT', () => {
   const models = tinyModels();
-  let ref: ort.InferenceSession;
-  beforeAll(async () => {
-    ref = await openSession(models.noPast, { threads: 1 });
-  });
-  afterAll(async () => {
-    await ref.release();
-  });
+  const session = sessionForTests(models.noPast);
 
   const base = { doSample: true, maxNewTokens: 7, minNewTokens: 2, repetitionPenalty: 1.5, temperature: 1.2, eosId: EOS, padId: PAD, seed: 11, keys: [40, 41, 42, 43] };
 
@@ -97,7 +90,7 @@ describe('k samples per prompt on the tiny OPT', () => {
     const rng = new Rng(sampleSeed(base.seed, base.keys[p]!, rank));
     const gen: number[] = [];
     for (let t = 0; t < base.maxNewTokens; t++) {
-      const out = await ref.run({ input_ids: i64(ids, [1, ids.length]), attention_mask: i64(mask, [1, mask.length]) });
+      const out = await session().run({ input_ids: i64(ids, [1, ids.length]), attention_mask: i64(mask, [1, mask.length]) });
       const V = out.logits!.dims[2]!;
       const row = Float64Array.from((out.logits!.data as Float32Array).slice((ids.length - 1) * V));
       for (const id of new Set(ids)) row[id] = row[id]! < 0 ? row[id]! * base.repetitionPenalty : row[id]! / base.repetitionPenalty;
