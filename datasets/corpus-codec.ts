@@ -32,13 +32,21 @@ export interface CorpusRow {
   prompt_block_id: number | null;
   /** Generation score (e.g. beam log-probability; null for original data). */
   score: number | null;
+  /**
+   * The candidate's rank among its prompt's candidates (0 = best beam, or the first sample). Only in corpora of
+   * several candidates per prompt: a shard has the column when its rows have the field, all or none.
+   */
+  candidate_rank?: number;
 }
 
 /** A corpus that cannot be read as it is (damaged, incomplete, foreign); the message names the file. */
 export class CorpusError extends Error {}
 
-/** The Arrow schema every shard must have. */
-export function corpusSchema(): Schema {
+/** The column of candidate corpora; a shard without it (every corpus of one row per prompt) stays as it was. */
+const CANDIDATE_RANK = new Field('candidate_rank', new Int32(), false);
+
+/** The Arrow schema of a shard: the seven base columns, then candidate_rank in candidate corpora. */
+export function corpusSchema(withRank = false): Schema {
   return new Schema([
     new Field('block_id', new Int32(), false),
     new Field('input_ids', new List(new Field('item', new Int32(), true)), false),
@@ -47,6 +55,7 @@ export function corpusSchema(): Schema {
     new Field('generation', new Int32(), false),
     new Field('prompt_block_id', new Int32(), true),
     new Field('score', new Float64(), true),
+    ...(withRank ? [CANDIDATE_RANK] : []),
   ]);
 }
 
@@ -75,7 +84,9 @@ function rowsToBatch(rows: readonly CorpusRow[], blockSize: number): RecordBatch
     for (let j = 0; j < blockSize; j++) ids[i * blockSize + j] = r.input_ids[j]!;
     offsets[i + 1] = (i + 1) * blockSize;
   });
-  const schema = corpusSchema();
+  const ranked = rows.filter((r) => r.candidate_rank !== undefined).length;
+  if (ranked !== 0 && ranked !== n) throw new Error(`${ranked} of ${n} rows have a candidate_rank: a shard's rows have one all or none`);
+  const schema = corpusSchema(ranked > 0);
   const f = (name: string) => schema.fields.find((x) => x.name === name)!;
   const int32Col = (vals: readonly (number | null)[]): Data<Int32> =>
     makeData({ type: new Int32(), length: n, data: Int32Array.from(vals, (v) => v ?? 0), nullBitmap: nullBitmap(vals) });
@@ -94,6 +105,7 @@ function rowsToBatch(rows: readonly CorpusRow[], blockSize: number): RecordBatch
     int32Col(rows.map((r) => r.prompt_block_id)),
     makeData({ type: new Float64(), length: n, data: Float64Array.from(scores, (v) => v ?? 0), nullBitmap: nullBitmap(scores) }),
   ];
+  if (ranked > 0) children.push(int32Col(rows.map((r) => r.candidate_rank!)));
   const struct = makeData({ type: new Struct(schema.fields), length: n, children });
   return new RecordBatch(schema, struct);
 }
@@ -114,8 +126,8 @@ export function decodeShard(bytes: Uint8Array, path: string, blockSize: number):
   } catch (e) {
     throw new CorpusError(`shard ${path} is not an Arrow IPC file: ${(e as Error).message}`);
   }
-  const want = schemaSignature(corpusSchema());
   const have = schemaSignature(table.schema);
+  const want = schemaSignature(corpusSchema(have.length > corpusSchema().fields.length));
   if (want.join('\n') !== have.join('\n')) {
     const diff = want.filter((x) => !have.includes(x));
     const extra = have.filter((x) => !want.includes(x));
@@ -145,6 +157,7 @@ export function* batchRows(b: RecordBatch): Generator<CorpusRow> {
   const { values, offsets } = batchIds(b);
   const col = (n: string) => b.getChild(n)!;
   const [blockId, text, origin, gen, prompt, score] = ['block_id', 'text', 'origin', 'generation', 'prompt_block_id', 'score'].map(col);
+  const rank = b.getChild('candidate_rank');
   for (let i = 0; i < b.numRows; i++) {
     yield {
       block_id: blockId!.get(i) as number,
@@ -154,6 +167,7 @@ export function* batchRows(b: RecordBatch): Generator<CorpusRow> {
       generation: gen!.get(i) as number,
       prompt_block_id: prompt!.get(i) as number | null,
       score: score!.get(i) as number | null,
+      ...(rank ? { candidate_rank: rank.get(i) as number } : {}),
     };
   }
 }

@@ -25,6 +25,7 @@ export const FLAG_RANGES: Record<string, Range> = {
   'block-size': { int: true, min: 2 },
   'chunk-size': INT1,
   'num-beams': { int: true, min: 1, max: MAX_NUM_BEAMS },
+  'num-return-sequences': { int: true, min: 1, max: MAX_NUM_BEAMS },
   'new-tokens': INT1,
   'min-new-tokens': INT0,
   'no-repeat-ngram-size': INT0,

@@ -9,8 +9,9 @@
 //     divide by the generated length instead, EOS included: `scoreLength: 'generated'`;
 //   - a prompt is done once k hypotheses exist and the best running candidate cannot beat the worst kept one
 //     (best / cur_len ** length_penalty, cur_len = the row length before this step's token);
-//   - at max_new_tokens the running beams are finalised the same way; the best hypothesis is returned,
-//     followed by EOS if it finished early and padded with pad id to max_new_tokens.
+//   - at max_new_tokens the running beams are finalised the same way; the best hypothesis is returned (the
+//     `numReturnSequences` best, best first: HF's num_return_sequences), followed by EOS if it finished early
+//     and padded with pad id to max_new_tokens.
 // Initial beam scores are 0 for beam 0 and -1e9 for the others, so the first step draws from beam 0.
 // A candidates decoder (DecoderOptions.candidates) returns each row's 2k best tokens and the processed tokens'
 // logits instead of all of them; the scores and their order are the same as from the whole row.
@@ -24,16 +25,22 @@ export interface BeamSearchOptions extends ProcessorOptions {
   lengthPenalty?: number;
   /** Which length divides a hypothesis' sum of log-probs (see the header). Default 'sequence' (HF 4.27-4.33). */
   scoreLength?: 'sequence' | 'generated';
+  /** HF num_return_sequences: the best finished hypotheses returned per prompt (1..numBeams, default 1). */
+  numReturnSequences?: number;
   /** Called after every step with the number of steps done. */
   onStep?: (step: number) => void;
 }
 
+/**
+ * One row per returned sequence, as HF returns them: numReturnSequences rows per prompt (one by default),
+ * prompt after prompt, best first within a prompt (beam search) or in draw order (sampling).
+ */
 export interface GenerationResult {
-  /** Per prompt: maxNewTokens generated ids (EOS then pad ids after an early finish). */
+  /** Per row: maxNewTokens generated ids (EOS then pad ids after an early finish). */
   tokens: Int32Array[];
-  /** Per prompt: the returned hypothesis' score (beam search) or sum of log-probs (greedy / sampling). */
+  /** Per row: the returned hypothesis' score (beam search) or sum of log-probs (greedy / sampling). */
   scores: number[];
-  /** Per prompt: generated tokens before padding (EOS included when it finished). */
+  /** Per row: generated tokens before padding (EOS included when it finished). */
   lengths: number[];
   /** Hypotheses finished by EOS during the search (all prompts), for diagnostics and tests. */
   finishedByEos: number;
@@ -74,11 +81,12 @@ class Hypotheses {
     return this.worst >= bestSumLogprobs / curLen ** this.lengthPenalty;
   }
 
-  /** The best: Python's sorted(key=score).pop() takes the last of equal scores in insertion order. */
-  best(): Hypothesis {
-    let best = this.beams[0]!;
-    for (const b of this.beams) if (b.score >= best.score) best = b;
-    return best;
+  /**
+   * The n best, best first, as HF's finalize pops them from sorted(beams, key=score): a stable ascending sort
+   * popped from its end, so of equal scores the later inserted comes first.
+   */
+  ranked(n: number): Hypothesis[] {
+    return [...this.beams].sort((a, b) => (b.score > a.score ? 1 : b.score < a.score ? -1 : b.order - a.order)).slice(0, n);
   }
 }
 
@@ -160,7 +168,9 @@ export async function beamSearch(
 ): Promise<GenerationResult> {
   const k = opts.numBeams;
   const P = prompts.length;
+  const returned = opts.numReturnSequences ?? 1;
   if (!(k >= 1)) throw new Error(`numBeams must be >= 1, got ${k}`);
+  if (!(Number.isInteger(returned) && returned >= 1 && returned <= k)) throw new Error(`numReturnSequences must be an integer from 1 to numBeams (${k}), got ${returned}`);
   if (!(opts.maxNewTokens >= 1)) throw new Error(`maxNewTokens must be >= 1, got ${opts.maxNewTokens}`);
   const lp = opts.lengthPenalty ?? 1;
   const promptLen = Math.max(...prompts.map((p) => p.length));
@@ -294,14 +304,15 @@ export async function beamSearch(
         h.add(hist.slice(row * width + promptLen, row * width + total), beamScores[row]!, length);
       }
     }
-    const best = h.best();
-    const tokens = new Int32Array(maxNew).fill(opts.padId);
-    tokens.set(best.tokens);
-    let length = best.tokens.length;
-    if (length < maxNew) tokens[length++] = opts.eosId;
-    out.tokens.push(tokens);
-    out.scores.push(best.score);
-    out.lengths.push(length);
+    for (const hyp of h.ranked(returned)) {
+      const tokens = new Int32Array(maxNew).fill(opts.padId);
+      tokens.set(hyp.tokens);
+      let length = hyp.tokens.length;
+      if (length < maxNew) tokens[length++] = opts.eosId;
+      out.tokens.push(tokens);
+      out.scores.push(hyp.score);
+      out.lengths.push(length);
+    }
   }
   return out;
 }

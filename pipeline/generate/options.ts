@@ -22,6 +22,11 @@ export const generateFields = {
   lengthPenalty: z.number().default(1),
   /** Length in the hypothesis score: prompt + generated (transformers 4.27-4.33) or generated only (>= 4.35). */
   scoreLength: z.enum(['sequence', 'generated']).default('sequence'),
+  /**
+   * HF num_return_sequences: candidates per prompt, rank 0 first (beam search: the best finished hypotheses,
+   * at most numBeams; sampling: independent draws). 1 writes the corpus exactly as before candidates existed.
+   */
+  numReturnSequences: int(1).max(MAX_NUM_BEAMS).default(1),
   temperature: z.number().positive().default(1),
   topK: int().default(0),
   topP: z.number().gt(0).max(1).default(1),
@@ -43,6 +48,14 @@ const Schema = z
   .refine((o) => o.minNewTokens === undefined || o.minNewTokens <= o.newTokens, {
     message: 'must be between 0 and {newTokens}',
     path: ['minNewTokens'],
+  })
+  .refine((o) => o.strategy !== 'beam' || o.numReturnSequences <= o.numBeams, {
+    message: 'must be at most {numBeams} with beam search (the best of the beams are returned)',
+    path: ['numReturnSequences'],
+  })
+  .refine((o) => o.strategy !== 'greedy' || o.numReturnSequences === 1, {
+    message: 'must be 1 with greedy decoding (it returns one sequence per prompt); use the sample or beam strategy',
+    path: ['numReturnSequences'],
   })
   .refine((o) => o.shardIndex < o.numShards, { message: 'must be below {numShards}', path: ['shardIndex'] })
   .transform((o) => ({ ...o, minNewTokens: o.minNewTokens ?? o.newTokens }));

@@ -1,4 +1,5 @@
-// generateCorpus: one continuation per prompt block of a corpus, written through the corpus store.
+// generateCorpus: one continuation per prompt block of a corpus (or numReturnSequences candidates, each row with
+// its candidate_rank, rank 0 the best), written through the corpus store.
 // The prompts are cut into fixed chunks (chunkSize prompts, in corpus order); chunk c is written by the
 // corpus writer `c<c>` as one shard plus a done marker. So:
 //   - a rerun skips chunks whose marker exists, and at most the chunk in flight is redone after a kill;
@@ -84,7 +85,7 @@ async function decodeBatch(decoder: Decoder, prompts: Int32Array[], keys: number
     onStep,
   };
   if (o.strategy === 'beam') {
-    return beamSearch(decoder, prompts, { ...common, numBeams: o.numBeams, lengthPenalty: o.lengthPenalty, scoreLength: o.scoreLength });
+    return beamSearch(decoder, prompts, { ...common, numBeams: o.numBeams, lengthPenalty: o.lengthPenalty, scoreLength: o.scoreLength, numReturnSequences: o.numReturnSequences });
   }
   return sampleSearch(decoder, prompts, {
     ...common,
@@ -94,6 +95,7 @@ async function decodeBatch(decoder: Decoder, prompts: Int32Array[], keys: number
     topP: o.topP,
     seed: o.seed,
     keys,
+    numReturnSequences: o.numReturnSequences,
   });
 }
 
@@ -108,7 +110,7 @@ export async function generateCorpus(options: GenerateCorpusOptions): Promise<Ge
   checkModelFits({ model: o.model.name ?? 'the model', positions: o.model.positions, vocabSize: o.model.vocabSize, tokenizer: o.model.tokenizerIdentity }, [
     { flag: '--prompts', path: o.prompts, stored: true, blockSize: blocks.blockSize, ids: blocks.ids },
   ], newTokens);
-  checkDecodeBatch({ batchSize: Math.min(batchSize, blocks.rows), numBeams: g.strategy === 'beam' ? g.numBeams : 1 }, o.model.vocabSize);
+  checkDecodeBatch({ batchSize: Math.min(batchSize, blocks.rows), numBeams: g.strategy === 'beam' ? g.numBeams : g.numReturnSequences }, o.model.vocabSize);
   const chunks = Math.ceil(blocks.rows / chunkSize);
   const writers = Array.from({ length: chunks }, (_, c) => chunkWriter(c));
 
@@ -127,6 +129,8 @@ export async function generateCorpus(options: GenerateCorpusOptions): Promise<Ge
     seed: g.seed,
     batchSize,
     chunkSize,
+    // Recorded only when not 1, so that a one-candidate corpus keeps its manifest byte for byte.
+    ...(g.numReturnSequences !== 1 ? { numReturnSequences: g.numReturnSequences } : {}),
     // What the rows are made from: a resumed corpus must not mix two models or two prompt sets.
     model: o.model.sha256 ?? o.model.name ?? null,
     prompts: sha256(new Uint8Array(blocks.ids.buffer, blocks.ids.byteOffset, blocks.ids.byteLength)),
@@ -191,8 +195,9 @@ export async function generateCorpus(options: GenerateCorpusOptions): Promise<Ge
             bar.update(done, { rate: `${(tokens / s).toFixed(1)} tok/s` });
             o.onStep?.({ chunk: c, batch, step });
           });
+          const k = g.numReturnSequences;
           res.tokens.forEach((ids, i) => {
-            const blockId = keys[i]!;
+            const blockId = keys[Math.floor(i / k)]!;
             rows.push({
               block_id: blockId,
               input_ids: ids,
@@ -201,6 +206,8 @@ export async function generateCorpus(options: GenerateCorpusOptions): Promise<Ge
               generation: g.generation,
               prompt_block_id: blockId,
               score: res.scores[i]!,
+              // Only with several candidates: one-candidate shards keep the schema (and bytes) they always had.
+              ...(k > 1 ? { candidate_rank: i % k } : {}),
             });
           });
           done += n;

@@ -1,5 +1,5 @@
-// `collapse generate`: one continuation per prompt block (5-way beam search by default, HF semantics),
-// written as a sharded, resumable corpus.
+// `collapse generate`: one continuation per prompt block (5-way beam search by default, HF semantics), or
+// --num-return-sequences candidates per prompt, written as a sharded, resumable corpus.
 import type { Argv, CommandModule } from 'yargs';
 import { resolveShard } from '../shards.js';
 import { generateCorpus, openGenerationModel, type Strategy } from '../../pipeline/generate/run.js';
@@ -18,6 +18,7 @@ interface GenerateArgs {
   'no-repeat-ngram-size': number;
   'length-penalty': number;
   'score-length': 'sequence' | 'generated';
+  'num-return-sequences': number;
   temperature: number;
   'top-k': number;
   'top-p': number;
@@ -58,6 +59,11 @@ const generate: CommandModule<object, GenerateArgs> = {
         default: d.scoreLength,
         describe: 'Length in the hypothesis score: prompt + generated (transformers 4.27-4.33) or generated only (>= 4.35)',
       })
+      .option('num-return-sequences', {
+        type: 'number',
+        default: d.numReturnSequences,
+        describe: 'Candidates per prompt, each a row with its candidate_rank (0 = best): the best beams (at most --num-beams) or independent samples',
+      })
       .option('temperature', { type: 'number', default: d.temperature, describe: 'Sampling temperature (sample strategy)' })
       .option('top-k', { type: 'number', default: d.topK, describe: 'Top-k filtering (sample strategy; 0 = off)' })
       .option('top-p', { type: 'number', default: d.topP, describe: 'Nucleus filtering (sample strategy; 1 = off)' })
@@ -84,6 +90,7 @@ const generate: CommandModule<object, GenerateArgs> = {
       noRepeatNgramSize: args['no-repeat-ngram-size'],
       lengthPenalty: args['length-penalty'],
       scoreLength: args['score-length'],
+      numReturnSequences: args['num-return-sequences'],
       temperature: args.temperature,
       topK: args['top-k'],
       topP: args['top-p'],

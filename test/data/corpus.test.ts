@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Field, Float32, List, Table, tableFromArrays, tableToIPC, vectorFromArray } from 'apache-arrow';
+import { Field, Float32, List, Table, tableFromArrays, tableFromIPC, tableToIPC, vectorFromArray } from 'apache-arrow';
 import { afterAll, describe, expect, it } from 'vitest';
 import { concatCorpora, readBlocks } from '../../datasets/block-set.js';
 import type { CorpusRow } from '../../datasets/corpus-codec.js';
@@ -51,6 +51,21 @@ describe('Arrow corpus store', () => {
     const bytes = readFileSync(join(dir, 'part-w0-00000.arrow'));
     expect(bytes.subarray(0, 6).toString()).toBe('ARROW1');
     expect(bytes.subarray(bytes.length - 6).toString()).toBe('ARROW1');
+  });
+
+  it('stores candidate_rank only in candidate corpora: read back as written, plain corpora keep the 7 base columns', () => {
+    const dir = fresh();
+    const ranked = makeRows(6, 4).map((r, i) => ({ ...r, candidate_rank: i % 3 }));
+    writeCorpus(dir, ranked, { blockSize: 4, rowsPerShard: 4 });
+    expect([...readCorpus(dir).rowsIter()].map(plain)).toEqual(ranked.map(plain));
+    // An independent reader (Arrow itself) sees the extra column, and a plain corpus's shard does not have it.
+    const columns = (d: string) => tableFromIPC(readFileSync(join(d, 'part-w0-00000.arrow'))).schema.fields.map((f) => f.name);
+    expect(columns(dir)).toEqual(['block_id', 'input_ids', 'text', 'origin', 'generation', 'prompt_block_id', 'score', 'candidate_rank']);
+    const plainDir = fresh();
+    writeCorpus(plainDir, makeRows(3, 4), { blockSize: 4 });
+    expect(columns(plainDir)).toEqual(['block_id', 'input_ids', 'text', 'origin', 'generation', 'prompt_block_id', 'score']);
+    expect([...readCorpus(plainDir).rowsIter()].every((r) => !('candidate_rank' in r))).toBe(true);
+    expect(() => writeCorpus(fresh(), [ranked[0]!, makeRows(1, 4)[0]!], { blockSize: 4 })).toThrow(/1 of 2 rows have a candidate_rank/);
   });
 
   it('lets several writers fill one corpus without clobbering, and waits for all of them', () => {

@@ -1,12 +1,12 @@
 // Beam search against a brute-force reference written here, independently of pipeline/generate: no cache,
 // every beam's whole (left-padded) sequence recomputed each step on the no-past graph, one row at a time,
 // plain loops and a full sort of every (beam, token) candidate. HF 4.27-4.33 semantics (see beam-search.ts).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type * as ort from 'onnxruntime-node';
-import { i64, openSession } from '../../models/session.js';
+import { i64 } from '../../models/session.js';
 import { beamSearch, placeBeams, type BeamSearchOptions } from '../../pipeline/generate/beam-search.js';
 import { openDecoder } from '../../pipeline/generate/decoder.js';
-import { EOS, PAD, PROMPTS, tinyModels } from './fixtures.js';
+import { EOS, PAD, PROMPTS, sessionForTests, tinyModels } from './fixtures.js';
 
 interface RefOptions {
   k: number;
@@ -24,7 +24,7 @@ async function lastLogits(s: ort.InferenceSession, ids: number[], mask: number[]
 
 async function referenceBeamSearch(s: ort.InferenceSession, prompts: Int32Array[], o: RefOptions) {
   const L = Math.max(...prompts.map((p) => p.length));
-  const results: { tokens: number[]; score: number; eosHyps: number }[] = [];
+  const results: { tokens: number[]; score: number; eosHyps: number; ranked: { tokens: number[]; score: number }[] }[] = [];
   for (const p of prompts) {
     const mask0 = [...new Array<number>(L - p.length).fill(0), ...new Array<number>(p.length).fill(1)];
     const ids0 = [...new Array<number>(L - p.length).fill(PAD), ...p];
@@ -77,24 +77,23 @@ async function referenceBeamSearch(s: ort.InferenceSession, prompts: Int32Array[
       }
     }
     if (!done) for (const b of beams) addHyp(b.ids.slice(L), b.score, L + steps);
-    const best = hyps.reduce((a, h) => (h.score > a.score || (h.score === a.score && h.order > a.order) ? h : a));
-    const tokens = [...best.gen];
-    if (tokens.length < o.maxNew) tokens.push(EOS);
-    while (tokens.length < o.maxNew) tokens.push(PAD);
-    results.push({ tokens, score: best.score, eosHyps });
+    // Every kept hypothesis, best first: Python's sorted(key=score) popped from the end, later ones first on ties.
+    const ranked = [...hyps]
+      .sort((a, b) => (a.score === b.score ? b.order - a.order : b.score - a.score))
+      .map((h) => {
+        const tokens = [...h.gen];
+        if (tokens.length < o.maxNew) tokens.push(EOS);
+        while (tokens.length < o.maxNew) tokens.push(PAD);
+        return { tokens, score: h.score };
+      });
+    results.push({ ...ranked[0]!, eosHyps, ranked });
   }
   return results;
 }
 
 describe('beam search matches a brute-force HF reference on the tiny OPT', () => {
   const models = tinyModels();
-  let ref: ort.InferenceSession;
-  beforeAll(async () => {
-    ref = await openSession(models.noPast, { threads: 1 });
-  });
-  afterAll(async () => {
-    await ref.release();
-  });
+  const session = sessionForTests(models.noPast);
 
   const cases: (RefOptions & { name: string; expectEos: boolean })[] = [
     { name: 'min = max, no penalty', k: 3, maxNew: 10, minNew: 10, penalty: 1, expectEos: false },
@@ -104,7 +103,7 @@ describe('beam search matches a brute-force HF reference on the tiny OPT', () =>
   ];
   for (const c of cases) {
     it(c.name, async () => {
-      const want = await referenceBeamSearch(ref, PROMPTS, c);
+      const want = await referenceBeamSearch(session(), PROMPTS, c);
       const opts: BeamSearchOptions = {
         numBeams: c.k,
         maxNewTokens: c.maxNew,
@@ -136,6 +135,19 @@ describe('beam search matches a brute-force HF reference on the tiny OPT', () =>
       }
     });
   }
+
+  it('numReturnSequences returns every kept hypothesis best first, EOS-finished and running alike', async () => {
+    for (const c of cases.filter((x) => x.expectEos)) {
+      const want = await referenceBeamSearch(session(), PROMPTS, c);
+      const dec = await openDecoder(models.withPast, { threads: 1, candidates: true });
+      const got = await beamSearch(dec, PROMPTS, { numBeams: c.k, maxNewTokens: c.maxNew, minNewTokens: c.minNew, repetitionPenalty: c.penalty, eosId: EOS, padId: PAD, numReturnSequences: c.k });
+      await dec.release();
+      const flat = want.flatMap((w) => w.ranked);
+      expect(got.tokens.map((t) => [...t])).toEqual(flat.map((h) => h.tokens));
+      got.scores.forEach((s, i) => expect(s).toBeCloseTo(flat[i]!.score, 4));
+      expect(flat.some((h) => h.tokens.includes(EOS)) && flat.some((h) => !h.tokens.includes(EOS))).toBe(true); // lengths differ
+    }
+  });
 
   it('placeBeams keeps a parent\'s row for its first child and gives forks the rows of ended beams', () => {
     // Parents at rows 2, 2, 0, 4, 1: row 3's beam ended, so the second child of row 2 goes there.

@@ -1,6 +1,9 @@
 // A tiny random OPT whose EOS row of the (tied) embedding is scaled up, so that EOS often ranks among the
 // top candidates and the early-finish paths of beam search are exercised.
+import type * as ort from 'onnxruntime-node';
+import { afterAll, beforeAll } from 'vitest';
 import { TINY_CONFIG } from '../../datasets/tiny-tokenizer.js';
+import { openSession } from '../../models/session.js';
 import { buildOptForward } from '../../models/opt/graph.js';
 import { EMBED_TOKENS, initOptWeights } from '../../models/opt/weights.js';
 import type { ModelProto } from '../../models/onnx/proto.js';
@@ -28,3 +31,18 @@ export const PROMPTS = [
   Int32Array.from([2, 40, 41, 42, 43, 44]),
   Int32Array.from([100, 200, 300, 400]),
 ];
+
+/**
+ * A session on `graph` (the references' recompute-everything graph), opened before the enclosing describe's tests
+ * and released after them; call inside a describe and read it in a test.
+ */
+export function sessionForTests(graph: ModelProto): () => ort.InferenceSession {
+  let session: ort.InferenceSession | undefined;
+  beforeAll(async () => {
+    session = await openSession(graph, { threads: 1 });
+  });
+  afterAll(async () => {
+    await session?.release();
+  });
+  return () => session!;
+}

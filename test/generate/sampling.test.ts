@@ -1,22 +1,15 @@
 // Greedy and sampling decoding, and the logits helpers, against plain references written here.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type * as ort from 'onnxruntime-node';
-import { i64, openSession } from '../../models/session.js';
+import { describe, expect, it } from 'vitest';
+import { i64 } from '../../models/session.js';
 import { Rng } from '../../util/rng.js';
 import { openDecoder, permuteRowsInPlace } from '../../pipeline/generate/decoder.js';
 import { bannedNgramTokens, TopK, warpedProbabilities } from '../../pipeline/generate/logits.js';
 import { sampleSearch } from '../../pipeline/generate/sampling.js';
-import { EOS, PAD, PROMPTS, tinyModels } from './fixtures.js';
+import { EOS, PAD, PROMPTS, sessionForTests, tinyModels } from './fixtures.js';
 
 describe('greedy and sampling on the tiny OPT', () => {
   const models = tinyModels();
-  let ref: ort.InferenceSession;
-  beforeAll(async () => {
-    ref = await openSession(models.noPast, { threads: 1 });
-  });
-  afterAll(async () => {
-    await ref.release();
-  });
+  const session = sessionForTests(models.noPast);
 
   it('greedy equals a recompute-everything argmax loop (repetition penalty on raw logits, min-new-tokens)', async () => {
     const maxNew = 10;
@@ -29,7 +22,7 @@ describe('greedy and sampling on the tiny OPT', () => {
       const mask = [...new Array<number>(L - p.length).fill(0), ...new Array<number>(p.length).fill(1)];
       const gen: number[] = [];
       for (let t = 0; t < maxNew; t++) {
-        const out = await ref.run({ input_ids: i64(ids, [1, ids.length]), attention_mask: i64(mask, [1, mask.length]) });
+        const out = await session().run({ input_ids: i64(ids, [1, ids.length]), attention_mask: i64(mask, [1, mask.length]) });
         const V = out.logits!.dims[2]!;
         const row = Array.from((out.logits!.data as Float32Array).slice((ids.length - 1) * V));
         for (const id of new Set(ids)) row[id] = row[id]! < 0 ? row[id]! * penalty : row[id]! / penalty;
@@ -85,7 +78,7 @@ describe('greedy and sampling on the tiny OPT', () => {
       seed: 1,
     });
     await dec.release();
-    const out = await ref.run({ input_ids: i64([...prompt], [1, 3]), attention_mask: i64([1, 1, 1], [1, 3]) });
+    const out = await session().run({ input_ids: i64([...prompt], [1, 3]), attention_mask: i64([1, 1, 1], [1, 3]) });
     const V = out.logits!.dims[2]!;
     const row = Array.from((out.logits!.data as Float32Array).slice(2 * V));
     const top = row.map((x, v) => [x, v] as const).sort((x, y) => y[0] - x[0]).slice(0, 3);
