@@ -6,7 +6,7 @@ import { writeFileAtomic, writeJsonAtomic } from '../../util/atomic.js';
 import { degenerateDataWarnings } from '../eval/guard.js';
 import { reportFigures } from './figures.js';
 import { reportHtml, type HtmlFigure } from './html.js';
-import { renderFigure, writeData } from './plot.js';
+import { renderFigure, writeData } from '../../figures/plot.js';
 import { configuredHistogramGenerations, readRunData } from './run-data.js';
 
 export const DEFAULT_HISTOGRAM_GENERATIONS = [0, 1, 2, 3, 5, 9];
