@@ -92,12 +92,12 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   const out = resolve(o.out);
   const ckpt = checkpointDirOf(o);
   checkWritable(out, '--out');
-  if (existsSync(out) && !existsSync(join(out, SUMMARY)))
+  if (existsSync(out) && !trainingFinished(out))
     throw new Error(`--out ${out} exists and is not a finished training output; choose another --out or delete it`);
   const train = corpusOf(o.train, '--train');
   const valid = o.valid ? corpusOf(o.valid, '--valid') : null;
   const key = finetuneResumeKey(h, valid, modelSha256(o.model));
-  if (existsSync(join(out, SUMMARY))) {
+  if (trainingFinished(out)) {
     const s = readJsonFile(join(out, SUMMARY)) as FinetuneResult & { resumeKey?: Record<string, unknown> };
     const changes = s.resumeKey ? keyChanges(s.resumeKey, key) : [];
     if (changes.length)
