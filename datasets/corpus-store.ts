@@ -205,6 +205,9 @@ export const writerDone = (dir: string, writer: string): boolean => existsSync(d
 
 const unfinishedWriters = (dir: string, m: CorpusManifest): string[] => m.expectedWriters.filter((w) => !writerDone(dir, w));
 
+/** How many shards (`.arrow` files) a corpus folder holds so far: 0 when the folder does not exist yet. */
+export const committedShards = (dir: string): number => (existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.arrow')).length : 0);
+
 /** Whether `dir` is a corpus whose expected writers have all finished (by any process). */
 export function corpusComplete(dir: string): boolean {
   if (!existsSync(join(dir, 'manifest.json'))) return false;

@@ -3,8 +3,9 @@
 // (and run.json, estimate.json for the time), and prints the test-perplexity table and the measured values.
 //   npx tsx scripts/check-default.ts [runs/tiny] [--install-seconds S]    exit status 1 when a criterion fails
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import { GenerationMetricsSchema, type GenerationMetrics } from '../pipeline/eval/metrics-schema.js';
+import { reportFiles } from '../pipeline/report/report-files.js';
+import { RunLayout } from '../pipeline/run/layout.js';
 import { describeError } from './cli.js';
 
 export interface Criterion { id: number; name: string; value: string; pass: boolean }
@@ -126,13 +127,15 @@ function main(): void {
   const flag = args.indexOf('--install-seconds');
   const installSeconds = flag >= 0 ? Number(args[flag + 1]) : undefined;
   if (installSeconds !== undefined && !(installSeconds >= 0)) throw new Error(`--install-seconds ${args[flag + 1]}: give the seconds npm ci took, e.g. --install-seconds 16`);
-  const root = args.filter((_, i) => flag < 0 || (i !== flag && i !== flag + 1))[0] ?? join('runs', 'tiny');
-  const file = join(root, 'report', 'metrics.json');
+  const root = args.filter((_, i) => flag < 0 || (i !== flag && i !== flag + 1))[0] ?? RunLayout.rootOf('runs', 'tiny');
+  // Only files at the run's root: no setting needs to be known.
+  const layout = new RunLayout(root);
+  const file = reportFiles(layout.reportDir).metrics;
   if (!existsSync(file)) throw new Error(`${file} not found: run \`npx collapse run\` first (or pass the run directory)`);
   const records = (JSON.parse(readFileSync(file, 'utf8')) as unknown[]).map((r) => GenerationMetricsSchema.parse(r));
   let time: RunTime | undefined;
-  const est = join(root, 'estimate.json');
-  const manifest = join(root, 'run.json');
+  const est = layout.estimate;
+  const manifest = layout.manifest;
   if (existsSync(est) && existsSync(manifest)) {
     const started = Date.parse((JSON.parse(readFileSync(manifest, 'utf8')) as { createdAt: string }).createdAt);
     time = { seconds: (statSync(file).mtimeMs - started) / 1000, estimate: (JSON.parse(readFileSync(est, 'utf8')) as { totalSeconds: number }).totalSeconds, installSeconds };

@@ -3,9 +3,10 @@
 // Builds the report first when RUN_DIR/report/report.html is missing. Exits non-zero when the page logs an
 // error, requests anything outside the file, or a figure is not drawn.
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { checkPage, FIGURE_CHECK } from '../pipeline/report/headless.js';
 import { buildReport } from '../pipeline/report/report.js';
+import { reportFiles } from '../pipeline/report/report-files.js';
+import { RunLayout } from '../pipeline/run/layout.js';
 import { describeError } from './cli.js';
 
 const [runDir, outArg] = process.argv.slice(2);
@@ -13,7 +14,8 @@ if (!runDir) {
   process.stderr.write('usage: npx tsx scripts/screenshot-report.ts RUN_DIR [OUT.png]\n');
   process.exit(2);
 }
-let html = join(runDir, 'report', 'report.html');
+const files = reportFiles(new RunLayout(runDir).reportDir); // a root-level folder: no setting needs to be known
+let html = files.html;
 if (!existsSync(html)) {
   try {
     html = (await buildReport(runDir, { log: (l) => process.stderr.write(`${l}\n`) })).html;
@@ -23,7 +25,7 @@ if (!existsSync(html)) {
     process.exit(1);
   }
 }
-const out = outArg ?? join(runDir, 'report', 'report.png');
+const out = outArg ?? files.screenshot;
 const check = await checkPage<{ id: string; width: number; height: number; marks: number }[]>(html, { expression: FIGURE_CHECK, screenshot: out });
 for (const f of check.value) process.stdout.write(`figure ${f.id}: ${Math.round(f.width)}x${Math.round(f.height)} px, ${f.marks} marks\n`);
 const problems = [

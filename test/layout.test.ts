@@ -1,5 +1,6 @@
-// The folders are layers and imports point only down them: scripts -> theory -> pipeline -> datasets -> models
-// -> util (a folder may import itself; theory sits above pipeline because its figures use pipeline/report/plot.ts).
+// The folders are layers and imports point only down them: scripts -> {pipeline, theory} -> figures -> datasets
+// -> models -> util. A folder may import itself; pipeline and theory share a level and neither imports the other
+// (both draw with figures/).
 // Read from the source text of every .ts file, so an upward import, an import cycle, or onnxruntime reaching
 // the gradient rule table fails here.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -7,8 +8,9 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REPO_ROOT as ROOT } from './helpers/shared.js';
 
-/** Bottom first: a file may import from its own layer or one listed before it. */
-const LAYERS = ['util', 'models', 'datasets', 'pipeline', 'theory', 'scripts'] as const;
+/** Bottom first: a file may import from its own folder or from a level listed before its own. */
+const LEVELS = [['util'], ['models'], ['datasets'], ['figures'], ['pipeline', 'theory'], ['scripts']] as const;
+const FOLDERS: readonly string[] = LEVELS.flat();
 
 interface Import {
   spec: string;
@@ -60,24 +62,28 @@ function graphOf(sources: Map<string, string>): ImportGraph {
 
 function readGraph(): ImportGraph {
   const sources = new Map<string, string>();
-  for (const layer of LAYERS) for (const f of tsFiles(join(ROOT, layer))) sources.set(rel(f), readFileSync(f, 'utf8'));
+  for (const folder of FOLDERS) for (const f of tsFiles(join(ROOT, folder))) sources.set(rel(f), readFileSync(f, 'utf8'));
   return graphOf(sources);
 }
 
-const layerOf = (file: string): number => (LAYERS as readonly string[]).indexOf(file.split('/')[0]!);
+const folderOf = (file: string): string => file.split('/')[0]!;
+/** A file's level, or -1 outside the layers (test/, say). */
+const levelOf = (file: string): number => LEVELS.findIndex((level) => (level as readonly string[]).includes(folderOf(file)));
 
-/** Every import that points to a higher layer or out of the layers (into test/, say). */
+/** A file may import its own folder, or a folder of a lower level (a sibling on the same level is not lower). */
+const allowed = (file: string, target: string): boolean =>
+  levelOf(target) >= 0 && (folderOf(target) === folderOf(file) || levelOf(target) < levelOf(file));
+
+/** Every import that points up a level, sideways to a sibling folder, or out of the layers (into test/, say). */
 function upwardImports(graph: ImportGraph): string[] {
   const bad: string[] = [];
-  for (const [file, edges] of graph)
-    for (const e of edges)
-      if (e.target !== null && (layerOf(e.target) < 0 || layerOf(e.target) > layerOf(file))) bad.push(`${file} -> ${e.target}`);
+  for (const [file, edges] of graph) for (const e of edges) if (e.target !== null && !allowed(file, e.target)) bad.push(`${file} -> ${e.target}`);
   return bad;
 }
 
 /** Imports whose file does not exist (the graph would silently miss what lies behind them). */
 function unresolved(graph: ImportGraph): string[] {
-  return [...graph].flatMap(([file, edges]) => edges.filter((e) => e.target !== null && layerOf(e.target) >= 0 && !graph.has(e.target)).map((e) => `${file} -> ${e.spec}`));
+  return [...graph].flatMap(([file, edges]) => edges.filter((e) => e.target !== null && levelOf(e.target) >= 0 && !graph.has(e.target)).map((e) => `${file} -> ${e.spec}`));
 }
 
 /** One cycle per group of files that import each other (depth-first search, grey = on the current path). */
@@ -186,5 +192,11 @@ describe('the layout checks themselves', () => {
     expect(importCycles(g)).toEqual([['models/a.ts', 'pipeline/b.ts', 'models/a.ts']]);
     expect([...runtimePackages(g, 'util/d.ts')]).toEqual([['onnxruntime-node', ['util/d.ts', 'util/c.ts']]]);
     expect([...runtimePackages(g, 'models/a.ts').keys()]).toEqual([]); // `import type` loads nothing
+  });
+
+  it('report an import between the siblings theory and pipeline, either way, but not one down to figures', () => {
+    const down = "import { p } from '../figures/p.js';";
+    const siblings = fake({ 'theory/a.ts': `import { b } from '../pipeline/b.js';\n${down}`, 'pipeline/b.ts': `import { a } from '../theory/a.js';\n${down}` });
+    expect(upwardImports(siblings)).toEqual(['theory/a.ts -> pipeline/b.ts', 'pipeline/b.ts -> theory/a.ts']);
   });
 });

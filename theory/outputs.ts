@@ -2,7 +2,7 @@
 // plotting path, a summary.json, and a few summary lines for the terminal.
 import { join } from 'node:path';
 import { writeJsonAtomic } from '../util/atomic.js';
-import { barChart, lineBandChart, logHistogramChart, logHistogramRows, renderFigure, renderFigureWithData, scatterChart, writeData, type Row } from '../pipeline/report/plot.js';
+import { barChart, lineBandChart, logHistogramChart, logHistogramRows, renderFigure, renderFigureWithData, scatterChart, writeData, type Row } from '../figures/plot.js';
 import type { DiscreteResult } from './discrete.js';
 import type { GaussianResult } from './gaussian.js';
 import type { GmmResult } from './gmm.js';

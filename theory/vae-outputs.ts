@@ -4,7 +4,7 @@
 import { join } from 'node:path';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { encodeGrayPng } from '../util/png.js';
-import { lineBandChart, renderFigure, renderFigureWithData, renderPng, scatterChart, writeData, type Row } from '../pipeline/report/plot.js';
+import { lineBandChart, renderFigure, renderFigureWithData, renderPng, scatterChart, writeData, type Row } from '../figures/plot.js';
 import { GRID, type VaeResult } from './vae.js';
 
 export interface VaeOutputOptions {

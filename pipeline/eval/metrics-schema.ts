@@ -1,15 +1,12 @@
 // The files evaluation writes, as zod schemas: every key the report reads is declared and checked here.
-//   runs/NAME/seed-S/gen-K/metrics.json     GenerationMetrics (one generation of one seed)
-//   runs/NAME/seed-S/gen-K/sample_ppl.json  SamplePpl (per-sample perplexities, for the histograms)
-//   `collapse eval --out FILE`              CorpusEval (one model on one corpus)
+//   a generation's metrics.json     GenerationMetrics (one generation of one seed)
+//   a generation's sample_ppl.json  SamplePpl (per-sample perplexities, for the histograms)
+//   `collapse eval --out FILE`      CorpusEval (one model on one corpus)
+// Where the first two live is the run layout's to say (pipeline/run/layout.ts): these functions take their paths.
 // Perplexities use natural-log NLL; all shares are in [0, 1]; rep-n is in percent (0..100).
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { z } from 'zod';
 import { writeJsonAtomic } from '../../util/atomic.js';
-
-export const METRICS_FILE = 'metrics.json';
-export const SAMPLE_PPL_FILE = 'sample_ppl.json';
 
 const int = z.number().int().min(0);
 const share = z.number().min(0).max(1);
@@ -124,17 +121,23 @@ function parseFile<T>(schema: z.ZodType<T>, path: string): T {
   throw new Error(`${path} does not match the metrics schema:\n${lines.join('\n')}\nrerun the evaluate step (collapse run) to rewrite it`);
 }
 
-export const readGenerationMetrics = (genDir: string): GenerationMetrics => parseFile(GenerationMetricsSchema, join(genDir, METRICS_FILE));
-export const readSamplePpl = (genDir: string): SamplePpl => parseFile(SamplePplSchema, join(genDir, SAMPLE_PPL_FILE));
+export const readGenerationMetrics = (path: string): GenerationMetrics => parseFile(GenerationMetricsSchema, path);
+export const readSamplePpl = (path: string): SamplePpl => parseFile(SamplePplSchema, path);
+
+/** Where a generation's evaluation goes (RunLayout's metrics(at) and samplePpl(at) in a run). */
+export interface GenerationEvalFiles {
+  metrics: string;
+  samplePpl: string;
+}
 
 /** Writes metrics.json and sample_ppl.json of a generation (each atomically; metrics last, as the marker of both). */
-export function writeGenerationEval(genDir: string, metrics: GenerationMetrics, samplePpl: ArrayLike<number>): void {
+export function writeGenerationEval(files: GenerationEvalFiles, metrics: GenerationMetrics, samplePpl: ArrayLike<number>): void {
   const m = GenerationMetricsSchema.parse(metrics);
-  writeJsonAtomic(join(genDir, SAMPLE_PPL_FILE), {
+  writeJsonAtomic(files.samplePpl, {
     generation: m.generation,
     seed: m.seed,
     scorer: m.model,
     ppl: Array.from(samplePpl, (v) => Number(v.toPrecision(7))),
   } satisfies SamplePpl);
-  writeJsonAtomic(join(genDir, METRICS_FILE), m);
+  writeJsonAtomic(files.metrics, m);
 }

@@ -8,7 +8,7 @@
 //   true-loglik       (synthetic source) exact log-likelihood of the data under the true source, per setting
 //   true-tail         (synthetic source) share of the true tail's mass present in the data, per setting
 // A run with several settings gets the per-setting figures once per setting (id suffixed `-SETTING`).
-import { lineBandChart, logBinEdges, logHistogramChart, logHistogramRows, ridgelineChart, seriesColor, type Row, type TopLevelSpec } from './plot.js';
+import { lineBandChart, logBinEdges, logHistogramChart, logHistogramRows, ridgelineChart, seriesColor, type Row, type TopLevelSpec } from '../../figures/plot.js';
 import { pplKey, type RunData } from './run-data.js';
 
 export interface Figure {

@@ -3,7 +3,7 @@
 // are listed as pending, not an error, so that a report can be drawn while a run is still going.
 import { existsSync, statSync } from 'node:fs';
 import { readJsonFile } from '../../util/json.js';
-import { join } from 'node:path';
+import { basename } from 'node:path';
 import { readGenerationMetrics, readSamplePpl, type GenerationMetrics } from '../eval/metrics-schema.js';
 import { RunLayout } from '../run/layout.js';
 
@@ -42,12 +42,12 @@ export function readRunData(root: string): RunData {
       pending.push(at.dir);
       continue;
     }
-    const m = readGenerationMetrics(at.dir);
+    const m = readGenerationMetrics(layout.metrics(at));
     // The folder, not the record, says which setting it belongs to (records of one-setting runs agree).
     metrics.push({ ...m, setting: at.setting });
-    if (existsSync(layout.samplePpl(at))) samplePpl.set(pplKey(at.setting, at.seed, at.gen), readSamplePpl(at.dir).ppl);
+    if (existsSync(layout.samplePpl(at))) samplePpl.set(pplKey(at.setting, at.seed, at.gen), readSamplePpl(layout.samplePpl(at)).ppl);
   }
-  if (metrics.length === 0) throw new Error(`${root} has no evaluated generation yet (no metrics.json under ${join(root, '…', 'gen-K')})`);
+  if (metrics.length === 0) throw new Error(`${root} has no evaluated generation yet (none of its ${dirs.length} generation folders holds ${basename(layout.metrics(dirs[0]!))})`);
   const name = typeof manifest?.name === 'string' ? manifest.name : (root.split(/[\\/]/).filter(Boolean).pop() ?? root);
   const present = new Set(metrics.map((m) => m.setting));
   return {

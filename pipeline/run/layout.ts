@@ -1,11 +1,20 @@
-// Where everything of a run lives; the only module that knows the paths:
-//   runs/NAME/run.json, estimate.json
+// Where everything of a run lives; the only module that knows the paths of the run directory:
+//   runs/NAME/                                          RunLayout.rootOf(runsDir, name)
+//   runs/NAME/run.json, estimate.json, .lock, .lock-rank-I
 //   runs/NAME/data/{train,valid,test,pretrain}/        the original blocks
-//   runs/NAME/base/{init,model}/, base/base.json, base/zero-shot.json
+//   runs/NAME/base/{init,model,model.ckpt}/, base/base.json, base/zero-shot.json
 //   runs/NAME/[SETTING/]seed-S/tail-reference.json
 //   runs/NAME/[SETTING/]seed-S/gen-K/{model, model.ckpt, train-corpus, corpus, train-log.json, metrics.json, sample_ppl.json}
 //   runs/NAME/report/
 //   runs/NAME/slurm/{jobs.json, KEY.sh, logs/KEY.JOBID[_TASK].out}   `collapse slurm submit`'s jobs
+//   <step>.done.json markers                            beside their generation's outputs, or at the root
+// It names every file and folder of the run directory itself, down to the folders above. What is INSIDE
+// those folders belongs to the module that writes them, wherever they are: a model directory (config,
+// weights, onnx/, train-summary.json) to models/model-dir.ts and pipeline/train/finetune.ts, a checkpoint
+// folder to pipeline/train/loop.ts, a corpus (shards, manifests, writer markers) to datasets/corpus-store.ts,
+// a report folder (report.html, metrics.json, figures/) to pipeline/report/report-files.ts, a marker's
+// content to markers.ts, jobs.json's content to pipeline/slurm/jobs.ts. Every other module asks RunLayout
+// for a run path and never joins run-directory names itself.
 // A run with one setting keeps its seeds directly under runs/NAME; a run with several settings gives each
 // its own folder. Every step writes its outputs atomically and then a `<step>.done.json` marker (beside its
 // generation's outputs, or at the run's root), so that a rerun skips finished steps and `collapse status`
@@ -23,11 +32,37 @@ export interface GenAt {
 
 export type Split = 'train' | 'valid' | 'test' | 'pretrain';
 
+// One process per run directory (pipeline/run/run-lock.ts): a plain `collapse run` takes `.lock`, each rank
+// of a sharded run its own `.lock-rank-I`. Names, not paths: util/lock.ts takes a folder and a name.
+export const RUN_LOCK = '.lock';
+export const rankLock = (rank: number): string => `.lock-rank-${rank}`;
+export const RUN_LOCK_PATTERN = /^\.lock$/;
+export const RANK_LOCK = /^\.lock-rank-(\d+)$/;
+
+export interface RunLockFile {
+  name: string;
+  path: string;
+  /** The rank of a sharded run's lock; null for a plain run's. */
+  rank: number | null;
+}
+
+/** The lock files at a run's root as they are on disk (throws as readdirSync does when the folder is missing). */
+export function locksOnDisk(root: string): RunLockFile[] {
+  return readdirSync(root).flatMap((name): RunLockFile[] => {
+    if (name === RUN_LOCK) return [{ name, path: join(root, name), rank: null }];
+    const m = RANK_LOCK.exec(name);
+    return m ? [{ name, path: join(root, name), rank: Number(m[1]) }] : [];
+  });
+}
+
 export class RunLayout {
   /** `settings`: the run's setting names in order (one setting: no setting folder). */
   constructor(readonly root: string, readonly settings: readonly string[] = ['replace']) {
     if (settings.length === 0) throw new Error('a run has at least one setting');
   }
+
+  /** Where a configuration's run directory is: runs/NAME. */
+  static rootOf(runsDir: string, name: string): string { return join(runsDir, name); }
 
   /** The layout of an existing run directory, from its run.json. */
   static open(root: string): RunLayout {
@@ -56,6 +91,8 @@ export class RunLayout {
   get initModel(): string { return join(this.baseDir, 'init'); }
   /** The base as this run made it (pretrained or imported); see baseInfo for the one every generation starts from. */
   get baseModel(): string { return join(this.baseDir, 'model'); }
+  /** Pretraining's checkpoint while it runs (beside the model it will write). */
+  get baseCheckpoint(): string { return join(this.baseDir, 'model.ckpt'); }
   /** Where the base model is (base-model step's output). */
   get baseInfo(): string { return join(this.baseDir, 'base.json'); }
   /** The base model's real test perplexity before fine-tuning (zero-shot step's output). */
@@ -93,10 +130,12 @@ export class RunLayout {
   get slurmDir(): string { return join(this.root, 'slurm'); }
   get slurmJobs(): string { return join(this.slurmDir, 'jobs.json'); }
   slurmScript(key: string): string { return join(this.slurmDir, `${key}.sh`); }
+  /** The folder of the jobs' logs (made before the first job is submitted: Slurm does not create it). */
+  get slurmLogDir(): string { return join(this.slurmDir, 'logs'); }
   /** A job's log: Slurm's --output pattern (%j, or %A_%a for an array task), or the file of one job or task. */
   slurmLog(key: string, job: { id: string; task?: number } | 'pattern-array' | 'pattern'): string {
     const id = job === 'pattern' ? '%j' : job === 'pattern-array' ? '%A_%a' : job.task === undefined ? job.id : `${job.id}_${job.task}`;
-    return join(this.slurmDir, 'logs', `${key}.${id}.out`);
+    return join(this.slurmLogDir, `${key}.${id}.out`);
   }
 
   /** A step's marker: beside its generation's outputs, or at the run's root for a run-wide step. */

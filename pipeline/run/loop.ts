@@ -5,7 +5,7 @@
 // marker, so that a rerun resumes; sharded steps split their work by rank, so that many processes can share
 // one run directory (the others wait for rank 0's unsharded steps). Final steps (the report) run every time.
 import { existsSync, rmSync } from 'node:fs';
-import { isAbsolute, join, relative } from 'node:path';
+import { isAbsolute, relative } from 'node:path';
 import { writeJsonAtomic } from '../../util/atomic.js';
 import { readJsonFile } from '../../util/json.js';
 import { runSettings, type RunConfig } from './config.js';
@@ -39,7 +39,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The layout of a configuration's run directory. */
 export function layoutOf(cfg: RunConfig): RunLayout {
-  return new RunLayout(join(cfg.runsDir, cfg.name), runSettings(cfg).map((s) => s.name));
+  return new RunLayout(RunLayout.rootOf(cfg.runsDir, cfg.name), runSettings(cfg).map((s) => s.name));
 }
 
 /** Writes run.json, or checks that an existing run directory holds the same configuration. */

@@ -7,6 +7,7 @@ import { isHubId } from '../../models/hub.js';
 import { checkThreads } from '../../util/cores.js';
 import { checkModelFits, checkTokenizerFits, checkWritable, modelLimits, type ModelLimits } from '../preflight.js';
 import type { RunConfig } from './config.js';
+import { RunLayout } from './layout.js';
 
 /** The base model's limits, or undefined when only the hub knows them (checked again by the stages). */
 function baseLimits(cfg: RunConfig): { limits: ModelLimits; tokenizer?: { dir: string; vocabSize: number } } | undefined {
@@ -34,7 +35,7 @@ export function checkSeeds(cfg: RunConfig, seeds: readonly number[] | undefined)
 export function preflightRun(cfg: RunConfig, seeds?: readonly number[]): void {
   checkSeeds(cfg, seeds);
   checkThreads('threads', cfg.threads);
-  checkWritable(join(cfg.runsDir, cfg.name), 'runsDir');
+  checkWritable(RunLayout.rootOf(cfg.runsDir, cfg.name), 'runsDir');
   const base = baseLimits(cfg);
   if (!base) return;
   const g = cfg.generate;

@@ -6,11 +6,11 @@
 // A rank's lock file is also its heartbeat: its mtime is refreshed while the rank works (not while it only
 // waits), so that a waiting rank can tell other ranks' progress from a deadlock or a dead machine, and every
 // wait is bounded.
-import { readdirSync, statSync, utimesSync } from 'node:fs';
-import { join } from 'node:path';
+import { statSync, utimesSync } from 'node:fs';
 import { acquireLock, lockHolder, type Lock } from '../../util/lock.js';
 import { artifactCacheRoot } from '../../models/train/artifact.js';
 import { removeStaleTmp } from '../../util/stale-tmp.js';
+import { locksOnDisk, rankLock, RANK_LOCK, RUN_LOCK, RUN_LOCK_PATTERN } from './layout.js';
 import type { Shard } from './loop.js';
 
 export interface Heartbeat {
@@ -45,8 +45,8 @@ export interface RunLock extends Lock {
 export function lockRunDir(root: string, shard: Shard, log: (s: string) => void, opts: { heartbeatSeconds?: number } = {}): RunLock {
   const sharded = shard.count > 1;
   const lock = sharded
-    ? acquireLock(root, `.lock-rank-${shard.index}`, `collapse run, rank ${shard.index} of ${shard.count}`, { conflicts: /^\.lock$/, log })
-    : acquireLock(root, '.lock', 'collapse run', { conflicts: /^\.lock-rank-\d+$/, log });
+    ? acquireLock(root, rankLock(shard.index), `collapse run, rank ${shard.index} of ${shard.count}`, { conflicts: RUN_LOCK_PATTERN, log })
+    : acquireLock(root, RUN_LOCK, 'collapse run', { conflicts: RANK_LOCK, log });
   // Ranks may run on other machines (whose PIDs mean nothing here), and the artifact cache is shared by runs:
   // there only temporaries untouched for an hour are removed.
   const HOUR = 3600;
@@ -75,7 +75,7 @@ export function peerWatch(root: string, shard: Shard, graceSeconds: number, hear
   return (what) => {
     heartbeat?.waiting();
     const now = Date.now();
-    const live = readdirSync(root).filter((f) => /^\.lock-rank-\d+$/.test(f) && f !== `.lock-rank-${shard.index}` && lockHolder(join(root, f)) !== null);
+    const live = locksOnDisk(root).filter((l) => l.rank !== null && l.rank !== shard.index && lockHolder(l.path) !== null);
     if (live.length === 0) {
       alone ??= now;
       if (now - alone >= graceSeconds * 1000)
@@ -87,14 +87,14 @@ export function peerWatch(root: string, shard: Shard, graceSeconds: number, hear
     }
     alone = null;
     let lastProgress = -Infinity;
-    for (const f of live) {
-      const mtime = statSync(join(root, f), { throwIfNoEntry: false })?.mtimeMs ?? 0;
-      const prev = seen.get(f);
-      if (!prev || prev.mtime !== mtime) seen.set(f, { mtime, at: now });
-      lastProgress = Math.max(lastProgress, seen.get(f)!.at);
+    for (const l of live) {
+      const mtime = statSync(l.path, { throwIfNoEntry: false })?.mtimeMs ?? 0;
+      const prev = seen.get(l.name);
+      if (!prev || prev.mtime !== mtime) seen.set(l.name, { mtime, at: now });
+      lastProgress = Math.max(lastProgress, seen.get(l.name)!.at);
     }
     if (now - lastProgress > graceSeconds * 1000) {
-      const ranks = live.map((f) => f.replace('.lock-rank-', '')).join(', ');
+      const ranks = live.map((l) => l.rank).join(', ');
       const holders = live.length > 1 ? `ranks ${ranks} hold their locks` : `rank ${ranks} holds its lock`;
       throw new Error(
         `rank ${shard.index} of ${shard.count} waited ${graceSeconds} s for ${what}, but no other rank of this run made progress in that time ` +

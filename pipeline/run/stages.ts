@@ -168,6 +168,7 @@ export async function pretrain({ cfg, layout }: StepContext): Promise<{ trainLos
     // The base learns its own corpus: the last epoch is kept (no model selection on the task's data).
     valid: null,
     out: layout.baseModel,
+    checkpointDir: layout.baseCheckpoint,
     epochs: cfg.model.pretrainEpochs,
     lr: cfg.model.pretrainLr,
     seed: cfg.model.initSeed,
@@ -205,6 +206,7 @@ export async function finetuneGeneration({ cfg, layout }: StepContext, at: GenAt
     train: trainCorpusPath(layout, at),
     valid: layout.split('valid'),
     out: layout.model(at),
+    checkpointDir: layout.checkpoint(at),
     epochs: setting.epochs,
     lr: cfg.train.lr,
     seed: at.seed * 1000 + at.gen,
@@ -302,16 +304,16 @@ export async function evaluate(ctx: StepContext, at: GenAt): Promise<{ test_perp
     validLoss: trainLog.validLosses[trainLog.bestEpoch] ?? null,
     reference,
     baseTestPerplexity: at.gen === 0 ? readTyped(ZeroShotSchema, layout.zeroShot, 'zero-shot').test_perplexity : null,
-    gen0P99: at.gen === 0 ? null : (readGenerationMetrics(layout.genDir(gen0)).per_sample_ppl_quantiles.p99 ?? null),
+    gen0P99: at.gen === 0 ? null : (readGenerationMetrics(layout.metrics(gen0)).per_sample_ppl_quantiles.p99 ?? null),
     truth: cfg.data.source === 'synthetic' ? truthOf(cfg, layout, at, padId) : null,
     selfBleuSamples: cfg.eval.selfBleuSamples,
   });
-  writeGenerationEval(layout.genDir(at), metrics, samplePpl);
+  writeGenerationEval({ metrics: layout.metrics(at), samplePpl: layout.samplePpl(at) }, metrics, samplePpl);
   // The guard: degenerate data said loudly, once, when its evidence (generations 0 and 1) is in.
   let warnings: string[] = [];
   if (at.gen <= 1) {
     const records: GenerationMetrics[] = [metrics];
-    if (at.gen === 1) records.unshift(readGenerationMetrics(layout.genDir(gen0)));
+    if (at.gen === 1) records.unshift(readGenerationMetrics(layout.metrics(gen0)));
     warnings = degenerateDataWarnings(records).filter((w) => w.generation === at.gen).map((w) => w.message);
     for (const w of warnings) ctx.log(`WARNING: ${w}`);
   }

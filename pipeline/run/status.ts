@@ -18,8 +18,8 @@ export interface GenStatus { setting: string; seed: number; gen: number; stages:
 export interface RunStatus { config: unknown; data: StageState[]; gens: GenStatus[]; final: StageState[]; slurmError?: string }
 
 export function runStatus(root: string, client: SlurmClient = slurmCommands()): RunStatus {
-  if (!existsSync(`${root}/run.json`)) throw new Error(`${root} is not a run directory (no run.json); pass runs/NAME`);
   const layout = RunLayout.open(root);
+  if (!existsSync(layout.manifest)) throw new Error(`${root} is not a run directory (no run.json); pass runs/NAME`);
   const manifest = readJsonFile(layout.manifest) as { config: unknown };
   const cfg = validateConfig(manifest.config, layout.manifest);
   // The Slurm jobs, when the run was submitted; a cluster that cannot be asked is said once, not per step.

@@ -8,8 +8,9 @@ import type { GenAt, RunLayout } from './layout.js';
 import * as stages from './stages.js';
 import type { StepContext } from './stages.js';
 import { trainCorpusPath } from './mixing.js';
-import { existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { committedShards } from '../../datasets/corpus-store.js';
+import { trainingFinished } from '../train/finetune.js';
 
 /** What a step's job needs on a cluster: `--cpus`/`--time`/`--mem` of `collapse slurm submit` are given per kind. */
 export const STEP_KINDS = ['light', 'train', 'generate', 'evaluate'] as const;
@@ -49,10 +50,10 @@ export interface GenerationStep extends StepBase {
 
 export type Step = RunStep | GenerationStep;
 
-/** What an interrupted training left in its output directory: the model (not yet recorded) or a checkpoint. */
-function trainingLeft(modelDir: string): string | null {
-  if (existsSync(join(modelDir, 'train-summary.json'))) return 'model written; the next run records it';
-  if (existsSync(`${modelDir}.ckpt`)) return 'checkpoint present (resumes from it)';
+/** What an interrupted training left: the model (not yet recorded) or a checkpoint. */
+function trainingLeft(modelDir: string, checkpointDir: string): string | null {
+  if (trainingFinished(modelDir)) return 'model written; the next run records it';
+  if (existsSync(checkpointDir)) return 'checkpoint present (resumes from it)';
   return null;
 }
 
@@ -89,7 +90,7 @@ export const STEPS: readonly Step[] = [
     inputs: (l, cfg) => [l.initModel, ...splits(l, cfg)],
     outputs: (l) => [l.baseModel],
     run: stages.pretrain,
-    partial: (l) => trainingLeft(l.baseModel),
+    partial: (l) => trainingLeft(l.baseModel, l.baseCheckpoint),
   },
   {
     name: 'zero-shot', phase: 'setup', sharded: false, kind: 'evaluate',
@@ -113,7 +114,7 @@ export const STEPS: readonly Step[] = [
     ],
     outputs: (l, at) => [l.model(at), l.trainLog(at)],
     run: stages.finetuneGeneration,
-    partial: (l, at) => trainingLeft(l.model(at)),
+    partial: (l, at) => trainingLeft(l.model(at), l.checkpoint(at)),
   },
   {
     name: 'generate', phase: 'generation', sharded: true, kind: 'generate',
@@ -122,8 +123,7 @@ export const STEPS: readonly Step[] = [
     run: stages.generate,
     complete: stages.generateComplete,
     partial: (l, at) => {
-      const dir = l.corpus(at);
-      const n = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.arrow')).length : 0;
+      const n = committedShards(l.corpus(at));
       return n > 0 ? `${n} shard(s) committed` : null;
     },
   },

@@ -2,11 +2,10 @@
 // checked first, and if sbatch refuses a job half-way, the jobs already submitted are cancelled and the error
 // says so. A resubmission submits only the steps without a marker (each resumes from its checkpoint or its
 // committed shards); it is refused while jobs of the last submission are still queued or running.
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { lockHolder } from '../../util/lock.js';
 import { removeStaleTmp } from '../../util/stale-tmp.js';
-import type { RunLayout } from '../run/layout.js';
+import { locksOnDisk, type RunLayout, type RunLockFile } from '../run/layout.js';
 import { markerWritten } from '../run/markers.js';
 import type { RunConfig } from '../run/config.js';
 import { aliveJobs, writeJobs, type JobRecord } from './jobs.js';
@@ -37,14 +36,14 @@ function checkIdle(layout: RunLayout, client: SlurmClient): void {
       `${alive.length} job(s) of the last submission of ${layout.root} are still queued or running (${alive.slice(0, 5).map((j) => `${j.key} = ${j.jobId}`).join(', ')}${alive.length > 5 ? ', ...' : ''}); ` +
         `wait for them, or cancel them with \`collapse slurm cancel ${layout.root}\`, then submit again`,
     );
-  let names: string[] = [];
+  let locks: RunLockFile[] = [];
   try {
-    names = readdirSync(layout.root).filter((f) => /^\.lock(-rank-\d+)?$/.test(f));
+    locks = locksOnDisk(layout.root);
   } catch {
     return; // no run directory yet
   }
-  for (const f of names) {
-    const h = lockHolder(join(layout.root, f));
+  for (const l of locks) {
+    const h = lockHolder(l.path);
     if (h) throw new Error(`a \`collapse run\` (process ${h.pid} on ${h.host}) is running in ${layout.root}; let it finish or stop it before submitting the run to Slurm`);
   }
 }
@@ -70,7 +69,7 @@ export function submitRun(
   // No job of this run is alive (checked above): temporaries in the run directory are leftovers of killed jobs.
   const removed = removeStaleTmp(layout.root, 5);
   if (removed.length) env.log(`removed ${removed.length} temporary file(s) left by killed jobs`);
-  mkdirSync(dirname(layout.slurmLog('x', 'pattern')), { recursive: true });
+  mkdirSync(layout.slurmLogDir, { recursive: true });
   const ids = new Map<string, string>();
   const records: JobRecord[] = [];
   for (const j of jobs) {

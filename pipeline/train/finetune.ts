@@ -29,6 +29,8 @@ export interface FinetuneOptions extends TrainOptionsInput {
   train: string | Blocks;
   valid?: string | Blocks | null;
   out: string;
+  /** Where checkpoints go while training; default beside `out` (`OUT.ckpt`). A run passes its layout's. */
+  checkpointDir?: string;
   threads?: number;
   provider?: Provider;
   artifactCache?: string;
@@ -78,31 +80,35 @@ export function artifactOptimizer(h: TrainOptions): ArtifactOptions['optimizer']
   return { name: h.optimizer, weightDecay: h.weightDecay, beta1: h.beta1, beta2: h.beta2, eps: h.eps, decayExclude: h.decayExclude };
 }
 
-/** Checkpoint directory of a run writing `out` (beside it, so that `out` itself appears only when complete). */
-export const checkpointDirOf = (out: string): string => `${resolve(out)}.ckpt`;
+/** Checkpoint directory of a training writing `out` (beside it, so that `out` itself appears only when complete). */
+const checkpointDirOf = (o: FinetuneOptions): string => resolve(o.checkpointDir ?? `${o.out}.ckpt`);
+
+/** Whether `out` holds a finished training's output (its summary is written last, inside the model directory). */
+export const trainingFinished = (out: string): boolean => existsSync(join(out, SUMMARY));
 
 export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   const log = o.log ?? ((s: string) => process.stderr.write(`${s}\n`));
   const h = resolveTrainOptions(o);
   const out = resolve(o.out);
+  const ckpt = checkpointDirOf(o);
   checkWritable(out, '--out');
-  if (existsSync(out) && !existsSync(join(out, SUMMARY)))
+  if (existsSync(out) && !trainingFinished(out))
     throw new Error(`--out ${out} exists and is not a finished training output; choose another --out or delete it`);
   const train = corpusOf(o.train, '--train');
   const valid = o.valid ? corpusOf(o.valid, '--valid') : null;
   const key = finetuneResumeKey(h, valid, modelSha256(o.model));
-  if (existsSync(join(out, SUMMARY))) {
+  if (trainingFinished(out)) {
     const s = readJsonFile(join(out, SUMMARY)) as FinetuneResult & { resumeKey?: Record<string, unknown> };
     const changes = s.resumeKey ? keyChanges(s.resumeKey, key) : [];
     if (changes.length)
       throw new Error(`--out ${out} was trained with other options (${changes.join('; ')}); choose another --out, or delete it to train again`);
     // The model is committed: a checkpoint left by a kill between the rename and this point is no longer needed.
-    rmSync(checkpointDirOf(out), { recursive: true, force: true });
+    rmSync(ckpt, { recursive: true, force: true });
     log(`${out} is already trained (${SUMMARY}); delete it to train again`);
     // What the training that wrote it returned, nothing more (the summary also holds its options and source).
     return { bestEpoch: s.bestEpoch, validLosses: s.validLosses, trainLosses: s.trainLosses, steps: s.steps, outDir: out };
   }
-  checkResumeKey(checkpointDirOf(out), key);
+  checkResumeKey(ckpt, key);
   const src = loadTrainingSource(o.model);
   const limits = { model: o.model, positions: src.md.config.maxPositions ?? undefined, vocabSize: src.md.config.vocabSize ?? undefined, tokenizer: src.md.tokenizer };
   checkModelFits(limits, [
@@ -127,7 +133,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
       // minLr only where it means something, so other schedules keep their checkpoint fingerprints.
       schedule: { name: h.schedule, warmupSteps: h.warmupSteps, ...(h.schedule === 'cosine-epoch' ? { minLr: h.minLr } : {}) },
       maxGradNorm: h.maxGradNorm, seed: h.seed, padId: art.manifest.padId,
-      checkpointDir: checkpointDirOf(out), checkpointEvery: h.checkpointEvery,
+      checkpointDir: ckpt, checkpointEvery: h.checkpointEvery,
       fusedStep: h.fusedStep, haltAfterSteps: o.haltAfterSteps, resumeKey: key, label: `train ${o.out}`, log,
     });
     const result: FinetuneResult = { bestEpoch: res.bestEpoch, validLosses: res.validLosses, trainLosses: res.trainLosses, steps: res.steps, outDir: out };
@@ -136,10 +142,10 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
       writeJsonAtomic(join(tmp, SUMMARY), {
         ...result, outDir: undefined,
         source: { dir: resolve(src.dir), sha256: sourceSha256(src) }, artifact: art.dir, resumeKey: key,
-        options: { ...o, ...h, train: typeof o.train === 'string' ? o.train : '(in memory)', valid: typeof o.valid === 'string' ? o.valid : o.valid ? '(in memory)' : null, log: undefined },
+        options: { ...o, ...h, train: typeof o.train === 'string' ? o.train : '(in memory)', valid: typeof o.valid === 'string' ? o.valid : o.valid ? '(in memory)' : null, checkpointDir: undefined, log: undefined },
       });
     });
-    rmSync(checkpointDirOf(out), { recursive: true, force: true });
+    rmSync(ckpt, { recursive: true, force: true });
     log(`best epoch ${res.bestEpoch + 1} (validation loss ${res.validLosses[res.bestEpoch]!.toFixed(4)}); model written to ${out}`);
     return result;
   } finally {

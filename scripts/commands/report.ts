@@ -1,8 +1,8 @@
 // `collapse report RUN_DIR`: figures and one self-contained report.html for a run.
-import { join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { checkWritable } from '../../pipeline/preflight.js';
 import { buildReport } from '../../pipeline/report/report.js';
+import { RunLayout } from '../../pipeline/run/layout.js';
 import { checkPage, FIGURE_CHECK } from '../../pipeline/report/headless.js';
 
 interface ReportArgs {
@@ -42,7 +42,7 @@ const report: CommandModule<object, ReportArgs> = {
     if (!Number.isInteger(a.bins) || a.bins < 2) throw new Error(`--bins ${a.bins}: expected an integer >= 2`);
     // Before any figure is drawn: a read-only run directory (or --out) is named with what to do.
     if (a.out) checkWritable(a.out, '--out');
-    else checkWritable(join(a.run, 'report'), 'report directory', { remedy: 'pass --out DIR on a writable file system' });
+    else checkWritable(new RunLayout(a.run).reportDir, 'report directory', { remedy: 'pass --out DIR on a writable file system' });
     const r = await buildReport(a.run, {
       out: a.out,
       histogramGenerations: a.generations ? parseGenerations(a.generations) : undefined,

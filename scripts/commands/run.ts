@@ -1,6 +1,5 @@
 // `collapse run` (the main job) and `collapse status`.
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { deepMerge, parseOverrides, readConfigFile, validateConfig, type RunConfig } from '../../pipeline/run/config.js';
 import { formatConfig, isPaperPreset, PRESETS, presetConfig } from '../../pipeline/run/presets.js';
@@ -87,8 +86,9 @@ const run: CommandModule<object, RunArgs> = {
     const { refuseBesideSlurmJobs } = await import('../../pipeline/slurm/submit.js');
     const { slurmCommands } = await import('../../pipeline/slurm/client.js');
     const log = (s: string): void => void process.stderr.write(`${s}\n`);
-    refuseBesideSlurmJobs(layoutOf(cfg), slurmCommands());
-    const root = join(cfg.runsDir, cfg.name);
+    const layout = layoutOf(cfg);
+    refuseBesideSlurmJobs(layout, slurmCommands());
+    const root = layout.root;
     // A run refused before it wrote anything leaves no empty run directory behind.
     const created = missingDirs(root);
     const t0 = Date.now();

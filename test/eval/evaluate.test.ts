@@ -114,14 +114,15 @@ describe('evaluateGeneration', () => {
     expect(metrics.examples[0]!.prompt).toBe(real.texts![0]);
     expect(() => GenerationMetricsSchema.parse(metrics)).not.toThrow();
     const dir = join(tmp, 'run', 'seed-0', 'gen-0');
-    writeGenerationEval(dir, metrics, samplePpl);
-    expect(readGenerationMetrics(dir).test_perplexity).toBe(metrics.test_perplexity);
-    expect(readSamplePpl(dir).ppl[3]).toBeCloseTo(samplePpl[3]!, 3);
+    const files = { metrics: join(dir, 'metrics.json'), samplePpl: join(dir, 'sample_ppl.json') };
+    writeGenerationEval(files, metrics, samplePpl);
+    expect(readGenerationMetrics(files.metrics).test_perplexity).toBe(metrics.test_perplexity);
+    expect(readSamplePpl(files.samplePpl).ppl[3]).toBeCloseTo(samplePpl[3]!, 3);
   });
 
   it('names the file and key when metrics.json does not match the schema', () => {
     const dir = join(tmp, 'bad');
     writeFileAtomic(join(dir, 'metrics.json'), JSON.stringify({ schema_version: 1, generation: -1 }));
-    expect(() => readGenerationMetrics(dir)).toThrow(/bad\/metrics.json does not match the metrics schema:[\s\S]*generation: Too small/);
+    expect(() => readGenerationMetrics(join(dir, 'metrics.json'))).toThrow(/bad\/metrics.json does not match the metrics schema:[\s\S]*generation: Too small/);
   });
 });

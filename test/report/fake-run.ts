@@ -6,6 +6,7 @@ import { writeJsonAtomic } from '../../util/atomic.js';
 import { Rng } from '../../util/rng.js';
 import { writeGenerationEval, type GenerationMetrics } from '../../pipeline/eval/metrics-schema.js';
 import { quantiles } from '../../pipeline/eval/tail.js';
+import { RunLayout } from '../../pipeline/run/layout.js';
 
 export interface FakeRun {
   root: string;
@@ -23,7 +24,8 @@ export function makeFakeRun(root: string, opts: { seeds?: number[]; generations?
   const samples = opts.samples ?? 200;
   const testPerplexity = (seed: number, gen: number): number => (opts.degenerate && gen > 0 ? 100 : 30 + 2.5 * gen + seed * 0.75);
   mkdirSync(root, { recursive: true });
-  writeJsonAtomic(join(root, 'run.json'), {
+  const layout = new RunLayout(root);
+  writeJsonAtomic(layout.manifest, {
     name: 'micro',
     config: {
       name: 'micro',
@@ -79,10 +81,11 @@ export function makeFakeRun(root: string, opts: { seeds?: number[]; generations?
         seconds: 1.5,
         evaluated_at: '2026-01-01T00:00:00.000Z',
       };
-      writeGenerationEval(join(root, `seed-${seed}`, `gen-${gen}`), metrics, ppl);
+      const at = { setting: 'replace', seed, gen };
+      writeGenerationEval({ metrics: layout.metrics(at), samplePpl: layout.samplePpl(at) }, metrics, ppl);
     }
   }
   // A generation still running: a directory without metrics.
-  mkdirSync(join(root, `seed-${seeds[0]}`, `gen-${generations.length}`), { recursive: true });
+  mkdirSync(layout.genDir({ setting: 'replace', seed: seeds[0]!, gen: generations.length }), { recursive: true });
   return { root, seeds, generations, testPerplexity, samples };
 }

@@ -2,6 +2,10 @@
 // rasterised to PNG by resvg. Every figure keeps its spec (`.vl.json`) and its data (`.csv`, `.json`) next
 // to it, so that a reader can redraw it with other tools.
 //
+// Its own layer (figures/, above datasets/ and below pipeline/ and theory/): both the run's report and the
+// theory commands draw with it, and they are siblings that must not import each other. It imports only util/,
+// but stays out of it: util/ is below everything, and nothing below the two that draw needs vega or resvg.
+//
 // Text needs a font: resvg draws no glyphs without one. We prefer DejaVu Sans (Debian: fonts-dejavu-core),
 // then Liberation Sans, then whatever the system has; `figureFont()` says which one is used.
 import { existsSync, readdirSync } from 'node:fs';
@@ -9,7 +13,7 @@ import { join } from 'node:path';
 import { Resvg } from '@resvg/resvg-js';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
-import { writeFileAtomic, writeJsonAtomic } from '../../util/atomic.js';
+import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 
 export type { TopLevelSpec };
 export type Cell = string | number | boolean | null;

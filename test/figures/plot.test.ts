@@ -15,7 +15,7 @@ import {
   toCsv,
   writeData,
   type Row,
-} from '../../pipeline/report/plot.js';
+} from '../../figures/plot.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'plot-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
