@@ -5,7 +5,7 @@
 // onnxruntime's arena avoids that but keeps its peak plus doubling slack for the life of the session. Told to serve
 // every block from its heap and to keep freed memory (the tunables below), glibc reuses freed blocks best-fit with
 // neither cost: the fastest gradient step at the lower peak (scripts/bench-train.ts --malloc heap|default
-// measures it; the README's "The allocator" and the bench's header have the figures).
+// measures it; docs/performance.md "The allocator" and the bench's header have the figures).
 // The price: memory freed is kept by the process (its peak is not returned to the system until it exits).
 // Tunables are read when a process starts, so the `collapse` bin re-executes itself with them (runUnderHeapTunables).
 import { spawnSync } from 'node:child_process';

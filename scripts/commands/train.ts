@@ -57,7 +57,7 @@ const train: CommandModule<object, TrainArgs> = {
         .option('max-grad-norm', { type: 'number', default: d.maxGradNorm ?? 0, describe: 'Clip gradients to this global norm (0 = off; the default is the HF Trainer\'s and the run config\'s train.clipNorm)' })
         .option('seed', { type: 'number', default: d.seed, describe: 'Seed of the data order' })
         .option('checkpoint-every', { type: 'number', default: d.checkpointEvery, describe: 'Checkpoint every N optimizer steps (0 = only at epoch ends)' })
-        .option('fused-step', { type: 'boolean', default: d.fusedStep, describe: 'When --batch-size = --micro-batch-size, one graph computes gradients and update; it returns new weights and moments as copies, so it is slower than the default in-place step and peaks at ~2x the state (figures: README, "Where the training state lives")' })
+        .option('fused-step', { type: 'boolean', default: d.fusedStep, describe: 'When --batch-size = --micro-batch-size, one graph computes gradients and update; it returns new weights and moments as copies, so it is slower than the default in-place step and peaks at ~2x the state (figures: docs/performance.md, "Where the training state lives")' })
         .option('threads', { type: 'number', describe: 'onnxruntime intra-op threads (default: all cores)' })
         .option('provider', { choices: ['cpu', 'cuda'] as const, describe: 'Execution provider (default: COLLAPSE_PROVIDER or cpu)' }),
     ) as never,
