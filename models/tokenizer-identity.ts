@@ -22,7 +22,7 @@ export interface TokenizerIdentity {
   conflict: string | null;
 }
 
-/** File name -> contents, as model-dir.ts's tokenizer files (only the names read here matter). */
+/** File name -> contents, as model-dir/open.ts's tokenizer files (only the names read here matter). */
 export type TokenizerFiles = Record<string, string | Uint8Array>;
 
 const text = (c: string | Uint8Array): string => (typeof c === 'string' ? c : Buffer.from(c).toString('utf8'));

@@ -4,7 +4,7 @@
 import { accessSync, constants, existsSync, lstatSync, mkdtempSync, readFileSync, rmdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve, sep } from 'node:path';
 import { readManifest } from '../datasets/corpus-store.js';
-import { readModelConfig } from '../models/model-dir.js';
+import { readModelConfig } from '../models/model-dir/index.js';
 import { tokenizerIdentity, tokenizerMismatch, type TokenizerIdentity } from '../models/tokenizer-identity.js';
 import { errnoCause } from '../util/errno.js';
 
@@ -33,7 +33,7 @@ export function modelLimits(dir: string): ModelLimits {
   const cfg = join(dir, 'config.json');
   if (!existsSync(cfg)) return { model: dir };
   try {
-    // Any family: the keys differ (n_positions, max_position_embeddings...), models/model-dir.ts reads them.
+    // Any family: the keys differ (n_positions, max_position_embeddings...), models/model-dir/open.ts reads them.
     const c = readModelConfig(JSON.parse(readFileSync(cfg, 'utf8')) as Record<string, unknown>, cfg);
     return { model: dir, positions: c.maxPositions ?? undefined, vocabSize: c.vocabSize ?? undefined, tokenizer: tokenizerIdentity(dir) ?? undefined };
   } catch {

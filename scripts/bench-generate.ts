@@ -16,7 +16,7 @@
 // third of a decode step copying the cache (now two products); sessions without spinning ~20% less CPU per token,
 // the same or better wall time under load.
 // Second round (issue #16): the LM head as products over vocabulary slices of 2048 columns, the log-sum-exp
-// spelled out (pipeline/generate/graph-surgery.ts), continuing beams left in their parent's row (placeBeams), and
+// spelled out (models/graph-surgery.ts), continuing beams left in their parent's row (placeBeams), and
 // this script forwarding reserve() as `collapse generate` does (before, the cache grew at the first step: a
 // relayout that cost the 16-new-token figures above a third of their CPU time). Side by side with b9d02ed (same
 // script), one sitting, load 2.7-5.5: before 20.1-23.8 ms CPU per token (37.5-85.0 tokens/s), after 16.7-18.3 ms
@@ -44,7 +44,7 @@ import './bench-malloc.js'; // first: the allocator setting of the collapse bin
 import { loadavg } from 'node:os';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { generationPlan, openModelDir } from '../models/model-dir.js';
+import { generationPlan, openModelDir } from '../models/model-dir/index.js';
 import type { ModelProto } from '../models/onnx/proto.js';
 import { OPT_125M } from '../models/opt/config.js';
 import { TINY_CONFIG } from '../datasets/tokenizer.js';
@@ -52,7 +52,7 @@ import { buildOptForward } from '../models/opt/graph.js';
 import { optParamSpecs, type Weights } from '../models/opt/weights.js';
 import { Rng } from '../util/rng.js';
 import { beamSearch } from '../pipeline/generate/beam-search.js';
-import { openDecoder, type Decoder } from '../pipeline/generate/decoder.js';
+import { openDecoder, type Decoder } from '../pipeline/generate/decoder/index.js';
 
 const args = await yargs(hideBin(process.argv))
   .option('new-tokens', { type: 'number', default: 64, describe: 'new tokens per prompt (the reference figure uses 16)' })

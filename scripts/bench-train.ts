@@ -47,7 +47,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import type { ForwardSource } from '../models/model-dir.js';
+import type { ForwardSource } from '../models/model-dir/index.js';
 import { buildArtifact, loadArtifact } from '../models/train/artifact.js';
 import { TrainEngine } from '../models/train/engine.js';
 import { buildOptForward, initOptWeights, OPT_125M } from '../models/opt/index.js';

@@ -56,7 +56,7 @@ export function guardOutputDir(out: string, g: OutputGuard): void {
 /** A model directory as `model init`, `model import` and training write it. */
 export const looksLikeModelDir = (dir: string): boolean => existsSync(join(dir, 'config.json')) && existsSync(join(dir, 'onnx', 'model.onnx'));
 
-/** What model directories hold (model-dir.ts, training's summary, the scoring graph cached beside the model). */
+/** What model directories hold (models/model-dir/, training's summary, the scoring graph cached beside the model). */
 const MODEL_DIR_FILES = new Set([
   'config.json', 'generation_config.json', 'model.safetensors', 'onnx', 'train-summary.json', 'tokenizer.json', 'tokenizer_config.json',
   'special_tokens_map.json', 'vocab.json', 'merges.txt', 'added_tokens.json',

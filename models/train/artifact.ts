@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { buildGradientGraph, buildNllGraph, type DropoutMask } from '../grad/index.js';
 import { loadModel, saveModel } from '../onnx/io.js';
 import { DataType, dimsOf, tensorValues, valueInfo, type GraphProto, type ModelProto, type TensorProto } from '../onnx/proto.js';
-import { modelSha256, structureHash, type ForwardSource } from '../model-dir.js';
+import { modelSha256, structureHash, type ForwardSource } from '../model-dir/index.js';
 import { buildOptForward, type DropoutRates } from '../opt/index.js';
 import { writeDirAtomic, writeJsonAtomic } from '../../util/atomic.js';
 import { cacheDir } from '../../util/cache.js';
@@ -76,7 +76,7 @@ export function describeDropout(kind: 'opt' | 'onnx', rates?: DropoutRates | nul
   return `dropout ${rates.hidden} after the attention output projection and fc2, attention dropout ${rates.attention} (Hugging Face OPT sites; masks from the run seed)`;
 }
 
-/** sha256 over the files that define the source model (models/model-dir.ts modelSha256). */
+/** sha256 over the files that define the source model (models/model-dir/source.ts modelSha256). */
 export function sourceSha256(src: ForwardSource): string {
   return modelSha256(src.dir);
 }

@@ -6,7 +6,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeCausalLm, lmFeeds, type CausalLm } from '../../models/causal-lm.js';
-import { CONFIG_FILE, forwardGraph, GRAPH_FILES, openModelDir } from '../../models/model-dir.js';
+import { CONFIG_FILE, forwardGraph, GRAPH_FILES, openModelDir } from '../../models/model-dir/index.js';
 import type { ort } from '../../models/session.js';
 import { floatData, openSession, type Provider } from '../../models/session.js';
 import { decodeModel } from '../../models/onnx/proto.js';

@@ -15,7 +15,7 @@
 // Initial beam scores are 0 for beam 0 and -1e9 for the others, so the first step draws from beam 0.
 // A candidates decoder (DecoderOptions.candidates) returns each row's 2k best tokens and the processed tokens'
 // logits instead of all of them; the scores and their order are the same as from the whole row.
-import type { Candidates, Decoder, Excluded, Logits } from './decoder.js';
+import type { Candidates, Decoder, Excluded, Logits } from './decoder/index.js';
 import { logSumExp, processedIds, processRow, scanRow, scanTokens, TopK, type ProcessorOptions } from './logits.js';
 
 export interface BeamSearchOptions extends ProcessorOptions {

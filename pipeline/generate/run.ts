@@ -12,7 +12,7 @@ import { readBlocks } from '../../datasets/block-set.js';
 import type { CorpusRow } from '../../datasets/corpus-codec.js';
 import { checkWriters, corpusComplete, CorpusWriter, createCorpus, finalizeCorpus, shardManifests, writerDone } from '../../datasets/corpus-store.js';
 import { loadTokenizer, type Tokenizer } from '../../datasets/tokenizer.js';
-import { generationPlan, modelSha256, openModelDir, type GenerationPlan } from '../../models/model-dir.js';
+import { generationPlan, modelSha256, openModelDir, type GenerationPlan } from '../../models/model-dir/index.js';
 import type { Provider } from '../../models/session.js';
 import type { TokenizerIdentity } from '../../models/tokenizer-identity.js';
 import { keyChanges } from '../../util/resume-key.js';
@@ -21,11 +21,11 @@ import { checkModelFits, checkWritable } from '../preflight.js';
 import { checkDecodeBatch } from '../batch-fits.js';
 import { progress } from '../../util/progress.js';
 import { beamSearch, type GenerationResult } from './beam-search.js';
-import { openDecoder, type Decoder } from './decoder.js';
+import { openDecoder, type Decoder } from './decoder/index.js';
 import { sampleSearch } from './sampling.js';
 import { resolveGenerateOptions, type GenerateOptions, type GenerateOptionsInput } from './options.js';
 
-/** What decoding needs from a model (models/model-dir.ts generationPlan), and a tokenizer for the texts. */
+/** What decoding needs from a model (models/model-dir/plan.ts generationPlan), and a tokenizer for the texts. */
 export interface GenerationModel extends GenerationPlan {
   tokenizer?: Tokenizer;
   /** The model's tokenizer fingerprint: prompts of another tokenizer are refused, and the corpus records it. */

@@ -8,7 +8,7 @@
 // prompt's own stream (so it is the sample that k = 1 gives), sample j > 0 from (that stream's seed, j).
 import { Rng } from '../../util/rng.js';
 import type { GenerationResult } from './beam-search.js';
-import type { Decoder } from './decoder.js';
+import type { Decoder } from './decoder/index.js';
 import { logSumExp, processRow, warpedProbabilities, type ProcessorOptions } from './logits.js';
 
 export interface SamplingOptions extends ProcessorOptions {

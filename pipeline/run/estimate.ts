@@ -2,13 +2,13 @@
 // generation on this machine (a training micro-step and an optimizer update, a beam-search batch of a few
 // decoding steps, and scoring one batch), then scales them by the configuration's counts.
 import { readBlocks } from '../../datasets/block-set.js';
-import { generationPlan, loadTrainingSource, openModelDir } from '../../models/model-dir.js';
+import { generationPlan, loadTrainingSource, openModelDir } from '../../models/model-dir/index.js';
 import { cachedArtifact } from '../../models/train/artifact.js';
 import { TrainEngine } from '../../models/train/engine.js';
 import { writeJsonAtomic } from '../../util/atomic.js';
 import { openScorer, scoreBlocks } from '../eval/perplexity.js';
 import { beamSearch } from '../generate/beam-search.js';
-import { openDecoder } from '../generate/decoder.js';
+import { openDecoder } from '../generate/decoder/index.js';
 import { sampleSearch } from '../generate/sampling.js';
 import { existsSync } from 'node:fs';
 import { runSettings, trainOptions, type RunConfig } from './config.js';

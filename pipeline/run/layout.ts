@@ -10,7 +10,7 @@
 //   <step>.done.json markers                            beside their generation's outputs, or at the root
 // It names every file and folder of the run directory itself, down to the folders above. What is INSIDE
 // those folders belongs to the module that writes them, wherever they are: a model directory (config,
-// weights, onnx/, train-summary.json) to models/model-dir.ts and pipeline/train/finetune.ts, a checkpoint
+// weights, onnx/, train-summary.json) to models/model-dir/ and pipeline/train/finetune.ts, a checkpoint
 // folder to pipeline/train/loop.ts, a corpus (shards, manifests, writer markers) to datasets/corpus-store.ts,
 // a report folder (report.html, metrics.json, figures/) to pipeline/report/report-files.ts, a marker's
 // content to markers.ts, jobs.json's content to pipeline/slurm/jobs.ts. Every other module asks RunLayout

@@ -13,7 +13,7 @@ import { SyntheticSource } from '../../datasets/synthetic.js';
 import { loadTokenizer, TINY_CONFIG, tinyTokenizerFiles } from '../../datasets/tokenizer.js';
 import { prepareCorpus } from '../../datasets/prepare.js';
 import { hubSnapshot, isHubId } from '../../models/hub.js';
-import { GRAPH_FILES, importHfCheckpoint, openModelDir, writeModelDir } from '../../models/model-dir.js';
+import { GRAPH_FILES, importHfCheckpoint, openModelDir, writeModelDir } from '../../models/model-dir/index.js';
 import { initOptWeights } from '../../models/opt/index.js';
 import { writeJsonAtomic } from '../../util/atomic.js';
 import { blockTexts, loadEvalCorpus } from '../eval/corpus-input.js';

@@ -1,11 +1,11 @@
 // Fine-tuning a model directory on a block corpus: the programmatic API behind `collapse train`, and what the
 // generational loop calls. Builds (or reuses) the training artifact, runs the resumable loop, and writes the
-// best epoch's weights as a model directory in the family and layout of its input (models/model-dir.ts).
+// best epoch's weights as a model directory in the family and layout of its input (models/model-dir/).
 import { sha256 } from '../../util/sha256.js';
 import { existsSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { readBlocks } from '../../datasets/block-set.js';
-import { loadTrainingSource, modelSha256, writeFinetuned } from '../../models/model-dir.js';
+import { loadTrainingSource, modelSha256, writeFinetuned } from '../../models/model-dir/index.js';
 import { cachedArtifact, checkCompatible, describeDropout, loadArtifact, sourceSha256, type ArtifactOptions, type LoadedArtifact } from '../../models/train/artifact.js';
 import { TrainEngine } from '../../models/train/engine.js';
 import type { TensorMap } from '../../models/train/tensor-file.js';

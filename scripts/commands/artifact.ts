@@ -1,6 +1,6 @@
 // `collapse artifact build|show`: the training artifact (train-step graphs, eval graph, initial weights, manifest).
 import type { Argv, CommandModule } from 'yargs';
-import { loadTrainingSource } from '../../models/model-dir.js';
+import { loadTrainingSource } from '../../models/model-dir/index.js';
 import { buildArtifact, loadArtifact } from '../../models/train/artifact.js';
 import { optimizerOptions, type OptimizerArgs } from '../optimizer-flags.js';
 import { DATA_DEFAULTS } from '../../pipeline/run/config.js';

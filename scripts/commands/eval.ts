@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { DEFAULT_SYNTHETIC, SyntheticSource } from '../../datasets/synthetic.js';
-import { openModelDir } from '../../models/model-dir.js';
+import { openModelDir } from '../../models/model-dir/index.js';
 import { providerFromEnv, type Provider } from '../../models/session.js';
 import { writeJsonAtomic } from '../../util/atomic.js';
 import { loadEvalCorpus } from '../../pipeline/eval/corpus-input.js';

@@ -12,7 +12,7 @@ import {
   tokenizerFilesFrom,
   writeModelDir,
   type FileContents,
-} from '../../models/model-dir.js';
+} from '../../models/model-dir/index.js';
 import { optPresets, readOptConfig, type OptConfig } from '../../models/opt/config.js';
 import { initOptWeights, optParamCount } from '../../models/opt/weights.js';
 import { guardOutputDir, MODEL_DIR_GUARD } from '../../util/output-guard.js';

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CorpusRow } from '../../datasets/corpus-codec.js';
 import { readManifest, writeCorpus } from '../../datasets/corpus-store.js';
 import { TINY_CONFIG, tinyTokenizerFiles } from '../../datasets/tokenizer.js';
-import { writeModelDir } from '../../models/model-dir.js';
+import { writeModelDir } from '../../models/model-dir/index.js';
 import { initOptWeights } from '../../models/opt/index.js';
 import { ensureDir } from '../../util/atomic.js';
 import { acquireLock } from '../../util/lock.js';

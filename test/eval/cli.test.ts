@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeCorpus } from '../../datasets/corpus-store.js';
 import { TINY_CONFIG, tinyTokenizerFiles } from '../../datasets/tokenizer.js';
-import { writeModelDir } from '../../models/model-dir.js';
+import { writeModelDir } from '../../models/model-dir/index.js';
 import { initOptWeights } from '../../models/opt/index.js';
 import { Rng } from '../../util/rng.js';
 import { loadEvalCorpus } from '../../pipeline/eval/corpus-input.js';

@@ -9,7 +9,7 @@ import type { CorpusRow } from '../../datasets/corpus-codec.js';
 import { writeCorpus } from '../../datasets/corpus-store.js';
 import { SyntheticSource } from '../../datasets/synthetic.js';
 import { loadTokenizer, TINY_CONFIG, tinyTokenizerFiles } from '../../datasets/tokenizer.js';
-import { writeModelDir } from '../../models/model-dir.js';
+import { writeModelDir } from '../../models/model-dir/index.js';
 import { buildOptForward, initOptWeights } from '../../models/opt/index.js';
 import { floatData, i64, openSession } from '../../models/session.js';
 import { writeFileAtomic } from '../../util/atomic.js';

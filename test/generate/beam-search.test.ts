@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import type * as ort from 'onnxruntime-node';
 import { i64 } from '../../models/session.js';
 import { beamSearch, placeBeams, type BeamSearchOptions } from '../../pipeline/generate/beam-search.js';
-import { openDecoder } from '../../pipeline/generate/decoder.js';
+import { openDecoder } from '../../pipeline/generate/decoder/index.js';
 import { EOS, PAD, PROMPTS, sessionForTests, tinyModels } from './fixtures.js';
 
 interface RefOptions {

@@ -4,7 +4,7 @@
 // id, excluded ids at -inf), so beam search's candidate path is checked against its whole-row scan exactly.
 import { describe, expect, it } from 'vitest';
 import { beamSearch, type BeamSearchOptions, type GenerationResult } from '../../pipeline/generate/beam-search.js';
-import type { Decoder, Excluded, Logits } from '../../pipeline/generate/decoder.js';
+import type { Decoder, Excluded, Logits } from '../../pipeline/generate/decoder/index.js';
 import { logSumExp } from '../../pipeline/generate/logits.js';
 
 function rowOf(history: number[], V: number, seed: number, negInf: boolean): Float32Array {

@@ -3,7 +3,7 @@
 // (no reserve, so the slot buffers must grow), and reuse for a second batch.
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../../util/rng.js';
-import { KvCacheDecoder, openDecoder, SharedPromptDecoder, type Decoder, type Logits } from '../../pipeline/generate/decoder.js';
+import { KvCacheDecoder, openDecoder, SharedPromptDecoder, type Decoder, type Logits } from '../../pipeline/generate/decoder/index.js';
 import { PAD, PROMPTS, tinyModels } from './fixtures.js';
 
 function expectClose(a: Logits, b: Logits): void {

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CorpusRow } from '../../datasets/corpus-codec.js';
 import { corpusComplete, readCorpus, writeCorpus } from '../../datasets/corpus-store.js';
 import { beamSearch } from '../../pipeline/generate/beam-search.js';
-import { openDecoder } from '../../pipeline/generate/decoder.js';
+import { openDecoder } from '../../pipeline/generate/decoder/index.js';
 import { generateCorpus } from '../../pipeline/generate/run.js';
 import { REPO_ROOT } from '../helpers/shared.js';
 import { CHILD_SETTINGS, childOptions } from './generate-child.js';

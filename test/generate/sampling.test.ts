@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { i64 } from '../../models/session.js';
 import { Rng } from '../../util/rng.js';
-import { openDecoder, permuteRowsInPlace } from '../../pipeline/generate/decoder.js';
+import { openDecoder, permuteRowsInPlace } from '../../pipeline/generate/decoder/index.js';
 import { bannedNgramTokens, TopK, warpedProbabilities } from '../../pipeline/generate/logits.js';
 import { sampleSearch } from '../../pipeline/generate/sampling.js';
 import { EOS, PAD, PROMPTS, sessionForTests, tinyModels } from './fixtures.js';

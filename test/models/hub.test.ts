@@ -6,10 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hubSnapshot, isHubId } from '../../models/hub.js';
-import { importHfCheckpoint, readWeights, writeModelDir } from '../../models/model-dir.js';
+import { importHfCheckpoint, readWeights, writeModelDir } from '../../models/model-dir/index.js';
 import { initOptWeights } from '../../models/opt/index.js';
 import { TINY_CONFIG, tinyTokenizerFiles } from '../../datasets/tokenizer.js';
-import { openModelDir } from '../../models/model-dir.js';
+import { openModelDir } from '../../models/model-dir/index.js';
 import { sharedPath } from '../helpers/shared.js';
 
 const llamaKv = sharedPath('models/llama-tiny-kv-optimum-layout-opset17');

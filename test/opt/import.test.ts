@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { tinyTokenizerFiles } from '../../datasets/tokenizer.js';
-import { importHfCheckpoint, openModelDir, readWeights } from '../../models/model-dir.js';
+import { importHfCheckpoint, openModelDir, readWeights } from '../../models/model-dir/index.js';
 import { configJson, parseOptConfig } from '../../models/opt/config.js';
 import { optParamShapes } from '../../models/opt/weights.js';
 import { writeSafetensors, type TensorToWrite } from '../../models/safetensors.js';

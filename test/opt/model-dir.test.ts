@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TINY_CONFIG, tinyTokenizerFiles } from '../../datasets/tokenizer.js';
-import { forwardGraph, loadTrainingSource, openModelDir, readWeights, writeFinetuned, writeModelDir } from '../../models/model-dir.js';
+import { forwardGraph, loadTrainingSource, openModelDir, readWeights, writeFinetuned, writeModelDir } from '../../models/model-dir/index.js';
 import { buildOptForward } from '../../models/opt/graph.js';
 import { initOptWeights } from '../../models/opt/weights.js';
 import { saveModel } from '../../models/onnx/io.js';

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readCorpus } from '../../datasets/corpus-store.js';
 import { loadTokenizer } from '../../datasets/tokenizer.js';
-import { openModelDir } from '../../models/model-dir.js';
+import { openModelDir } from '../../models/model-dir/index.js';
 import { sharedPath } from '../helpers/shared.js';
 import { spawnCollapse } from '../helpers/cli.js';
 

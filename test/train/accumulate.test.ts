@@ -2,7 +2,7 @@
 // come from Gemm nodes that onnxruntime may fuse with the accumulating Add: the running sum over micro-batches must
 // equal the sum of each micro-batch's own gradient, computed by separate engines.
 import { describe, expect, it } from 'vitest';
-import type { ForwardSource } from '../../models/model-dir.js';
+import type { ForwardSource } from '../../models/model-dir/index.js';
 import { buildArtifact, loadArtifact } from '../../models/train/artifact.js';
 import { TrainEngine, type MicroBatch } from '../../models/train/engine.js';
 import { buildOptForward, initOptWeights } from '../../models/opt/index.js';

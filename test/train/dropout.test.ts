@@ -9,7 +9,7 @@ import { buildOptForward, initOptWeights } from '../../models/opt/index.js';
 import { TINY_CONFIG } from '../../datasets/tiny-tokenizer.js';
 import { openSession, type ort } from '../../models/session.js';
 import { buildArtifact, describeDropout, loadArtifact } from '../../models/train/artifact.js';
-import type { ForwardSource as SourceModel } from '../../models/model-dir.js';
+import type { ForwardSource as SourceModel } from '../../models/model-dir/index.js';
 import { dropoutMasks, fillDropoutMask } from '../../models/train/dropout.js';
 import { TrainEngine } from '../../models/train/engine.js';
 import { Rng, seedOf } from '../../util/rng.js';

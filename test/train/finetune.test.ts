@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadModel } from '../../models/onnx/io.js';
 import { f32, i64, openSession } from '../../models/session.js';
 import { readSafetensors } from '../../models/safetensors.js';
-import { loadTrainingSource } from '../../models/model-dir.js';
+import { loadTrainingSource } from '../../models/model-dir/index.js';
 import { buildArtifact, loadArtifact } from '../../models/train/artifact.js';
 import { TrainEngine } from '../../models/train/engine.js';
 import { countTargets, microBatches } from '../../pipeline/train/loop.js';

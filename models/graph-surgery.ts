@@ -3,8 +3,8 @@
 // fed the last hidden state only: Slice(hidden, starts=-1, axis 1). The rewrite is applied only when the
 // pattern is recognised for certain; otherwise the graph is returned unchanged (still correct, slower).
 import onnxProto from 'onnx-proto';
-import { kvNames, type KvLayout } from '../../models/causal-lm.js';
-import { makeTensor, onnx, type ModelProto } from '../../models/onnx/proto.js';
+import { kvNames, type KvLayout } from './causal-lm.js';
+import { makeTensor, onnx, type ModelProto } from './onnx/proto.js';
 
 type NodeProto = onnxProto.onnx.INodeProto;
 
