@@ -4,6 +4,7 @@
 //   npx tsx scripts/check-default.ts [runs/tiny] [--install-seconds S]    exit status 1 when a criterion fails
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { GenerationMetricsSchema, type GenerationMetrics } from '../pipeline/eval/metrics-schema.js';
+import { spread } from '../pipeline/report/figures.js';
 import { reportFiles } from '../pipeline/report/report-files.js';
 import { RunLayout } from '../pipeline/run/layout.js';
 import { describeError } from './cli.js';
@@ -112,10 +113,8 @@ export function perplexityTable(records: GenerationMetrics[]): string {
   const settings = [...new Set(records.map((r) => r.setting))];
   const gens = [...new Set(records.map((r) => r.generation))].sort((a, b) => a - b);
   const cell = (s: string, g: number) => {
-    const v = records.filter((r) => r.setting === s && r.generation === g).map((r) => r.test_perplexity);
-    const m = mean(v);
-    const sd = v.length > 1 ? Math.sqrt(v.reduce((a, x) => a + (x - m) ** 2, 0) / (v.length - 1)) : 0;
-    return `${m.toFixed(1)} ± ${sd.toFixed(1)}`.padStart(14);
+    const r = spread(records.filter((x) => x.setting === s && x.generation === g).map((x) => x.test_perplexity));
+    return `${r.mean.toFixed(1)} ± ${r.std.toFixed(1)}`.padStart(14);
   };
   const lines = [`gen ${settings.map((s) => s.padStart(14)).join(' ')}`];
   for (const g of gens) lines.push(`${String(g).padStart(3)} ${settings.map((s) => cell(s, g)).join(' ')}`);

@@ -14,7 +14,7 @@ import { markerWritten } from './markers.js';
 import { checkSeeds } from './preflight-run.js';
 import { configChanges, describeChanges } from './config-diff.js';
 import type { StepContext } from './stages.js';
-import { runMarked, sealStep, stepDone, where } from './step-run.js';
+import { runMarked, runShare, sealStep, where } from './step-run.js';
 import { finalSteps, generationSteps, setupSteps, type GenerationStep, type RunStep } from './steps.js';
 
 export interface Shard {
@@ -92,11 +92,9 @@ export async function runExperiment(cfg: RunConfig, opts: RunOptions = {}): Prom
    * verified by a single process only: with several ranks, one rank cannot redo the others' finished shares.
    */
   async function sharded(step: GenerationStep, at: GenAt): Promise<void> {
-    if (shard.count === 1 ? stepDone(step, ctx, at) : markerWritten(layout.marker(step.name, at))) return;
     const t0 = Date.now();
-    log(`${step.name}: ${where(at)} (shard ${shard.index + 1}/${shard.count})`);
-    await step.run(ctx, at);
-    if (!leader) return;
+    // This rank's share, as a Slurm array task runs it; rank 0 seals it at once when every share is in.
+    if ((await runShare(step, ctx, at, leader)) || !leader) return;
     while (step.complete && !(await step.complete(ctx, at))) {
       log(`${step.name}: waiting for the other ranks' shards (${where(at)})`);
       opts.onWait?.(`the other ranks' shards of ${step.name} (${where(at)})`);
