@@ -132,7 +132,7 @@ function testPerplexityFigure(run: RunData): Figure {
     .map((m) => ({ generation: m.generation, setting: m.setting, curve: `seed ${m.seed}`, seed: m.seed, test_perplexity: m.test_perplexity }))
     .sort((a, b) => String(a.setting).localeCompare(String(b.setting)) || Number(a.seed) - Number(b.seed) || Number(a.generation) - Number(b.generation));
   const rows = [...means, ...perSeed];
-  const x = { field: 'generation', type: 'quantitative', title: 'generation', axis: { tickMinStep: 1, format: 'd' } };
+  const x = { field: 'generation', type: 'quantitative', title: 'generation' };
   const y = { field: 'test_perplexity', type: 'quantitative', title: 'test perplexity', scale: { zero: false } };
   const color = seriesColor(rows, 'setting');
   const layer: object[] = [
@@ -150,14 +150,14 @@ function testPerplexityFigure(run: RunData): Figure {
       ],
     });
   }
-  const spec = {
+  const spec = integerGenerationAxis({
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     data: { values: rows },
     width: 520,
     height: 320,
     layer,
     config: { legend: { symbolOpacity: 1, labelLimit: 320 } },
-  } as TopLevelSpec;
+  } as TopLevelSpec);
   return {
     id: 'test-perplexity',
     title: 'Real test perplexity per generation',
