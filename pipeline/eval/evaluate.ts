@@ -2,7 +2,7 @@
 // (evaluateGeneration: the generation's data scored by the generation-0 model as in the paper's histograms,
 // plus the generation's own model on the real test blocks).
 import type { Provider } from '../../models/session.js';
-import type { CorpusEval, GenerationMetrics, Truth } from './metrics-schema.js';
+import type { CorpusEval, GenerationMetrics, SelectionMetrics, Truth } from './metrics-schema.js';
 import type { Blocks } from '../../datasets/block-set.js';
 import { perplexityOf, type BlockScores } from './perplexity.js';
 import { quantiles, tailMass, tailReference, trueLoglik, type TailReference } from './tail.js';
@@ -122,6 +122,8 @@ export interface EvaluateGenerationInput extends CorpusEvalOptions {
   /** Generation 0's data p99 (same setting and seed); null or absent on generation 0 itself uses its own. */
   gen0P99?: number | null;
   truth?: Truth | null;
+  /** A curated setting's verifier record. */
+  selection?: SelectionMetrics | null;
 }
 
 /**
@@ -142,6 +144,7 @@ export async function evaluateGeneration(input: EvaluateGenerationInput): Promis
     base_test_perplexity: input.baseTestPerplexity ?? null,
     tail_mass_vs_gen0: p99 === null ? null : { above_p99: shareAbove(data.samplePpl, p99) },
     truth: input.truth ?? null,
+    ...(input.selection ? { selection: input.selection } : {}),
     ...data.result,
     test_model: input.model,
     test_perplexity: test.perplexity,

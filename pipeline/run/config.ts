@@ -5,7 +5,7 @@ import { readFileSync, statSync, type Stats } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { SyntheticSource } from '../../datasets/synthetic.js';
-import { generateFields } from '../generate/options.js';
+import { generateFields, MAX_NUM_BEAMS } from '../generate/options.js';
 import { TRAIN_DEFAULTS, trainFields, withTrainRules } from '../train/options.js';
 
 const int = (min = 0) => z.number().int().min(min);
@@ -153,6 +153,35 @@ export const MixSchema = z
   });
 
 /**
+ * Curation (Feng et al. 2024): generation writes `candidates` continuations per prompt (generate.method beam:
+ * the best finished beams, at most numBeams; sample: independent seeded draws), a verifier scores each, and
+ * per prompt the best-scored candidate (ties: the lower candidate rank) becomes the prompt's continuation, so
+ * the corpus keeps one continuation per prompt. Verifiers:
+ *   truth   the exact log-likelihood of the continuation given its prompt under the synthetic source (the oracle);
+ *   model   the mean token log-likelihood of the continuation given its prompt under `model`;
+ *   random  a seeded uniform score (chance, the control).
+ * `dropWorst` f: the floor(f n) prompts whose kept candidate scores lowest are dropped, and as many rows are
+ * refilled with the highest-scored second choices (each remaining prompt's next-best candidate), so the corpus
+ * keeps its n rows; those prompts then appear twice.
+ */
+export const SelectSchema = z
+  .object({
+    verifier: z.enum(['truth', 'model', 'random']),
+    /** Candidates per prompt (k). */
+    candidates: int(2).max(MAX_NUM_BEAMS),
+    /** Verifier `model` only: `generation-0` (the same seed's generation-0 model), `base`, or a model directory. */
+    model: z.string().min(1).optional(),
+    dropWorst: z.number().min(0, 'must be in [0, 0.5]').max(0.5, 'must be in [0, 0.5] (the refill takes one second choice per remaining prompt)').default(0),
+  })
+  .strict()
+  .refine((s) => s.verifier === 'model' || s.model === undefined, {
+    message: 'is only read by verifier "model"; remove it or set verifier: model',
+    path: ['model'],
+  })
+  .transform((s) => (s.verifier === 'model' ? { ...s, model: s.model ?? 'generation-0' } : s));
+export type Select = z.output<typeof SelectSchema>;
+
+/**
  * One experiment setting of a run (a panel of the paper's figure 1): its mixing of the next generation's
  * data and, optionally, its own number of fine-tuning epochs (the paper trains 10 epochs when keeping 10%
  * of the original data, 5 otherwise). A run without `settings` has one, named after `mix.mode`.
@@ -162,9 +191,11 @@ export const SettingSchema = z
     name: z.string().regex(/^[A-Za-z0-9._-]+$/, 'use letters, digits, ".", "_" and "-" only'),
     mix: MixSchema,
     epochs: int(1).optional(),
+    /** Curation of the generated data by a verifier (absent: the one continuation decoded per prompt). */
+    select: SelectSchema.optional(),
   })
   .strict();
-export type Setting = { name: string; mix: z.infer<typeof MixSchema>; epochs: number };
+export type Setting = { name: string; mix: z.infer<typeof MixSchema>; epochs: number; select?: Select };
 
 export const EvalSchema = z
   .object({
@@ -193,6 +224,8 @@ export const RunConfigSchema = z
     mix: MixSchema.default({ mode: 'replace', originalFraction: 0.1, originalSample: 'per-generation' }),
     /** Several settings side by side (each with its own generations); default: one, from `mix`. */
     settings: z.array(SettingSchema).min(1).optional(),
+    /** The curation of a run without `settings` (see SelectSchema). */
+    select: SelectSchema.optional(),
     eval: EvalSchema.default(EvalSchema.parse({})),
   })
   .strict()
@@ -207,6 +240,21 @@ export const RunConfigSchema = z
       new SyntheticSource(c.data.synthetic.source);
     } catch (e) {
       ctx.addIssue({ code: 'custom', path: ['data', 'synthetic', 'source'], message: (e as Error).message });
+    }
+  })
+  .superRefine((c, ctx) => {
+    // Each `select` against the decoding and the source, named at its key.
+    const sections = c.settings ? c.settings.map((s, i) => ({ sel: s.select, mode: s.mix.mode, path: ['settings', i, 'select'] })) : [{ sel: c.select, mode: c.mix.mode, path: ['select'] }];
+    for (const { sel, mode, path } of sections) {
+      if (!sel) continue;
+      const issue = (key: string, message: string) => ctx.addIssue({ code: 'custom', path: [...path, key], message });
+      if (sel.verifier === 'truth' && c.data.source !== 'synthetic')
+        issue('verifier', `"truth" needs the synthetic source, whose exact likelihood is known (data.source is ${c.data.source}); use verifier model or random`);
+      if (c.generate.method === 'greedy') issue('candidates', 'greedy decoding returns one sequence per prompt; set generate.method to beam or sample');
+      if (c.generate.method === 'beam' && sel.candidates > c.generate.numBeams)
+        issue('candidates', `must be at most generate.numBeams (${c.generate.numBeams}) with beam search: the best finished beams are the candidates`);
+      if (sel.dropWorst > 0 && mode === 'keep-original')
+        issue('dropWorst', 'cannot be combined with mix.mode keep-original (it replaces each generated row by its prompt\'s original block); set it to 0');
     }
   })
   .refine((c) => c.generate.newTokens === c.data.blockSize, {
@@ -226,8 +274,8 @@ export type RunConfigInput = DeepPartial<RunConfig>;
 
 /** The run's settings, each with its epochs resolved (`settings`, else one setting from `mix`). */
 export function runSettings(cfg: RunConfig): Setting[] {
-  if (!cfg.settings) return [{ name: cfg.mix.mode, mix: cfg.mix, epochs: cfg.train.epochs }];
-  return cfg.settings.map((s) => ({ name: s.name, mix: s.mix, epochs: s.epochs ?? cfg.train.epochs }));
+  if (!cfg.settings) return [{ name: cfg.mix.mode, mix: cfg.mix, epochs: cfg.train.epochs, ...(cfg.select ? { select: cfg.select } : {}) }];
+  return cfg.settings.map((s) => ({ name: s.name, mix: s.mix, epochs: s.epochs ?? cfg.train.epochs, ...(s.select ? { select: s.select } : {}) }));
 }
 
 /** Validates a raw object; the error lists every problem with its key path. */
