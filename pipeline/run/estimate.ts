@@ -22,7 +22,8 @@ export interface Estimate {
   /** Pretraining of a tiny base and the zero-shot scoring, before the generations. */
   setupSeconds: number;
   /** Per generation of each setting (settings differ in their epochs). */
-  perGeneration: { setting: string; train: number; generate: number; evaluate: number; total: number }[];
+  /** Per generation of each setting, averaged over the generations (accumulate's corpus grows each generation). */
+  perGeneration: { setting: string; train: number; generate: number; select: number; evaluate: number; total: number }[];
   generations: number;
   seeds: number;
   totalSeconds: number;
@@ -113,11 +114,18 @@ export async function estimateRun(cfg: RunConfig, layout: RunLayout, model: stri
   const pretrainRows = cfg.model.pretrainEpochs > 0 ? readBlocks(existsSync(layout.split('pretrain')) ? layout.split('pretrain') : layout.split('train')).rows : 0;
   // Opening the sessions is a fixed cost of every training run, generation and scoring pass.
   const setupSeconds = (cfg.model.pretrainEpochs > 0 ? trainOpen + cfg.model.pretrainEpochs * epochSeconds(pretrainRows, 0) : 0) + scorerOpen + test.rows * scorePerSample;
-  const generateSecs = decoderOpen + (Math.ceil(train.rows / g.batchSize) * generateBatch) / opts.shards;
   const evaluateSecs = 2 * scorerOpen + (train.rows + test.rows) * scorePerSample;
+  const G = cfg.generations;
   const perGeneration = runSettings(cfg).map((s) => {
-    const trainSecs = trainOpen + s.epochs * epochSeconds(train.rows, valid.rows);
-    return { setting: s.name, train: trainSecs, generate: generateSecs, evaluate: evaluateSecs, total: trainSecs + generateSecs + evaluateSecs };
+    // accumulate trains generation k on the original blocks and k generations of data: (G + 1) / 2 times on average.
+    const rowsFactor = s.mix.mode === 'accumulate' ? (G + 1) / 2 : 1;
+    const trainSecs = trainOpen + s.epochs * epochSeconds(Math.round(train.rows * rowsFactor), valid.rows);
+    // Beam search returns its k best beams at no extra cost; sampling draws k sequences per prompt.
+    const k = s.select?.candidates ?? 1;
+    const generateSecs = decoderOpen + ((g.method === 'sample' ? k : 1) * Math.ceil(train.rows / g.batchSize) * generateBatch) / opts.shards;
+    // The model verifier scores k candidates per prompt, each with its prompt (twice a block's length).
+    const selectSecs = s.select?.verifier === 'model' ? scorerOpen + 2 * k * train.rows * scorePerSample : 0;
+    return { setting: s.name, train: trainSecs, generate: generateSecs, select: selectSecs, evaluate: evaluateSecs, total: trainSecs + generateSecs + selectSecs + evaluateSecs };
   });
   const est: Estimate = {
     warmupSeconds: now() - t0,
@@ -134,7 +142,7 @@ export async function estimateRun(cfg: RunConfig, layout: RunLayout, model: stri
 
 export function describeEstimate(e: Estimate): string {
   const per = e.perGeneration
-    .map((p) => `${e.perGeneration.length > 1 ? `${p.setting}: ` : ''}train ${formatDuration(p.train)}, generate ${formatDuration(p.generate)}, evaluate ${formatDuration(p.evaluate)}`)
+    .map((p) => `${e.perGeneration.length > 1 ? `${p.setting}: ` : ''}train ${formatDuration(p.train)}, generate ${formatDuration(p.generate)}, ${p.select > 0 ? `select ${formatDuration(p.select)}, ` : ''}evaluate ${formatDuration(p.evaluate)}`)
     .join('; ');
   return (
     `estimate: ${formatDuration(e.totalSeconds)} for ${e.perGeneration.length} setting(s) x ${e.seeds} seed(s) x ${e.generations} generations ` +
