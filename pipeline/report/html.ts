@@ -98,7 +98,7 @@ function setupSection(run: RunData): string {
   const ngram = g.noRepeatNgramSize > 0 ? `, no repeated ${g.noRepeatNgramSize}-gram (our addition; the paper's code has none)` : '';
   const t = c.train;
   const settings = runSettings(c)
-    .map((s) => `<li>${escapeHtml(s.name)}: ${escapeHtml(s.mix.mode)}${s.mix.mode === 'keep-original' ? ` (${fmt(100 * s.mix.originalFraction)}% original blocks, ${s.mix.originalSample === 'fixed' ? 'the same subset every generation' : 'a fresh random subset each generation'})` : ''}, ${s.epochs} epochs</li>`)
+    .map((s) => `<li>${escapeHtml(s.name)}: ${escapeHtml(s.mix.mode)}${s.mix.mode === 'keep-original' ? ` (${fmt(100 * s.mix.originalFraction)}% original blocks, ${s.mix.originalSample === 'fixed' ? 'the same subset every generation' : 'a fresh random subset each generation'})` : ''}, ${s.epochs} epochs${s.select ? `; curated: the best of ${s.select.candidates} candidates per prompt by the ${escapeHtml(s.select.verifier === 'model' ? `model verifier (${s.select.model})` : `${s.select.verifier} verifier`)}${s.select.dropWorst > 0 ? `, the worst ${fmt(100 * s.select.dropWorst)}% of prompts refilled by second choices` : ''}` : ''}</li>`)
     .join('');
   return `<ul>
 <li>Model: ${escapeHtml(c.model.base)}; every generation fine-tunes ${c.model.initFrom === 'base' ? 'the pretrained base (as the paper)' : 'the previous generation\'s model'}.</li>
