@@ -101,32 +101,22 @@ export async function estimateRun(cfg: RunConfig, layout: RunLayout, model: stri
   const generateBatch = Math.max(0, t1 - perStep) + perStep * g.newTokens;
 
   // Scoring: a warm-up batch, then one timed batch of real blocks.
-  const rows = Math.min(8, test.rows);
+  const scored = Math.min(8, test.rows);
   const [scorerOpen, scorer] = await time(() => openScorer(model, { threads, provider: cfg.provider }));
-  const sample = { ids: test.ids.subarray(0, rows * T), rows, blockSize: T };
+  const sample = { ids: test.ids.subarray(0, scored * T), rows: scored, blockSize: T };
   await scoreBlocks(scorer, sample);
   const [scoreSecs] = await time(() => scoreBlocks(scorer, sample));
   await scorer.close();
-  const scorePerSample = scoreSecs / rows;
+  const scorePerSample = scoreSecs / scored;
 
   const microStep = (first + (microPerStep - 1) * later) / microPerStep;
-  const epochSeconds = (rows: number, validRows: number) => Math.ceil(rows / t.batchSize) * (microPerStep * microStep + update) + validRows * scorePerSample;
   const pretrainRows = cfg.model.pretrainEpochs > 0 ? readBlocks(existsSync(layout.split('pretrain')) ? layout.split('pretrain') : layout.split('train')).rows : 0;
+  const costs: StepCosts = { microStep, update, generateBatch, scorePerSample, trainOpen, decoderOpen, scorerOpen };
+  const rows = { train: train.rows, valid: valid.rows, test: test.rows };
   // Opening the sessions is a fixed cost of every training run, generation and scoring pass.
-  const setupSeconds = (cfg.model.pretrainEpochs > 0 ? trainOpen + cfg.model.pretrainEpochs * epochSeconds(pretrainRows, 0) : 0) + scorerOpen + test.rows * scorePerSample;
-  const evaluateSecs = 2 * scorerOpen + (train.rows + test.rows) * scorePerSample;
-  const G = cfg.generations;
-  const perGeneration = runSettings(cfg).map((s) => {
-    // accumulate trains generation k on the original blocks and k generations of data: (G + 1) / 2 times on average.
-    const rowsFactor = s.mix.mode === 'accumulate' ? (G + 1) / 2 : 1;
-    const trainSecs = trainOpen + s.epochs * epochSeconds(Math.round(train.rows * rowsFactor), valid.rows);
-    // Beam search returns its k best beams at no extra cost; sampling draws k sequences per prompt.
-    const k = s.select?.candidates ?? 1;
-    const generateSecs = decoderOpen + ((g.method === 'sample' ? k : 1) * Math.ceil(train.rows / g.batchSize) * generateBatch) / opts.shards;
-    // The model verifier scores k candidates per prompt, each with its prompt (twice a block's length).
-    const selectSecs = s.select?.verifier === 'model' ? scorerOpen + 2 * k * train.rows * scorePerSample : 0;
-    return { setting: s.name, train: trainSecs, generate: generateSecs, select: selectSecs, evaluate: evaluateSecs, total: trainSecs + generateSecs + selectSecs + evaluateSecs };
-  });
+  const setupSeconds =
+    (cfg.model.pretrainEpochs > 0 ? trainOpen + cfg.model.pretrainEpochs * epochSeconds(cfg, costs, pretrainRows, 0) : 0) + scorerOpen + test.rows * scorePerSample;
+  const perGeneration = generationSeconds(cfg, costs, rows, opts.shards);
   const est: Estimate = {
     warmupSeconds: now() - t0,
     measured: { microStep, update, generateBatch, scorePerSample },
@@ -138,6 +128,41 @@ export async function estimateRun(cfg: RunConfig, layout: RunLayout, model: stri
   };
   writeJsonAtomic(layout.estimate, est);
   return est;
+}
+
+/** What the warm-up measured (seconds): a training micro-step and update, a decoding batch, one scored block, session opens. */
+export interface StepCosts {
+  microStep: number;
+  update: number;
+  generateBatch: number;
+  scorePerSample: number;
+  trainOpen: number;
+  decoderOpen: number;
+  scorerOpen: number;
+}
+
+/** One epoch over `rows` blocks and the scoring of `validRows` validation blocks. */
+function epochSeconds(cfg: RunConfig, c: StepCosts, rows: number, validRows: number): number {
+  const microPerStep = Math.ceil(cfg.train.batchSize / cfg.train.microBatchSize);
+  return Math.ceil(rows / cfg.train.batchSize) * (microPerStep * c.microStep + c.update) + validRows * c.scorePerSample;
+}
+
+/** Each setting's seconds per generation from the measured costs, averaged over the run's generations. */
+export function generationSeconds(cfg: RunConfig, c: StepCosts, rows: { train: number; valid: number; test: number }, shards = 1): Estimate['perGeneration'] {
+  const g = cfg.generate;
+  const G = cfg.generations;
+  const evaluateSecs = 2 * c.scorerOpen + (rows.train + rows.test) * c.scorePerSample;
+  return runSettings(cfg).map((s) => {
+    // accumulate trains generation k on the original blocks and k generations of data: (G + 1) / 2 times on average.
+    const rowsFactor = s.mix.mode === 'accumulate' ? (G + 1) / 2 : 1;
+    const trainSecs = c.trainOpen + s.epochs * epochSeconds(cfg, c, Math.round(rows.train * rowsFactor), rows.valid);
+    // Beam search returns its k best beams at no extra cost; sampling draws k sequences per prompt.
+    const k = s.select?.candidates ?? 1;
+    const generateSecs = c.decoderOpen + ((g.method === 'sample' ? k : 1) * Math.ceil(rows.train / g.batchSize) * c.generateBatch) / shards;
+    // The model verifier scores k candidates per prompt, each with its prompt (twice a block's length).
+    const selectSecs = s.select?.verifier === 'model' ? c.scorerOpen + 2 * k * rows.train * c.scorePerSample : 0;
+    return { setting: s.name, train: trainSecs, generate: generateSecs, select: selectSecs, evaluate: evaluateSecs, total: trainSecs + generateSecs + selectSecs + evaluateSecs };
+  });
 }
 
 export function describeEstimate(e: Estimate): string {
