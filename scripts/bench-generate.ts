@@ -65,7 +65,7 @@ const args = await yargs(hideBin(process.argv))
   .option('provider', { choices: ['cpu', 'cuda'] as const, default: 'cpu' as const, describe: 'onnxruntime execution provider' })
   .option('no-cache', { type: 'boolean', default: false, describe: 'recompute every step without the KV cache' })
   .option('per-row-prompt', { type: 'boolean', default: false, describe: "hold the prompt's keys/values in every beam's row (the cache before shared prompts)" })
-  .option('whole-logits', { type: 'boolean', default: false, describe: 'return every logit to JavaScript and search there (the path before beam candidates)' })
+  .option('whole-logits', { type: 'boolean', default: false, describe: 'return every logit to JavaScript and search there (the path before the beam shortlist)' })
   .parserConfiguration({ 'boolean-negation': false }) // --no-cache is a flag of its own
   .strict()
   .help()
