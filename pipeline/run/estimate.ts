@@ -83,7 +83,7 @@ export async function estimateRun(cfg: RunConfig, layout: RunLayout, model: stri
   // separates the per-step cost from the prefill, and both scale to the configured continuation length.
   const g = cfg.generate;
   const gm = generationPlan(openModelDir(model));
-  const [decoderOpen, decoder] = await time(() => openDecoder(gm.graph, { threads, provider: cfg.provider, kvHints: gm.kvHints, candidates: g.method === 'beam' }));
+  const [decoderOpen, decoder] = await time(() => openDecoder(gm.graph, { threads, provider: cfg.provider, kvHints: gm.kvHints, shortlist: g.method === 'beam' }));
   const n = Math.min(g.batchSize, train.rows);
   const prompts = Array.from({ length: n }, (_, i) => train.ids.slice(i * T, (i + 1) * T));
   const decode = (steps: number) => {

@@ -16,7 +16,7 @@ import { readJsonFile } from '../../util/json.js';
 import { continuationLoglik, sourceTokens } from '../eval/truth.js';
 import { bestOf, modelScores, randomScores, verifierQuality, type CandidateIds } from '../eval/verify.js';
 import type { RunConfig, Select } from './config.js';
-import type { GenAt, RunLayout } from './layout.js';
+import type { GenerationId, RunLayout } from './layout.js';
 
 /** The seed of the random verifier: a different draw each generation of a seed, the same on every rerun. */
 export const selectSeed = (seed: number, gen: number): number => seed * 100_003 + gen + 0x5e1;
@@ -86,7 +86,7 @@ export function runSource(cfg: RunConfig): SyntheticSource {
 }
 
 /** The verifier model of a `model` verifier: the seed's generation-0 model, the base, or the directory given. */
-export function verifierModel(sel: Select, layout: RunLayout, at: GenAt, base: () => string): string {
+export function verifierModel(sel: Select, layout: RunLayout, at: GenerationId, base: () => string): string {
   if (sel.model === 'generation-0') return layout.model({ ...at, gen: 0 });
   if (sel.model === 'base') return base();
   if (!existsSync(sel.model!)) throw new Error(`select.model ${sel.model}: no such model directory; use generation-0, base, or a model directory`);
@@ -96,7 +96,7 @@ export function verifierModel(sel: Select, layout: RunLayout, at: GenAt, base: (
 export interface SelectInput {
   cfg: RunConfig;
   layout: RunLayout;
-  at: GenAt;
+  at: GenerationId;
   select: Select;
   /** The base model's directory (verifier model `base`). */
   base: () => string;

@@ -16,7 +16,7 @@ import { checkModelFits, checkWritable } from '../preflight.js';
 import { checkTrainBatch } from '../batch-fits.js';
 import { OptionError } from '../../util/options.js';
 import { resolveTrainOptions, TRAIN_DEFAULTS, type TrainOptions, type TrainOptionsInput } from './options.js';
-import { checkResumeKey, trainLoop } from './loop.js';
+import { checkResumeKey, trainLoop } from './training-loop.js';
 import type { Blocks } from '../../datasets/block-set.js';
 import { keyChanges } from '../../util/resume-key.js';
 

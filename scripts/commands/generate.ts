@@ -2,7 +2,7 @@
 // --num-return-sequences candidates per prompt, written as a sharded, resumable corpus.
 import type { Argv, CommandModule } from 'yargs';
 import { resolveShard } from '../shards.js';
-import { generateCorpus, openGenerationModel, type Strategy } from '../../pipeline/generate/run.js';
+import { generateCorpus, openGenerationModel, type Strategy } from '../../pipeline/generate/generate-corpus.js';
 import { providerFromEnv, type Provider } from '../../models/session.js';
 import { GENERATE_DEFAULTS as d } from '../../pipeline/generate/options.js';
 

@@ -23,13 +23,13 @@ import { readGenerationMetrics, TailReferenceSchema, writeGenerationEval, type G
 import { perplexityOf } from '../eval/perplexity.js';
 import type { TailReference } from '../eval/tail.js';
 import { sourceTokens, tailTable, truthMetrics, type TailTable, type TokenPair } from '../eval/truth.js';
-import { generateCorpus } from '../generate/run.js';
+import { generateCorpus } from '../generate/generate-corpus.js';
 import { buildReport } from '../report/report.js';
 import { finetune } from '../train/finetune.js';
 import { runSettings, trainOptions, type RunConfig, type Setting } from './config.js';
 import { describeEstimate, estimateRun } from './estimate.js';
 import { checkRunBatches } from './run-batches.js';
-import type { GenAt, RunLayout, Split } from './layout.js';
+import type { GenerationId, RunLayout, Split } from './layout.js';
 import { mixTrainCorpus, trainCorpusPath, type MixResult } from './mixing.js';
 import { readSelection, runSource, selectCorpus, type Selection } from './select.js';
 
@@ -193,11 +193,11 @@ export async function zeroShot({ cfg, layout }: StepContext): Promise<ZeroShot> 
 
 // ------------------------------------------------------------------------------------- generation steps
 
-export async function trainCorpus({ cfg, layout }: StepContext, at: GenAt): Promise<MixResult> {
+export async function trainCorpus({ cfg, layout }: StepContext, at: GenerationId): Promise<MixResult> {
   return mixTrainCorpus(layout, settingOf(cfg, at.setting), at);
 }
 
-export async function finetuneGeneration({ cfg, layout }: StepContext, at: GenAt): Promise<{ bestEpoch: number; validLoss: number | null; steps: number }> {
+export async function finetuneGeneration({ cfg, layout }: StepContext, at: GenerationId): Promise<{ bestEpoch: number; validLoss: number | null; steps: number }> {
   const setting = settingOf(cfg, at.setting);
   const start = cfg.model.initFrom === 'previous' && at.gen > 0 ? layout.model({ ...at, gen: at.gen - 1 }) : baseModelDir(cfg, layout);
   checkRunBatches(cfg, trainCorpusPath(layout, at), start);
@@ -217,12 +217,12 @@ export async function finetuneGeneration({ cfg, layout }: StepContext, at: GenAt
 }
 
 /** Where the generate step writes: the corpus, or a curated setting's candidates (its select step writes the corpus). */
-export function generatedPath(cfg: RunConfig, layout: RunLayout, at: GenAt): string {
+export function generatedPath(cfg: RunConfig, layout: RunLayout, at: GenerationId): string {
   return settingOf(cfg, at.setting).select ? layout.candidates(at) : layout.corpus(at);
 }
 
 /** Generates this rank's shards of the corpus (committed one by one, so an interrupted run resumes). */
-export async function generate({ cfg, layout, shard }: StepContext, at: GenAt): Promise<void> {
+export async function generate({ cfg, layout, shard }: StepContext, at: GenerationId): Promise<void> {
   const g = cfg.generate;
   const select = settingOf(cfg, at.setting).select;
   await generateCorpus({
@@ -250,10 +250,10 @@ export async function generate({ cfg, layout, shard }: StepContext, at: GenAt): 
   });
 }
 
-export const generateComplete = async ({ cfg, layout }: StepContext, at: GenAt): Promise<boolean> => corpusComplete(generatedPath(cfg, layout, at));
+export const generateComplete = async ({ cfg, layout }: StepContext, at: GenerationId): Promise<boolean> => corpusComplete(generatedPath(cfg, layout, at));
 
 /** A curated setting: the verifier keeps one candidate per prompt (select.ts). */
-export async function select({ cfg, layout }: StepContext, at: GenAt) {
+export async function select({ cfg, layout }: StepContext, at: GenerationId) {
   const sel = settingOf(cfg, at.setting).select;
   if (!sel) throw new Error(`setting "${at.setting}" has no select section: it has no select step`);
   return selectCorpus({ cfg, layout, at, select: sel, base: () => baseModelDir(cfg, layout) });
@@ -262,7 +262,7 @@ export async function select({ cfg, layout }: StepContext, at: GenAt) {
 let truthCache: { source: SyntheticSource; table: TailTable } | null = null;
 
 /** The generation's continuations and the real next blocks of the same prompts, against the true source. */
-function truthOf(cfg: RunConfig, layout: RunLayout, at: GenAt, padId: number) {
+function truthOf(cfg: RunConfig, layout: RunLayout, at: GenerationId, padId: number) {
   const source = runSource(cfg);
   if (truthCache?.source !== source) truthCache = { source, table: tailTable(source) };
   const tok = loadTokenizer(openModelDir(layout.model(at)).tokenizerDir);
@@ -293,7 +293,7 @@ const selectionMetrics = (s: Selection): SelectionMetrics => ({
   truth_all: s.truth_all,
 });
 
-export async function evaluate(ctx: StepContext, at: GenAt): Promise<{ test_perplexity: number; warnings: string[] }> {
+export async function evaluate(ctx: StepContext, at: GenerationId): Promise<{ test_perplexity: number; warnings: string[] }> {
   const { cfg, layout } = ctx;
   const gen0 = { ...at, gen: 0 };
   const scorer = layout.model(gen0);
