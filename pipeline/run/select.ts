@@ -65,13 +65,13 @@ export function chooseCandidates(scores: ArrayLike<number>, groups: readonly (re
   const order = Array.from(groups.keys()).sort((a, b) => byScore(a, b, (p) => scores[best[p]!]!));
   const dropped = new Set(order.slice(n - d));
   const kept = order.slice(0, n - d);
-  const second = kept.map((p) => bestOf(scores, [groups[p]!.filter((i) => i !== best[p])])[0]!);
-  const refill = new Set(kept.map((p, i) => [p, second[i]!] as const).sort((a, b) => scores[b[1]]! - scores[a[1]]! || a[0] - b[0]).slice(0, d).map(([p]) => p));
+  const second = new Map(kept.map((p) => [p, bestOf(scores, [groups[p]!.filter((i) => i !== best[p])])[0]!]));
+  const refill = new Set([...second].sort((a, b) => scores[b[1]]! - scores[a[1]]! || a[0] - b[0]).slice(0, d).map(([p]) => p));
   const rows: [number, number][] = [];
   for (let p = 0; p < n; p++) {
     if (dropped.has(p)) continue;
     rows.push([p, best[p]!]);
-    if (refill.has(p)) rows.push([p, second[kept.indexOf(p)]!]);
+    if (refill.has(p)) rows.push([p, second.get(p)!]);
   }
   return { rows, dropped: [...dropped].sort((a, b) => a - b) };
 }

@@ -5,7 +5,11 @@ import { describe, expect, it } from 'vitest';
 import { SyntheticSource } from '../../datasets/synthetic.js';
 import { continuationLoglik } from '../../pipeline/eval/truth.js';
 import { bestOf, randomScores, verifierQuality } from '../../pipeline/eval/verify.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { validateConfig } from '../../pipeline/run/config.js';
+import { preflightRun } from '../../pipeline/run/preflight-run.js';
 import { chooseCandidates } from '../../pipeline/run/select.js';
 
 // 5 words in 2 classes, 3 topics, recurring words: small enough to follow by hand.
@@ -128,6 +132,10 @@ describe('a bad select section', () => {
       /settings\.1\.select\.verifier: "truth" needs the synthetic source, whose exact likelihood is known \(data\.source is wikitext-2-raw-v1\); use verifier model or random/,
     );
     expect(() => validateConfig({ select: { verifier: 'model', candidates: 2, model: '' } })).toThrow(/select\.model:/);
+  });
+  it('a verifier model directory that does not exist is named before any compute', () => {
+    const cfg = validateConfig({ runsDir: mkdtempSync(join(tmpdir(), 'select-')), settings: [{ name: 'a', mix: { mode: 'replace' }, select: { verifier: 'model', candidates: 2, model: '/no/such/verifier' } }] });
+    expect(() => preflightRun(cfg)).toThrow(/settings\.0\.select\.model \/no\/such\/verifier: no such model directory; use generation-0, base, or a model directory/);
   });
   it('a good one: model defaults to the generation-0 model', () => {
     expect(validateConfig({ select: { verifier: 'model', candidates: 3 } }).select).toEqual({ verifier: 'model', candidates: 3, model: 'generation-0', dropWorst: 0 });
