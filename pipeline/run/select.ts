@@ -13,6 +13,7 @@ import { loadTokenizer } from '../../datasets/tokenizer.js';
 import { openModelDir } from '../../models/model-dir/index.js';
 import { writeJsonAtomic } from '../../util/atomic.js';
 import { readJsonFile } from '../../util/json.js';
+import { SelectionMetricsSchema, type SelectionMetrics } from '../eval/metrics-schema.js';
 import { continuationLoglik, sourceTokens } from '../eval/truth.js';
 import { bestOf, modelScores, randomScores, verifierQuality, type CandidateIds } from '../eval/verify.js';
 import type { RunConfig, Select } from './config.js';
@@ -21,28 +22,23 @@ import type { GenerationId, RunLayout } from './layout.js';
 /** The seed of the random verifier: a different draw each generation of a seed, the same on every rerun. */
 export const selectSeed = (seed: number, gen: number): number => seed * 100_003 + gen + 0x5e1;
 
-/** What selection.json holds. */
-export const SelectionSchema = z
-  .object({
-    verifier: z.enum(['truth', 'model', 'random']),
-    /** The verifier model's directory (verifier `model`). */
-    model: z.string().nullable(),
-    candidates: z.number().int(),
-    drop_worst: z.number(),
-    prompts: z.number().int(),
-    /** The candidate rank kept for each prompt, in prompt order (dropped prompts included). */
-    kept_ranks: z.array(z.number().int()),
-    /** Block ids of the prompts dropped as the worst (their rows refilled by second choices). */
-    dropped_prompts: z.array(z.number().int()),
-    /** Against the truth (synthetic source only): Spearman's rho over all candidates, and p*. */
-    rho: z.number().nullable(),
-    p_star: z.number().min(0).max(1).nullable(),
-    /** Mean true log-likelihood of the kept candidates and of every candidate (synthetic only; impossible ones left out). */
-    truth_kept: z.number().nullable(),
-    truth_all: z.number().nullable(),
-  })
-  .strict();
+/** What selection.json holds: what a generation's metrics keep (metrics-schema.ts), and the choice itself. */
+export const SelectionSchema = SelectionMetricsSchema.extend({
+  /** The verifier model's directory (verifier `model`). */
+  model: z.string().nullable(),
+  prompts: z.number().int(),
+  /** The candidate rank kept for each prompt, in prompt order (dropped prompts included). */
+  kept_ranks: z.array(z.number().int()),
+  /** Block ids of the prompts dropped as the worst (their rows refilled by second choices). */
+  dropped_prompts: z.array(z.number().int()),
+}).strict();
 export type Selection = z.infer<typeof SelectionSchema>;
+
+/** The part of a selection that the generation's metrics keep. */
+export function selectionMetrics(s: Selection): SelectionMetrics {
+  const { model: _model, prompts: _prompts, kept_ranks: _ranks, dropped_prompts: _dropped, ...kept } = s;
+  return kept;
+}
 
 export function readSelection(path: string): Selection {
   const r = SelectionSchema.safeParse(readJsonFile(path));

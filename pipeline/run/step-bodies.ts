@@ -19,7 +19,7 @@ import { writeJsonAtomic } from '../../util/atomic.js';
 import { blockTexts, loadEvalCorpus } from '../eval/corpus-input.js';
 import { evaluateGeneration, realReference, type EvalCorpus } from '../eval/evaluate.js';
 import { degenerateDataWarnings } from '../eval/guard.js';
-import { readGenerationMetrics, TailReferenceSchema, writeGenerationEval, type GenerationMetrics, type SelectionMetrics } from '../eval/metrics-schema.js';
+import { readGenerationMetrics, TailReferenceSchema, writeGenerationEval, type GenerationMetrics } from '../eval/metrics-schema.js';
 import { perplexityOf } from '../eval/perplexity.js';
 import type { TailReference } from '../eval/tail.js';
 import { sourceTokens, tailTable, truthMetrics, type TailTable, type TokenPair } from '../eval/truth.js';
@@ -31,7 +31,7 @@ import { describeEstimate, estimateRun } from './estimate.js';
 import { checkRunBatches } from './run-batches.js';
 import type { GenerationId, RunLayout, Split } from './layout.js';
 import { mixTrainCorpus, trainCorpusPath, type MixResult } from './mixing.js';
-import { readSelection, runSource, selectCorpus, type Selection } from './select.js';
+import { readSelection, runSource, selectCorpus, selectionMetrics } from './select.js';
 
 export interface StepContext {
   cfg: RunConfig;
@@ -281,17 +281,6 @@ function truthOf(cfg: RunConfig, layout: RunLayout, at: GenerationId, padId: num
   }
   return truthMetrics(truthCache.source, truthCache.table, generated, real);
 }
-
-/** The verifier's record as a generation's metrics keep it. */
-const selectionMetrics = (s: Selection): SelectionMetrics => ({
-  verifier: s.verifier,
-  candidates: s.candidates,
-  drop_worst: s.drop_worst,
-  rho: s.rho,
-  p_star: s.p_star,
-  truth_kept: s.truth_kept,
-  truth_all: s.truth_all,
-});
 
 export async function evaluate(ctx: StepContext, at: GenerationId): Promise<{ test_perplexity: number; warnings: string[] }> {
   const { cfg, layout } = ctx;
