@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { validateConfig } from '../../pipeline/run/config.js';
 import { preflightRun } from '../../pipeline/run/preflight-run.js';
+import { PRESETS } from '../../pipeline/run/presets.js';
 import { chooseCandidates } from '../../pipeline/run/select.js';
 
 // 5 words in 2 classes, 3 topics, recurring words: small enough to follow by hand.
@@ -139,5 +140,23 @@ describe('a bad select section', () => {
   });
   it('a good one: model defaults to the generation-0 model', () => {
     expect(validateConfig({ select: { verifier: 'model', candidates: 3 } }).select).toEqual({ verifier: 'model', candidates: 3, model: 'generation-0', dropWorst: 0 });
+  });
+});
+
+describe('the tiny-workflows preset', () => {
+  it("takes tiny's source, base, training, decoding and seeds, and has the six workflows", () => {
+    const tiny = PRESETS.tiny!.config;
+    const w = PRESETS['tiny-workflows']!.config;
+    for (const k of ['data', 'model', 'train', 'generate', 'seeds'] as const) expect(w[k]).toBe(tiny[k]);
+    const cfg = validateConfig(w);
+    expect(cfg.settings!.map((s) => [s.name, s.mix.mode, s.select?.verifier ?? null, s.select?.candidates ?? null])).toEqual([
+      ['replace', 'replace', null, null],
+      ['accumulate', 'accumulate', null, null],
+      ['accumulate-subsample', 'accumulate-subsample', null, null],
+      ['curated-truth', 'replace', 'truth', cfg.generate.numBeams],
+      ['curated-model', 'replace', 'model', cfg.generate.numBeams],
+      ['curated-random', 'replace', 'random', cfg.generate.numBeams],
+    ]);
+    expect(cfg.settings![4]!.select!.model).toBe('generation-0');
   });
 });
