@@ -2,6 +2,7 @@
 // call from a config file or from code reads in that call's terms. The CLI prints the same error with its flag
 // names (scripts/flags.ts): the problem text is a function of a namer, so names inside it are translated too.
 import type { z } from 'zod';
+import type { Range } from './settings.js';
 
 export type Namer = (option: string) => string;
 
@@ -23,11 +24,16 @@ export class OptionError extends Error {
 }
 
 /** Throws an OptionError unless `v` is a finite number (an integer with `int`) within the bounds. */
-export function checkOption(option: string, v: number, o: { int?: boolean; min?: number; gt?: number; max?: number } = {}): void {
+export function checkOption(option: string, v: number, o: Range = {}): void {
   const bad =
-    !Number.isFinite(v) || (o.int && !Number.isInteger(v)) || (o.min !== undefined && v < o.min) || (o.gt !== undefined && v <= o.gt) || (o.max !== undefined && v > o.max);
+    !Number.isFinite(v) ||
+    (o.int && !Number.isInteger(v)) ||
+    (o.min !== undefined && v < o.min) ||
+    (o.gt !== undefined && v <= o.gt) ||
+    (o.max !== undefined && v > o.max) ||
+    (o.lt !== undefined && v >= o.lt);
   if (!bad) return;
-  const bounds = [o.min !== undefined ? `>= ${o.min}` : '', o.gt !== undefined ? `> ${o.gt}` : '', o.max !== undefined ? `<= ${o.max}` : ''].filter(Boolean);
+  const bounds = [o.min !== undefined ? `>= ${o.min}` : '', o.gt !== undefined ? `> ${o.gt}` : '', o.max !== undefined ? `<= ${o.max}` : '', o.lt !== undefined ? `< ${o.lt}` : ''].filter(Boolean);
   const want = `${o.int ? 'an integer' : 'a number'}${bounds.length ? ` ${bounds.join(' and ')}` : ''}`;
   throw new OptionError(option, v, () => `expected ${want}`);
 }

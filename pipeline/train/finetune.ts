@@ -15,7 +15,7 @@ import type { Provider } from '../../models/session.js';
 import { checkModelFits, checkWritable } from '../preflight.js';
 import { checkTrainBatch } from '../batch-fits.js';
 import { OptionError } from '../../util/options.js';
-import { resolveTrainOptions, TRAIN_DEFAULTS, type TrainOptions, type TrainOptionsInput } from './options.js';
+import { clipThreshold, resolveTrainOptions, TRAIN_DEFAULTS, type TrainOptions, type TrainOptionsInput } from './options.js';
 import { checkResumeKey, trainLoop } from './loop.js';
 import type { Blocks } from '../../datasets/block-set.js';
 import { keyChanges } from '../../util/resume-key.js';
@@ -66,7 +66,9 @@ const LATER_OPTIONS = ['decayExclude', 'minLr', 'dropout', 'attentionDropout'] a
  * are covered without touching this function; NOT_IN_KEY lists the exceptions).
  */
 export function finetuneResumeKey(o: TrainOptionsInput, valid: Blocks | null, modelSha: string): Record<string, unknown> {
-  const resolved: Record<string, unknown> = { ...resolveTrainOptions(o) };
+  const h = resolveTrainOptions(o);
+  // 0 and null both turn clipping off: one key for both.
+  const resolved: Record<string, unknown> = { ...h, maxGradNorm: clipThreshold(h) };
   for (const k of NOT_IN_KEY) delete resolved[k];
   // Options added later enter the key only when they differ from their default, so that outputs and checkpoints
   // made before they existed still match.
@@ -132,7 +134,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
       epochs: h.epochs, batchSize: h.batchSize, lr: h.lr,
       // minLr only where it means something, so other schedules keep their checkpoint fingerprints.
       schedule: { name: h.schedule, warmupSteps: h.warmupSteps, ...(h.schedule === 'cosine-epoch' ? { minLr: h.minLr } : {}) },
-      maxGradNorm: h.maxGradNorm, seed: h.seed, padId: art.manifest.padId,
+      maxGradNorm: clipThreshold(h), seed: h.seed, padId: art.manifest.padId,
       checkpointDir: ckpt, checkpointEvery: h.checkpointEvery,
       fusedStep: h.fusedStep, haltAfterSteps: o.haltAfterSteps, resumeKey: key, label: `train ${o.out}`, log,
     });

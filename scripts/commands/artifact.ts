@@ -2,13 +2,19 @@
 import type { Argv, CommandModule } from 'yargs';
 import { loadTrainingSource } from '../../models/model-dir/index.js';
 import { buildArtifact, loadArtifact } from '../../models/train/artifact.js';
-import { optimizerOptions, type OptimizerArgs } from '../optimizer-flags.js';
-import { DATA_DEFAULTS } from '../../pipeline/run/config.js';
+import { blockSettings } from '../../datasets/blocks.js';
+import { artifactOptimizer } from '../../pipeline/train/finetune.js';
+import { resolveTrainOptions, trainSettings } from '../../pipeline/train/options.js';
+import { settingArgs, settingOptions } from '../flags.js';
+import { pickSettings } from '../../util/settings.js';
 
-interface BuildArgs extends OptimizerArgs {
+/** The training settings an artifact is built with (its optimizer graph and dropout sites). */
+const artifactSettings = pickSettings(trainSettings, ['optimizer', 'weightDecay', 'decayExclude', 'dropout', 'attentionDropout', 'beta1', 'beta2', 'eps']);
+
+interface BuildArgs {
   model: string;
-  'micro-batch-size': number;
-  'block-size': number;
+  microBatchSize: number;
+  blockSize: number;
   trainable?: string[];
   out: string;
 }
@@ -17,7 +23,7 @@ const build: CommandModule<object, BuildArgs> = {
   command: 'build',
   describe: 'Build the training graphs of a model for fixed micro-batch and block shapes',
   builder: (y: Argv) =>
-    optimizerOptions(
+    settingOptions(
       y
         .usage(
           '$0 artifact build --model DIR --micro-batch-size B --block-size 64 --out ART [options]\n\n' +
@@ -27,19 +33,21 @@ const build: CommandModule<object, BuildArgs> = {
             'The weights are graph inputs, so the artifact serves any model of the same structure.',
         )
         .option('model', { type: 'string', demandOption: true, describe: 'Model directory (OPT dir or any dir with onnx/model.onnx)' })
-        .option('micro-batch-size', { type: 'number', demandOption: true, describe: 'Blocks per forward/backward pass' })
-        .option('block-size', { type: 'number', default: DATA_DEFAULTS.blockSize, describe: 'Tokens per block (the paper: 64)' })
+        .option('micro-batch-size', { type: 'number', demandOption: true, describe: trainSettings.microBatchSize.help })
+        .option('block-size', { type: 'number', default: blockSettings.blockSize.schema.parse(undefined), describe: blockSettings.blockSize.help })
         .option('trainable', { type: 'string', array: true, describe: 'Initializers to train (default: every float weight)' })
         .option('out', { type: 'string', demandOption: true, describe: 'Artifact directory to write' }),
+      artifactSettings,
     ) as never,
   handler: async (a) => {
     const log = (s: string): void => void process.stderr.write(`${s}\n`);
+    const h = resolveTrainOptions(settingArgs(a, artifactSettings));
     const m = await buildArtifact(
       loadTrainingSource(a.model),
       {
-        microBatch: a['micro-batch-size'], blockSize: a['block-size'], trainable: a.trainable,
-        optimizer: { name: a.optimizer, weightDecay: a['weight-decay'], beta1: a['adam-beta1'], beta2: a['adam-beta2'], eps: a['adam-epsilon'], decayExclude: a['decay-exclude'] },
-        dropout: { hidden: a.dropout, attention: a['attention-dropout'] },
+        microBatch: a.microBatchSize, blockSize: a.blockSize, trainable: a.trainable,
+        optimizer: artifactOptimizer(h),
+        dropout: { hidden: h.dropout, attention: h.attentionDropout },
       },
       a.out,
       log,

@@ -9,6 +9,8 @@ import { providerFromEnv, type Provider } from '../../models/session.js';
 import { writeJsonAtomic } from '../../util/atomic.js';
 import { loadEvalCorpus } from '../../pipeline/eval/corpus-input.js';
 import { evaluateCorpus, realReference } from '../../pipeline/eval/evaluate.js';
+import { evalSettings } from '../../pipeline/eval/options.js';
+import { settingOptions } from '../flags.js';
 
 interface EvalArgs {
   model: string;
@@ -18,17 +20,13 @@ interface EvalArgs {
   reference?: string;
   synthetic: boolean;
   'synthetic-source-seed': number;
-  'self-bleu-samples': number;
+  selfBleuSamples: number;
   seed: number;
-  'batch-size': number;
-  'pad-id'?: number;
+  batchSize: number;
+  padId?: number;
   threads?: number;
   provider?: Provider;
 }
-
-const positiveInt = (name: string, v: number | undefined, min = 1): void => {
-  if (v !== undefined && (!Number.isInteger(v) || v < min)) throw new Error(`--${name} ${v}: expected an integer >= ${min}`);
-};
 
 /** The pad id of a model directory (its generation settings: pad_token_id, else EOS as HF pads), if it is one. */
 function modelPadId(model: string): number | undefined {
@@ -40,7 +38,8 @@ const evalCommand: CommandModule<object, EvalArgs> = {
   command: 'eval',
   describe: 'Score a corpus with a model: per-sample perplexity, quantiles, rep-n, distinct-n, self-BLEU, tail mass',
   builder: (y: Argv) =>
-    y
+    settingOptions(
+      y
       .usage(
         '$0 eval --model DIR --data CORPUS [--out FILE] [options]\n\n' +
           'Per-sample perplexity is exp(mean NLL of the next-token predictions inside one block: 63 for a 64-token block); ' +
@@ -58,20 +57,15 @@ const evalCommand: CommandModule<object, EvalArgs> = {
         default: DEFAULT_SYNTHETIC.seed,
         describe: "Seed of the synthetic source's transition rows (the source's own seed, not the seed that sampled the data)",
       })
-      .option('self-bleu-samples', { type: 'number', default: 100, describe: 'Samples in the seeded self-BLEU subsample' })
-      .option('seed', { type: 'number', default: 0, describe: 'Seed of the self-BLEU subsample' })
-      .option('batch-size', { type: 'number', default: 8, describe: 'Blocks per forward pass' })
-      .option('pad-id', { type: 'number', describe: "Trailing tokens with this id (rows that ended early) are not scored (default: the model's pad_token_id, else its EOS)" })
       .option('threads', { type: 'number', describe: 'ONNX Runtime intra-op threads (default: all cores)' })
       .option('provider', { choices: ['cpu', 'cuda'] as const, describe: 'Execution provider (default: COLLAPSE_PROVIDER or cpu)' }),
+      evalSettings,
+    ) as never,
   handler: async (a) => {
-    positiveInt('batch-size', a['batch-size']);
-    positiveInt('threads', a.threads);
-    positiveInt('self-bleu-samples', a['self-bleu-samples'], 0);
     for (const [flag, p] of [['model', a.model], ['data', a.data], ['reference', a.reference]] as const)
       if (p !== undefined && !existsSync(p)) throw new Error(`--${flag} ${p} does not exist`);
-    const scoring = { provider: a.provider ?? providerFromEnv(), threads: a.threads, batchSize: a['batch-size'] };
-    const padId = a['pad-id'] ?? modelPadId(a.model);
+    const scoring = { provider: a.provider ?? providerFromEnv(), threads: a.threads, batchSize: a.batchSize };
+    const padId = a.padId ?? modelPadId(a.model);
     const corpus = loadEvalCorpus(a.data, { padId });
     const limits = modelLimits(a.model);
     const refCorpus = a.reference ? loadEvalCorpus(a.reference) : null;
@@ -87,7 +81,7 @@ const evalCommand: CommandModule<object, EvalArgs> = {
       ...scoring,
       reference,
       trueLogProb: source ? (t) => source.logProb(t) : undefined,
-      selfBleuSamples: a['self-bleu-samples'],
+      selfBleuSamples: a.selfBleuSamples,
       seed: a.seed,
     });
     if (a.out) writeJsonAtomic(a.out, result);
