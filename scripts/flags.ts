@@ -95,7 +95,7 @@ export function settingArgs<S extends Settings>(argv: object, settings: S): { [K
 }
 
 /** Flags renamed to their setting's name: refused with the new name, so an old script fails with the fix in hand. */
-export const RENAMED_FLAGS: Record<string, string> = { 'adam-beta1': 'beta1', 'adam-beta2': 'beta2', 'adam-epsilon': 'eps' };
+export const RENAMED_FLAGS: Record<string, string> = { 'adam-beta1': 'beta1', 'adam-beta2': 'beta2', 'adam-epsilon': 'eps', 'synthetic-source-seed': 'source-seed' };
 
 interface YargsOptions {
   array: string[];

@@ -3,7 +3,9 @@ import { checkModelFits, checkWritable, modelLimits } from '../../pipeline/prefl
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import { DEFAULT_SYNTHETIC, SyntheticSource } from '../../datasets/synthetic.js';
+import { prepareSettings } from '../../datasets/prepare.js';
+import { SyntheticSource } from '../../datasets/synthetic.js';
+import { pickSettings } from '../../util/settings.js';
 import { openModelDir } from '../../models/model-dir/index.js';
 import { providerFromEnv, type Provider } from '../../models/session.js';
 import { writeJsonAtomic } from '../../util/atomic.js';
@@ -19,7 +21,7 @@ interface EvalArgs {
   'samples-out'?: string;
   reference?: string;
   synthetic: boolean;
-  'synthetic-source-seed': number;
+  sourceSeed: number;
   selfBleuSamples: number;
   seed: number;
   batchSize: number;
@@ -40,26 +42,21 @@ const evalCommand: CommandModule<object, EvalArgs> = {
   builder: (y: Argv) =>
     settingOptions(
       y
-      .usage(
-        '$0 eval --model DIR --data CORPUS [--out FILE] [options]\n\n' +
-          'Per-sample perplexity is exp(mean NLL of the next-token predictions inside one block: 63 for a 64-token block); ' +
-          'perplexity is exp(mean NLL over all predictions of all blocks). Scoring is batched and forward only: the ' +
-          "model's logits are reduced to NLLs inside ONNX Runtime (the scoring graph is kept in the cache directory).",
-      )
-      .option('model', { type: 'string', demandOption: true, describe: 'Model directory (or a forward .onnx file) that scores the data' })
-      .option('data', { type: 'string', demandOption: true, describe: 'Corpus directory (Arrow shards + manifest.json) to score' })
-      .option('out', { type: 'string', describe: 'Write the measures as JSON here (default: print only)' })
-      .option('samples-out', { type: 'string', describe: 'Write the per-sample perplexities as a JSON array here' })
-      .option('reference', { type: 'string', describe: "Corpus of real data: its per-sample perplexity percentiles under --model give the tail-mass thresholds" })
-      .option('synthetic', { type: 'boolean', default: false, describe: "Also score the texts' exact log-likelihood under the project's synthetic source (complete sentences only)" })
-      .option('synthetic-source-seed', {
-        type: 'number',
-        default: DEFAULT_SYNTHETIC.seed,
-        describe: "Seed of the synthetic source's transition rows (the source's own seed, not the seed that sampled the data)",
-      })
-      .option('threads', { type: 'number', describe: 'ONNX Runtime intra-op threads (default: all cores)' })
-      .option('provider', { choices: ['cpu', 'cuda'] as const, describe: 'Execution provider (default: COLLAPSE_PROVIDER or cpu)' }),
-      evalSettings,
+        .usage(
+          '$0 eval --model DIR --data CORPUS [--out FILE] [options]\n\n' +
+            'Per-sample perplexity is exp(mean NLL of the next-token predictions inside one block: 63 for a 64-token block); ' +
+            'perplexity is exp(mean NLL over all predictions of all blocks). Scoring is batched and forward only: the ' +
+            "model's logits are reduced to NLLs inside ONNX Runtime (the scoring graph is kept in the cache directory).",
+        )
+        .option('model', { type: 'string', demandOption: true, describe: 'Model directory (or a forward .onnx file) that scores the data' })
+        .option('data', { type: 'string', demandOption: true, describe: 'Corpus directory (Arrow shards + manifest.json) to score' })
+        .option('out', { type: 'string', describe: 'Write the measures as JSON here (default: print only)' })
+        .option('samples-out', { type: 'string', describe: 'Write the per-sample perplexities as a JSON array here' })
+        .option('reference', { type: 'string', describe: "Corpus of real data: its per-sample perplexity percentiles under --model give the tail-mass thresholds" })
+        .option('synthetic', { type: 'boolean', default: false, describe: "Also score the texts' exact log-likelihood under the project's synthetic source (complete sentences only)" })
+        .option('threads', { type: 'number', describe: 'ONNX Runtime intra-op threads (default: all cores)' })
+        .option('provider', { choices: ['cpu', 'cuda'] as const, describe: 'Execution provider (default: COLLAPSE_PROVIDER or cpu)' }),
+      { ...evalSettings, ...pickSettings(prepareSettings, ['sourceSeed']) },
     ) as never,
   handler: async (a) => {
     for (const [flag, p] of [['model', a.model], ['data', a.data], ['reference', a.reference]] as const)
@@ -76,7 +73,7 @@ const evalCommand: CommandModule<object, EvalArgs> = {
     if (a.out) checkWritable(a.out, '--out', { file: true });
     if (a['samples-out']) checkWritable(a['samples-out'], '--samples-out', { file: true });
     const reference = refCorpus ? await realReference(a.model, refCorpus.blocks, scoring) : null;
-    const source = a.synthetic ? new SyntheticSource({ seed: a['synthetic-source-seed'] }) : null;
+    const source = a.synthetic ? new SyntheticSource({ seed: a.sourceSeed }) : null;
     const { result, samplePpl } = await evaluateCorpus(a.model, corpus, {
       ...scoring,
       reference,

@@ -1,0 +1,74 @@
+// One declaration per setting: the run config, the flags and their ranges, --print-config's notes and the
+// README's table of paper settings all come from it, under one name. Checked against hand-written expectations.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { generateSettings } from '../../pipeline/generate/options.js';
+import { RENAMED_KEYS, RUN_CONFIG_SETTINGS, readStoredConfig, validateConfig } from '../../pipeline/run/config.js';
+import { paperSettingsTable, PAPER_SOURCES } from '../../pipeline/run/presets.js';
+import { trainSettings } from '../../pipeline/train/options.js';
+import { FLAG_RANGES } from '../../scripts/flags.js';
+import { readmeTable } from '../../scripts/paper-table.js';
+import { rangeOf } from '../../util/settings.js';
+import { z } from 'zod';
+import { collapse } from '../bad-inputs/harness.js';
+import { REPO_ROOT } from '../helpers/shared.js';
+
+describe('the settings registry', () => {
+  it('the README\'s table of paper settings is the one the declarations give (npx tsx scripts/paper-table.ts --write)', () => {
+    const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+    expect(readmeTable(readme), 'README.md lacks the paper-settings markers').not.toBeNull();
+    expect(readmeTable(readme)).toBe(paperSettingsTable());
+    // One row per declared paper note, each naming its source.
+    const rows = paperSettingsTable().split('\n').slice(2);
+    expect(rows).toHaveLength(Object.keys(PAPER_SOURCES).length);
+    expect(rows.find((r) => r.startsWith('| `train.maxGradNorm` |'))).toBe("| `train.maxGradNorm` | 0 | paper code | no clipping (Lightning's gradient_clip_val unset) |");
+    expect(rows.find((r) => r.startsWith('| `train.epochs` |'))).toContain('5 (10 in `paper-10ep-10pct`, `paper-10ep-10pct-rp`)');
+  });
+
+  it('every decoding and training setting but the per-step ones is a run-config key of the same name', () => {
+    const cfg = validateConfig({});
+    expect(Object.keys(cfg.generate).sort()).toEqual(
+      Object.keys(generateSettings).filter((k) => !['seed', 'shardIndex', 'numShards', 'generation', 'minNewTokens'].includes(k)).sort(),
+    );
+    expect(Object.keys(cfg.train)).not.toContain('seed');
+    expect(Object.keys(cfg.train)).toEqual(expect.arrayContaining(['maxGradNorm', 'beta1', 'beta2', 'eps', 'checkpointEvery', 'fusedStep']));
+    // --length-penalty was a flag but no run-config key.
+    expect(validateConfig({ generate: { lengthPenalty: 2 } }).generate.lengthPenalty).toBe(2);
+    expect(Object.keys(RUN_CONFIG_SETTINGS.generate!)).toContain('lengthPenalty');
+    // A run trains on one continuation per prompt.
+    expect(() => validateConfig({ generate: { numReturnSequences: 2 } })).toThrow(/generate\.numReturnSequences: must be 1 in a run/);
+    expect(() => validateConfig({ generate: { strategy: 'greedy', numReturnSequences: 2 } })).toThrow(/must be 1 with greedy/);
+  });
+
+  it('a renamed key is refused with its new name; a stored run.json with the old name still reads', () => {
+    expect(RENAMED_KEYS).toEqual({ 'train.clipNorm': 'train.maxGradNorm', 'generate.method': 'generate.strategy' });
+    expect(() => validateConfig({ train: { clipNorm: 0 } })).toThrow(/train\.clipNorm: renamed to train\.maxGradNorm/);
+    expect(() => validateConfig({ generate: { method: 'sample' } })).toThrow(/generate\.method: renamed to generate\.strategy/);
+    const stored = readStoredConfig({ train: { clipNorm: 0 }, generate: { method: 'sample' } }, 'run.json');
+    expect(stored.train.maxGradNorm).toBe(0);
+    expect(stored.generate.strategy).toBe('sample');
+  });
+
+  it('a flag\'s range is its schema\'s (the same bound in the library, the config and the command line)', () => {
+    expect(FLAG_RANGES['dropout']).toEqual({ min: 0, lt: 1 });
+    expect(FLAG_RANGES['num-beams']).toEqual({ int: true, min: 1, max: 64 });
+    expect(FLAG_RANGES['top-p']).toEqual({ gt: 0, max: 1 });
+    expect(FLAG_RANGES['no-repeat-ngram-size']).toEqual({ int: true, min: 0 });
+    expect(FLAG_RANGES['max-grad-norm']).toEqual({ min: 0 });
+    expect(rangeOf(z.number().int().min(2).default(3))).toEqual({ int: true, min: 2 });
+    for (const [k, d] of Object.entries(trainSettings)) if (d.schema.safeParse(undefined).success && typeof d.schema.parse(undefined) === 'number')
+      expect(FLAG_RANGES[k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)], k).toBeDefined();
+  });
+
+  it('the command line: a declared flag is checked against its schema, a renamed flag names its new name', async () => {
+    const drop = await collapse('train', '--model', 'm', '--train', 't', '--out', 'o', '--dropout', '1');
+    expect(drop.code).toBe(1);
+    expect(drop.err).toMatch(/--dropout 1: expected a number >= 0 and < 1/);
+    const old = await collapse('train', '--model', 'm', '--train', 't', '--out', 'o', '--adam-beta1', '0.8');
+    expect(old.code).toBe(1);
+    expect(old.err).toMatch(/--adam-beta1 was renamed to --beta1/);
+    const ngram = await collapse('generate', '--model', 'm', '--prompts', 'p', '--out', 'o', '--no-repeat-ngram-size', '-1');
+    expect(ngram.err).toMatch(/--no-repeat-ngram-size -1: expected an integer >= 0/);
+  });
+});
