@@ -28,6 +28,11 @@ export interface Setting<S extends z.ZodType = z.ZodType> {
   inRunConfig?: false;
   /** Not a command-line flag (nested structures, settings only a config file can hold). */
   noFlag?: boolean;
+  /**
+   * Declared after outputs that record their settings (a corpus manifest, a training resume key) were first
+   * written: a record holds it only when it differs from its default, so that those outputs still match.
+   */
+  addedLater?: true;
 }
 
 export type Settings = Record<string, Setting>;
@@ -103,4 +108,16 @@ export function rangeOf(s: z.ZodType): Range {
     else if (d.check === 'less_than') d.inclusive ? (r.max = Math.min(r.max ?? Infinity, d.value!)) : (r.lt = d.value);
   }
   return r;
+}
+
+/**
+ * What made an output, as it records it (a corpus manifest, a resume key): the values of the settings in their
+ * declared order, but those in `skip` (they do not change the output) and `addedLater` ones at their default.
+ */
+export function recordOf(settings: Settings, values: Record<string, unknown>, skip: readonly string[] = []): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(settings)
+      .filter(([k, d]) => !skip.includes(k) && !(d.addedLater && values[k] === defaultOf(d.schema)))
+      .map(([k]) => [k, values[k]]),
+  );
 }

@@ -3,7 +3,7 @@
 // section is made of them, and `collapse generate` takes them as flags of the same names.
 import { z } from 'zod';
 import { parseOptions } from '../../util/options.js';
-import { fieldsOf, setting } from '../../util/settings.js';
+import { fieldsOf, recordOf, setting } from '../../util/settings.js';
 
 const int = (min = 0) => z.number().int().min(min);
 
@@ -34,22 +34,26 @@ export const generateSettings = {
     z.enum(['sequence', 'generated']).default('sequence'),
     'Length in the hypothesis score: prompt + generated (transformers 4.27-4.33) or generated only (>= 4.35)',
   ),
-  numReturnSequences: setting(
-    int(1).max(MAX_NUM_BEAMS).default(1),
-    'HF num_return_sequences: candidates per prompt, each a row with its candidate_rank (0 = best): the best beams (at most numBeams) or independent samples',
-  ),
   temperature: setting(z.number().positive().default(1), 'Sampling temperature (sample strategy)'),
   topK: setting(int().default(0), 'Top-k filtering (sample strategy; 0 = off)'),
   topP: setting(z.number().gt(0).max(1).default(1), 'Nucleus filtering (sample strategy; 1 = off)'),
   seed: setting(int().default(0), 'Sampling seed (each prompt draws from (seed, block id))', { inRunConfig: false }),
   batchSize: setting(int(1).default(16), 'Prompts decoded together', { paper: { source: 'our choice', note: 'throughput only' } }),
   chunkSize: setting(int(1).default(64), 'Prompts per committed corpus shard: the unit that an interrupted run does not redo'),
+  numReturnSequences: setting(
+    int(1).max(MAX_NUM_BEAMS).default(1),
+    'HF num_return_sequences: candidates per prompt, each a row with its candidate_rank (0 = best): the best beams (at most numBeams) or independent samples',
+    { addedLater: true },
+  ),
   shardIndex: setting(int().default(0), 'This process does chunks c with c % numShards == shardIndex', { inRunConfig: false }),
   numShards: setting(int(1).default(1), 'Number of processes sharing the output corpus', { inRunConfig: false }),
   generation: setting(int().default(0), 'Generation number stored in every row', { inRunConfig: false }),
 };
 
 export const generateFields = fieldsOf(generateSettings);
+
+/** What a corpus records as the settings that made it (its manifest): all but the shard and the generation (its provenance says it). */
+export const corpusRecord = (g: GenerateOptions): Record<string, unknown> => recordOf(generateSettings, g, ['shardIndex', 'numShards', 'generation']);
 
 type Rules = { strategy: string; numBeams: number; numReturnSequences: number };
 

@@ -7,9 +7,9 @@ import { cachedArtifact } from '../../models/train/artifact.js';
 import { TrainEngine } from '../../models/train/engine.js';
 import { writeJsonAtomic } from '../../util/atomic.js';
 import { openScorer, scoreBlocks } from '../eval/perplexity.js';
-import { beamSearch } from '../generate/beam-search.js';
 import { openDecoder } from '../generate/decoder/index.js';
-import { sampleSearch } from '../generate/sampling.js';
+import { resolveGenerateOptions } from '../generate/options.js';
+import { decodeBatch } from '../generate/run.js';
 import { existsSync } from 'node:fs';
 import { runSettings, type RunConfig } from './config.js';
 import { artifactOptimizer } from '../train/finetune.js';
@@ -85,12 +85,8 @@ export async function estimateRun(cfg: RunConfig, layout: RunLayout, model: stri
   const [decoderOpen, decoder] = await time(() => openDecoder(gm.graph, { threads, provider: cfg.provider, kvHints: gm.kvHints, candidates: g.strategy === 'beam' }));
   const n = Math.min(g.batchSize, train.rows);
   const prompts = Array.from({ length: n }, (_, i) => train.ids.slice(i * T, (i + 1) * T));
-  const decode = (steps: number) => {
-    const common = { eosId: gm.eosId, padId: gm.padId, maxNewTokens: steps, minNewTokens: steps, repetitionPenalty: g.repetitionPenalty, noRepeatNgramSize: g.noRepeatNgramSize };
-    return g.strategy === 'beam'
-      ? beamSearch(decoder, prompts, { ...common, numBeams: g.numBeams })
-      : sampleSearch(decoder, prompts, { ...common, doSample: g.strategy === 'sample', temperature: g.temperature, topK: g.topK, topP: g.topP, seed: 0 });
-  };
+  const keys = prompts.map((_, i) => i);
+  const decode = (steps: number) => decodeBatch(decoder, prompts, keys, resolveGenerateOptions({ ...g, newTokens: steps, minNewTokens: steps }), gm);
   const k = Math.min(8, g.newTokens);
   await decode(k);
   const [t1] = await time(() => decode(1));

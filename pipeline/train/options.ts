@@ -25,7 +25,7 @@ export const trainSettings = {
   decayExclude: setting(
     z.enum(['bias-and-norm', 'none']).default('bias-and-norm'),
     "Parameters without weight decay: biases and LayerNorm weights (HF Trainer) or none (torch.optim.AdamW, the paper's code)",
-    { paper: { source: 'paper code', note: 'AdamW(self.parameters()): biases and LayerNorm weights decay too' } },
+    { paper: { source: 'paper code', note: 'AdamW(self.parameters()): biases and LayerNorm weights decay too' }, addedLater: true },
   ),
   schedule: setting(
     z.enum(['linear', 'constant', 'cosine', 'cosine-epoch']).default('linear'),
@@ -33,7 +33,7 @@ export const trainSettings = {
     { paper: { source: 'paper code', note: 'CosineAnnealingLR(T_max=epochs) stepped once per epoch (Lightning default)' } },
   ),
   warmupSteps: setting(int().default(0), 'Linear warmup steps', { paper: { source: 'paper code', note: 'no warmup' } }),
-  minLr: setting(z.number().min(0).default(0), "cosine-epoch: the floor eta_min (the paper's code: 1e-6)", { paper: { source: 'paper code', note: 'eta_min=1e-6' } }),
+  minLr: setting(z.number().min(0).default(0), "cosine-epoch: the floor eta_min (the paper's code: 1e-6)", { paper: { source: 'paper code', note: 'eta_min=1e-6' }, addedLater: true }),
   maxGradNorm: setting(
     z.number().min(0).nullable().default(1),
     "Clip gradients to this global norm (HF Trainer's max_grad_norm, 1 by default; 0 or null = off)",
@@ -41,9 +41,11 @@ export const trainSettings = {
   ),
   dropout: setting(probability.default(0), "OPT dropout in training, after the attention output projection and fc2 (the paper's code: 0.1, from OPT-125m's config); masks from the seed", {
     paper: { source: 'paper code', note: "OPT-125m's dropout 0.1, active in Lightning's train mode" },
+    addedLater: true,
   }),
   attentionDropout: setting(probability.default(0), 'OPT attention dropout in training, on the attention probabilities (OPT-125m: 0)', {
     paper: { source: 'paper code', note: "OPT-125m's attention_dropout 0" },
+    addedLater: true,
   }),
   beta1: setting(z.number().min(0).max(1).default(DEFAULT_ADAMW.beta1), 'AdamW beta1 (torch.optim.AdamW betas[0])'),
   beta2: setting(z.number().min(0).max(1).default(DEFAULT_ADAMW.beta2), 'AdamW beta2 (torch.optim.AdamW betas[1])'),
