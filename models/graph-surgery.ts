@@ -237,11 +237,11 @@ export function withNewKeyValueOutputs(model: ModelProto, kv: KvLayout): { model
   return { model: onnx.ModelProto.create({ ...model, graph: newGraph }), layers: kv.layers };
 }
 
-/** Inputs and outputs that `withBeamCandidates` adds (the `logits` output is dropped). */
-export const CANDIDATES = {
+/** Inputs and outputs that `withBeamShortlist` adds (the `logits` output is dropped). */
+export const SHORTLIST = {
   /** int64 [batch, width]: per row, the tokens whose scores the logits processors set (masked out of the top-k). */
   excludedIds: 'candidate_excluded_ids',
-  /** int64 [1]: how many candidates per row. */
+  /** int64 [1]: how many shortlisted tokens per row. */
   k: 'candidate_k',
   /** float [batch, width]: the raw logits of the excluded tokens, for the processors. */
   excludedLogits: 'candidate_excluded_logits',
@@ -262,13 +262,13 @@ export const CANDIDATES = {
  * position for graphs whose logits sliceLogitsToLastPosition could not reduce. Null where the graph has no
  * rank-3 `logits` output or an opset below 11 (GatherElements, ScatterElements, TopK's `largest`).
  */
-export function withBeamCandidates(model: ModelProto, opts: { lastPosition: boolean }, output = 'logits'): ModelProto | null {
+export function withBeamShortlist(model: ModelProto, opts: { lastPosition: boolean }, output = 'logits'): ModelProto | null {
   const graph = model.graph;
   const out = (graph?.output ?? []).find((o) => o.name === output);
   if (!graph || out?.type?.tensorType?.shape?.dim?.length !== 3) return null;
   const opset = (model.opsetImport ?? []).find((o) => !o.domain || o.domain === 'ai.onnx');
   if (Number(opset?.version ?? 0) < 11) return null;
-  const c = CANDIDATES;
+  const c = SHORTLIST;
   const INT = onnx.AttributeProto.AttributeType.INT;
   const INTS = onnx.AttributeProto.AttributeType.INTS;
   const n = (opType: string, input: string[], outs: string[], attribute: onnxProto.onnx.IAttributeProto[] = []): NodeProto =>

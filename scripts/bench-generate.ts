@@ -26,7 +26,7 @@
 // ~2/3, attention over the cache ~1/4 (memory-bound: 755 MB of keys and values read per step), the rest small.
 // --prompts 32, same sitting (load 3.5-5.5): 16.7 ms CPU per token (95.5 tokens/s), peak 3.4 GB; --prompts 16:
 // 16.2 ms (100.0 tokens/s), 2.75 GB. The earlier 4.05 GB was the growth relayout holding two caches at once.
-// Third round (issue #16): beam candidates from the graph instead of whole logits (graph-surgery withBeamCandidates)
+// Third round (issue #16): a beam shortlist from the graph instead of whole logits (graph-surgery withBeamShortlist)
 // and the shared-prompt cache (each prompt's keys once for its beams, SharedPromptDecoder). Side by side with
 // 0827427, one sitting, load 1.2-1.6: before 101.8 and 105.6 tokens/s (16.8 and 16.2 ms CPU per token), after 120.1
 // and 120.8 (14.1 and 14.2 ms), same checksum; search 0.78 -> 0.26 s, forward 7.6-7.9 -> 7.2 s. --new-tokens 16:
@@ -65,7 +65,7 @@ const args = await yargs(hideBin(process.argv))
   .option('provider', { choices: ['cpu', 'cuda'] as const, default: 'cpu' as const, describe: 'onnxruntime execution provider' })
   .option('no-cache', { type: 'boolean', default: false, describe: 'recompute every step without the KV cache' })
   .option('per-row-prompt', { type: 'boolean', default: false, describe: "hold the prompt's keys/values in every beam's row (the cache before shared prompts)" })
-  .option('whole-logits', { type: 'boolean', default: false, describe: 'return every logit to JavaScript and search there (the path before beam candidates)' })
+  .option('whole-logits', { type: 'boolean', default: false, describe: 'return every logit to JavaScript and search there (the path before the beam shortlist)' })
   .parserConfiguration({ 'boolean-negation': false }) // --no-cache is a flag of its own
   .strict()
   .help()
@@ -113,7 +113,7 @@ if (preset) {
   ids = { vocab: md.config.vocabSize ?? md.graphs[0]!.lm.vocab ?? 1000, bos: md.generation.bosId, eos: plan.eosId, pad: plan.padId };
   console.log(`model ${args.model}: ${md.config.family} family; ${args['no-cache'] ? 'recomputation (--no-cache)' : plan.how}`);
 }
-const inner = await openDecoder(graph, { threads: args.threads, provider: args.provider, noCache: args['no-cache'], kvHints, candidates: !args['whole-logits'] });
+const inner = await openDecoder(graph, { threads: args.threads, provider: args.provider, noCache: args['no-cache'], kvHints, shortlist: !args['whole-logits'] });
 // Time spent in each decoder call, to split the total into prefill, per-step forward, cache reorder and search.
 const timing = { prefill: 0, step: 0, select: 0, steps: 0 };
 const timed = async <T>(key: 'prefill' | 'step', f: () => Promise<T>): Promise<T> => {
@@ -126,7 +126,7 @@ const decoder: Decoder = {
   get rows() {
     return inner.rows;
   },
-  candidates: inner.candidates,
+  shortlist: inner.shortlist,
   reserve: (rows, length) => inner.reserve?.(rows, length), // as beam search sizes the cache in `collapse generate`
   prefill: (p, pad, copies, excluded) => timed('prefill', () => inner.prefill(p, pad, copies, excluded)),
   step: (tok, excluded) => (timing.steps++, timed('step', () => inner.step(tok, excluded))),
@@ -162,7 +162,7 @@ const tokens = res.tokens.length * args['new-tokens'];
 const rssMiB = process.resourceUsage().maxRSS / 1024;
 console.log(
   `${args.prompts} prompts x ${args['prompt-len']} tokens, ${args.beams} beams, ${args['new-tokens']} new tokens, ` +
-    `${args.threads} threads${args['no-cache'] ? ', no cache' : ''}${inner.candidates ? ', candidates' : ', whole logits'}${args['per-row-prompt'] ? ', per-row prompt' : ''}: ${s.toFixed(2)} s, ` +
+    `${args.threads} threads${args['no-cache'] ? ', no cache' : ''}${inner.shortlist ? ', shortlist' : ', whole logits'}${args['per-row-prompt'] ? ', per-row prompt' : ''}: ${s.toFixed(2)} s, ` +
     `${(tokens / s).toFixed(1)} continuation tokens/s (reference PyTorch 1.13: 13.4 at 16 new tokens), ` +
     `peak RSS ${rssMiB.toFixed(0)} MiB`,
 );

@@ -53,7 +53,7 @@ import { TrainEngine } from '../models/train/engine.js';
 import { buildOptForward, initOptWeights, OPT_125M } from '../models/opt/index.js';
 import { withHeapTunables, withoutHeapTunables } from '../util/malloc.js';
 import { Rng } from '../util/rng.js';
-import { countTargets, microBatches } from '../pipeline/train/loop.js';
+import { countTargets, microBatches } from '../pipeline/train/training-loop.js';
 
 const a = yargs(hideBin(process.argv))
   .option('steps', { type: 'number', default: 4, describe: 'Timed optimizer steps (after one warm-up step)' })

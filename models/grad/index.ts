@@ -16,6 +16,7 @@ import {
   type TensorProto,
   type ValueInfoProto,
 } from '../onnx/proto.js';
+import { weightNames } from '../onnx/weights.js';
 import type { ort } from '../session.js';
 import { backward } from './backward.js';
 import { GradContext } from './context.js';
@@ -27,13 +28,12 @@ import {
   probeTensors,
   pruneNodes,
   staticForward,
-  weightNames,
   type StaticForward,
   type TensorInfo,
 } from './static.js';
 
 export { RULES } from './rules.js';
-export { weightNames } from './static.js';
+export { weightNames } from '../onnx/weights.js';
 
 export interface GradientGraphOptions {
   batch: number;

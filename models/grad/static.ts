@@ -42,16 +42,6 @@ export interface StaticForward {
   vocab: number;
 }
 
-/** Float buffers that exporters keep as initializers but that are not parameters (rotary tables, mask fills). */
-const BUFFERS = /(^|[./_])(inv_freq|cos_cached|sin_cached|masked_bias)$/;
-
-/** Float initializers that are weights (not scalar constants nor known buffers): the default trainable set. */
-export function weightNames(model: ModelProto): string[] {
-  return ((model.graph?.initializer ?? []) as TensorProto[])
-    .filter((t) => FLOAT_TYPES.has(t.dataType as DataType) && numel(dimsOf(t)) > 1 && !BUFFERS.test(t.name))
-    .map((t) => t.name);
-}
-
 /** Kahn's algorithm: exported graphs are usually sorted, but nothing in ONNX forbids otherwise. */
 export function topoSort(nodes: NodeProto[], available: Set<string>): NodeProto[] {
   const have = new Set(available);

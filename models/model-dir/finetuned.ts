@@ -6,7 +6,8 @@ import { dirname, join } from 'node:path';
 import { ensureDir, writeJsonAtomic } from '../../util/atomic.js';
 import { readJsonFile } from '../../util/json.js';
 import { loadModel, saveModel } from '../onnx/io.js';
-import { DataType, makeTensor, tensorValues, type ModelProto, type TensorProto } from '../onnx/proto.js';
+import { makeTensor, tensorValues, type ModelProto, type TensorProto } from '../onnx/proto.js';
+import { isFloat32Weight } from '../onnx/weights.js';
 import { CONFIG_FILE, type Json } from './files.js';
 import type { TrainingSource } from './source.js';
 import { markExternalData, writeOptFiles } from './write.js';
@@ -15,7 +16,6 @@ import { markExternalData, writeOptFiles } from './write.js';
 const isWeightsFile = (f: string): boolean =>
   f.endsWith('.safetensors') || f === 'model.safetensors.index.json' || f.endsWith('.bin') || f.endsWith('.onnx') || f.endsWith('.onnx_data') || f.endsWith('.pt');
 
-const isWeight = (t: TensorProto): boolean => t.dataType === DataType.FLOAT && (t.dims ?? []).map(Number).reduce((a, b) => a * b, 1) > 1;
 const contentKey = (t: TensorProto): string => `${(t.dims ?? []).join('x')}:${createHash('sha1').update(tensorValues(t) as Float32Array).digest('hex')}`;
 
 /**
@@ -28,13 +28,13 @@ const contentKey = (t: TensorProto): string => `${(t.dims ?? []).join('x')}:${cr
 function siblingWeights(model: ModelProto, original: Map<string, TensorProto>, trained: Map<string, Float32Array>): Map<string, Float32Array> | null {
   const byContent = new Map<string, string[]>();
   for (const [name, t] of original) {
-    if (!isWeight(t)) continue;
+    if (!isFloat32Weight(t)) continue;
     const k = contentKey(t);
     byContent.set(k, [...(byContent.get(k) ?? []), name]);
   }
   const out = new Map<string, Float32Array>();
   for (const t of (model.graph?.initializer ?? []) as TensorProto[]) {
-    if (!isWeight(t)) continue;
+    if (!isFloat32Weight(t)) continue;
     const k = contentKey(t);
     const same = original.get(t.name);
     let names = same && contentKey(same) === k ? [t.name] : (byContent.get(k) ?? []);

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { hashFileInto } from '../../util/sha256.js';
 import { loadModel } from '../onnx/io.js';
 import { DataType, encodeModel, onnx, tensorValues, type ModelProto, type TensorProto } from '../onnx/proto.js';
+import { isFloat32Weight } from '../onnx/weights.js';
 import type { OptConfig } from '../opt/config.js';
 import { buildOptForward } from '../opt/graph.js';
 import type { Weights } from '../opt/weights.js';
@@ -65,7 +66,7 @@ export function structureHash(src: ForwardSource): string {
     graph: onnx.GraphProto.create({
       ...g,
       initializer: (g.initializer as TensorProto[]).map((t) =>
-        t.dataType === DataType.FLOAT && (t.dims ?? []).map(Number).reduce((a, b) => a * b, 1) > 1
+        isFloat32Weight(t)
           ? onnx.TensorProto.create({ name: t.name, dims: t.dims, dataType: t.dataType })
           : t,
       ),

@@ -13,9 +13,9 @@
 //     `numReturnSequences` best, best first: HF's num_return_sequences), followed by EOS if it finished early
 //     and padded with pad id to max_new_tokens.
 // Initial beam scores are 0 for beam 0 and -1e9 for the others, so the first step draws from beam 0.
-// A candidates decoder (DecoderOptions.candidates) returns each row's 2k best tokens and the processed tokens'
+// A shortlist decoder (DecoderOptions.shortlist) returns each row's 2k best tokens and the processed tokens'
 // logits instead of all of them; the scores and their order are the same as from the whole row.
-import type { Candidates, Decoder, Excluded, Logits } from './decoder/index.js';
+import type { Decoder, Shortlist, ShortlistRequest, Logits } from './decoder/index.js';
 import { logSumExp, processedIds, processRow, scanRow, scanTokens, TopK, type ProcessorOptions } from './logits.js';
 
 export interface BeamSearchOptions extends ProcessorOptions {
@@ -91,11 +91,11 @@ class Hypotheses {
 }
 
 /**
- * The request of a candidates decoder for its rows: per row (`histRows`, rows of `hist` of `width`, first `len`
+ * The request of a shortlist decoder for its rows: per row (`histRows`, rows of `hist` of `width`, first `len`
  * ids) the tokens the processors will set, padded with 0 (a token excluded but not processed is scored from
  * its logit like the others), and `k` candidates besides.
  */
-function excludedFor(hist: Int32Array, width: number, histRows: ArrayLike<number>, len: number, generated: number, k: number, opts: BeamSearchOptions): Excluded {
+function shortlistRequest(hist: Int32Array, width: number, histRows: ArrayLike<number>, len: number, generated: number, k: number, opts: BeamSearchOptions): ShortlistRequest {
   const lists = Array.from(histRows, (r) => processedIds(hist.subarray(r * width, r * width + len), generated, opts));
   const w = Math.max(0, ...lists.map((l) => l.length));
   const ids = new Int32Array(lists.length * w);
@@ -104,17 +104,17 @@ function excludedFor(hist: Int32Array, width: number, histRows: ArrayLike<number
 }
 
 /**
- * scanRow of one beam's row from a candidates decoder: the processors see the excluded tokens' logits; the
+ * scanRow of one beam's row from a shortlist decoder: the processors see the excluded tokens' logits; the
  * row's best other tokens and the excluded tokens the processors left alone are scanned in token order.
  */
-function scanCandidateRow(c: Candidates, vocab: number, lrow: number, lse: number, ids: Int32Array, generated: number, beamScore: number, base: number, top: TopK, opts: BeamSearchOptions): void {
+function scanShortlistRow(c: Shortlist, vocab: number, lrow: number, lse: number, ids: Int32Array, generated: number, beamScore: number, base: number, top: TopK, opts: BeamSearchOptions): void {
   const w = c.excluded.width;
   const raw = new Map<number, number>();
   for (let j = 0; j < w; j++) raw.set(c.excluded.ids[lrow * w + j]!, c.excludedLogits[lrow * w + j]!);
   const overrides = processRow(
     (v) => {
       const x = raw.get(v);
-      if (x === undefined) throw new Error(`beam search: token ${v} is processed but was not excluded from the candidates`);
+      if (x === undefined) throw new Error(`beam search: token ${v} is processed but was not excluded from the shortlist`);
       return x - lse;
     },
     ids,
@@ -198,8 +198,8 @@ export async function beamSearch(
   let active = Array.from({ length: P }, (_, i) => i);
   const place = Int32Array.from({ length: P * k }, (_, i) => i % k);
   decoder.reserve?.(P * k, width);
-  const request = (histRows: ArrayLike<number>, len: number, generated: number): Excluded | undefined =>
-    decoder.candidates ? excludedFor(hist, width, histRows, len, generated, 2 * k, opts) : undefined;
+  const request = (histRows: ArrayLike<number>, len: number, generated: number): ShortlistRequest | undefined =>
+    decoder.shortlist ? shortlistRequest(hist, width, histRows, len, generated, 2 * k, opts) : undefined;
   // The decoder holds k rows per prompt from the start; the first logits come once per prompt.
   let logits: Logits = await decoder.prefill(prompts, opts.padId, k, request(Int32Array.from({ length: P }, (_, i) => i * k), promptLen, 0));
   let firstStep = true;
@@ -223,8 +223,8 @@ export async function beamSearch(
         const off = lrow * V;
         const lse = logits.logSumExp?.[lrow] ?? logSumExp(logits.data, off, V);
         const ids = hist.subarray(row * width, row * width + curLen);
-        if (logits.candidates) {
-          scanCandidateRow(logits.candidates, V, lrow, lse, ids, generated, beamScores[row]!, b * V, top, opts);
+        if (logits.shortlist) {
+          scanShortlistRow(logits.shortlist, V, lrow, lse, ids, generated, beamScores[row]!, b * V, top, opts);
           continue;
         }
         const overrides = processRow((v) => logits.data[off + v]! - lse, ids, generated, opts);

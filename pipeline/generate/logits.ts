@@ -55,7 +55,7 @@ export function processRow(
 
 /**
  * The tokens whose scores processRow sets for a row (its keys), computed before the scores exist: beam search
- * asks a candidates decoder for these tokens' logits and for the best of the others (DecoderOptions.candidates).
+ * asks a shortlist decoder for these tokens' logits and for the best of the others (DecoderOptions.shortlist).
  */
 export function processedIds(ids: Int32Array, generated: number, opts: ProcessorOptions): number[] {
   return processorPlan(ids, generated, opts).keys;
@@ -155,8 +155,8 @@ export function scanRow(
 }
 
 /**
- * scanRow over a row's candidates only: `tokens` ascending (the order the full scan meets them) with their
- * logits `values`. Gives scanRow's result when the candidates hold the row's best top.k tokens outside `overrides`.
+ * scanRow over a row's shortlist only: `tokens` ascending (the order the full scan meets them) with their
+ * logits `values`. Gives scanRow's result when the shortlist holds the row's best top.k tokens outside `overrides`.
  * The loop is scanRow's, written out again: sharing it through a per-token callback or method made the whole-row
  * scan 40-70% slower (scripts/bench-generate.ts --whole-logits, search 0.8 -> 1.1-1.4 s).
  */

@@ -9,7 +9,7 @@ import { writeJsonAtomic } from '../../util/atomic.js';
 import { openScorer, scoreBlocks } from '../eval/perplexity.js';
 import { openDecoder } from '../generate/decoder/index.js';
 import { resolveGenerateOptions } from '../generate/options.js';
-import { decodeBatch } from '../generate/run.js';
+import { decodeBatch } from '../generate/generate-corpus.js';
 import { existsSync } from 'node:fs';
 import { runSettings, type RunConfig } from './config.js';
 import { artifactOptimizer } from '../train/finetune.js';
@@ -82,7 +82,7 @@ export async function estimateRun(cfg: RunConfig, layout: RunLayout, model: stri
   // separates the per-step cost from the prefill, and both scale to the configured continuation length.
   const g = cfg.generate;
   const gm = generationPlan(openModelDir(model));
-  const [decoderOpen, decoder] = await time(() => openDecoder(gm.graph, { threads, provider: cfg.provider, kvHints: gm.kvHints, candidates: g.strategy === 'beam' }));
+  const [decoderOpen, decoder] = await time(() => openDecoder(gm.graph, { threads, provider: cfg.provider, kvHints: gm.kvHints, shortlist: g.strategy === 'beam' }));
   const n = Math.min(g.batchSize, train.rows);
   const prompts = Array.from({ length: n }, (_, i) => train.ids.slice(i * T, (i + 1) * T));
   const keys = prompts.map((_, i) => i);

@@ -11,7 +11,7 @@
 // It names every file and folder of the run directory itself, down to the folders above. What is INSIDE
 // those folders belongs to the module that writes them, wherever they are: a model directory (config,
 // weights, onnx/, train-summary.json) to models/model-dir/ and pipeline/train/finetune.ts, a checkpoint
-// folder to pipeline/train/loop.ts, a corpus (shards, manifests, writer markers) to datasets/corpus-store.ts,
+// folder to pipeline/train/training-loop.ts, a corpus (shards, manifests, writer markers) to datasets/corpus-store.ts,
 // a report folder (report.html, metrics.json, figures/) to pipeline/report/report-files.ts, a marker's
 // content to markers.ts, jobs.json's content to pipeline/slurm/jobs.ts. Every other module asks RunLayout
 // for a run path and never joins run-directory names itself.
@@ -24,7 +24,7 @@ import { isAbsolute, join, relative, resolve } from 'node:path';
 import { readJsonFile } from '../../util/json.js';
 
 /** One generation of one seed of one setting. */
-export interface GenAt {
+export interface GenerationId {
   setting: string;
   seed: number;
   gen: number;
@@ -117,14 +117,14 @@ export class RunLayout {
   seedDir(setting: string, seed: number): string { return join(this.settingDir(setting), `seed-${seed}`); }
   /** Real test data's per-sample perplexity percentiles under the generation-0 model of a setting and seed. */
   tailReference(setting: string, seed: number): string { return join(this.seedDir(setting, seed), 'tail-reference.json'); }
-  genDir(at: GenAt): string { return join(this.seedDir(at.setting, at.seed), `gen-${at.gen}`); }
-  model(at: GenAt): string { return join(this.genDir(at), 'model'); }
-  checkpoint(at: GenAt): string { return join(this.genDir(at), 'model.ckpt'); }
-  trainCorpus(at: GenAt): string { return join(this.genDir(at), 'train-corpus'); }
-  corpus(at: GenAt): string { return join(this.genDir(at), 'corpus'); }
-  trainLog(at: GenAt): string { return join(this.genDir(at), 'train-log.json'); }
-  metrics(at: GenAt): string { return join(this.genDir(at), 'metrics.json'); }
-  samplePpl(at: GenAt): string { return join(this.genDir(at), 'sample_ppl.json'); }
+  genDir(at: GenerationId): string { return join(this.seedDir(at.setting, at.seed), `gen-${at.gen}`); }
+  model(at: GenerationId): string { return join(this.genDir(at), 'model'); }
+  checkpoint(at: GenerationId): string { return join(this.genDir(at), 'model.ckpt'); }
+  trainCorpus(at: GenerationId): string { return join(this.genDir(at), 'train-corpus'); }
+  corpus(at: GenerationId): string { return join(this.genDir(at), 'corpus'); }
+  trainLog(at: GenerationId): string { return join(this.genDir(at), 'train-log.json'); }
+  metrics(at: GenerationId): string { return join(this.genDir(at), 'metrics.json'); }
+  samplePpl(at: GenerationId): string { return join(this.genDir(at), 'sample_ppl.json'); }
 
   /** `collapse slurm submit`: the job scripts, jobs.json (which job runs which step) and the jobs' logs. */
   get slurmDir(): string { return join(this.root, 'slurm'); }
@@ -139,13 +139,13 @@ export class RunLayout {
   }
 
   /** A step's marker: beside its generation's outputs, or at the run's root for a run-wide step. */
-  marker(step: string, at?: GenAt): string {
+  marker(step: string, at?: GenerationId): string {
     return join(at ? this.genDir(at) : this.root, `${step}.done.json`);
   }
 
   /** The generation folders that exist on disk, in setting, seed, generation order. */
-  generationsOnDisk(): (GenAt & { dir: string })[] {
-    const out: (GenAt & { dir: string })[] = [];
+  generationsOnDisk(): (GenerationId & { dir: string })[] {
+    const out: (GenerationId & { dir: string })[] = [];
     for (const setting of this.settings) {
       const sdir = this.settingDir(setting);
       for (const seed of numbered(sdir, 'seed'))

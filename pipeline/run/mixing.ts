@@ -6,7 +6,7 @@ import { concatCorpora, readBlocks } from '../../datasets/block-set.js';
 import { readCorpus } from '../../datasets/corpus-store.js';
 import { fixedFraction, subsampleIndices } from '../../datasets/sampling.js';
 import type { Setting } from './config.js';
-import type { GenAt, RunLayout } from './layout.js';
+import type { GenerationId, RunLayout } from './layout.js';
 
 /** Seeds of the mixing choices, one place for all of them. */
 const mixSeeds = {
@@ -18,7 +18,7 @@ const mixSeeds = {
 };
 
 /** Where generation `at.gen`'s training corpus lives (generation 0 trains on the original blocks). */
-export function trainCorpusPath(layout: RunLayout, at: GenAt): string {
+export function trainCorpusPath(layout: RunLayout, at: GenerationId): string {
   return at.gen === 0 ? layout.split('train') : layout.trainCorpus(at);
 }
 
@@ -29,7 +29,7 @@ export interface MixResult {
 }
 
 /** Writes generation `at.gen`'s training corpus (nothing to write for generation 0). */
-export function mixTrainCorpus(layout: RunLayout, setting: Setting, at: GenAt): MixResult {
+export function mixTrainCorpus(layout: RunLayout, setting: Setting, at: GenerationId): MixResult {
   const original = layout.split('train');
   if (at.gen === 0) return { path: original, mode: 'original', rows: readCorpus(original).rows };
   const { seed, gen } = at;

@@ -9,7 +9,7 @@ import { checkModelFits, checkTokenizerFits, checkWritable, modelLimits, type Mo
 import type { RunConfig } from './config.js';
 import { RunLayout } from './layout.js';
 
-/** The base model's limits, or undefined when only the hub knows them (checked again by the stages). */
+/** The base model's limits, or undefined when only the hub knows them (checked again by the steps). */
 function baseLimits(cfg: RunConfig): { limits: ModelLimits; tokenizer?: { dir: string; vocabSize: number } } | undefined {
   const spec = cfg.model.base;
   if (spec === 'tiny') {

@@ -11,7 +11,7 @@ import { acquireLock, lockHolder, type Lock } from '../../util/lock.js';
 import { artifactCacheRoot } from '../../models/train/artifact.js';
 import { removeStaleTmp } from '../../util/stale-tmp.js';
 import { locksOnDisk, rankLock, RANK_LOCK, RUN_LOCK, RUN_LOCK_PATTERN } from './layout.js';
-import type { Shard } from './loop.js';
+import type { Shard } from './generational-loop.js';
 
 export interface Heartbeat {
   /** Called at each poll of a wait: the next beat is skipped (a waiting rank makes no progress). */

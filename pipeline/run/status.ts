@@ -5,17 +5,17 @@
 import { existsSync } from 'node:fs';
 import { readJsonFile } from '../../util/json.js';
 import { readStoredConfig } from './config.js';
-import { RunLayout, type GenAt } from './layout.js';
+import { RunLayout, type GenerationId } from './layout.js';
 import { readMarker } from './markers.js';
 import { finalSteps, generationSteps, setupSteps, type Step } from './steps.js';
 import { jobKey } from '../slurm/plan.js';
 import { jobState, readJobs, type JobState } from '../slurm/jobs.js';
 import { slurmCommands, type SlurmClient, type TaskState } from '../slurm/client.js';
 
-export interface StageState { stage: string; state: 'done' | 'partial' | 'pending'; detail: string; slurm?: JobState }
-export interface GenStatus { setting: string; seed: number; gen: number; stages: StageState[] }
+export interface StepState { stage: string; state: 'done' | 'partial' | 'pending'; detail: string; slurm?: JobState }
+export interface GenStatus { setting: string; seed: number; gen: number; stages: StepState[] }
 
-export interface RunStatus { config: unknown; data: StageState[]; gens: GenStatus[]; final: StageState[]; slurmError?: string }
+export interface RunStatus { config: unknown; data: StepState[]; gens: GenStatus[]; final: StepState[]; slurmError?: string }
 
 export function runStatus(root: string, client: SlurmClient = slurmCommands()): RunStatus {
   const layout = RunLayout.open(root);
@@ -33,11 +33,11 @@ export function runStatus(root: string, client: SlurmClient = slurmCommands()): 
       slurmError = (e as Error).message;
     }
   }
-  const slurmOf = (step: Step, at?: GenAt): { slurm?: JobState } => {
+  const slurmOf = (step: Step, at?: GenerationId): { slurm?: JobState } => {
     const rec = jobs[jobKey(step.name, at)];
     return rec ? { slurm: jobState(layout, rec, states) } : {};
   };
-  const one = (step: Step, at?: GenAt): StageState => {
+  const one = (step: Step, at?: GenerationId): StepState => {
     const m = readMarker(layout.marker(step.name, at));
     if (m) return { stage: step.name, state: 'done', detail: `${m.seconds.toFixed(1)} s`, ...slurmOf(step, at) };
     const p = at && step.phase === 'generation' ? (step.partial?.(layout, at) ?? null) : step.phase !== 'generation' ? (step.partial?.(layout) ?? null) : null;
@@ -57,7 +57,7 @@ export function runStatus(root: string, client: SlurmClient = slurmCommands()): 
 }
 
 /** `[job 12 RUNNING]` after a step's state. */
-const jobCell = (s: StageState): string => (s.slurm ? ` [job ${s.slurm.jobId} ${s.slurm.state}]` : '');
+const jobCell = (s: StepState): string => (s.slurm ? ` [job ${s.slurm.jobId} ${s.slurm.state}]` : '');
 
 export function formatStatus(st: RunStatus): string {
   const mark = { done: 'done', partial: 'PARTIAL', pending: '-' } as const;

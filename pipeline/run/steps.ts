@@ -1,12 +1,12 @@
 // The generational loop as ONE declared list of steps, as datatrove's pipelines are: each with its name,
 // when it runs (once before the generations, per setting/seed/generation, or once at the end), whether it
 // is sharded across ranks, what it runs, which paths (RunLayout's) it reads and writes, and what kind of
-// resources it needs. The loop (loop.ts) runs this list; `collapse status` (status.ts) reports on it;
+// resources it needs. The loop (generational-loop.ts) runs this list; `collapse status` (status.ts) reports on it;
 // `collapse slurm submit` (pipeline/slurm) turns it into jobs whose dependencies follow inputs to outputs.
 import type { RunConfig } from './config.js';
-import type { GenAt, RunLayout } from './layout.js';
-import * as stages from './stages.js';
-import type { StepContext } from './stages.js';
+import type { GenerationId, RunLayout } from './layout.js';
+import * as bodies from './step-bodies.js';
+import type { StepContext } from './step-bodies.js';
 import { trainCorpusPath } from './mixing.js';
 import { existsSync } from 'node:fs';
 import { committedShards } from '../../datasets/corpus-store.js';
@@ -40,12 +40,12 @@ export interface GenerationStep extends StepBase {
   phase: 'generation';
   /** Sharded: every rank runs its share; rank 0 waits until `complete`, then leaves the marker. */
   sharded: boolean;
-  outputs(layout: RunLayout, at: GenAt): string[];
-  inputs(layout: RunLayout, at: GenAt, cfg: RunConfig): string[];
-  run(ctx: StepContext, at: GenAt): Promise<unknown>;
-  complete?(ctx: StepContext, at: GenAt): Promise<boolean>;
+  outputs(layout: RunLayout, at: GenerationId): string[];
+  inputs(layout: RunLayout, at: GenerationId, cfg: RunConfig): string[];
+  run(ctx: StepContext, at: GenerationId): Promise<unknown>;
+  complete?(ctx: StepContext, at: GenerationId): Promise<boolean>;
   /** For status: what an unfinished run of the step left (a checkpoint, committed shards), or null. */
-  partial?(layout: RunLayout, at: GenAt): string | null;
+  partial?(layout: RunLayout, at: GenerationId): string | null;
 }
 
 export type Step = RunStep | GenerationStep;
@@ -61,49 +61,49 @@ function trainingLeft(modelDir: string, checkpointDir: string): string | null {
 const baseInput = (l: RunLayout, cfg: RunConfig): string => (cfg.model.pretrainEpochs > 0 ? l.baseModel : l.baseInfo);
 /** The tokenizer's model before the base exists: the tiny init, or base.json naming the base. */
 const tokenizerInput = (l: RunLayout, cfg: RunConfig): string => (cfg.model.pretrainEpochs > 0 ? l.initModel : l.baseInfo);
-const splits = (l: RunLayout, cfg: RunConfig): string[] => stages.dataSplits(cfg).map((s) => l.split(s));
-const prev = (at: GenAt): GenAt => ({ ...at, gen: at.gen - 1 });
+const splits = (l: RunLayout, cfg: RunConfig): string[] => bodies.dataSplits(cfg).map((s) => l.split(s));
+const prev = (at: GenerationId): GenerationId => ({ ...at, gen: at.gen - 1 });
 
 export const STEPS: readonly Step[] = [
   {
     name: 'base-model', phase: 'setup', sharded: false, kind: 'light',
     inputs: () => [],
     outputs: (l, cfg) => [cfg.model.pretrainEpochs > 0 ? l.initModel : l.baseModel, l.baseInfo],
-    run: stages.baseModel,
+    run: bodies.baseModel,
   },
   {
     name: 'prepare', phase: 'setup', sharded: false, kind: 'light',
     inputs: (l, cfg) => [tokenizerInput(l, cfg)],
     outputs: splits,
-    run: stages.prepareData,
+    run: bodies.prepareData,
   },
   {
     name: 'estimate', phase: 'setup', sharded: false, kind: 'light',
     enabled: (cfg) => cfg.estimate,
     inputs: (l, cfg) => [tokenizerInput(l, cfg), ...splits(l, cfg)],
     outputs: (l) => [l.estimate],
-    run: stages.estimate,
+    run: bodies.estimate,
   },
   {
     name: 'pretrain', phase: 'setup', sharded: false, kind: 'train',
     enabled: (cfg) => cfg.model.pretrainEpochs > 0,
     inputs: (l, cfg) => [l.initModel, ...splits(l, cfg)],
     outputs: (l) => [l.baseModel],
-    run: stages.pretrain,
+    run: bodies.pretrain,
     partial: (l) => trainingLeft(l.baseModel, l.baseCheckpoint),
   },
   {
     name: 'zero-shot', phase: 'setup', sharded: false, kind: 'evaluate',
     inputs: (l, cfg) => [baseInput(l, cfg), l.split('test')],
     outputs: (l) => [l.zeroShot],
-    run: stages.zeroShot,
+    run: bodies.zeroShot,
   },
   {
     name: 'train-corpus', phase: 'generation', sharded: false, kind: 'light',
     // Generation k mixes generation k-1's data, its training corpus and the original blocks.
     inputs: (l, at) => (at.gen === 0 ? [l.split('train')] : [l.corpus(prev(at)), trainCorpusPath(l, prev(at)), l.split('train')]),
     outputs: (l, at) => (at.gen === 0 ? [] : [l.trainCorpus(at)]),
-    run: stages.trainCorpus,
+    run: bodies.trainCorpus,
   },
   {
     name: 'finetune', phase: 'generation', sharded: false, kind: 'train',
@@ -113,15 +113,15 @@ export const STEPS: readonly Step[] = [
       cfg.model.initFrom === 'previous' && at.gen > 0 ? l.model(prev(at)) : baseInput(l, cfg),
     ],
     outputs: (l, at) => [l.model(at), l.trainLog(at)],
-    run: stages.finetuneGeneration,
+    run: bodies.finetuneGeneration,
     partial: (l, at) => trainingLeft(l.model(at), l.checkpoint(at)),
   },
   {
     name: 'generate', phase: 'generation', sharded: true, kind: 'generate',
     inputs: (l, at) => [l.model(at), l.split('train')],
     outputs: (l, at) => [l.corpus(at)],
-    run: stages.generate,
-    complete: stages.generateComplete,
+    run: bodies.generate,
+    complete: bodies.generateComplete,
     partial: (l, at) => {
       const n = committedShards(l.corpus(at));
       return n > 0 ? `${n} shard(s) committed` : null;
@@ -135,14 +135,14 @@ export const STEPS: readonly Step[] = [
       return [l.model(at), l.corpus(at), l.trainLog(at), l.model(gen0), l.split('train'), l.split('test'), at.gen === 0 ? l.zeroShot : l.metrics(gen0)];
     },
     outputs: (l, at) => [l.metrics(at), l.samplePpl(at)],
-    run: stages.evaluate,
+    run: bodies.evaluate,
   },
   {
     name: 'report', phase: 'final', sharded: false, kind: 'light',
     // Every evaluation of the run.
     inputs: (l, cfg) => [l.zeroShot, ...allGenerations(l, cfg).map((at) => l.metrics(at))],
     outputs: (l) => [l.reportDir],
-    run: stages.report,
+    run: bodies.report,
   },
 ];
 
@@ -152,8 +152,8 @@ export const generationSteps = (cfg: RunConfig): GenerationStep[] => STEPS.filte
 export const finalSteps = (cfg: RunConfig): RunStep[] => STEPS.filter((s): s is RunStep => s.phase === 'final' && stepEnabled(s, cfg));
 
 /** Every (setting, seed, generation) of a configuration, in the loop's order. */
-export function allGenerations(layout: RunLayout, cfg: RunConfig): GenAt[] {
-  const out: GenAt[] = [];
+export function allGenerations(layout: RunLayout, cfg: RunConfig): GenerationId[] {
+  const out: GenerationId[] = [];
   for (const setting of layout.settings) for (const seed of cfg.seeds) for (let gen = 0; gen < cfg.generations; gen++) out.push({ setting, seed, gen });
   return out;
 }

@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { writeJsonAtomic } from '../../util/atomic.js';
 import { readJsonFile } from '../../util/json.js';
-import type { GenAt, RunLayout } from '../run/layout.js';
+import type { GenerationId, RunLayout } from '../run/layout.js';
 import { isAlive, type SlurmClient, type TaskState } from './client.js';
 
 const JobRecordSchema = z

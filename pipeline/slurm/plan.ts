@@ -3,26 +3,26 @@
 // (afterok) the jobs that write the paths it reads, so seeds and settings run side by side, generation k+1's
 // fine-tune waits for generation k's corpus, and the report for every evaluation.
 import type { RunConfig } from '../run/config.js';
-import type { GenAt, RunLayout } from '../run/layout.js';
+import type { GenerationId, RunLayout } from '../run/layout.js';
 import { allGenerations, finalSteps, generationSteps, setupSteps, type Step } from '../run/steps.js';
 
 export interface PlannedJob {
   /** Unique within the run, and the job's file names: `prepare`, `finetune.replace.s0.g1`. */
   key: string;
   step: Step;
-  at?: GenAt;
+  at?: GenerationId;
   /** 1, or the tasks of an array job (a sharded step). */
   tasks: number;
   /** Keys of the jobs whose outputs it reads, earlier in the plan. */
   after: string[];
 }
 
-export const jobKey = (step: string, at?: GenAt): string => (at ? `${step}.${at.setting}.s${at.seed}.g${at.gen}` : step);
+export const jobKey = (step: string, at?: GenerationId): string => (at ? `${step}.${at.setting}.s${at.seed}.g${at.gen}` : step);
 
 /** Every job of the run in the loop's order (so a job's dependencies come before it). */
 export function planJobs(cfg: RunConfig, layout: RunLayout, numShards: number): PlannedJob[] {
   const jobs: (PlannedJob & { inputs: string[]; outputs: string[] })[] = [];
-  const add = (step: Step, inputs: string[], outputs: string[], at?: GenAt) =>
+  const add = (step: Step, inputs: string[], outputs: string[], at?: GenerationId) =>
     jobs.push({ key: jobKey(step.name, at), step, at, tasks: step.sharded ? numShards : 1, after: [], inputs, outputs });
   for (const s of setupSteps(cfg)) add(s, s.inputs(layout, cfg), s.outputs(layout, cfg));
   for (const at of allGenerations(layout, cfg))

@@ -4,14 +4,14 @@
 import { existsSync } from 'node:fs';
 import { readJsonFile } from '../../util/json.js';
 import { readStoredConfig } from '../run/config.js';
-import { RunLayout, type GenAt } from '../run/layout.js';
-import type { StepContext } from '../run/stages.js';
+import { RunLayout, type GenerationId } from '../run/layout.js';
+import type { StepContext } from '../run/step-bodies.js';
 import { runMarked, runShare } from '../run/step-run.js';
 import { STEPS, stepEnabled } from '../run/steps.js';
 
 export interface StepJob {
   step: string;
-  at?: GenAt;
+  at?: GenerationId;
   shard: { index: number; count: number };
 }
 

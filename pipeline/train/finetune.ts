@@ -17,7 +17,7 @@ import { checkTrainBatch } from '../batch-fits.js';
 import { OptionError } from '../../util/options.js';
 import { clipThreshold, resolveTrainOptions, trainSettings, type TrainOptions, type TrainOptionsInput } from './options.js';
 import { recordOf } from '../../util/settings.js';
-import { checkResumeKey, trainLoop } from './loop.js';
+import { checkResumeKey, trainLoop } from './training-loop.js';
 import type { Blocks } from '../../datasets/block-set.js';
 import { keyChanges } from '../../util/resume-key.js';
 

@@ -3,7 +3,7 @@
 // the generation settings (pipeline/generate/options.ts), under the same names.
 import type { Argv, CommandModule } from 'yargs';
 import { resolveShard } from '../shards.js';
-import { generateCorpus, openGenerationModel } from '../../pipeline/generate/run.js';
+import { generateCorpus, openGenerationModel } from '../../pipeline/generate/generate-corpus.js';
 import { providerFromEnv, type Provider } from '../../models/session.js';
 import { generateSettings } from '../../pipeline/generate/options.js';
 import { settingArgs, settingOptions } from '../flags.js';

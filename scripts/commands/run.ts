@@ -82,7 +82,7 @@ const run: CommandModule<object, RunArgs> = {
     if (!(args['poll-seconds'] > 0)) throw new Error(`--poll-seconds ${args['poll-seconds']}: must be a positive number`);
     // Before any compute and before run.json: a bad config fails now and leaves nothing that blocks its fix.
     preflightRun(cfg, args.seed);
-    const { runExperiment, layoutOf } = await import('../../pipeline/run/loop.js');
+    const { runExperiment, layoutOf } = await import('../../pipeline/run/generational-loop.js');
     const { refuseBesideSlurmJobs } = await import('../../pipeline/slurm/submit.js');
     const { slurmCommands } = await import('../../pipeline/slurm/client.js');
     const log = (s: string): void => void process.stderr.write(`${s}\n`);

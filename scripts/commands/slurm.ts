@@ -3,7 +3,7 @@
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Argv, CommandModule } from 'yargs';
-import { layoutOf, writeRunManifest } from '../../pipeline/run/loop.js';
+import { layoutOf, writeRunManifest } from '../../pipeline/run/generational-loop.js';
 import { RunLayout } from '../../pipeline/run/layout.js';
 import { preflightRun } from '../../pipeline/run/preflight-run.js';
 import { STEP_KINDS } from '../../pipeline/run/steps.js';

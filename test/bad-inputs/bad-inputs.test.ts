@@ -16,7 +16,7 @@ import { ensureDir } from '../../util/atomic.js';
 import { acquireLock } from '../../util/lock.js';
 import { sha256 } from '../../util/sha256.js';
 import { removeStaleTmp } from '../../util/stale-tmp.js';
-import { writeRunManifest } from '../../pipeline/run/loop.js';
+import { writeRunManifest } from '../../pipeline/run/generational-loop.js';
 import { RunLayout } from '../../pipeline/run/layout.js';
 import { lockRunDir, peerWatch } from '../../pipeline/run/run-lock.js';
 import { validateConfig } from '../../pipeline/run/config.js';

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configChanges } from '../../pipeline/run/config-diff.js';
 import { validateConfig } from '../../pipeline/run/config.js';
 import { RunLayout } from '../../pipeline/run/layout.js';
-import { writeRunManifest } from '../../pipeline/run/loop.js';
+import { writeRunManifest } from '../../pipeline/run/generational-loop.js';
 import { resolveRunConfig } from '../../scripts/commands/run.js';
 import { collapse, expectFailure, snapshot } from './harness.js';
 

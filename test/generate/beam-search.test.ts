@@ -113,17 +113,17 @@ describe('beam search matches a brute-force HF reference on the tiny OPT', () =>
         padId: PAD,
       };
       // KV cache, recomputation, the KV cache with the LM head split into vocabulary slices (splitLmHead) and the
-      // shared-prompt cache, each returning whole logits or beam candidates (withBeamCandidates); candidates give
+      // shared-prompt cache, each returning whole logits or a beam shortlist (withBeamShortlist); shortlists give
       // the very same scores.
       const whole = new Map<string, number[]>();
       for (const graph of ['withPast', 'noPast', 'split', 'sharedPrompt'] as const) {
-        for (const candidates of [false, true]) {
+        for (const shortlist of [false, true]) {
           const model = graph === 'split' ? models.withPast : models[graph];
-          const dec = await openDecoder(model, { threads: 1, lmHeadColumns: graph === 'split' ? 61 : undefined, candidates });
-          expect(dec.candidates).toBe(candidates);
+          const dec = await openDecoder(model, { threads: 1, lmHeadColumns: graph === 'split' ? 61 : undefined, shortlist });
+          expect(dec.shortlist).toBe(shortlist);
           const got = await beamSearch(dec, PROMPTS, opts);
           await dec.release();
-          if (!candidates) whole.set(graph, got.scores);
+          if (!shortlist) whole.set(graph, got.scores);
           else expect(got.scores).toEqual(whole.get(graph));
           expect(got.tokens.map((t) => [...t])).toEqual(want.map((w) => w.tokens));
           got.scores.forEach((s, i) => expect(s).toBeCloseTo(want[i]!.score, 4));
@@ -139,7 +139,7 @@ describe('beam search matches a brute-force HF reference on the tiny OPT', () =>
   it('numReturnSequences returns every kept hypothesis best first, EOS-finished and running alike', async () => {
     for (const c of cases.filter((x) => x.expectEos)) {
       const want = await referenceBeamSearch(session(), PROMPTS, c);
-      const dec = await openDecoder(models.withPast, { threads: 1, candidates: true });
+      const dec = await openDecoder(models.withPast, { threads: 1, shortlist: true });
       const got = await beamSearch(dec, PROMPTS, { numBeams: c.k, maxNewTokens: c.maxNew, minNewTokens: c.minNew, repetitionPenalty: c.penalty, eosId: EOS, padId: PAD, numReturnSequences: c.k });
       await dec.release();
       const flat = want.flatMap((w) => w.ranked);

@@ -1,7 +1,7 @@
-// Child process of run.test.ts: generates a corpus from the tiny fixture model with the settings below and,
+// Child process of generate-corpus.test.ts: generates a corpus from the tiny fixture model with the settings below and,
 // when KILL_AT_STEP is set, SIGKILLs itself in the middle of a batch after that many decoding steps.
 // Usage: npx tsx test/generate/generate-child.ts PROMPTS OUT [SHARD_INDEX NUM_SHARDS]
-import { generateCorpus, type GenerateCorpusOptions } from '../../pipeline/generate/run.js';
+import { generateCorpus, type GenerateCorpusOptions } from '../../pipeline/generate/generate-corpus.js';
 import { EOS, PAD, tinyModels } from './fixtures.js';
 
 export const CHILD_SETTINGS = {

@@ -14,7 +14,7 @@ import { i64 } from '../../models/session.js';
 import { beamSearch } from '../../pipeline/generate/beam-search.js';
 import { openDecoder } from '../../pipeline/generate/decoder/index.js';
 import { warpedProbabilities } from '../../pipeline/generate/logits.js';
-import { generateCorpus } from '../../pipeline/generate/run.js';
+import { generateCorpus } from '../../pipeline/generate/generate-corpus.js';
 import { sampleSearch, sampleSeed } from '../../pipeline/generate/sampling.js';
 import { describeError, runCli } from '../../scripts/cli.js';
 import { Rng } from '../../util/rng.js';
@@ -54,9 +54,9 @@ for (const name of ['gpt2-tiny-torch-export-opset17', 'llama-tiny-torch-export-o
       // every hypothesis has 8 new tokens (min_new_tokens = new_tokens), so the length penalty changes no order,
       // and at the default penalty 1 each score is that sum over the row's length, 24 prompt + 8 new ids.
       const rowLength = prompts[0]!.length + ref.new_tokens;
-      // Whole logits, and beam candidates as `collapse generate` decodes.
-      for (const candidates of [false, true]) {
-        const dec = await openDecoder(graph, { threads: 1, candidates });
+      // Whole logits, and a beam shortlist as `collapse generate` decodes.
+      for (const shortlist of [false, true]) {
+        const dec = await openDecoder(graph, { threads: 1, shortlist });
         const all = await beamSearch(dec, prompts, { ...opts, numReturnSequences: k, lengthPenalty: 0 });
         const normalised = await beamSearch(dec, prompts, { ...opts, numReturnSequences: k });
         const three = await beamSearch(dec, prompts, { ...opts, numReturnSequences: 3, lengthPenalty: 0 });

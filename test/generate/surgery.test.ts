@@ -5,7 +5,7 @@ import { loadModel } from '../../models/onnx/io.js';
 import { f32, i64, openSession } from '../../models/session.js';
 import { describeCausalLm } from '../../models/causal-lm.js';
 import { openDecoder } from '../../pipeline/generate/decoder/index.js';
-import { CANDIDATES, LOGSUMEXP, newKvName, sliceLogitsToLastPosition, splitLmHead, withBeamCandidates, withLogSumExp, withNewKeyValueOutputs } from '../../models/graph-surgery.js';
+import { SHORTLIST, LOGSUMEXP, newKvName, sliceLogitsToLastPosition, splitLmHead, withBeamShortlist, withLogSumExp, withNewKeyValueOutputs } from '../../models/graph-surgery.js';
 import { GraphBuilder } from '../../models/onnx/graph.js';
 import { DataType } from '../../models/onnx/proto.js';
 import * as ort from 'onnxruntime-node';
@@ -37,23 +37,23 @@ describe('graph surgery', () => {
     await cut.release();
   });
 
-  /** Naive beam candidates of one row: the k best (value desc, lower id first) outside `excluded`. */
+  /** Naive beam shortlist of one row: the k best (value desc, lower id first) outside `excluded`. */
   const naiveCandidates = (row: ArrayLike<number>, excluded: number[], k: number) =>
     Array.from(row, (x, v) => ({ x, v }))
       .filter((c) => !excluded.includes(c.v))
       .sort((a, b) => b.x - a.x || a.v - b.v)
       .slice(0, k);
   const candidateFeeds = (rows: number, excluded: number[][], k: number) => ({
-    [CANDIDATES.excludedIds]: i64(excluded.flat(), [rows, excluded[0]!.length]),
-    [CANDIDATES.k]: i64([k], [1]),
+    [SHORTLIST.excludedIds]: i64(excluded.flat(), [rows, excluded[0]!.length]),
+    [SHORTLIST.k]: i64([k], [1]),
   });
 
-  it('beam candidates: the best logits outside the excluded ids, ties to the lower id, and the excluded ids\' logits', async () => {
+  it('beam shortlist: the best logits outside the excluded ids, ties to the lower id, and the excluded ids\' logits', async () => {
     const g = new GraphBuilder();
     g.input('x', DataType.FLOAT, ['batch_size', 1, 8]);
     g.op('Identity', ['x'], {}, { outputs: ['logits'] });
     g.output('logits', DataType.FLOAT, ['batch_size', 1, 8]);
-    const model = withBeamCandidates(g.model(), { lastPosition: false })!;
+    const model = withBeamShortlist(g.model(), { lastPosition: false })!;
     expect((model.graph!.output ?? []).map((o) => o.name)).not.toContain('logits');
     const s = await openSession(model, { threads: 1 });
     const rows = [
@@ -62,16 +62,16 @@ describe('graph surgery', () => {
     ];
     const excluded = [[2, 6, 2], [0, 7, 0]]; // rows pad by repeating their own ids
     const out = await s.run({ x: new ort.Tensor('float32', Float32Array.from(rows.flat()), [2, 1, 8]), ...candidateFeeds(2, excluded, 3) });
-    const values = out[CANDIDATES.values]!.data as Float32Array;
-    const indices = out[CANDIDATES.indices]!.data as BigInt64Array;
+    const values = out[SHORTLIST.values]!.data as Float32Array;
+    const indices = out[SHORTLIST.indices]!.data as BigInt64Array;
     const got = rows.map((_, r) => [0, 1, 2].map((j) => ({ x: values[r * 3 + j]!, v: Number(indices[r * 3 + j]!) })));
     expect(got).toEqual(rows.map((row, r) => naiveCandidates(row, excluded[r]!, 3)));
     expect(got[0]!.map((c) => c.v)).toEqual([1, 4, 7]);
-    expect([...(out[CANDIDATES.excludedLogits]!.data as Float32Array)]).toEqual(excluded.flatMap((e, r) => e.map((v) => rows[r]![v]!)));
+    expect([...(out[SHORTLIST.excludedLogits]!.data as Float32Array)]).toEqual(excluded.flatMap((e, r) => e.map((v) => rows[r]![v]!)));
     await s.release();
   });
 
-  it('beam candidates of the tiny OPT equal those of its whole last-position logits, with and without the slice', async () => {
+  it('beam shortlist of the tiny OPT equals that of its whole last-position logits, with and without the slice', async () => {
     const { noPast, vocab } = tinyModels();
     const full = await openSession(noPast, { threads: 1 });
     const feeds = { input_ids: i64(ids, [2, 6]), attention_mask: i64(mask, [2, 6]) };
@@ -80,16 +80,16 @@ describe('graph surgery', () => {
     const excluded = [[2, 11, 12, 13, 14, 15], [1, 2, 30, 31, 32, 1]];
     for (const sliced of [false, true]) {
       const graph = sliced ? sliceLogitsToLastPosition(noPast) : noPast;
-      const s = await openSession(withBeamCandidates(withLogSumExp(graph), { lastPosition: !sliced })!, { threads: 1 });
+      const s = await openSession(withBeamShortlist(withLogSumExp(graph), { lastPosition: !sliced })!, { threads: 1 });
       const out = await s.run({ ...feeds, ...candidateFeeds(2, excluded, 10) });
       for (let r = 0; r < 2; r++) {
         const last = logits.subarray((r * 6 + 5) * vocab, (r * 6 + 6) * vocab);
         const want = naiveCandidates(last, excluded[r]!, 10);
-        const values = (out[CANDIDATES.values]!.data as Float32Array).subarray(r * 10, r * 10 + 10);
-        const indices = (out[CANDIDATES.indices]!.data as BigInt64Array).subarray(r * 10, r * 10 + 10);
+        const values = (out[SHORTLIST.values]!.data as Float32Array).subarray(r * 10, r * 10 + 10);
+        const indices = (out[SHORTLIST.indices]!.data as BigInt64Array).subarray(r * 10, r * 10 + 10);
         expect([...indices].map(Number)).toEqual(want.map((c) => c.v));
         want.forEach((c, j) => expect(values[j]).toBeCloseTo(c.x, 5));
-        const ex = (out[CANDIDATES.excludedLogits]!.data as Float32Array).subarray(r * 6, r * 6 + 6);
+        const ex = (out[SHORTLIST.excludedLogits]!.data as Float32Array).subarray(r * 6, r * 6 + 6);
         excluded[r]!.forEach((v, j) => expect(ex[j]).toBeCloseTo(last[v]!, 5));
       }
       await s.release();

@@ -1,7 +1,8 @@
 // Static shapes and folding: the cheap affine probe (batch 1 and 2) predicts exactly what a full probe at the real
 // batch measures, shape subgraphs are folded away, and past_key_values inputs disappear.
 import { describe, expect, it } from 'vitest';
-import { staticForward, weightNames } from '../../models/grad/static.js';
+import { weightNames } from '../../models/onnx/weights.js';
+import { staticForward } from '../../models/grad/static.js';
 import { tensorNumbers } from '../../models/onnx/proto.js';
 import { buildOptForward, initOptWeights } from '../../models/opt/index.js';
 import { TINY_CONFIG } from '../../datasets/tiny-tokenizer.js';

@@ -33,9 +33,9 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 const DIRS = ['gpt2-tiny-torch-export-opset17', 'llama-tiny-torch-export-opset17', 'llama-tiny-kv-optimum-layout-opset17'] as const;
 
-async function beams(graph: string | ModelProto, ref: Reference, opts: { noCache?: boolean; candidates?: boolean } = {}, decoder?: PresentCacheDecoder): Promise<number[][]> {
+async function beams(graph: string | ModelProto, ref: Reference, opts: { noCache?: boolean; shortlist?: boolean } = {}, decoder?: PresentCacheDecoder): Promise<number[][]> {
   const bs = ref.beam_search;
-  const dec = decoder ?? (await openDecoder(graph, { threads: 1, noCache: opts.noCache, candidates: opts.candidates }));
+  const dec = decoder ?? (await openDecoder(graph, { threads: 1, noCache: opts.noCache, shortlist: opts.shortlist }));
   try {
     const res = await beamSearch(dec, ref.input_ids.map((r) => Int32Array.from(r)), {
       numBeams: bs.num_beams,
@@ -92,7 +92,7 @@ for (const name of DIRS) {
       const want = ref().beam_search.continuations;
       expect(await beams(plan.graph, ref())).toEqual(want);
       expect(await beams(plan.graph, ref(), { noCache: true })).toEqual(want);
-      expect(await beams(plan.graph, ref(), { candidates: true })).toEqual(want); // as `collapse generate` decodes
+      expect(await beams(plan.graph, ref(), { shortlist: true })).toEqual(want); // as `collapse generate` decodes
       if (md.graphs[0]!.lm.kv) {
         // The general present -> past feedback (used for graphs the slot cache cannot rewrite) agrees too.
         const proto = loadModel(md.onnxPath!);
@@ -120,9 +120,9 @@ describe.skipIf(!llamaKv || !llama)('Llama with and without the Optimum KV cache
     const kv = await run(await openDecoder(path, { threads: 1 }));
     const feedback = await run(new PresentCacheDecoder(await openSession(withLogSumExp(proto), { threads: 1 }), lm, lm.kv!));
     const recompute = await run(await openDecoder(path, { threads: 1, noCache: true }));
-    // Beam candidates instead of whole logits, through Optimum's graph (the present-feedback decoder here).
-    const candidates = await run(await openDecoder(path, { threads: 1, candidates: true }));
-    expect(candidates).toEqual(kv);
+    // A beam shortlist instead of whole logits, through Optimum's graph (the present-feedback decoder here).
+    const shortlist = await run(await openDecoder(path, { threads: 1, shortlist: true }));
+    expect(shortlist).toEqual(kv);
     expect(feedback.tokens).toEqual(kv.tokens);
     expect(recompute.tokens).toEqual(kv.tokens);
     kv.scores.forEach((s, i) => expect(recompute.scores[i]).toBeCloseTo(s, 4));

@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { layoutOf } from '../../pipeline/run/loop.js';
+import { layoutOf } from '../../pipeline/run/generational-loop.js';
 import { STEPS, stepEnabled } from '../../pipeline/run/steps.js';
 import type { SlurmClient, TaskState } from '../../pipeline/slurm/client.js';
 import { parseCpus, parsePerKind, parseTime, type SlurmOptions } from '../../pipeline/slurm/options.js';

@@ -10,7 +10,7 @@ import { readSafetensors } from '../../models/safetensors.js';
 import { loadTrainingSource } from '../../models/model-dir/index.js';
 import { buildArtifact, loadArtifact } from '../../models/train/artifact.js';
 import { TrainEngine } from '../../models/train/engine.js';
-import { countTargets, microBatches } from '../../pipeline/train/loop.js';
+import { countTargets, microBatches } from '../../pipeline/train/training-loop.js';
 import { finetune } from '../../pipeline/train/finetune.js';
 import { sharedPath } from '../helpers/shared.js';
 import { patternBlocks, writeBlocksCorpus, writeTinyOptDir } from './fixtures.js';

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { validateConfig } from '../../pipeline/run/config.js';
 import { clipThreshold, resolveTrainOptions } from '../../pipeline/train/options.js';
-import { trainLoop } from '../../pipeline/train/loop.js';
+import { trainLoop } from '../../pipeline/train/training-loop.js';
 import { TrainEngine, type MicroBatch } from '../../models/train/engine.js';
 import { buildFlatUpdateGraph, buildNormGraph, noDecayOf, scheduledLr, type OptimizerConfig, type ScheduleConfig } from '../../models/train/optimizers.js';
 import { optParamShapes } from '../../models/opt/index.js';

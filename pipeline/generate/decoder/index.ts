@@ -1,4 +1,4 @@
-// Causal-LM steppers over an onnxruntime session. A stepper holds a batch of rows (one per beam or
+// Causal-LM decoders over an onnxruntime session. A decoder holds a batch of rows (one per beam or
 // sample); `prefill` runs the prompts once, `select` reorders / duplicates / drops rows (beam reordering,
 // expansion to the beams, dropping finished prompts), `step` feeds one new token per row and returns the
 // next-token logits [rows, vocab].
@@ -12,12 +12,12 @@
 // RecomputeDecoder reruns the whole sequence each step (a KV graph gets empty pasts): slow, but it works on
 // any causal-LM export (e.g. a torch.onnx export) and is the reference the caches are tested against.
 // Both graphs are rewritten to compute the LM head on the last position only and to output the log-softmax
-// normaliser (models/graph-surgery.ts). Opened for beam search (`candidates`), they return each row's best tokens and
-// the processed tokens' logits instead of the whole [rows, vocab] logits (withBeamCandidates).
+// normaliser (models/graph-surgery.ts). Opened for beam search (`shortlist`), they return each row's best tokens and
+// the processed tokens' logits instead of the whole [rows, vocab] logits (withBeamShortlist).
 //
 // The folder: types.ts (the interface), open.ts (openDecoder), io.ts (DecoderIo), slots.ts (the slot kernels),
 // slot-cache.ts (the slot decoders' base), one file per decoder.
-export type { Candidates, Decoder, DecoderOptions, Excluded, Logits } from './types.js';
+export type { Shortlist, Decoder, DecoderOptions, ShortlistRequest, Logits } from './types.js';
 export { openDecoder } from './open.js';
 export { DecoderIo } from './io.js';
 export { permuteRowsInPlace, permuteSlotRanges } from './slots.js';

@@ -1,48 +1,48 @@
-// The IO adapter every decoder shares: the candidates feeds and the logits it reads back (DecoderIo), and the
+// The IO adapter every decoder shares: the shortlist feeds and the logits it reads back (DecoderIo), and the
 // left-padding of prompts.
 import * as ort from 'onnxruntime-node';
 import type { Tensor } from 'onnxruntime-common';
-import { CANDIDATES, LOGSUMEXP } from '../../../models/graph-surgery.js';
-import type { Candidates, Excluded, Logits } from './types.js';
+import { SHORTLIST, LOGSUMEXP } from '../../../models/graph-surgery.js';
+import type { Shortlist, ShortlistRequest, Logits } from './types.js';
 
-/** What every decoder adds to its feeds and reads from its outputs besides the model's own inputs: the logits or candidates. */
+/** What every decoder adds to its feeds and reads from its outputs besides the model's own inputs: the logits or the shortlist. */
 export class DecoderIo {
-  /** `vocab`: the vocabulary size when the graph returns candidates, else null. */
+  /** `vocab`: the vocabulary size when the graph returns a shortlist, else null. */
   constructor(private readonly vocab: number | null) {}
 
-  get candidates(): boolean {
+  get shortlist(): boolean {
     return this.vocab !== null;
   }
 
-  feeds(rows: number, excluded: Excluded | undefined): Record<string, Tensor> {
-    if (!this.candidates) return {};
-    if (!excluded) throw new Error('a candidates decoder needs the excluded tokens of every call');
+  feeds(rows: number, excluded: ShortlistRequest | undefined): Record<string, Tensor> {
+    if (!this.shortlist) return {};
+    if (!excluded) throw new Error('a shortlist decoder needs the excluded tokens of every call');
     if (excluded.ids.length !== rows * excluded.width) throw new Error(`excluded ids: ${excluded.ids.length} values for ${rows} rows x ${excluded.width}`);
     return {
-      [CANDIDATES.excludedIds]: new ort.Tensor('int64', BigInt64Array.from(excluded.ids, (v) => BigInt(v)), [rows, excluded.width]),
-      [CANDIDATES.k]: new ort.Tensor('int64', BigInt64Array.of(BigInt(Math.min(excluded.k, this.vocab!))), [1]),
+      [SHORTLIST.excludedIds]: new ort.Tensor('int64', BigInt64Array.from(excluded.ids, (v) => BigInt(v)), [rows, excluded.width]),
+      [SHORTLIST.k]: new ort.Tensor('int64', BigInt64Array.of(BigInt(Math.min(excluded.k, this.vocab!))), [1]),
     };
   }
 
-  read(out: Record<string, Tensor>, excluded: Excluded | undefined): Logits {
-    if (!this.candidates) return lastLogits(out.logits, out[LOGSUMEXP]);
-    const values = out[CANDIDATES.values];
-    const indices = out[CANDIDATES.indices];
-    const excludedLogits = out[CANDIDATES.excludedLogits];
+  read(out: Record<string, Tensor>, excluded: ShortlistRequest | undefined): Logits {
+    if (!this.shortlist) return lastLogits(out.logits, out[LOGSUMEXP]);
+    const values = out[SHORTLIST.values];
+    const indices = out[SHORTLIST.indices];
+    const excludedLogits = out[SHORTLIST.excludedLogits];
     const lse = out[LOGSUMEXP];
-    if (!values || !indices || !excludedLogits || !lse) throw new Error('the candidates graph did not return its outputs');
+    if (!values || !indices || !excludedLogits || !lse) throw new Error('the shortlist graph did not return its outputs');
     const [rows, k] = values.dims as [number, number];
     const l = lse.data as Float32Array;
     const seq = lse.dims[1] ?? 1;
     const logSumExp = seq === 1 ? l : Float32Array.from({ length: rows }, (_, r) => l[r * seq + seq - 1]!);
-    const candidates: Candidates = {
+    const shortlist: Shortlist = {
       k,
       values: values.data as Float32Array,
       indices: Int32Array.from(indices.data as BigInt64Array, Number),
       excluded: excluded!,
       excludedLogits: excludedLogits.data as Float32Array,
     };
-    return { data: new Float32Array(0), rows, vocab: this.vocab!, logSumExp, candidates };
+    return { data: new Float32Array(0), rows, vocab: this.vocab!, logSumExp, shortlist };
   }
 }
 

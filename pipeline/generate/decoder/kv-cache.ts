@@ -5,7 +5,7 @@ import { lmFeeds } from '../../../models/causal-lm.js';
 import { leftPad } from './io.js';
 import { SlotCacheDecoder } from './slot-cache.js';
 import { copyIntoSlots, isIdentity, permuteRowsInPlace, permuteSlotRanges, relayoutSlots } from './slots.js';
-import type { Decoder, Excluded, Logits } from './types.js';
+import type { Decoder, ShortlistRequest, Logits } from './types.js';
 
 /**
  * KV-cache decoding with the cache kept in JavaScript, in fixed slots: each cache tensor is
@@ -44,7 +44,7 @@ export class KvCacheDecoder extends SlotCacheDecoder implements Decoder {
     this.scratch = new Float32Array(0);
   }
 
-  async prefill(prompts: readonly Int32Array[], padId: number, copies = 1, excluded?: Excluded): Promise<Logits> {
+  async prefill(prompts: readonly Int32Array[], padId: number, copies = 1, excluded?: ShortlistRequest): Promise<Logits> {
     const { ids, mask, len } = leftPad(prompts, padId);
     const P = prompts.length;
     this.rows = P * copies;
@@ -106,7 +106,7 @@ export class KvCacheDecoder extends SlotCacheDecoder implements Decoder {
     this.rows = from.length;
   }
 
-  async step(tokens: Int32Array, excluded?: Excluded): Promise<Logits> {
+  async step(tokens: Int32Array, excluded?: ShortlistRequest): Promise<Logits> {
     if (tokens.length !== this.rows) throw new Error(`step: ${tokens.length} tokens for ${this.rows} rows`);
     if (this.filled === this.maxLen) this.allocate(this.rowCapacity, this.maxLen * 2, this.rows);
     const S = this.maxLen;

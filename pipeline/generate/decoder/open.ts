@@ -1,6 +1,6 @@
 // openDecoder: rewrites the graph (models/graph-surgery.ts) and picks the decoder that fits its interface.
 import { describeCausalLm } from '../../../models/causal-lm.js';
-import { sliceLogitsToLastPosition, splitLmHead, withBeamCandidates, withLogSumExp, withNewKeyValueOutputs } from '../../../models/graph-surgery.js';
+import { sliceLogitsToLastPosition, splitLmHead, withBeamShortlist, withLogSumExp, withNewKeyValueOutputs } from '../../../models/graph-surgery.js';
 import { loadModel } from '../../../models/onnx/io.js';
 import type { ModelProto } from '../../../models/onnx/proto.js';
 import { openSession } from '../../../models/session.js';
@@ -19,10 +19,10 @@ export async function openDecoder(model: string | ModelProto, opts: DecoderOptio
   if (!opts.fullLogits) proto = sliceLogitsToLastPosition(proto);
   const sliced = proto !== whole;
   proto = withLogSumExp(splitLmHead(proto, 'logits', opts.lmHeadColumns));
-  // Candidates need the vocabulary size (beam search numbers a prompt's candidates beam * vocab + token).
-  const withCandidates = opts.candidates && !opts.fullLogits && lm.vocab ? withBeamCandidates(proto, { lastPosition: !sliced }) : null;
-  if (withCandidates) proto = withCandidates;
-  const io = new DecoderIo(withCandidates ? lm.vocab : null);
+  // The shortlist needs the vocabulary size (beam search numbers a prompt's candidates beam * vocab + token).
+  const withShortlist = opts.shortlist && !opts.fullLogits && lm.vocab ? withBeamShortlist(proto, { lastPosition: !sliced }) : null;
+  if (withShortlist) proto = withShortlist;
+  const io = new DecoderIo(withShortlist ? lm.vocab : null);
   // No spinning: between steps the cores do JavaScript work (search, cache reorder), and on a shared machine
   // spinning threads take cycles from every other process (less CPU per token, the same or better wall time
   // under load: scripts/bench-generate.ts's header).

@@ -5,7 +5,7 @@ import type { InferenceSession, Tensor } from 'onnxruntime-common';
 import { kvNames, lmFeeds, type CausalLm, type KvLayout } from '../../../models/causal-lm.js';
 import { DecoderIo, leftPad } from './io.js';
 import { gatherRows, isIdentity } from './slots.js';
-import type { Decoder, Excluded, Logits } from './types.js';
+import type { Decoder, ShortlistRequest, Logits } from './types.js';
 
 /**
  * KV-cache decoding that feeds each present.N.* back as past_key_values.N.* (the Optimum contract, with
@@ -28,8 +28,8 @@ export class PresentCacheDecoder implements Decoder {
     this.names = kvNames(kv);
   }
 
-  get candidates(): boolean {
-    return this.io.candidates;
+  get shortlist(): boolean {
+    return this.io.shortlist;
   }
 
   private keep(out: Record<string, Tensor>, from: Int32Array): void {
@@ -41,7 +41,7 @@ export class PresentCacheDecoder implements Decoder {
     }
   }
 
-  async prefill(prompts: readonly Int32Array[], padId: number, copies = 1, excluded?: Excluded): Promise<Logits> {
+  async prefill(prompts: readonly Int32Array[], padId: number, copies = 1, excluded?: ShortlistRequest): Promise<Logits> {
     const { ids, mask, len } = leftPad(prompts, padId);
     if (!this.lm.attentionMask && mask.some((m) => m === 0)) throw new Error('prompts of different lengths need a graph with an attention_mask input');
     const out = await this.session.run({ ...lmFeeds(this.lm, { ids, rows: prompts.length, seq: len, mask }), ...this.io.feeds(prompts.length, excluded) });
@@ -61,7 +61,7 @@ export class PresentCacheDecoder implements Decoder {
     this.rows = from.length;
   }
 
-  async step(tokens: Int32Array, excluded?: Excluded): Promise<Logits> {
+  async step(tokens: Int32Array, excluded?: ShortlistRequest): Promise<Logits> {
     if (tokens.length !== this.rows) throw new Error(`step: ${tokens.length} tokens for ${this.rows} rows`);
     const L = this.len;
     const mask = new Uint8Array(this.rows * (L + 1));

@@ -4,7 +4,7 @@ import type { InferenceSession } from 'onnxruntime-common';
 import { lmFeeds, type CausalLm } from '../../../models/causal-lm.js';
 import { DecoderIo, leftPad } from './io.js';
 import { gatherRows, isIdentity } from './slots.js';
-import type { Decoder, Excluded, Logits } from './types.js';
+import type { Decoder, ShortlistRequest, Logits } from './types.js';
 
 export class RecomputeDecoder implements Decoder {
   rows = 0;
@@ -18,11 +18,11 @@ export class RecomputeDecoder implements Decoder {
     private readonly io = new DecoderIo(null),
   ) {}
 
-  get candidates(): boolean {
-    return this.io.candidates;
+  get shortlist(): boolean {
+    return this.io.shortlist;
   }
 
-  async prefill(prompts: readonly Int32Array[], padId: number, copies = 1, excluded?: Excluded): Promise<Logits> {
+  async prefill(prompts: readonly Int32Array[], padId: number, copies = 1, excluded?: ShortlistRequest): Promise<Logits> {
     const { ids, mask, len } = leftPad(prompts, padId);
     if (!this.lm.attentionMask && mask.some((m) => m === 0)) {
       throw new Error('prompts of different lengths need a graph with an attention_mask input');
@@ -40,7 +40,7 @@ export class RecomputeDecoder implements Decoder {
     this.rows = from.length;
   }
 
-  async step(tokens: Int32Array, excluded?: Excluded): Promise<Logits> {
+  async step(tokens: Int32Array, excluded?: ShortlistRequest): Promise<Logits> {
     const w = this.len + 1;
     const ids = new Int32Array(this.rows * w);
     const mask = new Uint8Array(this.rows * w);
@@ -54,7 +54,7 @@ export class RecomputeDecoder implements Decoder {
     return this.run(excluded);
   }
 
-  private async run(excluded: Excluded | undefined): Promise<Logits> {
+  private async run(excluded: ShortlistRequest | undefined): Promise<Logits> {
     const feeds = lmFeeds(this.lm, { ids: this.ids, rows: this.rows, seq: this.len, mask: this.mask });
     return this.io.read(await this.session.run({ ...feeds, ...this.io.feeds(this.rows, excluded) }), excluded);
   }

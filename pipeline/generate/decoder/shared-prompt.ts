@@ -5,7 +5,7 @@ import { lmFeeds } from '../../../models/causal-lm.js';
 import { leftPad } from './io.js';
 import { SlotCacheDecoder } from './slot-cache.js';
 import { copyIntoSlots, gatherRows, isIdentity, permuteRowsInPlace, permuteSlotRanges, relayoutSlots } from './slots.js';
-import type { Decoder, Excluded, Logits } from './types.js';
+import type { Decoder, ShortlistRequest, Logits } from './types.js';
 
 /**
  * SharedPromptDecoder's generated slots grow by this many: attention costs per slot fed, filled or not (about 2% of
@@ -53,7 +53,7 @@ export class SharedPromptDecoder extends SlotCacheDecoder implements Decoder {
     this.scratch = new Float32Array(0);
   }
 
-  async prefill(prompts: readonly Int32Array[], padId: number, copies = 1, excluded?: Excluded): Promise<Logits> {
+  async prefill(prompts: readonly Int32Array[], padId: number, copies = 1, excluded?: ShortlistRequest): Promise<Logits> {
     const { ids, mask, len } = leftPad(prompts, padId);
     const P = prompts.length;
     const out = await this.session.run({ ...lmFeeds(this.lm, { ids, rows: P, seq: len, mask }), ...this.io.feeds(P, excluded) });
@@ -97,7 +97,7 @@ export class SharedPromptDecoder extends SlotCacheDecoder implements Decoder {
     this.rows = from.length;
   }
 
-  async step(tokens: Int32Array, excluded?: Excluded): Promise<Logits> {
+  async step(tokens: Int32Array, excluded?: ShortlistRequest): Promise<Logits> {
     if (tokens.length !== this.rows) throw new Error(`step: ${tokens.length} tokens for ${this.rows} rows`);
     if (this.filled === this.slots) this.allocate(this.rowCapacity, this.slots + SLOT_CHUNK, this.rows);
     const { slots, promptLen: Lp, heads, headDim: hd } = this;

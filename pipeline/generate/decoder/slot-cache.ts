@@ -24,8 +24,8 @@ export abstract class SlotCacheDecoder {
     this.names = kvNames(kv).map((n) => ({ past: n.past, prompt: n.prompt, fresh: newKvName(n.layer, n.kind) }));
   }
 
-  get candidates(): boolean {
-    return this.io.candidates;
+  get shortlist(): boolean {
+    return this.io.shortlist;
   }
 
   /** The graph's output of the new positions' keys or values for cache tensor i. */

@@ -1,10 +1,10 @@
-// Beam candidates (DecoderOptions.candidates) against whole logits on rows made to be hard: few distinct values
+// Beam shortlist (DecoderOptions.shortlist) against whole logits on rows made to be hard: few distinct values
 // (ties everywhere), -inf logits, vocabularies of 6-25 tokens, every processor. A fake decoder gives each
-// history a deterministic row; its candidates come from a naive TopK written here (full sort, ties to the lower
+// history a deterministic row; its shortlist comes from a naive TopK written here (full sort, ties to the lower
 // id, excluded ids at -inf), so beam search's candidate path is checked against its whole-row scan exactly.
 import { describe, expect, it } from 'vitest';
 import { beamSearch, type BeamSearchOptions, type GenerationResult } from '../../pipeline/generate/beam-search.js';
-import type { Decoder, Excluded, Logits } from '../../pipeline/generate/decoder/index.js';
+import type { Decoder, ShortlistRequest, Logits } from '../../pipeline/generate/decoder/index.js';
 import { logSumExp } from '../../pipeline/generate/logits.js';
 
 function rowOf(history: number[], V: number, seed: number, negInf: boolean): Float32Array {
@@ -21,13 +21,13 @@ function rowOf(history: number[], V: number, seed: number, negInf: boolean): Flo
   return out;
 }
 
-function fakeDecoder(V: number, candidates: boolean, seed: number, negInf: boolean): Decoder {
+function fakeDecoder(V: number, shortlist: boolean, seed: number, negInf: boolean): Decoder {
   let rows: number[][] = [];
-  const answer = (histories: number[][], ex?: Excluded): Logits => {
+  const answer = (histories: number[][], ex?: ShortlistRequest): Logits => {
     const data = new Float32Array(histories.length * V);
     histories.forEach((h, r) => data.set(rowOf(h, V, seed, negInf), r * V));
     const logSumExps = Float32Array.from(histories, (_, r) => logSumExp(data, r * V, V));
-    if (!candidates) return { data, rows: histories.length, vocab: V, logSumExp: logSumExps };
+    if (!shortlist) return { data, rows: histories.length, vocab: V, logSumExp: logSumExps };
     const K = Math.min(ex!.k, V);
     const values = new Float32Array(histories.length * K);
     const indices = new Int32Array(histories.length * K);
@@ -42,13 +42,13 @@ function fakeDecoder(V: number, candidates: boolean, seed: number, negInf: boole
         .slice(0, K);
       ranked.forEach((c, j) => ((values[r * K + j] = c.x), (indices[r * K + j] = c.v)));
     });
-    return { data: new Float32Array(0), rows: histories.length, vocab: V, logSumExp: logSumExps, candidates: { k: K, values, indices, excluded: ex!, excludedLogits } };
+    return { data: new Float32Array(0), rows: histories.length, vocab: V, logSumExp: logSumExps, shortlist: { k: K, values, indices, excluded: ex!, excludedLogits } };
   };
   return {
     get rows() {
       return rows.length;
     },
-    candidates,
+    shortlist,
     async prefill(prompts, padId, copies = 1, ex) {
       const len = Math.max(...prompts.map((p) => p.length));
       const padded = prompts.map((p) => [...new Array<number>(len - p.length).fill(padId), ...p]);
@@ -74,7 +74,7 @@ const outcome = async (d: Decoder, prompts: Int32Array[], opts: BeamSearchOption
   }
 };
 
-describe('beam candidates', () => {
+describe('beam shortlist', () => {
   for (const negInf of [false, true]) {
     it(`equal the whole-row scan on tied${negInf ? ' and -inf' : ''} logits of tiny vocabularies, every processor`, async () => {
       let finished = 0;
@@ -91,8 +91,8 @@ describe('beam candidates', () => {
         };
         const prompts = [Int32Array.from([3, 4, 5].map((x) => x % V)), Int32Array.from([0, 0]), Int32Array.from([5 % V, 0, 3 % V, 2])];
         const whole = await outcome(fakeDecoder(V, false, seed, negInf), prompts, opts);
-        const candidates = await outcome(fakeDecoder(V, true, seed, negInf), prompts, opts);
-        expect(candidates, `seed ${seed}`).toEqual(whole);
+        const shortlist = await outcome(fakeDecoder(V, true, seed, negInf), prompts, opts);
+        expect(shortlist, `seed ${seed}`).toEqual(whole);
         if (typeof whole !== 'string') finished += whole.finishedByEos > 0 ? 1 : 0;
       }
       expect(finished).toBeGreaterThan(10); // EOS finishes hypotheses in many of the cases

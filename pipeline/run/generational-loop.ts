@@ -9,11 +9,11 @@ import { isAbsolute, relative } from 'node:path';
 import { writeJsonAtomic } from '../../util/atomic.js';
 import { readJsonFile } from '../../util/json.js';
 import { parseStoredConfig, runSettings, type RunConfig } from './config.js';
-import { RunLayout, type GenAt } from './layout.js';
+import { RunLayout, type GenerationId } from './layout.js';
 import { markerWritten } from './markers.js';
 import { checkSeeds } from './preflight-run.js';
 import { configChanges, describeChanges } from './config-diff.js';
-import type { StepContext } from './stages.js';
+import type { StepContext } from './step-bodies.js';
 import { runMarked, runShare, sealStep, where } from './step-run.js';
 import { finalSteps, generationSteps, setupSteps, type GenerationStep, type RunStep } from './steps.js';
 
@@ -74,7 +74,7 @@ export async function runExperiment(cfg: RunConfig, opts: RunOptions = {}): Prom
   const ctx: StepContext = { cfg, layout, seeds, shard, log };
 
   /** An unsharded step runs once (on rank 0) and leaves its marker; other ranks wait for the marker. */
-  async function once(step: RunStep | GenerationStep, at?: GenAt): Promise<void> {
+  async function once(step: RunStep | GenerationStep, at?: GenerationId): Promise<void> {
     const marker = layout.marker(step.name, at);
     if (!leader) {
       if (markerWritten(marker)) return;
@@ -92,7 +92,7 @@ export async function runExperiment(cfg: RunConfig, opts: RunOptions = {}): Prom
    * A sharded step: every rank its share; rank 0 waits for the others' shares, then seals it. Its outputs are
    * verified by a single process only: with several ranks, one rank cannot redo the others' finished shares.
    */
-  async function sharded(step: GenerationStep, at: GenAt): Promise<void> {
+  async function sharded(step: GenerationStep, at: GenerationId): Promise<void> {
     const t0 = Date.now();
     // This rank's share, as a Slurm array task runs it; rank 0 seals it at once when every share is in.
     if ((await runShare(step, ctx, at, leader)) || !leader) return;
@@ -109,7 +109,7 @@ export async function runExperiment(cfg: RunConfig, opts: RunOptions = {}): Prom
   for (const setting of layout.settings) {
     for (const seed of seeds) {
       for (let gen = 0; gen < cfg.generations; gen++) {
-        const at: GenAt = { setting, seed, gen };
+        const at: GenerationId = { setting, seed, gen };
         for (const step of generationSteps(cfg)) await (step.sharded ? sharded(step, at) : once(step, at));
       }
     }

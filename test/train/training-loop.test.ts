@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { TrainEngine } from '../../models/train/engine.js';
 import { fuseStep } from '../../models/train/fuse.js';
 import { buildFlatUpdateGraph, buildNormGraph, DEFAULT_ADAMW, type OptimizerConfig } from '../../models/train/optimizers.js';
-import { TrainingHalted, trainLoop, type LoopOptions } from '../../pipeline/train/loop.js';
+import { TrainingHalted, trainLoop, type LoopOptions } from '../../pipeline/train/training-loop.js';
 import { toyCorpus, toyGradGraph, toyNllGraph, toyParams, toyWeights } from './toy-model.js';
 
 const V = 7, T = 6, MICRO = 2;

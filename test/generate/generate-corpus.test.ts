@@ -10,7 +10,7 @@ import type { CorpusRow } from '../../datasets/corpus-codec.js';
 import { corpusComplete, readCorpus, writeCorpus } from '../../datasets/corpus-store.js';
 import { beamSearch } from '../../pipeline/generate/beam-search.js';
 import { openDecoder } from '../../pipeline/generate/decoder/index.js';
-import { generateCorpus } from '../../pipeline/generate/run.js';
+import { generateCorpus } from '../../pipeline/generate/generate-corpus.js';
 import { REPO_ROOT } from '../helpers/shared.js';
 import { CHILD_SETTINGS, childOptions } from './generate-child.js';
 import { EOS, PAD, tinyModels } from './fixtures.js';

@@ -171,7 +171,7 @@ export async function generateCorpus(options: GenerateCorpusOptions): Promise<Ge
   let done = 0;
   let tokens = 0;
   if (todo.length > 0) {
-    const decoder = await openDecoder(o.model.graph, { threads: o.threads, provider: o.provider, noCache: o.noCache, kvHints: o.model.kvHints, candidates: g.strategy === 'beam' });
+    const decoder = await openDecoder(o.model.graph, { threads: o.threads, provider: o.provider, noCache: o.noCache, kvHints: o.model.kvHints, shortlist: g.strategy === 'beam' });
     const bar = progress('generate', promptsTodo, { unit: 'prompts', logEvery: chunkSize });
     try {
       for (const c of todo) {

@@ -23,13 +23,13 @@ import { readGenerationMetrics, TailReferenceSchema, writeGenerationEval, type G
 import { perplexityOf } from '../eval/perplexity.js';
 import type { TailReference } from '../eval/tail.js';
 import { tailTable, truthMetrics, type TailTable, type TokenPair } from '../eval/truth.js';
-import { generateCorpus } from '../generate/run.js';
+import { generateCorpus } from '../generate/generate-corpus.js';
 import { buildReport } from '../report/report.js';
 import { finetune } from '../train/finetune.js';
 import { runSettings, type RunConfig, type Setting } from './config.js';
 import { describeEstimate, estimateRun } from './estimate.js';
 import { checkRunBatches } from './run-batches.js';
-import type { GenAt, RunLayout, Split } from './layout.js';
+import type { GenerationId, RunLayout, Split } from './layout.js';
 import { mixTrainCorpus, trainCorpusPath, type MixResult } from './mixing.js';
 
 export interface StepContext {
@@ -195,11 +195,11 @@ export async function zeroShot({ cfg, layout }: StepContext): Promise<ZeroShot> 
 
 // ------------------------------------------------------------------------------------- generation steps
 
-export async function trainCorpus({ cfg, layout }: StepContext, at: GenAt): Promise<MixResult> {
+export async function trainCorpus({ cfg, layout }: StepContext, at: GenerationId): Promise<MixResult> {
   return mixTrainCorpus(layout, settingOf(cfg, at.setting), at);
 }
 
-export async function finetuneGeneration({ cfg, layout }: StepContext, at: GenAt): Promise<{ bestEpoch: number; validLoss: number | null; steps: number }> {
+export async function finetuneGeneration({ cfg, layout }: StepContext, at: GenerationId): Promise<{ bestEpoch: number; validLoss: number | null; steps: number }> {
   const setting = settingOf(cfg, at.setting);
   const start = cfg.model.initFrom === 'previous' && at.gen > 0 ? layout.model({ ...at, gen: at.gen - 1 }) : baseModelDir(cfg, layout);
   checkRunBatches(cfg, trainCorpusPath(layout, at), start);
@@ -220,7 +220,7 @@ export async function finetuneGeneration({ cfg, layout }: StepContext, at: GenAt
 }
 
 /** Generates this rank's shards of the corpus (committed one by one, so an interrupted run resumes). */
-export async function generate({ cfg, layout, shard }: StepContext, at: GenAt): Promise<void> {
+export async function generate({ cfg, layout, shard }: StepContext, at: GenerationId): Promise<void> {
   await generateCorpus({
     ...cfg.generate,
     ...sessionOf(cfg),
@@ -234,12 +234,12 @@ export async function generate({ cfg, layout, shard }: StepContext, at: GenAt): 
   });
 }
 
-export const generateComplete = async ({ layout }: StepContext, at: GenAt): Promise<boolean> => corpusComplete(layout.corpus(at));
+export const generateComplete = async ({ layout }: StepContext, at: GenerationId): Promise<boolean> => corpusComplete(layout.corpus(at));
 
 let truthCache: { key: string; source: SyntheticSource; table: TailTable } | null = null;
 
 /** The generation's continuations and the real next blocks of the same prompts, against the true source. */
-function truthOf(cfg: RunConfig, layout: RunLayout, at: GenAt, padId: number) {
+function truthOf(cfg: RunConfig, layout: RunLayout, at: GenerationId, padId: number) {
   const key = JSON.stringify(cfg.data.synthetic.source ?? {});
   if (truthCache?.key !== key) {
     const source = new SyntheticSource(cfg.data.synthetic.source);
@@ -266,7 +266,7 @@ function truthOf(cfg: RunConfig, layout: RunLayout, at: GenAt, padId: number) {
   return truthMetrics(truthCache.source, truthCache.table, generated, real);
 }
 
-export async function evaluate(ctx: StepContext, at: GenAt): Promise<{ test_perplexity: number; warnings: string[] }> {
+export async function evaluate(ctx: StepContext, at: GenerationId): Promise<{ test_perplexity: number; warnings: string[] }> {
   const { cfg, layout } = ctx;
   const gen0 = { ...at, gen: 0 };
   const scorer = layout.model(gen0);
