@@ -2,7 +2,7 @@
 // into NaN), within the range its name implies (the table below), and given once (yargs would silently
 // turn `--epochs 3 --epochs 4` into an array). The CLI applies `checkFlags` as a middleware after each
 // command's builder, so a command cannot forget it; commands may still check more (e.g. cross-flag rules).
-import type { Argv } from 'yargs';
+import type { Argv, Options } from 'yargs';
 import type { z } from 'zod';
 import { blockSettings } from '../datasets/blocks.js';
 import { prepareSettings } from '../datasets/prepare.js';
@@ -65,25 +65,20 @@ export const FLAG_RANGES: Record<string, Range> = (() => {
 })();
 
 /**
- * Adds the flags of some declared settings to a command: type, choices, default and help from the declaration.
- * `noDefault` leaves a default to the handler (a shard from the environment).
+ * The flags of some declared settings, for yargs' `.options(...)`: type, choices, default and help from each
+ * declaration. `noDefault` leaves a default to the handler (a shard from the environment).
  */
-export function settingOptions<T, S extends Settings>(
-  y: Argv<T>,
-  settings: S,
-  o: { noDefault?: readonly (keyof S & string)[] } = {},
-): Argv<T> {
-  let out = y;
-  for (const key of Object.keys(settings)) {
-    const d = settings[key]!;
+export function settingFlags<S extends Settings>(settings: S, o: { noDefault?: readonly (keyof S & string)[] } = {}): Record<string, Options> {
+  const out: Record<string, Options> = {};
+  for (const [key, d] of Object.entries(settings)) {
     if (d.noFlag) continue;
     const kind = kindOf(d.schema);
     const def = o.noDefault?.includes(key) ? undefined : defaultOf(d.schema);
-    out = out.option(flagOfKey(key), {
+    out[flagOfKey(key)] = {
       ...(kind === 'enum' ? { choices: choicesOf(d.schema) } : { type: kind === 'other' ? 'string' : kind }),
       ...(def !== undefined && def !== null ? { default: def } : {}),
       describe: d.help,
-    }) as Argv<T>;
+    };
   }
   return out;
 }

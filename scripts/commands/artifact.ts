@@ -5,7 +5,7 @@ import { buildArtifact, loadArtifact } from '../../models/train/artifact.js';
 import { blockSettings } from '../../datasets/blocks.js';
 import { artifactOptimizer } from '../../pipeline/train/finetune.js';
 import { resolveTrainOptions, trainSettings } from '../../pipeline/train/options.js';
-import { settingArgs, settingOptions } from '../flags.js';
+import { settingArgs, settingFlags } from '../flags.js';
 import { pickSettings } from '../../util/settings.js';
 
 /** The training settings an artifact is built with (its optimizer graph and dropout sites). */
@@ -23,22 +23,20 @@ const build: CommandModule<object, BuildArgs> = {
   command: 'build',
   describe: 'Build the training graphs of a model for fixed micro-batch and block shapes',
   builder: (y: Argv) =>
-    settingOptions(
-      y
-        .usage(
-          '$0 artifact build --model DIR --micro-batch-size B --block-size 64 --out ART [options]\n\n' +
-            'Writes ART/grad.onnx (loss and gradients of one micro-batch), ART/update.onnx (the optimizer step),\n' +
-            'ART/step.onnx (both fused, used when micro-batch = batch), ART/eval.onnx (per-token NLL), the initial\n' +
-            'weights and manifest.json (shapes, trainable tensors, optimizer settings, sha256 of the source model).\n' +
-            'The weights are graph inputs, so the artifact serves any model of the same structure.',
-        )
-        .option('model', { type: 'string', demandOption: true, describe: 'Model directory (OPT dir or any dir with onnx/model.onnx)' })
-        .option('micro-batch-size', { type: 'number', demandOption: true, describe: trainSettings.microBatchSize.help })
-        .option('block-size', { type: 'number', default: blockSettings.blockSize.schema.parse(undefined), describe: blockSettings.blockSize.help })
-        .option('trainable', { type: 'string', array: true, describe: 'Initializers to train (default: every float weight)' })
-        .option('out', { type: 'string', demandOption: true, describe: 'Artifact directory to write' }),
-      artifactSettings,
-    ) as never,
+    y
+      .usage(
+        '$0 artifact build --model DIR --micro-batch-size B --block-size 64 --out ART [options]\n\n' +
+          'Writes ART/grad.onnx (loss and gradients of one micro-batch), ART/update.onnx (the optimizer step),\n' +
+          'ART/step.onnx (both fused, used when micro-batch = batch), ART/eval.onnx (per-token NLL), the initial\n' +
+          'weights and manifest.json (shapes, trainable tensors, optimizer settings, sha256 of the source model).\n' +
+          'The weights are graph inputs, so the artifact serves any model of the same structure.',
+      )
+      .option('model', { type: 'string', demandOption: true, describe: 'Model directory (OPT dir or any dir with onnx/model.onnx)' })
+      .option('micro-batch-size', { type: 'number', demandOption: true, describe: trainSettings.microBatchSize.help })
+      .option('block-size', { type: 'number', default: blockSettings.blockSize.schema.parse(undefined), describe: blockSettings.blockSize.help })
+      .option('trainable', { type: 'string', array: true, describe: 'Initializers to train (default: every float weight)' })
+      .option('out', { type: 'string', demandOption: true, describe: 'Artifact directory to write' })
+      .options(settingFlags(artifactSettings)) as never,
   handler: async (a) => {
     const log = (s: string): void => void process.stderr.write(`${s}\n`);
     const h = resolveTrainOptions(settingArgs(a, artifactSettings));

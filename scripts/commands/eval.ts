@@ -12,7 +12,7 @@ import { writeJsonAtomic } from '../../util/atomic.js';
 import { loadEvalCorpus } from '../../pipeline/eval/corpus-input.js';
 import { evaluateCorpus, realReference } from '../../pipeline/eval/evaluate.js';
 import { evalSettings } from '../../pipeline/eval/options.js';
-import { settingOptions } from '../flags.js';
+import { settingFlags } from '../flags.js';
 
 interface EvalArgs {
   model: string;
@@ -40,24 +40,22 @@ const evalCommand: CommandModule<object, EvalArgs> = {
   command: 'eval',
   describe: 'Score a corpus with a model: per-sample perplexity, quantiles, rep-n, distinct-n, self-BLEU, tail mass',
   builder: (y: Argv) =>
-    settingOptions(
-      y
-        .usage(
-          '$0 eval --model DIR --data CORPUS [--out FILE] [options]\n\n' +
-            'Per-sample perplexity is exp(mean NLL of the next-token predictions inside one block: 63 for a 64-token block); ' +
-            'perplexity is exp(mean NLL over all predictions of all blocks). Scoring is batched and forward only: the ' +
-            "model's logits are reduced to NLLs inside ONNX Runtime (the scoring graph is kept in the cache directory).",
-        )
-        .option('model', { type: 'string', demandOption: true, describe: 'Model directory (or a forward .onnx file) that scores the data' })
-        .option('data', { type: 'string', demandOption: true, describe: 'Corpus directory (Arrow shards + manifest.json) to score' })
-        .option('out', { type: 'string', describe: 'Write the measures as JSON here (default: print only)' })
-        .option('samples-out', { type: 'string', describe: 'Write the per-sample perplexities as a JSON array here' })
-        .option('reference', { type: 'string', describe: "Corpus of real data: its per-sample perplexity percentiles under --model give the tail-mass thresholds" })
-        .option('synthetic', { type: 'boolean', default: false, describe: "Also score the texts' exact log-likelihood under the project's synthetic source (complete sentences only)" })
-        .option('threads', { type: 'number', describe: 'ONNX Runtime intra-op threads (default: all cores)' })
-        .option('provider', { choices: ['cpu', 'cuda'] as const, describe: 'Execution provider (default: COLLAPSE_PROVIDER or cpu)' }),
-      { ...evalSettings, ...pickSettings(prepareSettings, ['sourceSeed']) },
-    ) as never,
+    y
+      .usage(
+        '$0 eval --model DIR --data CORPUS [--out FILE] [options]\n\n' +
+          'Per-sample perplexity is exp(mean NLL of the next-token predictions inside one block: 63 for a 64-token block); ' +
+          'perplexity is exp(mean NLL over all predictions of all blocks). Scoring is batched and forward only: the ' +
+          "model's logits are reduced to NLLs inside ONNX Runtime (the scoring graph is kept in the cache directory).",
+      )
+      .option('model', { type: 'string', demandOption: true, describe: 'Model directory (or a forward .onnx file) that scores the data' })
+      .option('data', { type: 'string', demandOption: true, describe: 'Corpus directory (Arrow shards + manifest.json) to score' })
+      .option('out', { type: 'string', describe: 'Write the measures as JSON here (default: print only)' })
+      .option('samples-out', { type: 'string', describe: 'Write the per-sample perplexities as a JSON array here' })
+      .option('reference', { type: 'string', describe: "Corpus of real data: its per-sample perplexity percentiles under --model give the tail-mass thresholds" })
+      .option('synthetic', { type: 'boolean', default: false, describe: "Also score the texts' exact log-likelihood under the project's synthetic source (complete sentences only)" })
+      .option('threads', { type: 'number', describe: 'ONNX Runtime intra-op threads (default: all cores)' })
+      .option('provider', { choices: ['cpu', 'cuda'] as const, describe: 'Execution provider (default: COLLAPSE_PROVIDER or cpu)' })
+      .options(settingFlags({ ...evalSettings, ...pickSettings(prepareSettings, ['sourceSeed']) })) as never,
   handler: async (a) => {
     for (const [flag, p] of [['model', a.model], ['data', a.data], ['reference', a.reference]] as const)
       if (p !== undefined && !existsSync(p)) throw new Error(`--${flag} ${p} does not exist`);

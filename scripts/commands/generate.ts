@@ -6,7 +6,7 @@ import { resolveShard } from '../shards.js';
 import { generateCorpus, openGenerationModel } from '../../pipeline/generate/generate-corpus.js';
 import { providerFromEnv, type Provider } from '../../models/session.js';
 import { generateSettings } from '../../pipeline/generate/options.js';
-import { settingArgs, settingOptions } from '../flags.js';
+import { settingArgs, settingFlags } from '../flags.js';
 
 interface GenerateArgs {
   model: string;
@@ -22,23 +22,20 @@ const generate: CommandModule<object, GenerateArgs> = {
   command: 'generate',
   describe: 'Write one continuation per prompt block of a corpus (beam search with a KV cache), resumable and shardable',
   builder: (y: Argv) =>
-    settingOptions(
-      y
-        .usage(
-          '$0 generate --model DIR --prompts CORPUS --out CORPUS [options]\n\n' +
-            'Each block of --prompts is one prompt; its continuation (--new-tokens ids, text, score, prompt block id) is one ' +
-            'row of --out. Prompts are committed in chunks of --chunk-size; a rerun skips committed chunks. Many processes ' +
-            'can share one --out with --shard-index/--num-shards (defaults: SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT, ' +
-            'or JOB_COMPLETION_INDEX with COLLAPSE_NUM_SHARDS).',
-        )
-        .option('model', { type: 'string', demandOption: true, describe: 'Model directory (collapse model init/import, or a fine-tuned one)' })
-        .option('prompts', { type: 'string', demandOption: true, describe: 'Corpus whose blocks are the prompts' })
-        .option('out', { type: 'string', demandOption: true, describe: 'Output corpus directory (created or resumed)' })
-        .option('threads', { type: 'number', describe: 'onnxruntime intra-op threads (default: all cores)' })
-        .option('provider', { choices: ['cpu', 'cuda'] as const, describe: 'Execution provider (default: COLLAPSE_PROVIDER or cpu)' }),
-      generateSettings,
-      { noDefault: ['shardIndex', 'numShards'] },
-    ) as never,
+    y
+      .usage(
+        '$0 generate --model DIR --prompts CORPUS --out CORPUS [options]\n\n' +
+          'Each block of --prompts is one prompt; its continuation (--new-tokens ids, text, score, prompt block id) is one ' +
+          'row of --out. Prompts are committed in chunks of --chunk-size; a rerun skips committed chunks. Many processes ' +
+          'can share one --out with --shard-index/--num-shards (defaults: SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT, ' +
+          'or JOB_COMPLETION_INDEX with COLLAPSE_NUM_SHARDS).',
+      )
+      .option('model', { type: 'string', demandOption: true, describe: 'Model directory (collapse model init/import, or a fine-tuned one)' })
+      .option('prompts', { type: 'string', demandOption: true, describe: 'Corpus whose blocks are the prompts' })
+      .option('out', { type: 'string', demandOption: true, describe: 'Output corpus directory (created or resumed)' })
+      .option('threads', { type: 'number', describe: 'onnxruntime intra-op threads (default: all cores)' })
+      .option('provider', { choices: ['cpu', 'cuda'] as const, describe: 'Execution provider (default: COLLAPSE_PROVIDER or cpu)' })
+      .options(settingFlags(generateSettings, { noDefault: ['shardIndex', 'numShards'] })) as never,
   handler: async (args) => {
     const shard = resolveShard({ shardIndex: args.shardIndex, numShards: args.numShards });
     const log = (line: string): void => void process.stderr.write(`${line}\n`);

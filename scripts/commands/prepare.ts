@@ -8,7 +8,7 @@ import { prepareCorpus, prepareSettings } from '../../datasets/prepare.js';
 import { loadTokenizer } from '../../datasets/tokenizer.js';
 import { checkTokenizerFits, checkWritable, modelLimits } from '../../pipeline/preflight.js';
 import { WIKITEXT_VARIANTS } from '../../datasets/wikitext.js';
-import { settingOptions } from '../flags.js';
+import { settingFlags } from '../flags.js';
 
 interface PrepareArgs {
   data: string;
@@ -32,24 +32,20 @@ const prepare: CommandModule<object, PrepareArgs> = {
   command: 'prepare',
   describe: 'Tokenize a data source into fixed-length blocks (HF run_clm group_texts) and write an Arrow corpus',
   builder: (y) =>
-    settingOptions(
-      settingOptions(
-        y
-          .option('data', {
-            type: 'string',
-            demandOption: true,
-            describe: `Source: a directory of wiki.{train,valid,test}.{raw,tokens} files, a directory of HF parquet files or one parquet file, ${WIKITEXT_VARIANTS.join(' / ')} (COLLAPSE_WIKITEXT_DIR, cache, then the hub), or "synthetic"`,
-          })
-          .option('split', { type: 'string', default: 'train', describe: 'train, validation (or valid) or test' })
-          .option('variant', { type: 'string', choices: [...WIKITEXT_VARIANTS], describe: 'WikiText variant, when a directory holds both .raw and .tokens files' })
-          .option('tokenizer', { type: 'string', default: 'tiny', describe: 'Tokenizer directory (tokenizer.json, or vocab.json + merges.txt), a model directory, or "tiny" (the project\'s word-level tokenizer)' }),
-        blockSettings,
-      )
-        .option('out', { type: 'string', describe: 'Corpus directory to write; without it only the counts are printed' })
-        .option('force', { type: 'boolean', default: false, describe: 'Replace an existing --out' })
-        .option('text', { type: 'boolean', default: true, describe: 'Store each block\'s decoded text (--no-text leaves the column empty)' }),
-      prepareSettings,
-    )
+    y
+      .option('data', {
+        type: 'string',
+        demandOption: true,
+        describe: `Source: a directory of wiki.{train,valid,test}.{raw,tokens} files, a directory of HF parquet files or one parquet file, ${WIKITEXT_VARIANTS.join(' / ')} (COLLAPSE_WIKITEXT_DIR, cache, then the hub), or "synthetic"`,
+      })
+      .option('split', { type: 'string', default: 'train', describe: 'train, validation (or valid) or test' })
+      .option('variant', { type: 'string', choices: [...WIKITEXT_VARIANTS], describe: 'WikiText variant, when a directory holds both .raw and .tokens files' })
+      .option('tokenizer', { type: 'string', default: 'tiny', describe: 'Tokenizer directory (tokenizer.json, or vocab.json + merges.txt), a model directory, or "tiny" (the project\'s word-level tokenizer)' })
+      .options(settingFlags(blockSettings))
+      .option('out', { type: 'string', describe: 'Corpus directory to write; without it only the counts are printed' })
+      .option('force', { type: 'boolean', default: false, describe: 'Replace an existing --out' })
+      .option('text', { type: 'boolean', default: true, describe: 'Store each block\'s decoded text (--no-text leaves the column empty)' })
+      .options(settingFlags(prepareSettings))
       .option('json', { type: 'boolean', default: false, describe: 'Print the counts as JSON' })
       .example('$0 prepare --data ../shared/data/wikitext-2 --tokenizer ../shared/tokenizers/opt-125m --out runs/wt2-train', 'WikiText-2 train in 64-token blocks')
       .example('$0 prepare --data synthetic --rows 5000 --out runs/synth-train', 'synthetic source, tiny tokenizer') as never,
