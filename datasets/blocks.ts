@@ -10,8 +10,7 @@
 // (Dataset.shard(N, i, contiguous=True): n // N rows each, the first n % N shards one row more), each shard is
 // then grouped in its own batches of 1000 rows, and the shards' blocks are concatenated in order.
 import { z } from 'zod';
-import { parseOptions } from '../util/options.js';
-import { fieldsOf, setting } from '../util/settings.js';
+import { fieldsOf, option, parseOptions } from '../util/options.js';
 import type { Blocks } from './block-set.js';
 import type { Tokenizer } from './tokenizer.js';
 
@@ -39,14 +38,14 @@ export interface GroupedBlocks extends Blocks {
 
 const int = (min: number) => z.number().int().min(min);
 
-/** The grouping settings (util/settings.ts): `collapse prepare` takes them as flags, the run config's data.blockSize is the first. */
-export const blockSettings = {
-  blockSize: setting(int(2).default(64), 'Tokens per block (the paper: 64)', { paper: { source: 'paper text', note: '64-token blocks' } }),
-  batchSize: setting(int(1).default(1000), "Rows per map batch; each batch drops its own remainder (HF datasets.map's default 1000; `global` ignores it)", { inRunConfig: false }),
-  concat: setting(z.enum(['batched', 'global']).default('batched'), 'batched: run_clm semantics; global: concatenate all rows, drop only the final remainder', { inRunConfig: false }),
-  numProc: setting(int(1).default(1), "datasets.map num_proc: split the rows into N contiguous shards, each batched on its own (the paper's code: 4)", { inRunConfig: false }),
+/** The grouping options (util/options.ts): `collapse prepare` takes them as flags, the run config's data.blockSize is the first. */
+export const BLOCK_OPTIONS = {
+  blockSize: option(int(2).default(64), 'Tokens per block (the paper: 64)', { paper: { source: 'paper text', note: '64-token blocks' } }),
+  batchSize: option(int(1).default(1000), "Rows per map batch; each batch drops its own remainder (HF datasets.map's default 1000; `global` ignores it)", { inRunConfig: false }),
+  concat: option(z.enum(['batched', 'global']).default('batched'), 'batched: run_clm semantics; global: concatenate all rows, drop only the final remainder', { inRunConfig: false }),
+  numProc: option(int(1).default(1), "datasets.map num_proc: split the rows into N contiguous shards, each batched on its own (the paper's code: 4)", { inRunConfig: false }),
 };
-const blockFields = fieldsOf(blockSettings);
+const blockFields = fieldsOf(BLOCK_OPTIONS);
 const BlockOptionsSchema = z
   .object(blockFields)
   .refine((o) => o.numProc === 1 || o.concat !== 'global', {

@@ -12,7 +12,7 @@ import { DEFAULT_SYNTHETIC, SyntheticSource, type SyntheticConfig } from './synt
 import { tinyTokenizerFiles } from './tiny-tokenizer.js';
 import { loadTokenizer, type LoadedTokenizer } from './tokenizer.js';
 import { sha256 } from '../util/sha256.js';
-import { fieldsOf, setting } from '../util/settings.js';
+import { fieldsOf, option } from '../util/options.js';
 import { z } from 'zod';
 import { loadWikitext } from './wikitext.js';
 
@@ -34,12 +34,12 @@ export interface SyntheticRowsOptions {
 }
 
 /** The synthetic rows of a `prepare` that names none (`collapse prepare --rows --seed --source-seed`). */
-export const prepareSettings = {
-  rows: setting(z.number().int().min(1).default(20_000), 'synthetic: number of text rows to sample'),
-  seed: setting(z.number().int().min(0).default(0), 'synthetic: sampling seed (each split uses its own stream)'),
-  sourceSeed: setting(z.number().int().min(0).default(DEFAULT_SYNTHETIC.seed), "synthetic: seed of the source's transition probabilities (the source's own seed, not the sampling seed)"),
+export const PREPARE_OPTIONS = {
+  rows: option(z.number().int().min(1).default(20_000), 'synthetic: number of text rows to sample'),
+  seed: option(z.number().int().min(0).default(0), 'synthetic: sampling seed (each split uses its own stream)'),
+  sourceSeed: option(z.number().int().min(0).default(DEFAULT_SYNTHETIC.seed), "synthetic: seed of the source's transition probabilities (the source's own seed, not the sampling seed)"),
 };
-const PREPARE_DEFAULTS = z.object(fieldsOf(prepareSettings)).parse({});
+const PREPARE_DEFAULTS = z.object(fieldsOf(PREPARE_OPTIONS)).parse({});
 const SYNTHETIC_ROWS_DEFAULTS: SyntheticRowsOptions = { rows: PREPARE_DEFAULTS.rows, seed: PREPARE_DEFAULTS.seed, config: { seed: PREPARE_DEFAULTS.sourceSeed } };
 
 /**

@@ -4,23 +4,23 @@
 // command's builder, so a command cannot forget it; commands may still check more (e.g. cross-flag rules).
 import type { Argv, Options } from 'yargs';
 import type { z } from 'zod';
-import { blockSettings } from '../datasets/blocks.js';
-import { prepareSettings } from '../datasets/prepare.js';
-import { evalSettings } from '../pipeline/eval/options.js';
-import { generateSettings } from '../pipeline/generate/options.js';
-import { trainSettings } from '../pipeline/train/options.js';
+import { BLOCK_OPTIONS } from '../datasets/blocks.js';
+import { PREPARE_OPTIONS } from '../datasets/prepare.js';
+import { EVAL_OPTIONS } from '../pipeline/eval/options.js';
+import { GENERATE_OPTIONS } from '../pipeline/generate/options.js';
+import { TRAIN_OPTIONS } from '../pipeline/train/options.js';
 import { checkThreads } from '../util/cores.js';
 import { checkOption } from '../util/options.js';
-import { choicesOf, defaultOf, flagOfKey, kindOf, rangeOf, type Range, type Settings } from '../util/settings.js';
+import { choicesOf, defaultOf, flagOfKey, kindOf, rangeOf, type Range, type OptionDecls } from '../util/options.js';
 
-/** Every library's settings that commands take as flags (each flag is its setting's key in kebab-case). */
-const FLAG_SETTINGS: readonly Settings[] = [trainSettings, generateSettings, evalSettings, blockSettings, prepareSettings];
+/** Every library's declared options that commands take as flags (each flag is its option's key in kebab-case). */
+const FLAG_OPTIONS: readonly OptionDecls[] = [TRAIN_OPTIONS, GENERATE_OPTIONS, EVAL_OPTIONS, BLOCK_OPTIONS, PREPARE_OPTIONS];
 
 const INT0: Range = { int: true, min: 0 };
 const INT1: Range = { int: true, min: 1 };
 const POSITIVE: Range = { gt: 0 };
 
-/** The range of each numeric flag that is not a declared setting (run, data, model, theory and slurm flags). */
+/** The range of each numeric flag that is not a declared option (run, data, model, theory and slurm flags). */
 const COMMAND_FLAG_RANGES: Record<string, Range> = {
   threads: INT0,
   rows: INT1,
@@ -43,21 +43,21 @@ const COMMAND_FLAG_RANGES: Record<string, Range> = {
 };
 
 /**
- * The range of each numeric flag, by name: a declared setting's from its schema, the others from the table above.
+ * The range of each numeric flag, by name: a declared option's from its schema, the others from the table above.
  * The same name means the same kind of value in every command: two declarations of one flag must agree.
  */
 export const FLAG_RANGES: Record<string, Range> = (() => {
   const out: Record<string, Range> = { ...COMMAND_FLAG_RANGES };
   const owner: Record<string, string> = {};
-  for (const settings of FLAG_SETTINGS)
-    for (const [key, d] of Object.entries(settings)) {
+  for (const decls of FLAG_OPTIONS)
+    for (const [key, d] of Object.entries(decls)) {
       if (d.noFlag || kindOf(d.schema) !== 'number') continue;
       const flag = flagOfKey(key);
       const range = rangeOf(d.schema);
       if (flag in owner && JSON.stringify(out[flag]) !== JSON.stringify(range))
-        throw new Error(`--${flag} is declared twice with different ranges (${JSON.stringify(out[flag])}, ${JSON.stringify(range)}): give one setting one range`);
+        throw new Error(`--${flag} is declared twice with different ranges (${JSON.stringify(out[flag])}, ${JSON.stringify(range)}): give one option one range`);
       if (!(flag in owner) && flag in out && JSON.stringify(out[flag]) !== JSON.stringify(range))
-        throw new Error(`--${flag}: its setting's range ${JSON.stringify(range)} differs from the command flag table's ${JSON.stringify(out[flag])}`);
+        throw new Error(`--${flag}: its option's range ${JSON.stringify(range)} differs from the command flag table's ${JSON.stringify(out[flag])}`);
       out[flag] = range;
       owner[flag] = key;
     }
@@ -65,12 +65,12 @@ export const FLAG_RANGES: Record<string, Range> = (() => {
 })();
 
 /**
- * The flags of some declared settings, for yargs' `.options(...)`: type, choices, default and help from each
+ * The flags of some declared options, for yargs' `.options(...)`: type, choices, default and help from each
  * declaration. `noDefault` leaves a default to the handler (a shard from the environment).
  */
-export function settingFlags<S extends Settings>(settings: S, o: { noDefault?: readonly (keyof S & string)[] } = {}): Record<string, Options> {
+export function optionFlags<S extends OptionDecls>(decls: S, o: { noDefault?: readonly (keyof S & string)[] } = {}): Record<string, Options> {
   const out: Record<string, Options> = {};
-  for (const [key, d] of Object.entries(settings)) {
+  for (const [key, d] of Object.entries(decls)) {
     if (d.noFlag) continue;
     const kind = kindOf(d.schema);
     const def = o.noDefault?.includes(key) ? undefined : defaultOf(d.schema);
@@ -83,13 +83,13 @@ export function settingFlags<S extends Settings>(settings: S, o: { noDefault?: r
   return out;
 }
 
-/** The values of some declared settings from a parsed command line (yargs gives each flag back under its key). */
-export function settingArgs<S extends Settings>(argv: object, settings: S): { [K in keyof S]?: z.input<S[K]['schema']> } {
+/** The values of some declared options from a parsed command line (yargs gives each flag back under its key). */
+export function optionArgs<S extends OptionDecls>(argv: object, decls: S): { [K in keyof S]?: z.input<S[K]['schema']> } {
   const a = argv as Record<string, unknown>;
-  return Object.fromEntries(Object.keys(settings).filter((k) => a[k] !== undefined).map((k) => [k, a[k]])) as { [K in keyof S]?: z.input<S[K]['schema']> };
+  return Object.fromEntries(Object.keys(decls).filter((k) => a[k] !== undefined).map((k) => [k, a[k]])) as { [K in keyof S]?: z.input<S[K]['schema']> };
 }
 
-/** Flags renamed to their setting's name: refused with the new name, so an old script fails with the fix in hand. */
+/** Flags renamed to their option's name: refused with the new name, so an old script fails with the fix in hand. */
 export const RENAMED_FLAGS: Record<string, string> = { 'adam-beta1': 'beta1', 'adam-beta2': 'beta2', 'adam-epsilon': 'eps', 'synthetic-source-seed': 'source-seed' };
 
 interface YargsOptions {
@@ -159,7 +159,7 @@ export function withOwnNoFlags(argv: readonly string[]): string[] {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const renamed = RENAMED_FLAGS[/^--([^=]+)/.exec(a)?.[1] ?? ''];
-    if (renamed) throw new Error(`${a.split('=')[0]} was renamed to --${renamed} (the name of the setting everywhere); use --${renamed}`);
+    if (renamed) throw new Error(`${a.split('=')[0]} was renamed to --${renamed} (the option's name everywhere); use --${renamed}`);
     const next = argv[i + 1];
     if (!a.startsWith('--') || !OWN_NO_FLAGS.includes(a.slice(2))) out.push(a);
     else if (next !== undefined && !next.startsWith('--')) out.push(`${a}=${next}`), i++;

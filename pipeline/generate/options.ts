@@ -1,59 +1,59 @@
-// The decoding and corpus-writing settings of generateCorpus, each declared once (util/settings.ts):
+// The decoding and corpus-writing options of generateCorpus, each declared once (util/options.ts):
 // generateCorpus resolves its options through them (errors name the option), the run config's `generate`
 // section is made of them, and `collapse generate` takes them as flags of the same names.
 import { z } from 'zod';
 import { parseOptions } from '../../util/options.js';
-import { fieldsOf, recordOf, setting } from '../../util/settings.js';
+import { fieldsOf, recordOf, option } from '../../util/options.js';
 
 const int = (min = 0) => z.number().int().min(min);
 
 /** A bound on beams (20,000 beams ran on for hours; the paper uses 5, Hugging Face examples at most a few dozen). */
 export const MAX_NUM_BEAMS = 64;
 
-export const generateSettings = {
-  strategy: setting(z.enum(['beam', 'greedy', 'sample']).default('beam'), 'Decoding strategy', { paper: { source: 'paper text', note: 'beam search' } }),
-  numBeams: setting(
+export const GENERATE_OPTIONS = {
+  strategy: option(z.enum(['beam', 'greedy', 'sample']).default('beam'), 'Decoding strategy', { paper: { source: 'paper text', note: 'beam search' } }),
+  numBeams: option(
     int(1).max(MAX_NUM_BEAMS, `must be at most ${MAX_NUM_BEAMS} (every beam of every prompt holds its own KV cache; the paper uses 5)`).default(5),
     'Beams per prompt (beam strategy)',
     { paper: { source: 'paper text', note: '5 beams' } },
   ),
-  newTokens: setting(int(1).default(64), 'max_new_tokens: the length of each continuation', { paper: { source: 'paper text', note: '64 new tokens' } }),
-  minNewTokens: setting(int().optional(), 'min_new_tokens: EOS is blocked before this many tokens (default: newTokens; the paper forces exactly 64)', {
+  newTokens: option(int(1).default(64), 'max_new_tokens: the length of each continuation', { paper: { source: 'paper text', note: '64 new tokens' } }),
+  minNewTokens: option(int().optional(), 'min_new_tokens: EOS is blocked before this many tokens (default: newTokens; the paper forces exactly 64)', {
     paper: { source: 'paper code', note: 'min_new_tokens=64: exactly 64' },
   }),
-  repetitionPenalty: setting(z.number().positive().default(1), 'HF repetition_penalty (the paper: 2.0 in the text, 3.0 in its code; 1 = off)', {
+  repetitionPenalty: option(z.number().positive().default(1), 'HF repetition_penalty (the paper: 2.0 in the text, 3.0 in its code; 1 = off)', {
     paper: {
       source: 'paper text',
       note: "none in the main runs; 2.0 in the text's ablation; 3.0 in the code (the -rp presets)",
       byValue: { '3': { source: 'paper code', note: "repetition_penalty=3.0 in main.py's generate (the text: 2.0 in its ablation, none in the main runs)" } },
     },
   }),
-  noRepeatNgramSize: setting(int().default(0), 'HF no_repeat_ngram_size: ban repeating n-grams of this size (0 = off)'),
-  lengthPenalty: setting(z.number().default(1), 'HF length_penalty: the exponent of the length that divides a beam hypothesis score'),
-  scoreLength: setting(
+  noRepeatNgramSize: option(int().default(0), 'HF no_repeat_ngram_size: ban repeating n-grams of this size (0 = off)'),
+  lengthPenalty: option(z.number().default(1), 'HF length_penalty: the exponent of the length that divides a beam hypothesis score'),
+  scoreLength: option(
     z.enum(['sequence', 'generated']).default('sequence'),
     'Length in the hypothesis score: prompt + generated (transformers 4.27-4.33) or generated only (>= 4.35)',
   ),
-  temperature: setting(z.number().positive().default(1), 'Sampling temperature (sample strategy)'),
-  topK: setting(int().default(0), 'Top-k filtering (sample strategy; 0 = off)'),
-  topP: setting(z.number().gt(0).max(1).default(1), 'Nucleus filtering (sample strategy; 1 = off)'),
-  seed: setting(int().default(0), 'Sampling seed (each prompt draws from (seed, block id))', { inRunConfig: false }),
-  batchSize: setting(int(1).default(16), 'Prompts decoded together', { paper: { source: 'our choice', note: 'throughput only' } }),
-  chunkSize: setting(int(1).default(64), 'Prompts per committed corpus shard: the unit that an interrupted run does not redo'),
-  numReturnSequences: setting(
+  temperature: option(z.number().positive().default(1), 'Sampling temperature (sample strategy)'),
+  topK: option(int().default(0), 'Top-k filtering (sample strategy; 0 = off)'),
+  topP: option(z.number().gt(0).max(1).default(1), 'Nucleus filtering (sample strategy; 1 = off)'),
+  seed: option(int().default(0), 'Sampling seed (each prompt draws from (seed, block id))', { inRunConfig: false }),
+  batchSize: option(int(1).default(16), 'Prompts decoded together', { paper: { source: 'our choice', note: 'throughput only' } }),
+  chunkSize: option(int(1).default(64), 'Prompts per committed corpus shard: the unit that an interrupted run does not redo'),
+  numReturnSequences: option(
     int(1).max(MAX_NUM_BEAMS).default(1),
     'HF num_return_sequences: candidates per prompt, each a row with its candidate_rank (0 = best): the best beams (at most numBeams) or independent samples',
     { addedLater: true },
   ),
-  shardIndex: setting(int().default(0), 'This process does chunks c with c % numShards == shardIndex', { inRunConfig: false }),
-  numShards: setting(int(1).default(1), 'Number of processes sharing the output corpus', { inRunConfig: false }),
-  generation: setting(int().default(0), 'Generation number stored in every row', { inRunConfig: false }),
+  shardIndex: option(int().default(0), 'This process does chunks c with c % numShards == shardIndex', { inRunConfig: false }),
+  numShards: option(int(1).default(1), 'Number of processes sharing the output corpus', { inRunConfig: false }),
+  generation: option(int().default(0), 'Generation number stored in every row', { inRunConfig: false }),
 };
 
-export const generateFields = fieldsOf(generateSettings);
+export const generateFields = fieldsOf(GENERATE_OPTIONS);
 
-/** What a corpus records as the settings that made it (its manifest): all but the shard and the generation (its provenance says it). */
-export const corpusRecord = (g: GenerateOptions): Record<string, unknown> => recordOf(generateSettings, g, ['shardIndex', 'numShards', 'generation']);
+/** What a corpus records as the options that made it (its manifest): all but the shard and the generation (its provenance says it). */
+export const corpusRecord = (g: GenerateOptions): Record<string, unknown> => recordOf(GENERATE_OPTIONS, g, ['shardIndex', 'numShards', 'generation']);
 
 type Rules = { strategy: string; numBeams: number; numReturnSequences: number };
 

@@ -4,16 +4,16 @@
 import { readFileSync, statSync, type Stats } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { blockSettings } from '../../datasets/blocks.js';
+import { BLOCK_OPTIONS } from '../../datasets/blocks.js';
 import { SyntheticSource } from '../../datasets/synthetic.js';
-import { evalSettings } from '../eval/options.js';
-import { generateSettings, withCandidateRules } from '../generate/options.js';
-import { trainSettings, withTrainRules } from '../train/options.js';
-import { fieldsOf, pickSettings, runSettingsOf, setting, type Settings } from '../../util/settings.js';
+import { EVAL_OPTIONS } from '../eval/options.js';
+import { GENERATE_OPTIONS, withCandidateRules } from '../generate/options.js';
+import { TRAIN_OPTIONS, withTrainRules } from '../train/options.js';
+import { fieldsOf, option, pickOptions, runOptionsOf, type OptionDecls } from '../../util/options.js';
 
 const int = (min = 0) => z.number().int().min(min);
 const fraction = z.number().min(0, 'must be in [0, 1]').max(1, 'must be in [0, 1]');
-const section = <T extends Settings>(s: T) => z.object(fieldsOf(s)).strict();
+const section = <T extends OptionDecls>(s: T) => z.object(fieldsOf(s)).strict();
 
 const weights = z.array(z.number().min(0)).min(1);
 /**
@@ -46,71 +46,71 @@ const SyntheticStructureSchema = z
   .strict();
 
 /** data.synthetic: the synthetic source's rows per split and its sampling seed (fixed across experiment seeds). */
-const syntheticSettings = {
-  trainRows: setting(int(1).default(2000), 'Rows of the train split'),
-  validRows: setting(int(1).default(300), 'Rows of the validation split'),
-  testRows: setting(int(1).default(300), 'Rows of the test split'),
-  pretrainRows: setting(int().default(0), "Rows of the source's broader pretraining mixture that teach a tiny base the language first (0: pretrain on the task's train split)"),
-  seed: setting(int().default(1234), 'Sampling seed of the rows (fixed across experiment seeds)'),
-  pretrainTaskShare: setting(fraction.optional(), "This share of the pretraining rows is drawn from the task's own domain (a broad corpus holds some of it)"),
-  source: setting(SyntheticStructureSchema.optional(), "The source's own structure (datasets/synthetic.ts SyntheticConfig), where it differs from the default"),
+const syntheticOptions = {
+  trainRows: option(int(1).default(2000), 'Rows of the train split'),
+  validRows: option(int(1).default(300), 'Rows of the validation split'),
+  testRows: option(int(1).default(300), 'Rows of the test split'),
+  pretrainRows: option(int().default(0), "Rows of the source's broader pretraining mixture that teach a tiny base the language first (0: pretrain on the task's train split)"),
+  seed: option(int().default(1234), 'Sampling seed of the rows (fixed across experiment seeds)'),
+  pretrainTaskShare: option(fraction.optional(), "This share of the pretraining rows is drawn from the task's own domain (a broad corpus holds some of it)"),
+  source: option(SyntheticStructureSchema.optional(), "The source's own structure (datasets/synthetic.ts SyntheticConfig), where it differs from the default"),
 };
-const SyntheticSchema = section(syntheticSettings);
+const SyntheticSchema = section(syntheticOptions);
 
-const dataSettings = {
-  source: setting(z.enum(['synthetic', 'wikitext-2-raw-v1', 'wikitext-2-v1']).default('synthetic'), '`synthetic` (the embedded default), or a WikiText-2 variant', {
+const dataOptions = {
+  source: option(z.enum(['synthetic', 'wikitext-2-raw-v1', 'wikitext-2-v1']).default('synthetic'), '`synthetic` (the embedded default), or a WikiText-2 variant', {
     paper: { source: 'paper code', note: 'the text says WikiText-2; dataset.py loads wikitext-2-raw-v1' },
   }),
-  path: setting(z.string().optional(), 'Directory with wiki.{train,valid,test}.{raw,tokens} or the HF parquet files (WikiText only)'),
-  ...pickSettings(blockSettings, ['blockSize']),
-  grouping: setting(
+  path: option(z.string().optional(), 'Directory with wiki.{train,valid,test}.{raw,tokens} or the HF parquet files (WikiText only)'),
+  ...pickOptions(BLOCK_OPTIONS, ['blockSize']),
+  grouping: option(
     z.enum(['batched', 'batched-4', 'global']).default('batched'),
     "run_clm's group_texts in batches of 1000 rows (`batched`: one process), as the paper's code runs it (`batched-4`: datasets.map num_proc=4, the rows first split into 4 contiguous shards), or one global concatenation",
     { paper: { source: 'paper code', note: 'group_texts with num_proc=4: the rows split into 4 contiguous shards (the first n % 4 one row longer), each batched by 1000 rows, each batch dropping its own remainder' } },
   ),
-  maxTrainBlocks: setting(int().default(0), 'Cap on the number of original training blocks (0 = all)'),
-  maxEvalBlocks: setting(int().default(0), 'Cap on validation/test blocks used for model selection and test perplexity (0 = all)'),
-  synthetic: setting(SyntheticSchema.default(SyntheticSchema.parse({})), 'The synthetic source: rows per split, sampling seed, structure'),
+  maxTrainBlocks: option(int().default(0), 'Cap on the number of original training blocks (0 = all)'),
+  maxEvalBlocks: option(int().default(0), 'Cap on validation/test blocks used for model selection and test perplexity (0 = all)'),
+  synthetic: option(SyntheticSchema.default(SyntheticSchema.parse({})), 'The synthetic source: rows per split, sampling seed, structure'),
 };
-export const DataSchema = section(dataSettings);
+export const DataSchema = section(dataOptions);
 
 /** The data section at its defaults. */
 export const DATA_DEFAULTS = DataSchema.parse({});
 
-const modelSettings = {
-  base: setting(z.string().default('tiny'), '`tiny` (built from a seeded random init), a model directory, or a hub id (e.g. facebook/opt-125m)', {
+const modelOptions = {
+  base: option(z.string().default('tiny'), '`tiny` (built from a seeded random init), a model directory, or a hub id (e.g. facebook/opt-125m)', {
     paper: { source: 'paper text', note: 'OPT-125m' },
   }),
-  initSeed: setting(int().default(0), 'Pretraining seed when base is `tiny`'),
-  initFrom: setting(z.enum(['base', 'previous']).default('base'), 'The paper fine-tunes the base model every generation; `previous` continues from generation k-1', {
+  initSeed: option(int().default(0), 'Pretraining seed when base is `tiny`'),
+  initFrom: option(z.enum(['base', 'previous']).default('base'), 'The paper fine-tunes the base model every generation; `previous` continues from generation k-1', {
     paper: { source: 'paper code', note: 'every generation fine-tunes the pretrained model (main.py --pretrained; no --load)' },
   }),
-  pretrainEpochs: setting(int().default(0), 'Generation 0 of the tiny preset must first learn the source: epochs of pretraining on real data'),
-  pretrainLr: setting(z.number().positive().default(1e-3), 'The learning rate of that pretraining'),
+  pretrainEpochs: option(int().default(0), 'Generation 0 of the tiny preset must first learn the source: epochs of pretraining on real data'),
+  pretrainLr: option(z.number().positive().default(1e-3), 'The learning rate of that pretraining'),
 };
-export const ModelSchema = section(modelSettings);
+export const ModelSchema = section(modelOptions);
 
 /** Fine-tuning: the training settings (pipeline/train/options.ts) but the seed, which each step derives. */
-const trainRunSettings = runSettingsOf(trainSettings);
-export const TrainSchema = withTrainRules(section(trainRunSettings), (k) => `train.${k}`);
+const trainRunOptions = runOptionsOf(TRAIN_OPTIONS);
+export const TrainSchema = withTrainRules(section(trainRunOptions), (k) => `train.${k}`);
 
 /** Decoding: the generation settings (pipeline/generate/options.ts) but the seed and shard, which each step sets. */
-const generateRunSettings = runSettingsOf(generateSettings);
-export const GenerateSchema = withCandidateRules(section(generateRunSettings), (k) => `generate.${k}`);
+const generateRunOptions = runOptionsOf(GENERATE_OPTIONS);
+export const GenerateSchema = withCandidateRules(section(generateRunOptions), (k) => `generate.${k}`);
 
-const mixSettings = {
-  mode: setting(
+const mixOptions = {
+  mode: option(
     z.enum(['replace', 'keep-original', 'accumulate', 'accumulate-subsample', 'proportions']).default('replace'),
     'replace: train on the last generation\'s data only; keep-original: a seeded fraction of original blocks (see originalSample) plus generated ones (total unchanged); accumulate: all real plus all generated so far; accumulate-subsample: accumulate, then a seeded subsample back to the original size; proportions: p_{i+1} = a p_theta + b p_i + g p_0 with `proportions` (sizes as in the original corpus)',
     { paper: { source: 'paper text', note: 'replace: no original data; keep-original: 10% of the original data kept' } },
   ),
-  originalFraction: setting(fraction.default(0.1), 'keep-original: the share of original blocks kept', { paper: { source: 'paper text', note: '10% in the keep-original runs' } }),
-  originalSample: setting(
+  originalFraction: option(fraction.default(0.1), 'keep-original: the share of original blocks kept', { paper: { source: 'paper text', note: '10% in the keep-original runs' } }),
+  originalSample: option(
     z.enum(['per-generation', 'fixed']).default('per-generation'),
     'keep-original: which original blocks are kept: a fresh seeded subset each generation (`per-generation`), or one subset for every generation of a seed (`fixed`)',
     { paper: { source: 'paper text', note: '"with every new generation of training, a random 10% of the original data points is sampled"' } },
   ),
-  proportions: setting(
+  proportions: option(
     z
       .object({ generated: fraction, previous: fraction, original: fraction })
       .strict()
@@ -121,7 +121,7 @@ const mixSettings = {
     'proportions: the shares {generated, previous, original} of the next training corpus',
   ),
 };
-export const MixSchema = section(mixSettings).refine((m) => m.mode !== 'proportions' || m.proportions !== undefined, {
+export const MixSchema = section(mixOptions).refine((m) => m.mode !== 'proportions' || m.proportions !== undefined, {
   message: 'mode "proportions" needs mix.proportions {generated, previous, original}',
   path: ['proportions'],
 });
@@ -140,45 +140,45 @@ export const SettingSchema = z
   .strict();
 export type Setting = { name: string; mix: z.infer<typeof MixSchema>; epochs: number };
 
-const evalRunSettings = {
-  histogramGenerations: setting(z.array(int()).default([0, 1, 2, 3, 5, 9]), 'Generations drawn in the overlaid histograms (the paper: 0, 1, 2, 3, 5, 9)'),
-  ...runSettingsOf(evalSettings),
+const evalRunOptions = {
+  histogramGenerations: option(z.array(int()).default([0, 1, 2, 3, 5, 9]), 'Generations drawn in the overlaid histograms (the paper: 0, 1, 2, 3, 5, 9)'),
+  ...runOptionsOf(EVAL_OPTIONS),
 };
-export const EvalSchema = section(evalRunSettings);
+export const EvalSchema = section(evalRunOptions);
 
-const topSettings = {
-  name: setting(
+const topOptions = {
+  name: option(
     z.string().regex(/^[A-Za-z0-9._-]+$/, 'use letters, digits, ".", "_" and "-" only').max(100, 'at most 100 characters (it names the run directory)').default('tiny'),
     'The run\'s name: it lives in runsDir/NAME',
   ),
-  runsDir: setting(z.string().default('runs'), 'Runs directory; the run lives in runsDir/NAME'),
-  seeds: setting(z.array(int()).min(1).default([0]), 'Experiment seeds, each its own chain of generations', {
+  runsDir: option(z.string().default('runs'), 'Runs directory; the run lives in runsDir/NAME'),
+  seeds: option(z.array(int()).min(1).default([0]), 'Experiment seeds, each its own chain of generations', {
     paper: { source: 'our choice', note: 'five seeds; the code takes one --seed per run (default 0)' },
   }),
-  generations: setting(int(1).default(4), 'Number of generations: 0 .. generations-1', { paper: { source: 'paper text', note: 'generations 0..9' } }),
-  threads: setting(int().default(0), 'ONNX Runtime intra-op threads (0: all cores)'),
-  estimate: setting(z.boolean().default(true), 'Measure a short warm-up before the first generation and print the run\'s expected duration'),
-  provider: setting(z.enum(['cpu', 'cuda']).default('cpu'), 'Execution provider'),
+  generations: option(int(1).default(4), 'Number of generations: 0 .. generations-1', { paper: { source: 'paper text', note: 'generations 0..9' } }),
+  threads: option(int().default(0), 'ONNX Runtime intra-op threads (0: all cores)'),
+  estimate: option(z.boolean().default(true), 'Measure a short warm-up before the first generation and print the run\'s expected duration'),
+  provider: option(z.enum(['cpu', 'cuda']).default('cpu'), 'Execution provider'),
 };
 
 /**
  * Every setting of a run config by section ('' is the top level): the schema below is made of them, and
  * `--print-config`'s notes and the README's table of paper settings are read from them.
  */
-export const RUN_CONFIG_SETTINGS: Record<string, Settings> = {
-  '': topSettings,
-  data: dataSettings,
-  'data.synthetic': syntheticSettings,
-  model: modelSettings,
-  train: trainRunSettings,
-  generate: generateRunSettings,
-  mix: mixSettings,
-  eval: evalRunSettings,
+export const RUN_CONFIG_OPTIONS: Record<string, OptionDecls> = {
+  '': topOptions,
+  data: dataOptions,
+  'data.synthetic': syntheticOptions,
+  model: modelOptions,
+  train: trainRunOptions,
+  generate: generateRunOptions,
+  mix: mixOptions,
+  eval: evalRunOptions,
 };
 
 export const RunConfigSchema = z
   .object({
-    ...fieldsOf(topSettings),
+    ...fieldsOf(topOptions),
     data: DataSchema.default(DataSchema.parse({})),
     model: ModelSchema.default(ModelSchema.parse({})),
     train: TrainSchema.default(TrainSchema.parse({})),

@@ -5,8 +5,8 @@
 // (Zakahler/curse_recurse main.py and dataset.py, iliaishacked/curse_recurse plt_model.py): PAPER_SOURCES says
 // which, key by key, and `collapse run --print-config` prints it beside each value.
 import { Document, isMap, isScalar, visit, type Pair } from 'yaml';
-import type { PaperNote, Setting as SettingDecl } from '../../util/settings.js';
-import { RUN_CONFIG_SETTINGS, validateConfig, type RunConfig, type RunConfigInput } from './config.js';
+import type { OptionDecl, PaperNote } from '../../util/options.js';
+import { RUN_CONFIG_OPTIONS, validateConfig, type RunConfig, type RunConfigInput } from './config.js';
 
 // The paper's text uses a repetition penalty of 2.0; its released code passes 3.0. We follow the code.
 const PAPER_REPETITION_PENALTY = 3.0;
@@ -75,8 +75,8 @@ export function presetConfig(name: string): RunConfigInput {
 }
 
 /** Each paper-relevant key of the run config (dotted) with where the paper presets' value comes from (from its declaration). */
-export const PAPER_SOURCES: Record<string, NonNullable<SettingDecl['paper']>> = Object.fromEntries(
-  Object.entries(RUN_CONFIG_SETTINGS).flatMap(([sec, settings]) =>
+export const PAPER_SOURCES: Record<string, NonNullable<OptionDecl['paper']>> = Object.fromEntries(
+  Object.entries(RUN_CONFIG_OPTIONS).flatMap(([sec, settings]) =>
     Object.entries(settings).flatMap(([k, d]) => (d.paper ? [[sec ? `${sec}.${k}` : k, d.paper] as const] : [])),
   ),
 );

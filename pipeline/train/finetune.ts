@@ -15,8 +15,8 @@ import type { Provider } from '../../models/session.js';
 import { checkModelFits, checkWritable } from '../preflight.js';
 import { checkTrainBatch } from '../batch-fits.js';
 import { OptionError } from '../../util/options.js';
-import { clipThreshold, resolveTrainOptions, trainSettings, type TrainOptions, type TrainOptionsInput } from './options.js';
-import { recordOf } from '../../util/settings.js';
+import { clipThreshold, resolveTrainOptions, TRAIN_OPTIONS, type TrainOptions, type TrainOptionsInput } from './options.js';
+import { recordOf } from '../../util/options.js';
 import { checkResumeKey, trainLoop } from './training-loop.js';
 import type { Blocks } from '../../datasets/block-set.js';
 import { keyChanges } from '../../util/resume-key.js';
@@ -68,7 +68,7 @@ export function finetuneResumeKey(o: TrainOptionsInput, valid: Blocks | null, mo
   const h = resolveTrainOptions(o);
   // 0 and null both turn clipping off: one key for both. Settings declared `addedLater` enter the key only when
   // they differ from their default, so that outputs and checkpoints made before they existed still match.
-  const resolved = recordOf(trainSettings, { ...h, maxGradNorm: clipThreshold(h) }, NOT_IN_KEY);
+  const resolved = recordOf(TRAIN_OPTIONS, { ...h, maxGradNorm: clipThreshold(h) }, NOT_IN_KEY);
   const validSha = valid ? sha256(new Uint8Array(valid.ids.buffer, valid.ids.byteOffset, valid.ids.byteLength)) : null;
   return { model: modelSha, valid: validSha, ...Object.fromEntries(Object.entries(resolved).sort(([a], [b]) => (a < b ? -1 : 1))) };
 }

@@ -2,14 +2,14 @@
 import type { Argv, CommandModule } from 'yargs';
 import { loadTrainingSource } from '../../models/model-dir/index.js';
 import { buildArtifact, loadArtifact } from '../../models/train/artifact.js';
-import { blockSettings } from '../../datasets/blocks.js';
+import { BLOCK_OPTIONS } from '../../datasets/blocks.js';
 import { artifactOptimizer } from '../../pipeline/train/finetune.js';
-import { resolveTrainOptions, trainSettings } from '../../pipeline/train/options.js';
-import { settingArgs, settingFlags } from '../flags.js';
-import { pickSettings } from '../../util/settings.js';
+import { resolveTrainOptions, TRAIN_OPTIONS } from '../../pipeline/train/options.js';
+import { optionArgs, optionFlags } from '../flags.js';
+import { pickOptions } from '../../util/options.js';
 
-/** The training settings an artifact is built with (its optimizer graph and dropout sites). */
-const artifactSettings = pickSettings(trainSettings, ['optimizer', 'weightDecay', 'decayExclude', 'dropout', 'attentionDropout', 'beta1', 'beta2', 'eps']);
+/** The training options an artifact is built with (its optimizer graph and dropout sites). */
+const artifactOptionDecls = pickOptions(TRAIN_OPTIONS, ['optimizer', 'weightDecay', 'decayExclude', 'dropout', 'attentionDropout', 'beta1', 'beta2', 'eps']);
 
 interface BuildArgs {
   model: string;
@@ -32,14 +32,14 @@ const build: CommandModule<object, BuildArgs> = {
           'The weights are graph inputs, so the artifact serves any model of the same structure.',
       )
       .option('model', { type: 'string', demandOption: true, describe: 'Model directory (OPT dir or any dir with onnx/model.onnx)' })
-      .option('micro-batch-size', { type: 'number', demandOption: true, describe: trainSettings.microBatchSize.help })
-      .option('block-size', { type: 'number', default: blockSettings.blockSize.schema.parse(undefined), describe: blockSettings.blockSize.help })
+      .option('micro-batch-size', { type: 'number', demandOption: true, describe: TRAIN_OPTIONS.microBatchSize.help })
+      .option('block-size', { type: 'number', default: BLOCK_OPTIONS.blockSize.schema.parse(undefined), describe: BLOCK_OPTIONS.blockSize.help })
       .option('trainable', { type: 'string', array: true, describe: 'Initializers to train (default: every float weight)' })
       .option('out', { type: 'string', demandOption: true, describe: 'Artifact directory to write' })
-      .options(settingFlags(artifactSettings)) as never,
+      .options(optionFlags(artifactOptionDecls)) as never,
   handler: async (a) => {
     const log = (s: string): void => void process.stderr.write(`${s}\n`);
-    const h = resolveTrainOptions(settingArgs(a, artifactSettings));
+    const h = resolveTrainOptions(optionArgs(a, artifactOptionDecls));
     const m = await buildArtifact(
       loadTrainingSource(a.model),
       {

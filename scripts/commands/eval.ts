@@ -3,16 +3,16 @@ import { checkModelFits, checkWritable, modelLimits } from '../../pipeline/prefl
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import { prepareSettings } from '../../datasets/prepare.js';
+import { PREPARE_OPTIONS } from '../../datasets/prepare.js';
 import { SyntheticSource } from '../../datasets/synthetic.js';
-import { pickSettings } from '../../util/settings.js';
+import { pickOptions } from '../../util/options.js';
 import { openModelDir } from '../../models/model-dir/index.js';
 import { providerFromEnv, type Provider } from '../../models/session.js';
 import { writeJsonAtomic } from '../../util/atomic.js';
 import { loadEvalCorpus } from '../../pipeline/eval/corpus-input.js';
 import { evaluateCorpus, realReference } from '../../pipeline/eval/evaluate.js';
-import { evalSettings } from '../../pipeline/eval/options.js';
-import { settingFlags } from '../flags.js';
+import { EVAL_OPTIONS } from '../../pipeline/eval/options.js';
+import { optionFlags } from '../flags.js';
 
 interface EvalArgs {
   model: string;
@@ -55,7 +55,7 @@ const evalCommand: CommandModule<object, EvalArgs> = {
       .option('synthetic', { type: 'boolean', default: false, describe: "Also score the texts' exact log-likelihood under the project's synthetic source (complete sentences only)" })
       .option('threads', { type: 'number', describe: 'ONNX Runtime intra-op threads (default: all cores)' })
       .option('provider', { choices: ['cpu', 'cuda'] as const, describe: 'Execution provider (default: COLLAPSE_PROVIDER or cpu)' })
-      .options(settingFlags({ ...evalSettings, ...pickSettings(prepareSettings, ['sourceSeed']) })) as never,
+      .options(optionFlags({ ...EVAL_OPTIONS, ...pickOptions(PREPARE_OPTIONS, ['sourceSeed']) })) as never,
   handler: async (a) => {
     for (const [flag, p] of [['model', a.model], ['data', a.data], ['reference', a.reference]] as const)
       if (p !== undefined && !existsSync(p)) throw new Error(`--${flag} ${p} does not exist`);

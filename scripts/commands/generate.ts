@@ -1,12 +1,12 @@
 // `collapse generate`: one continuation per prompt block (5-way beam search by default, HF semantics), or
 // --num-return-sequences candidates per prompt, written as a sharded, resumable corpus. Its decoding flags are
-// the generation settings (pipeline/generate/options.ts), under the same names.
+// the generation options (pipeline/generate/options.ts), under the same names.
 import type { Argv, CommandModule } from 'yargs';
 import { resolveShard } from '../shards.js';
 import { generateCorpus, openGenerationModel } from '../../pipeline/generate/generate-corpus.js';
 import { providerFromEnv, type Provider } from '../../models/session.js';
-import { generateSettings } from '../../pipeline/generate/options.js';
-import { settingArgs, settingFlags } from '../flags.js';
+import { GENERATE_OPTIONS } from '../../pipeline/generate/options.js';
+import { optionArgs, optionFlags } from '../flags.js';
 
 interface GenerateArgs {
   model: string;
@@ -35,12 +35,12 @@ const generate: CommandModule<object, GenerateArgs> = {
       .option('out', { type: 'string', demandOption: true, describe: 'Output corpus directory (created or resumed)' })
       .option('threads', { type: 'number', describe: 'onnxruntime intra-op threads (default: all cores)' })
       .option('provider', { choices: ['cpu', 'cuda'] as const, describe: 'Execution provider (default: COLLAPSE_PROVIDER or cpu)' })
-      .options(settingFlags(generateSettings, { noDefault: ['shardIndex', 'numShards'] })) as never,
+      .options(optionFlags(GENERATE_OPTIONS, { noDefault: ['shardIndex', 'numShards'] })) as never,
   handler: async (args) => {
     const shard = resolveShard({ shardIndex: args.shardIndex, numShards: args.numShards });
     const log = (line: string): void => void process.stderr.write(`${line}\n`);
     const res = await generateCorpus({
-      ...settingArgs(args, generateSettings),
+      ...optionArgs(args, GENERATE_OPTIONS),
       model: openGenerationModel(args.model, log),
       prompts: args.prompts,
       out: args.out,

@@ -1,14 +1,14 @@
 // `collapse prepare`: a data source -> run_clm blocks -> an Arrow corpus, printing the counts. Its grouping and
-// synthetic-row flags are the settings of datasets/blocks.ts and datasets/prepare.ts, under the same names.
+// synthetic-row flags are the options of datasets/blocks.ts and datasets/prepare.ts, under the same names.
 import type { CommandModule } from 'yargs';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { blockSettings } from '../../datasets/blocks.js';
-import { prepareCorpus, prepareSettings } from '../../datasets/prepare.js';
+import { BLOCK_OPTIONS } from '../../datasets/blocks.js';
+import { prepareCorpus, PREPARE_OPTIONS } from '../../datasets/prepare.js';
 import { loadTokenizer } from '../../datasets/tokenizer.js';
 import { checkTokenizerFits, checkWritable, modelLimits } from '../../pipeline/preflight.js';
 import { WIKITEXT_VARIANTS } from '../../datasets/wikitext.js';
-import { settingFlags } from '../flags.js';
+import { optionFlags } from '../flags.js';
 
 interface PrepareArgs {
   data: string;
@@ -41,11 +41,11 @@ const prepare: CommandModule<object, PrepareArgs> = {
       .option('split', { type: 'string', default: 'train', describe: 'train, validation (or valid) or test' })
       .option('variant', { type: 'string', choices: [...WIKITEXT_VARIANTS], describe: 'WikiText variant, when a directory holds both .raw and .tokens files' })
       .option('tokenizer', { type: 'string', default: 'tiny', describe: 'Tokenizer directory (tokenizer.json, or vocab.json + merges.txt), a model directory, or "tiny" (the project\'s word-level tokenizer)' })
-      .options(settingFlags(blockSettings))
+      .options(optionFlags(BLOCK_OPTIONS))
       .option('out', { type: 'string', describe: 'Corpus directory to write; without it only the counts are printed' })
       .option('force', { type: 'boolean', default: false, describe: 'Replace an existing --out' })
       .option('text', { type: 'boolean', default: true, describe: 'Store each block\'s decoded text (--no-text leaves the column empty)' })
-      .options(settingFlags(prepareSettings))
+      .options(optionFlags(PREPARE_OPTIONS))
       .option('json', { type: 'boolean', default: false, describe: 'Print the counts as JSON' })
       .example('$0 prepare --data ../shared/data/wikitext-2 --tokenizer ../shared/tokenizers/opt-125m --out runs/wt2-train', 'WikiText-2 train in 64-token blocks')
       .example('$0 prepare --data synthetic --rows 5000 --out runs/synth-train', 'synthetic source, tiny tokenizer') as never,

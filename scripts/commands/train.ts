@@ -2,8 +2,8 @@
 import type { Argv, CommandModule } from 'yargs';
 import { providerFromEnv, type Provider } from '../../models/session.js';
 import { finetune } from '../../pipeline/train/finetune.js';
-import { trainSettings } from '../../pipeline/train/options.js';
-import { settingArgs, settingFlags } from '../flags.js';
+import { TRAIN_OPTIONS } from '../../pipeline/train/options.js';
+import { optionArgs, optionFlags } from '../flags.js';
 
 interface TrainArgs {
   model: string;
@@ -30,7 +30,7 @@ const train: CommandModule<object, TrainArgs> = {
           'The training graphs come from --artifact, or are built and cached (COLLAPSE_ARTIFACT_CACHE,\n' +
           'default $COLLAPSE_CACHE_DIR/artifacts, i.e. ~/.cache/model-collapse/artifacts) for this model structure and shapes.',
       )
-      .options(settingFlags(trainSettings))
+      .options(optionFlags(TRAIN_OPTIONS))
       .option('model', { type: 'string', demandOption: true, describe: 'Model directory to fine-tune (OPT dir or any dir with onnx/model.onnx)' })
       .option('artifact', { type: 'string', describe: 'Training artifact from `collapse artifact build` (default: build/reuse a cached one)' })
       .option('train', { type: 'string', demandOption: true, describe: 'Training corpus directory (collapse prepare / generate)' })
@@ -40,7 +40,7 @@ const train: CommandModule<object, TrainArgs> = {
       .option('provider', { choices: ['cpu', 'cuda'] as const, describe: 'Execution provider (default: COLLAPSE_PROVIDER or cpu)' }) as never,
   handler: async (a) => {
     const res = await finetune({
-      ...settingArgs(a, trainSettings),
+      ...optionArgs(a, TRAIN_OPTIONS),
       model: a.model, artifact: a.artifact, train: a.train, valid: a.valid ?? null, out: a.out, threads: a.threads, provider: a.provider ?? providerFromEnv(),
     });
     process.stdout.write(

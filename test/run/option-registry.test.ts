@@ -1,20 +1,20 @@
-// One declaration per setting: the run config, the flags and their ranges, --print-config's notes and the
+// One declaration per option: the run config, the flags and their ranges, --print-config's notes and the
 // README's table of paper settings all come from it, under one name. Checked against hand-written expectations.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { generateSettings } from '../../pipeline/generate/options.js';
-import { RENAMED_KEYS, RUN_CONFIG_SETTINGS, readStoredConfig, validateConfig } from '../../pipeline/run/config.js';
+import { GENERATE_OPTIONS } from '../../pipeline/generate/options.js';
+import { RENAMED_KEYS, RUN_CONFIG_OPTIONS, readStoredConfig, validateConfig } from '../../pipeline/run/config.js';
 import { paperSettingsTable, PAPER_SOURCES } from '../../pipeline/run/presets.js';
-import { trainSettings } from '../../pipeline/train/options.js';
+import { TRAIN_OPTIONS } from '../../pipeline/train/options.js';
 import { FLAG_RANGES } from '../../scripts/flags.js';
 import { readmeTable } from '../../scripts/paper-table.js';
-import { rangeOf } from '../../util/settings.js';
+import { rangeOf } from '../../util/options.js';
 import { z } from 'zod';
 import { collapse } from '../bad-inputs/harness.js';
 import { REPO_ROOT } from '../helpers/shared.js';
 
-describe('the settings registry', () => {
+describe('the option registry', () => {
   it('the README\'s table of paper settings is the one the declarations give (npx tsx scripts/paper-table.ts --write)', () => {
     const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
     expect(readmeTable(readme), 'README.md lacks the paper-settings markers').not.toBeNull();
@@ -26,16 +26,16 @@ describe('the settings registry', () => {
     expect(rows.find((r) => r.startsWith('| `train.epochs` |'))).toContain('5 (10 in `paper-10ep-10pct`, `paper-10ep-10pct-rp`)');
   });
 
-  it('every decoding and training setting but the per-step ones is a run-config key of the same name', () => {
+  it('every decoding and training option but the per-step ones is a run-config key of the same name', () => {
     const cfg = validateConfig({});
     expect(Object.keys(cfg.generate).sort()).toEqual(
-      Object.keys(generateSettings).filter((k) => !['seed', 'shardIndex', 'numShards', 'generation', 'minNewTokens'].includes(k)).sort(),
+      Object.keys(GENERATE_OPTIONS).filter((k) => !['seed', 'shardIndex', 'numShards', 'generation', 'minNewTokens'].includes(k)).sort(),
     );
     expect(Object.keys(cfg.train)).not.toContain('seed');
     expect(Object.keys(cfg.train)).toEqual(expect.arrayContaining(['maxGradNorm', 'beta1', 'beta2', 'eps', 'checkpointEvery', 'fusedStep']));
     // --length-penalty was a flag but no run-config key.
     expect(validateConfig({ generate: { lengthPenalty: 2 } }).generate.lengthPenalty).toBe(2);
-    expect(Object.keys(RUN_CONFIG_SETTINGS.generate!)).toContain('lengthPenalty');
+    expect(Object.keys(RUN_CONFIG_OPTIONS.generate!)).toContain('lengthPenalty');
     // A run trains on one continuation per prompt.
     expect(() => validateConfig({ generate: { numReturnSequences: 2 } })).toThrow(/generate\.numReturnSequences: must be 1 in a run/);
     expect(() => validateConfig({ generate: { strategy: 'greedy', numReturnSequences: 2 } })).toThrow(/must be 1 with greedy/);
@@ -57,7 +57,7 @@ describe('the settings registry', () => {
     expect(FLAG_RANGES['no-repeat-ngram-size']).toEqual({ int: true, min: 0 });
     expect(FLAG_RANGES['max-grad-norm']).toEqual({ min: 0 });
     expect(rangeOf(z.number().int().min(2).default(3))).toEqual({ int: true, min: 2 });
-    for (const [k, d] of Object.entries(trainSettings)) if (d.schema.safeParse(undefined).success && typeof d.schema.parse(undefined) === 'number')
+    for (const [k, d] of Object.entries(TRAIN_OPTIONS)) if (d.schema.safeParse(undefined).success && typeof d.schema.parse(undefined) === 'number')
       expect(FLAG_RANGES[k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)], k).toBeDefined();
   });
 
