@@ -1,7 +1,9 @@
 // Strict flags, in one place for every command: a numeric flag must be a number (yargs turns `--seed abc`
-// into NaN), within the range its name implies (the table below), and given once (yargs would silently
-// turn `--epochs 3 --epochs 4` into an array). The CLI applies `checkFlags` as a middleware after each
-// command's builder, so a command cannot forget it; commands may still check more (e.g. cross-flag rules).
+// into NaN), within its range (a declared option's from its schema, util/options.ts; other flags' from the table
+// below), and given once (yargs would silently turn `--epochs 3 --epochs 4` into an array). The CLI applies
+// `checkFlags` as a middleware after each command's builder, so a command cannot forget it; commands may still
+// check more (e.g. cross-flag rules). Commands add a declared option's flag with `.options(optionFlags(...))` and
+// read it back with `optionArgs`, under the option's own name.
 import type { Argv, Options } from 'yargs';
 import type { z } from 'zod';
 import { BLOCK_OPTIONS } from '../datasets/blocks.js';
@@ -51,7 +53,7 @@ export const FLAG_RANGES: Record<string, Range> = (() => {
   const owner: Record<string, string> = {};
   for (const decls of FLAG_OPTIONS)
     for (const [key, d] of Object.entries(decls)) {
-      if (d.noFlag || kindOf(d.schema) !== 'number') continue;
+      if (kindOf(d.schema) !== 'number') continue;
       const flag = flagOfKey(key);
       const range = rangeOf(d.schema);
       if (flag in owner && JSON.stringify(out[flag]) !== JSON.stringify(range))
@@ -71,7 +73,6 @@ export const FLAG_RANGES: Record<string, Range> = (() => {
 export function optionFlags<S extends OptionDecls>(decls: S, o: { noDefault?: readonly (keyof S & string)[] } = {}): Record<string, Options> {
   const out: Record<string, Options> = {};
   for (const [key, d] of Object.entries(decls)) {
-    if (d.noFlag) continue;
     const kind = kindOf(d.schema);
     const def = o.noDefault?.includes(key) ? undefined : defaultOf(d.schema);
     out[flagOfKey(key)] = {

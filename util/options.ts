@@ -1,5 +1,5 @@
 // Library options, each declared once, and their errors.
-// A library declares its options next to its code with `option` (util below): the zod schema (type, default,
+// A library declares its options next to its code with `option` (below): the zod schema (type, default,
 // range), one line of help and, where the paper presets fix it, where their value comes from. From these
 // declarations come the library's option schema, the run config's sections (pipeline/run/config.ts), the CLI's
 // flags with their range checks (scripts/flags.ts), `--print-config`'s notes and the README's table of paper
@@ -81,8 +81,6 @@ export interface OptionDecl<S extends z.ZodType = z.ZodType> {
    * seed derived from seed and generation or the shard, or leaves it at its default).
    */
   inRunConfig?: false;
-  /** Not a command-line flag (nested structures that only a config file can hold). */
-  noFlag?: boolean;
   /**
    * Declared after outputs that record their options (a corpus manifest, a training resume key) were first
    * written: a record holds it only when it differs from its default, so that those outputs still match.
@@ -110,7 +108,6 @@ type RunKeys<T extends OptionDecls> = { [K in keyof T]: T[K] extends { inRunConf
 /** The options a run config holds: all but those marked `inRunConfig: false`. */
 export const runOptionsOf = <T extends OptionDecls>(s: T): Pick<T, RunKeys<T>> =>
   Object.fromEntries(Object.entries(s).filter(([, d]) => d.inRunConfig !== false)) as Pick<T, RunKeys<T>>;
-
 
 /** `noRepeatNgramSize` -> `no-repeat-ngram-size`. */
 export const flagOfKey = (key: string): string => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);

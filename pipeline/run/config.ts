@@ -1,6 +1,8 @@
-// The experiment configuration: one zod schema, so that every key a user can write is declared, typed,
-// defaulted and documented in one visible place (nanoGPT style). YAML or JSON files and CLI overrides are
-// validated against it; errors name the key.
+// The experiment configuration: one zod schema made of declared options (util/options.ts), so that every key a
+// user can write is declared, typed, defaulted and documented in one visible place (nanoGPT style). The `train`
+// and `generate` sections are the training and decoding options themselves (pipeline/train/options.ts,
+// pipeline/generate/options.ts) under the same names; the run's own sections are declared here. YAML or JSON
+// files and CLI overrides are validated against it; errors name the key.
 import { readFileSync, statSync, type Stats } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
