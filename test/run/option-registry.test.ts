@@ -2,12 +2,12 @@
 // README's table of paper settings all come from it, under one name. Checked against hand-written expectations.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { GENERATE_OPTIONS } from '../../pipeline/generate/options.js';
 import { RENAMED_KEYS, RUN_CONFIG_OPTIONS, readStoredConfig, validateConfig } from '../../pipeline/run/config.js';
 import { paperSettingsTable, PAPER_SOURCES } from '../../pipeline/run/presets.js';
 import { TRAIN_OPTIONS } from '../../pipeline/train/options.js';
-import { FLAG_RANGES } from '../../scripts/flags.js';
+import { FLAG_RANGES, RENAMED_FLAGS } from '../../scripts/flags.js';
 import { readmeTable } from '../../scripts/paper-table.js';
 import { rangeOf } from '../../util/options.js';
 import { z } from 'zod';
@@ -70,5 +70,32 @@ describe('the option registry', () => {
     expect(old.err).toMatch(/--adam-beta1 was renamed to --beta1/);
     const ngram = await collapse('generate', '--model', 'm', '--prompts', 'p', '--out', 'o', '--no-repeat-ngram-size', '-1');
     expect(ngram.err).toMatch(/--no-repeat-ngram-size -1: expected an integer >= 0/);
+  });
+
+  it('every flag of these commands at 978a5ff (before the registry) still exists, or is refused with its new name', async () => {
+    const before: Record<string, string> = {
+      train: 'adam-beta1 adam-beta2 adam-epsilon artifact attention-dropout batch-size checkpoint-every decay-exclude dropout epochs fused-step lr max-grad-norm micro-batch-size min-lr model optimizer out provider schedule seed threads train valid warmup-steps weight-decay',
+      generate: 'batch-size chunk-size generation length-penalty min-new-tokens model new-tokens no-repeat-ngram-size num-beams num-return-sequences num-shards out prompts provider repetition-penalty score-length seed shard-index strategy temperature threads top-k top-p',
+      eval: 'batch-size data model out pad-id provider reference samples-out seed self-bleu-samples synthetic synthetic-source-seed threads',
+      prepare: 'batch-size block-size concat data force json num-proc out rows seed source-seed split text tokenizer variant',
+      'artifact build': 'adam-beta1 adam-beta2 adam-epsilon attention-dropout block-size decay-exclude dropout micro-batch-size model optimizer out trainable weight-decay',
+    };
+    for (const [command, flags] of Object.entries(before)) {
+      // yargs prints its help with console.log.
+      let text = '';
+      const log = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void (text += `${a.join(' ')}\n`));
+      try {
+        await collapse(...command.split(' '), '--help');
+      } finally {
+        log.mockRestore();
+      }
+      const now = new Set([...text.matchAll(/^\s+--([a-z0-9-]+)/gm)].map((m) => m[1]));
+      expect(now.size, `${command} --help lists its flags`).toBeGreaterThan(5);
+      for (const flag of flags.split(' ')) {
+        if (now.has(flag)) continue;
+        expect(RENAMED_FLAGS[flag], `${command} --${flag}: neither a flag nor renamed`).toBeDefined();
+        expect(now.has(RENAMED_FLAGS[flag]!), `${command} --${flag} renamed to --${RENAMED_FLAGS[flag]}, which it lacks`).toBe(true);
+      }
+    }
   });
 });
