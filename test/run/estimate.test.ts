@@ -13,7 +13,7 @@ const settings = [
   { name: 'model', mix: { mode: 'replace' }, select: { verifier: 'model', candidates: 3 } },
   { name: 'truth', mix: { mode: 'replace' }, select: { verifier: 'truth', candidates: 3 } },
 ];
-const cfgOf = (method: string) => validateConfig({ generations: 4, train: { epochs: 2, batchSize: 8, microBatchSize: 4 }, generate: { method, batchSize: 10 }, settings });
+const cfgOf = (strategy: string) => validateConfig({ generations: 4, train: { epochs: 2, batchSize: 8, microBatchSize: 4 }, generate: { strategy, batchSize: 10 }, settings });
 
 describe('the estimate per generation', () => {
   it('counts accumulate\'s growing corpus, the model verifier\'s scoring, and beam candidates as free', () => {

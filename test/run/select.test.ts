@@ -125,7 +125,7 @@ describe('a bad select section', () => {
     expect(withSelect({ verifier: 'oracle', candidates: 2 })).toThrow(/settings\.1\.select\.verifier: Invalid (option|enum value)/);
     expect(withSelect({ verifier: 'truth', candidates: 1 })).toThrow(/settings\.1\.select\.candidates: .*(>=|at least|greater than or equal to) ?2/i);
     expect(withSelect({ verifier: 'truth', candidates: 6 })).toThrow(/settings\.1\.select\.candidates: must be at most generate\.numBeams \(5\)/);
-    expect(withSelect({ verifier: 'truth', candidates: 2 }, { generate: { method: 'greedy' } })).toThrow(/settings\.1\.select\.candidates: greedy decoding returns one sequence/);
+    expect(withSelect({ verifier: 'truth', candidates: 2 }, { generate: { strategy: 'greedy' } })).toThrow(/settings\.1\.select\.candidates: greedy decoding returns one sequence/);
     expect(withSelect({ verifier: 'random', candidates: 2, model: 'base' })).toThrow(/settings\.1\.select\.model: is only read by verifier "model"/);
     expect(withSelect({ verifier: 'truth', candidates: 2, dropWorst: 0.7 })).toThrow(/settings\.1\.select\.dropWorst: must be in \[0, 0\.5\]/);
     expect(withSelect({ verifier: 'truth', candidates: 2, k: 3 })).toThrow(/settings\.1\.select\.k: unknown key/);
