@@ -154,7 +154,8 @@ export const SelectSchema = section(selectOptions)
     message: 'is only read by verifier "model"; remove it or set verifier: model',
     path: ['model'],
   })
-  .transform((s) => (s.verifier === 'model' ? { ...s, model: s.model ?? 'generation-0' } : s));
+  // The keys in one order whether `model` was given or defaulted (run.json is compared key by key on a resume).
+  .transform(({ verifier, candidates, model, dropWorst }) => ({ verifier, candidates, ...(verifier === 'model' ? { model: model ?? 'generation-0' } : {}), dropWorst }));
 export type Select = z.output<typeof SelectSchema>;
 
 /**

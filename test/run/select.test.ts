@@ -140,6 +140,11 @@ describe('a bad select section', () => {
   });
   it('a good one: model defaults to the generation-0 model', () => {
     expect(validateConfig({ select: { verifier: 'model', candidates: 3 } }).select).toEqual({ verifier: 'model', candidates: 3, model: 'generation-0', dropWorst: 0 });
+    // run.json is validated again on a resume and compared key by key: the keys keep one order.
+    for (const select of [{ verifier: 'model', candidates: 3 }, { verifier: 'model', candidates: 3, dropWorst: 0.1, model: 'base' }, { verifier: 'truth', candidates: 2 }]) {
+      const once = JSON.stringify(validateConfig({ select }));
+      expect(JSON.stringify(validateConfig(JSON.parse(once)))).toBe(once);
+    }
   });
 });
 
