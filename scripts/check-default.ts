@@ -8,38 +8,11 @@ import { spread } from '../pipeline/report/figures.js';
 import { reportFiles } from '../pipeline/report/report-files.js';
 import { RunLayout } from '../pipeline/run/layout.js';
 import { describeError } from './cli.js';
+import { spearman } from '../util/stats.js';
 
 export interface Criterion { id: number; name: string; value: string; pass: boolean }
 
 const mean = (v: number[]): number => v.reduce((a, b) => a + b, 0) / v.length;
-
-/** Spearman's rank correlation (ties get their mean rank). */
-export function spearman(x: number[], y: number[]): number {
-  const rank = (v: number[]) => {
-    const idx = v.map((_, i) => i).sort((a, b) => v[a]! - v[b]!);
-    const r = new Array<number>(v.length);
-    for (let i = 0; i < idx.length; ) {
-      let j = i;
-      while (j + 1 < idx.length && v[idx[j + 1]!] === v[idx[i]!]) j++;
-      for (let k = i; k <= j; k++) r[idx[k]!] = (i + j) / 2;
-      i = j + 1;
-    }
-    return r;
-  };
-  const rx = rank(x);
-  const ry = rank(y);
-  const mx = mean(rx);
-  const my = mean(ry);
-  let sxy = 0;
-  let sxx = 0;
-  let syy = 0;
-  for (let i = 0; i < x.length; i++) {
-    sxy += (rx[i]! - mx) * (ry[i]! - my);
-    sxx += (rx[i]! - mx) ** 2;
-    syy += (ry[i]! - my) ** 2;
-  }
-  return sxy / Math.sqrt(sxx * syy);
-}
 
 /** Wall time of the run (and of the install before it, when given) against its printed estimate. */
 export interface RunTime { seconds: number; estimate: number; installSeconds?: number }
@@ -57,7 +30,7 @@ export function checkDefault(records: GenerationMetrics[], time?: RunTime): Crit
   const lastK = Math.max(...gens(K));
   const base = at(R, 0, (r) => r.base_test_perplexity);
   const ratio = (s: string, l: number) => test(s, l) / test(s, 0);
-  const rho = spearman(gens(R), gens(R).map((g) => test(R, g)));
+  const rho = spearman(gens(R), gens(R).map((g) => test(R, g))) ?? Number.NaN;
   const f = (v: number, d = 2) => v.toFixed(d);
   const seeds = new Set(records.map((r) => r.seed)).size;
   const riseR = ratio(R, last) - 1;

@@ -3,7 +3,7 @@
 // plus the generation's own model on the real test blocks).
 import { EVAL_DEFAULTS } from './options.js';
 import type { Provider } from '../../models/session.js';
-import type { CorpusEval, GenerationMetrics, Truth } from './metrics-schema.js';
+import type { CorpusEval, GenerationMetrics, SelectionMetrics, Truth } from './metrics-schema.js';
 import type { Blocks } from '../../datasets/block-set.js';
 import { perplexityOf, type BlockScores } from './perplexity.js';
 import { quantiles, tailMass, tailReference, trueLoglik, type TailReference } from './tail.js';
@@ -123,6 +123,8 @@ export interface EvaluateGenerationInput extends CorpusEvalOptions {
   /** Generation 0's data p99 (same setting and seed); null or absent on generation 0 itself uses its own. */
   gen0P99?: number | null;
   truth?: Truth | null;
+  /** A curated setting's verifier record. */
+  selection?: SelectionMetrics | null;
 }
 
 /**
@@ -143,6 +145,7 @@ export async function evaluateGeneration(input: EvaluateGenerationInput): Promis
     base_test_perplexity: input.baseTestPerplexity ?? null,
     tail_mass_vs_gen0: p99 === null ? null : { above_p99: shareAbove(data.samplePpl, p99) },
     truth: input.truth ?? null,
+    ...(input.selection ? { selection: input.selection } : {}),
     ...data.result,
     test_model: input.model,
     test_perplexity: test.perplexity,

@@ -77,6 +77,26 @@ export const TruthSchema = z
   .strict();
 export type Truth = z.infer<typeof TruthSchema>;
 
+/**
+ * A curated setting's selection (pipeline/run/select.ts): the verifier, k candidates per prompt, the share of
+ * worst prompts dropped and refilled; against the truth (synthetic source, else null) Spearman's `rho` between
+ * the verifier's and the true scores over all candidates and `p_star`, the share of prompts where the verifier
+ * keeps the truth's best candidate; the mean true log-likelihood (nats per continuation) of the kept rows and
+ * of all candidates.
+ */
+export const SelectionMetricsSchema = z
+  .object({
+    verifier: z.enum(['truth', 'model', 'random']),
+    candidates: int,
+    drop_worst: share,
+    rho: z.number().nullable(),
+    p_star: share.nullable(),
+    truth_kept: z.number().nullable(),
+    truth_all: z.number().nullable(),
+  })
+  .strict();
+export type SelectionMetrics = z.infer<typeof SelectionMetricsSchema>;
+
 /** One generation of one seed: its data scored by the generation-0 model, and its model on real test data. */
 export const GenerationMetricsSchema = CorpusEvalSchema.extend({
   schema_version: z.literal(2),
@@ -89,6 +109,8 @@ export const GenerationMetricsSchema = CorpusEvalSchema.extend({
   /** Share of this generation's samples above the 99th percentile of generation 0's data (same setting and seed). */
   tail_mass_vs_gen0: z.object({ above_p99: share }).strict().nullable(),
   truth: TruthSchema.nullable(),
+  /** Curated settings only (absent in older records). */
+  selection: SelectionMetricsSchema.nullable().optional(),
   /** The generation's own model and its perplexity on the real test blocks (the paper's figure 1a). */
   test_model: z.string(),
   test_perplexity: z.number(),

@@ -3,6 +3,7 @@
 // of the true tail (rare bigrams) the data still contains. Real continuations of the same prompts (the next
 // original block) give the reference values.
 import type { SyntheticSource } from '../../datasets/synthetic.js';
+import type { LoadedTokenizer } from '../../datasets/tokenizer.js';
 import type { Truth } from './metrics-schema.js';
 
 /** A prompt and its continuation, as token strings (words, ".", "</s>" at a row start). */
@@ -64,22 +65,47 @@ export function tailSeen(source: SyntheticSource, table: TailTable, continuation
   return table.rareMass > 0 ? mass / table.rareMass : 0;
 }
 
+/** A token row as the source's token strings: padding dropped, ids the tokenizer lacks as "<unk>" (impossible). */
+export function sourceTokens(tok: Pick<LoadedTokenizer, 'idToToken'>, ids: ArrayLike<number>, padId: number): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < ids.length; i++) if (ids[i] !== padId) out.push(tok.idToToken(ids[i]!) ?? '<unk>');
+  return out;
+}
+
+/**
+ * The exact log-probability of each continuation token given the prompt and the tokens before it (NaN at a
+ * row boundary, which is not scored), or null when the pair is impossible under the source.
+ */
+function continuationLogProbs(source: SyntheticSource, { prompt, continuation }: TokenPair): Float64Array | null {
+  const lp = source.tokenLogProbs([...prompt, ...continuation], { midRow: prompt.length > 0 && prompt[0] !== '</s>' });
+  return lp ? lp.subarray(prompt.length) : null;
+}
+
+/** log P(continuation | prompt) under the source: the sum of its tokens' log-probabilities; -Infinity when impossible. */
+export function continuationLoglik(source: SyntheticSource, pair: TokenPair): number {
+  const lp = continuationLogProbs(source, pair);
+  if (!lp) return -Infinity;
+  let sum = 0;
+  for (const v of lp) if (!Number.isNaN(v)) sum += v;
+  return sum;
+}
+
 /** Mean log-probability per continuation token given its prompt; impossible pairs counted apart. */
 export function conditionalLoglik(source: SyntheticSource, pairs: Iterable<TokenPair>): { perToken: number | null; tokens: number; impossibleShare: number } {
   let sum = 0;
   let tokens = 0;
   let pairsSeen = 0;
   let impossible = 0;
-  for (const { prompt, continuation } of pairs) {
+  for (const pair of pairs) {
     pairsSeen++;
-    const lp = source.tokenLogProbs([...prompt, ...continuation], { midRow: prompt.length > 0 && prompt[0] !== '</s>' });
+    const lp = continuationLogProbs(source, pair);
     if (!lp) {
       impossible++;
       continue;
     }
-    for (let i = prompt.length; i < lp.length; i++) {
-      if (Number.isNaN(lp[i]!)) continue;
-      sum += lp[i]!;
+    for (const v of lp) {
+      if (Number.isNaN(v)) continue;
+      sum += v;
       tokens++;
     }
   }

@@ -3,6 +3,7 @@
 import type { GenerationMetrics } from '../eval/metrics-schema.js';
 import { parseStoredConfig, runSettings } from '../run/config.js';
 import { spread } from './figures.js';
+import { pairedDifferences, type PairedDifference } from './paired.js';
 import type { RunData } from './run-data.js';
 
 export interface HtmlFigure {
@@ -34,6 +35,7 @@ const COLUMNS: { head: string; title: string; cell: (m: GenerationMetrics) => st
   { head: '>gen-0 p99', title: "share of samples above the 99th percentile of generation 0's data", cell: (m) => pct(m.tail_mass_vs_gen0?.above_p99) },
   { head: 'true loglik / token (real)', title: 'exact log-likelihood of the continuations under the true source given their prompts, nats per token (the real continuations of the same prompts)', cell: (m) => (m.truth ? `${fmt(m.truth.per_token)} (${fmt(m.truth.real_per_token)})` : '–') },
   { head: 'true tail present', title: "share of the true tail's mass (rare words) present in the data", cell: (m) => pct(m.truth?.tail_seen) },
+  { head: 'verifier rho / p*', title: "curated settings: Spearman's rho of the verifier against the truth over all candidates / share of prompts where it keeps the truth's best candidate", cell: (m) => (m.selection ? `${fmt(m.selection.rho)} / ${pct(m.selection.p_star)}` : '–') },
   { head: 'samples', title: 'samples scored', cell: (m) => String(m.samples) },
 ];
 
@@ -95,7 +97,7 @@ function setupSection(run: RunData): string {
   const ngram = g.noRepeatNgramSize > 0 ? `, no repeated ${g.noRepeatNgramSize}-gram (our addition; the paper's code has none)` : '';
   const t = c.train;
   const settings = runSettings(c)
-    .map((s) => `<li>${escapeHtml(s.name)}: ${escapeHtml(s.mix.mode)}${s.mix.mode === 'keep-original' ? ` (${fmt(100 * s.mix.originalFraction)}% original blocks, ${s.mix.originalSample === 'fixed' ? 'the same subset every generation' : 'a fresh random subset each generation'})` : ''}, ${s.epochs} epochs</li>`)
+    .map((s) => `<li>${escapeHtml(s.name)}: ${escapeHtml(s.mix.mode)}${s.mix.mode === 'keep-original' ? ` (${fmt(100 * s.mix.originalFraction)}% original blocks, ${s.mix.originalSample === 'fixed' ? 'the same subset every generation' : 'a fresh random subset each generation'})` : ''}, ${s.epochs} epochs${s.select ? `; curated: the best of ${s.select.candidates} candidates per prompt by the ${escapeHtml(s.select.verifier === 'model' ? `model verifier (${s.select.model})` : `${s.select.verifier} verifier`)}${s.select.dropWorst > 0 ? `, the worst ${fmt(100 * s.select.dropWorst)}% of prompts refilled by second choices` : ''}` : ''}</li>`)
     .join('');
   return `<ul>
 <li>Model: ${escapeHtml(c.model.base)}; every generation fine-tunes ${c.model.initFrom === 'base' ? 'the pretrained base (as the paper)' : 'the previous generation\'s model'}.</li>
@@ -129,6 +131,37 @@ function seedSpreadTable(run: RunData): string {
   const body = run.generations.map((g) => `<tr><th>${g}</th>${run.settings.map((s) => `<td>${cell(s, g)}</td>`).join('')}</tr>`).join('\n');
   return `<p>Real test perplexity over ${run.seeds.length} seed(s): mean ± standard deviation (lowest–highest seed).</p>
 <table class="spread"><thead>${head}</thead><tbody>\n${body}\n</tbody></table>`;
+}
+
+/** Every pair of settings: the mean over seeds of the difference in last-generation test perplexity, with its 95% interval. */
+function pairedSection(run: RunData): string {
+  const rows = pairedDifferences(run.metrics, run.settings);
+  if (!rows.length) return '<p class="note">One setting: no pairs to compare.</p>';
+  const interval = (r: PairedDifference) => (r.lo === null ? '– (one seed)' : `[${fmt(r.lo)}, ${fmt(r.hi)}]${r.lo > 0 || r.hi! < 0 ? ' *' : ''}`);
+  const body = rows
+    .map((r) => `<tr><td>${escapeHtml(r.a)}</td><td>${escapeHtml(r.b)}</td><td>${r.generation}</td><td>${r.n}</td><td>${fmt(r.mean)}</td><td>${interval(r)}</td></tr>`)
+    .join('\n');
+  return `<p>Real test perplexity at the last generation, setting a minus setting b, paired by seed (the settings of a seed share its base and data): the mean difference and its 95% t-interval over the seeds (t with n-1 degrees of freedom). Positive: a is worse. * the interval excludes 0.</p>
+<table class="paired"><thead><tr><th>a</th><th>b</th><th>gen</th><th>seeds</th><th>mean a - b</th><th>95% interval</th></tr></thead><tbody>\n${body}\n</tbody></table>`;
+}
+
+/** Curated settings: the verifier against the truth per generation (mean over seeds): Spearman's rho and p*. */
+function verifierSection(run: RunData): string {
+  const curated = run.settings.filter((s) => run.metrics.some((m) => m.setting === s && m.selection));
+  if (!curated.length) return '';
+  const mean = (v: number[]) => (v.length ? v.reduce((a, b) => a + b, 0) / v.length : null);
+  const cell = (s: string, g: number) => {
+    const sel = run.metrics.filter((m) => m.setting === s && m.generation === g && m.selection).map((m) => m.selection!);
+    if (!sel.length) return '–';
+    const rho = mean(sel.map((x) => x.rho).filter((x): x is number => x !== null));
+    const p = mean(sel.map((x) => x.p_star).filter((x): x is number => x !== null));
+    return `${fmt(rho)} / ${pct(p)}`;
+  };
+  const head = `<tr><th>gen</th>${curated.map((s) => `<th>${escapeHtml(s)} (${escapeHtml(run.metrics.find((m) => m.setting === s && m.selection)!.selection!.verifier)}, k ${run.metrics.find((m) => m.setting === s && m.selection)!.selection!.candidates})</th>`).join('')}</tr>`;
+  const body = run.generations.map((g) => `<tr><th>${g}</th>${curated.map((s) => `<td>${cell(s, g)}</td>`).join('')}</tr>`).join('\n');
+  return `<h2>Verifiers against the truth</h2>
+<p>Per curated setting and generation, mean over seeds: Spearman's rho between the verifier's score and the candidate's true log-likelihood given its prompt, over all candidates / p*, the share of prompts where the verifier keeps the candidate the truth would keep (chance: 1/k). Measured on the synthetic source only.</p>
+<table class="verifier"><thead>${head}</thead><tbody>\n${body}\n</tbody></table>`;
 }
 
 const CSS = `
@@ -176,6 +209,9 @@ ${baselineSection(run)}
 ${figs}
 <h2>Test perplexity over seeds</h2>
 ${seedSpreadTable(run)}
+<h2>Settings compared, paired by seed</h2>
+${pairedSection(run)}
+${verifierSection(run)}
 <h2>Metrics per generation and seed</h2>
 <div class="scroll">${metricsTable(run.metrics)}</div>
 <h2>Example continuations of the same prompt across generations</h2>

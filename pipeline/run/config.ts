@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { BLOCK_OPTIONS } from '../../datasets/blocks.js';
 import { SyntheticSource } from '../../datasets/synthetic.js';
 import { EVAL_OPTIONS } from '../eval/options.js';
-import { GENERATE_OPTIONS, withCandidateRules } from '../generate/options.js';
+import { GENERATE_OPTIONS, MAX_NUM_BEAMS, withCandidateRules } from '../generate/options.js';
 import { TRAIN_OPTIONS, withTrainRules } from '../train/options.js';
 import { fieldsOf, option, pickOptions, runOptionsOf, type OptionDecls } from '../../util/options.js';
 
@@ -129,6 +129,36 @@ export const MixSchema = section(mixOptions).refine((m) => m.mode !== 'proportio
 });
 
 /**
+ * Curation (Feng et al. 2024): generation writes `candidates` continuations per prompt (generate.strategy beam:
+ * the best finished beams, at most numBeams; sample: independent seeded draws), a verifier scores each, and
+ * per prompt the best-scored candidate (ties: the lower candidate rank) becomes the prompt's continuation, so
+ * the corpus keeps one continuation per prompt. Verifiers:
+ *   truth   the exact log-likelihood of the continuation given its prompt under the synthetic source (the oracle);
+ *   model   the mean token log-likelihood of the continuation given its prompt under `model`;
+ *   random  a seeded uniform score (chance, the control).
+ * `dropWorst` f: the floor(f n) prompts whose kept candidate scores lowest are dropped, and as many rows are
+ * refilled with the highest-scored second choices (each remaining prompt's next-best candidate), so the corpus
+ * keeps its n rows; those prompts then appear twice.
+ */
+const selectOptions = {
+  verifier: option(z.enum(['truth', 'model', 'random']), 'What scores the candidates: truth (the synthetic source, exact), model (mean token log-likelihood under `model`) or random (chance)'),
+  candidates: option(int(2).max(MAX_NUM_BEAMS), 'Candidates per prompt (k): the best k beams with beam search (at most numBeams), k seeded draws with sampling'),
+  model: option(z.string().min(1).optional(), 'Verifier `model` only: generation-0 (the default: the seed\'s generation-0 model), base, or a model directory'),
+  dropWorst: option(
+    z.number().min(0, 'must be in [0, 0.5]').max(0.5, 'must be in [0, 0.5] (the refill takes one second choice per remaining prompt)').default(0),
+    'The share of prompts whose kept candidate scores lowest, dropped and refilled by the best second choices of the others',
+  ),
+};
+export const SelectSchema = section(selectOptions)
+  .refine((s) => s.verifier === 'model' || s.model === undefined, {
+    message: 'is only read by verifier "model"; remove it or set verifier: model',
+    path: ['model'],
+  })
+  // The keys in one order whether `model` was given or defaulted (run.json is compared key by key on a resume).
+  .transform(({ verifier, candidates, model, dropWorst }) => ({ verifier, candidates, ...(verifier === 'model' ? { model: model ?? 'generation-0' } : {}), dropWorst }));
+export type Select = z.output<typeof SelectSchema>;
+
+/**
  * One experiment setting of a run (a panel of the paper's figure 1): its mixing of the next generation's
  * data and, optionally, its own number of fine-tuning epochs (the paper trains 10 epochs when keeping 10%
  * of the original data, 5 otherwise). A run without `settings` has one, named after `mix.mode`.
@@ -138,9 +168,11 @@ export const SettingSchema = z
     name: z.string().regex(/^[A-Za-z0-9._-]+$/, 'use letters, digits, ".", "_" and "-" only'),
     mix: MixSchema,
     epochs: int(1).optional(),
+    /** Curation of the generated data by a verifier (absent: the one continuation decoded per prompt). */
+    select: SelectSchema.optional(),
   })
   .strict();
-export type Setting = { name: string; mix: z.infer<typeof MixSchema>; epochs: number };
+export type Setting = { name: string; mix: z.infer<typeof MixSchema>; epochs: number; select?: Select };
 
 const evalRunOptions = {
   histogramGenerations: option(z.array(int()).default([0, 1, 2, 3, 5, 9]), 'Generations drawn in the overlaid histograms (the paper: 0, 1, 2, 3, 5, 9)'),
@@ -175,6 +207,7 @@ export const RUN_CONFIG_OPTIONS: Record<string, OptionDecls> = {
   train: trainRunOptions,
   generate: generateRunOptions,
   mix: mixOptions,
+  select: selectOptions,
   eval: evalRunOptions,
 };
 
@@ -188,6 +221,8 @@ export const RunConfigSchema = z
     mix: MixSchema.default(MixSchema.parse({})),
     /** Several settings side by side (each with its own generations); default: one, from `mix`. */
     settings: z.array(SettingSchema).min(1).optional(),
+    /** The curation of a run without `settings` (see SelectSchema). */
+    select: SelectSchema.optional(),
     eval: EvalSchema.default(EvalSchema.parse({})),
   })
   .strict()
@@ -204,6 +239,21 @@ export const RunConfigSchema = z
       ctx.addIssue({ code: 'custom', path: ['data', 'synthetic', 'source'], message: (e as Error).message });
     }
   })
+  .superRefine((c, ctx) => {
+    // Each `select` against the decoding and the source, named at its key.
+    const sections = c.settings ? c.settings.map((s, i) => ({ sel: s.select, mode: s.mix.mode, path: ['settings', i, 'select'] })) : [{ sel: c.select, mode: c.mix.mode, path: ['select'] }];
+    for (const { sel, mode, path } of sections) {
+      if (!sel) continue;
+      const issue = (key: string, message: string) => ctx.addIssue({ code: 'custom', path: [...path, key], message });
+      if (sel.verifier === 'truth' && c.data.source !== 'synthetic')
+        issue('verifier', `"truth" needs the synthetic source, whose exact likelihood is known (data.source is ${c.data.source}); use verifier model or random`);
+      if (c.generate.strategy === 'greedy') issue('candidates', 'greedy decoding returns one sequence per prompt; set generate.strategy to beam or sample');
+      if (c.generate.strategy === 'beam' && sel.candidates > c.generate.numBeams)
+        issue('candidates', `must be at most generate.numBeams (${c.generate.numBeams}) with beam search: the best finished beams are the candidates`);
+      if (sel.dropWorst > 0 && mode === 'keep-original')
+        issue('dropWorst', 'cannot be combined with mix.mode keep-original (it replaces each generated row by its prompt\'s original block); set it to 0');
+    }
+  })
   .refine((c) => c.generate.newTokens === c.data.blockSize, {
     message: 'generate.newTokens must equal data.blockSize: each continuation becomes one training block of the next generation',
     path: ['generate', 'newTokens'],
@@ -213,7 +263,7 @@ export const RunConfigSchema = z
     path: ['generate', 'minNewTokens'],
   })
   .refine((c) => c.generate.numReturnSequences === 1, {
-    message: 'must be 1 in a run: each prompt\'s one continuation becomes a training block of the next generation (`collapse generate --num-return-sequences` writes candidates)',
+    message: 'must be 1 in a run: each prompt\'s one continuation becomes a training block of the next generation (a setting\'s `select.candidates` generates k candidates and keeps one per prompt; `collapse generate --num-return-sequences` writes candidates)',
     path: ['generate', 'numReturnSequences'],
   });
 
@@ -225,8 +275,8 @@ export type RunConfigInput = DeepPartial<RunConfig>;
 
 /** The run's settings, each with its epochs resolved (`settings`, else one setting from `mix`). */
 export function runSettings(cfg: RunConfig): Setting[] {
-  if (!cfg.settings) return [{ name: cfg.mix.mode, mix: cfg.mix, epochs: cfg.train.epochs }];
-  return cfg.settings.map((s) => ({ name: s.name, mix: s.mix, epochs: s.epochs ?? cfg.train.epochs }));
+  if (!cfg.settings) return [{ name: cfg.mix.mode, mix: cfg.mix, epochs: cfg.train.epochs, ...(cfg.select ? { select: cfg.select } : {}) }];
+  return cfg.settings.map((s) => ({ name: s.name, mix: s.mix, epochs: s.epochs ?? cfg.train.epochs, ...(s.select ? { select: s.select } : {}) }));
 }
 
 /**

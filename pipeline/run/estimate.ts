@@ -22,7 +22,8 @@ export interface Estimate {
   /** Pretraining of a tiny base and the zero-shot scoring, before the generations. */
   setupSeconds: number;
   /** Per generation of each setting (settings differ in their epochs). */
-  perGeneration: { setting: string; train: number; generate: number; evaluate: number; total: number }[];
+  /** Per generation of each setting, averaged over the generations (accumulate's corpus grows each generation). */
+  perGeneration: { setting: string; train: number; generate: number; select: number; evaluate: number; total: number }[];
   generations: number;
   seeds: number;
   totalSeconds: number;
@@ -96,25 +97,22 @@ export async function estimateRun(cfg: RunConfig, layout: RunLayout, model: stri
   const generateBatch = Math.max(0, t1 - perStep) + perStep * g.newTokens;
 
   // Scoring: a warm-up batch, then one timed batch of real blocks.
-  const rows = Math.min(8, test.rows);
+  const scored = Math.min(8, test.rows);
   const [scorerOpen, scorer] = await time(() => openScorer(model, { threads, provider: cfg.provider }));
-  const sample = { ids: test.ids.subarray(0, rows * T), rows, blockSize: T };
+  const sample = { ids: test.ids.subarray(0, scored * T), rows: scored, blockSize: T };
   await scoreBlocks(scorer, sample);
   const [scoreSecs] = await time(() => scoreBlocks(scorer, sample));
   await scorer.close();
-  const scorePerSample = scoreSecs / rows;
+  const scorePerSample = scoreSecs / scored;
 
   const microStep = (first + (microPerStep - 1) * later) / microPerStep;
-  const epochSeconds = (rows: number, validRows: number) => Math.ceil(rows / t.batchSize) * (microPerStep * microStep + update) + validRows * scorePerSample;
   const pretrainRows = cfg.model.pretrainEpochs > 0 ? readBlocks(existsSync(layout.split('pretrain')) ? layout.split('pretrain') : layout.split('train')).rows : 0;
+  const costs: StepCosts = { microStep, update, generateBatch, scorePerSample, trainOpen, decoderOpen, scorerOpen };
+  const rows = { train: train.rows, valid: valid.rows, test: test.rows };
   // Opening the sessions is a fixed cost of every training run, generation and scoring pass.
-  const setupSeconds = (cfg.model.pretrainEpochs > 0 ? trainOpen + cfg.model.pretrainEpochs * epochSeconds(pretrainRows, 0) : 0) + scorerOpen + test.rows * scorePerSample;
-  const generateSecs = decoderOpen + (Math.ceil(train.rows / g.batchSize) * generateBatch) / opts.shards;
-  const evaluateSecs = 2 * scorerOpen + (train.rows + test.rows) * scorePerSample;
-  const perGeneration = runSettings(cfg).map((s) => {
-    const trainSecs = trainOpen + s.epochs * epochSeconds(train.rows, valid.rows);
-    return { setting: s.name, train: trainSecs, generate: generateSecs, evaluate: evaluateSecs, total: trainSecs + generateSecs + evaluateSecs };
-  });
+  const setupSeconds =
+    (cfg.model.pretrainEpochs > 0 ? trainOpen + cfg.model.pretrainEpochs * epochSeconds(cfg, costs, pretrainRows, 0) : 0) + scorerOpen + test.rows * scorePerSample;
+  const perGeneration = generationSeconds(cfg, costs, rows, opts.shards);
   const est: Estimate = {
     warmupSeconds: now() - t0,
     measured: { microStep, update, generateBatch, scorePerSample },
@@ -128,9 +126,44 @@ export async function estimateRun(cfg: RunConfig, layout: RunLayout, model: stri
   return est;
 }
 
+/** What the warm-up measured (seconds): a training micro-step and update, a decoding batch, one scored block, session opens. */
+export interface StepCosts {
+  microStep: number;
+  update: number;
+  generateBatch: number;
+  scorePerSample: number;
+  trainOpen: number;
+  decoderOpen: number;
+  scorerOpen: number;
+}
+
+/** One epoch over `rows` blocks and the scoring of `validRows` validation blocks. */
+function epochSeconds(cfg: RunConfig, c: StepCosts, rows: number, validRows: number): number {
+  const microPerStep = Math.ceil(cfg.train.batchSize / cfg.train.microBatchSize);
+  return Math.ceil(rows / cfg.train.batchSize) * (microPerStep * c.microStep + c.update) + validRows * c.scorePerSample;
+}
+
+/** Each setting's seconds per generation from the measured costs, averaged over the run's generations. */
+export function generationSeconds(cfg: RunConfig, c: StepCosts, rows: { train: number; valid: number; test: number }, shards = 1): Estimate['perGeneration'] {
+  const g = cfg.generate;
+  const G = cfg.generations;
+  const evaluateSecs = 2 * c.scorerOpen + (rows.train + rows.test) * c.scorePerSample;
+  return runSettings(cfg).map((s) => {
+    // accumulate trains generation k on the original blocks and k generations of data: (G + 1) / 2 times on average.
+    const rowsFactor = s.mix.mode === 'accumulate' ? (G + 1) / 2 : 1;
+    const trainSecs = c.trainOpen + s.epochs * epochSeconds(cfg, c, Math.round(rows.train * rowsFactor), rows.valid);
+    // Beam search returns its k best beams at no extra cost; sampling draws k sequences per prompt.
+    const k = s.select?.candidates ?? 1;
+    const generateSecs = c.decoderOpen + ((g.strategy === 'sample' ? k : 1) * Math.ceil(rows.train / g.batchSize) * c.generateBatch) / shards;
+    // The model verifier scores k candidates per prompt, each with its prompt (twice a block's length).
+    const selectSecs = s.select?.verifier === 'model' ? c.scorerOpen + 2 * k * rows.train * c.scorePerSample : 0;
+    return { setting: s.name, train: trainSecs, generate: generateSecs, select: selectSecs, evaluate: evaluateSecs, total: trainSecs + generateSecs + selectSecs + evaluateSecs };
+  });
+}
+
 export function describeEstimate(e: Estimate): string {
   const per = e.perGeneration
-    .map((p) => `${e.perGeneration.length > 1 ? `${p.setting}: ` : ''}train ${formatDuration(p.train)}, generate ${formatDuration(p.generate)}, evaluate ${formatDuration(p.evaluate)}`)
+    .map((p) => `${e.perGeneration.length > 1 ? `${p.setting}: ` : ''}train ${formatDuration(p.train)}, generate ${formatDuration(p.generate)}, ${p.select > 0 ? `select ${formatDuration(p.select)}, ` : ''}evaluate ${formatDuration(p.evaluate)}`)
     .join('; ');
   return (
     `estimate: ${formatDuration(e.totalSeconds)} for ${e.perGeneration.length} setting(s) x ${e.seeds} seed(s) x ${e.generations} generations ` +

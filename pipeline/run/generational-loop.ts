@@ -110,7 +110,7 @@ export async function runExperiment(cfg: RunConfig, opts: RunOptions = {}): Prom
     for (const seed of seeds) {
       for (let gen = 0; gen < cfg.generations; gen++) {
         const at: GenerationId = { setting, seed, gen };
-        for (const step of generationSteps(cfg)) await (step.sharded ? sharded(step, at) : once(step, at));
+        for (const step of generationSteps(cfg, at)) await (step.sharded ? sharded(step, at) : once(step, at));
       }
     }
   }

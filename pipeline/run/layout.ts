@@ -5,6 +5,7 @@
 //   runs/NAME/base/{init,model,model.ckpt}/, base/base.json, base/zero-shot.json
 //   runs/NAME/[SETTING/]seed-S/tail-reference.json
 //   runs/NAME/[SETTING/]seed-S/gen-K/{model, model.ckpt, train-corpus, corpus, train-log.json, metrics.json, sample_ppl.json}
+//   runs/NAME/[SETTING/]seed-S/gen-K/{candidates, selection.json}   a setting with `select`
 //   runs/NAME/report/
 //   runs/NAME/slurm/{jobs.json, KEY.sh, logs/KEY.JOBID[_TASK].out}   `collapse slurm submit`'s jobs
 //   <step>.done.json markers                            beside their generation's outputs, or at the root
@@ -122,6 +123,10 @@ export class RunLayout {
   checkpoint(at: GenerationId): string { return join(this.genDir(at), 'model.ckpt'); }
   trainCorpus(at: GenerationId): string { return join(this.genDir(at), 'train-corpus'); }
   corpus(at: GenerationId): string { return join(this.genDir(at), 'corpus'); }
+  /** A curated setting's generated candidates (k per prompt); its select step writes `corpus` from them. */
+  candidates(at: GenerationId): string { return join(this.genDir(at), 'candidates'); }
+  /** The select step's record: the verifier's scores, the kept candidates and the verifier's quality. */
+  selection(at: GenerationId): string { return join(this.genDir(at), 'selection.json'); }
   trainLog(at: GenerationId): string { return join(this.genDir(at), 'train-log.json'); }
   metrics(at: GenerationId): string { return join(this.genDir(at), 'metrics.json'); }
   samplePpl(at: GenerationId): string { return join(this.genDir(at), 'sample_ppl.json'); }

@@ -32,8 +32,18 @@ export function checkSeeds(cfg: RunConfig, seeds: readonly number[] | undefined)
   for (const s of seeds ?? []) if (!cfg.seeds.includes(s)) throw new Error(`--seed ${s} is not among the config's seeds [${cfg.seeds}]; pass one of them, or add it with --set seeds=[${[...cfg.seeds, s]}]`);
 }
 
+/** A `select.model` that names a model directory must exist before the first generation is trained. */
+function checkVerifierModels(cfg: RunConfig): void {
+  const sections = cfg.settings ? cfg.settings.map((s, i) => ({ sel: s.select, key: `settings.${i}.select.model` })) : [{ sel: cfg.select, key: 'select.model' }];
+  for (const { sel, key } of sections) {
+    if (sel?.verifier !== 'model' || sel.model === 'generation-0' || sel.model === 'base') continue;
+    if (!existsSync(sel.model!)) throw new Error(`${key} ${sel.model}: no such model directory; use generation-0, base, or a model directory`);
+  }
+}
+
 export function preflightRun(cfg: RunConfig, seeds?: readonly number[]): void {
   checkSeeds(cfg, seeds);
+  checkVerifierModels(cfg);
   checkThreads('threads', cfg.threads);
   checkWritable(RunLayout.rootOf(cfg.runsDir, cfg.name), 'runsDir');
   const base = baseLimits(cfg);

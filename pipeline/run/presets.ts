@@ -68,6 +68,37 @@ export const PRESETS: Record<string, { description: string; config: RunConfigInp
   },
 };
 
+/**
+ * The follow-up papers' workflows side by side on the tiny preset's source, base, training and decoding (taken
+ * from PRESETS.tiny, so a retuned miniature carries over): replace (Shumailov), accumulate (Gerstgrasser),
+ * accumulate-subsample (Kazdan), and curation of k = numBeams beam candidates per prompt by the truth, by the
+ * generation-0 model and at random (Feng). Six generations, not ten, to stay within 20 minutes on 2 cores.
+ */
+function workflowsPreset(tiny: RunConfigInput): { description: string; config: RunConfigInput } {
+  const k = tiny.generate?.numBeams ?? 5;
+  const curated = (name: string, select: Record<string, unknown>) => ({ name, mix: { mode: 'replace' as const }, select: { candidates: k, ...select } });
+  return {
+    description:
+      `the tiny miniature's source, base, training and decoding under six workflows: replace, accumulate, accumulate-subsample, and the ${k} beam candidates of each prompt curated by the truth, by the generation-0 model and at random; the tiny preset's seeds, generations 0..5`,
+    config: {
+      ...tiny,
+      name: 'tiny-workflows',
+      generations: 6,
+      mix: { mode: 'replace' },
+      settings: [
+        { name: 'replace', mix: { mode: 'replace' } },
+        { name: 'accumulate', mix: { mode: 'accumulate' } },
+        { name: 'accumulate-subsample', mix: { mode: 'accumulate-subsample' } },
+        curated('curated-truth', { verifier: 'truth' }),
+        curated('curated-model', { verifier: 'model', model: 'generation-0' }),
+        curated('curated-random', { verifier: 'random' }),
+      ] as RunConfigInput['settings'],
+      eval: { ...tiny.eval, histogramGenerations: [0, 1, 3, 5] },
+    },
+  };
+}
+PRESETS['tiny-workflows'] = workflowsPreset(PRESETS.tiny!.config);
+
 export function presetConfig(name: string): RunConfigInput {
   const p = PRESETS[name];
   if (!p) throw new Error(`unknown preset "${name}"; choose one of: ${Object.keys(PRESETS).join(', ')}`);

@@ -7,12 +7,12 @@ import { readJsonFile } from '../../util/json.js';
 import { readStoredConfig } from './config.js';
 import { RunLayout, type GenerationId } from './layout.js';
 import { readMarker } from './markers.js';
-import { finalSteps, generationSteps, setupSteps, type Step } from './steps.js';
+import { finalSteps, generationSteps, setupSteps, stepAppliesAt, type Step } from './steps.js';
 import { jobKey } from '../slurm/plan.js';
 import { jobState, readJobs, type JobState } from '../slurm/jobs.js';
 import { slurmCommands, type SlurmClient, type TaskState } from '../slurm/client.js';
 
-export interface StepState { stage: string; state: 'done' | 'partial' | 'pending'; detail: string; slurm?: JobState }
+export interface StepState { stage: string; state: 'done' | 'partial' | 'pending' | 'n/a'; detail: string; slurm?: JobState }
 export interface GenStatus { setting: string; seed: number; gen: number; stages: StepState[] }
 
 export interface RunStatus { config: unknown; data: StepState[]; gens: GenStatus[]; final: StepState[]; slurmError?: string }
@@ -40,7 +40,7 @@ export function runStatus(root: string, client: SlurmClient = slurmCommands()): 
   const one = (step: Step, at?: GenerationId): StepState => {
     const m = readMarker(layout.marker(step.name, at));
     if (m) return { stage: step.name, state: 'done', detail: `${m.seconds.toFixed(1)} s`, ...slurmOf(step, at) };
-    const p = at && step.phase === 'generation' ? (step.partial?.(layout, at) ?? null) : step.phase !== 'generation' ? (step.partial?.(layout) ?? null) : null;
+    const p = at && step.phase === 'generation' ? (step.partial?.(layout, at, cfg) ?? null) : step.phase !== 'generation' ? (step.partial?.(layout) ?? null) : null;
     return { stage: step.name, ...(p ? { state: 'partial', detail: p } : { state: 'pending', detail: '' }), ...slurmOf(step, at) };
   };
   const data = setupSteps(cfg).map((s) => one(s));
@@ -49,7 +49,8 @@ export function runStatus(root: string, client: SlurmClient = slurmCommands()): 
     for (const seed of cfg.seeds)
       for (let gen = 0; gen < cfg.generations; gen++) {
         const at = { setting, seed, gen };
-        gens.push({ setting, seed, gen, stages: generationSteps(cfg).map((s) => one(s, at)) });
+        // A step that does not run here (select in an uncurated setting) keeps its column, marked n/a.
+        gens.push({ setting, seed, gen, stages: generationSteps(cfg).map((s) => (stepAppliesAt(s, cfg, at) ? one(s, at) : { stage: s.name, state: 'n/a' as const, detail: '' })) });
       }
   // Final steps leave no marker (the report is rebuilt every time); under Slurm they have a job.
   const final = finalSteps(cfg).flatMap((s) => (jobs[jobKey(s.name)] ? [{ stage: s.name, state: 'pending' as const, detail: '', ...slurmOf(s) }] : []));
@@ -60,14 +61,14 @@ export function runStatus(root: string, client: SlurmClient = slurmCommands()): 
 const jobCell = (s: StepState): string => (s.slurm ? ` [job ${s.slurm.jobId} ${s.slurm.state}]` : '');
 
 export function formatStatus(st: RunStatus): string {
-  const mark = { done: 'done', partial: 'PARTIAL', pending: '-' } as const;
+  const mark = { done: 'done', partial: 'PARTIAL', pending: '-', 'n/a': 'n/a' } as const;
   const lines = [`run: ${st.data.map((d) => `${`${d.stage} ${mark[d.state]} ${d.detail}`.trim()}${jobCell(d)}`).join(', ')}`];
   const head = ['setting', 'seed', 'gen', ...st.gens[0]?.stages.map((s) => s.stage) ?? []];
   const rows = st.gens.map((g) => [g.setting, String(g.seed), String(g.gen), ...g.stages.map((s) => `${mark[s.state]}${s.detail ? ` (${s.detail})` : ''}${jobCell(s)}`)]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const fmt = (r: string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ');
   lines.push(fmt(head), ...rows.map(fmt));
-  const done = st.gens.filter((g) => g.stages.every((s) => s.state === 'done')).length;
+  const done = st.gens.filter((g) => g.stages.every((s) => s.state === 'done' || s.state === 'n/a')).length;
   lines.push(`${done}/${st.gens.length} generations complete`);
   for (const f of st.final) lines.push(`${f.stage}:${jobCell(f)}`);
   if (st.slurmError) lines.push(`Slurm: ${st.slurmError}`);

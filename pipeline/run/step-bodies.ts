@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { corpusComplete, readCorpus } from '../../datasets/corpus-store.js';
 import { groupingOptions } from '../../datasets/blocks.js';
 import { blockRow, readBlocks, type Blocks } from '../../datasets/block-set.js';
-import { SyntheticSource } from '../../datasets/synthetic.js';
+import type { SyntheticSource } from '../../datasets/synthetic.js';
 import { loadTokenizer, TINY_CONFIG, tinyTokenizerFiles } from '../../datasets/tokenizer.js';
 import { prepareCorpus } from '../../datasets/prepare.js';
 import { hubSnapshot, isHubId } from '../../models/hub.js';
@@ -22,7 +22,7 @@ import { degenerateDataWarnings } from '../eval/guard.js';
 import { readGenerationMetrics, TailReferenceSchema, writeGenerationEval, type GenerationMetrics } from '../eval/metrics-schema.js';
 import { perplexityOf } from '../eval/perplexity.js';
 import type { TailReference } from '../eval/tail.js';
-import { tailTable, truthMetrics, type TailTable, type TokenPair } from '../eval/truth.js';
+import { sourceTokens, tailTable, truthMetrics, type TailTable, type TokenPair } from '../eval/truth.js';
 import { generateCorpus } from '../generate/generate-corpus.js';
 import { buildReport } from '../report/report.js';
 import { finetune } from '../train/finetune.js';
@@ -31,6 +31,7 @@ import { describeEstimate, estimateRun } from './estimate.js';
 import { checkRunBatches } from './run-batches.js';
 import type { GenerationId, RunLayout, Split } from './layout.js';
 import { mixTrainCorpus, trainCorpusPath, type MixResult } from './mixing.js';
+import { readSelection, runSource, selectCorpus, selectionMetrics } from './select.js';
 
 export interface StepContext {
   cfg: RunConfig;
@@ -219,14 +220,21 @@ export async function finetuneGeneration({ cfg, layout }: StepContext, at: Gener
   return { bestEpoch: r.bestEpoch, validLoss: r.validLosses[r.bestEpoch] ?? null, steps: r.steps };
 }
 
+/** Where the generate step writes: the corpus, or a curated setting's candidates (its select step writes the corpus). */
+export function generatedPath(cfg: RunConfig, layout: RunLayout, at: GenerationId): string {
+  return settingOf(cfg, at.setting).select ? layout.candidates(at) : layout.corpus(at);
+}
+
 /** Generates this rank's shards of the corpus (committed one by one, so an interrupted run resumes). */
 export async function generate({ cfg, layout, shard }: StepContext, at: GenerationId): Promise<void> {
+  const select = settingOf(cfg, at.setting).select;
   await generateCorpus({
     ...cfg.generate,
     ...sessionOf(cfg),
     model: layout.model(at),
     prompts: layout.split('train'),
-    out: layout.corpus(at),
+    out: generatedPath(cfg, layout, at),
+    ...(select ? { numReturnSequences: select.candidates } : {}),
     seed: at.seed * 1000 + at.gen,
     shardIndex: shard.index,
     numShards: shard.count,
@@ -234,23 +242,23 @@ export async function generate({ cfg, layout, shard }: StepContext, at: Generati
   });
 }
 
-export const generateComplete = async ({ layout }: StepContext, at: GenerationId): Promise<boolean> => corpusComplete(layout.corpus(at));
+export const generateComplete = async ({ cfg, layout }: StepContext, at: GenerationId): Promise<boolean> => corpusComplete(generatedPath(cfg, layout, at));
 
-let truthCache: { key: string; source: SyntheticSource; table: TailTable } | null = null;
+/** A curated setting: the verifier keeps one candidate per prompt (select.ts). */
+export async function select({ cfg, layout }: StepContext, at: GenerationId) {
+  const sel = settingOf(cfg, at.setting).select;
+  if (!sel) throw new Error(`setting "${at.setting}" has no select section: it has no select step`);
+  return selectCorpus({ cfg, layout, at, select: sel, base: () => baseModelDir(cfg, layout) });
+}
+
+let truthCache: { source: SyntheticSource; table: TailTable } | null = null;
 
 /** The generation's continuations and the real next blocks of the same prompts, against the true source. */
 function truthOf(cfg: RunConfig, layout: RunLayout, at: GenerationId, padId: number) {
-  const key = JSON.stringify(cfg.data.synthetic.source ?? {});
-  if (truthCache?.key !== key) {
-    const source = new SyntheticSource(cfg.data.synthetic.source);
-    truthCache = { key, source, table: tailTable(source) };
-  }
+  const source = runSource(cfg);
+  if (truthCache?.source !== source) truthCache = { source, table: tailTable(source) };
   const tok = loadTokenizer(openModelDir(layout.model(at)).tokenizerDir);
-  const toTokens = (ids: ArrayLike<number>) => {
-    const out: string[] = [];
-    for (let i = 0; i < ids.length; i++) if (ids[i] !== padId) out.push(tok.idToToken(ids[i]!) ?? '<unk>');
-    return out;
-  };
+  const toTokens = (ids: ArrayLike<number>) => sourceTokens(tok, ids, padId);
   const original = readBlocks(layout.split('train'));
   const byId = new Map<number, number>();
   original.blockIds.forEach((b, r) => byId.set(b, r));
@@ -298,6 +306,7 @@ export async function evaluate(ctx: StepContext, at: GenerationId): Promise<{ te
     baseTestPerplexity: at.gen === 0 ? readTyped(ZeroShotSchema, layout.zeroShot, 'zero-shot').test_perplexity : null,
     gen0P99: at.gen === 0 ? null : (readGenerationMetrics(layout.metrics(gen0)).per_sample_ppl_quantiles.p99 ?? null),
     truth: cfg.data.source === 'synthetic' ? truthOf(cfg, layout, at, padId) : null,
+    selection: settingOf(cfg, at.setting).select ? selectionMetrics(readSelection(layout.selection(at))) : null,
     selfBleuSamples: cfg.eval.selfBleuSamples,
   });
   writeGenerationEval({ metrics: layout.metrics(at), samplePpl: layout.samplePpl(at) }, metrics, samplePpl);

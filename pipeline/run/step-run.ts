@@ -11,7 +11,7 @@ import type { GenerationStep, RunStep } from './steps.js';
 export const where = (at?: GenerationId): string => (at ? `${at.setting} seed ${at.seed} gen ${at.gen}` : 'run');
 
 const outputsOf = (step: RunStep | GenerationStep, ctx: StepContext, at?: GenerationId): string[] =>
-  at ? (step as GenerationStep).outputs(ctx.layout, at) : (step as RunStep).outputs(ctx.layout, ctx.cfg);
+  at ? (step as GenerationStep).outputs(ctx.layout, at, ctx.cfg) : (step as RunStep).outputs(ctx.layout, ctx.cfg);
 
 /** Only what the run wrote under its own directory is ever removed (a model.base of the user is not). */
 function insideRun(root: string, path: string): boolean {

@@ -3,7 +3,7 @@
 // is sharded across ranks, what it runs, which paths (RunLayout's) it reads and writes, and what kind of
 // resources it needs. The loop (generational-loop.ts) runs this list; `collapse status` (status.ts) reports on it;
 // `collapse slurm submit` (pipeline/slurm) turns it into jobs whose dependencies follow inputs to outputs.
-import type { RunConfig } from './config.js';
+import { runSettings, type RunConfig } from './config.js';
 import type { GenerationId, RunLayout } from './layout.js';
 import * as bodies from './step-bodies.js';
 import type { StepContext } from './step-bodies.js';
@@ -40,12 +40,14 @@ export interface GenerationStep extends StepBase {
   phase: 'generation';
   /** Sharded: every rank runs its share; rank 0 waits until `complete`, then leaves the marker. */
   sharded: boolean;
-  outputs(layout: RunLayout, at: GenerationId): string[];
+  /** Whether the step runs at this place (default: everywhere); the select step runs in curated settings only. */
+  appliesAt?(cfg: RunConfig, at: GenerationId): boolean;
+  outputs(layout: RunLayout, at: GenerationId, cfg: RunConfig): string[];
   inputs(layout: RunLayout, at: GenerationId, cfg: RunConfig): string[];
   run(ctx: StepContext, at: GenerationId): Promise<unknown>;
   complete?(ctx: StepContext, at: GenerationId): Promise<boolean>;
   /** For status: what an unfinished run of the step left (a checkpoint, committed shards), or null. */
-  partial?(layout: RunLayout, at: GenerationId): string | null;
+  partial?(layout: RunLayout, at: GenerationId, cfg: RunConfig): string | null;
 }
 
 export type Step = RunStep | GenerationStep;
@@ -119,20 +121,34 @@ export const STEPS: readonly Step[] = [
   {
     name: 'generate', phase: 'generation', sharded: true, kind: 'generate',
     inputs: (l, at) => [l.model(at), l.split('train')],
-    outputs: (l, at) => [l.corpus(at)],
+    // A curated setting's generation writes k candidates per prompt; its select step writes the corpus.
+    outputs: (l, at, cfg) => [bodies.generatedPath(cfg, l, at)],
     run: bodies.generate,
     complete: bodies.generateComplete,
-    partial: (l, at) => {
-      const n = committedShards(l.corpus(at));
+    partial: (l, at, cfg) => {
+      const n = committedShards(bodies.generatedPath(cfg, l, at));
       return n > 0 ? `${n} shard(s) committed` : null;
     },
   },
   {
+    name: 'select', phase: 'generation', sharded: false, kind: 'evaluate',
+    enabled: (cfg) => runSettings(cfg).some((s) => s.select),
+    appliesAt: (cfg, at) => bodies.settingOf(cfg, at.setting).select !== undefined,
+    inputs: (l, at, cfg) => {
+      const sel = bodies.settingOf(cfg, at.setting).select!;
+      const verifier = sel.verifier !== 'model' ? [] : sel.model === 'generation-0' ? [l.model({ ...at, gen: 0 })] : sel.model === 'base' ? [baseInput(l, cfg)] : [];
+      return [l.candidates(at), l.model(at), l.split('train'), ...verifier];
+    },
+    outputs: (l, at) => [l.corpus(at), l.selection(at)],
+    run: bodies.select,
+  },
+  {
     name: 'evaluate', phase: 'generation', sharded: false, kind: 'evaluate',
     // Scored by the generation-0 model; generation 0 compares with the zero-shot base, later ones with generation 0.
-    inputs: (l, at) => {
+    inputs: (l, at, cfg) => {
       const gen0 = { ...at, gen: 0 };
-      return [l.model(at), l.corpus(at), l.trainLog(at), l.model(gen0), l.split('train'), l.split('test'), at.gen === 0 ? l.zeroShot : l.metrics(gen0)];
+      const selection = bodies.settingOf(cfg, at.setting).select ? [l.selection(at)] : [];
+      return [l.model(at), l.corpus(at), ...selection, l.trainLog(at), l.model(gen0), l.split('train'), l.split('test'), at.gen === 0 ? l.zeroShot : l.metrics(gen0)];
     },
     outputs: (l, at) => [l.metrics(at), l.samplePpl(at)],
     run: bodies.evaluate,
@@ -148,7 +164,10 @@ export const STEPS: readonly Step[] = [
 
 export const stepEnabled = (s: Step, cfg: RunConfig): boolean => s.enabled?.(cfg) ?? true;
 export const setupSteps = (cfg: RunConfig): RunStep[] => STEPS.filter((s): s is RunStep => s.phase === 'setup' && stepEnabled(s, cfg));
-export const generationSteps = (cfg: RunConfig): GenerationStep[] => STEPS.filter((s): s is GenerationStep => s.phase === 'generation' && stepEnabled(s, cfg));
+/** The generation steps of a configuration; with `at`, only those that run there. */
+export const generationSteps = (cfg: RunConfig, at?: GenerationId): GenerationStep[] =>
+  STEPS.filter((s): s is GenerationStep => s.phase === 'generation' && stepEnabled(s, cfg) && (!at || stepAppliesAt(s, cfg, at)));
+export const stepAppliesAt = (s: GenerationStep, cfg: RunConfig, at: GenerationId): boolean => s.appliesAt?.(cfg, at) ?? true;
 export const finalSteps = (cfg: RunConfig): RunStep[] => STEPS.filter((s): s is RunStep => s.phase === 'final' && stepEnabled(s, cfg));
 
 /** Every (setting, seed, generation) of a configuration, in the loop's order. */

@@ -26,7 +26,7 @@ export function planJobs(cfg: RunConfig, layout: RunLayout, numShards: number): 
     jobs.push({ key: jobKey(step.name, at), step, at, tasks: step.sharded ? numShards : 1, after: [], inputs, outputs });
   for (const s of setupSteps(cfg)) add(s, s.inputs(layout, cfg), s.outputs(layout, cfg));
   for (const at of allGenerations(layout, cfg))
-    for (const s of generationSteps(cfg)) add(s, s.inputs(layout, at, cfg), s.outputs(layout, at), at);
+    for (const s of generationSteps(cfg, at)) add(s, s.inputs(layout, at, cfg), s.outputs(layout, at, cfg), at);
   for (const s of finalSteps(cfg)) add(s, s.inputs(layout, cfg), s.outputs(layout, cfg));
 
   const producer = new Map<string, string>();

@@ -7,7 +7,7 @@ import { readStoredConfig } from '../run/config.js';
 import { RunLayout, type GenerationId } from '../run/layout.js';
 import type { StepContext } from '../run/step-bodies.js';
 import { runMarked, runShare } from '../run/step-run.js';
-import { STEPS, stepEnabled } from '../run/steps.js';
+import { STEPS, stepAppliesAt, stepEnabled } from '../run/steps.js';
 
 export interface StepJob {
   step: string;
@@ -27,6 +27,7 @@ export async function runStepJob(root: string, job: StepJob, log: (s: string) =>
     layout.settingDir(job.at.setting); // names the run's settings when it is not one of them
     if (!cfg.seeds.includes(job.at.seed)) throw new Error(`--seed ${job.at.seed} is not among the run's seeds [${cfg.seeds}]`);
     if (!(job.at.gen >= 0 && job.at.gen < cfg.generations)) throw new Error(`--gen ${job.at.gen}: the run has generations 0..${cfg.generations - 1}`);
+    if (step.phase === 'generation' && !stepAppliesAt(step, cfg, job.at)) throw new Error(`--step ${job.step} does not run in setting ${job.at.setting} (it has no select section)`);
   }
   const ctx: StepContext = { cfg, layout, seeds: cfg.seeds, shard: job.shard, log };
   if (step.phase === 'final') await step.run(ctx);

@@ -62,6 +62,19 @@ describe('slurm plan', () => {
   });
 });
 
+describe('slurm plan of curated settings', () => {
+  it('a select job per generation of a curated setting only, between its generate and its evaluate; the next train-corpus waits for it', () => {
+    const cfg = resolveRunConfig({ set: ['generations=2', 'seeds=[0]', `runsDir=${mkdtempSync(join(tmpdir(), 'slurm-select-'))}`, 'name=sel', 'settings=[{name: plain, mix: {mode: replace}}, {name: cur, mix: {mode: replace}, select: {verifier: model, candidates: 3}}]'] });
+    const plan = planJobs(cfg, layoutOf(cfg), 1);
+    const by = new Map(plan.map((j) => [j.key, j]));
+    expect(plan.filter((j) => j.step.name === 'select').map((j) => j.key)).toEqual(['select.cur.s0.g0', 'select.cur.s0.g1']);
+    expect(by.get('select.cur.s0.g1')!.after).toEqual(expect.arrayContaining(['generate.cur.s0.g1', 'finetune.cur.s0.g0'])); // the generation-0 model verifies
+    expect(by.get('evaluate.cur.s0.g1')!.after).toContain('select.cur.s0.g1');
+    expect(by.get('train-corpus.cur.s0.g1')!.after).toContain('select.cur.s0.g0');
+    expect(by.get('train-corpus.plain.s0.g1')!.after).toContain('generate.plain.s0.g0');
+  });
+});
+
 describe('slurm submit checks', () => {
   it('refuses names and values Slurm cannot take, naming the key or flag', () => {
     const runs = mkdtempSync(join(tmpdir(), 'slurm-names-'));
