@@ -7,12 +7,13 @@ import { dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { ModelProto, TypedArray } from './onnx/proto.js';
 import { encodeModel } from './onnx/proto.js';
+import type { Provider } from './session-options.js';
 
-export type Provider = 'cpu' | 'cuda';
+export type { Provider } from './session-options.js';
 
 export interface SessionConfig {
   provider?: Provider;
-  /** Intra-op threads (default: onnxruntime's choice, all cores). */
+  /** Intra-op threads (0 or none: onnxruntime's choice, all cores). */
   threads?: number;
   /** Graph optimisation level (default 'all'). */
   optimization?: 'disabled' | 'basic' | 'extended' | 'all';
@@ -29,12 +30,6 @@ export interface SessionConfig {
 
 export type Feeds = Record<string, ort.Tensor>;
 export type { ort };
-
-export function providerFromEnv(): Provider {
-  const p = (process.env.COLLAPSE_PROVIDER ?? 'cpu').toLowerCase();
-  if (p !== 'cpu' && p !== 'cuda') throw new Error(`COLLAPSE_PROVIDER=${p}: expected cpu or cuda`);
-  return p;
-}
 
 function sessionOptions(cfg: SessionConfig): ort.InferenceSession.SessionOptions {
   const provider = cfg.provider ?? 'cpu';

@@ -8,6 +8,7 @@ import type { Argv, Options } from 'yargs';
 import type { z } from 'zod';
 import { BLOCK_OPTIONS } from '../datasets/blocks.js';
 import { PREPARE_OPTIONS } from '../datasets/prepare.js';
+import { providerFromEnv, SESSION_OPTIONS, type Provider } from '../models/session-options.js';
 import { EVAL_OPTIONS } from '../pipeline/eval/options.js';
 import { GENERATE_OPTIONS } from '../pipeline/generate/options.js';
 import { TRAIN_OPTIONS } from '../pipeline/train/options.js';
@@ -16,7 +17,7 @@ import { checkOption } from '../util/options.js';
 import { choicesOf, defaultOf, flagOfKey, kindOf, rangeOf, type Range, type OptionDecls } from '../util/options.js';
 
 /** Every library's declared options that commands take as flags (each flag is its option's key in kebab-case). */
-const FLAG_OPTIONS: readonly OptionDecls[] = [TRAIN_OPTIONS, GENERATE_OPTIONS, EVAL_OPTIONS, BLOCK_OPTIONS, PREPARE_OPTIONS];
+const FLAG_OPTIONS: readonly OptionDecls[] = [TRAIN_OPTIONS, GENERATE_OPTIONS, EVAL_OPTIONS, BLOCK_OPTIONS, PREPARE_OPTIONS, SESSION_OPTIONS];
 
 const INT0: Range = { int: true, min: 0 };
 const INT1: Range = { int: true, min: 1 };
@@ -24,7 +25,6 @@ const POSITIVE: Range = { gt: 0 };
 
 /** The range of each numeric flag that is not a declared option (run, data, model, theory and slurm flags). */
 const COMMAND_FLAG_RANGES: Record<string, Range> = {
-  threads: INT0,
   rows: INT1,
   generations: INT0,
   gen: INT0,
@@ -88,6 +88,15 @@ export function optionFlags<S extends OptionDecls>(decls: S, o: { noDefault?: re
 export function optionArgs<S extends OptionDecls>(argv: object, decls: S): { [K in keyof S]?: z.input<S[K]['schema']> } {
   const a = argv as Record<string, unknown>;
   return Object.fromEntries(Object.keys(decls).filter((k) => a[k] !== undefined).map((k) => [k, a[k]])) as { [K in keyof S]?: z.input<S[K]['schema']> };
+}
+
+/** --threads and --provider, for a command that runs models; --provider's default is read when it runs (below). */
+export const sessionFlags = (): Record<string, Options> => optionFlags(SESSION_OPTIONS, { noDefault: ['provider'] });
+
+/** The session settings of a parsed command line: --provider defaults to COLLAPSE_PROVIDER (models/session-options.ts). */
+export function sessionArgs(argv: object): { threads?: number; provider: Provider } {
+  const a = optionArgs(argv, SESSION_OPTIONS);
+  return { threads: a.threads, provider: a.provider ?? providerFromEnv() };
 }
 
 /** Flags renamed to their option's name: refused with the new name, so an old script fails with the fix in hand. */

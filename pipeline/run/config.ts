@@ -8,6 +8,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { BLOCK_OPTIONS } from '../../datasets/blocks.js';
 import { SyntheticSource } from '../../datasets/synthetic.js';
+import { SESSION_OPTIONS } from '../../models/session-options.js';
 import { EVAL_OPTIONS } from '../eval/options.js';
 import { GENERATE_OPTIONS, MAX_NUM_BEAMS, withCandidateRules } from '../generate/options.js';
 import { TRAIN_OPTIONS, withTrainRules } from '../train/options.js';
@@ -190,9 +191,9 @@ const topOptions = {
     paper: { source: 'our choice', note: 'five seeds; the code takes one --seed per run (default 0)' },
   }),
   generations: option(int(1).default(4), 'Number of generations: 0 .. generations-1', { paper: { source: 'paper text', note: 'generations 0..9' } }),
-  threads: option(int().default(0), 'ONNX Runtime intra-op threads (0: all cores)'),
+  threads: SESSION_OPTIONS.threads,
   estimate: option(z.boolean().default(true), 'Measure a short warm-up before the first generation and print the run\'s expected duration'),
-  provider: option(z.enum(['cpu', 'cuda']).default('cpu'), 'Execution provider'),
+  provider: SESSION_OPTIONS.provider,
 };
 
 /**

@@ -32,8 +32,10 @@ const build: CommandModule<object, BuildArgs> = {
           'The weights are graph inputs, so the artifact serves any model of the same structure.',
       )
       .option('model', { type: 'string', demandOption: true, describe: 'Model directory (OPT dir or any dir with onnx/model.onnx)' })
-      .option('micro-batch-size', { type: 'number', demandOption: true, describe: TRAIN_OPTIONS.microBatchSize.help })
-      .option('block-size', { type: 'number', default: BLOCK_OPTIONS.blockSize.schema.parse(undefined), describe: BLOCK_OPTIONS.blockSize.help })
+      // The shapes the graphs are built for: a micro-batch size has no default here (it fixes the graphs).
+      .options(optionFlags(pickOptions(TRAIN_OPTIONS, ['microBatchSize']), { noDefault: ['microBatchSize'] }))
+      .demandOption('micro-batch-size')
+      .options(optionFlags(pickOptions(BLOCK_OPTIONS, ['blockSize'])))
       .option('trainable', { type: 'string', array: true, describe: 'Initializers to train (default: every float weight)' })
       .option('out', { type: 'string', demandOption: true, describe: 'Artifact directory to write' })
       .options(optionFlags(artifactOptionDecls)) as never,

@@ -6,12 +6,18 @@ import { join } from 'node:path';
 import { readCorpus, type Provenance } from '../../datasets/corpus-store.js';
 import { checkWritable } from '../../pipeline/preflight.js';
 import { SyntheticSource } from '../../datasets/synthetic.js';
+import { PREPARE_OPTIONS } from '../../datasets/prepare.js';
+import { pickOptions } from '../../util/options.js';
+import { optionFlags } from '../flags.js';
 import { writeFileAtomic } from '../../util/atomic.js';
+
+/** --source-seed: the synthetic source's own seed, as `collapse prepare` and `collapse eval --synthetic` take it. */
+const sourceSeedFlag = () => optionFlags(pickOptions(PREPARE_OPTIONS, ['sourceSeed']));
 
 interface SynthArgs {
   rows: number;
   seed: number;
-  'source-seed': number;
+  sourceSeed: number;
   out?: string;
 }
 
@@ -22,12 +28,12 @@ const synth: CommandModule<object, SynthArgs> = {
     y
       .option('rows', { type: 'number', default: 10, describe: 'Number of rows' })
       .option('seed', { type: 'number', default: 0, describe: 'Sampling seed' })
-      .option('source-seed', { type: 'number', default: 0, describe: 'Seed of the source\'s transition probabilities' })
+      .options(sourceSeedFlag())
       .option('out', { type: 'string', describe: 'Write to this file (atomically) instead of stdout' }) as never,
   handler: (a) => {
     if (!Number.isInteger(a.rows) || a.rows < 1) throw new Error(`--rows must be a positive integer, got ${a.rows}`);
     if (a.out) checkWritable(a.out, '--out', { file: true });
-    const rows = new SyntheticSource({ seed: a['source-seed'] }).sample(a.rows, a.seed);
+    const rows = new SyntheticSource({ seed: a.sourceSeed }).sample(a.rows, a.seed);
     if (a.out) writeFileAtomic(a.out, rows.join(''));
     else writeFileSync(1, rows.join(''));
   },
@@ -35,7 +41,7 @@ const synth: CommandModule<object, SynthArgs> = {
 
 interface LogProbArgs {
   text: string[];
-  'source-seed': number;
+  sourceSeed: number;
 }
 
 const logprob: CommandModule<object, LogProbArgs> = {
@@ -44,10 +50,10 @@ const logprob: CommandModule<object, LogProbArgs> = {
   builder: (y) =>
     y
       .positional('text', { type: 'string', array: true, describe: 'Words of the text, sentences ending with "."' })
-      .option('source-seed', { type: 'number', default: 0, describe: 'Seed of the source\'s transition probabilities' }) as never,
+      .options(sourceSeedFlag()) as never,
   handler: (a) => {
     const text = a.text.join(' ');
-    const src = new SyntheticSource({ seed: a['source-seed'] });
+    const src = new SyntheticSource({ seed: a.sourceSeed });
     process.stdout.write(`${src.logProb(text)}\n`);
   },
 };

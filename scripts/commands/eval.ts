@@ -7,12 +7,11 @@ import { PREPARE_OPTIONS } from '../../datasets/prepare.js';
 import { SyntheticSource } from '../../datasets/synthetic.js';
 import { pickOptions } from '../../util/options.js';
 import { openModelDir } from '../../models/model-dir/index.js';
-import { providerFromEnv, type Provider } from '../../models/session.js';
 import { writeJsonAtomic } from '../../util/atomic.js';
 import { loadEvalCorpus } from '../../pipeline/eval/corpus-input.js';
 import { evaluateCorpus, realReference } from '../../pipeline/eval/evaluate.js';
 import { EVAL_OPTIONS } from '../../pipeline/eval/options.js';
-import { optionFlags } from '../flags.js';
+import { optionFlags, sessionArgs, sessionFlags } from '../flags.js';
 
 interface EvalArgs {
   model: string;
@@ -26,8 +25,6 @@ interface EvalArgs {
   seed: number;
   batchSize: number;
   padId?: number;
-  threads?: number;
-  provider?: Provider;
 }
 
 /** The pad id of a model directory (its generation settings: pad_token_id, else EOS as HF pads), if it is one. */
@@ -53,13 +50,12 @@ const evalCommand: CommandModule<object, EvalArgs> = {
       .option('samples-out', { type: 'string', describe: 'Write the per-sample perplexities as a JSON array here' })
       .option('reference', { type: 'string', describe: "Corpus of real data: its per-sample perplexity percentiles under --model give the tail-mass thresholds" })
       .option('synthetic', { type: 'boolean', default: false, describe: "Also score the texts' exact log-likelihood under the project's synthetic source (complete sentences only)" })
-      .option('threads', { type: 'number', describe: 'ONNX Runtime intra-op threads (default: all cores)' })
-      .option('provider', { choices: ['cpu', 'cuda'] as const, describe: 'Execution provider (default: COLLAPSE_PROVIDER or cpu)' })
+      .options(sessionFlags())
       .options(optionFlags({ ...EVAL_OPTIONS, ...pickOptions(PREPARE_OPTIONS, ['sourceSeed']) })) as never,
   handler: async (a) => {
     for (const [flag, p] of [['model', a.model], ['data', a.data], ['reference', a.reference]] as const)
       if (p !== undefined && !existsSync(p)) throw new Error(`--${flag} ${p} does not exist`);
-    const scoring = { provider: a.provider ?? providerFromEnv(), threads: a.threads, batchSize: a.batchSize };
+    const scoring = { ...sessionArgs(a), batchSize: a.batchSize };
     const padId = a.padId ?? modelPadId(a.model);
     const corpus = loadEvalCorpus(a.data, { padId });
     const limits = modelLimits(a.model);

@@ -4,16 +4,13 @@
 import type { Argv, CommandModule } from 'yargs';
 import { resolveShard } from '../shards.js';
 import { generateCorpus, openGenerationModel } from '../../pipeline/generate/generate-corpus.js';
-import { providerFromEnv, type Provider } from '../../models/session.js';
 import { GENERATE_OPTIONS } from '../../pipeline/generate/options.js';
-import { optionArgs, optionFlags } from '../flags.js';
+import { optionArgs, optionFlags, sessionArgs, sessionFlags } from '../flags.js';
 
 interface GenerateArgs {
   model: string;
   prompts: string;
   out: string;
-  threads?: number;
-  provider?: Provider;
   shardIndex?: number;
   numShards?: number;
 }
@@ -33,8 +30,7 @@ const generate: CommandModule<object, GenerateArgs> = {
       .option('model', { type: 'string', demandOption: true, describe: 'Model directory (collapse model init/import, or a fine-tuned one)' })
       .option('prompts', { type: 'string', demandOption: true, describe: 'Corpus whose blocks are the prompts' })
       .option('out', { type: 'string', demandOption: true, describe: 'Output corpus directory (created or resumed)' })
-      .option('threads', { type: 'number', describe: 'onnxruntime intra-op threads (default: all cores)' })
-      .option('provider', { choices: ['cpu', 'cuda'] as const, describe: 'Execution provider (default: COLLAPSE_PROVIDER or cpu)' })
+      .options(sessionFlags())
       .options(optionFlags(GENERATE_OPTIONS, { noDefault: ['shardIndex', 'numShards'] })) as never,
   handler: async (args) => {
     const shard = resolveShard({ shardIndex: args.shardIndex, numShards: args.numShards });
@@ -44,8 +40,7 @@ const generate: CommandModule<object, GenerateArgs> = {
       model: openGenerationModel(args.model, log),
       prompts: args.prompts,
       out: args.out,
-      threads: args.threads,
-      provider: args.provider ?? providerFromEnv(),
+      ...sessionArgs(args),
       shardIndex: shard.index,
       numShards: shard.count,
       log,

@@ -9,9 +9,12 @@ import { DEFAULT_MIXTURE, mixture, simulateGmm } from '../../theory/gmm.js';
 import { writeDiscrete, writeGaussian, writeGmm } from '../../theory/outputs.js';
 import { parseIntList } from '../../theory/stats.js';
 import { BUNDLED_DIGITS, loadDigitImages } from '../../datasets/digit-images.js';
+import { SESSION_OPTIONS } from '../../models/session-options.js';
 import { checkWritable } from '../../pipeline/preflight.js';
 import { presetFor, simulateVae, VAE_PRESETS } from '../../theory/vae.js';
 import { writeVae } from '../../theory/vae-outputs.js';
+import { pickOptions } from '../../util/options.js';
+import { optionFlags } from '../flags.js';
 
 interface CommonArgs {
   out?: string;
@@ -192,7 +195,7 @@ interface VaeArgs {
   beta?: number;
   holdout?: number;
   'eval-samples'?: number;
-  threads?: number;
+  threads: number;
   resume: boolean;
 }
 
@@ -216,12 +219,11 @@ const vae: CommandModule<object, VaeArgs> = {
       .option('beta', { type: 'number', describe: 'Weight of the KL term (preset: 1)' })
       .option('holdout', { type: 'number', describe: 'Real images held out for the ELBO (digits: 297, mnist: 10000)' })
       .option('eval-samples', { type: 'number', describe: 'Decoded samples measured per generation; the first 100 make the grid (preset: 1000)' })
-      .option('threads', { type: 'number', describe: 'onnxruntime intra-op threads (default: all cores)' })
+      .options(optionFlags(pickOptions(SESSION_OPTIONS, ['threads'])))
       .option('resume', { type: 'boolean', default: false, describe: 'Read finished generations back from <out>/checkpoints instead of training them again' })
       .epilogue('Collapse: the original encoder\'s latent means of the samples narrow (trace falls), samples grow alike, the real-data ELBO worsens.') as never,
   handler: async (a) => {
     const t0 = Date.now();
-    if (a.threads !== undefined) checkInt('threads', a.threads, 1);
     const out = resolve(a.out ?? 'runs/theory/vae');
     checkWritable(out, '--out'); // before minutes of training, not after
     const data = await loadDigitImages(a.data ?? BUNDLED_DIGITS);

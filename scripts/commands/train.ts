@@ -1,9 +1,8 @@
 // `collapse train`: fine-tune a model directory on a block corpus (AdamW/SGD on ONNX Runtime), resumable.
 import type { Argv, CommandModule } from 'yargs';
-import { providerFromEnv, type Provider } from '../../models/session.js';
 import { finetune } from '../../pipeline/train/finetune.js';
 import { TRAIN_OPTIONS } from '../../pipeline/train/options.js';
-import { optionArgs, optionFlags } from '../flags.js';
+import { optionArgs, optionFlags, sessionArgs, sessionFlags } from '../flags.js';
 
 interface TrainArgs {
   model: string;
@@ -11,8 +10,6 @@ interface TrainArgs {
   train: string;
   valid?: string;
   out: string;
-  threads?: number;
-  provider?: Provider;
 }
 
 const train: CommandModule<object, TrainArgs> = {
@@ -36,12 +33,12 @@ const train: CommandModule<object, TrainArgs> = {
       .option('train', { type: 'string', demandOption: true, describe: 'Training corpus directory (collapse prepare / generate)' })
       .option('valid', { type: 'string', describe: 'Validation corpus directory (default: none; the training loss then picks the best epoch)' })
       .option('out', { type: 'string', demandOption: true, describe: 'Output model directory (written when training ends)' })
-      .option('threads', { type: 'number', describe: 'onnxruntime intra-op threads (default: all cores)' })
-      .option('provider', { choices: ['cpu', 'cuda'] as const, describe: 'Execution provider (default: COLLAPSE_PROVIDER or cpu)' }) as never,
+      .options(sessionFlags()) as never,
   handler: async (a) => {
     const res = await finetune({
       ...optionArgs(a, TRAIN_OPTIONS),
-      model: a.model, artifact: a.artifact, train: a.train, valid: a.valid ?? null, out: a.out, threads: a.threads, provider: a.provider ?? providerFromEnv(),
+      ...sessionArgs(a),
+      model: a.model, artifact: a.artifact, train: a.train, valid: a.valid ?? null, out: a.out,
     });
     process.stdout.write(
       `train: ${res.steps} steps; validation losses ${res.validLosses.map((x) => x.toFixed(4)).join(', ')}; ` +

@@ -1,17 +1,18 @@
 // One declaration per option: the run config, the flags and their ranges, --print-config's notes and the
 // README's table of paper settings all come from it, under one name. Checked against hand-written expectations.
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
+import { SESSION_OPTIONS } from '../../models/session-options.js';
 import { GENERATE_OPTIONS } from '../../pipeline/generate/options.js';
 import { RENAMED_KEYS, RUN_CONFIG_OPTIONS, readStoredConfig, validateConfig } from '../../pipeline/run/config.js';
 import { paperSettingsTable, PAPER_SOURCES } from '../../pipeline/run/presets.js';
 import { TRAIN_OPTIONS } from '../../pipeline/train/options.js';
-import { FLAG_RANGES, RENAMED_FLAGS } from '../../scripts/flags.js';
+import { FLAG_RANGES, RENAMED_FLAGS, sessionArgs } from '../../scripts/flags.js';
 import { readmeTable } from '../../scripts/paper-table.js';
 import { rangeOf } from '../../util/options.js';
 import { z } from 'zod';
-import { collapse } from '../bad-inputs/harness.js';
+import { collapse, type CliResult } from '../bad-inputs/harness.js';
 import { REPO_ROOT } from '../helpers/shared.js';
 
 describe('the option registry', () => {
@@ -79,17 +80,10 @@ describe('the option registry', () => {
       eval: 'batch-size data model out pad-id provider reference samples-out seed self-bleu-samples synthetic synthetic-source-seed threads',
       prepare: 'batch-size block-size concat data force json num-proc out rows seed source-seed split text tokenizer variant',
       'artifact build': 'adam-beta1 adam-beta2 adam-epsilon attention-dropout block-size decay-exclude dropout micro-batch-size model optimizer out trainable weight-decay',
+      'theory vae': 'batch beta capacity data epochs eval-samples figures generations holdout latent lr out preset resume seed threads weight-decay',
     };
     for (const [command, flags] of Object.entries(before)) {
-      // yargs prints its help with console.log.
-      let text = '';
-      const log = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void (text += `${a.join(' ')}\n`));
-      try {
-        await collapse(...command.split(' '), '--help');
-      } finally {
-        log.mockRestore();
-      }
-      const now = new Set([...text.matchAll(/^\s+--([a-z0-9-]+)/gm)].map((m) => m[1]));
+      const now = await helpFlags(...command.split(' '));
       expect(now.size, `${command} --help lists its flags`).toBeGreaterThan(5);
       for (const flag of flags.split(' ')) {
         if (now.has(flag)) continue;
@@ -97,5 +91,74 @@ describe('the option registry', () => {
         expect(now.has(RENAMED_FLAGS[flag]!), `${command} --${flag} renamed to --${RENAMED_FLAGS[flag]}, which it lacks`).toBe(true);
       }
     }
+  });
+});
+
+/** The flags `collapse ARGS --help` lists (yargs prints its help with console.log). */
+async function helpFlags(...args: string[]): Promise<Set<string>> {
+  let text = '';
+  const log = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void (text += `${a.join(' ')}\n`));
+  let r: CliResult;
+  try {
+    r = await collapse(...args, '--help');
+  } finally {
+    log.mockRestore();
+  }
+  expect(r.code, `${args.join(' ')} --help`).toBe(0);
+  return new Set([...text.matchAll(/^\s+--([a-z0-9-]+)/gm)].map((m) => m[1]!));
+}
+
+/** The source files (not tests, not node_modules) under the project's layers. */
+const sourceFiles = (dir: string): string[] =>
+  readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? sourceFiles(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [],
+  );
+
+describe('threads and provider: one declaration (models/session-options.ts)', () => {
+  it('the run config\'s keys are the declaration itself, and nothing else declares them', () => {
+    expect(RUN_CONFIG_OPTIONS['']!['threads']).toBe(SESSION_OPTIONS.threads);
+    expect(RUN_CONFIG_OPTIONS['']!['provider']).toBe(SESSION_OPTIONS.provider);
+    const cfg = validateConfig({});
+    expect([cfg.threads, cfg.provider]).toEqual([0, 'cpu']);
+    expect(FLAG_RANGES['threads']).toEqual({ int: true, min: 0 });
+    // A second declaration (`threads: option(`) or a hand-written flag (`.option('threads'`) anywhere in the
+    // layers or the commands (the bench scripts keep their own: their default is the reference machine's 2).
+    const found: string[] = [];
+    for (const top of ['util', 'models', 'datasets', 'figures', 'pipeline', 'theory', 'scripts/commands', 'scripts/flags.ts'].map((d) => join(REPO_ROOT, d))) {
+      for (const f of top.endsWith('.ts') ? [top] : sourceFiles(top)) {
+        const text = readFileSync(f, 'utf8');
+        for (const m of text.matchAll(/\b(threads|provider)\s*:\s*option\(|\.option\(\s*['"](threads|provider)['"]/g)) found.push(`${relative(REPO_ROOT, f)}: ${m[0]}`);
+      }
+    }
+    expect(found).toEqual(['models/session-options.ts: threads: option(', 'models/session-options.ts: provider: option(']);
+  });
+
+  it('every command that runs models takes --threads (and --provider) from it', async () => {
+    for (const command of ['train', 'generate', 'eval']) {
+      const flags = await helpFlags(command);
+      expect(flags.has('threads') && flags.has('provider'), `${command} --threads --provider`).toBe(true);
+    }
+    expect((await helpFlags('theory', 'vae')).has('threads')).toBe(true);
+    // --source-seed of the data commands is prepare's declared option (its range, its help).
+    for (const command of [['data', 'synth'], ['data', 'logprob', 'a']]) expect((await helpFlags(...command)).has('source-seed'), command.join(' ')).toBe(true);
+    expect((await collapse('data', 'synth', '--source-seed', '-2')).err).toMatch(/--source-seed -2: expected an integer >= 0/);
+    // The command line and a run config read 0 the same way; more threads than cores is refused by name.
+    const many = await collapse('train', '--model', 'm', '--train', 't', '--out', 'o', '--threads', '100000');
+    expect(many.err).toMatch(/--threads 100000: this machine has \d+ CPU cores; use at most \d+ \(0 = all of them\)/);
+    const negative = await collapse('theory', 'vae', '--threads', '-1');
+    expect(negative.err).toMatch(/--threads -1: expected an integer >= 0/);
+  });
+
+  it('--provider defaults to COLLAPSE_PROVIDER on the command line; a flag wins', () => {
+    vi.stubEnv('COLLAPSE_PROVIDER', 'cuda');
+    try {
+      expect(sessionArgs({})).toEqual({ threads: undefined, provider: 'cuda' });
+      expect(sessionArgs({ provider: 'cpu', threads: 0 })).toEqual({ threads: 0, provider: 'cpu' });
+      vi.stubEnv('COLLAPSE_PROVIDER', 'gpu');
+      expect(() => sessionArgs({})).toThrow(/COLLAPSE_PROVIDER=gpu: expected cpu or cuda/);
+    } finally {
+      vi.unstubAllEnvs();
+    }
+    expect(sessionArgs({}).provider).toBe(process.env.COLLAPSE_PROVIDER ?? 'cpu');
   });
 });
