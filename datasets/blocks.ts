@@ -10,7 +10,7 @@
 // (Dataset.shard(N, i, contiguous=True): n // N rows each, the first n % N shards one row more), each shard is
 // then grouped in its own batches of 1000 rows, and the shards' blocks are concatenated in order.
 import { z } from 'zod';
-import { parseOptions } from '../util/options.js';
+import { fieldsOf, option, parseOptions } from '../util/options.js';
 import type { Blocks } from './block-set.js';
 import type { Tokenizer } from './tokenizer.js';
 
@@ -38,15 +38,14 @@ export interface GroupedBlocks extends Blocks {
 
 const int = (min: number) => z.number().int().min(min);
 
-/** The grouping options with their defaults (`collapse prepare` reads its flag defaults from BLOCK_DEFAULTS). */
-const blockFields = {
-  blockSize: int(1),
-  /** Rows per map batch (HF datasets.map's default 1000); `global` ignores it. */
-  batchSize: int(1).default(1000),
-  concat: z.enum(['batched', 'global']).default('batched'),
-  /** datasets.map's num_proc: contiguous row shards, each batched on its own. */
-  numProc: int(1).default(1),
+/** The grouping options (util/options.ts): `collapse prepare` takes them as flags, the run config's data.blockSize is the first. */
+export const BLOCK_OPTIONS = {
+  blockSize: option(int(2).default(64), 'Tokens per block (the paper: 64)', { paper: { source: 'paper text', note: '64-token blocks' } }),
+  batchSize: option(int(1).default(1000), "Rows per map batch; each batch drops its own remainder (HF datasets.map's default 1000; `global` ignores it)", { inRunConfig: false }),
+  concat: option(z.enum(['batched', 'global']).default('batched'), 'batched: run_clm semantics; global: concatenate all rows, drop only the final remainder', { inRunConfig: false }),
+  numProc: option(int(1).default(1), "datasets.map num_proc: split the rows into N contiguous shards, each batched on its own (the paper's code: 4)", { inRunConfig: false }),
 };
+const blockFields = fieldsOf(BLOCK_OPTIONS);
 const BlockOptionsSchema = z
   .object(blockFields)
   .refine((o) => o.numProc === 1 || o.concat !== 'global', {
@@ -54,8 +53,8 @@ const BlockOptionsSchema = z
     path: ['numProc'],
   });
 
-export type BlockOptions = z.input<typeof BlockOptionsSchema>;
-export const BLOCK_DEFAULTS = z.object(blockFields).omit({ blockSize: true }).parse({});
+/** The block size is always given (its default is the CLI's and the run config's). */
+export type BlockOptions = z.input<typeof BlockOptionsSchema> & { blockSize: number };
 
 /** Grouping options with their defaults; an invalid one is an OptionError. */
 export const resolveBlockOptions = (o: BlockOptions): z.output<typeof BlockOptionsSchema> => parseOptions(BlockOptionsSchema, blockFields, o);

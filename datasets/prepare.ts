@@ -8,10 +8,12 @@ import { progress } from '../util/progress.js';
 import { groupTexts, resolveBlockOptions, tokenizeRows, type BlockCounts, type GroupedBlocks } from './blocks.js';
 import type { CorpusRow } from './corpus-codec.js';
 import { writeCorpus, type CorpusManifest } from './corpus-store.js';
-import { SyntheticSource, type SyntheticConfig } from './synthetic.js';
+import { DEFAULT_SYNTHETIC, SyntheticSource, type SyntheticConfig } from './synthetic.js';
 import { tinyTokenizerFiles } from './tiny-tokenizer.js';
 import { loadTokenizer, type LoadedTokenizer } from './tokenizer.js';
 import { sha256 } from '../util/sha256.js';
+import { fieldsOf, option } from '../util/options.js';
+import { z } from 'zod';
 import { loadWikitext } from './wikitext.js';
 
 export interface SourceRows {
@@ -31,8 +33,14 @@ export interface SyntheticRowsOptions {
   pretrainTaskShare?: number;
 }
 
-/** The synthetic rows of a `prepare` that names none (`collapse prepare --rows`, `--seed`). */
-export const SYNTHETIC_ROWS_DEFAULTS: SyntheticRowsOptions = { rows: 20_000, seed: 0 };
+/** The synthetic rows of a `prepare` that names none (`collapse prepare --rows --seed --source-seed`). */
+export const PREPARE_OPTIONS = {
+  rows: option(z.number().int().min(1).default(20_000), 'synthetic: number of text rows to sample'),
+  seed: option(z.number().int().min(0).default(0), 'synthetic: sampling seed (each split uses its own stream)'),
+  sourceSeed: option(z.number().int().min(0).default(DEFAULT_SYNTHETIC.seed), "synthetic: seed of the source's transition probabilities (the source's own seed, not the sampling seed)"),
+};
+const PREPARE_DEFAULTS = z.object(fieldsOf(PREPARE_OPTIONS)).parse({});
+const SYNTHETIC_ROWS_DEFAULTS: SyntheticRowsOptions = { rows: PREPARE_DEFAULTS.rows, seed: PREPARE_DEFAULTS.seed, config: { seed: PREPARE_DEFAULTS.sourceSeed } };
 
 /**
  * Rows of a data source: 'synthetic', a WikiText variant name, a directory of original or parquet

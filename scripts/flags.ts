@@ -1,60 +1,35 @@
 // Strict flags, in one place for every command: a numeric flag must be a number (yargs turns `--seed abc`
-// into NaN), within the range its name implies (the table below), and given once (yargs would silently
-// turn `--epochs 3 --epochs 4` into an array). The CLI applies `checkFlags` as a middleware after each
-// command's builder, so a command cannot forget it; commands may still check more (e.g. cross-flag rules).
-import type { Argv } from 'yargs';
-import { MAX_NUM_BEAMS } from '../pipeline/generate/options.js';
+// into NaN), within its range (a declared option's from its schema, util/options.ts; other flags' from the table
+// below), and given once (yargs would silently turn `--epochs 3 --epochs 4` into an array). The CLI applies
+// `checkFlags` as a middleware after each command's builder, so a command cannot forget it; commands may still
+// check more (e.g. cross-flag rules). Commands add a declared option's flag with `.options(optionFlags(...))` and
+// read it back with `optionArgs`, under the option's own name.
+import type { Argv, Options } from 'yargs';
+import type { z } from 'zod';
+import { BLOCK_OPTIONS } from '../datasets/blocks.js';
+import { PREPARE_OPTIONS } from '../datasets/prepare.js';
+import { EVAL_OPTIONS } from '../pipeline/eval/options.js';
+import { GENERATE_OPTIONS } from '../pipeline/generate/options.js';
+import { TRAIN_OPTIONS } from '../pipeline/train/options.js';
 import { checkThreads } from '../util/cores.js';
 import { checkOption } from '../util/options.js';
+import { choicesOf, defaultOf, flagOfKey, kindOf, rangeOf, type Range, type OptionDecls } from '../util/options.js';
 
-type Range = { int?: boolean; min?: number; gt?: number; max?: number };
+/** Every library's declared options that commands take as flags (each flag is its option's key in kebab-case). */
+const FLAG_OPTIONS: readonly OptionDecls[] = [TRAIN_OPTIONS, GENERATE_OPTIONS, EVAL_OPTIONS, BLOCK_OPTIONS, PREPARE_OPTIONS];
 
 const INT0: Range = { int: true, min: 0 };
 const INT1: Range = { int: true, min: 1 };
 const POSITIVE: Range = { gt: 0 };
 
-/** The range of each numeric flag, by name (the same name means the same kind of value in every command). */
-export const FLAG_RANGES: Record<string, Range> = {
-  seed: INT0,
-  'source-seed': INT0,
+/** The range of each numeric flag that is not a declared option (run, data, model, theory and slurm flags). */
+const COMMAND_FLAG_RANGES: Record<string, Range> = {
   threads: INT0,
   rows: INT1,
-  epochs: INT1,
-  'batch-size': INT1,
-  'micro-batch-size': INT1,
-  'block-size': { int: true, min: 2 },
-  'chunk-size': INT1,
-  'num-beams': { int: true, min: 1, max: MAX_NUM_BEAMS },
-  'num-return-sequences': { int: true, min: 1, max: MAX_NUM_BEAMS },
-  'new-tokens': INT1,
-  'min-new-tokens': INT0,
-  'no-repeat-ngram-size': INT0,
-  'repetition-penalty': POSITIVE,
-  temperature: POSITIVE,
-  'top-k': INT0,
-  'top-p': { gt: 0, max: 1 },
-  'length-penalty': {},
-  lr: POSITIVE,
-  'warmup-steps': INT0,
-  'max-grad-norm': { min: 0 },
-  'checkpoint-every': INT0,
-  'weight-decay': { min: 0 },
-  'adam-beta1': { min: 0, max: 1 },
-  'adam-beta2': { min: 0, max: 1 },
-  'adam-epsilon': POSITIVE,
-  'min-lr': { min: 0 },
-  dropout: { min: 0, max: 1 }, // 1 itself is refused by finetune: a probability in [0, 1)
-  'attention-dropout': { min: 0, max: 1 },
-  'num-proc': INT1,
-  'shard-index': INT0,
-  'num-shards': INT1,
-  generation: INT0,
-  gen: INT0,
   generations: INT0,
+  gen: INT0,
   runs: INT1,
   'poll-seconds': POSITIVE,
-  'self-bleu-samples': INT0,
-  'pad-id': INT0,
   bins: INT1,
   states: INT1,
   components: INT1,
@@ -68,6 +43,55 @@ export const FLAG_RANGES: Record<string, Range> = {
   holdout: INT1,
   'eval-samples': { int: true, min: 2 },
 };
+
+/**
+ * The range of each numeric flag, by name: a declared option's from its schema, the others from the table above.
+ * The same name means the same kind of value in every command: two declarations of one flag must agree.
+ */
+export const FLAG_RANGES: Record<string, Range> = (() => {
+  const out: Record<string, Range> = { ...COMMAND_FLAG_RANGES };
+  const owner: Record<string, string> = {};
+  for (const decls of FLAG_OPTIONS)
+    for (const [key, d] of Object.entries(decls)) {
+      if (kindOf(d.schema) !== 'number') continue;
+      const flag = flagOfKey(key);
+      const range = rangeOf(d.schema);
+      if (flag in owner && JSON.stringify(out[flag]) !== JSON.stringify(range))
+        throw new Error(`--${flag} is declared twice with different ranges (${JSON.stringify(out[flag])}, ${JSON.stringify(range)}): give one option one range`);
+      if (!(flag in owner) && flag in out && JSON.stringify(out[flag]) !== JSON.stringify(range))
+        throw new Error(`--${flag}: its option's range ${JSON.stringify(range)} differs from the command flag table's ${JSON.stringify(out[flag])}`);
+      out[flag] = range;
+      owner[flag] = key;
+    }
+  return out;
+})();
+
+/**
+ * The flags of some declared options, for yargs' `.options(...)`: type, choices, default and help from each
+ * declaration. `noDefault` leaves a default to the handler (a shard from the environment).
+ */
+export function optionFlags<S extends OptionDecls>(decls: S, o: { noDefault?: readonly (keyof S & string)[] } = {}): Record<string, Options> {
+  const out: Record<string, Options> = {};
+  for (const [key, d] of Object.entries(decls)) {
+    const kind = kindOf(d.schema);
+    const def = o.noDefault?.includes(key) ? undefined : defaultOf(d.schema);
+    out[flagOfKey(key)] = {
+      ...(kind === 'enum' ? { choices: choicesOf(d.schema) } : { type: kind === 'other' ? 'string' : kind }),
+      ...(def !== undefined && def !== null ? { default: def } : {}),
+      describe: d.help,
+    };
+  }
+  return out;
+}
+
+/** The values of some declared options from a parsed command line (yargs gives each flag back under its key). */
+export function optionArgs<S extends OptionDecls>(argv: object, decls: S): { [K in keyof S]?: z.input<S[K]['schema']> } {
+  const a = argv as Record<string, unknown>;
+  return Object.fromEntries(Object.keys(decls).filter((k) => a[k] !== undefined).map((k) => [k, a[k]])) as { [K in keyof S]?: z.input<S[K]['schema']> };
+}
+
+/** Flags renamed to their option's name: refused with the new name, so an old script fails with the fix in hand. */
+export const RENAMED_FLAGS: Record<string, string> = { 'adam-beta1': 'beta1', 'adam-beta2': 'beta2', 'adam-epsilon': 'eps', 'synthetic-source-seed': 'source-seed' };
 
 interface YargsOptions {
   array: string[];
@@ -120,14 +144,8 @@ export function strictFlags<T>(y: Argv<T>, given: readonly string[]): Argv<T> {
   return y.middleware(check as never, false);
 }
 
-/** Library option names whose flag is not their kebab-case form. */
-const FLAG_OF_OPTION: Record<string, string> = { beta1: 'adam-beta1', beta2: 'adam-beta2', eps: 'adam-epsilon', microBatch: 'micro-batch-size' };
-
 /** The flag of a library option (`microBatchSize` -> `--micro-batch-size`), for OptionError messages. */
-export function flagOf(option: string): string {
-  if (option.startsWith('-')) return option;
-  return `--${FLAG_OF_OPTION[option] ?? option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
-}
+export const flagOf = (option: string): string => (option.startsWith('-') ? option : `--${flagOfKey(option)}`);
 
 /**
  * Flags whose own name starts with `no-` (Hugging Face's no_repeat_ngram_size). yargs reads `--no-x 4` as the
@@ -141,6 +159,8 @@ export function withOwnNoFlags(argv: readonly string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
+    const renamed = RENAMED_FLAGS[/^--([^=]+)/.exec(a)?.[1] ?? ''];
+    if (renamed) throw new Error(`${a.split('=')[0]} was renamed to --${renamed} (the option's name everywhere); use --${renamed}`);
     const next = argv[i + 1];
     if (!a.startsWith('--') || !OWN_NO_FLAGS.includes(a.slice(2))) out.push(a);
     else if (next !== undefined && !next.startsWith('--')) out.push(`${a}=${next}`), i++;

@@ -107,7 +107,7 @@ export async function buildArtifact(
   log: (s: string) => void = () => {},
   write: { keepExisting?: boolean } = {},
 ): Promise<ArtifactManifest> {
-  checkOption('microBatch', o.microBatch, { int: true, min: 1 });
+  checkOption('microBatchSize', o.microBatch, { int: true, min: 1 });
   checkOption('blockSize', o.blockSize, { int: true, min: 2 });
   const t0 = Date.now();
   log(`building the gradient graph (micro-batch ${o.microBatch} x ${o.blockSize} tokens)...`);

@@ -1,6 +1,7 @@
 // Evaluation of one corpus under one model (`collapse eval`), and of one generation of the loop
 // (evaluateGeneration: the generation's data scored by the generation-0 model as in the paper's histograms,
 // plus the generation's own model on the real test blocks).
+import { EVAL_DEFAULTS } from './options.js';
 import type { Provider } from '../../models/session.js';
 import type { CorpusEval, GenerationMetrics, Truth } from './metrics-schema.js';
 import type { Blocks } from '../../datasets/block-set.js';
@@ -44,8 +45,8 @@ export function blockRows(b: Blocks): Int32Array[] {
 }
 
 export function summarise(modelPath: string, corpus: EvalCorpus, scores: BlockScores, opts: CorpusEvalOptions): CorpusEval {
-  const selfBleuSamples = Math.min(opts.selfBleuSamples ?? 100, corpus.blocks.rows);
-  const text = textMetrics(blockRows(corpus.blocks), { selfBleuSamples, seed: opts.seed ?? 0 });
+  const selfBleuSamples = Math.min(opts.selfBleuSamples ?? EVAL_DEFAULTS.selfBleuSamples, corpus.blocks.rows);
+  const text = textMetrics(blockRows(corpus.blocks), { selfBleuSamples, seed: opts.seed ?? EVAL_DEFAULTS.seed });
   const ref = opts.reference ?? null;
   return {
     model: modelPath,

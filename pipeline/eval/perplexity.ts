@@ -3,6 +3,7 @@
 //   per-sample perplexity: exp(mean NLL of the T-1 next-token predictions inside one sample)
 //   corpus perplexity:     exp(mean NLL over every prediction of every block), the Hugging Face
 //                          run_clm convention for validation/test perplexity (all blocks have equal length).
+import { EVAL_DEFAULTS } from './options.js';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeCausalLm, lmFeeds, type CausalLm } from '../../models/causal-lm.js';
@@ -80,7 +81,7 @@ export interface BlockScores {
 export async function scoreBlocks(scorer: Scorer, blocks: Blocks, opts: { batchSize?: number; label?: string } = {}): Promise<BlockScores> {
   const { rows, blockSize, ids, lengths } = blocks;
   if (rows === 0) throw new Error('no blocks to score: the corpus is empty');
-  const batch = Math.max(1, opts.batchSize ?? 8);
+  const batch = Math.max(1, opts.batchSize ?? EVAL_DEFAULTS.batchSize);
   const per = blockSize - 1;
   const sampleNll: number[] = [];
   const scoredRows: number[] = [];

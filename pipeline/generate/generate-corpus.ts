@@ -23,7 +23,7 @@ import { progress } from '../../util/progress.js';
 import { beamSearch, type GenerationResult } from './beam-search.js';
 import { openDecoder, type Decoder } from './decoder/index.js';
 import { sampleSearch } from './sampling.js';
-import { resolveGenerateOptions, type GenerateOptions, type GenerateOptionsInput } from './options.js';
+import { corpusRecord, resolveGenerateOptions, type GenerateOptions, type GenerateOptionsInput } from './options.js';
 
 /** What decoding needs from a model (models/model-dir/plan.ts generationPlan), and a tokenizer for the texts. */
 export interface GenerationModel extends GenerationPlan {
@@ -74,7 +74,15 @@ export interface GenerateCorpusResult {
 
 export const chunkWriter = (c: number): string => `c${String(c).padStart(6, '0')}`;
 
-async function decodeBatch(decoder: Decoder, prompts: Int32Array[], keys: number[], o: GenerateOptions, model: GenerationModel, onStep: (s: number) => void): Promise<GenerationResult> {
+/** Decodes one batch of prompts with the resolved options (keys: each prompt's sampling key, its block id). */
+export async function decodeBatch(
+  decoder: Decoder,
+  prompts: Int32Array[],
+  keys: number[],
+  o: GenerateOptions,
+  model: Pick<GenerationModel, 'eosId' | 'padId'>,
+  onStep?: (s: number) => void,
+): Promise<GenerationResult> {
   const common = {
     maxNewTokens: o.newTokens,
     minNewTokens: o.minNewTokens,
@@ -115,22 +123,7 @@ export async function generateCorpus(options: GenerateCorpusOptions): Promise<Ge
   const writers = Array.from({ length: chunks }, (_, c) => chunkWriter(c));
 
   const settings = {
-    strategy: g.strategy,
-    numBeams: g.numBeams,
-    newTokens,
-    minNewTokens: g.minNewTokens,
-    repetitionPenalty: g.repetitionPenalty,
-    noRepeatNgramSize: g.noRepeatNgramSize,
-    lengthPenalty: g.lengthPenalty,
-    scoreLength: g.scoreLength,
-    temperature: g.temperature,
-    topK: g.topK,
-    topP: g.topP,
-    seed: g.seed,
-    batchSize,
-    chunkSize,
-    // Recorded only when not 1, so that a one-candidate corpus keeps its manifest byte for byte.
-    ...(g.numReturnSequences !== 1 ? { numReturnSequences: g.numReturnSequences } : {}),
+    ...corpusRecord(g),
     // What the rows are made from: a resumed corpus must not mix two models or two prompt sets.
     model: o.model.sha256 ?? o.model.name ?? null,
     prompts: sha256(new Uint8Array(blocks.ids.buffer, blocks.ids.byteOffset, blocks.ids.byteLength)),

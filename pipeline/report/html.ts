@@ -1,7 +1,7 @@
 // The self-contained report page: figures as inline SVG, the metrics table, and example continuations of the
 // same prompt across generations (the paper's Example 1). No script, stylesheet, font or image is fetched.
 import type { GenerationMetrics } from '../eval/metrics-schema.js';
-import { RunConfigSchema, runSettings } from '../run/config.js';
+import { parseStoredConfig, runSettings } from '../run/config.js';
 import { spread } from './figures.js';
 import type { RunData } from './run-data.js';
 
@@ -81,12 +81,11 @@ ${rows}
 
 /** What the run did, from run.json: a reader judges the curves by the decoding and training that made them. */
 function setupSection(run: RunData): string {
-  const parsed = RunConfigSchema.safeParse((run.manifest as { config?: unknown } | null)?.config);
-  if (!parsed.success) return '<p class="note">run.json has no readable configuration.</p>';
-  const c = parsed.data;
+  const c = parseStoredConfig((run.manifest as { config?: unknown } | null)?.config);
+  if (!c) return '<p class="note">run.json has no readable configuration.</p>';
   const g = c.generate;
   const decoding =
-    g.method === 'beam'
+    g.strategy === 'beam'
       ? `${g.numBeams}-beam search`
       : `sampling (temperature ${g.temperature}${g.topK ? `, top-k ${g.topK}` : ''}${g.topP < 1 ? `, top-p ${g.topP}` : ''})`;
   const penalty =

@@ -1,18 +1,21 @@
-// The experiment configuration: one zod schema, so that every key a user can write is declared, typed,
-// defaulted and documented in one visible place (nanoGPT style). YAML or JSON files and CLI overrides are
-// validated against it; errors name the key.
+// The experiment configuration: one zod schema made of declared options (util/options.ts), so that every key a
+// user can write is declared, typed, defaulted and documented in one visible place (nanoGPT style). The `train`
+// and `generate` sections are the training and decoding options themselves (pipeline/train/options.ts,
+// pipeline/generate/options.ts) under the same names; the run's own sections are declared here. YAML or JSON
+// files and CLI overrides are validated against it; errors name the key.
 import { readFileSync, statSync, type Stats } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { BLOCK_OPTIONS } from '../../datasets/blocks.js';
 import { SyntheticSource } from '../../datasets/synthetic.js';
-import { generateFields } from '../generate/options.js';
-import { TRAIN_DEFAULTS, trainFields, withTrainRules } from '../train/options.js';
+import { EVAL_OPTIONS } from '../eval/options.js';
+import { GENERATE_OPTIONS, withCandidateRules } from '../generate/options.js';
+import { TRAIN_OPTIONS, withTrainRules } from '../train/options.js';
+import { fieldsOf, option, pickOptions, runOptionsOf, type OptionDecls } from '../../util/options.js';
 
 const int = (min = 0) => z.number().int().min(min);
-/** Some fields of a library's option schema, in the order given (the order of the keys in run.json). */
-const pick = <T extends Record<string, z.ZodType>, K extends keyof T>(fields: T, keys: readonly K[]): Pick<T, K> =>
-  Object.fromEntries(keys.map((k) => [k, fields[k]])) as Pick<T, K>;
 const fraction = z.number().min(0, 'must be in [0, 1]').max(1, 'must be in [0, 1]');
+const section = <T extends OptionDecls>(s: T) => z.object(fieldsOf(s)).strict();
 
 const weights = z.array(z.number().min(0)).min(1);
 /**
@@ -44,113 +47,86 @@ const SyntheticStructureSchema = z
   .partial()
   .strict();
 
-export const DataSchema = z
-  .object({
-    /** `synthetic` (the embedded default), or a WikiText-2 variant. */
-    source: z.enum(['synthetic', 'wikitext-2-raw-v1', 'wikitext-2-v1']).default('synthetic'),
-    /** Directory with wiki.{train,valid,test}.{raw,tokens} or the HF parquet files (WikiText only). */
-    path: z.string().optional(),
-    blockSize: int(2).default(64),
-    /**
-     * run_clm's group_texts in batches of 1000 rows (`batched`: one process), as the paper's code runs it
-     * (`batched-4`: datasets.map num_proc=4, the rows first split into 4 contiguous shards), or one global
-     * concatenation.
-     */
-    grouping: z.enum(['batched', 'batched-4', 'global']).default('batched'),
-    /** Cap on the number of original training blocks (0 = all). */
-    maxTrainBlocks: int().default(0),
-    /** Cap on validation/test blocks used for model selection and test perplexity (0 = all). */
-    maxEvalBlocks: int().default(0),
-    /**
-     * Synthetic source: rows per split and the sampling seed (fixed across experiment seeds). `pretrainRows`
-     * rows of the source's broader pretraining mixture teach a tiny base the language before the task
-     * (0: pretrain on the task's own train split).
-     */
-    synthetic: z
-      .object({
-        trainRows: int(1).default(2000),
-        validRows: int(1).default(300),
-        testRows: int(1).default(300),
-        pretrainRows: int().default(0),
-        seed: int().default(1234),
-        /** This share of the pretraining rows is drawn from the task's own domain (a broad corpus holds some of it). */
-        pretrainTaskShare: fraction.optional(),
-        /** The source's own structure (datasets/synthetic.ts SyntheticConfig), where it differs from the default. */
-        source: SyntheticStructureSchema.optional(),
-      })
-      .strict()
-      .default({ trainRows: 2000, validRows: 300, testRows: 300, pretrainRows: 0, seed: 1234 }),
-  })
-  .strict();
+/** data.synthetic: the synthetic source's rows per split and its sampling seed (fixed across experiment seeds). */
+const syntheticOptions = {
+  trainRows: option(int(1).default(2000), 'Rows of the train split'),
+  validRows: option(int(1).default(300), 'Rows of the validation split'),
+  testRows: option(int(1).default(300), 'Rows of the test split'),
+  pretrainRows: option(int().default(0), "Rows of the source's broader pretraining mixture that teach a tiny base the language first (0: pretrain on the task's train split)"),
+  seed: option(int().default(1234), 'Sampling seed of the rows (fixed across experiment seeds)'),
+  pretrainTaskShare: option(fraction.optional(), "This share of the pretraining rows is drawn from the task's own domain (a broad corpus holds some of it)"),
+  source: option(SyntheticStructureSchema.optional(), "The source's own structure (datasets/synthetic.ts SyntheticConfig), where it differs from the default"),
+};
+const SyntheticSchema = section(syntheticOptions);
 
-/** The data section at its defaults (`collapse prepare` and `collapse artifact build` take their --block-size from it). */
+const dataOptions = {
+  source: option(z.enum(['synthetic', 'wikitext-2-raw-v1', 'wikitext-2-v1']).default('synthetic'), '`synthetic` (the embedded default), or a WikiText-2 variant', {
+    paper: { source: 'paper code', note: 'the text says WikiText-2; dataset.py loads wikitext-2-raw-v1' },
+  }),
+  path: option(z.string().optional(), 'Directory with wiki.{train,valid,test}.{raw,tokens} or the HF parquet files (WikiText only)'),
+  ...pickOptions(BLOCK_OPTIONS, ['blockSize']),
+  grouping: option(
+    z.enum(['batched', 'batched-4', 'global']).default('batched'),
+    "run_clm's group_texts in batches of 1000 rows (`batched`: one process), as the paper's code runs it (`batched-4`: datasets.map num_proc=4, the rows first split into 4 contiguous shards), or one global concatenation",
+    { paper: { source: 'paper code', note: 'group_texts with num_proc=4: the rows split into 4 contiguous shards (the first n % 4 one row longer), each batched by 1000 rows, each batch dropping its own remainder' } },
+  ),
+  maxTrainBlocks: option(int().default(0), 'Cap on the number of original training blocks (0 = all)'),
+  maxEvalBlocks: option(int().default(0), 'Cap on validation/test blocks used for model selection and test perplexity (0 = all)'),
+  synthetic: option(SyntheticSchema.default(SyntheticSchema.parse({})), 'The synthetic source: rows per split, sampling seed, structure'),
+};
+export const DataSchema = section(dataOptions);
+
+/** The data section at its defaults. */
 export const DATA_DEFAULTS = DataSchema.parse({});
 
-export const ModelSchema = z
-  .object({
-    /** `tiny` (built from a seeded random init), a model directory, or a hub id (e.g. facebook/opt-125m). */
-    base: z.string().default('tiny'),
-    /** Pretraining seed when base is `tiny`. */
-    initSeed: int().default(0),
-    /** The paper fine-tunes the base model every generation; `previous` continues from generation k-1. */
-    initFrom: z.enum(['base', 'previous']).default('base'),
-    /** Generation 0 of the tiny preset must first learn the source: epochs of pretraining on real data. */
-    pretrainEpochs: int().default(0),
-    pretrainLr: z.number().positive().default(1e-3),
-  })
-  .strict();
+const modelOptions = {
+  base: option(z.string().default('tiny'), '`tiny` (built from a seeded random init), a model directory, or a hub id (e.g. facebook/opt-125m)', {
+    paper: { source: 'paper text', note: 'OPT-125m' },
+  }),
+  initSeed: option(int().default(0), 'Pretraining seed when base is `tiny`'),
+  initFrom: option(z.enum(['base', 'previous']).default('base'), 'The paper fine-tunes the base model every generation; `previous` continues from generation k-1', {
+    paper: { source: 'paper code', note: 'every generation fine-tunes the pretrained model (main.py --pretrained; no --load)' },
+  }),
+  pretrainEpochs: option(int().default(0), 'Generation 0 of the tiny preset must first learn the source: epochs of pretraining on real data'),
+  pretrainLr: option(z.number().positive().default(1e-3), 'The learning rate of that pretraining'),
+};
+export const ModelSchema = section(modelOptions);
 
+/** Fine-tuning: the training settings (pipeline/train/options.ts) but the seed, which each step derives. */
+const trainRunOptions = runOptionsOf(TRAIN_OPTIONS);
+export const TrainSchema = withTrainRules(section(trainRunOptions), (k) => `train.${k}`);
 
-/** Fine-tuning: the training options' own fields and defaults (pipeline/train/options.ts), with the run's names. */
-export const TrainSchema = withTrainRules(
-  z
-    .object({
-      ...pick(trainFields, ['epochs', 'batchSize', 'microBatchSize', 'lr', 'optimizer', 'weightDecay', 'decayExclude', 'schedule', 'warmupSteps', 'minLr']),
-      /** Global gradient-norm clipping (the training option maxGradNorm); 0 turns it off. */
-      clipNorm: z.number().min(0).default(TRAIN_DEFAULTS.maxGradNorm ?? 0),
-      ...pick(trainFields, ['dropout', 'attentionDropout']),
-    })
-    .strict(),
-  (k) => `train.${k}`,
-);
+/** Decoding: the generation settings (pipeline/generate/options.ts) but the seed and shard, which each step sets. */
+const generateRunOptions = runOptionsOf(GENERATE_OPTIONS);
+export const GenerateSchema = withCandidateRules(section(generateRunOptions), (k) => `generate.${k}`);
 
-/** Decoding: the generation options' own fields and defaults (pipeline/generate/options.ts); `method` is its `strategy`. */
-export const GenerateSchema = z
-  .object({
-    method: generateFields.strategy,
-    ...pick(generateFields, ['numBeams', 'newTokens', 'minNewTokens', 'repetitionPenalty', 'noRepeatNgramSize', 'temperature', 'topK', 'topP', 'batchSize', 'chunkSize']),
-  })
-  .strict();
-
-export const MixSchema = z
-  .object({
-    /**
-     * replace: train on the last generation's data only; keep-original: a seeded fraction of original
-     * blocks (see originalSample) plus generated ones (total unchanged); accumulate: all real plus all generated so far;
-     * accumulate-subsample: accumulate, then a seeded subsample back to the original size;
-     * proportions: p_{i+1} = a p_theta + b p_i + g p_0 with `proportions` (sizes as in the original corpus).
-     */
-    mode: z.enum(['replace', 'keep-original', 'accumulate', 'accumulate-subsample', 'proportions']).default('replace'),
-    originalFraction: fraction.default(0.1),
-    /**
-     * keep-original: which original blocks are kept. `per-generation` (the paper's text: "with every new
-     * generation of training, a random 10% of the original data points is sampled") draws a fresh seeded
-     * subset each generation; `fixed` keeps one subset for every generation of a seed.
-     */
-    originalSample: z.enum(['per-generation', 'fixed']).default('per-generation'),
-    proportions: z
+const mixOptions = {
+  mode: option(
+    z.enum(['replace', 'keep-original', 'accumulate', 'accumulate-subsample', 'proportions']).default('replace'),
+    'replace: train on the last generation\'s data only; keep-original: a seeded fraction of original blocks (see originalSample) plus generated ones (total unchanged); accumulate: all real plus all generated so far; accumulate-subsample: accumulate, then a seeded subsample back to the original size; proportions: p_{i+1} = a p_theta + b p_i + g p_0 with `proportions` (sizes as in the original corpus)',
+    { paper: { source: 'paper text', note: 'replace: no original data; keep-original: 10% of the original data kept' } },
+  ),
+  originalFraction: option(fraction.default(0.1), 'keep-original: the share of original blocks kept', { paper: { source: 'paper text', note: '10% in the keep-original runs' } }),
+  originalSample: option(
+    z.enum(['per-generation', 'fixed']).default('per-generation'),
+    'keep-original: which original blocks are kept: a fresh seeded subset each generation (`per-generation`), or one subset for every generation of a seed (`fixed`)',
+    { paper: { source: 'paper text', note: '"with every new generation of training, a random 10% of the original data points is sampled"' } },
+  ),
+  proportions: option(
+    z
       .object({ generated: fraction, previous: fraction, original: fraction })
       .strict()
       .refine((p) => Math.abs(p.generated + p.previous + p.original - 1) < 1e-9, {
         message: 'generated + previous + original must sum to 1',
       })
       .optional(),
-  })
-  .strict()
-  .refine((m) => m.mode !== 'proportions' || m.proportions !== undefined, {
-    message: 'mode "proportions" needs mix.proportions {generated, previous, original}',
-    path: ['proportions'],
-  });
+    'proportions: the shares {generated, previous, original} of the next training corpus',
+  ),
+};
+export const MixSchema = section(mixOptions).refine((m) => m.mode !== 'proportions' || m.proportions !== undefined, {
+  message: 'mode "proportions" needs mix.proportions {generated, previous, original}',
+  path: ['proportions'],
+});
 
 /**
  * One experiment setting of a run (a panel of the paper's figure 1): its mixing of the next generation's
@@ -166,31 +142,50 @@ export const SettingSchema = z
   .strict();
 export type Setting = { name: string; mix: z.infer<typeof MixSchema>; epochs: number };
 
-export const EvalSchema = z
-  .object({
-    /** Generations drawn in the overlaid histograms (the paper: 0, 1, 2, 3, 5, 9). */
-    histogramGenerations: z.array(int()).default([0, 1, 2, 3, 5, 9]),
-    selfBleuSamples: int().default(100),
-  })
-  .strict();
+const evalRunOptions = {
+  histogramGenerations: option(z.array(int()).default([0, 1, 2, 3, 5, 9]), 'Generations drawn in the overlaid histograms (the paper: 0, 1, 2, 3, 5, 9)'),
+  ...runOptionsOf(EVAL_OPTIONS),
+};
+export const EvalSchema = section(evalRunOptions);
+
+const topOptions = {
+  name: option(
+    z.string().regex(/^[A-Za-z0-9._-]+$/, 'use letters, digits, ".", "_" and "-" only').max(100, 'at most 100 characters (it names the run directory)').default('tiny'),
+    'The run\'s name: it lives in runsDir/NAME',
+  ),
+  runsDir: option(z.string().default('runs'), 'Runs directory; the run lives in runsDir/NAME'),
+  seeds: option(z.array(int()).min(1).default([0]), 'Experiment seeds, each its own chain of generations', {
+    paper: { source: 'our choice', note: 'five seeds; the code takes one --seed per run (default 0)' },
+  }),
+  generations: option(int(1).default(4), 'Number of generations: 0 .. generations-1', { paper: { source: 'paper text', note: 'generations 0..9' } }),
+  threads: option(int().default(0), 'ONNX Runtime intra-op threads (0: all cores)'),
+  estimate: option(z.boolean().default(true), 'Measure a short warm-up before the first generation and print the run\'s expected duration'),
+  provider: option(z.enum(['cpu', 'cuda']).default('cpu'), 'Execution provider'),
+};
+
+/**
+ * Every setting of a run config by section ('' is the top level): the schema below is made of them, and
+ * `--print-config`'s notes and the README's table of paper settings are read from them.
+ */
+export const RUN_CONFIG_OPTIONS: Record<string, OptionDecls> = {
+  '': topOptions,
+  data: dataOptions,
+  'data.synthetic': syntheticOptions,
+  model: modelOptions,
+  train: trainRunOptions,
+  generate: generateRunOptions,
+  mix: mixOptions,
+  eval: evalRunOptions,
+};
 
 export const RunConfigSchema = z
   .object({
-    name: z.string().regex(/^[A-Za-z0-9._-]+$/, 'use letters, digits, ".", "_" and "-" only').max(100, 'at most 100 characters (it names the run directory)').default('tiny'),
-    /** Runs directory; the run lives in runs/NAME. */
-    runsDir: z.string().default('runs'),
-    seeds: z.array(int()).min(1).default([0]),
-    /** Number of generations: 0 .. generations-1. */
-    generations: int(1).default(4),
-    threads: int().default(0),
-    /** Measure a short warm-up before the first generation and print the run's expected duration. */
-    estimate: z.boolean().default(true),
-    provider: z.enum(['cpu', 'cuda']).default('cpu'),
+    ...fieldsOf(topOptions),
     data: DataSchema.default(DataSchema.parse({})),
     model: ModelSchema.default(ModelSchema.parse({})),
     train: TrainSchema.default(TrainSchema.parse({})),
     generate: GenerateSchema.default(GenerateSchema.parse({})),
-    mix: MixSchema.default({ mode: 'replace', originalFraction: 0.1, originalSample: 'per-generation' }),
+    mix: MixSchema.default(MixSchema.parse({})),
     /** Several settings side by side (each with its own generations); default: one, from `mix`. */
     settings: z.array(SettingSchema).min(1).optional(),
     eval: EvalSchema.default(EvalSchema.parse({})),
@@ -216,6 +211,10 @@ export const RunConfigSchema = z
   .refine((c) => (c.generate.minNewTokens ?? c.generate.newTokens) <= c.generate.newTokens, {
     message: 'generate.minNewTokens must not exceed generate.newTokens',
     path: ['generate', 'minNewTokens'],
+  })
+  .refine((c) => c.generate.numReturnSequences === 1, {
+    message: 'must be 1 in a run: each prompt\'s one continuation becomes a training block of the next generation (`collapse generate --num-return-sequences` writes candidates)',
+    path: ['generate', 'numReturnSequences'],
   });
 
 export type RunConfig = z.infer<typeof RunConfigSchema>;
@@ -230,6 +229,40 @@ export function runSettings(cfg: RunConfig): Setting[] {
   return cfg.settings.map((s) => ({ name: s.name, mix: s.mix, epochs: s.epochs ?? cfg.train.epochs }));
 }
 
+/**
+ * Keys renamed so that a setting has one name from the command line to the code that uses it. A config that
+ * still writes the old name is refused with the new one; a run directory's run.json written before is read
+ * under the new names (readStoredConfig).
+ */
+export const RENAMED_KEYS: Record<string, string> = { 'train.clipNorm': 'train.maxGradNorm', 'generate.method': 'generate.strategy' };
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** A stored configuration (run.json) with its renamed keys under their new names. */
+function renameStoredKeys(raw: unknown): unknown {
+  if (!isObj(raw)) return raw;
+  const out: Obj = { ...raw };
+  for (const [from, to] of Object.entries(RENAMED_KEYS)) {
+    const [sec, oldKey] = from.split('.') as [string, string];
+    const newKey = to.split('.')[1]!;
+    const s = out[sec];
+    if (!isObj(s) || !(oldKey in s) || newKey in s) continue;
+    const { [oldKey]: v, ...rest } = s;
+    out[sec] = { ...rest, [newKey]: v };
+  }
+  return out;
+}
+
+/** The configuration stored in a run directory's run.json (written by this or an earlier version). */
+export const readStoredConfig = (raw: unknown, origin: string): RunConfig => validateConfig(renameStoredKeys(raw), origin);
+
+/** The same, or null when it is not a valid configuration (a report still draws what it can). */
+export function parseStoredConfig(raw: unknown): RunConfig | null {
+  const r = RunConfigSchema.safeParse(renameStoredKeys(raw));
+  return r.success ? r.data : null;
+}
+
 /** Validates a raw object; the error lists every problem with its key path. */
 export function validateConfig(raw: unknown, origin = 'config'): RunConfig {
   const r = RunConfigSchema.safeParse(raw);
@@ -237,7 +270,11 @@ export function validateConfig(raw: unknown, origin = 'config'): RunConfig {
   const lines = r.error.issues.flatMap((i) => {
     const at = i.path.map(String);
     if (i.code === 'unrecognized_keys') {
-      return i.keys.map((k) => `  ${[...at, k].join('.')}: unknown key (check its spelling; \`collapse run --print-config\` shows every key)`);
+      return i.keys.map((k) => {
+        const key = [...at, k].join('.');
+        const now = RENAMED_KEYS[key];
+        return now ? `  ${key}: renamed to ${now} (the same setting; write ${now})` : `  ${key}: unknown key (check its spelling; \`collapse run --print-config\` shows every key)`;
+      });
     }
     return [`  ${at.length ? at.join('.') : '(top level)'}: ${i.message}`];
   });
@@ -273,9 +310,6 @@ export function readConfigFile(path: string): unknown {
   return parsed;
 }
 
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
-
 /** Deep merge: arrays and scalars in `over` replace those in `base`. */
 export function deepMerge(base: unknown, over: unknown): unknown {
   if (!isObj(base) || !isObj(over)) return over === undefined ? base : over;
@@ -307,26 +341,4 @@ export function parseOverrides(sets: readonly string[]): Obj {
     node[keys[keys.length - 1]!] = value;
   }
   return out;
-}
-
-/** The run's training options as `finetune` takes them (epochs, lr and seed are per step). */
-export function trainOptions(cfg: RunConfig) {
-  const t = cfg.train;
-  return {
-    epochs: t.epochs,
-    lr: t.lr,
-    batchSize: t.batchSize,
-    microBatchSize: t.microBatchSize,
-    optimizer: t.optimizer,
-    weightDecay: t.weightDecay,
-    decayExclude: t.decayExclude,
-    schedule: t.schedule,
-    warmupSteps: t.warmupSteps,
-    minLr: t.minLr,
-    maxGradNorm: t.clipNorm > 0 ? t.clipNorm : null,
-    dropout: t.dropout,
-    attentionDropout: t.attentionDropout,
-    threads: cfg.threads || undefined,
-    provider: cfg.provider,
-  };
 }

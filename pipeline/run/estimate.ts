@@ -7,13 +7,13 @@ import { cachedArtifact } from '../../models/train/artifact.js';
 import { TrainEngine } from '../../models/train/engine.js';
 import { writeJsonAtomic } from '../../util/atomic.js';
 import { openScorer, scoreBlocks } from '../eval/perplexity.js';
-import { beamSearch } from '../generate/beam-search.js';
 import { openDecoder } from '../generate/decoder/index.js';
-import { sampleSearch } from '../generate/sampling.js';
+import { resolveGenerateOptions } from '../generate/options.js';
+import { decodeBatch } from '../generate/generate-corpus.js';
 import { existsSync } from 'node:fs';
-import { runSettings, trainOptions, type RunConfig } from './config.js';
+import { runSettings, type RunConfig } from './config.js';
 import { artifactOptimizer } from '../train/finetune.js';
-import { resolveTrainOptions } from '../train/options.js';
+import { clipThreshold, resolveTrainOptions } from '../train/options.js';
 import type { RunLayout } from './layout.js';
 
 export interface Estimate {
@@ -46,7 +46,7 @@ export function formatDuration(s: number): string {
 export async function estimateRun(cfg: RunConfig, layout: RunLayout, model: string, opts: { seeds: number; shards: number }): Promise<Estimate> {
   const t0 = now();
   const t = cfg.train;
-  const h = resolveTrainOptions(trainOptions(cfg));
+  const h = resolveTrainOptions(cfg.train);
   const threads = cfg.threads || undefined;
   const train = readBlocks(layout.split('train'));
   const valid = readBlocks(layout.split('valid'));
@@ -71,7 +71,7 @@ export async function estimateRun(cfg: RunConfig, layout: RunLayout, model: stri
   const step = async () => {
     const [first] = await time(() => engine.accumulate(batch, 1 / (B * T), { seed: 0, step: 0, micro: 0 }));
     const [later] = microPerStep > 1 ? await time(() => engine.accumulate(batch, 1 / (B * T), { seed: 0, step: 0, micro: 1 })) : [0];
-    const [update] = await time(() => engine.applyUpdate(1e-12, h.maxGradNorm)); // as the loop calls it (clipping reads every gradient)
+    const [update] = await time(() => engine.applyUpdate(1e-12, clipThreshold(h))); // as the loop calls it (clipping reads every gradient)
     return { first, later, update };
   };
   await step();
@@ -82,15 +82,11 @@ export async function estimateRun(cfg: RunConfig, layout: RunLayout, model: stri
   // separates the per-step cost from the prefill, and both scale to the configured continuation length.
   const g = cfg.generate;
   const gm = generationPlan(openModelDir(model));
-  const [decoderOpen, decoder] = await time(() => openDecoder(gm.graph, { threads, provider: cfg.provider, kvHints: gm.kvHints, shortlist: g.method === 'beam' }));
+  const [decoderOpen, decoder] = await time(() => openDecoder(gm.graph, { threads, provider: cfg.provider, kvHints: gm.kvHints, shortlist: g.strategy === 'beam' }));
   const n = Math.min(g.batchSize, train.rows);
   const prompts = Array.from({ length: n }, (_, i) => train.ids.slice(i * T, (i + 1) * T));
-  const decode = (steps: number) => {
-    const common = { eosId: gm.eosId, padId: gm.padId, maxNewTokens: steps, minNewTokens: steps, repetitionPenalty: g.repetitionPenalty, noRepeatNgramSize: g.noRepeatNgramSize };
-    return g.method === 'beam'
-      ? beamSearch(decoder, prompts, { ...common, numBeams: g.numBeams })
-      : sampleSearch(decoder, prompts, { ...common, doSample: g.method === 'sample', temperature: g.temperature, topK: g.topK, topP: g.topP, seed: 0 });
-  };
+  const keys = prompts.map((_, i) => i);
+  const decode = (steps: number) => decodeBatch(decoder, prompts, keys, resolveGenerateOptions({ ...g, newTokens: steps, minNewTokens: steps }), gm);
   const k = Math.min(8, g.newTokens);
   await decode(k);
   const [t1] = await time(() => decode(1));

@@ -8,7 +8,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { isAbsolute, relative } from 'node:path';
 import { writeJsonAtomic } from '../../util/atomic.js';
 import { readJsonFile } from '../../util/json.js';
-import { runSettings, type RunConfig } from './config.js';
+import { parseStoredConfig, runSettings, type RunConfig } from './config.js';
 import { RunLayout, type GenerationId } from './layout.js';
 import { markerWritten } from './markers.js';
 import { checkSeeds } from './preflight-run.js';
@@ -47,7 +47,8 @@ export function writeRunManifest(cfg: RunConfig, layout: RunLayout, opts: RunOpt
   const config = JSON.parse(JSON.stringify(cfg)) as RunConfig;
   if (existsSync(layout.manifest)) {
     const prev = readJsonFile(layout.manifest) as { config: RunConfig };
-    const changes = configChanges(prev.config, config);
+    // Written by an earlier version: its renamed keys under their new names, settings added since at their defaults.
+    const changes = configChanges(parseStoredConfig(prev.config) ?? prev.config, config);
     // Before the first step finished nothing depends on the old config (e.g. a bad model.base): replace it.
     const started = markerWritten(layout.marker('base-model'));
     if (changes.length && started) throw new Error(describeChanges(layout.manifest, changes));

@@ -5,7 +5,8 @@
 // (Zakahler/curse_recurse main.py and dataset.py, iliaishacked/curse_recurse plt_model.py): PAPER_SOURCES says
 // which, key by key, and `collapse run --print-config` prints it beside each value.
 import { Document, isMap, isScalar, visit, type Pair } from 'yaml';
-import type { RunConfig, RunConfigInput } from './config.js';
+import type { OptionDecl, PaperNote } from '../../util/options.js';
+import { RUN_CONFIG_OPTIONS, validateConfig, type RunConfig, type RunConfigInput } from './config.js';
 
 // The paper's text uses a repetition penalty of 2.0; its released code passes 3.0. We follow the code.
 const PAPER_REPETITION_PENALTY = 3.0;
@@ -17,9 +18,9 @@ const paper: RunConfigInput = {
   data: { source: 'wikitext-2-raw-v1', blockSize: 64, grouping: 'batched-4' },
   train: {
     epochs: 5, batchSize: 128, microBatchSize: 8, lr: 2e-5, optimizer: 'adamw', weightDecay: 0.01, decayExclude: 'none',
-    schedule: 'cosine-epoch', minLr: 1e-6, warmupSteps: 0, clipNorm: 0, dropout: 0.1, attentionDropout: 0,
+    schedule: 'cosine-epoch', minLr: 1e-6, warmupSteps: 0, maxGradNorm: 0, dropout: 0.1, attentionDropout: 0,
   },
-  generate: { method: 'beam', numBeams: 5, newTokens: 64, minNewTokens: 64, repetitionPenalty: 1, batchSize: 16 },
+  generate: { strategy: 'beam', numBeams: 5, newTokens: 64, minNewTokens: 64, repetitionPenalty: 1, batchSize: 16 },
   mix: { mode: 'replace' },
 };
 
@@ -33,10 +34,10 @@ export const PRESETS: Record<string, { description: string; config: RunConfigInp
       generations: 10,
       model: { base: 'tiny', initSeed: 0, initFrom: 'base', pretrainEpochs: 5, pretrainLr: 3e-3 },
       data: { source: 'synthetic', blockSize: 32, synthetic: { trainRows: 160, validRows: 60, testRows: 100, pretrainRows: 3000, seed: 1234 } },
-      train: { epochs: 8, batchSize: 16, microBatchSize: 16, lr: 3e-4, optimizer: 'adamw', schedule: 'linear', clipNorm: 1 },
+      train: { epochs: 8, batchSize: 16, microBatchSize: 16, lr: 3e-4, optimizer: 'adamw', schedule: 'linear', maxGradNorm: 1 },
       // Decoding as the paper's code: 5 beams and repetition_penalty 3.0; the no-repeat 4-gram rule is ours
       // (without it the tiny models loop on a 507-word language). The README says what each does here.
-      generate: { method: 'beam', numBeams: 5, newTokens: 32, minNewTokens: 32, repetitionPenalty: 3, noRepeatNgramSize: 4, batchSize: 64 },
+      generate: { strategy: 'beam', numBeams: 5, newTokens: 32, minNewTokens: 32, repetitionPenalty: 3, noRepeatNgramSize: 4, batchSize: 64 },
       mix: { mode: 'replace' },
       settings: [
         { name: 'replace', mix: { mode: 'replace', originalFraction: 0.1 } },
@@ -73,45 +74,21 @@ export function presetConfig(name: string): RunConfigInput {
   return p.config;
 }
 
-export type PaperSource = 'paper text' | 'paper code' | 'our choice';
+/** Each paper-relevant key of the run config (dotted) with where the paper presets' value comes from (from its declaration). */
+export const PAPER_SOURCES: Record<string, NonNullable<OptionDecl['paper']>> = Object.fromEntries(
+  Object.entries(RUN_CONFIG_OPTIONS).flatMap(([sec, settings]) =>
+    Object.entries(settings).flatMap(([k, d]) => (d.paper ? [[sec ? `${sec}.${k}` : k, d.paper] as const] : [])),
+  ),
+);
 
-/** Where each paper-relevant setting of the paper presets comes from (the README has the same table). */
-export const PAPER_SOURCES: Record<string, { source: PaperSource; note: string }> = {
-  generations: { source: 'paper text', note: 'generations 0..9' },
-  seeds: { source: 'our choice', note: 'five seeds; the code takes one --seed per run (default 0)' },
-  'model.base': { source: 'paper text', note: 'OPT-125m' },
-  'model.initFrom': { source: 'paper code', note: 'every generation fine-tunes the pretrained model (main.py --pretrained; no --load)' },
-  'data.source': { source: 'paper code', note: 'the text says WikiText-2; dataset.py loads wikitext-2-raw-v1' },
-  'data.blockSize': { source: 'paper text', note: '64-token blocks' },
-  'data.grouping': { source: 'paper code', note: 'group_texts with num_proc=4: 4 contiguous row shards, each batched by 1000 rows' },
-  'train.epochs': { source: 'paper text', note: '5 epochs (10 in the 10%-original runs)' },
-  'train.batchSize': { source: 'paper text', note: '128 blocks' },
-  'train.microBatchSize': { source: 'our choice', note: 'memory only: gradients are accumulated to the full batch of 128' },
-  'train.lr': { source: 'paper text', note: '2e-5' },
-  'train.optimizer': { source: 'paper code', note: 'torch.optim.AdamW (plt_model.py)' },
-  'train.weightDecay': { source: 'paper code', note: "torch.optim.AdamW's default 0.01" },
-  'train.decayExclude': { source: 'paper code', note: 'AdamW(self.parameters()): biases and LayerNorm weights decay too' },
-  'train.schedule': { source: 'paper code', note: 'CosineAnnealingLR(T_max=epochs) stepped once per epoch (Lightning default)' },
-  'train.minLr': { source: 'paper code', note: 'eta_min=1e-6' },
-  'train.warmupSteps': { source: 'paper code', note: 'no warmup' },
-  'train.clipNorm': { source: 'paper code', note: "no clipping (Lightning's gradient_clip_val unset)" },
-  'train.dropout': { source: 'paper code', note: "OPT-125m's dropout 0.1, active in Lightning's train mode" },
-  'train.attentionDropout': { source: 'paper code', note: "OPT-125m's attention_dropout 0" },
-  'generate.method': { source: 'paper text', note: 'beam search' },
-  'generate.numBeams': { source: 'paper text', note: '5 beams' },
-  'generate.newTokens': { source: 'paper text', note: '64 new tokens' },
-  'generate.minNewTokens': { source: 'paper code', note: 'min_new_tokens=64: exactly 64' },
-  'generate.repetitionPenalty': { source: 'paper text', note: 'none in the main runs; 2.0 in the text\'s ablation; 3.0 in the code (the -rp presets)' },
-  'generate.batchSize': { source: 'our choice', note: 'throughput only' },
-  'mix.mode': { source: 'paper text', note: 'replace: no original data; keep-original: 10% of the original data kept' },
-  'mix.originalFraction': { source: 'paper text', note: '10% in the keep-original runs' },
-  'mix.originalSample': { source: 'paper text', note: '"with every new generation of training, a random 10% of the original data points is sampled"' },
+/** The source of a key's value (a value the code uses where the text differs has its own source). */
+const sourceOf = (key: string, value: unknown): PaperNote => {
+  const p = PAPER_SOURCES[key]!;
+  return p.byValue?.[String(value)] ?? p;
 };
 
-/** Sources that depend on the value (the -rp presets follow the code's repetition penalty). */
-const SOURCE_BY_VALUE: Record<string, Record<string, { source: PaperSource; note: string }>> = {
-  'generate.repetitionPenalty': { '3': { source: 'paper code', note: "repetition_penalty=3.0 in main.py's generate (the text: 2.0 in its ablation, none in the main runs)" } },
-};
+const valueAt = (o: unknown, key: string): unknown =>
+  key.split('.').reduce<unknown>((v, k) => (v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined), o);
 
 /** True when the configuration derives from a paper preset (so its keys are marked with their sources). */
 export const isPaperPreset = (name: string | undefined): boolean => !!name && name.startsWith('paper');
@@ -125,9 +102,9 @@ export function formatConfig(cfg: RunConfig, sources?: { preset: RunConfig }): s
   if (sources) {
     const at = (o: unknown, path: string[]): unknown => path.reduce<unknown>((v, k) => (v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined), o);
     visit(doc, { Seq: (_k, n) => void (n.flow = true) }); // one line per list, so its comment sits beside it
-    for (const [key, entry] of Object.entries(PAPER_SOURCES)) {
+    for (const key of Object.keys(PAPER_SOURCES)) {
       const path = key.split('.');
-      const { source, note } = SOURCE_BY_VALUE[key]?.[String(at(cfg, path))] ?? entry;
+      const { source, note } = sourceOf(key, at(cfg, path));
       const parent = path.length > 1 ? doc.getIn(path.slice(0, -1)) : doc.contents;
       if (!isMap(parent)) continue;
       const pair = parent.items.find((p: Pair) => isScalar(p.key) && p.key.value === path.at(-1));
@@ -138,4 +115,35 @@ export function formatConfig(cfg: RunConfig, sources?: { preset: RunConfig }): s
     }
   }
   return doc.toString({ lineWidth: 0 });
+}
+
+/** A value as the README's table writes it. */
+function shownValue(v: unknown): string {
+  if (typeof v === 'string') return `\`${v}\``;
+  if (typeof v === 'number') return v !== 0 && Math.abs(v) < 1e-3 ? v.toExponential().replace('e-', 'e-') : String(v);
+  if (Array.isArray(v)) return v.map(shownValue).join(', ');
+  return `\`${JSON.stringify(v)}\``;
+}
+
+/**
+ * The README's table of paper settings (between its `paper-settings` markers; test/run/paper-table.test.ts
+ * checks it): each paper-relevant key, its value in paper-5ep (and where another paper preset differs), its
+ * source and note, all read from the settings' declarations and the presets.
+ */
+export function paperSettingsTable(): string {
+  const names = Object.keys(PRESETS).filter(isPaperPreset);
+  const resolved = new Map(names.map((n) => [n, validateConfig(PRESETS[n]!.config, `preset ${n}`)]));
+  const main = resolved.get('paper-5ep')!;
+  const rows = Object.entries(PAPER_SOURCES).map(([key]) => {
+    const v = valueAt(main, key);
+    const others = new Map<string, string[]>();
+    for (const [n, c] of resolved) {
+      const w = valueAt(c, key);
+      if (JSON.stringify(w) !== JSON.stringify(v)) others.set(shownValue(w), [...(others.get(shownValue(w)) ?? []), `\`${n}\``]);
+    }
+    const alt = [...others].map(([w, ns]) => `${w} in ${ns.join(', ')}`).join('; ');
+    const { source, note } = sourceOf(key, v);
+    return `| \`${key}\` | ${shownValue(v)}${alt ? ` (${alt})` : ''} | ${source} | ${note.replace(/\|/g, '\\|')} |`;
+  });
+  return ['| key | `paper-5ep` | source | note |', '|---|---|---|---|', ...rows].join('\n');
 }

@@ -25,5 +25,5 @@ export function checkRunBatches(cfg: RunConfig, corpus: string, model: string): 
   const vocab = modelLimits(model).vocabSize ?? (cfg.model.base === 'tiny' ? TINY_CONFIG.vocab_size : undefined);
   inSection('train', () => checkTrainBatch(cfg.train, { rows, blockSize: m.blockSize, path: corpus }, vocab));
   const g = cfg.generate;
-  inSection('generate', () => checkDecodeBatch({ batchSize: Math.min(g.batchSize, rows), numBeams: g.method === 'beam' ? g.numBeams : 1 }, vocab));
+  inSection('generate', () => checkDecodeBatch({ batchSize: Math.min(g.batchSize, rows), numBeams: g.strategy === 'beam' ? g.numBeams : 1 }, vocab));
 }

@@ -4,7 +4,7 @@
 // (`collapse slurm submit`) also shows each step's job and the state Slurm reports, and a failed job's error.
 import { existsSync } from 'node:fs';
 import { readJsonFile } from '../../util/json.js';
-import { validateConfig } from './config.js';
+import { readStoredConfig } from './config.js';
 import { RunLayout, type GenerationId } from './layout.js';
 import { readMarker } from './markers.js';
 import { finalSteps, generationSteps, setupSteps, type Step } from './steps.js';
@@ -21,7 +21,7 @@ export function runStatus(root: string, client: SlurmClient = slurmCommands()): 
   const layout = RunLayout.open(root);
   if (!existsSync(layout.manifest)) throw new Error(`${root} is not a run directory (no run.json); pass runs/NAME`);
   const manifest = readJsonFile(layout.manifest) as { config: unknown };
-  const cfg = validateConfig(manifest.config, layout.manifest);
+  const cfg = readStoredConfig(manifest.config, layout.manifest);
   // The Slurm jobs, when the run was submitted; a cluster that cannot be asked is said once, not per step.
   const jobs = readJobs(layout);
   let states: Map<string, TaskState[]> | null = null;

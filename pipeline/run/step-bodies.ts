@@ -26,7 +26,7 @@ import { tailTable, truthMetrics, type TailTable, type TokenPair } from '../eval
 import { generateCorpus } from '../generate/generate-corpus.js';
 import { buildReport } from '../report/report.js';
 import { finetune } from '../train/finetune.js';
-import { runSettings, trainOptions, type RunConfig, type Setting } from './config.js';
+import { runSettings, type RunConfig, type Setting } from './config.js';
 import { describeEstimate, estimateRun } from './estimate.js';
 import { checkRunBatches } from './run-batches.js';
 import type { GenerationId, RunLayout, Split } from './layout.js';
@@ -158,11 +158,15 @@ export async function estimate(ctx: StepContext): Promise<string> {
   return line;
 }
 
+/** Where the run's ONNX Runtime sessions run (threads 0: all cores). */
+const sessionOf = (cfg: RunConfig) => ({ threads: cfg.threads || undefined, provider: cfg.provider });
+
 /** When model.pretrainEpochs > 0: teach the base the language first (OPT-125m arrives pretrained). */
 export async function pretrain({ cfg, layout }: StepContext): Promise<{ trainLosses: number[]; steps: number }> {
   checkRunBatches(cfg, layout.split(pretrainSplit(cfg)), layout.initModel);
   const r = await finetune({
-    ...trainOptions(cfg),
+    ...cfg.train,
+    ...sessionOf(cfg),
     model: layout.initModel,
     train: layout.split(pretrainSplit(cfg)),
     // The base learns its own corpus: the last epoch is kept (no model selection on the task's data).
@@ -176,7 +180,6 @@ export async function pretrain({ cfg, layout }: StepContext): Promise<{ trainLos
   return { trainLosses: r.trainLosses, steps: r.steps };
 }
 
-const scoringOf = (cfg: RunConfig) => ({ threads: cfg.threads || undefined, provider: cfg.provider });
 
 const testBlocks = (layout: RunLayout): Blocks => readBlocks(layout.split('test'));
 
@@ -184,7 +187,7 @@ const testBlocks = (layout: RunLayout): Blocks => readBlocks(layout.split('test'
 export async function zeroShot({ cfg, layout }: StepContext): Promise<ZeroShot> {
   const model = baseModelDir(cfg, layout);
   const test = testBlocks(layout);
-  const r = await perplexityOf(model, test, { ...scoringOf(cfg), label: 'zero-shot test perplexity (base model)' });
+  const r = await perplexityOf(model, test, { ...sessionOf(cfg), label: 'zero-shot test perplexity (base model)' });
   const out: ZeroShot = { model, test_perplexity: r.perplexity, test_blocks: test.rows };
   writeJsonAtomic(layout.zeroShot, out);
   return out;
@@ -201,7 +204,8 @@ export async function finetuneGeneration({ cfg, layout }: StepContext, at: Gener
   const start = cfg.model.initFrom === 'previous' && at.gen > 0 ? layout.model({ ...at, gen: at.gen - 1 }) : baseModelDir(cfg, layout);
   checkRunBatches(cfg, trainCorpusPath(layout, at), start);
   const r = await finetune({
-    ...trainOptions(cfg),
+    ...cfg.train,
+    ...sessionOf(cfg),
     model: start,
     train: trainCorpusPath(layout, at),
     valid: layout.split('valid'),
@@ -217,25 +221,13 @@ export async function finetuneGeneration({ cfg, layout }: StepContext, at: Gener
 
 /** Generates this rank's shards of the corpus (committed one by one, so an interrupted run resumes). */
 export async function generate({ cfg, layout, shard }: StepContext, at: GenerationId): Promise<void> {
-  const g = cfg.generate;
   await generateCorpus({
+    ...cfg.generate,
+    ...sessionOf(cfg),
     model: layout.model(at),
     prompts: layout.split('train'),
     out: layout.corpus(at),
-    strategy: g.method,
-    numBeams: g.numBeams,
-    newTokens: g.newTokens,
-    minNewTokens: g.minNewTokens,
-    repetitionPenalty: g.repetitionPenalty,
-    noRepeatNgramSize: g.noRepeatNgramSize,
-    temperature: g.temperature,
-    topK: g.topK,
-    topP: g.topP,
     seed: at.seed * 1000 + at.gen,
-    batchSize: g.batchSize,
-    chunkSize: g.chunkSize,
-    threads: cfg.threads || undefined,
-    provider: cfg.provider,
     shardIndex: shard.index,
     numShards: shard.count,
     generation: at.gen,
@@ -282,7 +274,7 @@ export async function evaluate(ctx: StepContext, at: GenerationId): Promise<{ te
   // Rows that ended early (min_new_tokens < new_tokens) are scored on their real tokens only.
   const corpus: EvalCorpus = { ...loadEvalCorpus(layout.corpus(at), { padId }), promptText: blockTexts(layout.split('train')) };
   const test = testBlocks(layout);
-  const scoring = scoringOf(cfg);
+  const scoring = sessionOf(cfg);
   // The real data's percentiles under the generation-0 model are the same for every generation of a seed.
   const refPath = layout.tailReference(at.setting, at.seed);
   let reference: TailReference;

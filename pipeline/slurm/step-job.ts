@@ -3,7 +3,7 @@
 // an array task does its share of a sharded step, and the task that finds every share committed seals it.
 import { existsSync } from 'node:fs';
 import { readJsonFile } from '../../util/json.js';
-import { validateConfig } from '../run/config.js';
+import { readStoredConfig } from '../run/config.js';
 import { RunLayout, type GenerationId } from '../run/layout.js';
 import type { StepContext } from '../run/step-bodies.js';
 import { runMarked, runShare } from '../run/step-run.js';
@@ -18,7 +18,7 @@ export interface StepJob {
 export async function runStepJob(root: string, job: StepJob, log: (s: string) => void): Promise<void> {
   const layout = RunLayout.open(root);
   if (!existsSync(layout.manifest)) throw new Error(`${root} has no run.json: \`collapse slurm submit\` writes it before it submits the jobs`);
-  const cfg = validateConfig((readJsonFile(layout.manifest) as { config: unknown }).config, layout.manifest);
+  const cfg = readStoredConfig((readJsonFile(layout.manifest) as { config: unknown }).config, layout.manifest);
   const step = STEPS.find((s) => s.name === job.step && stepEnabled(s, cfg));
   if (!step) throw new Error(`--step ${job.step}: not a step of this run (${STEPS.filter((s) => stepEnabled(s, cfg)).map((s) => s.name).join(', ')})`);
   if ((step.phase === 'generation') !== (job.at !== undefined))

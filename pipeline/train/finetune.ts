@@ -15,7 +15,8 @@ import type { Provider } from '../../models/session.js';
 import { checkModelFits, checkWritable } from '../preflight.js';
 import { checkTrainBatch } from '../batch-fits.js';
 import { OptionError } from '../../util/options.js';
-import { resolveTrainOptions, TRAIN_DEFAULTS, type TrainOptions, type TrainOptionsInput } from './options.js';
+import { clipThreshold, resolveTrainOptions, TRAIN_OPTIONS, type TrainOptions, type TrainOptionsInput } from './options.js';
+import { recordOf } from '../../util/options.js';
 import { checkResumeKey, trainLoop } from './training-loop.js';
 import type { Blocks } from '../../datasets/block-set.js';
 import { keyChanges } from '../../util/resume-key.js';
@@ -56,9 +57,7 @@ function corpusOf(c: string | Blocks, flag: string): Blocks {
 }
 
 /** Training options that do not change the trained weights, left out of the resume key. */
-const NOT_IN_KEY = ['checkpointEvery'] as const;
-/** Options added after the first keys were written. */
-const LATER_OPTIONS = ['decayExclude', 'minLr', 'dropout', 'attentionDropout'] as const;
+const NOT_IN_KEY = ['checkpointEvery'];
 
 /**
  * What a checkpoint or a finished output must have been made with to be reused: the model's sha256, the
@@ -66,11 +65,10 @@ const LATER_OPTIONS = ['decayExclude', 'minLr', 'dropout', 'attentionDropout'] a
  * are covered without touching this function; NOT_IN_KEY lists the exceptions).
  */
 export function finetuneResumeKey(o: TrainOptionsInput, valid: Blocks | null, modelSha: string): Record<string, unknown> {
-  const resolved: Record<string, unknown> = { ...resolveTrainOptions(o) };
-  for (const k of NOT_IN_KEY) delete resolved[k];
-  // Options added later enter the key only when they differ from their default, so that outputs and checkpoints
-  // made before they existed still match.
-  for (const k of LATER_OPTIONS) if (resolved[k] === TRAIN_DEFAULTS[k]) delete resolved[k];
+  const h = resolveTrainOptions(o);
+  // 0 and null both turn clipping off: one key for both. Settings declared `addedLater` enter the key only when
+  // they differ from their default, so that outputs and checkpoints made before they existed still match.
+  const resolved = recordOf(TRAIN_OPTIONS, { ...h, maxGradNorm: clipThreshold(h) }, NOT_IN_KEY);
   const validSha = valid ? sha256(new Uint8Array(valid.ids.buffer, valid.ids.byteOffset, valid.ids.byteLength)) : null;
   return { model: modelSha, valid: validSha, ...Object.fromEntries(Object.entries(resolved).sort(([a], [b]) => (a < b ? -1 : 1))) };
 }
@@ -132,7 +130,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
       epochs: h.epochs, batchSize: h.batchSize, lr: h.lr,
       // minLr only where it means something, so other schedules keep their checkpoint fingerprints.
       schedule: { name: h.schedule, warmupSteps: h.warmupSteps, ...(h.schedule === 'cosine-epoch' ? { minLr: h.minLr } : {}) },
-      maxGradNorm: h.maxGradNorm, seed: h.seed, padId: art.manifest.padId,
+      maxGradNorm: clipThreshold(h), seed: h.seed, padId: art.manifest.padId,
       checkpointDir: ckpt, checkpointEvery: h.checkpointEvery,
       fusedStep: h.fusedStep, haltAfterSteps: o.haltAfterSteps, resumeKey: key, label: `train ${o.out}`, log,
     });

@@ -3,12 +3,16 @@ import { checkModelFits, checkWritable, modelLimits } from '../../pipeline/prefl
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import { DEFAULT_SYNTHETIC, SyntheticSource } from '../../datasets/synthetic.js';
+import { PREPARE_OPTIONS } from '../../datasets/prepare.js';
+import { SyntheticSource } from '../../datasets/synthetic.js';
+import { pickOptions } from '../../util/options.js';
 import { openModelDir } from '../../models/model-dir/index.js';
 import { providerFromEnv, type Provider } from '../../models/session.js';
 import { writeJsonAtomic } from '../../util/atomic.js';
 import { loadEvalCorpus } from '../../pipeline/eval/corpus-input.js';
 import { evaluateCorpus, realReference } from '../../pipeline/eval/evaluate.js';
+import { EVAL_OPTIONS } from '../../pipeline/eval/options.js';
+import { optionFlags } from '../flags.js';
 
 interface EvalArgs {
   model: string;
@@ -17,18 +21,14 @@ interface EvalArgs {
   'samples-out'?: string;
   reference?: string;
   synthetic: boolean;
-  'synthetic-source-seed': number;
-  'self-bleu-samples': number;
+  sourceSeed: number;
+  selfBleuSamples: number;
   seed: number;
-  'batch-size': number;
-  'pad-id'?: number;
+  batchSize: number;
+  padId?: number;
   threads?: number;
   provider?: Provider;
 }
-
-const positiveInt = (name: string, v: number | undefined, min = 1): void => {
-  if (v !== undefined && (!Number.isInteger(v) || v < min)) throw new Error(`--${name} ${v}: expected an integer >= ${min}`);
-};
 
 /** The pad id of a model directory (its generation settings: pad_token_id, else EOS as HF pads), if it is one. */
 function modelPadId(model: string): number | undefined {
@@ -53,25 +53,14 @@ const evalCommand: CommandModule<object, EvalArgs> = {
       .option('samples-out', { type: 'string', describe: 'Write the per-sample perplexities as a JSON array here' })
       .option('reference', { type: 'string', describe: "Corpus of real data: its per-sample perplexity percentiles under --model give the tail-mass thresholds" })
       .option('synthetic', { type: 'boolean', default: false, describe: "Also score the texts' exact log-likelihood under the project's synthetic source (complete sentences only)" })
-      .option('synthetic-source-seed', {
-        type: 'number',
-        default: DEFAULT_SYNTHETIC.seed,
-        describe: "Seed of the synthetic source's transition rows (the source's own seed, not the seed that sampled the data)",
-      })
-      .option('self-bleu-samples', { type: 'number', default: 100, describe: 'Samples in the seeded self-BLEU subsample' })
-      .option('seed', { type: 'number', default: 0, describe: 'Seed of the self-BLEU subsample' })
-      .option('batch-size', { type: 'number', default: 8, describe: 'Blocks per forward pass' })
-      .option('pad-id', { type: 'number', describe: "Trailing tokens with this id (rows that ended early) are not scored (default: the model's pad_token_id, else its EOS)" })
       .option('threads', { type: 'number', describe: 'ONNX Runtime intra-op threads (default: all cores)' })
-      .option('provider', { choices: ['cpu', 'cuda'] as const, describe: 'Execution provider (default: COLLAPSE_PROVIDER or cpu)' }),
+      .option('provider', { choices: ['cpu', 'cuda'] as const, describe: 'Execution provider (default: COLLAPSE_PROVIDER or cpu)' })
+      .options(optionFlags({ ...EVAL_OPTIONS, ...pickOptions(PREPARE_OPTIONS, ['sourceSeed']) })) as never,
   handler: async (a) => {
-    positiveInt('batch-size', a['batch-size']);
-    positiveInt('threads', a.threads);
-    positiveInt('self-bleu-samples', a['self-bleu-samples'], 0);
     for (const [flag, p] of [['model', a.model], ['data', a.data], ['reference', a.reference]] as const)
       if (p !== undefined && !existsSync(p)) throw new Error(`--${flag} ${p} does not exist`);
-    const scoring = { provider: a.provider ?? providerFromEnv(), threads: a.threads, batchSize: a['batch-size'] };
-    const padId = a['pad-id'] ?? modelPadId(a.model);
+    const scoring = { provider: a.provider ?? providerFromEnv(), threads: a.threads, batchSize: a.batchSize };
+    const padId = a.padId ?? modelPadId(a.model);
     const corpus = loadEvalCorpus(a.data, { padId });
     const limits = modelLimits(a.model);
     const refCorpus = a.reference ? loadEvalCorpus(a.reference) : null;
@@ -82,12 +71,12 @@ const evalCommand: CommandModule<object, EvalArgs> = {
     if (a.out) checkWritable(a.out, '--out', { file: true });
     if (a['samples-out']) checkWritable(a['samples-out'], '--samples-out', { file: true });
     const reference = refCorpus ? await realReference(a.model, refCorpus.blocks, scoring) : null;
-    const source = a.synthetic ? new SyntheticSource({ seed: a['synthetic-source-seed'] }) : null;
+    const source = a.synthetic ? new SyntheticSource({ seed: a.sourceSeed }) : null;
     const { result, samplePpl } = await evaluateCorpus(a.model, corpus, {
       ...scoring,
       reference,
       trueLogProb: source ? (t) => source.logProb(t) : undefined,
-      selfBleuSamples: a['self-bleu-samples'],
+      selfBleuSamples: a.selfBleuSamples,
       seed: a.seed,
     });
     if (a.out) writeJsonAtomic(a.out, result);

@@ -1,29 +1,30 @@
-// `collapse prepare`: a data source -> run_clm blocks -> an Arrow corpus, printing the counts.
+// `collapse prepare`: a data source -> run_clm blocks -> an Arrow corpus, printing the counts. Its grouping and
+// synthetic-row flags are the options of datasets/blocks.ts and datasets/prepare.ts, under the same names.
 import type { CommandModule } from 'yargs';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { BLOCK_DEFAULTS } from '../../datasets/blocks.js';
-import { prepareCorpus, SYNTHETIC_ROWS_DEFAULTS } from '../../datasets/prepare.js';
-import { DATA_DEFAULTS } from '../../pipeline/run/config.js';
+import { BLOCK_OPTIONS } from '../../datasets/blocks.js';
+import { prepareCorpus, PREPARE_OPTIONS } from '../../datasets/prepare.js';
 import { loadTokenizer } from '../../datasets/tokenizer.js';
 import { checkTokenizerFits, checkWritable, modelLimits } from '../../pipeline/preflight.js';
 import { WIKITEXT_VARIANTS } from '../../datasets/wikitext.js';
+import { optionFlags } from '../flags.js';
 
 interface PrepareArgs {
   data: string;
   split: string;
   variant?: string;
   tokenizer: string;
-  'block-size': number;
-  'batch-size': number;
+  blockSize: number;
+  batchSize: number;
   concat: 'batched' | 'global';
-  'num-proc': number;
+  numProc: number;
   out?: string;
   force: boolean;
   text: boolean;
   rows: number;
   seed: number;
-  'source-seed': number;
+  sourceSeed: number;
   json: boolean;
 }
 
@@ -40,16 +41,11 @@ const prepare: CommandModule<object, PrepareArgs> = {
       .option('split', { type: 'string', default: 'train', describe: 'train, validation (or valid) or test' })
       .option('variant', { type: 'string', choices: [...WIKITEXT_VARIANTS], describe: 'WikiText variant, when a directory holds both .raw and .tokens files' })
       .option('tokenizer', { type: 'string', default: 'tiny', describe: 'Tokenizer directory (tokenizer.json, or vocab.json + merges.txt), a model directory, or "tiny" (the project\'s word-level tokenizer)' })
-      .option('block-size', { type: 'number', default: DATA_DEFAULTS.blockSize, describe: 'Tokens per block (the paper: 64)' })
-      .option('batch-size', { type: 'number', default: BLOCK_DEFAULTS.batchSize, describe: 'Rows per map batch; each batch drops its own remainder (HF datasets.map default 1000)' })
-      .option('concat', { type: 'string', choices: ['batched', 'global'] as const, default: BLOCK_DEFAULTS.concat, describe: 'batched: run_clm semantics; global: concatenate all rows, drop only the final remainder' })
-      .option('num-proc', { type: 'number', default: BLOCK_DEFAULTS.numProc, describe: 'datasets.map num_proc: split the rows into N contiguous shards, each batched on its own (the paper\'s code: 4)' })
+      .options(optionFlags(BLOCK_OPTIONS))
       .option('out', { type: 'string', describe: 'Corpus directory to write; without it only the counts are printed' })
       .option('force', { type: 'boolean', default: false, describe: 'Replace an existing --out' })
       .option('text', { type: 'boolean', default: true, describe: 'Store each block\'s decoded text (--no-text leaves the column empty)' })
-      .option('rows', { type: 'number', default: SYNTHETIC_ROWS_DEFAULTS.rows, describe: 'synthetic: number of text rows to sample' })
-      .option('seed', { type: 'number', default: SYNTHETIC_ROWS_DEFAULTS.seed, describe: 'synthetic: sampling seed (each split uses its own stream)' })
-      .option('source-seed', { type: 'number', default: 0, describe: 'synthetic: seed of the source\'s transition probabilities' })
+      .options(optionFlags(PREPARE_OPTIONS))
       .option('json', { type: 'boolean', default: false, describe: 'Print the counts as JSON' })
       .example('$0 prepare --data ../shared/data/wikitext-2 --tokenizer ../shared/tokenizers/opt-125m --out runs/wt2-train', 'WikiText-2 train in 64-token blocks')
       .example('$0 prepare --data synthetic --rows 5000 --out runs/synth-train', 'synthetic source, tiny tokenizer') as never,
@@ -65,14 +61,14 @@ const prepare: CommandModule<object, PrepareArgs> = {
       split: a.split,
       variant: a.variant,
       tokenizer: a.tokenizer,
-      blockSize: a['block-size'],
-      batchSize: a['batch-size'],
+      blockSize: a.blockSize,
+      batchSize: a.batchSize,
       concat: a.concat,
-      numProc: a['num-proc'],
+      numProc: a.numProc,
       out: a.out,
       force: a.force,
       withText: a.text,
-      synthetic: { rows: a.rows, seed: a.seed, config: { seed: a['source-seed'] } },
+      synthetic: { rows: a.rows, seed: a.seed, config: { seed: a.sourceSeed } },
     });
     const c = r.counts;
     if (a.json) {
@@ -80,7 +76,7 @@ const prepare: CommandModule<object, PrepareArgs> = {
       return;
     }
     process.stdout.write(
-      `rows ${c.rows}\ntokens ${c.tokens}\nblocks ${c.blocks} x ${a['block-size']}\ndropped tokens ${c.droppedTokens} (${c.batches} batches)\n` +
+      `rows ${c.rows}\ntokens ${c.tokens}\nblocks ${c.blocks} x ${a.blockSize}\ndropped tokens ${c.droppedTokens} (${c.batches} batches)\n` +
         `time: load ${r.seconds.load.toFixed(1)} s, tokenize+block ${r.seconds.tokenize.toFixed(1)} s (${Math.round(c.tokens / r.seconds.tokenize)} tokens/s)` +
         (a.out ? `, write ${r.seconds.write.toFixed(1)} s\ncorpus ${a.out}` : '') +
         '\n',

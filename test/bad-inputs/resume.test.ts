@@ -62,7 +62,7 @@ describe('a run directory moved to another path', () => {
     '--set', 'data.synthetic={trainRows: 24, validRows: 8, testRows: 8, pretrainRows: 0, seed: 7}',
     '--set', 'model.pretrainEpochs=0',
     '--set', 'train={epochs: 1, batchSize: 8, microBatchSize: 8, lr: 0.001}',
-    '--set', 'generate={method: greedy, newTokens: 32, batchSize: 8, chunkSize: 8}',
+    '--set', 'generate={strategy: greedy, newTokens: 32, batchSize: 8, chunkSize: 8}',
     '--set', 'eval.selfBleuSamples=4',
   ];
 

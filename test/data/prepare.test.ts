@@ -58,8 +58,8 @@ describe('prepare', () => {
     const write = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
     try {
       await (prepareCommand.handler as (a: unknown) => Promise<void>)({
-        data: 'synthetic', split: 'train', tokenizer: 'tiny', 'block-size': 32, 'batch-size': 1000, concat: 'global',
-        force: false, text: false, rows: 50, seed: 1, 'source-seed': 0, json: true,
+        data: 'synthetic', split: 'train', tokenizer: 'tiny', blockSize: 32, batchSize: 1000, concat: 'global',
+        force: false, text: false, rows: 50, seed: 1, sourceSeed: 0, json: true,
       });
       const printed = JSON.parse(String(write.mock.calls.at(-1)![0]));
       expect(printed.rows).toBe(50);

@@ -64,7 +64,7 @@ describe('the default (tiny preset) in miniature', () => {
     const r = await collapse([
       'run', ...micro(1), '--set', `runsDir=${runs}`, '--set', 'name=degenerate',
       '--set', 'settings=[{name: replace, mix: {mode: replace}}]',
-      '--set', 'generate={method: greedy, numBeams: 1, newTokens: 32, repetitionPenalty: 1, noRepeatNgramSize: 0, batchSize: 8}',
+      '--set', 'generate={strategy: greedy, numBeams: 1, newTokens: 32, repetitionPenalty: 1, noRepeatNgramSize: 0, batchSize: 8}',
       '--set', 'model.pretrainLr=1e-5',
     ]);
     expect(r.code, r.stderr.slice(-3000)).toBe(0);

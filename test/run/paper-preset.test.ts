@@ -11,7 +11,7 @@ describe('paper presets', () => {
       const c = resolveRunConfig({ preset });
       expect(c.train, preset).toMatchObject({
         optimizer: 'adamw', weightDecay: 0.01, decayExclude: 'none', schedule: 'cosine-epoch', minLr: 1e-6, warmupSteps: 0,
-        clipNorm: 0, dropout: 0.1, attentionDropout: 0, lr: 2e-5, batchSize: 128,
+        maxGradNorm: 0, dropout: 0.1, attentionDropout: 0, lr: 2e-5, batchSize: 128,
       });
       expect(c.data.grouping).toBe('batched-4');
     }

@@ -1,9 +1,9 @@
 // The paper code's optimizer settings, each against PyTorch's formulas written out naively: torch.optim.AdamW
 // with weight decay on every parameter, CosineAnnealingLR(T_max = epochs, eta_min) stepped once per epoch, and
-// no gradient clipping when train.clipNorm is 0.
+// no gradient clipping when train.maxGradNorm is 0.
 import { describe, expect, it } from 'vitest';
 import { validateConfig } from '../../pipeline/run/config.js';
-import { trainOptions } from '../../pipeline/run/config.js';
+import { clipThreshold, resolveTrainOptions } from '../../pipeline/train/options.js';
 import { trainLoop } from '../../pipeline/train/training-loop.js';
 import { TrainEngine, type MicroBatch } from '../../models/train/engine.js';
 import { buildFlatUpdateGraph, buildNormGraph, noDecayOf, scheduledLr, type OptimizerConfig, type ScheduleConfig } from '../../models/train/optimizers.js';
@@ -121,10 +121,12 @@ describe('cosine-epoch schedule (CosineAnnealingLR stepped per epoch)', () => {
     expect(() => scheduledLr({ ...s, warmupSteps: 2 }, base, { step: 0, totalSteps: 35, epoch: 0, epochs })).toThrow(/no warmup/);
   });
 
-  it('the training loop feeds each epoch\'s rate to every step of it, and no clipping (null) from clipNorm 0', async () => {
-    const cfg = validateConfig({ train: { schedule: 'cosine-epoch', minLr: 1e-3, lr: 1e-2, clipNorm: 0, weightDecay: 0.01, decayExclude: 'none', dropout: 0.1 } });
-    const o = trainOptions(cfg);
-    expect(o).toMatchObject({ schedule: 'cosine-epoch', minLr: 1e-3, maxGradNorm: null, weightDecay: 0.01, decayExclude: 'none', dropout: 0.1, attentionDropout: 0 });
+  it('the training loop feeds each epoch\'s rate to every step of it, and no clipping (null) from maxGradNorm 0', async () => {
+    const cfg = validateConfig({ train: { schedule: 'cosine-epoch', minLr: 1e-3, lr: 1e-2, maxGradNorm: 0, weightDecay: 0.01, decayExclude: 'none', dropout: 0.1 } });
+    const h = resolveTrainOptions(cfg.train);
+    expect(h).toMatchObject({ schedule: 'cosine-epoch', minLr: 1e-3, maxGradNorm: 0, weightDecay: 0.01, decayExclude: 'none', dropout: 0.1, attentionDropout: 0 });
+    const o = { maxGradNorm: clipThreshold(h) };
+    expect(o.maxGradNorm).toBeNull();
     const e = await engine({ name: 'adamw', weightDecay: 0, beta1: 0.9, beta2: 0.999, eps: 1e-8, noDecay: [] });
     const seen: [number, number | null][] = [];
     const apply = e.applyUpdate.bind(e);
@@ -144,7 +146,7 @@ describe('cosine-epoch schedule (CosineAnnealingLR stepped per epoch)', () => {
   });
 });
 
-describe('no gradient clipping when maxNorm is null (train.clipNorm 0)', () => {
+describe('no gradient clipping when maxNorm is null (train.maxGradNorm 0)', () => {
   it('a gradient of norm >> 1 is applied unscaled, as naive AdamW without clip_grad_norm_; clipping at 1 would differ', async () => {
     const cfg: OptimizerConfig = { name: 'adamw', weightDecay: 0, beta1: 0.9, beta2: 0.999, eps: 1e-8, noDecay: [] };
     const e = await engine(cfg), clipped = await engine(cfg);

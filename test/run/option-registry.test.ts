@@ -1,0 +1,101 @@
+// One declaration per option: the run config, the flags and their ranges, --print-config's notes and the
+// README's table of paper settings all come from it, under one name. Checked against hand-written expectations.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it, vi } from 'vitest';
+import { GENERATE_OPTIONS } from '../../pipeline/generate/options.js';
+import { RENAMED_KEYS, RUN_CONFIG_OPTIONS, readStoredConfig, validateConfig } from '../../pipeline/run/config.js';
+import { paperSettingsTable, PAPER_SOURCES } from '../../pipeline/run/presets.js';
+import { TRAIN_OPTIONS } from '../../pipeline/train/options.js';
+import { FLAG_RANGES, RENAMED_FLAGS } from '../../scripts/flags.js';
+import { readmeTable } from '../../scripts/paper-table.js';
+import { rangeOf } from '../../util/options.js';
+import { z } from 'zod';
+import { collapse } from '../bad-inputs/harness.js';
+import { REPO_ROOT } from '../helpers/shared.js';
+
+describe('the option registry', () => {
+  it('the README\'s table of paper settings is the one the declarations give (npx tsx scripts/paper-table.ts --write)', () => {
+    const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+    expect(readmeTable(readme), 'README.md lacks the paper-settings markers').not.toBeNull();
+    expect(readmeTable(readme)).toBe(paperSettingsTable());
+    // One row per declared paper note, each naming its source.
+    const rows = paperSettingsTable().split('\n').slice(2);
+    expect(rows).toHaveLength(Object.keys(PAPER_SOURCES).length);
+    expect(rows.find((r) => r.startsWith('| `train.maxGradNorm` |'))).toBe("| `train.maxGradNorm` | 0 | paper code | no clipping (Lightning's gradient_clip_val unset) |");
+    expect(rows.find((r) => r.startsWith('| `train.epochs` |'))).toContain('5 (10 in `paper-10ep-10pct`, `paper-10ep-10pct-rp`)');
+  });
+
+  it('every decoding and training option but the per-step ones is a run-config key of the same name', () => {
+    const cfg = validateConfig({});
+    expect(Object.keys(cfg.generate).sort()).toEqual(
+      Object.keys(GENERATE_OPTIONS).filter((k) => !['seed', 'shardIndex', 'numShards', 'generation', 'minNewTokens'].includes(k)).sort(),
+    );
+    expect(Object.keys(cfg.train)).not.toContain('seed');
+    expect(Object.keys(cfg.train)).toEqual(expect.arrayContaining(['maxGradNorm', 'beta1', 'beta2', 'eps', 'checkpointEvery', 'fusedStep']));
+    // --length-penalty was a flag but no run-config key.
+    expect(validateConfig({ generate: { lengthPenalty: 2 } }).generate.lengthPenalty).toBe(2);
+    expect(Object.keys(RUN_CONFIG_OPTIONS.generate!)).toContain('lengthPenalty');
+    // A run trains on one continuation per prompt.
+    expect(() => validateConfig({ generate: { numReturnSequences: 2 } })).toThrow(/generate\.numReturnSequences: must be 1 in a run/);
+    expect(() => validateConfig({ generate: { strategy: 'greedy', numReturnSequences: 2 } })).toThrow(/must be 1 with greedy/);
+  });
+
+  it('a renamed key is refused with its new name; a stored run.json with the old name still reads', () => {
+    expect(RENAMED_KEYS).toEqual({ 'train.clipNorm': 'train.maxGradNorm', 'generate.method': 'generate.strategy' });
+    expect(() => validateConfig({ train: { clipNorm: 0 } })).toThrow(/train\.clipNorm: renamed to train\.maxGradNorm/);
+    expect(() => validateConfig({ generate: { method: 'sample' } })).toThrow(/generate\.method: renamed to generate\.strategy/);
+    const stored = readStoredConfig({ train: { clipNorm: 0 }, generate: { method: 'sample' } }, 'run.json');
+    expect(stored.train.maxGradNorm).toBe(0);
+    expect(stored.generate.strategy).toBe('sample');
+  });
+
+  it('a flag\'s range is its schema\'s (the same bound in the library, the config and the command line)', () => {
+    expect(FLAG_RANGES['dropout']).toEqual({ min: 0, lt: 1 });
+    expect(FLAG_RANGES['num-beams']).toEqual({ int: true, min: 1, max: 64 });
+    expect(FLAG_RANGES['top-p']).toEqual({ gt: 0, max: 1 });
+    expect(FLAG_RANGES['no-repeat-ngram-size']).toEqual({ int: true, min: 0 });
+    expect(FLAG_RANGES['max-grad-norm']).toEqual({ min: 0 });
+    expect(rangeOf(z.number().int().min(2).default(3))).toEqual({ int: true, min: 2 });
+    for (const [k, d] of Object.entries(TRAIN_OPTIONS)) if (d.schema.safeParse(undefined).success && typeof d.schema.parse(undefined) === 'number')
+      expect(FLAG_RANGES[k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)], k).toBeDefined();
+  });
+
+  it('the command line: a declared flag is checked against its schema, a renamed flag names its new name', async () => {
+    const drop = await collapse('train', '--model', 'm', '--train', 't', '--out', 'o', '--dropout', '1');
+    expect(drop.code).toBe(1);
+    expect(drop.err).toMatch(/--dropout 1: expected a number >= 0 and < 1/);
+    const old = await collapse('train', '--model', 'm', '--train', 't', '--out', 'o', '--adam-beta1', '0.8');
+    expect(old.code).toBe(1);
+    expect(old.err).toMatch(/--adam-beta1 was renamed to --beta1/);
+    const ngram = await collapse('generate', '--model', 'm', '--prompts', 'p', '--out', 'o', '--no-repeat-ngram-size', '-1');
+    expect(ngram.err).toMatch(/--no-repeat-ngram-size -1: expected an integer >= 0/);
+  });
+
+  it('every flag of these commands at 978a5ff (before the registry) still exists, or is refused with its new name', async () => {
+    const before: Record<string, string> = {
+      train: 'adam-beta1 adam-beta2 adam-epsilon artifact attention-dropout batch-size checkpoint-every decay-exclude dropout epochs fused-step lr max-grad-norm micro-batch-size min-lr model optimizer out provider schedule seed threads train valid warmup-steps weight-decay',
+      generate: 'batch-size chunk-size generation length-penalty min-new-tokens model new-tokens no-repeat-ngram-size num-beams num-return-sequences num-shards out prompts provider repetition-penalty score-length seed shard-index strategy temperature threads top-k top-p',
+      eval: 'batch-size data model out pad-id provider reference samples-out seed self-bleu-samples synthetic synthetic-source-seed threads',
+      prepare: 'batch-size block-size concat data force json num-proc out rows seed source-seed split text tokenizer variant',
+      'artifact build': 'adam-beta1 adam-beta2 adam-epsilon attention-dropout block-size decay-exclude dropout micro-batch-size model optimizer out trainable weight-decay',
+    };
+    for (const [command, flags] of Object.entries(before)) {
+      // yargs prints its help with console.log.
+      let text = '';
+      const log = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void (text += `${a.join(' ')}\n`));
+      try {
+        await collapse(...command.split(' '), '--help');
+      } finally {
+        log.mockRestore();
+      }
+      const now = new Set([...text.matchAll(/^\s+--([a-z0-9-]+)/gm)].map((m) => m[1]));
+      expect(now.size, `${command} --help lists its flags`).toBeGreaterThan(5);
+      for (const flag of flags.split(' ')) {
+        if (now.has(flag)) continue;
+        expect(RENAMED_FLAGS[flag], `${command} --${flag}: neither a flag nor renamed`).toBeDefined();
+        expect(now.has(RENAMED_FLAGS[flag]!), `${command} --${flag} renamed to --${RENAMED_FLAGS[flag]}, which it lacks`).toBe(true);
+      }
+    }
+  });
+});
