@@ -86,6 +86,11 @@ export interface OptionDecl<S extends z.ZodType = z.ZodType> {
    * written: a record holds it only when it differs from its default, so that those outputs still match.
    */
   addedLater?: true;
+  /**
+   * The value that runs written before this option existed used, where it is not today's default: a stored
+   * run.json without the key is read with it, so that resuming such a run continues it as it was.
+   */
+  storedAbsent?: z.output<S>;
 }
 
 export type OptionDecls = Record<string, OptionDecl>;

@@ -111,7 +111,11 @@ const mixOptions = {
   originalSample: option(
     z.enum(['per-generation', 'fixed']).default('per-generation'),
     'keep-original: which original blocks are kept: a fresh seeded subset each generation (`per-generation`), or one subset for every generation of a seed (`fixed`)',
-    { paper: { source: 'paper text', note: '"with every new generation of training, a random 10% of the original data points is sampled"' } },
+    {
+      paper: { source: 'paper text', note: '"with every new generation of training, a random 10% of the original data points is sampled"' },
+      // Runs started before this option kept one subset.
+      storedAbsent: 'fixed' as const,
+    },
   ),
   proportions: option(
     z
@@ -290,10 +294,25 @@ export const RENAMED_KEYS: Record<string, string> = { 'train.clipNorm': 'train.m
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** A stored configuration (run.json) with its renamed keys under their new names. */
+/** A section of a stored configuration with the options it lacks at the value older runs used (storedAbsent). */
+function withStoredAbsent(section: unknown, decls: OptionDecls): unknown {
+  if (!isObj(section)) return section;
+  const out: Obj = { ...section };
+  for (const [k, d] of Object.entries(decls)) if (d.storedAbsent !== undefined && !(k in out)) out[k] = d.storedAbsent;
+  return out;
+}
+
+/**
+ * A stored configuration (run.json) as this version reads it: renamed keys under their new names, and options
+ * added since at the value the run used (a keep-original run of an older version kept a fixed subset).
+ */
 function renameStoredKeys(raw: unknown): unknown {
   if (!isObj(raw)) return raw;
   const out: Obj = { ...raw };
+  // Only keep-original reads its mix options beyond the mode: a stored replace run resumes whatever they are.
+  const mix = (m: unknown) => (isObj(m) && m.mode === 'keep-original' ? withStoredAbsent(m, mixOptions) : m);
+  if ('mix' in out) out.mix = mix(out.mix);
+  if (Array.isArray(out.settings)) out.settings = out.settings.map((s: unknown) => (isObj(s) && 'mix' in s ? { ...s, mix: mix(s.mix) } : s));
   for (const [from, to] of Object.entries(RENAMED_KEYS)) {
     const [sec, oldKey] = from.split('.') as [string, string];
     const newKey = to.split('.')[1]!;

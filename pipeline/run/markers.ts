@@ -6,7 +6,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { writeJsonAtomic } from '../../util/atomic.js';
 import { firstDamaged, recordFiles, type FileRecord } from '../../util/file-record.js';
-import { readJsonFile } from '../../util/json.js';
 
 export interface Marker {
   step: string;
@@ -43,9 +42,14 @@ export function markerState(path: string, root: string): MarkerState {
   return damaged ? { done: false, damaged } : { done: true };
 }
 
-/** For `collapse status`: when and how long (an unreadable marker is an error naming it). */
-export function readMarker(path: string): Marker | null {
-  return existsSync(path) ? readJsonFile<Marker>(path) : null;
+/**
+ * For `collapse status`: the finished step's marker, or why there is none. An unreadable marker is read as
+ * the run reads it (the step is not done and reruns), not as an error, so status works on any run directory.
+ */
+export function readMarker(path: string): { marker: Marker } | { marker: null; unreadable?: string } {
+  const m = parseMarker(path);
+  if (m) return { marker: m };
+  return existsSync(path) ? { marker: null, unreadable: `marker ${path} is empty or unreadable; the step reruns on resume` } : { marker: null };
 }
 
 /** Leaves the marker of a finished step, recording the files under `outputs` (paths inside `root`). */

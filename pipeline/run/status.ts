@@ -39,7 +39,8 @@ export function runStatus(root: string, client: SlurmClient = slurmCommands()): 
   };
   const one = (step: Step, at?: GenerationId): StepState => {
     const m = readMarker(layout.marker(step.name, at));
-    if (m) return { stage: step.name, state: 'done', detail: `${m.seconds.toFixed(1)} s`, ...slurmOf(step, at) };
+    if (m.marker) return { stage: step.name, state: 'done', detail: typeof m.marker.seconds === 'number' ? `${m.marker.seconds.toFixed(1)} s` : '', ...slurmOf(step, at) };
+    if (m.unreadable) return { stage: step.name, state: 'pending', detail: m.unreadable, ...slurmOf(step, at) };
     const p = at && step.phase === 'generation' ? (step.partial?.(layout, at, cfg) ?? null) : step.phase !== 'generation' ? (step.partial?.(layout) ?? null) : null;
     return { stage: step.name, ...(p ? { state: 'partial', detail: p } : { state: 'pending', detail: '' }), ...slurmOf(step, at) };
   };

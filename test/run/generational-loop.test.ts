@@ -3,7 +3,7 @@
 // run (bitwise weights, identical corpora and metrics).
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -79,6 +79,17 @@ describe('collapse run (micro configuration)', () => {
     expect(readFileSync(join(root, 'report', 'report.html'), 'utf8')).toContain('<figure');
     const st = runStatus(root);
     expect(st.gens.every((g) => g.stages.every((s) => s.state === 'done'))).toBe(true);
+    // A truncated marker (a crash while writing it) is "not done" for status as for the run, not an error.
+    const marker = join(root, 'seed-0', 'gen-1', 'evaluate.done.json');
+    const kept = readFileSync(marker);
+    writeFileSync(marker, kept.subarray(0, 7));
+    try {
+      const evaluate = runStatus(root).gens.find((g) => g.gen === 1)!.stages.find((s) => s.stage === 'evaluate')!;
+      expect(evaluate.state).toBe('pending');
+      expect(evaluate.detail).toContain('evaluate.done.json is empty or unreadable');
+    } finally {
+      writeFileSync(marker, kept);
+    }
   });
 
   it('SIGKILL during training and during generation, rerun: same results as the uninterrupted run', async () => {

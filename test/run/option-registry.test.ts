@@ -6,6 +6,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { SESSION_OPTIONS } from '../../models/session-options.js';
 import { GENERATE_OPTIONS } from '../../pipeline/generate/options.js';
 import { RENAMED_KEYS, RUN_CONFIG_OPTIONS, readStoredConfig, validateConfig } from '../../pipeline/run/config.js';
+import { configChanges, describeChanges } from '../../pipeline/run/config-diff.js';
 import { paperSettingsTable, PAPER_SOURCES } from '../../pipeline/run/presets.js';
 import { TRAIN_OPTIONS } from '../../pipeline/train/options.js';
 import { FLAG_RANGES, RENAMED_FLAGS, sessionArgs } from '../../scripts/flags.js';
@@ -49,6 +50,24 @@ describe('the option registry', () => {
     const stored = readStoredConfig({ train: { clipNorm: 0 }, generate: { method: 'sample' } }, 'run.json');
     expect(stored.train.maxGradNorm).toBe(0);
     expect(stored.generate.strategy).toBe('sample');
+  });
+
+  it('a stored keep-original run from before mix.originalSample kept one subset: it reads as `fixed`, and resuming it with today\'s default is refused with the value to resume', () => {
+    const old = {
+      settings: [
+        { name: 'replace', mix: { mode: 'replace', originalFraction: 0.1 } },
+        { name: 'keep-original', mix: { mode: 'keep-original', originalFraction: 0.1 }, epochs: 16 },
+      ],
+    };
+    const stored = readStoredConfig(old, 'run.json');
+    expect(stored.settings!.map((s) => s.mix.originalSample)).toEqual(['per-generation', 'fixed']);
+    expect(readStoredConfig({ mix: { mode: 'keep-original' } }, 'run.json').mix.originalSample).toBe('fixed');
+    // a replace run does not read it: it resumes under today's default
+    expect(readStoredConfig({ mix: { mode: 'replace' } }, 'run.json').mix.originalSample).toBe('per-generation');
+    const changes = configChanges(stored, validateConfig(old));
+    expect(changes.map((c) => c.key)).toEqual(['settings']);
+    expect(describeChanges('run.json', changes)).toContain(`--set 'settings=[{"name":"replace"`);
+    expect(describeChanges('run.json', changes)).toContain(`"originalSample":"fixed"},"epochs":16}]'`);
   });
 
   it('a flag\'s range is its schema\'s (the same bound in the library, the config and the command line)', () => {

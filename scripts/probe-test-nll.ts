@@ -1,0 +1,80 @@
+// Where a synthetic run's models gain and lose on the real test set: the test NLL of each model split by what
+// the next token is (a function word, a content word, ".", the row separator "</s>", the token after it), and
+// the source's own bounds (the task's true perplexity, and the task under the true pretraining distribution:
+// the best a base could do zero-shot). A diagnostic for tuning the miniature (issue 23), not a pipeline step.
+//
+//   npx tsx scripts/probe-test-nll.ts RUN_DIR [MODEL_DIR ...]
+// MODEL_DIRs are relative to RUN_DIR (default: base/model and generations 0-2 of the first setting, seed 0).
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { readBlocks } from '../datasets/block-set.js';
+import { SyntheticSource } from '../datasets/synthetic.js';
+import { tinyVocabulary } from '../datasets/tiny-tokenizer.js';
+import { openScorer } from '../pipeline/eval/perplexity.js';
+import { readStoredConfig } from '../pipeline/run/config.js';
+import { RunLayout } from '../pipeline/run/layout.js';
+import { readJsonFile } from '../util/json.js';
+
+const [root, ...given] = process.argv.slice(2);
+if (!root) throw new Error('usage: npx tsx scripts/probe-test-nll.ts RUN_DIR [MODEL_DIR ...]');
+const layout = RunLayout.open(root);
+const cfg = readStoredConfig((readJsonFile(layout.manifest) as { config: unknown }).config, layout.manifest);
+if (cfg.data.source !== 'synthetic') throw new Error(`${layout.manifest}: data.source is ${cfg.data.source}; this probe needs the synthetic source`);
+const source = new SyntheticSource(cfg.data.synthetic.source);
+
+// The source's bounds, from its exact probabilities on fresh task rows.
+let task = 0;
+let pretrain = 0;
+let n = 0;
+for (const row of source.sample(300, 99, 'task')) {
+  const tokens = row.trim().split(/\s+/);
+  const a = source.tokenLogProbs(tokens, { domain: 'task' })!;
+  const b = source.tokenLogProbs(tokens, { domain: 'pretrain' })!;
+  a.forEach((v, i) => {
+    if (Number.isNaN(v)) return;
+    task -= v;
+    pretrain -= b[i]!;
+    n++;
+  });
+}
+console.log(`source: task perplexity ${Math.exp(task / n).toFixed(1)}; the task under the true pretraining distribution ${Math.exp(pretrain / n).toFixed(1)} (best zero-shot; ratio ${Math.exp((task - pretrain) / n).toFixed(2)})`);
+
+// Each test token's kind, by the tiny vocabulary (4 specials, ".", then the source's words in order).
+const vocab = tinyVocabulary();
+const separator = vocab.indexOf('</s>');
+const kindOf = (prev: number, next: number): string => {
+  if (next === separator) return '</s>';
+  if (prev === separator) return 'after </s>';
+  const w = vocab[next]!;
+  if (w === '.') return '.';
+  const id = source.wordId(w);
+  return id !== undefined && source.wordClass[id]! < source.cfg.functionClasses ? 'function' : 'content';
+};
+const test = readBlocks(layout.split('test'));
+const T = test.blockSize;
+const gen = (g: number) => layout.model({ setting: layout.settings[0]!, seed: cfg.seeds[0]!, gen: g });
+const models = given.length ? given.map((m) => join(root, m)) : [layout.baseModel, gen(0), gen(1), gen(2)].filter((m) => existsSync(m));
+for (const model of models) {
+  const scorer = await openScorer(model, { threads: 1 });
+  const sum = new Map<string, { nll: number; n: number }>();
+  for (let r = 0; r < test.rows; r += 8) {
+    const rows = Math.min(8, test.rows - r);
+    const ids = test.ids.subarray(r * T, (r + rows) * T);
+    const nll = await scorer.nll(ids, rows, T);
+    for (let b = 0; b < rows; b++)
+      for (let t = 0; t < T - 1; t++) {
+        const k = kindOf(ids[b * T + t]!, ids[b * T + t + 1]!);
+        const s = sum.get(k) ?? { nll: 0, n: 0 };
+        s.nll += nll[b * (T - 1) + t]!;
+        s.n++;
+        sum.set(k, s);
+      }
+  }
+  await scorer.close();
+  const all = [...sum.values()].reduce((a, s) => ({ nll: a.nll + s.nll, n: a.n + s.n }), { nll: 0, n: 0 });
+  const parts = ['function', 'content', '.', '</s>', 'after </s>'].map((k) => {
+    const s = sum.get(k);
+    return s ? `${k} ${(s.nll / s.n).toFixed(2)} (${((100 * s.n) / all.n).toFixed(0)}%)` : `${k} -`;
+  });
+  console.log(`${model}: perplexity ${Math.exp(all.nll / all.n).toFixed(1)}; NLL by next token: ${parts.join(', ')}`);
+}
