@@ -2,6 +2,7 @@
 // so that a refused resume names each key with its old and new value and says how to go on with the old ones.
 // The run's location (runsDir, name) and the choice of seeds to run (seeds, --seed) do not change any result:
 // a run directory moved elsewhere, or resumed one seed at a time, continues.
+import { shellQuote } from '../../util/shell.js';
 import type { RunConfig } from './config.js';
 
 /** Keys that do not change any result: where the run lives, which seeds this process runs, the printed estimate. */
@@ -33,14 +34,12 @@ export function configChanges(was: RunConfig, now: RunConfig): ConfigChange[] {
 
 /** A value as `--set key=VALUE` takes it (YAML: numbers and words bare, lists and maps in flow style). */
 const setValue = (v: unknown): string => (v === undefined ? 'null' : typeof v === 'string' ? v : JSON.stringify(v));
-/** One shell word: bare when it is plain, single-quoted otherwise (lists and maps hold quotes, brackets, spaces). */
-const shellWord = (s: string): string => (/^[\w.,:@%+=/-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`);
 const shown = (v: unknown): string => (v === undefined ? '(not set)' : JSON.stringify(v));
 
 /** The refusal: every changed key with its old and new value, and the command line options that resume. */
 export function describeChanges(manifest: string, changes: readonly ConfigChange[]): string {
   const list = changes.map((c) => `  ${c.key}: ${shown(c.was)} -> ${shown(c.now)}`).join('\n');
-  const back = changes.map((c) => `--set ${shellWord(`${c.key}=${setValue(c.was)}`)}`).join(' ');
+  const back = changes.map((c) => `--set ${shellQuote(`${c.key}=${setValue(c.was)}`)}`).join(' ');
   return (
     `${manifest}: this run was started with other settings, and they change its results:\n${list}\n` +
     `To resume it, rerun with the old values (the same --preset/--config as before, or add ${back}); ` +

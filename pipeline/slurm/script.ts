@@ -1,11 +1,9 @@
 // One job's batch script: the #SBATCH header from the step's kind (cpus, time, memory), and the command
 // that runs the step's existing code on the shared run directory (`collapse slurm step`).
+import { shellQuote } from '../../util/shell.js';
 import type { RunLayout } from '../run/layout.js';
 import type { SlurmOptions } from './options.js';
 import type { PlannedJob } from './plan.js';
-
-/** Single-quoted for bash. */
-export const shellQuote = (s: string): string => (/^[A-Za-z0-9_./=:+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 
 export interface ScriptContext {
   layout: RunLayout;
