@@ -24,16 +24,20 @@ export function blockRow(b: Blocks, r: number): Int32Array {
   return b.ids.subarray(r * b.blockSize, (r + 1) * b.blockSize);
 }
 
+/** The number of ids before the trailing `padId` tokens of one row. */
+export function realLength(ids: ArrayLike<number>, padId: number): number {
+  let n = ids.length;
+  while (n > 0 && ids[n - 1] === padId) n--;
+  return n;
+}
+
 /** Row lengths without trailing `padId` tokens. */
 export function trailingPadLengths(b: Blocks, padId: number): Int32Array {
-  const out = new Int32Array(b.rows);
-  for (let r = 0; r < b.rows; r++) {
-    let n = b.blockSize;
-    while (n > 0 && b.ids[r * b.blockSize + n - 1] === padId) n--;
-    out[r] = n;
-  }
-  return out;
+  return Int32Array.from({ length: b.rows }, (_, r) => realLength(blockRow(b, r), padId));
 }
+
+/** Block id -> its row, for blocks read with their ids (prompts are named by block id). */
+export const rowOfBlock = (b: { blockIds: Int32Array }): Map<number, number> => new Map(Array.from(b.blockIds, (id, r) => [id, r]));
 
 /** A corpus's blocks in memory, with their block ids. */
 export function readBlocks(dir: string): Blocks & { blockIds: Int32Array } {

@@ -5,7 +5,7 @@
 // verifier is also measured against the truth (rho, p*: pipeline/eval/verify.ts); selection.json keeps it.
 import { existsSync, rmSync } from 'node:fs';
 import { z } from 'zod';
-import { blockRow, readBlocks } from '../../datasets/block-set.js';
+import { blockRow, readBlocks, realLength, rowOfBlock } from '../../datasets/block-set.js';
 import type { CorpusRow } from '../../datasets/corpus-codec.js';
 import { readCorpus, writeCorpus } from '../../datasets/corpus-store.js';
 import { SyntheticSource } from '../../datasets/synthetic.js';
@@ -117,25 +117,21 @@ export async function selectCorpus({ cfg, layout, at, select: sel, base }: Selec
   const md = openModelDir(model);
   const padId = md.generation.padId;
   const original = readBlocks(layout.split('train'));
-  const rowOf = new Map<number, number>();
-  original.blockIds.forEach((b, r) => rowOf.set(b, r));
+  const rowOf = rowOfBlock(original);
   const promptIds = (p: number) => {
     const r = rowOf.get(p);
     if (r === undefined) throw new Error(`${layout.candidates(at)}: prompt block ${p} is not in ${layout.split('train')}`);
     return blockRow(original, r);
-  };
-  const realLength = (ids: ArrayLike<number>) => {
-    let n = ids.length;
-    while (n > 0 && ids[n - 1] === padId) n--;
-    return n;
   };
 
   let truth: Float64Array | null = null;
   if (cfg.data.source === 'synthetic') {
     const source = runSource(cfg);
     const tok = loadTokenizer(md.tokenizerDir);
+    // Each prompt's tokens once, for its k candidates.
+    const promptTokens = new Map(prompts.map((p) => [p, sourceTokens(tok, promptIds(p), padId)]));
     truth = Float64Array.from(rows, (r) =>
-      continuationLoglik(source, { prompt: sourceTokens(tok, promptIds(r.prompt_block_id ?? r.block_id), padId), continuation: sourceTokens(tok, r.input_ids, padId) }),
+      continuationLoglik(source, { prompt: promptTokens.get(r.prompt_block_id ?? r.block_id)!, continuation: sourceTokens(tok, r.input_ids, padId) }),
     );
   }
   let scores: Float64Array;
@@ -144,7 +140,7 @@ export async function selectCorpus({ cfg, layout, at, select: sel, base }: Selec
   else if (sel.verifier === 'random') scores = randomScores(rows.length, selectSeed(at.seed, at.gen));
   else {
     verifier = verifierModel(sel, layout, at, base);
-    const ids: CandidateIds[] = rows.map((r) => ({ prompt: promptIds(r.prompt_block_id ?? r.block_id), continuation: r.input_ids, length: realLength(r.input_ids) }));
+    const ids: CandidateIds[] = rows.map((r) => ({ prompt: promptIds(r.prompt_block_id ?? r.block_id), continuation: r.input_ids, length: realLength(r.input_ids, padId) }));
     scores = await modelScores(verifier, ids, { threads: cfg.threads || undefined, provider: cfg.provider });
   }
 

@@ -8,7 +8,7 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import { corpusComplete, readCorpus } from '../../datasets/corpus-store.js';
 import { groupingOptions } from '../../datasets/blocks.js';
-import { blockRow, readBlocks, type Blocks } from '../../datasets/block-set.js';
+import { blockRow, readBlocks, rowOfBlock, type Blocks } from '../../datasets/block-set.js';
 import type { SyntheticSource } from '../../datasets/synthetic.js';
 import { loadTokenizer, TINY_CONFIG, tinyTokenizerFiles } from '../../datasets/tokenizer.js';
 import { prepareCorpus } from '../../datasets/prepare.js';
@@ -260,8 +260,7 @@ function truthOf(cfg: RunConfig, layout: RunLayout, at: GenerationId, padId: num
   const tok = loadTokenizer(openModelDir(layout.model(at)).tokenizerDir);
   const toTokens = (ids: ArrayLike<number>) => sourceTokens(tok, ids, padId);
   const original = readBlocks(layout.split('train'));
-  const byId = new Map<number, number>();
-  original.blockIds.forEach((b, r) => byId.set(b, r));
+  const byId = rowOfBlock(original);
   const generated: TokenPair[] = [];
   const real: TokenPair[] = [];
   for (const row of readCorpus(layout.corpus(at)).rowsIter()) {
