@@ -56,10 +56,12 @@ export const FLAG_RANGES: Record<string, Range> = (() => {
       if (kindOf(d.schema) !== 'number') continue;
       const flag = flagOfKey(key);
       const range = rangeOf(d.schema);
-      if (flag in owner && JSON.stringify(out[flag]) !== JSON.stringify(range))
-        throw new Error(`--${flag} is declared twice with different ranges (${JSON.stringify(out[flag])}, ${JSON.stringify(range)}): give one option one range`);
-      if (!(flag in owner) && flag in out && JSON.stringify(out[flag]) !== JSON.stringify(range))
-        throw new Error(`--${flag}: its option's range ${JSON.stringify(range)} differs from the command flag table's ${JSON.stringify(out[flag])}`);
+      if (flag in out && JSON.stringify(out[flag]) !== JSON.stringify(range))
+        throw new Error(
+          flag in owner
+            ? `--${flag} is declared twice with different ranges (${JSON.stringify(out[flag])}, ${JSON.stringify(range)}): give one option one range`
+            : `--${flag}: its option's range ${JSON.stringify(range)} differs from the command flag table's ${JSON.stringify(out[flag])}`,
+        );
       out[flag] = range;
       owner[flag] = key;
     }
