@@ -99,6 +99,42 @@ function workflowsPreset(tiny: RunConfigInput): { description: string; config: R
 }
 PRESETS['tiny-workflows'] = workflowsPreset(PRESETS.tiny!.config);
 
+/**
+ * The tiny miniature with a task whose gain over the base is mostly a "house style" (issue 23's search): the
+ * task's function words are fixed where pretraining draws them uniformly (what beam search reproduces intact
+ * and collapse does not undo), a near-deterministic grammar, entities that nearly always recur, and 4 epochs
+ * (8 with the original 10%). It reaches the paper's ratios where the default does not (C1-C5, C7 on one seed),
+ * but its language loops and its continuations are shaped by the no-repeat rule, and its later generations'
+ * data are not more probable under generation 0 (the paper's histogram shift, C6). The README says what it
+ * measured; it is the starting point for the next try, not the default.
+ */
+PRESETS['tiny-format'] = {
+  description:
+    "the tiny miniature on a task whose gain is mostly a fixed house style (fixed function words, near-deterministic grammar, recurring entities); 4 epochs (8 with 10% original data), lr 5e-4, repetition penalty 1.2; closer to the paper's ratios, but its text loops (README, issue 23)",
+  config: {
+    ...PRESETS.tiny!.config,
+    name: 'tiny-format',
+    data: {
+      ...PRESETS.tiny!.config.data,
+      synthetic: {
+        ...PRESETS.tiny!.config.data!.synthetic,
+        trainRows: 80,
+        source: {
+          classSizes: [100, 80, 120, 90, 70, 47], seed: 21, grammarPeak: 4.5, sentencesPerRow: 12,
+          functionZipf: 12, pretrainFunctionZipf: 0, domainShift: 0, pretrainTopicWeights: [0.4, 0.22, 0.14, 0.1, 0.08, 0.06],
+          topicStrength: 3.5, recurClass: 2, recurRate: 0.99, recurMemory: 12,
+        },
+      },
+    },
+    train: { ...PRESETS.tiny!.config.train, epochs: 4, lr: 5e-4 },
+    generate: { ...PRESETS.tiny!.config.generate, repetitionPenalty: 1.2 },
+    settings: [
+      { name: 'replace', mix: { mode: 'replace' } },
+      { name: 'keep-original', mix: { mode: 'keep-original', originalFraction: 0.1 }, epochs: 8 },
+    ],
+  },
+};
+
 export function presetConfig(name: string): RunConfigInput {
   const p = PRESETS[name];
   if (!p) throw new Error(`unknown preset "${name}"; choose one of: ${Object.keys(PRESETS).join(', ')}`);
