@@ -200,6 +200,29 @@ function tailFigure(run: RunData, setting: string): Figure | null {
   };
 }
 
+/**
+ * What the true log-likelihood figure shows, read from the run's data rather than assumed: per setting, whether its
+ * last generation's data are more or less likely under the source than the real continuations.
+ */
+function truthReading(run: RunData): string {
+  const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
+  const last = Math.max(...run.generations);
+  const parts = run.settings.flatMap((s) => {
+    const recs = ofSetting(run, s).filter((m) => m.generation === last && m.truth?.per_token != null && m.truth.real_per_token != null);
+    if (recs.length === 0) return [];
+    const gen = mean(recs.map((m) => m.truth!.per_token!));
+    const real = mean(recs.map((m) => m.truth!.real_per_token!));
+    return [{ s, higher: gen > real }];
+  });
+  if (parts.length === 0) return '';
+  const say = (higher: boolean) =>
+    higher
+      ? "higher than real: the models write the source's most likely text (the narrowing of model collapse)"
+      : 'lower than real: the models write text the source finds less likely than real text (their own errors)';
+  if (parts.every((p) => p.higher === parts[0]!.higher)) return `At generation ${last}, ${say(parts[0]!.higher)}.`;
+  return `At generation ${last}: ${parts.map((p) => `${p.s} ${say(p.higher)}`).join('; ')}.`;
+}
+
 /** Beyond the paper: the generated data against the true source (synthetic runs). */
 function truthFigures(run: RunData): Figure[] {
   if (!run.metrics.some((m) => m.truth)) return [];
@@ -212,7 +235,7 @@ function truthFigures(run: RunData): Figure[] {
     {
       id: 'true-loglik',
       title: 'Log-likelihood of the generated data under the TRUE source',
-      caption: "Exact mean log-probability (nats per token) of each continuation given its prompt under the synthetic source that made the real data (topic marginalised), per generation; the real continuations of the same prompts for reference. Higher than real: the models write the source's most likely text (the narrowing of model collapse). Mean over seeds, band min..max.",
+      caption: `Exact mean log-probability (nats per token) of each continuation given its prompt under the synthetic source that made the real data (topic marginalised), per generation; the real continuations of the same prompts for reference. ${truthReading(run)} Mean over seeds, band min..max.`,
       rows: [...ll, ...realLl],
       spec: generationBandChart([...ll, ...realLl], 'log-likelihood (nats / token)', 'series'),
     },
