@@ -1,10 +1,10 @@
 // Directory locks by PID: one process at a time per run directory (or per rank of a sharded run). A lock
 // file whose process no longer runs (a kill -9, a crash) is taken over with a message; one held by a live
 // process is an error that names it. Locks are released on normal exit.
-import { closeSync, existsSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { existsSync, linkSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { ensureDir } from './atomic.js';
+import { ensureDir, tmpName } from './atomic.js';
 
 export interface LockInfo {
   pid: number;
@@ -58,13 +58,17 @@ export function acquireLock(dir: string, name: string, what: string, opts: { con
   const path = join(dir, name);
   const info: LockInfo = { pid: process.pid, host: hostname(), startedAt: new Date().toISOString(), what };
   for (let attempt = 0; ; attempt++) {
+    // The lock appears with its content or not at all (a hard link of a written file): created empty and then
+    // written, another process reading it in between saw no holder, took it for stale and took it over.
+    const tmp = tmpName(path);
+    writeFileSync(tmp, JSON.stringify(info));
     try {
-      const fd = openSync(path, 'wx');
-      writeSync(fd, JSON.stringify(info));
-      closeSync(fd);
+      linkSync(tmp, path);
       break;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || attempt >= 3) throw e;
+    } finally {
+      unlinkSync(tmp);
     }
     const holder = lockHolder(path);
     if (holder) throw new Error(`${dir} is in use: ${describe(holder, path)}`);
