@@ -265,6 +265,35 @@ export class SyntheticSource {
     return this.cfg.topics;
   }
 
+  /** Whether a token is a word of a function class (the classes whose emission differs between the domains). */
+  isFunctionWord(token: string): boolean {
+    const id = this.index.get(token);
+    return id !== undefined && this.wordClass[id]! < this.cfg.functionClasses;
+  }
+
+  /**
+   * The source's own bounds on `rows` fresh task rows (sampling seed `seed`): the mean NLL per token under the
+   * task (its true perplexity's log) and under the pretraining distribution (the best a base pretrained on the
+   * broad domain can do zero-shot).
+   */
+  domainGap(rows: number, seed: number): { task: number; pretrain: number; tokens: number } {
+    let task = 0;
+    let pretrain = 0;
+    let tokens = 0;
+    for (const row of this.sample(rows, seed, 'task')) {
+      const words = row.trim().split(/\s+/);
+      const a = this.tokenLogProbs(words, { domain: 'task' })!;
+      const b = this.tokenLogProbs(words, { domain: 'pretrain' })!;
+      a.forEach((v, i) => {
+        if (Number.isNaN(v)) return;
+        task -= v;
+        pretrain -= b[i]!;
+        tokens++;
+      });
+    }
+    return { task: task / tokens, pretrain: pretrain / tokens, tokens };
+  }
+
   /**
    * P(next token | previous token, topic, the row's recurring words so far) over tokens: word ids 0..V-1
    * and -1 for ".". The previous token is a word id, or -1 for "." and for the start of a row. `recent`

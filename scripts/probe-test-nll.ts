@@ -23,21 +23,8 @@ if (cfg.data.source !== 'synthetic') throw new Error(`${layout.manifest}: data.s
 const source = new SyntheticSource(cfg.data.synthetic.source);
 
 // The source's bounds, from its exact probabilities on fresh task rows.
-let task = 0;
-let pretrain = 0;
-let n = 0;
-for (const row of source.sample(300, 99, 'task')) {
-  const tokens = row.trim().split(/\s+/);
-  const a = source.tokenLogProbs(tokens, { domain: 'task' })!;
-  const b = source.tokenLogProbs(tokens, { domain: 'pretrain' })!;
-  a.forEach((v, i) => {
-    if (Number.isNaN(v)) return;
-    task -= v;
-    pretrain -= b[i]!;
-    n++;
-  });
-}
-console.log(`source: task perplexity ${Math.exp(task / n).toFixed(1)}; the task under the true pretraining distribution ${Math.exp(pretrain / n).toFixed(1)} (best zero-shot; ratio ${Math.exp((task - pretrain) / n).toFixed(2)})`);
+const gap = source.domainGap(300, 99);
+console.log(`source: task perplexity ${Math.exp(gap.task).toFixed(1)}; the task under the true pretraining distribution ${Math.exp(gap.pretrain).toFixed(1)} (best zero-shot; ratio ${Math.exp(gap.task - gap.pretrain).toFixed(2)})`);
 
 // Each test token's kind, by the tiny vocabulary (4 specials, ".", then the source's words in order).
 const vocab = tinyVocabulary();
@@ -47,8 +34,7 @@ const kindOf = (prev: number, next: number): string => {
   if (prev === separator) return 'after </s>';
   const w = vocab[next]!;
   if (w === '.') return '.';
-  const id = source.wordId(w);
-  return id !== undefined && source.wordClass[id]! < source.cfg.functionClasses ? 'function' : 'content';
+  return source.isFunctionWord(w) ? 'function' : 'content';
 };
 const test = readBlocks(layout.split('test'));
 const T = test.blockSize;

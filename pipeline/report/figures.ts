@@ -201,18 +201,16 @@ function tailFigure(run: RunData, setting: string): Figure | null {
 }
 
 /**
- * What the true log-likelihood figure shows, read from the run's data rather than assumed: per setting, whether its
- * last generation's data are more or less likely under the source than the real continuations.
+ * What the true log-likelihood figure shows, read from its own rows rather than assumed: per setting, whether the
+ * run's last generation's data are more or less likely under the source than the real continuations.
  */
-function truthReading(run: RunData): string {
-  const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
-  const last = Math.max(...run.generations);
-  const parts = run.settings.flatMap((s) => {
-    const recs = ofSetting(run, s).filter((m) => m.generation === last && m.truth?.per_token != null && m.truth.real_per_token != null);
-    if (recs.length === 0) return [];
-    const gen = mean(recs.map((m) => m.truth!.per_token!));
-    const real = mean(recs.map((m) => m.truth!.real_per_token!));
-    return [{ s, higher: gen > real }];
+function truthReading(settings: readonly string[], last: number, generated: readonly Row[], real: readonly Row[]): string {
+  const at = (rows: readonly Row[], series: string) => rows.find((r) => r.generation === last && r.series === series)?.mean as number | undefined;
+  const realMean = at(real, 'real continuations');
+  if (realMean === undefined) return '';
+  const parts = settings.flatMap((s) => {
+    const gen = at(generated, `generated (${s})`);
+    return gen === undefined ? [] : [{ s, higher: gen > realMean }];
   });
   if (parts.length === 0) return '';
   const say = (higher: boolean) =>
@@ -235,7 +233,7 @@ function truthFigures(run: RunData): Figure[] {
     {
       id: 'true-loglik',
       title: 'Log-likelihood of the generated data under the TRUE source',
-      caption: `Exact mean log-probability (nats per token) of each continuation given its prompt under the synthetic source that made the real data (topic marginalised), per generation; the real continuations of the same prompts for reference. ${truthReading(run)} Mean over seeds, band min..max.`,
+      caption: `Exact mean log-probability (nats per token) of each continuation given its prompt under the synthetic source that made the real data (topic marginalised), per generation; the real continuations of the same prompts for reference. ${truthReading(run.settings, Math.max(...run.generations), ll, realLl)} Mean over seeds, band min..max.`,
       rows: [...ll, ...realLl],
       spec: generationBandChart([...ll, ...realLl], 'log-likelihood (nats / token)', 'series'),
     },
