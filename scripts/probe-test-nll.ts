@@ -1,7 +1,7 @@
 // Where a synthetic run's models gain and lose on the real test set: the test NLL of each model split by what
 // the next token is (a function word, a content word, ".", the row separator "</s>", the token after it), and
 // the source's own bounds (the task's true perplexity, and the task under the true pretraining distribution:
-// the best a base could do zero-shot). A diagnostic for tuning the miniature (issue 23), not a pipeline step.
+// the best a base could do zero-shot), and by position (inside a block, and past it where continuations are written). A diagnostic for tuning the miniature (issue 23), not a pipeline step.
 //
 //   npx tsx scripts/probe-test-nll.ts RUN_DIR [MODEL_DIR ...]
 // MODEL_DIRs are relative to RUN_DIR (default: base/model and generations 0-2 of the first setting, seed 0).
@@ -56,6 +56,17 @@ for (const model of models) {
         sum.set(k, s);
       }
   }
+  // By position: consecutive test blocks joined in pairs, so the second half sits where continuations are
+  // written (after a block-sized prompt); a base never trained there scores it much worse than the first half.
+  const W = 2 * T;
+  const pairs = Math.floor(test.rows / 2);
+  const joined = test.ids.subarray(0, pairs * W);
+  const byPos = await scorer.nll(joined, pairs, W);
+  const meanAt = (a: number, b: number) => {
+    let s = 0;
+    for (let r = 0; r < pairs; r++) for (let t = a; t < b; t++) s += byPos[r * (W - 1) + t]!;
+    return (s / (pairs * (b - a))).toFixed(2);
+  };
   await scorer.close();
   const all = [...sum.values()].reduce((a, s) => ({ nll: a.nll + s.nll, n: a.n + s.n }), { nll: 0, n: 0 });
   const parts = ['function', 'content', '.', '</s>', 'after </s>'].map((k) => {
@@ -63,4 +74,5 @@ for (const model of models) {
     return s ? `${k} ${(s.nll / s.n).toFixed(2)} (${((100 * s.n) / all.n).toFixed(0)}%)` : `${k} -`;
   });
   console.log(`${model}: perplexity ${Math.exp(all.nll / all.n).toFixed(1)}; NLL by next token: ${parts.join(', ')}`);
+  console.log(`  NLL by position in two joined blocks: ${T / 4}-${T - 1} ${meanAt(T / 4 - 1, T - 1)}, ${T}-${W - 1} ${meanAt(T - 1, W - 1)}`);
 }

@@ -10,7 +10,6 @@ import { openScorer, scoreBlocks } from '../eval/perplexity.js';
 import { openDecoder } from '../generate/decoder/index.js';
 import { resolveGenerateOptions } from '../generate/options.js';
 import { decodeBatch } from '../generate/generate-corpus.js';
-import { existsSync } from 'node:fs';
 import { runSettings, type RunConfig } from './config.js';
 import { artifactOptimizer } from '../train/finetune.js';
 import { clipThreshold, resolveTrainOptions } from '../train/options.js';
@@ -106,7 +105,9 @@ export async function estimateRun(cfg: RunConfig, layout: RunLayout, model: stri
   const scorePerSample = scoreSecs / scored;
 
   const microStep = (first + (microPerStep - 1) * later) / microPerStep;
-  const pretrainRows = cfg.model.pretrainEpochs > 0 ? readBlocks(existsSync(layout.split('pretrain')) ? layout.split('pretrain') : layout.split('train')).rows : 0;
+  // Pretraining blocks are longer (pretrainBlockSize): counted in task-sized blocks of the same tokens.
+  const pre = cfg.model.pretrainEpochs > 0 ? readBlocks(layout.split('pretrain')) : null;
+  const pretrainRows = pre ? Math.ceil((pre.rows * pre.blockSize) / T) : 0;
   const costs: StepCosts = { microStep, update, generateBatch, scorePerSample, trainOpen, decoderOpen, scorerOpen };
   const rows = { train: train.rows, valid: valid.rows, test: test.rows };
   // Opening the sessions is a fixed cost of every training run, generation and scoring pass.

@@ -26,7 +26,7 @@ import { sourceTokens, tailTable, truthMetrics, type TailTable, type TokenPair }
 import { generateCorpus } from '../generate/generate-corpus.js';
 import { buildReport } from '../report/report.js';
 import { finetune } from '../train/finetune.js';
-import { runSettings, type RunConfig, type Setting } from './config.js';
+import { pretrainBlockSize, runSettings, type RunConfig, type Setting } from './config.js';
 import { describeEstimate, estimateRun } from './estimate.js';
 import { checkRunBatches } from './run-batches.js';
 import type { GenerationId, RunLayout, Split } from './layout.js';
@@ -106,14 +106,15 @@ function tokenizerModel(cfg: RunConfig, layout: RunLayout): string {
   return cfg.model.pretrainEpochs > 0 ? layout.initModel : baseModelDir(cfg, layout);
 }
 
-/** The pretraining corpus of a tiny base: the source's own pretraining split when it has one. */
-function pretrainSplit(cfg: RunConfig): Split {
-  return cfg.data.source === 'synthetic' && cfg.data.synthetic.pretrainRows > 0 ? 'pretrain' : 'train';
-}
+/**
+ * What a tiny base is pretrained on: the source's own pretraining rows when it has them, else the task's
+ * training rows; either way blocked at pretrainBlockSize, in the `pretrain` split.
+ */
+const pretrainSource = (cfg: RunConfig): 'pretrain' | 'train' => (cfg.data.source === 'synthetic' && cfg.data.synthetic.pretrainRows > 0 ? 'pretrain' : 'train');
 
 export function dataSplits(cfg: RunConfig): Split[] {
   const splits: Split[] = ['train', 'valid', 'test'];
-  if (cfg.model.pretrainEpochs > 0 && pretrainSplit(cfg) === 'pretrain') splits.push('pretrain');
+  if (cfg.model.pretrainEpochs > 0) splits.push('pretrain');
   return splits;
 }
 
@@ -131,19 +132,21 @@ export async function prepareData({ cfg, layout }: StepContext): Promise<Record<
       counts[split] = { rows: source ?? c.rows, kept: c.rows };
       continue;
     }
+    // The pretraining split reads its source's rows: the pretraining domain's, or the task's training rows.
+    const from = split === 'pretrain' ? pretrainSource(cfg) : split;
     const r = await prepareCorpus({
       data: d.source === 'synthetic' ? 'synthetic' : (d.path ?? d.source),
-      split: split === 'valid' ? 'validation' : split,
+      split: from === 'valid' ? 'validation' : from,
       variant: d.source === 'synthetic' ? undefined : d.source,
       synthetic: {
-        rows: { train: d.synthetic.trainRows, valid: d.synthetic.validRows, test: d.synthetic.testRows, pretrain: d.synthetic.pretrainRows }[split],
+        rows: { train: d.synthetic.trainRows, valid: d.synthetic.validRows, test: d.synthetic.testRows, pretrain: d.synthetic.pretrainRows }[from],
         seed: d.synthetic.seed,
         config: d.synthetic.source,
         pretrainTaskShare: d.synthetic.pretrainTaskShare,
       },
       tokenizer,
-      ...groupingOptions(d.blockSize, d.grouping),
-      maxBlocks: split === 'train' ? d.maxTrainBlocks : split === 'pretrain' ? 0 : d.maxEvalBlocks,
+      ...groupingOptions(split === 'pretrain' ? pretrainBlockSize(cfg) : d.blockSize, d.grouping),
+      maxBlocks: from === 'train' ? d.maxTrainBlocks : from === 'pretrain' ? 0 : d.maxEvalBlocks,
       out,
     });
     counts[split] = { rows: r.counts.rows, kept: r.kept };
@@ -164,12 +167,12 @@ const sessionOf = (cfg: RunConfig) => ({ threads: cfg.threads || undefined, prov
 
 /** When model.pretrainEpochs > 0: teach the base the language first (OPT-125m arrives pretrained). */
 export async function pretrain({ cfg, layout }: StepContext): Promise<{ trainLosses: number[]; steps: number }> {
-  checkRunBatches(cfg, layout.split(pretrainSplit(cfg)), layout.initModel);
+  checkRunBatches(cfg, layout.split('pretrain'), layout.initModel);
   const r = await finetune({
     ...cfg.train,
     ...sessionOf(cfg),
     model: layout.initModel,
-    train: layout.split(pretrainSplit(cfg)),
+    train: layout.split('pretrain'),
     // The base learns its own corpus: the last epoch is kept (no model selection on the task's data).
     valid: null,
     out: layout.baseModel,
