@@ -9,6 +9,10 @@
 //   (rank in class)^-zipf * log-normal noise, times exp(topicStrength) for the topic's own words. Because
 //   the topic persists across the row, a continuation depends on the whole prompt (which topic it is
 //   about), not only on its last word.
+// - Content words may follow a fixed order (`successorRate`): with that probability the next content word is
+//   the successor of the row's previous one in a seeded cycle through each content class's words, as a text
+//   runs through a known sequence; otherwise it is drawn afresh. A likely continuation then runs on through
+//   the cycle rather than looping.
 // - Entities recur: a word of the `recurClass` class repeats, with probability `recurRate`, one of the
 //   `recurMemory` words of that class used most recently in the row (as names recur in real text), so that
 //   a likely continuation reuses the prompt's own words and differs from prompt to prompt.
@@ -27,6 +31,12 @@ export const END_OF_SENTENCE = '.';
 export const ROW_BOUNDARY = '</s>';
 
 export type SyntheticDomain = 'task' | 'pretrain';
+
+/** What a row carries from word to word: its recurring words (most recent first) and its last content word. */
+export interface RowState {
+  recent: number[];
+  last: number;
+}
 
 export interface SyntheticConfig {
   /** Number of words (the tiny tokenizer uses the default). */
@@ -57,6 +67,11 @@ export interface SyntheticConfig {
    */
   recurRate: number;
   recurMemory: number;
+  /**
+   * Probability that a content word is the successor of the row's previous content word (in the seeded cycle of
+   * its class: the word after the previous one's position in its own class's cycle); 0 for none.
+   */
+  successorRate: number;
   /** Standard deviation of the log-normal perturbation that turns the task's grammar into the pretraining one. */
   domainShift: number;
   /**
@@ -93,6 +108,7 @@ export const DEFAULT_SYNTHETIC: SyntheticConfig = {
   recurClass: 4,
   recurRate: 0.8,
   recurMemory: 1,
+  successorRate: 0,
   // The task: 6 topics with Zipf-like weights (the last ones are its rare tail).
   taskTopicWeights: [0.4, 0.22, 0.14, 0.1, 0.08, 0.06],
   // Pretraining: all 12 topics, the task's first ones under-represented.
@@ -158,6 +174,10 @@ export class SyntheticSource {
   /** The pretraining domain's function-word emissions (rotated ranks, no topic): [V] and per class cumulative. */
   private readonly pretrainFunctionEmission: Float64Array;
   private readonly pretrainFunctionCum: Float64Array[];
+  /** Each word's position in its class's seeded cycle (`successorRate`). */
+  private readonly cyclePos: Int32Array;
+  /** Per class: its words in cycle order. */
+  private readonly cycle: Int32Array[];
 
   constructor(cfg: Partial<SyntheticConfig> = {}) {
     this.cfg = { ...DEFAULT_SYNTHETIC, ...cfg };
@@ -168,6 +188,7 @@ export class SyntheticSource {
     if (!Number.isInteger(K) || K < 1) throw new Error(`synthetic topics must be a positive integer, got ${K}`);
     if (classSizes.length < 1 || classSizes.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`synthetic classSizes must be positive integers, got ${classSizes}`);
     if (!(functionClasses >= 0 && functionClasses < classSizes.length)) throw new Error(`synthetic functionClasses must leave at least one content class`);
+    if (!(this.cfg.successorRate >= 0 && this.cfg.successorRate <= 1)) throw new Error(`synthetic successorRate must be in [0, 1], got ${this.cfg.successorRate}`);
     this.topicWeights = {
       task: normalised(this.cfg.taskTopicWeights, K, 'taskTopicWeights'),
       pretrain: normalised(this.cfg.pretrainTopicWeights, K, 'pretrainTopicWeights'),
@@ -253,6 +274,24 @@ export class SyntheticSource {
       cum[ws.length - 1] = 1;
       this.pretrainFunctionCum.push(cum);
     }
+
+    // The successor cycles, from their own stream so that a source without them is unchanged.
+    const crng = new Rng(this.cfg.seed * 7919 + 0xc1);
+    this.cycle = this.classWords.map((ws) => Int32Array.from(crng.permutation(ws.length), (i) => ws[i]!));
+    this.cyclePos = new Int32Array(V);
+    this.cycle.forEach((ws) => ws.forEach((v, i) => (this.cyclePos[v] = i)));
+  }
+
+  /** Whether a word id is a content word (what `successorRate` links). */
+  isContentId(word: number): boolean {
+    return word >= 0 && this.wordClass[word]! >= this.cfg.functionClasses;
+  }
+
+  /** The successor in class `c` of content word `last` (-1 without one). */
+  successor(last: number, c: number): number {
+    if (last < 0) return -1;
+    const ws = this.cycle[c]!;
+    return ws[(this.cyclePos[last]! + 1) % ws.length]!;
   }
 
   /** P(word | its class, topic) in a domain (the domains differ in their function words' ranking). */
@@ -297,9 +336,10 @@ export class SyntheticSource {
   /**
    * P(next token | previous token, topic, the row's recurring words so far) over tokens: word ids 0..V-1
    * and -1 for ".". The previous token is a word id, or -1 for "." and for the start of a row. `recent`
-   * lists the distinct words of `recurClass` used earlier in the row, the most recent first.
+   * lists the distinct words of `recurClass` used earlier in the row, the most recent first; `last` is the
+   * row's previous content word (-1 for none), which matters with `successorRate`.
    */
-  tokenProbability(prev: number, next: number, topic: number, domain: SyntheticDomain = 'task', recent: readonly number[] = []): number {
+  tokenProbability(prev: number, next: number, topic: number, domain: SyntheticDomain = 'task', recent: readonly number[] = [], last = -1): number {
     const C = this.cfg.classSizes.length;
     const g = this.grammar[domain];
     const from = prev < 0 ? C : this.wordClass[prev]!;
@@ -312,6 +352,8 @@ export class SyntheticSource {
       for (let i = 0; i < m; i++) if (recent[i] === next) hit = true;
       e = (1 - this.cfg.recurRate) * e + (hit ? this.cfg.recurRate / m : 0);
     }
+    const rho = this.cfg.successorRate;
+    if (rho > 0 && c >= this.cfg.functionClasses && last >= 0) e = (1 - rho) * e + (this.successor(last, c) === next ? rho : 0);
     return g[from * (C + 1) + c]! * e;
   }
 
@@ -344,8 +386,12 @@ export class SyntheticSource {
     return w.length - 1;
   }
 
-  /** One sentence of a row of topic `topic`, as word indices; `recent` (the row's recurring words) is updated. */
-  sampleSentence(rng: Rng, topic = 0, domain: SyntheticDomain = 'task', recent: number[] = []): number[] {
+  /**
+   * One sentence of a row of topic `topic`, as word indices. `row` (the row's recurring words, most recent
+   * first, and its last content word) is updated.
+   */
+  sampleSentence(rng: Rng, topic = 0, domain: SyntheticDomain = 'task', row: RowState = { recent: [], last: -1 }): number[] {
+    const recent = row.recent;
     const C = this.cfg.classSizes.length;
     const g = this.grammar[domain];
     const out: number[] = [];
@@ -360,13 +406,17 @@ export class SyntheticSource {
       if (c === C && out.length > 0) return out;
       if (c === C) c = C - 1; // rounding at the start row (which has no end)
       let v: number;
-      if (c === this.cfg.recurClass && recent.length > 0 && rng.next() < this.cfg.recurRate) v = recent[rng.int(Math.min(recent.length, this.cfg.recurMemory))]!;
+      const rho = this.cfg.successorRate;
+      // Drawn first, so that a source without successors consumes the same numbers as before.
+      if (rho > 0 && c >= this.cfg.functionClasses && row.last >= 0 && rng.next() < rho) v = this.successor(row.last, c);
+      else if (c === this.cfg.recurClass && recent.length > 0 && rng.next() < this.cfg.recurRate) v = recent[rng.int(Math.min(recent.length, this.cfg.recurMemory))]!;
       else {
         const ws = this.classWords[c]!;
         const cum = domain === 'pretrain' && c < this.cfg.functionClasses ? this.pretrainFunctionCum[c]! : this.cumEmission[topic]![c]!;
         v = ws[this.drawIndex(cum, ws.length, rng.next())]!;
       }
       this.remember(recent, v);
+      if (this.isContentId(v)) row.last = v;
       out.push(v);
       state = c;
     }
@@ -380,8 +430,8 @@ export class SyntheticSource {
   sampleRow(rng: Rng, domain: SyntheticDomain = 'task'): { topic: number; text: string } {
     const topic = this.drawTopic(rng, domain);
     const s: string[] = [];
-    const recent: number[] = [];
-    for (let k = 0; k < this.cfg.sentencesPerRow; k++) s.push(this.renderSentence(this.sampleSentence(rng, topic, domain, recent)));
+    const row: RowState = { recent: [], last: -1 };
+    for (let k = 0; k < this.cfg.sentencesPerRow; k++) s.push(this.renderSentence(this.sampleSentence(rng, topic, domain, row)));
     return { topic, text: `${s.join(' ')}\n` };
   }
 
@@ -419,7 +469,11 @@ export class SyntheticSource {
     const out = new Float64Array(tokens.length).fill(Number.NaN);
     const post = Float64Array.from(prior);
     const recent: number[] = [];
-    const remember = (id: number) => this.remember(recent, id);
+    let last = -1;
+    const remember = (id: number) => {
+      this.remember(recent, id);
+      if (this.isContentId(id)) last = id;
+    };
     let prev = -1;
     let start = 0;
     if (opts.midRow && tokens.length > 0) {
@@ -435,12 +489,13 @@ export class SyntheticSource {
       if (id === -2) {
         post.set(prior);
         recent.length = 0;
+        last = -1;
         prev = -1;
         continue;
       }
       let total = 0;
       for (let t = 0; t < K; t++) {
-        const p = post[t]! * this.tokenProbability(prev, id, t, domain, recent);
+        const p = post[t]! * this.tokenProbability(prev, id, t, domain, recent, last);
         post[t] = p;
         total += p;
       }

@@ -40,6 +40,7 @@ const SyntheticStructureSchema = z
     recurClass: z.number().int().min(-1),
     recurRate: fraction,
     recurMemory: int(1),
+    successorRate: fraction,
     domainShift: z.number().min(0),
     taskTopicWeights: weights,
     pretrainTopicWeights: weights,

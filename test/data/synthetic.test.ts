@@ -21,7 +21,9 @@ const SMALL = {
 
 // The same with a task "format": nearly fixed function words in the task, any of them in pretraining.
 const FORMAT = { ...SMALL, functionZipf: 4, pretrainFunctionZipf: 0 };
-const SOURCES = [['plain', SMALL], ['format', FORMAT]] as const;
+// Content words that mostly follow a seeded cycle (successorRate), with recurring entities too.
+const SUCCESSOR = { ...SMALL, successorRate: 0.6 };
+const SOURCES = [['plain', SMALL], ['format', FORMAT], ['successor', SUCCESSOR]] as const;
 
 const tokensOf = (src: SyntheticSource, ids: number[]) => ids.map((i) => (i < 0 ? '.' : src.words[i]!));
 
@@ -34,10 +36,12 @@ function naiveProb(src: SyntheticSource, ids: number[], domain: SyntheticDomain)
   for (let t = 0; t < src.topics; t++) {
     let p = src.topicWeights[domain][t]!;
     let prev = -1;
+    let last = -1;
     let recent: number[] = [];
     for (const id of ids) {
-      p *= src.tokenProbability(prev, id, t, domain, recent);
+      p *= src.tokenProbability(prev, id, t, domain, recent, last);
       if (id >= 0 && src.wordClass[id] === src.cfg.recurClass) recent = [id, ...recent.filter((x) => x !== id)];
+      if (id >= 0 && src.wordClass[id]! >= src.cfg.functionClasses) last = id;
       prev = id;
     }
     total += p;
@@ -51,11 +55,12 @@ describe('synthetic source', () => {
     for (const domain of ['task', 'pretrain'] as const)
       for (let t = 0; t < src.topics; t++)
         for (const seen of [[], [2], [2, 4], [4, 3, 2]])
-          for (let prev = -1; prev < 5; prev++) {
-            let sum = 0;
-            for (let next = -1; next < 5; next++) sum += src.tokenProbability(prev, next, t, domain, seen);
-            expect(sum).toBeCloseTo(1, 12);
-          }
+          for (let prev = -1; prev < 5; prev++)
+            for (const last of [-1, 2, 3, 4]) {
+              let sum = 0;
+              for (let next = -1; next < 5; next++) sum += src.tokenProbability(prev, next, t, domain, seen, last);
+              expect(sum).toBeCloseTo(1, 12);
+            }
   });
 
   it.each(SOURCES)('the forward algorithm gives the brute-force probability of every 4-token prefix, and they sum to 1 (%s)', (_, cfg) => {
@@ -119,6 +124,31 @@ describe('synthetic source', () => {
     expect(src.logProb('notaword .')).toBe(-Infinity);
     expect(src.logProb(`${src.words[30]}`)).toBe(-Infinity); // no end of sentence
     expect(src.logProb(' . ')).toBe(-Infinity); // empty sentence
+  });
+
+  it('successors: a content word follows the previous one\'s place in its class\'s cycle; rate 0 is the source without them', () => {
+    const src = new SyntheticSource({ ...SMALL, recurClass: -1, successorRate: 1 });
+    const content = src.words.map((_, v) => v).filter((v) => src.isContentId(v));
+    // With rate 1 every content word after the first is its predecessor's successor: the cycle through all 3.
+    const order = [content[0]!];
+    for (let k = 0; k < 3; k++) order.push(src.successor(order.at(-1)!, 1));
+    expect(new Set(order.slice(0, 3)).size).toBe(3);
+    expect(order[3]).toBe(order[0]);
+    for (const row of src.sample(200, 4)) {
+      const ids = row.trim().split(' ').map((w) => src.tokenId(w)!).filter((id) => src.isContentId(id));
+      for (let i = 1; i < ids.length; i++) expect(ids[i]).toBe(src.successor(ids[i - 1]!, 1));
+    }
+    // The probability of a content word after content word u: rate x [successor] + (1 - rate) x the fresh draw.
+    const half = new SyntheticSource({ ...SMALL, recurClass: -1, successorRate: 0.5 });
+    const plain = new SyntheticSource({ ...SMALL, recurClass: -1 });
+    const u = content[0]!;
+    const toClass = content.reduce((a, w) => a + plain.tokenProbability(u, w, 1, 'task'), 0); // P(next is content | u)
+    for (const v of content) {
+      const fresh = plain.tokenProbability(u, v, 1, 'task');
+      const expected = 0.5 * fresh + (v === half.successor(u, 1) ? 0.5 * toClass : 0);
+      expect(half.tokenProbability(u, v, 1, 'task', [], u)).toBeCloseTo(expected, 12);
+    }
+    expect(new SyntheticSource({ successorRate: 0 }).sample(3, 7)).toEqual(new SyntheticSource().sample(3, 7));
   });
 
   it('a task format: the function words\' exponents shape their emissions in each domain, and nothing else changes', () => {
