@@ -36,6 +36,8 @@ export type SyntheticDomain = 'task' | 'pretrain';
 export interface RowState {
   recent: number[];
   last: number;
+  /** Content words so far in the current sentence. */
+  count?: number;
 }
 
 export interface SyntheticConfig {
@@ -72,6 +74,8 @@ export interface SyntheticConfig {
    * its class: the word after the previous one's position in its own class's cycle); 0 for none.
    */
   successorRate: number;
+  /** A sentence ends right after its `sentenceWords`-th content word, never before (0: after any content word with probability pEnd). */
+  sentenceWords: number;
   /** Standard deviation of the log-normal perturbation that turns the task's grammar into the pretraining one. */
   domainShift: number;
   /**
@@ -109,6 +113,7 @@ export const DEFAULT_SYNTHETIC: SyntheticConfig = {
   recurRate: 0.8,
   recurMemory: 1,
   successorRate: 0,
+  sentenceWords: 0,
   // The task: 6 topics with Zipf-like weights (the last ones are its rare tail).
   taskTopicWeights: [0.4, 0.22, 0.14, 0.1, 0.08, 0.06],
   // Pretraining: all 12 topics, the task's first ones under-represented.
@@ -339,11 +344,15 @@ export class SyntheticSource {
    * lists the distinct words of `recurClass` used earlier in the row, the most recent first; `last` is the
    * row's previous content word (-1 for none), which matters with `successorRate`.
    */
-  tokenProbability(prev: number, next: number, topic: number, domain: SyntheticDomain = 'task', recent: readonly number[] = [], last = -1): number {
+  tokenProbability(prev: number, next: number, topic: number, domain: SyntheticDomain = 'task', recent: readonly number[] = [], last = -1, count = 0): number {
     const C = this.cfg.classSizes.length;
     const g = this.grammar[domain];
     const from = prev < 0 ? C : this.wordClass[prev]!;
-    if (next < 0) return g[from * (C + 1) + C]!;
+    const n = this.cfg.sentenceWords;
+    const full = n > 0 && this.isContentId(prev) && count >= n;
+    if (next < 0) return n > 0 ? (full ? 1 : 0) : g[from * (C + 1) + C]!;
+    if (full) return 0;
+    const keep = n > 0 ? 1 / (1 - g[from * (C + 1) + C]!) : 1; // no end before the n-th content word
     const c = this.wordClass[next]!;
     let e = this.emissionOf(next, topic, domain);
     if (c === this.cfg.recurClass && recent.length > 0) {
@@ -354,7 +363,7 @@ export class SyntheticSource {
     }
     const rho = this.cfg.successorRate;
     if (rho > 0 && c >= this.cfg.functionClasses && last >= 0) e = (1 - rho) * e + (this.successor(last, c) === next ? rho : 0);
-    return g[from * (C + 1) + c]! * e;
+    return g[from * (C + 1) + c]! * keep * e;
   }
 
   /** Moves a word of `recurClass` to the front of the row's most-recent list. */
@@ -396,13 +405,18 @@ export class SyntheticSource {
     const g = this.grammar[domain];
     const out: number[] = [];
     let state = C;
+    const n = this.cfg.sentenceWords;
+    let count = 0;
     for (;;) {
+      if (n > 0 && count >= n && state >= this.cfg.functionClasses && state < C) return out;
       let x = rng.next();
+      if (n > 0) x *= 1 - g[state * (C + 1) + C]!; // no end before the n-th content word
       let c = 0;
       for (; c < C; c++) {
         x -= g[state * (C + 1) + c]!;
         if (x < 0) break;
       }
+      if (n > 0 && c === C) c = C - 1; // rounding
       if (c === C && out.length > 0) return out;
       if (c === C) c = C - 1; // rounding at the start row (which has no end)
       let v: number;
@@ -416,7 +430,10 @@ export class SyntheticSource {
         v = ws[this.drawIndex(cum, ws.length, rng.next())]!;
       }
       this.remember(recent, v);
-      if (this.isContentId(v)) row.last = v;
+      if (this.isContentId(v)) {
+        row.last = v;
+        count++;
+      }
       out.push(v);
       state = c;
     }
@@ -470,9 +487,14 @@ export class SyntheticSource {
     const post = Float64Array.from(prior);
     const recent: number[] = [];
     let last = -1;
+    let count = 0;
     const remember = (id: number) => {
       this.remember(recent, id);
-      if (this.isContentId(id)) last = id;
+      if (this.isContentId(id)) {
+        last = id;
+        count++;
+      }
+      if (id === -1) count = 0;
     };
     let prev = -1;
     let start = 0;
@@ -490,12 +512,13 @@ export class SyntheticSource {
         post.set(prior);
         recent.length = 0;
         last = -1;
+        count = 0;
         prev = -1;
         continue;
       }
       let total = 0;
       for (let t = 0; t < K; t++) {
-        const p = post[t]! * this.tokenProbability(prev, id, t, domain, recent, last);
+        const p = post[t]! * this.tokenProbability(prev, id, t, domain, recent, last, count);
         post[t] = p;
         total += p;
       }

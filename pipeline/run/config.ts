@@ -41,6 +41,7 @@ const SyntheticStructureSchema = z
     recurRate: fraction,
     recurMemory: int(1),
     successorRate: fraction,
+    sentenceWords: int(),
     domainShift: z.number().min(0),
     taskTopicWeights: weights,
     pretrainTopicWeights: weights,
