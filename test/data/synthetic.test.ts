@@ -23,7 +23,9 @@ const SMALL = {
 const FORMAT = { ...SMALL, functionZipf: 4, pretrainFunctionZipf: 0 };
 // Content words that mostly follow a seeded cycle (successorRate), with recurring entities too.
 const SUCCESSOR = { ...SMALL, successorRate: 0.6 };
-const SOURCES = [['plain', SMALL], ['format', FORMAT], ['successor', SUCCESSOR]] as const;
+// Sentences of exactly 2 content words, with successors.
+const SENTENCES = { ...SUCCESSOR, sentenceWords: 2 };
+const SOURCES = [['plain', SMALL], ['format', FORMAT], ['successor', SUCCESSOR], ['sentence length', SENTENCES]] as const;
 
 const tokensOf = (src: SyntheticSource, ids: number[]) => ids.map((i) => (i < 0 ? '.' : src.words[i]!));
 
@@ -37,11 +39,16 @@ function naiveProb(src: SyntheticSource, ids: number[], domain: SyntheticDomain)
     let p = src.topicWeights[domain][t]!;
     let prev = -1;
     let last = -1;
+    let count = 0; // content words in the current sentence
     let recent: number[] = [];
     for (const id of ids) {
-      p *= src.tokenProbability(prev, id, t, domain, recent, last);
+      p *= src.tokenProbability(prev, id, t, domain, recent, last, count);
       if (id >= 0 && src.wordClass[id] === src.cfg.recurClass) recent = [id, ...recent.filter((x) => x !== id)];
-      if (id >= 0 && src.wordClass[id]! >= src.cfg.functionClasses) last = id;
+      if (id >= 0 && src.wordClass[id]! >= src.cfg.functionClasses) {
+        last = id;
+        count++;
+      }
+      if (id < 0) count = 0;
       prev = id;
     }
     total += p;
@@ -56,11 +63,12 @@ describe('synthetic source', () => {
       for (let t = 0; t < src.topics; t++)
         for (const seen of [[], [2], [2, 4], [4, 3, 2]])
           for (let prev = -1; prev < 5; prev++)
-            for (const last of [-1, 2, 3, 4]) {
-              let sum = 0;
-              for (let next = -1; next < 5; next++) sum += src.tokenProbability(prev, next, t, domain, seen, last);
-              expect(sum).toBeCloseTo(1, 12);
-            }
+            for (const last of [-1, 2, 3, 4])
+              for (const count of [0, 1, 2]) {
+                let sum = 0;
+                for (let next = -1; next < 5; next++) sum += src.tokenProbability(prev, next, t, domain, seen, last, count);
+                expect(sum).toBeCloseTo(1, 12);
+              }
   });
 
   it.each(SOURCES)('the forward algorithm gives the brute-force probability of every 4-token prefix, and they sum to 1 (%s)', (_, cfg) => {
@@ -149,6 +157,23 @@ describe('synthetic source', () => {
       expect(half.tokenProbability(u, v, 1, 'task', [], u)).toBeCloseTo(expected, 12);
     }
     expect(new SyntheticSource({ successorRate: 0 }).sample(3, 7)).toEqual(new SyntheticSource().sample(3, 7));
+  });
+
+  it('sentenceWords: every sentence ends right after its n-th content word', () => {
+    const src = new SyntheticSource({ ...SMALL, sentenceWords: 3, sentencesPerRow: 4 });
+    for (const row of src.sample(300, 6)) {
+      expect(Number.isFinite(src.logProb(row))).toBe(true);
+      for (const sentence of row.trim().split(' . ')) {
+        const words = sentence.replace(/ \.$/, '').split(' ');
+        expect(words.filter((w) => src.isContentId(src.wordId(w)!)).length).toBe(3);
+        expect(src.isContentId(src.wordId(words.at(-1)!)!)).toBe(true);
+      }
+    }
+    // Ending early or running on is impossible.
+    const [c] = src.words.map((_, v) => v).filter((v) => src.isContentId(v)) as [number];
+    expect(src.tokenProbability(c, -1, 0, 'task', [], c, 2)).toBe(0);
+    expect(src.tokenProbability(c, -1, 0, 'task', [], c, 3)).toBe(1);
+    expect(new SyntheticSource({ sentenceWords: 0 }).sample(3, 7)).toEqual(new SyntheticSource().sample(3, 7));
   });
 
   it('a task format: the function words\' exponents shape their emissions in each domain, and nothing else changes', () => {

@@ -45,3 +45,35 @@ describe('the tiny-format preset', () => {
     expect(Math.exp(gap.pretrain - gap.task)).toBeGreaterThan(2.5);
   });
 });
+
+describe('the tiny-recite preset', () => {
+  const recite = validateConfig(PRESETS['tiny-recite']!.config);
+  const rs = new SyntheticSource(recite.data.synthetic.source);
+
+  it("is tiny-format's run on a reciting source: the same training, decoding and settings", () => {
+    expect({ ...recite, name: 'x', data: { ...recite.data, synthetic: { ...recite.data.synthetic, source: null } } }).toEqual({
+      ...cfg, name: 'x', data: { ...cfg.data, synthetic: { ...cfg.data.synthetic, source: null } },
+    });
+    expect(recite.data.synthetic.source).toMatchObject({ successorRate: 0.95, sentenceWords: 4, recurClass: -1, functionZipf: 12, pretrainFunctionZipf: 0 });
+  });
+
+  it('recites: most content words follow their predecessor in the cycle, four to a sentence', () => {
+    let follow = 0;
+    let content = 0;
+    for (const row of rs.sample(60, 7, 'task')) {
+      const tokens = row.trim().split(/\s+/);
+      const ids = tokens.map((w) => rs.tokenId(w)!);
+      let last = -1;
+      for (const id of ids) {
+        if (!rs.isContentId(id)) continue;
+        if (last >= 0) {
+          content++;
+          if (id === rs.successor(last, rs.wordClass[id]!)) follow++;
+        }
+        last = id;
+      }
+      for (const s of row.trim().split(' . ')) expect(s.split(' ').filter((w) => rs.isContentId(rs.wordId(w) ?? -1)).length).toBe(4);
+    }
+    expect(follow / content).toBeGreaterThan(0.9); // 0.95 by construction, plus chance hits of a fresh draw
+  });
+});
