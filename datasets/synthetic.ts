@@ -36,8 +36,6 @@ export type SyntheticDomain = 'task' | 'pretrain';
 export interface RowState {
   recent: number[];
   last: number;
-  /** Content words so far in the current sentence. */
-  count?: number;
 }
 
 export interface SyntheticConfig {
@@ -194,6 +192,7 @@ export class SyntheticSource {
     if (classSizes.length < 1 || classSizes.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`synthetic classSizes must be positive integers, got ${classSizes}`);
     if (!(functionClasses >= 0 && functionClasses < classSizes.length)) throw new Error(`synthetic functionClasses must leave at least one content class`);
     if (!(this.cfg.successorRate >= 0 && this.cfg.successorRate <= 1)) throw new Error(`synthetic successorRate must be in [0, 1], got ${this.cfg.successorRate}`);
+    if (!(Number.isInteger(this.cfg.sentenceWords) && this.cfg.sentenceWords >= 0)) throw new Error(`synthetic sentenceWords must be an integer >= 0, got ${this.cfg.sentenceWords}`);
     this.topicWeights = {
       task: normalised(this.cfg.taskTopicWeights, K, 'taskTopicWeights'),
       pretrain: normalised(this.cfg.pretrainTopicWeights, K, 'pretrainTopicWeights'),
@@ -416,9 +415,8 @@ export class SyntheticSource {
         x -= g[state * (C + 1) + c]!;
         if (x < 0) break;
       }
-      if (n > 0 && c === C) c = C - 1; // rounding
-      if (c === C && out.length > 0) return out;
-      if (c === C) c = C - 1; // rounding at the start row (which has no end)
+      if (c === C && n === 0 && out.length > 0) return out;
+      if (c === C) c = C - 1; // rounding (the start row has no end, nor a row before the n-th content word)
       let v: number;
       const rho = this.cfg.successorRate;
       // Drawn first, so that a source without successors consumes the same numbers as before.
@@ -556,7 +554,8 @@ export class SyntheticSource {
   /**
    * The true probability of each token (word ids, "." at index V) at a random position of a row of the
    * domain, topics mixed: the class chain's stationary distribution times the topic's emissions (fresh
-   * draws; recurrence only repeats words already drawn).
+   * draws; recurrence only repeats words already drawn). With `successorRate` or `sentenceWords` it is an
+   * approximation: it neglects the cycle's reordering of the content words and the fixed sentence lengths.
    */
   tokenMass(domain: SyntheticDomain = 'task'): Float64Array {
     const C = this.cfg.classSizes.length;
