@@ -124,13 +124,19 @@ export const OPT_125M: OptConfig = parseOptConfig(
   'OPT_125M',
 );
 
+/** The tiny OPT's shape unless a run asks for another (`model.tinyWidth`, `model.tinyLayers`). */
+export const TINY_SHAPE = { width: 64, layers: 2 } as const;
+/** The tiny OPT's attention heads: its width must be a multiple of this. */
+export const TINY_HEADS = 4;
+
 /**
  * A tiny OPT for tests and quick experiments, with one embedding row per token of a word-level tokenizer of
- * `vocabSize` tokens: OPT-125m's settings (`<pad>` = 1, `</s>` = 2, ReLU, pre-LayerNorm, tied head) at 64 wide and
- * 2 layers deep. The project's tiny tokenizer pairs it as TINY_CONFIG.
+ * `vocabSize` tokens: OPT-125m's settings (`<pad>` = 1, `</s>` = 2, ReLU, pre-LayerNorm, tied head, an FFN 4x
+ * as wide), 4 heads, by default 64 wide and 2 layers deep. The project's tiny tokenizer pairs it as TINY_CONFIG.
  */
-export function tinyOptConfig(vocabSize: number): OptConfig {
-  const size = { hidden_size: 64, word_embed_proj_dim: 64, num_hidden_layers: 2, num_attention_heads: 4, ffn_dim: 256, max_position_embeddings: 256 };
+export function tinyOptConfig(vocabSize: number, shape: { width: number; layers: number } = TINY_SHAPE): OptConfig {
+  const { width, layers } = shape;
+  const size = { hidden_size: width, word_embed_proj_dim: width, num_hidden_layers: layers, num_attention_heads: TINY_HEADS, ffn_dim: 4 * width, max_position_embeddings: 256 };
   return parseOptConfig({ ...OPT_125M, ...size, vocab_size: vocabSize }, 'the tiny OPT config');
 }
 

@@ -8,6 +8,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { BLOCK_OPTIONS } from '../../datasets/blocks.js';
 import { SyntheticSource } from '../../datasets/synthetic.js';
+import { TINY_HEADS, TINY_SHAPE } from '../../models/opt/config.js';
 import { SESSION_OPTIONS } from '../../models/session-options.js';
 import { EVAL_OPTIONS } from '../eval/options.js';
 import { GENERATE_OPTIONS, MAX_NUM_BEAMS, withCandidateRules } from '../generate/options.js';
@@ -87,6 +88,11 @@ const modelOptions = {
     paper: { source: 'paper text', note: 'OPT-125m' },
   }),
   initSeed: option(int().default(0), 'Pretraining seed when base is `tiny`'),
+  tinyWidth: option(
+    int(TINY_HEADS).default(TINY_SHAPE.width).refine((w) => w % TINY_HEADS === 0, `must be a multiple of ${TINY_HEADS} (the tiny OPT's attention heads)`),
+    'Width of the tiny OPT when base is `tiny` (its FFN is 4x as wide)',
+  ),
+  tinyLayers: option(int(1).default(TINY_SHAPE.layers), 'Decoder layers of the tiny OPT when base is `tiny`'),
   initFrom: option(z.enum(['base', 'previous']).default('base'), 'The paper fine-tunes the base model every generation; `previous` continues from generation k-1', {
     paper: { source: 'paper code', note: 'every generation fine-tunes the pretrained model (main.py --pretrained; no --load)' },
   }),

@@ -10,11 +10,11 @@ import { corpusComplete, readCorpus } from '../../datasets/corpus-store.js';
 import { groupingOptions } from '../../datasets/blocks.js';
 import { blockRow, readBlocks, rowOfBlock, type Blocks } from '../../datasets/block-set.js';
 import type { SyntheticSource } from '../../datasets/synthetic.js';
-import { loadTokenizer, TINY_CONFIG, tinyTokenizerFiles } from '../../datasets/tokenizer.js';
+import { loadTokenizer, TINY_VOCAB_SIZE, tinyTokenizerFiles } from '../../datasets/tokenizer.js';
 import { prepareCorpus } from '../../datasets/prepare.js';
 import { hubSnapshot, isHubId } from '../../models/hub.js';
 import { GRAPH_FILES, importHfCheckpoint, openModelDir, writeModelDir } from '../../models/model-dir/index.js';
-import { initOptWeights } from '../../models/opt/index.js';
+import { initOptWeights, tinyOptConfig } from '../../models/opt/index.js';
 import { writeJsonAtomic } from '../../util/atomic.js';
 import { blockTexts, loadEvalCorpus } from '../eval/corpus-input.js';
 import { evaluateGeneration, realReference, type EvalCorpus } from '../eval/evaluate.js';
@@ -79,7 +79,8 @@ export async function baseModel({ cfg, layout }: StepContext): Promise<BaseInfo>
   const spec = cfg.model.base;
   let info: BaseInfo;
   if (spec === 'tiny') {
-    writeModelDir(target, { config: TINY_CONFIG, weights: initOptWeights(TINY_CONFIG, cfg.model.initSeed), tokenizerFiles: tinyTokenizerFiles() });
+    const config = tinyOptConfig(TINY_VOCAB_SIZE, { width: cfg.model.tinyWidth, layers: cfg.model.tinyLayers });
+    writeModelDir(target, { config, weights: initOptWeights(config, cfg.model.initSeed), tokenizerFiles: tinyTokenizerFiles() });
     info = { base: 'tiny', dir: target };
   } else {
     let dir = spec;
