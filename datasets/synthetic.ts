@@ -553,11 +553,13 @@ export class SyntheticSource {
 
   /**
    * The true probability of each token (word ids, "." at index V) at a random position of a row of the
-   * domain, topics mixed: the class chain's stationary distribution times the topic's emissions (fresh
-   * draws; recurrence only repeats words already drawn). With `successorRate` or `sentenceWords` it is an
-   * approximation: it neglects the cycle's reordering of the content words and the fixed sentence lengths.
+   * domain, topics mixed. Without successors and fixed sentence lengths it is the class chain's stationary
+   * distribution times the topic's emissions; with them, `rowTokenMass`. Recurrence only repeats words already
+   * drawn, which leaves these marginals unchanged with `recurMemory` 1; with a longer memory, or recurrence and
+   * successors together, the recurring class's words are counted as fresh draws (an approximation).
    */
   tokenMass(domain: SyntheticDomain = 'task'): Float64Array {
+    if (this.cfg.successorRate > 0 || this.cfg.sentenceWords > 0) return this.rowTokenMass(domain);
     const C = this.cfg.classSizes.length;
     const V = this.cfg.vocabSize;
     const g = this.grammar[domain];
@@ -580,5 +582,93 @@ export class SyntheticSource {
     }
     out[V] = pi[C]!;
     return out;
+  }
+
+  /**
+   * `tokenMass` by walking a row: the expected count of each token in a row of each topic, by forward
+   * propagation over (class state, content words so far in the sentence, cycle position of the row's last
+   * content word), divided by the expected row length. Exact for successors and fixed sentence lengths; the
+   * class moves come from `tokenProbability` itself.
+   */
+  rowTokenMass(domain: SyntheticDomain = 'task'): Float64Array {
+    const { classSizes, functionClasses: F, sentencesPerRow: S, successorRate: rho, vocabSize: V } = this.cfg;
+    const C = classSizes.length;
+    const n = this.cfg.sentenceWords;
+    const K = n + 1; // content words so far in the sentence: 0..n (only 0 when sentence lengths are free)
+    const P = rho > 0 ? Math.max(...this.cycle.map((ws) => ws.length)) + 1 : 1; // last's cycle position + 1 (0: none)
+    // move[(s * K + k) * (C + 1) + c]: P(next class c, or the end at c = C | class state s (C: sentence start), k).
+    const move = new Float64Array((C + 1) * K * (C + 1));
+    for (let s = 0; s <= C; s++) {
+      const prev = s === C ? -1 : this.classWords[s]![0]!;
+      for (let k = 0; k < K; k++) {
+        const row = (s * K + k) * (C + 1);
+        for (let c = 0; c < C; c++) for (const w of this.classWords[c]!) move[row + c]! += this.tokenProbability(prev, w, 0, domain, [], -1, k);
+        if (s < C) move[row + C] = this.tokenProbability(prev, -1, 0, domain, [], -1, k);
+      }
+    }
+    const counts = new Float64Array(V + 1);
+    const w = this.topicWeights[domain];
+    for (let t = 0; t < this.cfg.topics; t++) {
+      if (!(w[t]! > 0)) continue;
+      const fresh = new Float64Array(C); // expected fresh draws per class in a row of this topic
+      const recited = this.cycle.map((ws) => new Float64Array(ws.length)); // expected successor draws per cycle position
+      let carry = new Float64Array(P); // at a sentence start: the distribution of last's position
+      carry[0] = 1;
+      for (let sentence = 0; sentence < S; sentence++) {
+        let cur = new Float64Array((C + 1) * K * P);
+        cur.set(carry, (C * K + 0) * P);
+        carry = new Float64Array(P);
+        for (let live = 1; live > 1e-14; ) {
+          const next = new Float64Array(cur.length);
+          const freshIn = new Float64Array(C * K); // fresh content draws into (class, k), placed by emission below
+          for (let s = 0; s <= C; s++) {
+            for (let k = 0; k < K; k++) {
+              const row = (s * K + k) * (C + 1);
+              for (let p = 0; p < P; p++) {
+                const m = cur[(s * K + k) * P + p]!;
+                if (m === 0) continue;
+                if (move[row + C]! > 0) carry[p]! += m * move[row + C]!;
+                for (let c = 0; c < C; c++) {
+                  const mc = m * move[row + c]!;
+                  if (mc === 0) continue;
+                  if (c < F) {
+                    fresh[c]! += mc;
+                    next[(c * K + k) * P + p]! += mc;
+                    continue;
+                  }
+                  const k2 = n > 0 ? k + 1 : 0;
+                  let f = mc;
+                  if (rho > 0 && p > 0) {
+                    const q = p % classSizes[c]!; // the successor of position p - 1
+                    recited[c]![q]! += mc * rho;
+                    next[(c * K + k2) * P + q + 1]! += mc * rho;
+                    f = mc * (1 - rho);
+                  }
+                  fresh[c]! += f;
+                  freshIn[c * K + k2]! += f;
+                }
+              }
+            }
+          }
+          for (let c = F; c < C; c++) {
+            for (let k = 0; k < K; k++) {
+              const f = freshIn[c * K + k]!;
+              if (f === 0) continue;
+              const ws = this.cycle[c]!;
+              for (let q = 0; q < ws.length; q++) next[(c * K + k) * P + (rho > 0 ? q + 1 : 0)]! += f * this.emissionOf(ws[q]!, t, domain);
+            }
+          }
+          cur = next;
+          live = cur.reduce((a, b) => a + b, 0);
+        }
+      }
+      for (let v = 0; v < V; v++) {
+        const c = this.wordClass[v]!;
+        counts[v]! += w[t]! * (fresh[c]! * this.emissionOf(v, t, domain) + (c >= F ? recited[c]![this.cyclePos[v]!]! : 0));
+      }
+      counts[V]! += w[t]! * S;
+    }
+    const total = counts.reduce((a, b) => a + b, 0);
+    return counts.map((x) => x / total);
   }
 }

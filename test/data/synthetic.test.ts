@@ -176,6 +176,43 @@ describe('synthetic source', () => {
     expect(new SyntheticSource({ sentenceWords: 0 }).sample(3, 7)).toEqual(new SyntheticSource().sample(3, 7));
   });
 
+  it('tokenMass: each token\'s frequency at a random position, exact with successors and fixed sentence lengths', () => {
+    // A recited language like tiny-recite's: four content words to a sentence, 95% of them successors.
+    const recite = { classSizes: [100, 80, 120, 90, 70, 47], seed: 21, grammarPeak: 8, sentencesPerRow: 12, functionZipf: 12, recurClass: -1, successorRate: 0.95, sentenceWords: 4 };
+    const frequencies = (src: SyntheticSource): Float64Array => {
+      const V = src.cfg.vocabSize;
+      const f = new Float64Array(V + 1);
+      let n = 0;
+      for (const row of src.sample(3000, 99)) for (const t of row.trim().split(' ')) {
+        const id = src.tokenId(t)!;
+        f[id === -1 ? V : id]!++;
+        n++;
+      }
+      return f.map((x) => x / n);
+    };
+    const tv = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).reduce((d, x, i) => d + Math.abs(x - b[i]!), 0) / 2;
+    for (const cfg of [recite, { ...recite, sentenceWords: 0 }, { ...recite, successorRate: 0 }]) {
+      const src = new SyntheticSource(cfg);
+      const mass = src.tokenMass('task');
+      expect(mass.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 12);
+      // 3000 sampled rows (~300k tokens) agree up to sampling noise; the class chain's stationary distribution
+      // times the emissions (the formula without these options) does not.
+      const seen = frequencies(src);
+      const formula = new SyntheticSource({ ...cfg, successorRate: 0, sentenceWords: 0 }).tokenMass('task');
+      expect(tv(mass, seen)).toBeLessThan(0.012);
+      expect(tv(formula, seen)).toBeGreaterThan(0.05);
+      if (cfg.sentenceWords > 0) {
+        // Every sentence has exactly four content words and one ".".
+        const content = Array.from(mass).reduce((a, x, v) => a + (v < src.cfg.vocabSize && src.isContentId(v) ? x : 0), 0);
+        expect(content / mass[src.cfg.vocabSize]!).toBeCloseTo(4, 9);
+      }
+    }
+    // Without either option the walk over a row and the stationary formula are two computations of one value.
+    const plain = new SyntheticSource();
+    const walked = plain.rowTokenMass('task');
+    plain.tokenMass('task').forEach((x, i) => expect(Math.abs(x - walked[i]!)).toBeLessThan(1e-12));
+  });
+
   it('a task format: the function words\' exponents shape their emissions in each domain, and nothing else changes', () => {
     const plain = new SyntheticSource(SMALL);
     const fmt = new SyntheticSource(FORMAT);
