@@ -6,15 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { spawnCollapse } from '../helpers/cli.js';
+import { MICRO_RUN } from '../helpers/micro.js';
 
-const micro = [
-  '--set', 'seeds=[0]', '--set', 'generations=1', '--set', 'threads=1', '--set', 'estimate=false',
-  '--set', 'settings=[{name: replace, mix: {mode: replace}}]',
-  '--set', 'data.synthetic={trainRows: 24, validRows: 8, testRows: 8, pretrainRows: 0, seed: 7}',
-  '--set', 'model.pretrainEpochs=1',
-  '--set', 'train={epochs: 1, batchSize: 8, microBatchSize: 8, lr: 0.001}',
-  '--set', 'eval.selfBleuSamples=4',
-];
+const micro = [...MICRO_RUN, '--set', 'seeds=[0]', '--set', 'generations=1', '--set', 'estimate=false'];
 
 describe('model.tinyWidth and model.tinyLayers', () => {
   const runs = mkdtempSync(join(tmpdir(), 'collapse-tiny-shape-'));
