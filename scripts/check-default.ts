@@ -38,6 +38,12 @@ export function checkDefault(records: GenerationMetrics[], time?: RunTime): Crit
   const worst = (s: string) => Math.max(...gens(s).map((g) => test(s, g)));
   const p50 = (s: string, g: number) => at(s, g, (r) => r.per_sample_ppl_quantiles.p50);
   const above = (s: string, g: number) => at(s, g, (r) => r.tail_mass_vs_gen0?.above_p99);
+  /** Prompt by prompt against generation 0's continuation (records from before the paired shift lack it). */
+  const paired = (g: number): string => {
+    const share = (k: 'unchanged' | 'more_probable' | 'less_probable') => at(R, g, (r) => r.paired_vs_gen0?.[k]);
+    if (Number.isNaN(share('unchanged'))) return '';
+    return `; paired with gen 0's continuation of each prompt: ${f(100 * share('unchanged'), 0)}% unchanged, ${f(100 * share('more_probable'), 0)}% more and ${f(100 * share('less_probable'), 0)}% less probable`;
+  };
   const out: Criterion[] = [
     { id: 0, name: 'at least three seeds (the paper: five)', value: String(seeds), pass: seeds >= 3 },
     {
@@ -61,7 +67,9 @@ export function checkDefault(records: GenerationMetrics[], time?: RunTime): Crit
     },
     {
       id: 6, name: 'histogram shift: last median < gen-0 median and >= 2% above gen-0 p99 (replace)',
-      value: `median ${f(p50(R, 0))} -> ${f(p50(R, last))}, above p99 ${f(100 * above(R, last), 1)}% (keep-original: ${f(p50(K, 0))} -> ${f(p50(K, lastK))}, ${f(100 * above(K, lastK), 1)}%)`,
+      value:
+        `median ${f(p50(R, 0))} -> ${f(p50(R, last))}, above p99 ${f(100 * above(R, last), 1)}% (keep-original: ${f(p50(K, 0))} -> ${f(p50(K, lastK))}, ${f(100 * above(K, lastK), 1)}%)` +
+        paired(last),
       pass: p50(R, last) < p50(R, 0) && above(R, last) >= 0.02,
     },
     {

@@ -6,7 +6,7 @@ import type { Provider } from '../../models/session.js';
 import type { CorpusEval, GenerationMetrics, SelectionMetrics, Truth } from './metrics-schema.js';
 import type { Blocks } from '../../datasets/block-set.js';
 import { perplexityOf, type BlockScores } from './perplexity.js';
-import { quantiles, tailMass, tailReference, trueLoglik, type TailReference } from './tail.js';
+import { pairedShift, quantiles, tailMass, tailReference, trueLoglik, type ScoredContinuations, type TailReference } from './tail.js';
 import { textMetrics } from './text-metrics.js';
 
 /** A corpus in memory: its token blocks, and (optionally) decoded texts and prompt ids, row-aligned. */
@@ -122,6 +122,8 @@ export interface EvaluateGenerationInput extends CorpusEvalOptions {
   baseTestPerplexity?: number | null;
   /** Generation 0's data p99 (same setting and seed); null or absent on generation 0 itself uses its own. */
   gen0P99?: number | null;
+  /** Later generations: generation 0's data (same setting and seed) with their scores, for the paired shift. */
+  gen0Data?: ScoredContinuations | null;
   truth?: Truth | null;
   /** A curated setting's verifier record. */
   selection?: SelectionMetrics | null;
@@ -144,6 +146,9 @@ export async function evaluateGeneration(input: EvaluateGenerationInput): Promis
     seed: input.seed,
     base_test_perplexity: input.baseTestPerplexity ?? null,
     tail_mass_vs_gen0: p99 === null ? null : { above_p99: shareAbove(data.samplePpl, p99) },
+    paired_vs_gen0: input.gen0Data
+      ? pairedShift(input.gen0Data, { promptIds: input.corpus.promptBlockIds ?? [], ids: input.corpus.blocks.ids, blockSize: input.corpus.blocks.blockSize, ppl: data.samplePpl })
+      : null,
     truth: input.truth ?? null,
     ...(input.selection ? { selection: input.selection } : {}),
     ...data.result,

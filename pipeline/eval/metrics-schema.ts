@@ -108,6 +108,12 @@ export const GenerationMetricsSchema = CorpusEvalSchema.extend({
   base_test_perplexity: z.number().nullable(),
   /** Share of this generation's samples above the 99th percentile of generation 0's data (same setting and seed). */
   tail_mass_vs_gen0: z.object({ above_p99: share }).strict().nullable(),
+  /** Later generations: this generation's data against generation 0's, prompt by prompt (tail.ts pairedShift; absent in older records). */
+  paired_vs_gen0: z
+    .object({ prompts: int, unchanged: share, more_probable: share, less_probable: share, median_log_ratio: z.number() })
+    .strict()
+    .nullable()
+    .optional(),
   truth: TruthSchema.nullable(),
   /** Curated settings only (absent in older records). */
   selection: SelectionMetricsSchema.nullable().optional(),

@@ -120,3 +120,58 @@ export function trueLoglik(texts: readonly string[], logProb: (text: string) => 
     impossible_share: scored ? impossible / scored : 0,
   };
 }
+
+/** One generation's continuations, scored by the generation-0 model: row r continues prompt `promptIds[r]`. */
+export interface ScoredContinuations {
+  promptIds: ArrayLike<number>;
+  /** Row-major token ids, `blockSize` per row. */
+  ids: ArrayLike<number>;
+  blockSize: number;
+  ppl: ArrayLike<number>;
+}
+
+/**
+ * A generation's data against generation 0's, prompt by prompt (the first row of each prompt on both sides):
+ * the shares of prompts whose continuation is unchanged, more probable or less probable (ties included) under
+ * the generation-0 model, and the median log ratio of the perplexities. Pairing removes the spread between
+ * prompts, so it tells sharpening (more probable) from drift (less probable) that a histogram mixes.
+ */
+export interface PairedShift {
+  prompts: number;
+  unchanged: number;
+  more_probable: number;
+  less_probable: number;
+  median_log_ratio: number;
+}
+
+export function pairedShift(gen0: ScoredContinuations, later: ScoredContinuations): PairedShift | null {
+  if (gen0.blockSize !== later.blockSize) throw new Error(`paired shift: blocks of ${later.blockSize} tokens against generation 0's ${gen0.blockSize}`);
+  const T = gen0.blockSize;
+  const first = (c: ScoredContinuations): Map<number, number> => {
+    const m = new Map<number, number>();
+    for (let r = 0; r < c.ppl.length; r++) if (!m.has(c.promptIds[r]!)) m.set(c.promptIds[r]!, r);
+    return m;
+  };
+  const base = first(gen0);
+  let unchanged = 0;
+  let more = 0;
+  let less = 0;
+  const logRatios: number[] = [];
+  for (const [prompt, r] of first(later)) {
+    const r0 = base.get(prompt);
+    if (r0 === undefined) continue;
+    let same = true;
+    for (let t = 0; t < T && same; t++) same = gen0.ids[r0 * T + t] === later.ids[r * T + t];
+    if (same) {
+      unchanged++;
+      logRatios.push(0);
+      continue;
+    }
+    if (later.ppl[r]! < gen0.ppl[r0]!) more++;
+    else less++;
+    logRatios.push(Math.log(later.ppl[r]! / gen0.ppl[r0]!));
+  }
+  const n = logRatios.length;
+  if (n === 0) return null;
+  return { prompts: n, unchanged: unchanged / n, more_probable: more / n, less_probable: less / n, median_log_ratio: quantileSorted(sortedCopy(logRatios), 0.5) };
+}

@@ -33,6 +33,11 @@ const COLUMNS: { head: string; title: string; cell: (m: GenerationMetrics) => st
   { head: 'self-BLEU', title: 'mean BLEU-4 of a sample against the others', cell: (m) => fmt(m.self_bleu) },
   { head: '>p90 / >p99 / <p10', title: "shares beyond the real data's perplexity percentiles", cell: (m) => (m.tail_mass ? [m.tail_mass.above_p90, m.tail_mass.above_p99, m.tail_mass.below_p10].map(pct).join(' / ') : '–') },
   { head: '>gen-0 p99', title: "share of samples above the 99th percentile of generation 0's data", cell: (m) => pct(m.tail_mass_vs_gen0?.above_p99) },
+  {
+    head: 'vs gen-0: same / more / less',
+    title: "prompt by prompt against generation 0's continuation, both scored by the generation-0 model: shares unchanged / more probable / less probable",
+    cell: (m) => (m.paired_vs_gen0 ? [m.paired_vs_gen0.unchanged, m.paired_vs_gen0.more_probable, m.paired_vs_gen0.less_probable].map(pct).join(' / ') : '–'),
+  },
   { head: 'true loglik / token (real)', title: 'exact log-likelihood of the continuations under the true source given their prompts, nats per token (the real continuations of the same prompts)', cell: (m) => (m.truth ? `${fmt(m.truth.per_token)} (${fmt(m.truth.real_per_token)})` : '–') },
   { head: 'true tail present', title: "share of the true tail's mass (rare words) present in the data", cell: (m) => pct(m.truth?.tail_seen) },
   { head: 'verifier rho / p*', title: "curated settings: Spearman's rho of the verifier against the truth over all candidates / share of prompts where it keeps the truth's best candidate", cell: (m) => (m.selection ? `${fmt(m.selection.rho)} / ${pct(m.selection.p_star)}` : '–') },

@@ -19,9 +19,9 @@ import { writeJsonAtomic } from '../../util/atomic.js';
 import { blockTexts, loadEvalCorpus } from '../eval/corpus-input.js';
 import { evaluateGeneration, realReference, type EvalCorpus } from '../eval/evaluate.js';
 import { degenerateDataWarnings } from '../eval/guard.js';
-import { readGenerationMetrics, TailReferenceSchema, writeGenerationEval, type GenerationMetrics } from '../eval/metrics-schema.js';
+import { readGenerationMetrics, readSamplePpl, TailReferenceSchema, writeGenerationEval, type GenerationMetrics } from '../eval/metrics-schema.js';
 import { perplexityOf } from '../eval/perplexity.js';
-import type { TailReference } from '../eval/tail.js';
+import type { ScoredContinuations, TailReference } from '../eval/tail.js';
 import { sourceTokens, tailTable, truthMetrics, type TailTable, type TokenPair } from '../eval/truth.js';
 import { generateCorpus } from '../generate/generate-corpus.js';
 import { buildReport } from '../report/report.js';
@@ -277,6 +277,14 @@ function truthOf(cfg: RunConfig, layout: RunLayout, at: GenerationId, padId: num
   return truthMetrics(truthCache.source, truthCache.table, generated, real);
 }
 
+/** Generation 0's data and their per-sample perplexities (what a later generation is paired with). */
+function gen0Data(layout: RunLayout, gen0: GenerationId, padId: number): ScoredContinuations {
+  const c = loadEvalCorpus(layout.corpus(gen0), { padId });
+  const ppl = readSamplePpl(layout.samplePpl(gen0)).ppl;
+  if (ppl.length !== c.blocks.rows) throw new Error(`${layout.samplePpl(gen0)}: ${ppl.length} perplexities for the ${c.blocks.rows} rows of ${layout.corpus(gen0)}; rerun its evaluate step`);
+  return { promptIds: c.promptBlockIds ?? [], ids: c.blocks.ids, blockSize: c.blocks.blockSize, ppl };
+}
+
 export async function evaluate(ctx: StepContext, at: GenerationId): Promise<{ test_perplexity: number; warnings: string[] }> {
   const { cfg, layout } = ctx;
   const gen0 = { ...at, gen: 0 };
@@ -308,6 +316,7 @@ export async function evaluate(ctx: StepContext, at: GenerationId): Promise<{ te
     reference,
     baseTestPerplexity: at.gen === 0 ? readTyped(ZeroShotSchema, layout.zeroShot, 'zero-shot').test_perplexity : null,
     gen0P99: at.gen === 0 ? null : (readGenerationMetrics(layout.metrics(gen0)).per_sample_ppl_quantiles.p99 ?? null),
+    gen0Data: at.gen === 0 ? null : gen0Data(layout, gen0, padId),
     truth: cfg.data.source === 'synthetic' ? truthOf(cfg, layout, at, padId) : null,
     selection: settingOf(cfg, at.setting).select ? selectionMetrics(readSelection(layout.selection(at))) : null,
     selfBleuSamples: cfg.eval.selfBleuSamples,

@@ -144,11 +144,13 @@ export const STEPS: readonly Step[] = [
   },
   {
     name: 'evaluate', phase: 'generation', sharded: false, kind: 'evaluate',
-    // Scored by the generation-0 model; generation 0 compares with the zero-shot base, later ones with generation 0.
+    // Scored by the generation-0 model; generation 0 compares with the zero-shot base, later ones with generation
+    // 0's evaluation and, prompt by prompt, its data.
     inputs: (l, at, cfg) => {
       const gen0 = { ...at, gen: 0 };
       const selection = bodies.settingOf(cfg, at.setting).select ? [l.selection(at)] : [];
-      return [l.model(at), l.corpus(at), ...selection, l.trainLog(at), l.model(gen0), l.split('train'), l.split('test'), at.gen === 0 ? l.zeroShot : l.metrics(gen0)];
+      const against = at.gen === 0 ? [l.zeroShot] : [l.metrics(gen0), l.samplePpl(gen0), l.corpus(gen0)];
+      return [l.model(at), l.corpus(at), ...selection, l.trainLog(at), l.model(gen0), l.split('train'), l.split('test'), ...against];
     },
     outputs: (l, at) => [l.metrics(at), l.samplePpl(at)],
     run: bodies.evaluate,

@@ -1,6 +1,6 @@
 // Quantiles (numpy's linear interpolation), tail mass against reference percentiles, true-source log-likelihood.
 import { describe, expect, it } from 'vitest';
-import { completeSentences, quantiles, quantileSorted, tailMass, tailReference, trueLoglik } from '../../pipeline/eval/tail.js';
+import { completeSentences, pairedShift, quantiles, quantileSorted, tailMass, tailReference, trueLoglik } from '../../pipeline/eval/tail.js';
 
 describe('quantiles', () => {
   it('interpolate linearly between order statistics like numpy.quantile', () => {
@@ -40,5 +40,30 @@ describe('true log-likelihood', () => {
     expect(r.per_sentence).toBeCloseTo(-2, 12);
     expect(r.sentences).toBe(2);
     expect(r.impossible_share).toBeCloseTo(1 / 2, 12);
+  });
+});
+
+describe('paired shift against generation 0', () => {
+  // Two-token continuations; generation 0 continues prompts 5, 7, 9 and 11.
+  const gen0 = { promptIds: [5, 7, 9, 11], ids: [1, 2, 3, 4, 5, 6, 7, 8], blockSize: 2, ppl: [2, 3, 4, 5] };
+
+  it('pairs the first row of each prompt: unchanged tokens, lower and higher perplexity, and the median log ratio', () => {
+    const later = {
+      promptIds: [9, 5, 7, 7, 13, 11],
+      ids: [5, 6, /* 5 */ 1, 3, /* 7 */ 3, 9, /* 7 again */ 3, 4, /* no partner */ 1, 1, /* 11 */ 8, 7],
+      blockSize: 2,
+      ppl: [4.0000001, 1, 6, 3, 1, 10],
+    };
+    const p = pairedShift(gen0, later)!;
+    expect(p.prompts).toBe(4); // 9, 5, 7 (its first row), 11; 13 has no partner
+    expect([p.unchanged, p.more_probable, p.less_probable]).toEqual([0.25, 0.25, 0.5]);
+    // log ratios 0, log(1/2), log(6/3), log(10/5): sorted -0.69, 0, 0.69, 0.69, median log(2) / 2
+    expect(p.median_log_ratio).toBeCloseTo(Math.log(2) / 2, 12);
+  });
+
+  it('counts a different continuation of equal perplexity as not more probable, and finds nothing to pair as null', () => {
+    expect(pairedShift(gen0, { promptIds: [5], ids: [2, 1], blockSize: 2, ppl: [2] })).toMatchObject({ prompts: 1, unchanged: 0, more_probable: 0, less_probable: 1 });
+    expect(pairedShift(gen0, { promptIds: [99], ids: [1, 2], blockSize: 2, ppl: [2] })).toBeNull();
+    expect(() => pairedShift(gen0, { promptIds: [5], ids: [1, 2, 3], blockSize: 3, ppl: [2] })).toThrow(/blocks of 3 tokens against generation 0's 2/);
   });
 });

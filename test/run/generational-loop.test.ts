@@ -74,6 +74,15 @@ describe('collapse run (micro configuration)', () => {
       expect(m.test_perplexity).toBeGreaterThan(1);
       expect(Number.isFinite(m.valid_loss)).toBe(true);
     }
+    // Generation 1's data against generation 0's, prompt by prompt: the unchanged share counted here from the corpora.
+    const byPrompt = (gen: number) => new Map([...readCorpus(join(root, 'seed-0', `gen-${gen}`, 'corpus')).rowsIter()].map((x) => [x.prompt_block_id, Array.from(x.input_ids).join(' ')]));
+    const [c0, c1] = [byPrompt(0), byPrompt(1)];
+    const same = [...c1].filter(([k, v]) => c0.get(k) === v).length / c1.size;
+    const paired = JSON.parse(readFileSync(join(root, 'seed-0', 'gen-1', 'metrics.json'), 'utf8')).paired_vs_gen0;
+    expect(paired.prompts).toBe(train.rows);
+    expect(paired.unchanged).toBeCloseTo(same, 12);
+    expect(paired.unchanged + paired.more_probable + paired.less_probable).toBeCloseTo(1, 12);
+    expect(JSON.parse(readFileSync(join(root, 'seed-0', 'gen-0', 'metrics.json'), 'utf8')).paired_vs_gen0).toBeNull();
     // generation 1 trains on generation 0's continuations (mix: replace)
     expect(readCorpus(join(root, 'seed-0', 'gen-1', 'train-corpus')).rows).toBe(train.rows);
     expect(readFileSync(join(root, 'report', 'report.html'), 'utf8')).toContain('<figure');
