@@ -639,7 +639,7 @@ export class SyntheticSource {
                   const k2 = n > 0 ? k + 1 : 0;
                   let f = mc;
                   if (rho > 0 && p > 0) {
-                    const q = p % classSizes[c]!; // the successor of position p - 1
+                    const q = p % this.cycle[c]!.length; // the successor of position p - 1 (the class's real size)
                     recited[c]![q]! += mc * rho;
                     next[(c * K + k2) * P + q + 1]! += mc * rho;
                     f = mc * (1 - rho);

@@ -3,7 +3,7 @@
 // plus the generation's own model on the real test blocks).
 import { EVAL_DEFAULTS } from './options.js';
 import type { Provider } from '../../models/session.js';
-import type { CorpusEval, GenerationMetrics, SelectionMetrics, Truth } from './metrics-schema.js';
+import { storedPpl, type CorpusEval, type GenerationMetrics, type SelectionMetrics, type Truth } from './metrics-schema.js';
 import type { Blocks } from '../../datasets/block-set.js';
 import { perplexityOf, type BlockScores } from './perplexity.js';
 import { pairedShift, quantiles, tailMass, tailReference, trueLoglik, type ScoredContinuations, type TailReference } from './tail.js';
@@ -71,9 +71,9 @@ export async function evaluateCorpus(
   modelPath: string,
   corpus: EvalCorpus,
   opts: CorpusEvalOptions = {},
-): Promise<{ result: CorpusEval; samplePpl: Float64Array }> {
+): Promise<{ result: CorpusEval; samplePpl: Float64Array; scoredRows: Int32Array }> {
   const scores = await perplexityOf(modelPath, corpus.blocks, { ...opts, label: opts.label ?? 'eval' });
-  return { result: summarise(modelPath, corpus, scores, opts), samplePpl: scores.samplePpl };
+  return { result: summarise(modelPath, corpus, scores, opts), samplePpl: scores.samplePpl, scoredRows: scores.scoredRows };
 }
 
 /** Tail-mass thresholds: the real data's per-sample perplexity percentiles under the generation-0 model. */
@@ -147,7 +147,13 @@ export async function evaluateGeneration(input: EvaluateGenerationInput): Promis
     base_test_perplexity: input.baseTestPerplexity ?? null,
     tail_mass_vs_gen0: p99 === null ? null : { above_p99: shareAbove(data.samplePpl, p99) },
     paired_vs_gen0: input.gen0Data
-      ? pairedShift(input.gen0Data, { promptIds: input.corpus.promptBlockIds ?? [], ids: input.corpus.blocks.ids, blockSize: input.corpus.blocks.blockSize, ppl: data.samplePpl })
+      ? pairedShift(input.gen0Data, {
+          promptIds: input.corpus.promptBlockIds ?? [],
+          ids: input.corpus.blocks.ids,
+          blockSize: input.corpus.blocks.blockSize,
+          ppl: data.samplePpl.map(storedPpl), // as generation 0's were stored: equal values compare equal
+          scoredRows: data.scoredRows,
+        })
       : null,
     truth: input.truth ?? null,
     ...(input.selection ? { selection: input.selection } : {}),

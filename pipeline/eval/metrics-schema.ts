@@ -158,6 +158,9 @@ export interface GenerationEvalFiles {
   samplePpl: string;
 }
 
+/** A per-sample perplexity as sample_ppl.json keeps it (7 significant digits). */
+export const storedPpl = (v: number): number => Number(v.toPrecision(7));
+
 /** Writes metrics.json and sample_ppl.json of a generation (each atomically; metrics last, as the marker of both). */
 export function writeGenerationEval(files: GenerationEvalFiles, metrics: GenerationMetrics, samplePpl: ArrayLike<number>): void {
   const m = GenerationMetricsSchema.parse(metrics);
@@ -165,7 +168,7 @@ export function writeGenerationEval(files: GenerationEvalFiles, metrics: Generat
     generation: m.generation,
     seed: m.seed,
     scorer: m.model,
-    ppl: Array.from(samplePpl, (v) => Number(v.toPrecision(7))),
+    ppl: Array.from(samplePpl, storedPpl),
   } satisfies SamplePpl);
   writeJsonAtomic(files.metrics, m);
 }

@@ -77,6 +77,16 @@ export interface BlockScores {
   perplexity: number;
 }
 
+/** Predictions of real tokens in row r: token t+1 < length (causal, so trailing padding changes nothing before it). */
+export function realPredictions(blocks: Blocks, r: number): number {
+  return Math.min(blocks.blockSize - 1, Math.max(0, (blocks.lengths?.[r] ?? blocks.blockSize) - 1));
+}
+
+/** The rows scoreBlocks scores (those with a real prediction), in order: the rows of its samplePpl. */
+export function scoredRowsOf(blocks: Blocks): Int32Array {
+  return Int32Array.from({ length: blocks.rows }, (_, r) => r).filter((r) => realPredictions(blocks, r) >= 1);
+}
+
 /** Scores every block in batches of `batchSize`, with a progress bar. */
 export async function scoreBlocks(scorer: Scorer, blocks: Blocks, opts: { batchSize?: number; label?: string } = {}): Promise<BlockScores> {
   const { rows, blockSize, ids, lengths } = blocks;
@@ -93,8 +103,7 @@ export async function scoreBlocks(scorer: Scorer, blocks: Blocks, opts: { batchS
     const n = Math.min(batch, rows - r0);
     const nll = await scorer.nll(ids.subarray(r0 * blockSize, (r0 + n) * blockSize), n, blockSize);
     for (let b = 0; b < n; b++) {
-      // Predictions of real tokens only: token t+1 < length (causal, so trailing padding changes nothing before it).
-      const k = Math.min(per, Math.max(0, (lengths?.[r0 + b] ?? blockSize) - 1));
+      const k = realPredictions(blocks, r0 + b);
       if (k < 1) continue;
       let s = 0;
       for (let t = 0; t < k; t++) s += nll[b * per + t]!;

@@ -127,7 +127,9 @@ export interface ScoredContinuations {
   /** Row-major token ids, `blockSize` per row. */
   ids: ArrayLike<number>;
   blockSize: number;
+  /** Per-sample perplexities of the scored rows (a row with fewer than 2 real tokens has none) and their rows. */
   ppl: ArrayLike<number>;
+  scoredRows: ArrayLike<number>;
 }
 
 /**
@@ -147,9 +149,11 @@ export interface PairedShift {
 export function pairedShift(gen0: ScoredContinuations, later: ScoredContinuations): PairedShift | null {
   if (gen0.blockSize !== later.blockSize) throw new Error(`paired shift: blocks of ${later.blockSize} tokens against generation 0's ${gen0.blockSize}`);
   const T = gen0.blockSize;
+  // Prompt -> index of its first scored row in `ppl`.
   const first = (c: ScoredContinuations): Map<number, number> => {
+    if (c.scoredRows.length !== c.ppl.length) throw new Error(`paired shift: ${c.ppl.length} perplexities for ${c.scoredRows.length} scored rows`);
     const m = new Map<number, number>();
-    for (let r = 0; r < c.ppl.length; r++) if (!m.has(c.promptIds[r]!)) m.set(c.promptIds[r]!, r);
+    for (let i = 0; i < c.ppl.length; i++) if (!m.has(c.promptIds[c.scoredRows[i]!]!)) m.set(c.promptIds[c.scoredRows[i]!]!, i);
     return m;
   };
   const base = first(gen0);
@@ -157,9 +161,10 @@ export function pairedShift(gen0: ScoredContinuations, later: ScoredContinuation
   let more = 0;
   let less = 0;
   const logRatios: number[] = [];
-  for (const [prompt, r] of first(later)) {
-    const r0 = base.get(prompt);
-    if (r0 === undefined) continue;
+  for (const [prompt, i] of first(later)) {
+    const i0 = base.get(prompt);
+    if (i0 === undefined) continue;
+    const [r, r0] = [later.scoredRows[i]!, gen0.scoredRows[i0]!];
     let same = true;
     for (let t = 0; t < T && same; t++) same = gen0.ids[r0 * T + t] === later.ids[r * T + t];
     if (same) {
@@ -167,9 +172,9 @@ export function pairedShift(gen0: ScoredContinuations, later: ScoredContinuation
       logRatios.push(0);
       continue;
     }
-    if (later.ppl[r]! < gen0.ppl[r0]!) more++;
+    if (later.ppl[i]! < gen0.ppl[i0]!) more++;
     else less++;
-    logRatios.push(Math.log(later.ppl[r]! / gen0.ppl[r0]!));
+    logRatios.push(Math.log(later.ppl[i]! / gen0.ppl[i0]!));
   }
   const n = logRatios.length;
   if (n === 0) return null;

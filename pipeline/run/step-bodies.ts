@@ -20,7 +20,7 @@ import { blockTexts, loadEvalCorpus } from '../eval/corpus-input.js';
 import { evaluateGeneration, realReference, type EvalCorpus } from '../eval/evaluate.js';
 import { degenerateDataWarnings } from '../eval/guard.js';
 import { readGenerationMetrics, readSamplePpl, TailReferenceSchema, writeGenerationEval, type GenerationMetrics } from '../eval/metrics-schema.js';
-import { perplexityOf } from '../eval/perplexity.js';
+import { perplexityOf, scoredRowsOf } from '../eval/perplexity.js';
 import type { ScoredContinuations, TailReference } from '../eval/tail.js';
 import { sourceTokens, tailTable, truthMetrics, type TailTable, type TokenPair } from '../eval/truth.js';
 import { generateCorpus } from '../generate/generate-corpus.js';
@@ -281,8 +281,10 @@ function truthOf(cfg: RunConfig, layout: RunLayout, at: GenerationId, padId: num
 function gen0Data(layout: RunLayout, gen0: GenerationId, padId: number): ScoredContinuations {
   const c = loadEvalCorpus(layout.corpus(gen0), { padId });
   const ppl = readSamplePpl(layout.samplePpl(gen0)).ppl;
-  if (ppl.length !== c.blocks.rows) throw new Error(`${layout.samplePpl(gen0)}: ${ppl.length} perplexities for the ${c.blocks.rows} rows of ${layout.corpus(gen0)}; rerun its evaluate step`);
-  return { promptIds: c.promptBlockIds ?? [], ids: c.blocks.ids, blockSize: c.blocks.blockSize, ppl };
+  const scoredRows = scoredRowsOf(c.blocks);
+  if (ppl.length !== scoredRows.length)
+    throw new Error(`${layout.samplePpl(gen0)}: ${ppl.length} perplexities for the ${scoredRows.length} scorable rows of ${layout.corpus(gen0)}; delete gen-0's evaluate.done.json and rerun`);
+  return { promptIds: c.promptBlockIds ?? [], ids: c.blocks.ids, blockSize: c.blocks.blockSize, ppl, scoredRows };
 }
 
 export async function evaluate(ctx: StepContext, at: GenerationId): Promise<{ test_perplexity: number; warnings: string[] }> {

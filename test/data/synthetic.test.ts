@@ -179,11 +179,11 @@ describe('synthetic source', () => {
   it('tokenMass: each token\'s frequency at a random position, exact with successors and fixed sentence lengths', () => {
     // A recited language like tiny-recite's: four content words to a sentence, 95% of them successors.
     const recite = { classSizes: [100, 80, 120, 90, 70, 47], seed: 21, grammarPeak: 8, sentencesPerRow: 12, functionZipf: 12, recurClass: -1, successorRate: 0.95, sentenceWords: 4 };
-    const frequencies = (src: SyntheticSource): Float64Array => {
+    const frequencies = (src: SyntheticSource, domain: SyntheticDomain = 'task'): Float64Array => {
       const V = src.cfg.vocabSize;
       const f = new Float64Array(V + 1);
       let n = 0;
-      for (const row of src.sample(3000, 99)) for (const t of row.trim().split(' ')) {
+      for (const row of src.sample(3000, 99, domain)) for (const t of row.trim().split(' ')) {
         const id = src.tokenId(t)!;
         f[id === -1 ? V : id]!++;
         n++;
@@ -191,7 +191,9 @@ describe('synthetic source', () => {
       return f.map((x) => x / n);
     };
     const tv = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).reduce((d, x, i) => d + Math.abs(x - b[i]!), 0) / 2;
-    for (const cfg of [recite, { ...recite, sentenceWords: 0 }, { ...recite, successorRate: 0 }]) {
+    // The last class absorbs the words the sizes leave (here 127 words, not 20): its cycle is as long as the class.
+    const uneven = { ...recite, classSizes: [100, 80, 120, 50, 30, 20] };
+    for (const cfg of [recite, { ...recite, sentenceWords: 0 }, { ...recite, successorRate: 0 }, uneven]) {
       const src = new SyntheticSource(cfg);
       const mass = src.tokenMass('task');
       expect(mass.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 12);
@@ -207,6 +209,9 @@ describe('synthetic source', () => {
         expect(content / mass[src.cfg.vocabSize]!).toBeCloseTo(4, 9);
       }
     }
+    // The pretraining domain (its own grammar and function words) likewise.
+    const shifted = new SyntheticSource({ ...recite, domainShift: 1, pretrainFunctionZipf: 0 });
+    expect(tv(shifted.tokenMass('pretrain'), frequencies(shifted, 'pretrain'))).toBeLessThan(0.012);
     // Without either option the walk over a row and the stationary formula are two computations of one value.
     const plain = new SyntheticSource();
     const walked = plain.rowTokenMass('task');

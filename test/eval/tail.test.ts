@@ -44,26 +44,31 @@ describe('true log-likelihood', () => {
 });
 
 describe('paired shift against generation 0', () => {
-  // Two-token continuations; generation 0 continues prompts 5, 7, 9 and 11.
-  const gen0 = { promptIds: [5, 7, 9, 11], ids: [1, 2, 3, 4, 5, 6, 7, 8], blockSize: 2, ppl: [2, 3, 4, 5] };
+  // Two-token continuations; generation 0 continues prompts 5, 7, 3, 9 and 11, and its row 2 (prompt 3) was too
+  // short to score, so its perplexities are those of rows 0, 1, 3 and 4.
+  const gen0 = { promptIds: [5, 7, 3, 9, 11], ids: [1, 2, 3, 4, 1, 1, 5, 6, 7, 8], blockSize: 2, ppl: [2, 3, 4, 5], scoredRows: [0, 1, 3, 4] };
+  const one = (prompt: number, ids: number[], ppl: number) => ({ promptIds: [prompt], ids, blockSize: 2, ppl: [ppl], scoredRows: [0] });
 
-  it('pairs the first row of each prompt: unchanged tokens, lower and higher perplexity, and the median log ratio', () => {
+  it('pairs the first scored row of each prompt: unchanged tokens, lower and higher perplexity, and the median log ratio', () => {
     const later = {
-      promptIds: [9, 5, 7, 7, 13, 11],
-      ids: [5, 6, /* 5 */ 1, 3, /* 7 */ 3, 9, /* 7 again */ 3, 4, /* no partner */ 1, 1, /* 11 */ 8, 7],
+      promptIds: [9, 3, 5, 7, 7, 13, 11],
+      ids: [5, 6, /* 3, unscored */ 1, 1, /* 5 */ 1, 3, /* 7 */ 3, 9, /* 7 again */ 3, 4, /* no partner */ 1, 1, /* 11 */ 8, 7],
       blockSize: 2,
       ppl: [4.0000001, 1, 6, 3, 1, 10],
+      scoredRows: [0, 2, 3, 4, 5, 6],
     };
     const p = pairedShift(gen0, later)!;
-    expect(p.prompts).toBe(4); // 9, 5, 7 (its first row), 11; 13 has no partner
+    expect(p.prompts).toBe(4); // 9, 5, 7 (its first row), 11; 3 is scored on neither side, 13 has no partner
     expect([p.unchanged, p.more_probable, p.less_probable]).toEqual([0.25, 0.25, 0.5]);
     // log ratios 0, log(1/2), log(6/3), log(10/5): sorted -0.69, 0, 0.69, 0.69, median log(2) / 2
     expect(p.median_log_ratio).toBeCloseTo(Math.log(2) / 2, 12);
   });
 
   it('counts a different continuation of equal perplexity as not more probable, and finds nothing to pair as null', () => {
-    expect(pairedShift(gen0, { promptIds: [5], ids: [2, 1], blockSize: 2, ppl: [2] })).toMatchObject({ prompts: 1, unchanged: 0, more_probable: 0, less_probable: 1 });
-    expect(pairedShift(gen0, { promptIds: [99], ids: [1, 2], blockSize: 2, ppl: [2] })).toBeNull();
-    expect(() => pairedShift(gen0, { promptIds: [5], ids: [1, 2, 3], blockSize: 3, ppl: [2] })).toThrow(/blocks of 3 tokens against generation 0's 2/);
+    expect(pairedShift(gen0, one(5, [2, 1], 2))).toMatchObject({ prompts: 1, unchanged: 0, more_probable: 0, less_probable: 1 });
+    expect(pairedShift(gen0, one(99, [1, 2], 2))).toBeNull();
+    expect(pairedShift(gen0, { ...one(3, [1, 1], 2), ppl: [], scoredRows: [] })).toBeNull();
+    expect(() => pairedShift(gen0, { ...one(5, [1, 2, 3], 2), blockSize: 3 })).toThrow(/blocks of 3 tokens against generation 0's 2/);
+    expect(() => pairedShift(gen0, { ...one(5, [1, 2], 2), scoredRows: [] })).toThrow(/1 perplexities for 0 scored rows/);
   });
 });
