@@ -365,12 +365,13 @@ export class SyntheticSource {
     return g[from * (C + 1) + c]! * keep * e;
   }
 
-  /** Moves a word of `recurClass` to the front of the row's most-recent list. */
-  remember(recent: number[], word: number): void {
+  /** What a row carries past `word`: a word of `recurClass` moves to the front of its recent list, a content word becomes its last. */
+  remember(row: RowState, word: number): void {
+    if (this.isContentId(word)) row.last = word;
     if (word < 0 || this.wordClass[word] !== this.cfg.recurClass) return;
-    const i = recent.indexOf(word);
-    if (i >= 0) recent.splice(i, 1);
-    recent.unshift(word);
+    const i = row.recent.indexOf(word);
+    if (i >= 0) row.recent.splice(i, 1);
+    row.recent.unshift(word);
   }
 
   private drawIndex(cum: ArrayLike<number>, n: number, x: number): number {
@@ -427,11 +428,8 @@ export class SyntheticSource {
         const cum = domain === 'pretrain' && c < this.cfg.functionClasses ? this.pretrainFunctionCum[c]! : this.cumEmission[topic]![c]!;
         v = ws[this.drawIndex(cum, ws.length, rng.next())]!;
       }
-      this.remember(recent, v);
-      if (this.isContentId(v)) {
-        row.last = v;
-        count++;
-      }
+      this.remember(row, v);
+      if (this.isContentId(v)) count++;
       out.push(v);
       state = c;
     }
@@ -483,15 +481,11 @@ export class SyntheticSource {
     const prior = this.topicWeights[domain];
     const out = new Float64Array(tokens.length).fill(Number.NaN);
     const post = Float64Array.from(prior);
-    const recent: number[] = [];
-    let last = -1;
-    let count = 0;
+    const row: RowState = { recent: [], last: -1 };
+    let count = 0; // content words so far in the sentence
     const remember = (id: number) => {
-      this.remember(recent, id);
-      if (this.isContentId(id)) {
-        last = id;
-        count++;
-      }
+      this.remember(row, id);
+      if (this.isContentId(id)) count++;
       if (id === -1) count = 0;
     };
     let prev = -1;
@@ -508,15 +502,14 @@ export class SyntheticSource {
       if (id === undefined) return null;
       if (id === -2) {
         post.set(prior);
-        recent.length = 0;
-        last = -1;
+        Object.assign(row, { recent: [], last: -1 });
         count = 0;
         prev = -1;
         continue;
       }
       let total = 0;
       for (let t = 0; t < K; t++) {
-        const p = post[t]! * this.tokenProbability(prev, id, t, domain, recent, last, count);
+        const p = post[t]! * this.tokenProbability(prev, id, t, domain, row.recent, row.last, count);
         post[t] = p;
         total += p;
       }
@@ -621,42 +614,40 @@ export class SyntheticSource {
         for (let live = 1; live > 1e-14; ) {
           const next = new Float64Array(cur.length);
           const freshIn = new Float64Array(C * K); // fresh content draws into (class, k), placed by emission below
-          for (let s = 0; s <= C; s++) {
-            for (let k = 0; k < K; k++) {
-              const row = (s * K + k) * (C + 1);
-              for (let p = 0; p < P; p++) {
-                const m = cur[(s * K + k) * P + p]!;
-                if (m === 0) continue;
-                if (move[row + C]! > 0) carry[p]! += m * move[row + C]!;
-                for (let c = 0; c < C; c++) {
-                  const mc = m * move[row + c]!;
-                  if (mc === 0) continue;
-                  if (c < F) {
-                    fresh[c]! += mc;
-                    next[(c * K + k) * P + p]! += mc;
-                    continue;
-                  }
-                  const k2 = n > 0 ? k + 1 : 0;
-                  let f = mc;
-                  if (rho > 0 && p > 0) {
-                    const q = p % this.cycle[c]!.length; // the successor of position p - 1 (the class's real size)
-                    recited[c]![q]! += mc * rho;
-                    next[(c * K + k2) * P + q + 1]! += mc * rho;
-                    f = mc * (1 - rho);
-                  }
-                  fresh[c]! += f;
-                  freshIn[c * K + k2]! += f;
+          // sk = s * K + k: class state s with k content words so far.
+          for (let sk = 0; sk < (C + 1) * K; sk++) {
+            const k = sk % K;
+            const row = sk * (C + 1);
+            for (let p = 0; p < P; p++) {
+              const m = cur[sk * P + p]!;
+              if (m === 0) continue;
+              if (move[row + C]! > 0) carry[p]! += m * move[row + C]!;
+              for (let c = 0; c < C; c++) {
+                const mc = m * move[row + c]!;
+                if (mc === 0) continue;
+                if (c < F) {
+                  fresh[c]! += mc;
+                  next[(c * K + k) * P + p]! += mc;
+                  continue;
                 }
+                const k2 = n > 0 ? k + 1 : 0;
+                let f = mc;
+                if (rho > 0 && p > 0) {
+                  const q = p % this.cycle[c]!.length; // the successor of position p - 1 (the class's real size)
+                  recited[c]![q]! += mc * rho;
+                  next[(c * K + k2) * P + q + 1]! += mc * rho;
+                  f = mc * (1 - rho);
+                }
+                fresh[c]! += f;
+                freshIn[c * K + k2]! += f;
               }
             }
           }
-          for (let c = F; c < C; c++) {
-            for (let k = 0; k < K; k++) {
-              const f = freshIn[c * K + k]!;
-              if (f === 0) continue;
-              const ws = this.cycle[c]!;
-              for (let q = 0; q < ws.length; q++) next[(c * K + k) * P + (rho > 0 ? q + 1 : 0)]! += f * this.emissionOf(ws[q]!, t, domain);
-            }
+          for (let ck = F * K; ck < C * K; ck++) {
+            const f = freshIn[ck]!;
+            if (f === 0) continue;
+            const ws = this.cycle[Math.floor(ck / K)]!;
+            for (let q = 0; q < ws.length; q++) next[ck * P + (rho > 0 ? q + 1 : 0)]! += f * this.emissionOf(ws[q]!, t, domain);
           }
           cur = next;
           live = cur.reduce((a, b) => a + b, 0);
