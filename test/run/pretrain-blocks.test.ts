@@ -8,14 +8,11 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readBlocks } from '../../datasets/block-set.js';
 import { spawnCollapse } from '../helpers/cli.js';
+import { MICRO_RUN } from '../helpers/micro.js';
 
 const micro = (pretrainRows: number) => [
-  '--set', 'seeds=[0]', '--set', 'generations=1', '--set', 'threads=1', '--set', 'estimate=false',
-  '--set', 'settings=[{name: replace, mix: {mode: replace}}]',
-  '--set', `data.synthetic={trainRows: 24, validRows: 8, testRows: 8, pretrainRows: ${pretrainRows}, seed: 7}`,
-  '--set', 'model.pretrainEpochs=1',
-  '--set', 'train={epochs: 1, batchSize: 8, microBatchSize: 8, lr: 0.001}',
-  '--set', 'eval.selfBleuSamples=4',
+  ...MICRO_RUN.map((f) => (f.startsWith('data.synthetic=') ? `data.synthetic={trainRows: 24, validRows: 8, testRows: 8, pretrainRows: ${pretrainRows}, seed: 7}` : f)),
+  '--set', 'seeds=[0]', '--set', 'generations=1', '--set', 'estimate=false',
 ];
 
 describe('the pretraining blocks of a tiny base', () => {
