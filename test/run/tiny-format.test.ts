@@ -77,3 +77,42 @@ describe('the tiny-recite preset', () => {
     expect(follow / content).toBeGreaterThan(0.9); // 0.95 by construction, plus chance hits of a fresh draw
   });
 });
+
+describe('the tiny-sharpen preset', () => {
+  const recite = validateConfig(PRESETS['tiny-recite']!.config);
+  const sharpen = validateConfig(PRESETS['tiny-sharpen']!.config);
+  const ss = new SyntheticSource(sharpen.data.synthetic.source);
+
+  it("is tiny-recite's run with free sentence lengths, jumps to frequent words, a wider model and plain beam search", () => {
+    const { sentenceWords, successorRate, topicStrength, zipf, ...rest } = sharpen.data.synthetic.source as Record<string, unknown>;
+    expect({ sentenceWords, successorRate, topicStrength, zipf }).toEqual({ sentenceWords: 0, successorRate: 0.8, topicStrength: 0, zipf: 3 });
+    const r = recite.data.synthetic.source as Record<string, unknown>;
+    expect(rest).toEqual(Object.fromEntries(Object.entries(r).filter(([k]) => !['sentenceWords', 'successorRate', 'topicStrength', 'zipf'].includes(k))));
+    expect(sharpen.model).toEqual({ ...recite.model, tinyWidth: 128 });
+    expect(sharpen.generate).toEqual({ ...recite.generate, repetitionPenalty: 1, noRepeatNgramSize: 0 });
+    expect({ ...sharpen, name: '', model: null, generate: null, data: null }).toEqual({ ...recite, name: '', model: null, generate: null, data: null });
+  });
+
+  it('ends a sentence after a content word with probability pEnd, and 80% of content words follow their predecessor', () => {
+    let follow = 0;
+    let content = 0;
+    let ends = 0;
+    for (const row of ss.sample(80, 7, 'task')) {
+      let last = -1;
+      for (const w of row.trim().split(/\s+/)) {
+        const id = ss.tokenId(w)!;
+        if (id === -1) ends++;
+        if (!ss.isContentId(id)) continue;
+        content++;
+        if (last >= 0 && id === ss.successor(last, ss.wordClass[id]!)) follow++;
+        last = id;
+      }
+    }
+    // A "." only follows a content word, with probability pEnd (0.15 by default): 4 standard deviations either side.
+    expect(ends / content).toBeGreaterThan(0.13);
+    expect(ends / content).toBeLessThan(0.17);
+    // 0.8 by construction (the first content word of a row has no predecessor), plus chance hits of a fresh draw.
+    expect(follow / content).toBeGreaterThan(0.75);
+    expect(follow / content).toBeLessThan(0.86);
+  });
+});
