@@ -143,6 +143,10 @@ PRESETS['tiny-format'] = {
  * Its likeliest continuations run on through the cycle instead of looping, and beam search reproduces its
  * structure. It meets every criterion of issue 23 but the histogram shift (C6) on three seeds (README).
  */
+type SourceInput = NonNullable<NonNullable<NonNullable<RunConfigInput['data']>['synthetic']>['source']>;
+/** A preset's data section with another synthetic source (its rows and seed kept). */
+const dataWithSource = (cfg: RunConfigInput, source: SourceInput): RunConfigInput['data'] => ({ ...cfg.data, synthetic: { ...cfg.data!.synthetic, source } });
+
 const format = PRESETS['tiny-format']!.config;
 PRESETS['tiny-recite'] = {
   description:
@@ -150,13 +154,7 @@ PRESETS['tiny-recite'] = {
   config: {
     ...format,
     name: 'tiny-recite',
-    data: {
-      ...format.data,
-      synthetic: {
-        ...format.data!.synthetic,
-        source: { ...FORMAT_SOURCE, grammarPeak: 8, recurClass: -1, successorRate: 0.95, sentenceWords: 4 },
-      },
-    },
+    data: dataWithSource(format, { ...FORMAT_SOURCE, grammarPeak: 8, recurClass: -1, successorRate: 0.95, sentenceWords: 4 }),
   },
 };
 
@@ -176,13 +174,7 @@ PRESETS['tiny-sharpen'] = {
     ...recite,
     name: 'tiny-sharpen',
     model: { ...recite.model, tinyWidth: 128 },
-    data: {
-      ...recite.data,
-      synthetic: {
-        ...recite.data!.synthetic,
-        source: { ...recite.data!.synthetic!.source, sentenceWords: 0, successorRate: 0.8, topicStrength: 0, zipf: 3 },
-      },
-    },
+    data: dataWithSource(recite, { ...recite.data!.synthetic!.source, sentenceWords: 0, successorRate: 0.8, topicStrength: 0, zipf: 3 }),
     generate: { ...recite.generate, repetitionPenalty: 1, noRepeatNgramSize: 0 },
   },
 };
