@@ -137,16 +137,16 @@ PRESETS['tiny-format'] = {
   },
 };
 
+type SourceInput = NonNullable<NonNullable<NonNullable<RunConfigInput['data']>['synthetic']>['source']>;
+/** A preset's data section with another synthetic source (its rows and seed kept). */
+const dataWithSource = (cfg: RunConfigInput, source: SourceInput): RunConfigInput['data'] => ({ ...cfg.data, synthetic: { ...cfg.data!.synthetic, source } });
+
 /**
  * `tiny-format`'s task and training on a language that recites: content words mostly follow a seeded cycle
  * (`successorRate`), every sentence has four of them (`sentenceWords`) and a fixed word order (`grammarPeak: 8`).
  * Its likeliest continuations run on through the cycle instead of looping, and beam search reproduces its
  * structure. It meets every criterion of issue 23 but the histogram shift (C6) on three seeds (README).
  */
-type SourceInput = NonNullable<NonNullable<NonNullable<RunConfigInput['data']>['synthetic']>['source']>;
-/** A preset's data section with another synthetic source (its rows and seed kept). */
-const dataWithSource = (cfg: RunConfigInput, source: SourceInput): RunConfigInput['data'] => ({ ...cfg.data, synthetic: { ...cfg.data!.synthetic, source } });
-
 const format = PRESETS['tiny-format']!.config;
 PRESETS['tiny-recite'] = {
   description:
