@@ -76,6 +76,11 @@ export async function evaluateCorpus(
   return { result: summarise(modelPath, corpus, scores, opts), samplePpl: scores.samplePpl, scoredRows: scores.scoredRows };
 }
 
+/** A corpus's continuations with their per-sample perplexities (of `scoredRows`), as `pairedShift` pairs them. */
+export function scoredContinuations(corpus: EvalCorpus, ppl: ArrayLike<number>, scoredRows: ArrayLike<number>): ScoredContinuations {
+  return { promptIds: corpus.promptBlockIds ?? [], ids: corpus.blocks.ids, blockSize: corpus.blocks.blockSize, ppl, scoredRows };
+}
+
 /** Tail-mass thresholds: the real data's per-sample perplexity percentiles under the generation-0 model. */
 export async function realReference(scorer: string, real: Blocks, opts: ScoringOptions = {}): Promise<TailReference> {
   const s = await perplexityOf(scorer, real, { ...opts, label: 'reference' });
@@ -139,6 +144,8 @@ export async function evaluateGeneration(input: EvaluateGenerationInput): Promis
   const data = await evaluateCorpus(input.scorer, input.corpus, { ...input, label: `score data (${tag})` });
   const test = await perplexityOf(input.model, input.test, { ...input, label: `test perplexity (${tag})` });
   const p99 = input.gen0P99 ?? (input.generation === 0 ? (data.result.per_sample_ppl_quantiles.p99 ?? null) : null);
+  // Perplexities rounded as generation 0's were stored, so that equal values compare equal.
+  const paired = input.gen0Data ? pairedShift(input.gen0Data, scoredContinuations(input.corpus, data.samplePpl.map(storedPpl), data.scoredRows)) : null;
   const metrics: GenerationMetrics = {
     schema_version: 2,
     setting: input.setting ?? 'replace',
@@ -146,15 +153,7 @@ export async function evaluateGeneration(input: EvaluateGenerationInput): Promis
     seed: input.seed,
     base_test_perplexity: input.baseTestPerplexity ?? null,
     tail_mass_vs_gen0: p99 === null ? null : { above_p99: shareAbove(data.samplePpl, p99) },
-    paired_vs_gen0: input.gen0Data
-      ? pairedShift(input.gen0Data, {
-          promptIds: input.corpus.promptBlockIds ?? [],
-          ids: input.corpus.blocks.ids,
-          blockSize: input.corpus.blocks.blockSize,
-          ppl: data.samplePpl.map(storedPpl), // as generation 0's were stored: equal values compare equal
-          scoredRows: data.scoredRows,
-        })
-      : null,
+    paired_vs_gen0: paired,
     truth: input.truth ?? null,
     ...(input.selection ? { selection: input.selection } : {}),
     ...data.result,

@@ -17,7 +17,7 @@ import { GRAPH_FILES, importHfCheckpoint, openModelDir, writeModelDir } from '..
 import { initOptWeights, tinyOptConfig } from '../../models/opt/index.js';
 import { writeJsonAtomic } from '../../util/atomic.js';
 import { blockTexts, loadEvalCorpus } from '../eval/corpus-input.js';
-import { evaluateGeneration, realReference, type EvalCorpus } from '../eval/evaluate.js';
+import { evaluateGeneration, realReference, scoredContinuations, type EvalCorpus } from '../eval/evaluate.js';
 import { degenerateDataWarnings } from '../eval/guard.js';
 import { readGenerationMetrics, readSamplePpl, TailReferenceSchema, writeGenerationEval, type GenerationMetrics } from '../eval/metrics-schema.js';
 import { perplexityOf, scoredRowsOf } from '../eval/perplexity.js';
@@ -284,7 +284,7 @@ function gen0Data(layout: RunLayout, gen0: GenerationId, padId: number): ScoredC
   const scoredRows = scoredRowsOf(c.blocks);
   if (ppl.length !== scoredRows.length)
     throw new Error(`${layout.samplePpl(gen0)}: ${ppl.length} perplexities for the ${scoredRows.length} scorable rows of ${layout.corpus(gen0)}; delete gen-0's evaluate.done.json and rerun`);
-  return { promptIds: c.promptBlockIds ?? [], ids: c.blocks.ids, blockSize: c.blocks.blockSize, ppl, scoredRows };
+  return scoredContinuations(c, ppl, scoredRows);
 }
 
 export async function evaluate(ctx: StepContext, at: GenerationId): Promise<{ test_perplexity: number; warnings: string[] }> {
